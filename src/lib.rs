@@ -1,0 +1,10 @@
+//! resloop: simulate how cancer cells become resistant to a targeted drug through a
+//! molecular feedback loop, and how a second drug that breaks the loop restores
+//! sensitivity.
+//!
+//! Layers, with one direction of dependency (see `DESIGN.md`):
+//! `model` (serde data) -> `expr` (parse, resolve, evaluate) -> `compile` (checked
+//! indices) -> `pkpd` (exposure, effect) -> `engine` (ODE; later agent-based) ->
+//! `output` (CSV, JSON manifest, plots). The binary's `cli` is a thin layer on top.
+
+pub mod output;

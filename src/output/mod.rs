@@ -1,0 +1,5 @@
+//! Outputs: tidy CSV, JSON manifests and plots, always written atomically
+//! (temporary name, then rename) so that a file that exists is a complete file.
+
+pub mod atomic;
+pub mod plot;
