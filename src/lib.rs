@@ -7,4 +7,11 @@
 //! indices) -> `pkpd` (exposure, effect) -> `engine` (ODE; later agent-based) ->
 //! `output` (CSV, JSON manifest, plots). The binary's `cli` is a thin layer on top.
 
+pub mod compile;
+pub mod engine;
+pub mod experiment;
+pub mod expr;
+pub mod model;
 pub mod output;
+pub mod pkpd;
+pub mod units;

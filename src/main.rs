@@ -1,3 +1,10 @@
+//! The `resloop` command line: a thin layer over the library.
+
+mod cli;
+
 fn main() {
-    println!("resloop");
+    if let Err(e) = cli::run() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
 }

@@ -2,4 +2,7 @@
 //! (temporary name, then rename) so that a file that exists is a complete file.
 
 pub mod atomic;
+pub mod manifest;
 pub mod plot;
+pub mod timeline;
+pub mod timeline_plot;

@@ -1,0 +1,32 @@
+//! Subcommands. Each parses its arguments, calls the library, prints a short report.
+
+mod check;
+mod demo;
+mod simulate;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "resloop", version, about = "Simulate drug resistance through molecular feedback loops, and its reversal")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate a model file and print a summary.
+    Check(check::Args),
+    /// Simulate a model under simple repeated dosing.
+    Simulate(simulate::Args),
+    /// Run every model in models/ under its default scenario (the README's main job).
+    Demo(demo::Args),
+}
+
+pub fn run() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Check(a) => check::run(a),
+        Command::Simulate(a) => simulate::run(a),
+        Command::Demo(a) => demo::run(a),
+    }
+}

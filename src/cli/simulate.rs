@@ -1,0 +1,74 @@
+use std::path::PathBuf;
+
+use anyhow::anyhow;
+use resloop::engine::ode::Method;
+use resloop::experiment::{run_simulate, SimulateRequest};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model file (TOML).
+    pub model: PathBuf,
+    /// Length of the run in days.
+    #[arg(long)]
+    pub days: f64,
+    /// Repeated dosing, DRUG=AMOUNT@EVERY[xCOUNT], e.g. `tki=0.5uM@72h` (in vitro:
+    /// the medium is set to 0.5 uM every 72 h) or `tki=50mg/kg@24hx28` (in vivo bolus).
+    #[arg(long = "dose", value_name = "DRUG=AMOUNT@EVERY[xCOUNT]")]
+    pub doses: Vec<String>,
+    /// Change a parameter, PARAM=VALUE.
+    #[arg(long = "set", value_name = "PARAM=VALUE")]
+    pub sets: Vec<String>,
+    /// Integrator: dopri5 (default), rosenbrock23 (stiff), ode-solvers-dopri5.
+    #[arg(long, default_value = "dopri5")]
+    pub method: String,
+    #[arg(long, default_value_t = 1e-6)]
+    pub rtol: f64,
+    #[arg(long, default_value_t = 1e-9)]
+    pub atol: f64,
+    /// Number of output intervals.
+    #[arg(long, default_value_t = 400)]
+    pub points: usize,
+    /// Cells at the start (default: the model's `initial_cells`).
+    #[arg(long)]
+    pub cells: Option<f64>,
+    /// Skip the plots.
+    #[arg(long)]
+    pub no_plot: bool,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let method = Method::parse(&a.method).ok_or_else(|| anyhow!("--method `{}`: expected dopri5, rosenbrock23 or ode-solvers-dopri5", a.method))?;
+    let req = SimulateRequest {
+        model: a.model,
+        days: a.days,
+        doses: a.doses,
+        sets: a.sets,
+        method,
+        rtol: a.rtol,
+        atol: a.atol,
+        points: a.points,
+        cells: a.cells,
+        plot: !a.no_plot,
+    };
+    let (manifest, res) = run_simulate(&req, &a.out)?;
+    let tl = &res.timeline;
+    let total = tl.column("total", "cells").map(|c| tl.series(c));
+    if let Some(total) = total {
+        println!(
+            "{}: {} days, cells {:.3e} -> {:.3e} (min {:.3e}); {} steps, {} rhs evaluations, {:.1} ms",
+            manifest.model.name,
+            a.days,
+            total[0],
+            total[total.len() - 1],
+            total.iter().copied().fold(f64::INFINITY, f64::min),
+            res.stats.accepted,
+            res.stats.rhs_evals,
+            res.wall_seconds * 1e3
+        );
+    }
+    println!("wrote {} ({})", a.out.display(), manifest.outputs.join(", ") + ", manifest.json");
+    Ok(())
+}

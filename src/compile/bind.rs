@@ -1,0 +1,151 @@
+//! Binding: fix the parameter values of one run (per genotype), inline drug effects
+//! and observables, fold constants, and compile the register programs the engines
+//! evaluate.
+//!
+//! After binding, expressions read only species, drug concentrations and time, so
+//! a Hill term `K^n` with parameter K and n is computed once here, not at every
+//! right-hand-side evaluation.
+
+use super::types::{CompiledModel, Effect};
+use crate::expr::deriv::diff;
+use crate::expr::program::UnboundVar;
+use crate::expr::{Expr, Program, Var};
+use crate::model::EffectMode;
+
+/// The programs of one genotype.
+#[derive(Debug, Clone)]
+pub struct BoundGenotype {
+    /// Parameter values in force (base values, `--set` changes, genotype overrides).
+    pub params: Vec<f64>,
+    /// Inputs `[species.., drugs.., t]`; outputs `[rate_0 .. rate_{n-1}, division, death]`.
+    pub rhs: Program,
+    /// Same inputs; outputs the observables.
+    pub observables: Program,
+    /// Same inputs; outputs the non-zero entries of d(rhs outputs)/d(species), in the
+    /// order of `jac_pattern`.
+    pub jacobian: Program,
+    /// (row in rhs outputs, species column) of each Jacobian output.
+    pub jac_pattern: Vec<(usize, usize)>,
+    /// The bound right-hand side as trees (reference for tests).
+    pub rhs_exprs: Vec<Expr>,
+}
+
+/// A model with every genotype's parameters bound.
+#[derive(Debug, Clone)]
+pub struct BoundModel {
+    pub n_species: usize,
+    pub n_drugs: usize,
+    pub genotypes: Vec<BoundGenotype>,
+}
+
+impl BoundModel {
+    /// Bind with base parameter values `base` (the model's values plus any changes).
+    pub fn new(model: &CompiledModel, base: &[f64]) -> Result<BoundModel, UnboundVar> {
+        let genotypes = model
+            .genotypes
+            .iter()
+            .map(|g| {
+                let mut p = base.to_vec();
+                // A child inherits its ancestors' overrides, nearest ancestor last.
+                let mut chain = Vec::new();
+                let mut cur = Some(g);
+                while let Some(x) = cur {
+                    chain.push(x);
+                    cur = x.parent.map(|i| &model.genotypes[i]);
+                }
+                for x in chain.iter().rev() {
+                    for &(i, v) in &x.overrides {
+                        p[i] = v;
+                    }
+                }
+                bind_genotype(model, p)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(BoundModel {
+            n_species: model.species.len(),
+            n_drugs: model.drugs.len(),
+            genotypes,
+        })
+    }
+
+    /// Number of program inputs: species, drugs, time.
+    pub fn n_inputs(&self) -> usize {
+        self.n_species + self.n_drugs + 1
+    }
+    /// Input slot of the time variable.
+    pub fn time_slot(&self) -> usize {
+        self.n_species + self.n_drugs
+    }
+}
+
+/// The effect formula with parameters substituted: `emax * hill(C, ic50, h)`.
+fn effect_expr(e: &Effect, params: &[f64]) -> Expr {
+    let bind = |x: &Expr| x.substitute(&|v| match v {
+        Var::Param(i) => Some(Expr::c(params[i])),
+        _ => None,
+    });
+    Expr::mul(bind(&e.emax), Expr::hill(Expr::var(Var::Drug(e.drug)), bind(&e.ic50), bind(&e.hill))).simplify()
+}
+
+fn bind_genotype(model: &CompiledModel, params: Vec<f64>) -> Result<BoundGenotype, UnboundVar> {
+    let effects: Vec<Expr> = model.effects.iter().map(|e| effect_expr(e, &params)).collect();
+    // Each parameter becomes its value, times (1 - E) or (1 + E) for every effect scaling it.
+    let param_exprs: Vec<Expr> = (0..params.len())
+        .map(|i| {
+            model
+                .effects
+                .iter()
+                .zip(&effects)
+                .filter(|(e, _)| e.scales == Some(i))
+                .fold(Expr::c(params[i]), |acc, (e, ex)| {
+                    let factor = match e.mode {
+                        EffectMode::Inhibit => Expr::sub(Expr::c(1.0), ex.clone()),
+                        EffectMode::Activate => Expr::add(Expr::c(1.0), ex.clone()),
+                    };
+                    Expr::mul(acc, factor)
+                })
+                .simplify()
+        })
+        .collect();
+    let base_sub = |v: Var| match v {
+        Var::Param(i) => Some(param_exprs[i].clone()),
+        Var::Effect(i) => Some(effects[i].clone()),
+        _ => None,
+    };
+    let observables: Vec<Expr> = model.observables.iter().map(|o| o.expr.substitute(&base_sub)).collect();
+    let full_sub = |v: Var| match v {
+        Var::Observable(i) => Some(observables[i].clone()),
+        other => base_sub(other),
+    };
+    let mut rhs_exprs: Vec<Expr> = model.species.iter().map(|s| s.rate.substitute(&full_sub)).collect();
+    rhs_exprs.push(model.division.substitute(&full_sub));
+    rhs_exprs.push(model.death.substitute(&full_sub));
+
+    let n = model.species.len();
+    let nd = model.drugs.len();
+    let slot = move |v: Var| match v {
+        Var::Species(i) => Some(i),
+        Var::Drug(k) => Some(n + k),
+        Var::Time => Some(n + nd),
+        _ => None,
+    };
+    let mut jac_exprs = Vec::new();
+    let mut jac_pattern = Vec::new();
+    for (row, e) in rhs_exprs.iter().enumerate() {
+        for col in 0..n {
+            let d = diff(e, Var::Species(col));
+            if d.as_const() != Some(0.0) {
+                jac_exprs.push(d);
+                jac_pattern.push((row, col));
+            }
+        }
+    }
+    Ok(BoundGenotype {
+        rhs: Program::compile(&rhs_exprs, n + nd + 1, &slot)?,
+        observables: Program::compile(&observables, n + nd + 1, &slot)?,
+        jacobian: Program::compile(&jac_exprs, n + nd + 1, &slot)?,
+        jac_pattern,
+        params,
+        rhs_exprs,
+    })
+}

@@ -1,0 +1,186 @@
+//! The solver interface shared by every method, and its errors.
+
+use std::fmt;
+
+use nalgebra::DMatrix;
+
+/// A system of ODEs `dy/dt = f(t, y)`.
+pub trait OdeSystem {
+    fn dim(&self) -> usize;
+    fn rhs(&mut self, t: f64, y: &[f64], dy: &mut [f64]);
+    /// `J = df/dy`. The default is forward differences; systems with an exact
+    /// Jacobian override it.
+    fn jacobian(&mut self, t: f64, y: &[f64], jac: &mut DMatrix<f64>) {
+        let n = y.len();
+        let mut f0 = vec![0.0; n];
+        let mut f1 = vec![0.0; n];
+        let mut yp = y.to_vec();
+        self.rhs(t, y, &mut f0);
+        for j in 0..n {
+            let h = 1e-8 * y[j].abs().max(1e-6);
+            yp[j] = y[j] + h;
+            self.rhs(t, &yp, &mut f1);
+            for i in 0..n {
+                jac[(i, j)] = (f1[i] - f0[i]) / h;
+            }
+            yp[j] = y[j];
+        }
+    }
+    /// Check an accepted state; an error stops the run and reports when and what.
+    fn check(&self, t: f64, y: &[f64]) -> Result<(), SolverError> {
+        check_finite(t, y, |i| format!("y[{i}]"))
+    }
+}
+
+/// Report the first non-finite component.
+pub fn check_finite(t: f64, y: &[f64], name: impl Fn(usize) -> String) -> Result<(), SolverError> {
+    match y.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(SolverError {
+            time: t,
+            kind: SolverErrorKind::NonFinite { variable: name(i), value: y[i] },
+        }),
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SolverErrorKind {
+    NonFinite { variable: String, value: f64 },
+    Negative { variable: String, value: f64, tolerance: f64 },
+    StepSizeUnderflow { step: f64 },
+    TooManySteps { steps: u64 },
+    SingularMatrix,
+}
+
+/// A numerical failure, with the time it happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SolverError {
+    pub time: f64,
+    pub kind: SolverErrorKind,
+}
+
+impl fmt::Display for SolverError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "numerical failure at t = {}: ", self.time)?;
+        match &self.kind {
+            SolverErrorKind::NonFinite { variable, value } => write!(f, "`{variable}` became {value}"),
+            SolverErrorKind::Negative { variable, value, tolerance } => {
+                write!(f, "`{variable}` went negative ({value:e}, beyond the tolerance -{tolerance:e})")
+            }
+            SolverErrorKind::StepSizeUnderflow { step } => write!(f, "step size underflow (h = {step:e})"),
+            SolverErrorKind::TooManySteps { steps } => write!(f, "more than {steps} steps"),
+            SolverErrorKind::SingularMatrix => write!(f, "singular iteration matrix"),
+        }
+    }
+}
+
+impl std::error::Error for SolverError {}
+
+/// Work counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct SolverStats {
+    pub rhs_evals: u64,
+    pub jacobian_evals: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    pub restarts: u64,
+}
+
+/// A one-step integrator that can stop at discontinuities and restart cheaply.
+pub trait Solver {
+    fn name(&self) -> &'static str;
+    /// Integrate from `*t` to `t_end` (no discontinuity in between), calling
+    /// `out(t_k, y(t_k))` for every `t_k` in `outs` with `*t <= t_k < t_end`, in order.
+    /// On success `*t == t_end` and `y` holds `y(t_end)`.
+    fn advance(
+        &mut self,
+        sys: &mut dyn OdeSystem,
+        t: &mut f64,
+        y: &mut [f64],
+        t_end: f64,
+        outs: &[f64],
+        out: &mut dyn FnMut(f64, &[f64]),
+    ) -> Result<(), SolverError>;
+    /// Forget derivative information after a discontinuity (the state changed);
+    /// keep the step size, which is the cheap restart.
+    fn restart(&mut self);
+    fn stats(&self) -> SolverStats;
+}
+
+/// Which integrator to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Method {
+    /// Dormand-Prince 5(4), allocation-free, warm restarts (default).
+    Dopri5,
+    /// The `ode_solvers` crate's Dopri5 (reference and comparison).
+    OdeSolversDopri5,
+    /// Rosenbrock 2(3) (Shampine-Reichelt `ode23s`) on the exact symbolic Jacobian,
+    /// for stiff loops.
+    Rosenbrock23,
+}
+
+impl Method {
+    pub fn parse(s: &str) -> Option<Method> {
+        match s {
+            "dopri5" => Some(Method::Dopri5),
+            "ode-solvers-dopri5" => Some(Method::OdeSolversDopri5),
+            "rosenbrock23" | "stiff" => Some(Method::Rosenbrock23),
+            _ => None,
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            Method::Dopri5 => "dopri5",
+            Method::OdeSolversDopri5 => "ode-solvers-dopri5",
+            Method::Rosenbrock23 => "rosenbrock23",
+        }
+    }
+    pub fn solver(self, rtol: f64, atol: f64) -> Box<dyn Solver> {
+        match self {
+            Method::Dopri5 => Box::new(super::Dopri5::new(rtol, atol)),
+            Method::OdeSolversDopri5 => Box::new(super::OdeSolversDopri5::new(rtol, atol)),
+            Method::Rosenbrock23 => Box::new(super::Rosenbrock23::new(rtol, atol)),
+        }
+    }
+}
+
+/// Weighted RMS norm used by the step-size controllers.
+#[inline]
+pub fn error_norm(err: &[f64], y0: &[f64], y1: &[f64], rtol: f64, atol: f64) -> f64 {
+    let mut s = 0.0;
+    for i in 0..err.len() {
+        let sc = atol + rtol * y0[i].abs().max(y1[i].abs());
+        let e = err[i] / sc;
+        s += e * e;
+    }
+    (s / err.len().max(1) as f64).sqrt()
+}
+
+/// Hairer's starting step size (Solving ODEs I, II.4): an explicit Euler probe.
+pub fn initial_step(sys: &mut dyn OdeSystem, t: f64, y: &[f64], f0: &[f64], order: i32, rtol: f64, atol: f64, h_max: f64) -> (f64, u64) {
+    let n = y.len();
+    let (mut d0, mut d1) = (0.0, 0.0);
+    for i in 0..n {
+        let sc = atol + rtol * y[i].abs();
+        d0 += (y[i] / sc).powi(2);
+        d1 += (f0[i] / sc).powi(2);
+    }
+    let (d0, d1) = ((d0 / n as f64).sqrt(), (d1 / n as f64).sqrt());
+    let h0 = if d0 < 1e-5 || d1 < 1e-5 { 1e-6 } else { 0.01 * d0 / d1 }.min(h_max);
+    let y1: Vec<f64> = (0..n).map(|i| y[i] + h0 * f0[i]).collect();
+    let mut f1 = vec![0.0; n];
+    sys.rhs(t + h0, &y1, &mut f1);
+    let mut d2 = 0.0;
+    for i in 0..n {
+        let sc = atol + rtol * y[i].abs();
+        d2 += ((f1[i] - f0[i]) / sc).powi(2);
+    }
+    let d2 = (d2 / n as f64).sqrt() / h0;
+    let h1 = if d1.max(d2) <= 1e-15 {
+        (h0 * 1e-3).max(1e-6)
+    } else {
+        (0.01 / d1.max(d2)).powf(1.0 / (order as f64 + 1.0))
+    };
+    ((100.0 * h0).min(h1).min(h_max), 1)
+}

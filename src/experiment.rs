@@ -1,0 +1,202 @@
+//! Experiment runner: turns a request (model file, doses, settings) into a run and
+//! its outputs. It owns validation and output writing; engines do neither.
+//!
+//! Everything is checked before anything is written, and every file is written
+//! atomically, so a failed run leaves `--out` without files that look complete.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::compile::{compile_file, BoundModel, CompiledModel};
+use crate::engine::ode::{simulate, Method, OdeOptions, SimError, SimResult};
+use crate::model::ModelError;
+use crate::output::manifest::{command_line, write_json, VERSION};
+use crate::output::plot::PlotError;
+use crate::output::timeline::write_timeline_csv;
+use crate::output::timeline_plot::TimelineFigure;
+use crate::pkpd::{parse_dose_spec, DoseEvent, DoseSpecError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExperimentError {
+    #[error("{0}")]
+    Model(#[from] ModelError),
+    #[error("{0}")]
+    Dose(#[from] DoseSpecError),
+    #[error("--set `{spec}`: {message}")]
+    Set { spec: String, message: String },
+    #[error("{0}")]
+    Settings(String),
+    #[error("{model}: {source}")]
+    Sim { model: String, source: SimError },
+    #[error("cannot write {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Plot(#[from] PlotError),
+}
+
+/// A command-line style simulation request.
+#[derive(Debug, Clone)]
+pub struct SimulateRequest {
+    pub model: PathBuf,
+    pub days: f64,
+    /// `DRUG=AMOUNT@EVERY[xCOUNT]`
+    pub doses: Vec<String>,
+    /// `PARAM=VALUE`
+    pub sets: Vec<String>,
+    pub method: Method,
+    pub rtol: f64,
+    pub atol: f64,
+    pub points: usize,
+    pub cells: Option<f64>,
+    pub plot: bool,
+}
+
+impl SimulateRequest {
+    pub fn new(model: &Path, days: f64) -> SimulateRequest {
+        SimulateRequest {
+            model: model.to_path_buf(),
+            days,
+            doses: Vec::new(),
+            sets: Vec::new(),
+            method: Method::Dopri5,
+            rtol: 1e-6,
+            atol: 1e-9,
+            points: 400,
+            cells: None,
+            plot: true,
+        }
+    }
+}
+
+/// Apply `PARAM=VALUE` changes to base parameter values.
+pub fn apply_sets(model: &CompiledModel, sets: &[String]) -> Result<Vec<f64>, ExperimentError> {
+    let mut values = model.param_values();
+    for spec in sets {
+        let fail = |m: String| ExperimentError::Set { spec: spec.clone(), message: m };
+        let (name, v) = spec.split_once('=').ok_or_else(|| fail("expected PARAM=VALUE".into()))?;
+        let name = name.trim();
+        let i = model.param_index(name).ok_or_else(|| {
+            fail(format!(
+                "the model has no parameter `{name}`{}",
+                crate::expr::resolve::closest(name, model.param_names()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
+            ))
+        })?;
+        let x: f64 = v.trim().parse().map_err(|_| fail(format!("cannot read the value `{v}` as a number")))?;
+        if !x.is_finite() {
+            return Err(fail(format!("expected a finite value, found {x}")));
+        }
+        values[i] = x;
+    }
+    Ok(values)
+}
+
+/// What a finished simulation wrote and measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunManifest {
+    pub resloop_version: &'static str,
+    pub command_line: Vec<String>,
+    pub model: ModelRef,
+    pub days: f64,
+    pub time_unit: String,
+    pub parameters: indexmap::IndexMap<String, f64>,
+    pub parameter_changes: Vec<String>,
+    pub dose_specs: Vec<String>,
+    pub doses: Vec<DoseEvent>,
+    pub solver: OdeOptions,
+    pub stats: crate::engine::ode::SolverStats,
+    pub columns: Vec<crate::engine::ode::Column>,
+    pub wall_seconds: f64,
+    pub outputs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelRef {
+    pub name: String,
+    pub path: String,
+    pub sha256: String,
+}
+
+/// Everything prepared and checked, ready to run.
+pub struct Prepared {
+    pub model: CompiledModel,
+    pub params: Vec<f64>,
+    pub bound: BoundModel,
+    pub doses: Vec<DoseEvent>,
+    pub options: OdeOptions,
+}
+
+/// Load, check and bind; expand doses. No output is touched.
+pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
+    if !(req.days.is_finite() && req.days > 0.0) {
+        return Err(ExperimentError::Settings(format!("--days must be a positive number, found {}", req.days)));
+    }
+    if !(req.rtol > 0.0 && req.rtol < 1.0 && req.atol > 0.0) {
+        return Err(ExperimentError::Settings(format!("tolerances must satisfy 0 < rtol < 1 and atol > 0 (rtol {}, atol {})", req.rtol, req.atol)));
+    }
+    if req.points == 0 {
+        return Err(ExperimentError::Settings("--points must be at least 1".into()));
+    }
+    if let Some(c) = req.cells {
+        if !(c.is_finite() && c > 0.0) {
+            return Err(ExperimentError::Settings(format!("--cells must be a positive number, found {c}")));
+        }
+    }
+    let model = compile_file(&req.model)?;
+    let t_end = req.days * 24.0 / model.meta.time_unit.hours();
+    let params = apply_sets(&model, &req.sets)?;
+    let mut doses = Vec::new();
+    for d in &req.doses {
+        doses.extend(parse_dose_spec(&model, d, t_end)?);
+    }
+    let bound = BoundModel::new(&model, &params).map_err(|e| ExperimentError::Settings(format!("internal error binding the model: {e}")))?;
+    let mut options = OdeOptions::new(t_end);
+    options.method = req.method;
+    options.rtol = req.rtol;
+    options.atol = req.atol;
+    options.n_out = req.points;
+    options.initial_cells = req.cells;
+    Ok(Prepared { model, params, bound, doses, options })
+}
+
+/// Run a simulation and write `timeline.csv`, `manifest.json` and the timeline plot
+/// into `out`.
+pub fn run_simulate(req: &SimulateRequest, out: &Path) -> Result<(RunManifest, SimResult), ExperimentError> {
+    let p = prepare(req)?;
+    let res = simulate(&p.model, &p.bound, &p.doses, &p.options)
+        .map_err(|source| ExperimentError::Sim { model: p.model.meta.path.clone(), source })?;
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| ExperimentError::Io { path, source }
+    };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let mut outputs = Vec::new();
+    let csv = out.join("timeline.csv");
+    write_timeline_csv(&csv, &res.timeline).map_err(io(&csv))?;
+    outputs.push("timeline.csv".to_string());
+    if req.plot {
+        let species: Vec<String> = p.model.species.iter().map(|s| s.name.clone()).collect();
+        let obs: Vec<String> = p.model.observables.iter().map(|s| s.name.clone()).collect();
+        TimelineFigure::new(&res.timeline, &p.model.genotypes[0].name, &species, &obs).save(&out.join("timeline"))?;
+        outputs.extend(["timeline.png".to_string(), "timeline.svg".to_string()]);
+    }
+    let manifest = RunManifest {
+        resloop_version: VERSION,
+        command_line: command_line(),
+        model: ModelRef { name: p.model.meta.name.clone(), path: p.model.meta.path.clone(), sha256: p.model.meta.sha256.clone() },
+        days: req.days,
+        time_unit: p.model.meta.time_unit.symbol().to_string(),
+        parameters: p.model.params.iter().zip(&p.params).map(|(q, v)| (q.name.clone(), *v)).collect(),
+        parameter_changes: req.sets.clone(),
+        dose_specs: req.doses.clone(),
+        doses: p.doses.clone(),
+        solver: p.options.clone(),
+        stats: res.stats,
+        columns: res.timeline.columns.clone(),
+        wall_seconds: res.wall_seconds,
+        outputs,
+    };
+    let mpath = out.join("manifest.json");
+    write_json(&mpath, &manifest).map_err(io(&mpath))?;
+    Ok((manifest, res))
+}

@@ -1,0 +1,259 @@
+//! Name resolution: turn an [`Ast`] into an index-based [`Expr`] against a [`Scope`].
+//!
+//! Unknown names and functions are errors with a did-you-mean suggestion; function
+//! arity is checked here, once, so evaluation never has to.
+
+use std::collections::HashMap;
+
+use super::ast::{Ast, BinOp};
+use super::tree::{Expr, Func, Var};
+
+/// What a name in a scope stands for (for messages and listings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameKind {
+    Species,
+    Parameter,
+    Drug,
+    Effect,
+    Observable,
+    Time,
+}
+
+impl NameKind {
+    pub fn of(v: Var) -> NameKind {
+        match v {
+            Var::Species(_) => NameKind::Species,
+            Var::Param(_) => NameKind::Parameter,
+            Var::Drug(_) => NameKind::Drug,
+            Var::Effect(_) => NameKind::Effect,
+            Var::Observable(_) => NameKind::Observable,
+            Var::Time => NameKind::Time,
+        }
+    }
+    pub fn label(self) -> &'static str {
+        match self {
+            NameKind::Species => "species",
+            NameKind::Parameter => "parameter",
+            NameKind::Drug => "drug",
+            NameKind::Effect => "drug effect",
+            NameKind::Observable => "observable",
+            NameKind::Time => "time",
+        }
+    }
+}
+
+/// The names visible to an expression.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    names: HashMap<String, Var>,
+}
+
+/// The built-in functions and their arities.
+pub const FUNCTIONS: &[(&str, usize)] = &[
+    ("exp", 1),
+    ("ln", 1),
+    ("log10", 1),
+    ("sqrt", 1),
+    ("abs", 1),
+    ("min", 2),
+    ("max", 2),
+    ("pow", 2),
+    ("hill", 3),
+    ("hill_rep", 3),
+];
+
+impl Scope {
+    pub fn new() -> Scope {
+        let mut s = Scope::default();
+        s.names.insert("t".to_string(), Var::Time);
+        s
+    }
+
+    /// Add a name; returns the variable it already had if it was taken.
+    pub fn insert(&mut self, name: &str, v: Var) -> Option<Var> {
+        if let Some(old) = self.names.get(name) {
+            return Some(*old);
+        }
+        self.names.insert(name.to_string(), v);
+        None
+    }
+
+    pub fn get(&self, name: &str) -> Option<Var> {
+        self.names.get(name).copied()
+    }
+
+    /// Closest known name, if any is close enough to be a plausible typo.
+    pub fn suggest(&self, name: &str) -> Option<String> {
+        closest(name, self.names.keys().map(String::as_str))
+    }
+
+    /// A scope without observables, for resolving the observables themselves
+    /// (observables may not refer to each other, which rules out cycles).
+    pub fn without(&self, kind: NameKind) -> Scope {
+        Scope {
+            names: self
+                .names
+                .iter()
+                .filter(|(_, v)| NameKind::of(**v) != kind)
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+        }
+    }
+}
+
+/// The candidate closest to `name` by edit distance, if within a third of its length.
+pub fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<String> {
+    let limit = (name.len() / 3).max(2);
+    candidates
+        .map(|c| (strsim::damerau_levenshtein(name, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(b.1)))
+        .map(|(_, c)| c.to_string())
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ResolveError {
+    #[error("unknown name `{name}`{}", did_you_mean(.suggestion))]
+    UnknownName {
+        name: String,
+        pos: usize,
+        suggestion: Option<String>,
+    },
+    #[error("unknown function `{name}`{}", did_you_mean(.suggestion))]
+    UnknownFunction {
+        name: String,
+        pos: usize,
+        suggestion: Option<String>,
+    },
+    #[error("function `{name}` takes {expected} argument{} but was given {got}", if *.expected == 1 { "" } else { "s" })]
+    Arity {
+        name: String,
+        pos: usize,
+        expected: usize,
+        got: usize,
+    },
+    #[error("`{name}` is a {kind}, which is not allowed here")]
+    NotAllowed {
+        name: String,
+        pos: usize,
+        kind: &'static str,
+    },
+}
+
+fn did_you_mean(s: &Option<String>) -> String {
+    match s {
+        Some(s) => format!(" (did you mean `{s}`?)"),
+        None => String::new(),
+    }
+}
+
+impl ResolveError {
+    pub fn pos(&self) -> usize {
+        match self {
+            ResolveError::UnknownName { pos, .. }
+            | ResolveError::UnknownFunction { pos, .. }
+            | ResolveError::Arity { pos, .. }
+            | ResolveError::NotAllowed { pos, .. } => *pos,
+        }
+    }
+}
+
+/// Resolve every name in `ast` against `scope`.
+pub fn resolve(ast: &Ast, scope: &Scope) -> Result<Expr, ResolveError> {
+    Ok(match ast {
+        Ast::Num(v) => Expr::Const(*v),
+        Ast::Name { name, pos } => match scope.get(name) {
+            Some(v) => Expr::Var(v),
+            None => {
+                return Err(ResolveError::UnknownName {
+                    name: name.clone(),
+                    pos: *pos,
+                    suggestion: scope.suggest(name),
+                })
+            }
+        },
+        Ast::Neg(a) => Expr::neg(resolve(a, scope)?),
+        Ast::Bin(op, a, b) => {
+            let (a, b) = (resolve(a, scope)?, resolve(b, scope)?);
+            match op {
+                BinOp::Add => Expr::add(a, b),
+                BinOp::Sub => Expr::sub(a, b),
+                BinOp::Mul => Expr::mul(a, b),
+                BinOp::Div => Expr::div(a, b),
+                BinOp::Pow => Expr::pow(a, b),
+            }
+        }
+        Ast::Call { name, pos, args } => {
+            let Some(&(_, arity)) = FUNCTIONS.iter().find(|(n, _)| n == name) else {
+                return Err(ResolveError::UnknownFunction {
+                    name: name.clone(),
+                    pos: *pos,
+                    suggestion: closest(name, FUNCTIONS.iter().map(|(n, _)| *n)),
+                });
+            };
+            if args.len() != arity {
+                return Err(ResolveError::Arity {
+                    name: name.clone(),
+                    pos: *pos,
+                    expected: arity,
+                    got: args.len(),
+                });
+            }
+            let mut a = args
+                .iter()
+                .map(|x| resolve(x, scope))
+                .collect::<Result<Vec<_>, _>>()?
+                .into_iter();
+            let mut next = || a.next().expect("arity checked above");
+            match name.as_str() {
+                "exp" => Expr::f1(Func::Exp, next()),
+                "ln" => Expr::f1(Func::Ln, next()),
+                "log10" => Expr::f1(Func::Log10, next()),
+                "sqrt" => Expr::f1(Func::Sqrt, next()),
+                "abs" => Expr::f1(Func::Abs, next()),
+                "min" => Expr::f2(Func::Min, next(), next()),
+                "max" => Expr::f2(Func::Max, next(), next()),
+                "pow" => Expr::pow(next(), next()),
+                "hill" => Expr::hill(next(), next(), next()),
+                "hill_rep" => Expr::hill_rep(next(), next(), next()),
+                other => unreachable!("function table and match disagree on `{other}`"),
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse;
+    use super::*;
+
+    fn scope() -> Scope {
+        let mut s = Scope::new();
+        s.insert("AXL", Var::Species(0));
+        s.insert("miR34a", Var::Species(1));
+        s.insert("k_deg", Var::Param(0));
+        s
+    }
+
+    #[test]
+    fn unknown_name_suggests() {
+        let e = resolve(&parse("k_dge * AXL").unwrap(), &scope()).unwrap_err();
+        assert_eq!(
+            e,
+            ResolveError::UnknownName {
+                name: "k_dge".into(),
+                pos: 0,
+                suggestion: Some("k_deg".into())
+            }
+        );
+        assert!(e.to_string().contains("did you mean `k_deg`"));
+    }
+
+    #[test]
+    fn arity_checked() {
+        let e = resolve(&parse("AXL + hill(AXL, 2)").unwrap(), &scope()).unwrap_err();
+        assert!(matches!(e, ResolveError::Arity { expected: 3, got: 2, pos: 6, .. }));
+        let e = resolve(&parse("hil(AXL, 1, 2)").unwrap(), &scope()).unwrap_err();
+        assert!(e.to_string().contains("did you mean `hill`"));
+    }
+}
