@@ -27,10 +27,10 @@ pub enum ExperimentError {
     Set { spec: String, message: String },
     #[error("{0}")]
     Settings(String),
-    #[error("{model}: {source}")]
-    Sim { model: String, source: SimError },
-    #[error("cannot write {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    #[error("{model}: {failure}")]
+    Sim { model: String, failure: SimError },
+    #[error("cannot write {path}: {failure}")]
+    Io { path: String, failure: std::io::Error },
     #[error("{0}")]
     Plot(#[from] PlotError),
 }
@@ -164,10 +164,10 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
 pub fn run_simulate(req: &SimulateRequest, out: &Path) -> Result<(RunManifest, SimResult), ExperimentError> {
     let p = prepare(req)?;
     let res = simulate(&p.model, &p.bound, &p.doses, &p.options)
-        .map_err(|source| ExperimentError::Sim { model: p.model.meta.path.clone(), source })?;
+        .map_err(|failure| ExperimentError::Sim { model: p.model.meta.path.clone(), failure })?;
     let io = |path: &Path| {
         let path = path.display().to_string();
-        move |source| ExperimentError::Io { path, source }
+        move |failure| ExperimentError::Io { path, failure }
     };
     std::fs::create_dir_all(out).map_err(io(out))?;
     let mut outputs = Vec::new();

@@ -111,6 +111,41 @@ impl Dopri5 {
     }
 }
 
+impl Dopri5 {
+    /// When a step ends in a failed state, locate the earliest time within the step
+    /// at which the dense output already fails the check (a coarse scan, then
+    /// bisection), so the error reports when things went wrong, not when the step
+    /// that noticed it ended.
+    fn first_failure(&self, sys: &dyn OdeSystem, t0: f64, h: f64, buf: &mut [f64]) -> Option<SolverError> {
+        let fails = |theta: f64, buf: &mut [f64]| {
+            self.interpolate(theta, buf);
+            sys.check(t0 + theta * h, buf).is_err()
+        };
+        let mut hi = 1.0;
+        for k in 1..=32 {
+            let theta = k as f64 / 32.0;
+            if fails(theta, buf) {
+                hi = theta;
+                break;
+            }
+        }
+        let mut lo = hi - 1.0 / 32.0;
+        if lo <= 0.0 && fails(0.0, buf) {
+            hi = 0.0;
+        }
+        for _ in 0..50 {
+            let mid = 0.5 * (lo + hi);
+            if fails(mid, buf) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        self.interpolate(hi, buf);
+        sys.check(t0 + hi * h, buf).err()
+    }
+}
+
 impl Solver for Dopri5 {
     fn name(&self) -> &'static str {
         "dopri5"
@@ -230,7 +265,11 @@ impl Solver for Dopri5 {
                     r4[i] = dy - h * k7[i] - bspl;
                     r5[i] = h * (D1 * k1[i] + D3 * k3[i] + D4 * k4[i] + D5 * k5[i] + D6 * k6[i] + D7 * k7[i]);
                 }
-                sys.check(t_new, yn)?;
+                if let Err(e) = sys.check(t_new, yn) {
+                    let e = self.first_failure(sys, *t, h, &mut dense_buf).unwrap_or(e);
+                    self.ytmp = dense_buf;
+                    return Err(e);
+                }
                 let t_old = *t;
                 y.copy_from_slice(yn);
                 std::mem::swap(k1, k7);

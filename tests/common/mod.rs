@@ -1,0 +1,29 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+use resloop::compile::{compile_str, BoundModel, CompiledModel};
+use resloop::engine::ode::{simulate, Method, OdeOptions, SimResult};
+use resloop::pkpd::DoseEvent;
+
+pub fn model(text: &str) -> CompiledModel {
+    compile_str(Path::new("test.toml"), text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub fn run(m: &CompiledModel, doses: &[DoseEvent], t_end: f64, n_out: usize, method: Method, rtol: f64, atol: f64) -> SimResult {
+    let b = BoundModel::new(m, &m.param_values()).unwrap();
+    let mut o = OdeOptions::new(t_end);
+    o.n_out = n_out;
+    o.method = method;
+    o.rtol = rtol;
+    o.atol = atol;
+    simulate(m, &b, doses, &o).unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub const METHODS: [Method; 3] = [Method::Dopri5, Method::Rosenbrock23, Method::OdeSolversDopri5];
+
+/// Header every test model shares.
+pub fn header(time_unit: &str) -> String {
+    format!("[model]\nname = \"t\"\ntitle = \"test\"\ntime_unit = \"{time_unit}\"\ndescription = \"test model\"\n\n")
+}
