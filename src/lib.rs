@@ -7,4 +7,6 @@
 //! indices) -> `pkpd` (exposure, effect) -> `engine` (ODE; later agent-based) ->
 //! `output` (CSV, JSON manifest, plots). The binary's `cli` is a thin layer on top.
 
+pub mod fit;
 pub mod output;
+pub mod plate;
