@@ -10,3 +10,4 @@
 pub mod fit;
 pub mod output;
 pub mod plate;
+pub mod synergy;

@@ -25,16 +25,20 @@ pub struct HillBounds {
     pub c_factor: f64,
 }
 
-impl Default for HillBounds {
-    /// Viability-scale defaults: responses in [0, 1.5], slopes 0.1..10, `C` within three
+impl HillBounds {
+    /// Viability-scale bounds: responses in [0, 1.5], slopes 0.1..10, `C` within three
     /// decades of the tested range.
+    pub const VIABILITY: HillBounds = HillBounds {
+        e0: (0.0, 1.5),
+        emax: (0.0, 1.5),
+        h: (0.1, 10.0),
+        c_factor: 1000.0,
+    };
+}
+
+impl Default for HillBounds {
     fn default() -> Self {
-        HillBounds {
-            e0: (0.0, 1.5),
-            emax: (0.0, 1.5),
-            h: (0.1, 10.0),
-            c_factor: 1000.0,
-        }
+        HillBounds::VIABILITY
     }
 }
 
