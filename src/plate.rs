@@ -572,8 +572,9 @@ impl Grid {
         let doses_a = plate.doses_a();
         let doses_b = plate.doses_b();
         for (drug, doses, which, other) in [
-            (&plate.drug_a, &doses_a, "row", "dose_b"),
-            (&plate.drug_b, &doses_b, "column", "dose_a"),
+            // Row = fixed dose_a; the row dose_a = 0 is drug B alone, and vice versa.
+            (&plate.drug_b, &doses_a, "row", "dose_a"),
+            (&plate.drug_a, &doses_b, "column", "dose_b"),
         ] {
             if doses.first() != Some(&0.0) {
                 return Err(PlateError::MissingZeroDose {
