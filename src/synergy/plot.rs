@@ -141,6 +141,19 @@ impl Figure for Heatmap<'_> {
     }
 }
 
+/// Chart builder shared by the curve and CI panels: caption, margins, label areas.
+fn panel<'a, 'b, DB: DrawingBackend>(
+    area: &'a DrawingArea<DB, Shift>,
+    caption: String,
+) -> ChartBuilder<'a, 'b, DB> {
+    let mut b = ChartBuilder::on(area);
+    b.caption(caption, ("sans-serif", 15))
+        .margin(10)
+        .x_label_area_size(45)
+        .y_label_area_size(55);
+    b
+}
+
 struct SingleAgents<'a> {
     ctx: &'a Context,
 }
@@ -163,19 +176,15 @@ where
     let lo = pos.iter().map(|p| p.0).fold(f64::INFINITY, f64::min) / 3.0;
     let hi = pos.iter().map(|p| p.0).fold(0.0, f64::max) * 3.0;
     let ymax = y.iter().copied().fold(1.2, f64::max);
-    let mut chart = ChartBuilder::on(area)
-        .caption(
-            format!(
-                "{}: E0={:.2} Emax={:.2} EC50={:.3e} h={:.2} r2={:.3}",
-                drug.name, fit.e0, fit.emax, fit.c, fit.h, fit.r2
-            ),
-            ("sans-serif", 15),
-        )
-        .margin(10)
-        .x_label_area_size(45)
-        .y_label_area_size(55)
-        .build_cartesian_2d((lo..hi).log_scale(), 0.0..ymax)
-        .map_err(e)?;
+    let mut chart = panel(
+        area,
+        format!(
+            "{}: E0={:.2} Emax={:.2} EC50={:.3e} h={:.2} r2={:.3}",
+            drug.name, fit.e0, fit.emax, fit.c, fit.h, fit.r2
+        ),
+    )
+    .build_cartesian_2d((lo..hi).log_scale(), 0.0..ymax)
+    .map_err(e)?;
     chart
         .configure_mesh()
         .x_desc(format!("{} (log scale)", axis(drug)))
@@ -246,11 +255,7 @@ impl Figure for CiFigure<'_> {
             .filter_map(|c| Some((1.0 - c.observed?, c.score?)))
             .collect();
         let ymax = pts.iter().map(|p| p.1).fold(2.0, f64::max).min(10.0);
-        let mut chart = ChartBuilder::on(&left)
-            .caption("Fa-CI plot (CI < 1 = synergy)", ("sans-serif", 16))
-            .margin(10)
-            .x_label_area_size(45)
-            .y_label_area_size(50)
+        let mut chart = panel(&left, "Fa-CI plot (CI < 1 = synergy)".into())
             .build_cartesian_2d(0.0..1.0, 0.0..ymax)
             .map_err(e)?;
         chart
@@ -285,16 +290,12 @@ impl Figure for CiFigure<'_> {
             .map(|p| p.1.max(p.2))
             .fold(1.2, f64::max)
             .min(5.0);
-        let mut chart = ChartBuilder::on(&right)
-            .caption(
-                "normalised isobologram (below line = synergy)",
-                ("sans-serif", 16),
-            )
-            .margin(10)
-            .x_label_area_size(45)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0.0..lim, 0.0..lim)
-            .map_err(e)?;
+        let mut chart = panel(
+            &right,
+            "normalised isobologram (below line = synergy)".into(),
+        )
+        .build_cartesian_2d(0.0..lim, 0.0..lim)
+        .map_err(e)?;
         chart
             .configure_mesh()
             .x_desc("d_A / Dx_A (dose of A in mixture / dose alone, same Fa)")
