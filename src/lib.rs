@@ -7,7 +7,9 @@
 //! indices) -> `pkpd` (exposure, effect) -> `engine` (ODE; later agent-based) ->
 //! `output` (CSV, JSON manifest, plots). The binary's `cli` is a thin layer on top.
 
-pub mod fit;
 pub mod output;
+
+// Synergy layer: plates, curve fits, synergy scoring.
+pub mod fit;
 pub mod plate;
 pub mod synergy;
