@@ -3,6 +3,7 @@
 mod check;
 mod demo;
 mod simulate;
+mod synergy;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +20,8 @@ enum Command {
     Check(check::Args),
     /// Simulate a model under simple repeated dosing.
     Simulate(simulate::Args),
+    /// Score a two-drug dose-response plate for synergy (Bliss, HSA, Loewe, ZIP, CI, MuSyC).
+    Synergy(synergy::Args),
     /// Run every model in models/ under its default scenario (the README's main job).
     Demo(demo::Args),
 }
@@ -27,6 +30,7 @@ pub fn run() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Check(a) => check::run(a),
         Command::Simulate(a) => simulate::run(a),
+        Command::Synergy(a) => synergy::run(a),
         Command::Demo(a) => demo::run(a),
     }
 }

@@ -1,0 +1,435 @@
+//! MuSyC: the two-drug Hill surface of Meyer et al. (2019) / Wooten et al. (2021).
+//!
+//! Cells move between four states, unaffected (U), affected by drug 1 (A1), by drug 2
+//! (A2) or by both (A12), with mass-action rates (`r1 = r2 = 1`, as in the Python
+//! `synergy` package):
+//!
+//! | transition | rate |
+//! |---|---|
+//! | U -> A1, A1 -> U | `r1 d1^h1`, `r1 C1^h1` |
+//! | U -> A2, A2 -> U | `r2 d2^h2`, `r2 C2^h2` |
+//! | A2 -> A12, A12 -> A2 | `r1^g21 (alpha21 d1)^(g21 h1)`, `(r1 C1^h1)^g21` |
+//! | A1 -> A12, A12 -> A1 | `r2^g12 (alpha12 d2)^(g12 h2)`, `(r2 C2^h2)^g12` |
+//!
+//! and the response is the occupancy-weighted mean `E = U E0 + A1 E1 + A2 E2 + A12 E3`.
+//! The steady state of this 4-cycle is computed with the Markov-chain tree theorem:
+//! each state's weight is the sum, over the four spanning trees of the cycle, of the
+//! product of rates directed into that state. All terms are positive, so there is no
+//! cancellation error (unlike solving the 4x4 balance equations).
+//!
+//! Synergy is in the parameters: `alpha12`, `alpha21` > 1 synergistic potency,
+//! `gamma12`, `gamma21` > 1 synergistic cooperativity, and synergistic efficacy
+//! `beta = (min(E1, E2) - E3) / (E0 - min(E1, E2))` > 0 on the viability scale.
+//!
+//! Fitting uses variable projection: `E0..E3` enter linearly and are solved exactly for
+//! every trial of the 8 log-transformed nonlinear parameters, which Levenberg-Marquardt
+//! searches from the single-agent Hill fits with `alpha = gamma = 1`.
+//!
+//! The per-cell score is `reference - observed` with the reference the fitted surface
+//! with no synergy (`alpha = gamma = 1`, `beta = 0`); the parameters are the result.
+//!
+//! ## References
+//! Meyer, C. T. et al. (2019). Quantifying drug combination synergy along potency and
+//! efficacy axes. Cell Syst. 8, 97-108.
+//! Wooten, D. J., Meyer, C. T., Lubbock, A. L. R., Quaranta, V. & Lopez, C. F. (2021).
+//! MuSyC is a consensus framework that unifies multi-drug synergy metrics for
+//! combinatorial drug discovery. Nat. Commun. 12, 4607.
+//! Hill, T. L. (1966). Studies in irreversible thermodynamics IV (diagram method).
+
+use nalgebra::{Matrix4, Vector4};
+
+use super::{Context, Method, MethodDetail, Reference, SynergyModel};
+use crate::fit::least_squares;
+
+/// The 12 MuSyC parameters (viability scale for the `E`s).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct MusycParams {
+    pub e0: f64,
+    pub e1: f64,
+    pub e2: f64,
+    pub e3: f64,
+    pub h1: f64,
+    pub h2: f64,
+    pub c1: f64,
+    pub c2: f64,
+    pub alpha12: f64,
+    pub alpha21: f64,
+    pub gamma12: f64,
+    pub gamma21: f64,
+}
+
+impl MusycParams {
+    pub const NAMES: [&'static str; 13] = [
+        "e0", "e1", "e2", "e3", "h1", "h2", "c1", "c2", "alpha12", "alpha21", "gamma12", "gamma21",
+        "beta",
+    ];
+
+    /// Parameter values in [`MusycParams::NAMES`] order, `beta` last.
+    pub fn values(&self) -> [f64; 13] {
+        [
+            self.e0,
+            self.e1,
+            self.e2,
+            self.e3,
+            self.h1,
+            self.h2,
+            self.c1,
+            self.c2,
+            self.alpha12,
+            self.alpha21,
+            self.gamma12,
+            self.gamma21,
+            self.beta(),
+        ]
+    }
+
+    /// Synergistic efficacy, `(min(E1, E2) - E3) / (E0 - min(E1, E2))`.
+    pub fn beta(&self) -> f64 {
+        let m = self.e1.min(self.e2);
+        (m - self.e3) / (self.e0 - m)
+    }
+
+    /// The same drugs with no interaction: `alpha = gamma = 1`, `E3 = min(E1, E2)`.
+    pub fn null(&self) -> MusycParams {
+        MusycParams {
+            e3: self.e1.min(self.e2),
+            alpha12: 1.0,
+            alpha21: 1.0,
+            gamma12: 1.0,
+            gamma21: 1.0,
+            ..*self
+        }
+    }
+
+    fn nonlinear(&self) -> [f64; 8] {
+        [
+            self.h1.ln(),
+            self.h2.ln(),
+            self.c1.ln(),
+            self.c2.ln(),
+            self.alpha12.ln(),
+            self.alpha21.ln(),
+            self.gamma12.ln(),
+            self.gamma21.ln(),
+        ]
+    }
+
+    /// Response at doses `(d1, d2)`.
+    pub fn eval(&self, d1: f64, d2: f64) -> f64 {
+        let w = occupancy(&self.nonlinear(), d1.ln(), d2.ln());
+        w[0] * self.e0 + w[1] * self.e1 + w[2] * self.e2 + w[3] * self.e3
+    }
+}
+
+/// Steady-state occupancy `[U, A1, A2, A12]` for log-parameters
+/// `[ln h1, ln h2, ln C1, ln C2, ln a12, ln a21, ln g12, ln g21]` at `ln d1`, `ln d2`
+/// (`-inf` for a zero dose).
+fn occupancy(p: &[f64], ld1: f64, ld2: f64) -> [f64; 4] {
+    let (h1, h2, lc1, lc2) = (p[0].exp(), p[1].exp(), p[2], p[3]);
+    let (la12, la21, g12, g21) = (p[4], p[5], p[6].exp(), p[7].exp());
+    // Log rates (r1 = r2 = 1); a zero dose gives ln 0 = -inf and a zero rate.
+    let l = [
+        h1 * ld1,                // U -> A1
+        h1 * lc1,                // A1 -> U
+        h2 * ld2,                // U -> A2
+        h2 * lc2,                // A2 -> U
+        g12 * h2 * (la12 + ld2), // A1 -> A12
+        g12 * h2 * lc2,          // A12 -> A1
+        g21 * h1 * (la21 + ld1), // A2 -> A12
+        g21 * h1 * lc1,          // A12 -> A2
+    ];
+    let k = l.map(f64::exp);
+    let w = TREES.map(|trees| {
+        trees
+            .iter()
+            .map(|t| k[t[0]] * k[t[1]] * k[t[2]])
+            .sum::<f64>()
+    });
+    let total: f64 = w.iter().sum();
+    if total.is_finite() && total > 0.0 {
+        return w.map(|x| x / total);
+    }
+    // Extreme doses overflow or underflow the plain rates: redo the sums in logs,
+    // relative to the largest spanning-tree product.
+    let terms = TREES.map(|trees| trees.map(|t| l[t[0]] + l[t[1]] + l[t[2]]));
+    let top = terms
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let w = terms.map(|ts| ts.iter().map(|v| (v - top).exp()).sum::<f64>());
+    let total: f64 = w.iter().sum();
+    w.map(|x| x / total)
+}
+
+/// Spanning trees of the cycle U - A1 - A12 - A2 - U directed into each state
+/// (`[U, A1, A2, A12]`), as triples of rate indices into
+/// `[U->A1, A1->U, U->A2, A2->U, A1->A12, A12->A1, A2->A12, A12->A2]`. A state's
+/// steady-state weight is the sum over its four trees of the product of their rates.
+const TREES: [[[usize; 3]; 4]; 4] = [
+    [[4, 7, 3], [1, 7, 3], [5, 1, 3], [6, 5, 1]],
+    [[2, 6, 5], [0, 3, 7], [5, 0, 3], [6, 5, 0]],
+    [[4, 7, 2], [1, 2, 7], [5, 1, 2], [0, 4, 7]],
+    [[2, 6, 4], [1, 2, 6], [3, 0, 4], [0, 4, 6]],
+];
+
+/// A MuSyC surface fitted to a plate.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct MusycFit {
+    pub params: MusycParams,
+    pub beta: f64,
+    pub r2: f64,
+    pub resid_sd: f64,
+    pub converged: bool,
+    pub iterations: usize,
+    pub n: usize,
+}
+
+struct Data {
+    ld1: Vec<f64>,
+    ld2: Vec<f64>,
+    y: Vec<f64>,
+}
+
+impl Data {
+    /// Best `E0..E3` for nonlinear parameters `p`, with the occupancies used.
+    fn linear(&self, p: &[f64], occ: &mut Vec<[f64; 4]>) -> Vector4<f64> {
+        occ.clear();
+        let mut m = Matrix4::zeros();
+        let mut v = Vector4::zeros();
+        for k in 0..self.y.len() {
+            let w = occupancy(p, self.ld1[k], self.ld2[k]);
+            let w4 = Vector4::from(w);
+            m += w4 * w4.transpose();
+            v += w4 * self.y[k];
+            occ.push(w);
+        }
+        // A state never occupied on this plate leaves its E undetermined; a tiny ridge
+        // pins it to 0 instead of letting it run off.
+        let ridge = 1e-12 * m.trace().max(1e-300);
+        if let Some(ch) = m.cholesky() {
+            let e = ch.solve(&v);
+            if e.iter().all(|x| x.is_finite()) {
+                return e;
+            }
+        }
+        (m + Matrix4::identity() * ridge)
+            .lu()
+            .solve(&v)
+            .unwrap_or_else(Vector4::zeros)
+    }
+
+    fn residuals(&self, p: &[f64], out: &mut [f64]) {
+        let mut occ = Vec::with_capacity(self.y.len());
+        let e = self.linear(p, &mut occ);
+        for (k, w) in occ.iter().enumerate() {
+            out[k] = self.y[k] - (w[0] * e[0] + w[1] * e[1] + w[2] * e[2] + w[3] * e[3]);
+        }
+    }
+}
+
+/// Fit the MuSyC surface to the measured cells of a plate, starting from `start` (or
+/// from the single-agent Hill fits with no interaction).
+pub fn fit_musyc(ctx: &Context, start: Option<&MusycParams>) -> MusycFit {
+    let g = &ctx.grid;
+    let mut data = Data {
+        ld1: Vec::new(),
+        ld2: Vec::new(),
+        y: Vec::new(),
+    };
+    for i in 0..g.na() {
+        for j in 0..g.nb() {
+            if let Some(y) = g.mean(i, j) {
+                data.ld1.push(g.doses_a[i].ln());
+                data.ld2.push(g.doses_b[j].ln());
+                data.y.push(y);
+            }
+        }
+    }
+    let (fa, fb) = (&ctx.fit_a, &ctx.fit_b);
+    let p0 = start.copied().unwrap_or(MusycParams {
+        e0: 0.5 * (fa.e0 + fb.e0),
+        e1: fa.emax,
+        e2: fb.emax,
+        e3: fa.emax.min(fb.emax),
+        h1: fa.h,
+        h2: fb.h,
+        c1: fa.c,
+        c2: fb.c,
+        alpha12: 1.0,
+        alpha21: 1.0,
+        gamma12: 1.0,
+        gamma21: 1.0,
+    });
+    let range = |d: &[f64]| {
+        let pos = d.iter().copied().filter(|&x| x > 0.0);
+        (
+            pos.clone().fold(f64::INFINITY, f64::min),
+            pos.fold(0.0, f64::max),
+        )
+    };
+    let (a_lo, a_hi) = range(&g.doses_a);
+    let (b_lo, b_hi) = range(&g.doses_b);
+    let span = 1000f64.ln();
+    let (lh, hh) = (0.1f64.ln(), 10f64.ln());
+    let lo = [
+        lh,
+        lh,
+        a_lo.ln() - span,
+        b_lo.ln() - span,
+        -span,
+        -span,
+        -10f64.ln(),
+        -10f64.ln(),
+    ];
+    let hi = [
+        hh,
+        hh,
+        a_hi.ln() + span,
+        b_hi.ln() + span,
+        span,
+        span,
+        10f64.ln(),
+        10f64.ln(),
+    ];
+    let n = data.y.len();
+    let resid = |p: &[f64], out: &mut [f64]| data.residuals(p, out);
+    let out = least_squares(&p0.nonlinear(), &lo, &hi, n, &resid);
+    let p = &out.params;
+    let e = data.linear(p, &mut Vec::with_capacity(n));
+    let params = MusycParams {
+        e0: e[0],
+        e1: e[1],
+        e2: e[2],
+        e3: e[3],
+        h1: p[0].exp(),
+        h2: p[1].exp(),
+        c1: p[2].exp(),
+        c2: p[3].exp(),
+        alpha12: p[4].exp(),
+        alpha21: p[5].exp(),
+        gamma12: p[6].exp(),
+        gamma21: p[7].exp(),
+    };
+    let mean = data.y.iter().sum::<f64>() / n as f64;
+    let sst: f64 = data.y.iter().map(|y| (y - mean).powi(2)).sum();
+    let r2 = if sst > 0.0 { 1.0 - out.sse / sst } else { 1.0 };
+    MusycFit {
+        beta: params.beta(),
+        params,
+        r2,
+        resid_sd: (out.sse / (n.saturating_sub(12).max(1)) as f64).sqrt(),
+        converged: out.converged,
+        iterations: out.evaluations,
+        n,
+    }
+}
+
+/// MuSyC as a scoring method: fitted once at construction.
+pub struct Musyc {
+    pub fit: MusycFit,
+    null: MusycParams,
+}
+
+impl Musyc {
+    pub fn new(ctx: &Context, start: Option<&MusycParams>) -> Musyc {
+        let fit = fit_musyc(ctx, start);
+        Musyc {
+            null: fit.params.null(),
+            fit,
+        }
+    }
+}
+
+impl SynergyModel for Musyc {
+    fn method(&self) -> Method {
+        Method::Musyc
+    }
+    fn reference(&self, ctx: &Context, i: usize, j: usize) -> Result<Reference, String> {
+        Ok(self
+            .null
+            .eval(ctx.grid.doses_a[i], ctx.grid.doses_b[j])
+            .into())
+    }
+    fn detail(&self) -> MethodDetail {
+        MethodDetail::Musyc(self.fit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fit::HillFit;
+
+    fn p() -> MusycParams {
+        MusycParams {
+            e0: 1.0,
+            e1: 0.3,
+            e2: 0.4,
+            e3: 0.1,
+            h1: 1.5,
+            h2: 0.8,
+            c1: 2.0,
+            c2: 0.5,
+            alpha12: 3.0,
+            alpha21: 0.5,
+            gamma12: 1.4,
+            gamma21: 0.7,
+        }
+    }
+
+    #[test]
+    fn single_drug_edges_are_hill_curves() {
+        let m = p();
+        let h1 = HillFit::from_params(m.e0, m.e1, m.c1, m.h1);
+        let h2 = HillFit::from_params(m.e0, m.e2, m.c2, m.h2);
+        for d in [0.01, 0.7, 2.0, 50.0] {
+            assert!((m.eval(d, 0.0) - h1.eval(d)).abs() < 1e-13);
+            assert!((m.eval(0.0, d) - h2.eval(d)).abs() < 1e-13);
+        }
+        assert_eq!(m.eval(0.0, 0.0), 1.0);
+    }
+
+    #[test]
+    fn occupancy_solves_the_balance_equations() {
+        let m = p();
+        let (d1, d2): (f64, f64) = (1.3, 0.9);
+        let lp = m.nonlinear();
+        let w = occupancy(&lp, d1.ln(), d2.ln());
+        let k = [
+            d1.powf(m.h1),
+            m.c1.powf(m.h1),
+            d2.powf(m.h2),
+            m.c2.powf(m.h2),
+            (m.alpha12 * d2).powf(m.gamma12 * m.h2),
+            m.c2.powf(m.h2 * m.gamma12),
+            (m.alpha21 * d1).powf(m.gamma21 * m.h1),
+            m.c1.powf(m.h1 * m.gamma21),
+        ];
+        let [u, a1, a2, x] = w;
+        // Net flux into each state is zero.
+        let flux = [
+            k[1] * a1 + k[3] * a2 - (k[0] + k[2]) * u,
+            k[0] * u + k[5] * x - (k[1] + k[4]) * a1,
+            k[2] * u + k[7] * x - (k[3] + k[6]) * a2,
+            k[4] * a1 + k[6] * a2 - (k[5] + k[7]) * x,
+        ];
+        assert!(flux.iter().all(|f| f.abs() < 1e-14), "{flux:?}");
+        assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-15);
+    }
+
+    #[test]
+    fn huge_rates_do_not_overflow() {
+        let mut m = p();
+        m.h1 = 10.0;
+        m.c1 = 1e-30;
+        let e = m.eval(1e30, 1e-30);
+        assert!(e.is_finite() && (e - m.e1).abs() < 1e-9, "{e}");
+    }
+
+    #[test]
+    fn beta_matches_definition() {
+        assert!((p().beta() - (0.3 - 0.1) / (1.0 - 0.3)).abs() < 1e-15);
+    }
+}

@@ -1,0 +1,113 @@
+//! Files written by `resloop synergy`: `scores.csv` (one row per method x cell) and
+//! `summary.json` (fits, summaries, method details, bootstrap intervals, conventions),
+//! both atomically.
+//!
+//! `scores.csv` columns: `method,dose_a,dose_b,observed,reference,score,status`.
+//! Empty fields mean "none" (e.g. `reference` for `ci`, `score` of an undefined cell);
+//! `status` is `neutral`, `scored`, `fallback: ...` or `undefined: reason`. For excess
+//! methods `score = reference - observed` holds on every scored row.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use super::{BootstrapSummary, Context, MethodResult, SynergyError, SynergyOptions, CONVENTION};
+use crate::output::atomic::write_atomic;
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|x| format!("{x}")).unwrap_or_default()
+}
+
+/// Write `scores.csv` for all results.
+pub fn write_scores(w: &mut dyn Write, results: &[MethodResult]) -> std::io::Result<()> {
+    let mut out = csv::Writer::from_writer(w);
+    out.write_record([
+        "method",
+        "dose_a",
+        "dose_b",
+        "observed",
+        "reference",
+        "score",
+        "status",
+    ])?;
+    for r in results {
+        for c in &r.cells {
+            out.write_record([
+                r.method.name().to_string(),
+                format!("{}", c.dose_a),
+                format!("{}", c.dose_b),
+                opt(c.observed),
+                opt(c.reference),
+                opt(c.score),
+                c.status.to_string(),
+            ])?;
+        }
+    }
+    out.flush()
+}
+
+/// The `summary.json` document.
+pub fn summary_json(
+    opts: &SynergyOptions,
+    ctx: &Context,
+    results: &[MethodResult],
+    bootstrap: Option<&BootstrapSummary>,
+) -> serde_json::Value {
+    let g = &ctx.grid;
+    let methods: serde_json::Map<String, serde_json::Value> = results
+        .iter()
+        .map(|r| {
+            let ci = bootstrap.and_then(|b| b.methods.iter().find(|m| m.method == r.method));
+            (
+                r.method.name().to_string(),
+                json!({ "summary": r.summary, "detail": r.detail, "bootstrap": ci }),
+            )
+        })
+        .collect();
+    json!({
+        "resloop_version": env!("CARGO_PKG_VERSION"),
+        "conventions": {
+            "scale": "viability (viable fraction, 1 = untreated)",
+            "sign": CONVENTION,
+            "summaries_cover": "combination cells only (dose_a > 0 and dose_b > 0)",
+            "loewe_fallback": ctx.settings.loewe_fallback,
+        },
+        "plate": {
+            "path": opts.plate.display().to_string(),
+            "drug_a": g.drug_a,
+            "drug_b": g.drug_b,
+            "doses_a": g.doses_a,
+            "doses_b": g.doses_b,
+            "max_replicates": g.max_replicates(),
+            "percent_inhibition_input": opts.percent_inhibition,
+        },
+        "fits": { "hill_a": ctx.fit_a, "hill_b": ctx.fit_b },
+        "methods": methods,
+        "bootstrap": bootstrap,
+    })
+}
+
+/// Write `scores.csv` and `summary.json` into `out_dir`; returns the paths written.
+pub fn write_all(
+    out_dir: &Path,
+    opts: &SynergyOptions,
+    ctx: &Context,
+    results: &[MethodResult],
+    bootstrap: Option<&BootstrapSummary>,
+) -> Result<Vec<PathBuf>, SynergyError> {
+    let err = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| SynergyError::Write { path, source }
+    };
+    let scores = out_dir.join("scores.csv");
+    write_atomic(&scores, |w| write_scores(w, results)).map_err(err(&scores))?;
+    let summary = out_dir.join("summary.json");
+    let doc = summary_json(opts, ctx, results, bootstrap);
+    write_atomic(&summary, |w| {
+        serde_json::to_writer_pretty(&mut *w, &doc)?;
+        w.write_all(b"\n")
+    })
+    .map_err(err(&summary))?;
+    Ok(vec![scores, summary])
+}
