@@ -197,21 +197,27 @@ impl Program {
     /// `regs[..n_inputs]`.
     #[inline]
     pub fn run(&self, regs: &mut [f64]) {
-        debug_assert_eq!(regs.len(), self.init.len());
-        for op in &self.ops {
-            match *op {
-                Op::Add(d, a, b) => regs[d as usize] = regs[a as usize] + regs[b as usize],
-                Op::Sub(d, a, b) => regs[d as usize] = regs[a as usize] - regs[b as usize],
-                Op::Mul(d, a, b) => regs[d as usize] = regs[a as usize] * regs[b as usize],
-                Op::Div(d, a, b) => regs[d as usize] = regs[a as usize] / regs[b as usize],
-                Op::Neg(d, a) => regs[d as usize] = -regs[a as usize],
-                Op::Powf(d, a, b) => {
-                    regs[d as usize] = super::tree::pow(regs[a as usize], regs[b as usize])
+        assert_eq!(regs.len(), self.init.len(), "register file from another program");
+        let r = regs.as_mut_ptr();
+        // SAFETY: every register index in `ops` was allocated by the builder, so it is
+        // below `init.len()`, and the assertion above makes `regs` exactly that long.
+        // Reads and writes are plain f64 loads and stores on that one buffer.
+        unsafe {
+            let g = |i: u32| *r.add(i as usize);
+            let s = |i: u32, v: f64| *r.add(i as usize) = v;
+            for op in &self.ops {
+                match *op {
+                    Op::Add(d, a, b) => s(d, g(a) + g(b)),
+                    Op::Sub(d, a, b) => s(d, g(a) - g(b)),
+                    Op::Mul(d, a, b) => s(d, g(a) * g(b)),
+                    Op::Div(d, a, b) => s(d, g(a) / g(b)),
+                    Op::Neg(d, a) => s(d, -g(a)),
+                    Op::Powf(d, a, b) => s(d, super::tree::pow(g(a), g(b))),
+                    Op::Powi(d, a, n) => s(d, g(a).powi(n)),
+                    Op::F1(f, d, a) => s(d, f.apply1(g(a))),
+                    Op::Min(d, a, b) => s(d, g(a).min(g(b))),
+                    Op::Max(d, a, b) => s(d, g(a).max(g(b))),
                 }
-                Op::Powi(d, a, n) => regs[d as usize] = regs[a as usize].powi(n),
-                Op::F1(f, d, a) => regs[d as usize] = f.apply1(regs[a as usize]),
-                Op::Min(d, a, b) => regs[d as usize] = regs[a as usize].min(regs[b as usize]),
-                Op::Max(d, a, b) => regs[d as usize] = regs[a as usize].max(regs[b as usize]),
             }
         }
     }
