@@ -33,7 +33,7 @@ pub(super) fn unit_morris(
     at_least("morris", "trajectories", r, 2)?;
     at_least("morris", "levels", p, 2)?;
     at_most("morris", "points", r.saturating_mul(d + 1), MAX_POINTS)?;
-    if p % 2 != 0 {
+    if !p.is_multiple_of(2) {
         return Err(SweepError::InvalidDesign {
             design: "morris",
             message: format!("levels = {p} must be even so that steps stay on the grid"),
