@@ -54,36 +54,31 @@ fn run<E: Evaluator>(spec: &SweepSpec, ev: &E, threads: usize) {
     black_box(run_sweep(spec, ev, dir.path(), &o).unwrap());
 }
 
-fn overhead(c: &mut Criterion) {
-    let n = 20_000;
+/// One group timing a sweep of `n` points with `ev` on 1 and 2 threads, reported as
+/// points per second.
+fn by_threads<E: Evaluator>(c: &mut Criterion, group: &str, n: usize, ev: &E) {
     let s = spec(n);
-    let mut g = c.benchmark_group("runner_overhead");
+    let mut g = c.benchmark_group(group);
     g.throughput(Throughput::Elements(n as u64));
     g.sample_size(10);
     for threads in [1, 2] {
-        g.bench_function(format!("trivial_{threads}_threads"), |b| {
-            b.iter(|| run(&s, &Trivial, threads))
+        g.bench_function(format!("{threads}_threads"), |b| {
+            b.iter(|| run(&s, ev, threads))
         });
     }
     g.finish();
 }
 
+fn overhead(c: &mut Criterion) {
+    by_threads(c, "runner_overhead_trivial", 20_000, &Trivial);
+}
+
 fn cpu_bound(c: &mut Criterion) {
-    let n = 200;
-    let s = spec(n);
     let ev = Busy { iterations: 40_000 };
     c.bench_function("cpu_bound_single_evaluation", |b| {
         b.iter(|| ev.evaluate(&[0.3, 1.0], 0))
     });
-    let mut g = c.benchmark_group("cpu_bound");
-    g.throughput(Throughput::Elements(n as u64));
-    g.sample_size(10);
-    for threads in [1, 2] {
-        g.bench_function(format!("busy_{threads}_threads"), |b| {
-            b.iter(|| run(&s, &ev, threads))
-        });
-    }
-    g.finish();
+    by_threads(c, "cpu_bound_1ms", 200, &ev);
 }
 
 criterion_group!(benches, overhead, cpu_bound);

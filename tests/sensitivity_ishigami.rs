@@ -5,7 +5,10 @@
 mod sweep_support;
 
 use resloop::sensitivity::{sensitivity_with, IndexRow, SensitivityOptions};
+use std::f64::consts::PI;
+
 use resloop::sweep::{run_sweep, Evaluator, RunOptions, SweepSpec};
+use sweep_support::spec_from;
 
 const A: f64 = 7.0;
 const B: f64 = 0.1;
@@ -25,18 +28,8 @@ impl Evaluator for Ishigami {
 }
 
 fn spec(design: &str) -> SweepSpec {
-    SweepSpec::from_toml(&format!(
-        r#"
-seed = 12345
-design = {design}
-parameters = [
-  {{ name = "x1", lo = -3.141592653589793, hi = 3.141592653589793 }},
-  {{ name = "x2", lo = -3.141592653589793, hi = 3.141592653589793 }},
-  {{ name = "x3", lo = -3.141592653589793, hi = 3.141592653589793 }},
-]
-"#
-    ))
-    .unwrap()
+    let x = |n: &str| format!("{{ name = \"{n}\", lo = {}, hi = {} }}", -PI, PI);
+    spec_from(12345, design, &[x("x1"), x("x2"), x("x3")].join(", "))
 }
 
 fn analyse(design: &str, resamples: usize) -> Vec<IndexRow> {

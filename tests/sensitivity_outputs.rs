@@ -5,20 +5,11 @@ mod sweep_support;
 
 use resloop::sensitivity::{sensitivity, sensitivity_with, SensitivityError, SensitivityOptions};
 use resloop::sweep::{run_sweep, RunOptions, Shard, SweepSpec};
-use sweep_support::Toy;
+use sweep_support::{spec_from, Toy};
 
 fn spec(design: &str) -> SweepSpec {
-    SweepSpec::from_toml(&format!(
-        r#"
-seed = 5
-design = {design}
-parameters = [
-  {{ name = "a", lo = 0.0, hi = 1.0 }},
-  {{ name = "k", lo = 0.01, hi = 100.0, scale = "log" }},
-]
-"#
-    ))
-    .unwrap()
+    let params = r#"{ name = "a", lo = 0.0, hi = 1.0 }, { name = "k", lo = 0.01, hi = 100.0, scale = "log" }"#;
+    spec_from(5, design, params)
 }
 
 fn run(design: &str, fail_above: f64) -> tempfile::TempDir {

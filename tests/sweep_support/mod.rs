@@ -50,20 +50,22 @@ impl<E: Evaluator> Evaluator for CancelAfter<'_, E> {
     }
 }
 
-/// A small LHS spec over three parameters, one of them on a log scale.
-pub fn toy_spec(samples: usize) -> SweepSpec {
+/// A spec from its seed, design (inline TOML table) and parameter entries (inline
+/// TOML tables, comma separated).
+pub fn spec_from(seed: u64, design: &str, parameters: &str) -> SweepSpec {
     SweepSpec::from_toml(&format!(
-        r#"
-seed = 20240611
-design = {{ kind = "latin_hypercube", samples = {samples} }}
-parameters = [
-  {{ name = "a", lo = 0.0, hi = 1.0 }},
-  {{ name = "k", lo = 0.001, hi = 10.0, scale = "log" }},
-  {{ name = "c", lo = -5.0, hi = 5.0, scale = "linear" }},
-]
-"#
+        "seed = {seed}\ndesign = {design}\nparameters = [{parameters}]\n"
     ))
     .unwrap()
+}
+
+/// A small LHS spec over three parameters, one of them on a log scale.
+pub fn toy_spec(samples: usize) -> SweepSpec {
+    let design = format!("{{ kind = \"latin_hypercube\", samples = {samples} }}");
+    let params = r#"{ name = "a", lo = 0.0, hi = 1.0 },
+        { name = "k", lo = 0.001, hi = 10.0, scale = "log" },
+        { name = "c", lo = -5.0, hi = 5.0, scale = "linear" }"#;
+    spec_from(20240611, &design, params)
 }
 
 /// Contents of `dir/runs.csv`.
