@@ -1,3 +1,4 @@
+<<<<<<< HEAD
 //! ODE engine benchmarks.
 //!
 //! - `rhs/hill10`: one right-hand-side evaluation of the 10-species Hill loop
@@ -39,3 +40,6 @@ criterion_group! {
     targets = bench
 }
 criterion_main!(benches);
+=======
+fn main() {}
+>>>>>>> sweep

@@ -16,5 +16,7 @@ pub mod model;
 pub mod output;
 pub mod pkpd;
 pub mod plate;
+pub mod sensitivity;
+pub mod sweep;
 pub mod synergy;
 pub mod units;
