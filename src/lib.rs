@@ -8,3 +8,4 @@
 //! `output` (CSV, JSON manifest, plots). The binary's `cli` is a thin layer on top.
 
 pub mod output;
+pub mod abm;
