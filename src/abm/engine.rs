@@ -245,16 +245,22 @@ impl Progress for NoProgress {}
 #[inline(always)]
 pub fn expm1_over_x(x: f64) -> f64 {
     if x.abs() < 0.0625 {
-        // Truncation error < x^8/9! < 2e-15 relative for |x| < 1/16.
-        1.0 + x
-            * (0.5
-                + x * (1.0 / 6.0
-                    + x * (1.0 / 24.0
-                        + x * (1.0 / 120.0
-                            + x * (1.0 / 720.0 + x * (1.0 / 5040.0 + x * (1.0 / 40320.0)))))))
+        expm1_over_x_series(x)
     } else {
         x.exp_m1() / x
     }
+}
+
+/// Taylor series of `(exp(x) - 1) / x` to `x^7`; truncation error < x^8/9! < 2e-15
+/// relative for `|x| < 1/16`.
+#[inline(always)]
+fn expm1_over_x_series(x: f64) -> f64 {
+    1.0 + x
+        * (0.5
+            + x * (1.0 / 6.0
+                + x * (1.0 / 24.0
+                    + x * (1.0 / 120.0
+                        + x * (1.0 / 720.0 + x * (1.0 / 5040.0 + x * (1.0 / 40320.0)))))))
 }
 
 /// Kendall's `(alpha, beta)` for hazards `b`, `d` frozen over `dt`: a cell leaves
@@ -267,19 +273,70 @@ pub fn kendall(b: f64, d: f64, dt: f64) -> (f64, f64) {
     (d * g * inv, bg * inv)
 }
 
-/// Draw `K` for one cell from Kendall's law.
-#[inline(always)]
-fn draw_k(alpha: f64, beta: f64, rng: &mut Stream) -> u32 {
-    let u = rng.uniform();
-    if u < alpha {
-        0
-    } else if u < alpha + (1.0 - alpha) * (1.0 - beta) {
-        1
+/// Given `K >= 2`, draw `K = 2 + Geometric(beta)`, recovering `beta` from the
+/// thresholds `p0 = alpha`, `p1 = alpha + (1 - alpha)(1 - beta)`.
+#[cold]
+fn draw_extra(p0: f64, p1: f64, rng: &mut Stream) -> u32 {
+    let beta = 1.0 - (p1 - p0) / (1.0 - p0);
+    if beta <= 0.0 {
+        return 2;
+    }
+    let j = (rng.uniform_open0().ln() / beta.ln()).floor();
+    // Saturate: more than 2^31 daughters of one cell in one step is a runaway
+    // configuration whose count is meaningless anyway.
+    2u32.saturating_add(j.min(2_147_483_647.0) as u32)
+}
+
+/// Apply the carrying-capacity factor to `div` and check every hazard; returns the
+/// first bad one as `(index, which, value)`.
+fn scale_and_check(div: &mut [f64], death: &[f64], factor: f64) -> Option<(usize, &'static str, f64)> {
+    let mut ok = true;
+    for (b, &d) in div.iter_mut().zip(death) {
+        ok &= (*b >= 0.0) & (d >= 0.0) & (*b < f64::INFINITY) & (d < f64::INFINITY);
+        *b *= factor;
+    }
+    if ok {
+        return None;
+    }
+    div.iter().zip(death).enumerate().find_map(|(i, (&b, &d))| {
+        if !(b >= 0.0 && b < f64::INFINITY) {
+            Some((i, "division", b / factor))
+        } else if !(d >= 0.0 && d < f64::INFINITY) {
+            Some((i, "death", d))
+        } else {
+            None
+        }
+    })
+}
+
+/// Overwrite hazards with Kendall thresholds: `div[i] = P(K = 0)`,
+/// `death[i] = P(K <= 1)`. Uses the branch-free series for `(e^x - 1)/x` when every
+/// `|x| = |b - d| dt < 1/16` in the batch (the usual case), so the loop vectorises.
+fn kendall_thresholds(div: &mut [f64], death: &mut [f64], dt: f64) {
+    let small = div
+        .iter()
+        .zip(death.iter())
+        .fold(0.0f64, |m, (&b, &d)| m.max(((b - d) * dt).abs()))
+        < 0.0625;
+    let finish = |b: f64, d: f64, e: f64| {
+        let g = dt * e;
+        let bg = b * g;
+        let inv = 1.0 / (1.0 + bg);
+        let (alpha, beta) = (d * g * inv, bg * inv);
+        (alpha, alpha + (1.0 - alpha) * (1.0 - beta))
+    };
+    if small {
+        for (b, d) in div.iter_mut().zip(death.iter_mut()) {
+            let (p0, p1) = finish(*b, *d, expm1_over_x_series((*b - *d) * dt));
+            *b = p0;
+            *d = p1;
+        }
     } else {
-        let j = (rng.uniform_open0().ln() / beta.ln()).floor();
-        // Saturate: more than 2^31 daughters of one cell in one step is a runaway
-        // configuration whose count is meaningless anyway.
-        2u32.saturating_add(j.min(2_147_483_647.0) as u32)
+        for (b, d) in div.iter_mut().zip(death.iter_mut()) {
+            let (p0, p1) = finish(*b, *d, expm1_over_x((*b - *d) * dt));
+            *b = p0;
+            *d = p1;
+        }
     }
 }
 
@@ -515,23 +572,20 @@ fn process_unit<M: CellModel + ?Sized>(
         let hctx = StepContext { dt: 0.0, ..inp.ctx };
         inp.model
             .hazards(&hctx, &sm.as_states(), div, death, &mut scratch.model);
-        for i in 0..len {
-            let bi = div[i] * inp.div_factor;
-            let di = death[i];
-            if !(bi >= 0.0 && di >= 0.0 && bi < f64::INFINITY && di < f64::INFINITY) {
-                if out.bad.is_none() {
-                    let (which, v) = if bi >= 0.0 && bi < f64::INFINITY {
-                        ("death", di)
-                    } else {
-                        ("division", div[i])
-                    };
-                    out.bad = Some((block * BLOCK + i, which, v));
-                }
-                fate_b[i] = 1;
-                continue;
+        if let Some((i, which, v)) = scale_and_check(div, death, inp.div_factor) {
+            if out.bad.is_none() {
+                out.bad = Some((block * BLOCK + i, which, v));
             }
-            let (alpha, beta) = kendall(bi, di, dt);
-            fate_b[i] = draw_k(alpha, beta, &mut rng);
+            fate_b.fill(1);
+            continue;
+        }
+        // Kendall's law for every cell (vectorisable), then one uniform per cell.
+        // `div` becomes P(K = 0) and `death` becomes P(K <= 1).
+        kendall_thresholds(div, death, dt);
+        for ((f, &p0), &p1) in fate_b.iter_mut().zip(div.iter()).zip(death.iter()) {
+            let u = rng.uniform();
+            let k = (u >= p0) as u32 + (u >= p1) as u32;
+            *f = if k == 2 { draw_extra(p0, p1, &mut rng) } else { k };
         }
     }
     out
@@ -557,6 +611,8 @@ pub struct Simulation<'m, M: CellModel + ?Sized> {
     drugs: Vec<f64>,
     tmp_state: Vec<f32>,
     tmp_f64: Vec<f64>,
+    /// Per-step scratch: indices of cells that died or divided.
+    events: Vec<u32>,
     next_record: f64,
     next_snapshot: usize,
     result: ReplicateResult,
@@ -621,6 +677,7 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
             drugs: vec![0.0; model.n_drugs()],
             tmp_state: vec![0.0; ns],
             tmp_f64: vec![0.0; model.scratch_len(1)],
+            events: Vec::new(),
             next_record: 0.0,
             next_snapshot: 0,
             result: ReplicateResult {
@@ -912,46 +969,58 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
         Ok(())
     }
 
-    /// Sequential phase: remove the dead, queue the newborns (mutants to their genotype).
+    /// Sequential phase: remove the dead (the last cell takes a dead cell's slot, so the
+    /// cost is proportional to the events, not to the population) and queue the
+    /// newborns, mutants to their own genotype. Cells are visited from the last to the
+    /// first, so a cell moved into a slot has already been resolved.
     fn resolve_fates(&mut self, g: usize, t: f64, dt: f64) {
         let ns = self.ns;
         let mut rng = Stream::derive(self.seed, &[TAG_SEQ, self.replicate, self.step, g as u64]);
         let cv = self.noise.partition_cv;
         let birth_time = (t + dt) as f32;
-        let n = self.groups[g].n;
-        let mut w = 0;
-        for i in 0..n {
+        let mut n = self.groups[g].n;
+        // Most cells neither die nor divide in a step: find the others in a tight scan.
+        let mut events = std::mem::take(&mut self.events);
+        events.clear();
+        events.extend(
+            self.groups[g]
+                .fate
+                .iter()
+                .enumerate()
+                .filter(|(_, &k)| k != 1)
+                .map(|(i, _)| i as u32),
+        );
+        for &i in events.iter().rev() {
+            let i = i as usize;
             let k = self.groups[g].fate[i];
             let clone = self.groups[g].clone[i];
             if k == 0 {
                 self.clones[clone as usize].size -= 1;
+                if i != n - 1 {
+                    self.groups[g].move_cell(ns, n - 1, i);
+                }
+                n -= 1;
                 continue;
             }
-            if w != i {
-                self.groups[g].move_cell(ns, i, w);
-            }
             for _ in 1..k {
-                // The parent's state after this division and the daughter's.
+                // The parent's state after this division, and the daughter's.
                 let grp = &mut self.groups[g];
                 for s in 0..ns {
-                    self.tmp_state[s] = grp.states[at(ns, w, s)];
+                    self.tmp_state[s] = grp.states[at(ns, i, s)];
                 }
                 if cv > 0.0 {
                     for s in 0..ns {
                         let xi: f64 = rng.sample(StandardNormal);
                         let x = self.tmp_state[s] as f64;
-                        let (a, b) = (x * (1.0 + cv * xi), x * (1.0 - cv * xi));
-                        let (a, b) = (clamp_count(a, &mut self.result.clamps), clamp_count(b, &mut self.result.clamps));
-                        grp.states[at(ns, w, s)] = a as f32;
+                        let clamps = &mut self.result.clamps;
+                        let a = clamp_count(x * (1.0 + cv * xi), clamps);
+                        let b = clamp_count(x * (1.0 - cv * xi), clamps);
+                        grp.states[at(ns, i, s)] = a as f32;
                         self.tmp_state[s] = b as f32;
                     }
                 }
-                let child = pick_mutation(&self.mutations[g], &mut rng);
-                let (target, daughter_clone) = match child {
-                    Some(c) => {
-                        let id = self.new_clone(Some(clone), c, t);
-                        (c, id)
-                    }
+                let (target, daughter_clone) = match pick_mutation(&self.mutations[g], &mut rng) {
+                    Some(c) => (c, self.new_clone(Some(clone), c, t)),
                     None => (g, clone),
                 };
                 self.clones[daughter_clone as usize].size += 1;
@@ -960,9 +1029,9 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                 nb.clone.push(daughter_clone);
                 nb.birth.push(birth_time);
             }
-            w += 1;
         }
-        self.groups[g].truncate(ns, w);
+        self.groups[g].truncate(ns, n);
+        self.events = events;
     }
 
     fn step_lumps(&mut self, t: f64, dt: f64, div_factor: f64) -> Result<(), AbmError> {

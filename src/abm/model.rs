@@ -116,6 +116,21 @@ impl<'a> StatesMut<'a> {
         &mut self.data[start..start + self.len]
     }
 
+    /// Species `read` (read-only) and species `write` (mutable) at once, e.g. to update
+    /// one species from another without copying. Panics if `read == write` (a model
+    /// bug, not user input).
+    pub fn pair_mut(&mut self, read: usize, write: usize) -> (&[f32], &mut [f32]) {
+        assert_ne!(read, write, "pair_mut needs two different species");
+        let (len, stride) = (self.len, self.stride);
+        if read < write {
+            let (a, b) = self.data.split_at_mut(write * stride);
+            (&a[read * stride..read * stride + len], &mut b[..len])
+        } else {
+            let (a, b) = self.data.split_at_mut(read * stride);
+            (&b[..len], &mut a[write * stride..write * stride + len])
+        }
+    }
+
     /// A read-only view of the same batch.
     pub fn as_states(&self) -> States<'_> {
         States::new(self.data, self.stride, self.len, self.n_species)
