@@ -14,8 +14,8 @@ use std::time::Instant;
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use resloop::abm::engine::BLOCK;
 use resloop::abm::{
-    bytes_per_cell, AbmOptions, CellModel, ConstantExposure, ConstantRates, Founders,
-    NoProgress, Simulation, StepContext, States, StatesMut,
+    bytes_per_cell, AbmOptions, CellModel, ConstantExposure, ConstantRates, Founders, NoProgress,
+    Simulation, States, StatesMut, StepContext,
 };
 
 const NS: usize = 8;
@@ -103,8 +103,17 @@ fn per_cell(c: &mut Criterion) {
         // Setup (seeding the founders) is outside the timed routine.
         b.iter_batched(
             || {
-                Simulation::new(&Ring8, &[Founders { genotype: 0, count: n }], o.clone(), 1, 0)
-                    .expect("valid")
+                Simulation::new(
+                    &Ring8,
+                    &[Founders {
+                        genotype: 0,
+                        count: n,
+                    }],
+                    o.clone(),
+                    1,
+                    0,
+                )
+                .expect("valid")
             },
             |mut sim| {
                 sim.advance_to(steps as f64, &exposure, &NoProgress)
@@ -125,9 +134,17 @@ fn per_cell(c: &mut Criterion) {
     g.throughput(Throughput::Elements(events));
     g.bench_function("aggregated_bdm", |b| {
         b.iter(|| {
-            let mut sim =
-                Simulation::new(&model, &[Founders { genotype: 0, count: n0 }], agg.clone(), 2, 0)
-                    .expect("valid");
+            let mut sim = Simulation::new(
+                &model,
+                &[Founders {
+                    genotype: 0,
+                    count: n0,
+                }],
+                agg.clone(),
+                2,
+                0,
+            )
+            .expect("valid");
             sim.advance_to(t_end, &ConstantExposure::default(), &NoProgress)
                 .expect("runs");
             sim.population()
@@ -143,11 +160,22 @@ fn long_run() {
     let mut o = AbmOptions::per_cell(1.0);
     o.record_every = 24.0;
     o.record_clones = false;
-    o.carrying_capacity = Some(1.3e6);
+    // Drug-free with a carrying capacity of 2e6, so the population stays near 1e6.
+    o.carrying_capacity = Some(2e6);
     o.parallel_cells = std::env::var("ABM_LONG_PARALLEL").is_ok_and(|v| v == "1");
     let start = Instant::now();
-    let mut sim = Simulation::new(&Ring8, &[Founders { genotype: 0, count: n }], o, 3, 0).expect("valid");
-    sim.advance_to(180.0 * 24.0, &ConstantExposure(vec![1.0]), &NoProgress)
+    let mut sim = Simulation::new(
+        &Ring8,
+        &[Founders {
+            genotype: 0,
+            count: n,
+        }],
+        o,
+        3,
+        0,
+    )
+    .expect("valid");
+    sim.advance_to(180.0 * 24.0, &ConstantExposure(vec![0.0]), &NoProgress)
         .expect("runs");
     let secs = start.elapsed().as_secs_f64();
     let r = sim.finish();

@@ -7,5 +7,5 @@
 //! indices) -> `pkpd` (exposure, effect) -> `engine` (ODE; later agent-based) ->
 //! `output` (CSV, JSON manifest, plots). The binary's `cli` is a thin layer on top.
 
-pub mod output;
 pub mod abm;
+pub mod output;

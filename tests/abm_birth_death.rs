@@ -31,7 +31,10 @@ fn finals(opts: AbmOptions, n0: u64, t_end: f64, seed: u64) -> Vec<f64> {
     };
     let ens = run_ensemble(
         &model,
-        &[Founders { genotype: 0, count: n0 }],
+        &[Founders {
+            genotype: 0,
+            count: n0,
+        }],
         &opts,
         &ConstantExposure::default(),
         &cfg,
@@ -70,7 +73,10 @@ fn check_extinction(x: &[f64], n0: i32, t: f64) {
     let n = x.len() as f64;
     let p_hat = x.iter().filter(|&&v| v == 0.0).count() as f64 / n;
     let se = (p * (1.0 - p) / n).sqrt();
-    assert!((p_hat - p).abs() < Z * se, "extinction {p_hat} vs exact {p} (se {se})");
+    assert!(
+        (p_hat - p).abs() < Z * se,
+        "extinction {p_hat} vs exact {p} (se {se})"
+    );
     // And the finite-time value is already close to the ultimate (d/b)^n0.
     assert!((p - (D / B).powi(n0)).abs() < 0.01);
 }

@@ -10,7 +10,7 @@ use resloop::abm::output::{
 };
 use resloop::abm::{
     run_ensemble, AbmOptions, CellModel, Ensemble, EnsembleConfig, FnExposure, Founders,
-    NoProgress, NoiseSpec, Passage, ResistanceCriterion, StepContext, States, StatesMut,
+    NoProgress, NoiseSpec, Passage, ResistanceCriterion, States, StatesMut, StepContext,
 };
 
 /// Two species relaxing towards drug-dependent targets; the first sets survival, and
@@ -87,7 +87,10 @@ fn run(opts: &AbmOptions, noisy: bool, threads: usize) -> Ensemble {
     };
     run_ensemble(
         &model,
-        &[Founders { genotype: 0, count: 6000 }],
+        &[Founders {
+            genotype: 0,
+            count: 6000,
+        }],
         opts,
         &exposure,
         &cfg,

@@ -26,7 +26,15 @@ fn mss(m: f64, n_max: usize) -> Vec<f64> {
 }
 
 /// Final mutant counts and final totals of `reps` replicates stopped at size `m_size`.
-fn mutants(opts: AbmOptions, b: f64, d: f64, u: f64, n0: u64, reps: u64, seed: u64) -> (Vec<u64>, f64) {
+fn mutants(
+    opts: AbmOptions,
+    b: f64,
+    d: f64,
+    u: f64,
+    n0: u64,
+    reps: u64,
+    seed: u64,
+) -> (Vec<u64>, f64) {
     let model = ConstantRates::with_mutant(b, d, u);
     let cfg = EnsembleConfig {
         replicates: reps,
@@ -37,17 +45,27 @@ fn mutants(opts: AbmOptions, b: f64, d: f64, u: f64, n0: u64, reps: u64, seed: u
     };
     let ens = run_ensemble(
         &model,
-        &[Founders { genotype: 0, count: n0 }],
+        &[Founders {
+            genotype: 0,
+            count: n0,
+        }],
         &opts,
         &ConstantExposure::default(),
         &cfg,
         &NoProgress,
     )
     .unwrap();
-    let mean_total =
-        ens.summaries.iter().map(|s| s.final_total as f64).sum::<f64>() / reps as f64;
+    let mean_total = ens
+        .summaries
+        .iter()
+        .map(|s| s.final_total as f64)
+        .sum::<f64>()
+        / reps as f64;
     (
-        ens.summaries.iter().map(|s| s.final_by_genotype[1]).collect(),
+        ens.summaries
+            .iter()
+            .map(|s| s.final_by_genotype[1])
+            .collect(),
         mean_total,
     )
 }

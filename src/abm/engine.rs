@@ -30,7 +30,7 @@ use rand_distr::{Binomial, Distribution, Gamma, Poisson, StandardNormal};
 use rayon::prelude::*;
 
 use super::error::AbmError;
-use super::model::{CellModel, Exposure, NoiseSpec, StepContext, States, StatesMut};
+use super::model::{CellModel, Exposure, NoiseSpec, States, StatesMut, StepContext};
 use super::rng::Stream;
 
 /// Cells per block. Loop states are stored in blocks of `BLOCK` cells, species-major
@@ -287,9 +287,19 @@ fn draw_extra(p0: f64, p1: f64, rng: &mut Stream) -> u32 {
     2u32.saturating_add(j.min(2_147_483_647.0) as u32)
 }
 
+/// A hazard must be finite and non-negative (NaN fails).
+#[inline(always)]
+fn valid_hazard(x: f64) -> bool {
+    (0.0..f64::INFINITY).contains(&x)
+}
+
 /// Apply the carrying-capacity factor to `div` and check every hazard; returns the
 /// first bad one as `(index, which, value)`.
-fn scale_and_check(div: &mut [f64], death: &[f64], factor: f64) -> Option<(usize, &'static str, f64)> {
+fn scale_and_check(
+    div: &mut [f64],
+    death: &[f64],
+    factor: f64,
+) -> Option<(usize, &'static str, f64)> {
     let mut ok = true;
     for (b, &d) in div.iter_mut().zip(death) {
         ok &= (*b >= 0.0) & (d >= 0.0) & (*b < f64::INFINITY) & (d < f64::INFINITY);
@@ -299,9 +309,9 @@ fn scale_and_check(div: &mut [f64], death: &[f64], factor: f64) -> Option<(usize
         return None;
     }
     div.iter().zip(death).enumerate().find_map(|(i, (&b, &d))| {
-        if !(b >= 0.0 && b < f64::INFINITY) {
+        if !valid_hazard(b) {
             Some((i, "division", b / factor))
-        } else if !(d >= 0.0 && d < f64::INFINITY) {
+        } else if !valid_hazard(d) {
             Some((i, "death", d))
         } else {
             None
@@ -388,7 +398,8 @@ fn normal_upper_tail(z: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
     let poly = t
         * (0.254_829_592
-            + t * (-0.284_496_736 + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
     let erfc = poly * (-x * x).exp();
     if x >= 0.0 {
         0.5 * erfc
@@ -433,7 +444,7 @@ struct Group {
 impl Group {
     fn push(&mut self, ns: usize, state: &[f32], clone: u32, birth: f32) {
         let i = self.n;
-        if i % BLOCK == 0 && self.states.len() < (i / BLOCK + 1) * ns * BLOCK {
+        if i.is_multiple_of(BLOCK) && self.states.len() < (i / BLOCK + 1) * ns * BLOCK {
             self.states.resize((i / BLOCK + 1) * ns * BLOCK, 0.0);
         }
         for (s, &v) in state.iter().enumerate() {
@@ -461,7 +472,12 @@ impl Group {
 
     fn append(&mut self, ns: usize, nb: &Newborns) {
         for k in 0..nb.clone.len() {
-            self.push(ns, &nb.states[k * ns..(k + 1) * ns], nb.clone[k], nb.birth[k]);
+            self.push(
+                ns,
+                &nb.states[k * ns..(k + 1) * ns],
+                nb.clone[k],
+                nb.birth[k],
+            );
         }
     }
 
@@ -549,7 +565,13 @@ fn process_unit<M: CellModel + ?Sized>(
         };
         let mut rng = Stream::derive(
             inp.seed,
-            &[TAG_BLOCK, inp.keys[0], inp.keys[1], inp.keys[2], block as u64],
+            &[
+                TAG_BLOCK,
+                inp.keys[0],
+                inp.keys[1],
+                inp.keys[2],
+                block as u64,
+            ],
         );
         let mut sm = StatesMut::new(data, BLOCK, len, ns);
         inp.model.advance(&inp.ctx, &mut sm, &mut scratch.model);
@@ -585,7 +607,11 @@ fn process_unit<M: CellModel + ?Sized>(
         for ((f, &p0), &p1) in fate_b.iter_mut().zip(div.iter()).zip(death.iter()) {
             let u = rng.uniform();
             let k = (u >= p0) as u32 + (u >= p1) as u32;
-            *f = if k == 2 { draw_extra(p0, p1, &mut rng) } else { k };
+            *f = if k == 2 {
+                draw_extra(p0, p1, &mut rng)
+            } else {
+                k
+            };
         }
     }
     out
@@ -1067,8 +1093,8 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
             }
             let b = div[0] * div_factor;
             let d = death[0];
-            if !(b >= 0.0 && d >= 0.0 && b < f64::INFINITY && d < f64::INFINITY) {
-                let (which, value) = if b >= 0.0 && b < f64::INFINITY {
+            if !(valid_hazard(b) && valid_hazard(d)) {
+                let (which, value) = if valid_hazard(b) {
                     ("death", d)
                 } else {
                     ("division", div[0])
@@ -1270,24 +1296,38 @@ fn pick_mutation(table: &[(usize, f64)], rng: &mut Stream) -> Option<usize> {
 }
 
 fn validate_options(o: &AbmOptions) -> Result<(), AbmError> {
-    let bad = |name, value, reason| Err(AbmError::BadOption { name, value, reason });
+    let bad = |name, value, reason| {
+        Err(AbmError::BadOption {
+            name,
+            value,
+            reason,
+        })
+    };
     if !(o.dt > 0.0 && o.dt.is_finite()) {
         return bad("dt", o.dt, "must be positive and finite");
     }
     if !(o.record_every > 0.0 && o.record_every.is_finite()) {
-        return bad("record_every", o.record_every, "must be positive and finite");
+        return bad(
+            "record_every",
+            o.record_every,
+            "must be positive and finite",
+        );
     }
     if !o.treatment_start.is_finite() {
         return bad("treatment_start", o.treatment_start, "must be finite");
     }
     if let Some(k) = o.carrying_capacity {
-        if !(k > 0.0) {
+        if k.is_nan() || k <= 0.0 {
             return bad("carrying_capacity", k, "must be positive");
         }
     }
     if let Some(p) = o.passage {
         if !(p.keep_fraction > 0.0 && p.keep_fraction < 1.0) {
-            return bad("passage.keep_fraction", p.keep_fraction, "must lie in (0, 1)");
+            return bad(
+                "passage.keep_fraction",
+                p.keep_fraction,
+                "must lie in (0, 1)",
+            );
         }
         if p.at == 0 {
             return bad("passage.at", 0.0, "must be at least 1");
@@ -1303,7 +1343,9 @@ fn validate_options(o: &AbmOptions) -> Result<(), AbmError> {
     Ok(())
 }
 
-fn validate_mutations<M: CellModel + ?Sized>(model: &M) -> Result<Vec<Vec<(usize, f64)>>, AbmError> {
+fn validate_mutations<M: CellModel + ?Sized>(
+    model: &M,
+) -> Result<Vec<Vec<(usize, f64)>>, AbmError> {
     let ng = model.n_genotypes();
     let mut out = Vec::with_capacity(ng);
     for g in 0..ng {
@@ -1395,10 +1437,15 @@ mod tests {
 
     #[test]
     fn kendall_mean_is_exact() {
-        for &(b, d, dt) in &[(1.0, 0.5, 0.1), (1.0, 1.0, 0.3), (0.2, 2.0, 1.0), (3.0, 0.0, 0.01)] {
+        for &(b, d, dt) in &[
+            (1.0, 0.5, 0.1),
+            (1.0, 1.0, 0.3),
+            (0.2, 2.0, 1.0),
+            (3.0, 0.0, 0.01),
+        ] {
             let (a, be) = kendall(b, d, dt);
             let mean = (1.0 - a) / (1.0 - be);
-            let exact = ((b - d) * dt as f64).exp();
+            let exact = ((b - d) * dt).exp();
             assert!((mean - exact).abs() < 1e-12 * exact, "{b} {d} {dt}");
         }
     }

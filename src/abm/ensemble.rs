@@ -20,7 +20,10 @@ pub enum ResistanceCriterion {
     /// The population reaches `cells`.
     AboveTotal { cells: u64 },
     /// The listed genotypes make up more than `fraction` of the population.
-    GenotypeFraction { genotypes: Vec<usize>, fraction: f64 },
+    GenotypeFraction {
+        genotypes: Vec<usize>,
+        fraction: f64,
+    },
 }
 
 impl ResistanceCriterion {
@@ -34,11 +37,11 @@ impl ResistanceCriterion {
                     nadir > 0 && r.total as f64 >= factor * nadir as f64 && r.total > nadir
                 }
                 ResistanceCriterion::AboveTotal { cells } => r.total >= *cells,
-                ResistanceCriterion::GenotypeFraction { genotypes, fraction } => {
-                    let sel: u64 = genotypes
-                        .iter()
-                        .filter_map(|&g| r.by_genotype.get(g))
-                        .sum();
+                ResistanceCriterion::GenotypeFraction {
+                    genotypes,
+                    fraction,
+                } => {
+                    let sel: u64 = genotypes.iter().filter_map(|&g| r.by_genotype.get(g)).sum();
                     r.total > 0 && sel as f64 > fraction * r.total as f64
                 }
             };
@@ -129,19 +132,19 @@ pub struct EnsembleConfig {
     pub criterion: ResistanceCriterion,
 }
 
-/// Run one replicate from its own stream `(seed, replicate)` to `t_end`.
+/// Run replicate `replicate` of `config` from its own stream `(config.seed, replicate)`
+/// to `config.t_end`.
 pub fn run_replicate<M: CellModel + ?Sized>(
     model: &M,
     founders: &[Founders],
     opts: &AbmOptions,
     exposure: &dyn Exposure,
-    seed: u64,
+    config: &EnsembleConfig,
     replicate: u64,
-    t_end: f64,
     progress: &dyn Progress,
 ) -> Result<ReplicateResult, AbmError> {
-    let mut sim = Simulation::new(model, founders, opts.clone(), seed, replicate)?;
-    sim.advance_to(t_end, exposure, progress)?;
+    let mut sim = Simulation::new(model, founders, opts.clone(), config.seed, replicate)?;
+    sim.advance_to(config.t_end, exposure, progress)?;
     Ok(sim.finish())
 }
 
@@ -167,16 +170,7 @@ pub fn run_ensemble<M: CellModel + ?Sized>(
         (0..config.replicates)
             .into_par_iter()
             .map(|r| {
-                let res = run_replicate(
-                    model,
-                    founders,
-                    opts,
-                    exposure,
-                    config.seed,
-                    r,
-                    config.t_end,
-                    progress,
-                );
+                let res = run_replicate(model, founders, opts, exposure, config, r, progress);
                 progress.replicate_done(r);
                 res
             })

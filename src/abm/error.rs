@@ -15,10 +15,16 @@ pub enum AbmError {
     #[error(
         "mutation probability {probability} from genotype {from} to genotype {to} is outside [0, 1]"
     )]
-    MutationProbability { from: usize, to: usize, probability: f64 },
+    MutationProbability {
+        from: usize,
+        to: usize,
+        probability: f64,
+    },
     #[error("mutation probabilities of genotype {genotype} sum to {sum} > 1")]
     MutationSum { genotype: usize, sum: f64 },
-    #[error("intrinsic noise amplitude {amplitude} of species {species} is negative or not finite")]
+    #[error(
+        "intrinsic noise amplitude {amplitude} of species {species} is negative or not finite"
+    )]
     NoiseAmplitude { species: usize, amplitude: f64 },
     #[error(
         "intrinsic noise amplitude {amplitude} of species {species} with dt = {dt} gives \

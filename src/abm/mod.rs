@@ -19,8 +19,8 @@ pub mod output;
 pub mod rng;
 
 pub use engine::{
-    bytes_per_cell, AbmOptions, CellSnapshot, CloneInfo, CloneSizes, Founders, NoProgress,
-    Passage, PassageEvent, Progress, Record, ReplicateResult, Simulation, StopReason,
+    bytes_per_cell, AbmOptions, CellSnapshot, CloneInfo, CloneSizes, Founders, NoProgress, Passage,
+    PassageEvent, Progress, Record, ReplicateResult, Simulation, StopReason,
 };
 pub use ensemble::{
     run_ensemble, run_replicate, Ensemble, EnsembleConfig, Origin, ReplicateSummary,
@@ -28,6 +28,6 @@ pub use ensemble::{
 };
 pub use error::AbmError;
 pub use model::{
-    CellModel, ConstantExposure, ConstantRates, Exposure, FnExposure, NoiseSpec, StepContext,
-    States, StatesMut,
+    CellModel, ConstantExposure, ConstantRates, Exposure, FnExposure, NoiseSpec, States, StatesMut,
+    StepContext,
 };

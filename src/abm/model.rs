@@ -232,7 +232,10 @@ pub struct ConstantExposure(pub Vec<f64>);
 
 impl Exposure for ConstantExposure {
     fn drugs_at(&self, _t: f64, out: &mut [f64]) {
-        for (o, c) in out.iter_mut().zip(self.0.iter().chain(std::iter::repeat(&0.0))) {
+        for (o, c) in out
+            .iter_mut()
+            .zip(self.0.iter().chain(std::iter::repeat(&0.0)))
+        {
             *o = *c;
         }
     }

@@ -34,7 +34,10 @@ fn opt(x: Option<f64>) -> String {
 /// `clones.csv`: `replicate,clone,parent,genotype,born,origin,final_size,max_size`.
 pub fn write_clones_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
     write_atomic(path, |w| {
-        writeln!(w, "replicate,clone,parent,genotype,born,origin,final_size,max_size")?;
+        writeln!(
+            w,
+            "replicate,clone,parent,genotype,born,origin,final_size,max_size"
+        )?;
         for r in &ens.replicates {
             for c in &r.clones {
                 writeln!(
@@ -100,7 +103,14 @@ pub fn write_timeline_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
             for rec in &r.timeline {
                 writeln!(w, "{},{},total,{}", rec.t, r.replicate, rec.total)?;
                 for (g, n) in rec.by_genotype.iter().enumerate() {
-                    writeln!(w, "{},{},{},{}", rec.t, r.replicate, variable_name(Some(g)), n)?;
+                    writeln!(
+                        w,
+                        "{},{},{},{}",
+                        rec.t,
+                        r.replicate,
+                        variable_name(Some(g)),
+                        n
+                    )?;
                 }
             }
         }
@@ -195,7 +205,8 @@ impl Figure for PopulationFigure<'_> {
             let name = variable_name(v);
             let rows: Vec<_> = b.iter().filter(|x| x.variable == name).collect();
             let col = palette(k);
-            let mut poly: Vec<(f64, f64)> = rows.iter().map(|x| (x.t, log10_cells(x.q75))).collect();
+            let mut poly: Vec<(f64, f64)> =
+                rows.iter().map(|x| (x.t, log10_cells(x.q75))).collect();
             poly.extend(rows.iter().rev().map(|x| (x.t, log10_cells(x.q25))));
             chart
                 .draw_series(std::iter::once(Polygon::new(poly, col.mix(0.2).filled())))
@@ -207,7 +218,9 @@ impl Figure for PopulationFigure<'_> {
                 ))
                 .map_err(s)?
                 .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2)));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2))
+                });
         }
         chart
             .configure_series_labels()
@@ -314,7 +327,10 @@ impl Figure for MullerFigure<'_> {
         }
         // Cumulative fractions at each record: lower edge of each clone's band.
         let mut chart = ChartBuilder::on(area)
-            .caption(format!("Clone fractions (replicate {})", r.replicate), ("sans-serif", 22))
+            .caption(
+                format!("Clone fractions (replicate {})", r.replicate),
+                ("sans-serif", 22),
+            )
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(60)
@@ -333,7 +349,11 @@ impl Figure for MullerFigure<'_> {
             let total: u64 = cs.sizes.iter().map(|x| x.1).sum();
             let mut frac = vec![0.0; n];
             for &(id, size) in &cs.sizes {
-                frac[rank[id as usize]] = if total > 0 { size as f64 / total as f64 } else { 0.0 };
+                frac[rank[id as usize]] = if total > 0 {
+                    size as f64 / total as f64
+                } else {
+                    0.0
+                };
             }
             let mut acc = 0.0;
             for (j, f) in frac.iter().enumerate() {
@@ -462,7 +482,9 @@ pub fn plot_resistance_times(stem: &Path, ens: &Ensemble, time_unit: &str) -> Re
 /// Muller plot of one replicate.
 pub fn plot_muller(stem: &Path, rep: &ReplicateResult, time_unit: &str) -> Result<(), AbmError> {
     if rep.clone_sizes.is_empty() {
-        return Err(AbmError::NothingToPlot("no clone sizes recorded (record_clones off)"));
+        return Err(AbmError::NothingToPlot(
+            "no clone sizes recorded (record_clones off)",
+        ));
     }
     let fig = MullerFigure {
         replicate: rep,
@@ -481,7 +503,9 @@ pub fn plot_species_distribution(
     time_unit: &str,
 ) -> Result<(), AbmError> {
     if species >= snapshot.n_species || snapshot.weights.is_empty() {
-        return Err(AbmError::NothingToPlot("the snapshot has no such species or no cells"));
+        return Err(AbmError::NothingToPlot(
+            "the snapshot has no such species or no cells",
+        ));
     }
     let fig = SpeciesDistributionFigure {
         snapshot,

@@ -57,7 +57,7 @@ impl Stream {
 
     /// Next 64 random bits.
     #[inline(always)]
-    pub fn next(&mut self) -> u64 {
+    pub fn bits(&mut self) -> u64 {
         let s = &mut self.s;
         let result = s[0].wrapping_add(s[3]).rotate_left(23).wrapping_add(s[0]);
         let t = s[1] << 17;
@@ -73,28 +73,28 @@ impl Stream {
     /// Uniform on `[0, 1)` with 53 random bits.
     #[inline(always)]
     pub fn uniform(&mut self) -> f64 {
-        (self.next() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        (self.bits() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 
     /// Uniform on `(0, 1]`, safe to take the logarithm of.
     #[inline(always)]
     pub fn uniform_open0(&mut self) -> f64 {
-        ((self.next() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64)
+        ((self.bits() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 }
 
 impl RngCore for Stream {
     fn next_u32(&mut self) -> u32 {
-        (self.next() >> 32) as u32
+        (self.bits() >> 32) as u32
     }
 
     fn next_u64(&mut self) -> u64 {
-        self.next()
+        self.bits()
     }
 
     fn fill_bytes(&mut self, dst: &mut [u8]) {
         for chunk in dst.chunks_mut(8) {
-            let v = self.next().to_le_bytes();
+            let v = self.bits().to_le_bytes();
             chunk.copy_from_slice(&v[..chunk.len()]);
         }
     }
@@ -109,7 +109,7 @@ mod tests {
         let mut a = Stream::derive(7, &[0, 1]);
         let mut b = Stream::derive(7, &[1, 0]);
         let mut c = Stream::derive(7, &[0, 1]);
-        let (x, y, z) = (a.next(), b.next(), c.next());
+        let (x, y, z) = (a.bits(), b.bits(), c.bits());
         assert_ne!(x, y);
         assert_eq!(x, z);
     }
