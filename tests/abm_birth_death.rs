@@ -10,10 +10,7 @@
 //! Every comparison uses a z-threshold of 4 standard errors (false-failure chance
 //! about 6e-5 per comparison) with R = 4000 replicates.
 
-use resloop::abm::{
-    run_ensemble, AbmOptions, ConstantExposure, ConstantRates, EnsembleConfig, Founders,
-    NoProgress, ResistanceCriterion,
-};
+use resloop::abm::{AbmOptions, ConstantRates, EnsembleConfig, ResistanceCriterion};
 
 const B: f64 = 1.0;
 const D: f64 = 0.5;
@@ -22,25 +19,9 @@ const Z: f64 = 4.0;
 
 fn finals(opts: AbmOptions, n0: u64, t_end: f64, seed: u64) -> Vec<f64> {
     let model = ConstantRates::single(B, D);
-    let cfg = EnsembleConfig {
-        replicates: R,
-        seed,
-        t_end,
-        threads: None,
-        criterion: ResistanceCriterion::AboveTotal { cells: u64::MAX },
-    };
-    let ens = run_ensemble(
-        &model,
-        &[Founders {
-            genotype: 0,
-            count: n0,
-        }],
-        &opts,
-        &ConstantExposure::default(),
-        &cfg,
-        &NoProgress,
-    )
-    .unwrap();
+    let never = ResistanceCriterion::AboveTotal { cells: u64::MAX };
+    let cfg = EnsembleConfig::new(R, seed, t_end, never);
+    let ens = model.run_from(n0, &opts, &cfg).unwrap();
     ens.summaries.iter().map(|s| s.final_total as f64).collect()
 }
 
@@ -81,18 +62,19 @@ fn check_extinction(x: &[f64], n0: i32, t: f64) {
     assert!((p - (D / B).powi(n0)).abs() < 0.01);
 }
 
-fn per_cell() -> AbmOptions {
-    let mut o = AbmOptions::per_cell(0.25);
+/// Coarse steps (dt = 0.25), records once per time unit, no clone history.
+fn coarse(mut o: AbmOptions) -> AbmOptions {
     o.record_every = 1.0;
     o.record_clones = false;
     o
 }
 
+fn per_cell() -> AbmOptions {
+    coarse(AbmOptions::per_cell(0.25))
+}
+
 fn aggregated() -> AbmOptions {
-    let mut o = AbmOptions::aggregated(0.25);
-    o.record_every = 1.0;
-    o.record_clones = false;
-    o
+    coarse(AbmOptions::aggregated(0.25))
 }
 
 #[test]
@@ -119,8 +101,6 @@ fn extinction_aggregated() {
 fn moments_hybrid_large_population() {
     // Clones above 200 cells become counts, below 50 cells individuals again: the mix
     // is the same process, so the same exact moments hold.
-    let mut o = AbmOptions::hybrid(0.25, 200, 50);
-    o.record_every = 1.0;
-    o.record_clones = false;
+    let o = coarse(AbmOptions::hybrid(0.25, 200, 50));
     check_moments(&finals(o, 100, 2.0, 15), 100.0, 2.0);
 }

@@ -10,10 +10,7 @@
 //!   clonal expansion. Genetics 172(4), 2557-2566 (probability of resistance at
 //!   detection size M).
 
-use resloop::abm::{
-    run_ensemble, AbmOptions, ConstantExposure, ConstantRates, EnsembleConfig, Founders,
-    NoProgress, ResistanceCriterion,
-};
+use resloop::abm::{AbmOptions, ConstantRates, EnsembleConfig, ResistanceCriterion};
 
 /// Ma-Sandri-Sarkar: p_0 = e^{-m}, p_n = (m/n) sum_{i<n} p_i / (n - i + 1).
 fn mss(m: f64, n_max: usize) -> Vec<f64> {
@@ -36,25 +33,9 @@ fn mutants(
     seed: u64,
 ) -> (Vec<u64>, f64) {
     let model = ConstantRates::with_mutant(b, d, u);
-    let cfg = EnsembleConfig {
-        replicates: reps,
-        seed,
-        t_end: 1e6,
-        threads: None,
-        criterion: ResistanceCriterion::AboveTotal { cells: u64::MAX },
-    };
-    let ens = run_ensemble(
-        &model,
-        &[Founders {
-            genotype: 0,
-            count: n0,
-        }],
-        &opts,
-        &ConstantExposure::default(),
-        &cfg,
-        &NoProgress,
-    )
-    .unwrap();
+    let never = ResistanceCriterion::AboveTotal { cells: u64::MAX };
+    let cfg = EnsembleConfig::new(reps, seed, 1e6, never);
+    let ens = model.run_from(n0, &opts, &cfg).unwrap();
     let mean_total = ens
         .summaries
         .iter()

@@ -1454,7 +1454,10 @@ mod tests {
     fn expm1_over_x_is_continuous() {
         // The series agrees with the direct formula where it hands over.
         for x in [0.0624999f64, -0.0624999, 0.03] {
-            assert!((expm1_over_x_series(x) - x.exp_m1() / x).abs() < 1e-14, "{x}");
+            assert!(
+                (expm1_over_x_series(x) - x.exp_m1() / x).abs() < 1e-14,
+                "{x}"
+            );
         }
         assert_eq!(expm1_over_x(0.0), 1.0);
     }

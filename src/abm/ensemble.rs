@@ -8,7 +8,7 @@ use super::engine::{
     AbmOptions, CloneInfo, Founders, Progress, Record, ReplicateResult, Simulation,
 };
 use super::error::AbmError;
-use super::model::{CellModel, Exposure};
+use super::model::{CellModel, ConstantExposure, ConstantRates, Exposure};
 
 /// When a replicate counts as resistant. Evaluated on the timeline records at or after
 /// the treatment start.
@@ -132,6 +132,19 @@ pub struct EnsembleConfig {
     pub criterion: ResistanceCriterion,
 }
 
+impl EnsembleConfig {
+    /// `replicates` replicates from `seed` to `t_end` on the global rayon pool.
+    pub fn new(replicates: u64, seed: u64, t_end: f64, criterion: ResistanceCriterion) -> Self {
+        EnsembleConfig {
+            replicates,
+            seed,
+            t_end,
+            threads: None,
+            criterion,
+        }
+    }
+}
+
 /// Run replicate `replicate` of `config` from its own stream `(config.seed, replicate)`
 /// to `config.t_end`.
 pub fn run_replicate<M: CellModel + ?Sized>(
@@ -192,6 +205,23 @@ pub fn run_ensemble<M: CellModel + ?Sized>(
         replicates,
         &config.criterion,
     ))
+}
+
+impl ConstantRates {
+    /// Run an ensemble of this drug-free null model from `n0` cells of genotype 0.
+    pub fn run_from(
+        &self,
+        n0: u64,
+        opts: &AbmOptions,
+        config: &EnsembleConfig,
+    ) -> Result<Ensemble, AbmError> {
+        let founders = [Founders {
+            genotype: 0,
+            count: n0,
+        }];
+        let no_drug = ConstantExposure::default();
+        run_ensemble(self, &founders, opts, &no_drug, config, &super::NoProgress)
+    }
 }
 
 /// Summaries and bands of finished replicates.

@@ -23,22 +23,28 @@ pub struct StepContext<'a> {
     pub drugs: &'a [f64],
 }
 
-/// Read-only species-major view of a batch of cells: species `s` of cell `i` is
-/// `data[s * stride + i]`, for `i < len`.
+/// Species-major view of a batch of cells: species `s` of cell `i` is
+/// `data[s * stride + i]`, for `i < len`. Used read-only as [`States`] and mutably as
+/// [`StatesMut`].
 #[derive(Debug)]
-pub struct States<'a> {
-    data: &'a [f32],
+pub struct Batch<S> {
+    data: S,
     stride: usize,
     len: usize,
     n_species: usize,
 }
 
-impl<'a> States<'a> {
+/// Read-only batch of cells.
+pub type States<'a> = Batch<&'a [f32]>;
+/// Mutable batch of cells.
+pub type StatesMut<'a> = Batch<&'a mut [f32]>;
+
+impl<S: AsRef<[f32]>> Batch<S> {
     /// Wrap species-major storage. `data` must hold `n_species` rows of `stride` values
     /// each (the last row may stop at `len`).
-    pub fn new(data: &'a [f32], stride: usize, len: usize, n_species: usize) -> Self {
+    pub fn new(data: S, stride: usize, len: usize, n_species: usize) -> Self {
         debug_assert!(len <= stride || n_species == 0);
-        States {
+        Batch {
             data,
             stride,
             len,
@@ -64,56 +70,20 @@ impl<'a> States<'a> {
     /// Values of species `s` for every cell of the batch.
     pub fn species(&self, s: usize) -> &[f32] {
         let start = s * self.stride;
-        &self.data[start..start + self.len]
+        &self.data.as_ref()[start..start + self.len]
+    }
+
+    /// A read-only view of the same batch.
+    pub fn as_states(&self) -> States<'_> {
+        Batch::new(self.data.as_ref(), self.stride, self.len, self.n_species)
     }
 }
 
-/// Mutable species-major view of a batch of cells (same layout as [`States`]).
-#[derive(Debug)]
-pub struct StatesMut<'a> {
-    data: &'a mut [f32],
-    stride: usize,
-    len: usize,
-    n_species: usize,
-}
-
-impl<'a> StatesMut<'a> {
-    /// Wrap species-major storage; see [`States::new`].
-    pub fn new(data: &'a mut [f32], stride: usize, len: usize, n_species: usize) -> Self {
-        debug_assert!(len <= stride || n_species == 0);
-        StatesMut {
-            data,
-            stride,
-            len,
-            n_species,
-        }
-    }
-
-    /// Number of cells in the batch.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    /// True when the batch holds no cell.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Number of species per cell.
-    pub fn n_species(&self) -> usize {
-        self.n_species
-    }
-
-    /// Values of species `s` for every cell of the batch.
-    pub fn species(&self, s: usize) -> &[f32] {
-        let start = s * self.stride;
-        &self.data[start..start + self.len]
-    }
-
+impl<S: AsRef<[f32]> + AsMut<[f32]>> Batch<S> {
     /// Mutable values of species `s` for every cell of the batch.
     pub fn species_mut(&mut self, s: usize) -> &mut [f32] {
         let start = s * self.stride;
-        &mut self.data[start..start + self.len]
+        &mut self.data.as_mut()[start..start + self.len]
     }
 
     /// Species `read` (read-only) and species `write` (mutable) at once, e.g. to update
@@ -123,17 +93,12 @@ impl<'a> StatesMut<'a> {
         assert_ne!(read, write, "pair_mut needs two different species");
         let (len, stride) = (self.len, self.stride);
         if read < write {
-            let (a, b) = self.data.split_at_mut(write * stride);
+            let (a, b) = self.data.as_mut().split_at_mut(write * stride);
             (&a[read * stride..read * stride + len], &mut b[..len])
         } else {
-            let (a, b) = self.data.split_at_mut(read * stride);
+            let (a, b) = self.data.as_mut().split_at_mut(read * stride);
             (&b[..len], &mut a[write * stride..write * stride + len])
         }
-    }
-
-    /// A read-only view of the same batch.
-    pub fn as_states(&self) -> States<'_> {
-        States::new(self.data, self.stride, self.len, self.n_species)
     }
 }
 
