@@ -1,4 +1,5 @@
 <<<<<<< HEAD
+<<<<<<< HEAD
 //! ODE engine benchmarks.
 //!
 //! - `rhs/hill10`: one right-hand-side evaluation of the 10-species Hill loop
@@ -43,3 +44,6 @@ criterion_main!(benches);
 =======
 fn main() {}
 >>>>>>> sweep
+=======
+fn main() {}
+>>>>>>> abm

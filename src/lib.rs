@@ -7,6 +7,7 @@
 //! indices) -> `pkpd` (exposure, effect) -> `engine` (ODE; later agent-based) ->
 //! `output` (CSV, JSON manifest, plots). The binary's `cli` is a thin layer on top.
 
+pub mod abm;
 pub mod compile;
 pub mod engine;
 pub mod experiment;

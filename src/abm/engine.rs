@@ -1,0 +1,1471 @@
+//! One replicate of the agent-based engine: cells as struct-of-arrays, fixed time steps,
+//! exact-in-step birth-death sampling, mutation at division, optional noise, lumping of
+//! large clones into counts, passaging and a carrying capacity.
+//!
+//! ## The step
+//! Each step of length `dt` at time `t`, for every cell: (1) the model advances its loop
+//! state; (2) intrinsic noise is added; (3) the model gives division and death hazards
+//! `b`, `d`; (4) the number `K` of cells the cell has become at `t + dt` is drawn from
+//! the exact law of a linear birth-death process with hazards frozen over the step
+//! (Kendall 1948): `P(K = 0) = alpha`, `P(K = k) = (1 - alpha)(1 - beta) beta^(k-1)` for
+//! `k >= 1`, with `g = (exp((b - d) dt) - 1) / (b - d)`, `alpha = d g / (1 + b g)`,
+//! `beta = b g / (1 + b g)`; (5) each of the `K - 1` new cells inherits the state (with
+//! partition noise if on) and mutates with the genotype's probabilities.
+//!
+//! For constant hazards this is exact in distribution at any `dt`: means, variances and
+//! extinction probabilities of a linear birth-death process carry no time-step error.
+//! With state-dependent hazards the only error is freezing `b`, `d` over a step, O(dt)
+//! globally. Mutation counts one division per new cell, which is exact for pure birth;
+//! with death, a division whose daughter line also died within the same step is not
+//! counted, undercounting the mutation supply by a relative `~ d dt` (see `docs/abm.md`).
+//!
+//! ## References
+//! - Kendall, D. G. (1948). On the generalized "birth-and-death" process. Annals of
+//!   Mathematical Statistics 19(1), 1-15.
+//! - Gillespie, D. T. (2001). Approximate accelerated stochastic simulation of chemically
+//!   reacting systems (tau-leaping). Journal of Chemical Physics 115(4), 1716-1733.
+
+use rand::Rng;
+use rand_distr::{Binomial, Distribution, Gamma, Poisson, StandardNormal};
+use rayon::prelude::*;
+
+use super::error::AbmError;
+use super::model::{CellModel, Exposure, NoiseSpec, States, StatesMut, StepContext};
+use super::rng::Stream;
+
+/// Cells per block. Loop states are stored in blocks of `BLOCK` cells, species-major
+/// inside a block, so a model call sees up to `BLOCK` cells whose values of one species
+/// are contiguous (good for SIMD), and blocks can be processed in parallel.
+pub const BLOCK: usize = 256;
+/// Blocks per parallel work unit (one unit reuses one scratch buffer).
+const UNIT_BLOCKS: usize = 16;
+/// Fraction of intrinsic-noise updates allowed to cross zero before the configuration
+/// is refused (the rest are clamped at 0 and counted).
+pub const NOISE_NEGATIVE_LIMIT: f64 = 1e-4;
+
+// Stream tags: keep the parallel, sequential and lump streams of a step apart.
+const TAG_BLOCK: u64 = 1;
+const TAG_SEQ: u64 = 2;
+const TAG_LUMP: u64 = 3;
+const TAG_PASSAGE: u64 = 4;
+
+/// A founding clone: `count` cells of `genotype`, in the model's initial state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Founders {
+    pub genotype: usize,
+    pub count: u64,
+}
+
+/// Passaging: when the population reaches `at` cells, keep each cell independently with
+/// probability `keep_fraction` (a random sample of survivors, as when a dish is split).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Passage {
+    pub at: u64,
+    pub keep_fraction: f64,
+}
+
+/// Engine options. Build with [`AbmOptions::per_cell`], [`AbmOptions::aggregated`] or
+/// [`AbmOptions::hybrid`] and adjust fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AbmOptions {
+    /// Time step (model time unit).
+    pub dt: f64,
+    /// Interval between timeline records (model time unit).
+    pub record_every: f64,
+    /// Start of treatment: clones born before it count as pre-existing.
+    pub treatment_start: f64,
+    /// Optional carrying capacity `K`: division hazards are multiplied by
+    /// `max(0, 1 - N/K)` with `N` the population at the start of the step.
+    pub carrying_capacity: Option<f64>,
+    /// Optional passaging rule.
+    pub passage: Option<Passage>,
+    /// A clone of individual cells with more than this many cells is lumped into one
+    /// count with a shared loop state (needs noise off). `u64::MAX` = never lump.
+    pub lump_above: u64,
+    /// A lumped clone with fewer than this many cells is expanded back to cells.
+    pub expand_below: u64,
+    /// Refuse (with the byte estimate) populations of individual cells needing more.
+    pub memory_limit_bytes: u64,
+    /// Process blocks of cells in parallel inside a replicate (same output either way).
+    pub parallel_cells: bool,
+    /// Stop as soon as the population reaches this many cells.
+    pub stop_at_population: Option<u64>,
+    /// Stop when the population goes extinct.
+    pub stop_when_extinct: bool,
+    /// Times at which to keep a sample of single-cell loop states.
+    pub snapshot_times: Vec<f64>,
+    /// At most this many individual cells per snapshot (evenly strided sample).
+    pub snapshot_max_cells: usize,
+    /// Keep clone sizes at every record (Muller-plot data).
+    pub record_clones: bool,
+}
+
+impl AbmOptions {
+    /// Every cell simulated individually.
+    pub fn per_cell(dt: f64) -> Self {
+        AbmOptions {
+            dt,
+            record_every: dt,
+            treatment_start: 0.0,
+            carrying_capacity: None,
+            passage: None,
+            lump_above: u64::MAX,
+            expand_below: 0,
+            memory_limit_bytes: 4 << 30,
+            parallel_cells: false,
+            stop_at_population: None,
+            stop_when_extinct: true,
+            snapshot_times: Vec::new(),
+            snapshot_max_cells: 100_000,
+            record_clones: true,
+        }
+    }
+
+    /// Every clone kept as a count with a shared state (clone-level tau-leaping).
+    pub fn aggregated(dt: f64) -> Self {
+        AbmOptions {
+            lump_above: 0,
+            expand_below: 0,
+            ..Self::per_cell(dt)
+        }
+    }
+
+    /// Clones above `lump_above` cells are counts, below `expand_below` cells again.
+    pub fn hybrid(dt: f64, lump_above: u64, expand_below: u64) -> Self {
+        AbmOptions {
+            lump_above,
+            expand_below,
+            ..Self::per_cell(dt)
+        }
+    }
+}
+
+/// Bytes of storage per individual cell for a loop of `n_species` species: `f32` per
+/// species, clone id (`u32`), birth time (`f32`) and the per-step fate count (`u32`).
+/// The genotype costs nothing: cells are grouped by genotype.
+pub fn bytes_per_cell(n_species: usize) -> u64 {
+    4 * n_species as u64 + 12
+}
+
+/// One clone: the founder or mutant cell and all its same-genotype descendants.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloneInfo {
+    pub id: u32,
+    /// Clone in which the founding mutation happened (`None` for founders).
+    pub parent: Option<u32>,
+    pub genotype: usize,
+    /// Time the clone arose (start of the step of the mutation; start time for founders).
+    pub born: f64,
+    /// Current size.
+    pub size: u64,
+    /// Largest size at any record.
+    pub max_size: u64,
+}
+
+/// One timeline record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub t: f64,
+    pub total: u64,
+    pub by_genotype: Vec<u64>,
+}
+
+/// Sizes of the living clones at a record time: `(clone id, size)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CloneSizes {
+    pub t: f64,
+    pub sizes: Vec<(u32, u64)>,
+}
+
+/// A sample of single-cell loop states: `values[k * n_species + s]` is species `s` of
+/// sampled entry `k`, which stands for `weights[k]` cells.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CellSnapshot {
+    pub t: f64,
+    pub n_species: usize,
+    pub values: Vec<f32>,
+    pub weights: Vec<u64>,
+}
+
+/// A passage: time, population before and after.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PassageEvent {
+    pub t: f64,
+    pub before: u64,
+    pub after: u64,
+}
+
+/// Why [`Simulation::advance_to`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    ReachedTime,
+    Extinct,
+    PopulationReached,
+}
+
+/// Everything one replicate produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicateResult {
+    pub replicate: u64,
+    pub timeline: Vec<Record>,
+    pub clone_sizes: Vec<CloneSizes>,
+    pub clones: Vec<CloneInfo>,
+    pub snapshots: Vec<CellSnapshot>,
+    pub passages: Vec<PassageEvent>,
+    pub extinction_time: Option<f64>,
+    pub treatment_start: f64,
+    /// Species values clamped at zero (intrinsic or partition noise).
+    pub clamps: u64,
+    /// Cell-steps simulated individually and clone-steps simulated as counts.
+    pub cell_steps: u64,
+    pub lump_steps: u64,
+    pub final_time: f64,
+}
+
+/// Observer of progress; engines never print. Calls come from worker threads.
+pub trait Progress: Sync {
+    /// Called at every timeline record.
+    fn record(&self, replicate: u64, t: f64, population: u64) {
+        let _ = (replicate, t, population);
+    }
+    /// Called when a replicate of an ensemble is finished.
+    fn replicate_done(&self, replicate: u64) {
+        let _ = replicate;
+    }
+}
+
+/// A progress observer that ignores everything.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}
+
+/// `(exp(x) - 1) / x`, accurate for all `x` (Taylor series near 0, where the direct
+/// formula cancels).
+#[inline(always)]
+pub fn expm1_over_x(x: f64) -> f64 {
+    if x.abs() < 0.0625 {
+        expm1_over_x_series(x)
+    } else {
+        x.exp_m1() / x
+    }
+}
+
+/// Taylor series of `(exp(x) - 1) / x` to `x^7`; truncation error < x^8/9! < 2e-15
+/// relative for `|x| < 1/16`.
+#[inline(always)]
+fn expm1_over_x_series(x: f64) -> f64 {
+    1.0 + x
+        * (0.5
+            + x * (1.0 / 6.0
+                + x * (1.0 / 24.0
+                    + x * (1.0 / 120.0
+                        + x * (1.0 / 720.0 + x * (1.0 / 5040.0 + x * (1.0 / 40320.0)))))))
+}
+
+/// Kendall's `(alpha, beta)` for hazards `b`, `d` frozen over `dt`: a cell leaves
+/// `K = 0` cells with probability `alpha`, else `1 + Geometric` cells with ratio `beta`.
+#[inline(always)]
+pub fn kendall(b: f64, d: f64, dt: f64) -> (f64, f64) {
+    let g = dt * expm1_over_x((b - d) * dt);
+    let bg = b * g;
+    let inv = 1.0 / (1.0 + bg);
+    (d * g * inv, bg * inv)
+}
+
+/// Given `K >= 2`, draw `K = 2 + Geometric(beta)`, recovering `beta` from the
+/// thresholds `p0 = alpha`, `p1 = alpha + (1 - alpha)(1 - beta)`.
+#[cold]
+fn draw_extra(p0: f64, p1: f64, rng: &mut Stream) -> u32 {
+    let beta = 1.0 - (p1 - p0) / (1.0 - p0);
+    if beta <= 0.0 {
+        return 2;
+    }
+    let j = (rng.uniform_open0().ln() / beta.ln()).floor();
+    // Saturate: more than 2^31 daughters of one cell in one step is a runaway
+    // configuration whose count is meaningless anyway.
+    2u32.saturating_add(j.min(2_147_483_647.0) as u32)
+}
+
+/// A hazard must be finite and non-negative (NaN fails).
+#[inline(always)]
+fn valid_hazard(x: f64) -> bool {
+    (0.0..f64::INFINITY).contains(&x)
+}
+
+/// Apply the carrying-capacity factor to `div` and check every hazard; returns the
+/// first bad one as `(index, which, value)`.
+fn scale_and_check(
+    div: &mut [f64],
+    death: &[f64],
+    factor: f64,
+) -> Option<(usize, &'static str, f64)> {
+    let mut ok = true;
+    for (b, &d) in div.iter_mut().zip(death) {
+        ok &= (*b >= 0.0) & (d >= 0.0) & (*b < f64::INFINITY) & (d < f64::INFINITY);
+        *b *= factor;
+    }
+    if ok {
+        return None;
+    }
+    div.iter().zip(death).enumerate().find_map(|(i, (&b, &d))| {
+        if !valid_hazard(b) {
+            Some((i, "division", b / factor))
+        } else if !valid_hazard(d) {
+            Some((i, "death", d))
+        } else {
+            None
+        }
+    })
+}
+
+/// Overwrite hazards with Kendall thresholds: `div[i] = P(K = 0)`,
+/// `death[i] = P(K <= 1)`. Uses the branch-free series for `(e^x - 1)/x` when every
+/// `|x| = |b - d| dt < 1/16` in the batch (the usual case), so the loop vectorises.
+fn kendall_thresholds(div: &mut [f64], death: &mut [f64], dt: f64) {
+    let small = div
+        .iter()
+        .zip(death.iter())
+        .fold(0.0f64, |m, (&b, &d)| m.max(((b - d) * dt).abs()))
+        < 0.0625;
+    let finish = |b: f64, d: f64, e: f64| {
+        let g = dt * e;
+        let bg = b * g;
+        let inv = 1.0 / (1.0 + bg);
+        let (alpha, beta) = (d * g * inv, bg * inv);
+        (alpha, alpha + (1.0 - alpha) * (1.0 - beta))
+    };
+    if small {
+        for (b, d) in div.iter_mut().zip(death.iter_mut()) {
+            let (p0, p1) = finish(*b, *d, expm1_over_x_series((*b - *d) * dt));
+            *b = p0;
+            *d = p1;
+        }
+    } else {
+        for (b, d) in div.iter_mut().zip(death.iter_mut()) {
+            let (p0, p1) = finish(*b, *d, expm1_over_x((*b - *d) * dt));
+            *b = p0;
+            *d = p1;
+        }
+    }
+}
+
+/// Sum of `n` geometric counts `P(j) = (1 - beta) beta^j`: negative binomial, drawn as
+/// Poisson(Gamma(n, beta / (1 - beta))).
+fn negative_binomial(n: u64, beta: f64, rng: &mut Stream) -> u64 {
+    if n == 0 || beta <= 0.0 {
+        return 0;
+    }
+    let scale = beta / (1.0 - beta);
+    let lambda = match Gamma::new(n as f64, scale) {
+        Ok(g) => g.sample(rng),
+        Err(_) => return 0,
+    };
+    poisson(lambda, rng)
+}
+
+fn poisson(lambda: f64, rng: &mut Stream) -> u64 {
+    if lambda.is_nan() || lambda <= 0.0 {
+        return 0;
+    }
+    match Poisson::new(lambda.min(Poisson::<f64>::MAX_LAMBDA)) {
+        Ok(p) => {
+            let x: f64 = p.sample(rng);
+            x as u64
+        }
+        Err(_) => 0,
+    }
+}
+
+/// Binomial(n, p) with `p` clamped into [0, 1].
+pub(crate) fn binomial(n: u64, p: f64, rng: &mut Stream) -> u64 {
+    if n == 0 || p.is_nan() || p <= 0.0 {
+        return 0;
+    }
+    if p >= 1.0 {
+        return n;
+    }
+    match Binomial::new(n, p) {
+        Ok(b) => b.sample(rng),
+        Err(_) => 0,
+    }
+}
+
+/// Upper tail of the standard normal, `P(Z > z)` (Abramowitz and Stegun 7.1.26,
+/// absolute error < 1.5e-7): used only to vet noise amplitudes.
+fn normal_upper_tail(z: f64) -> f64 {
+    let x = z / std::f64::consts::SQRT_2;
+    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
+    let poly = t
+        * (0.254_829_592
+            + t * (-0.284_496_736
+                + t * (1.421_413_741 + t * (-1.453_152_027 + t * 1.061_405_429))));
+    let erfc = poly * (-x * x).exp();
+    if x >= 0.0 {
+        0.5 * erfc
+    } else {
+        1.0 - 0.5 * erfc
+    }
+}
+
+#[inline(always)]
+fn at(ns: usize, i: usize, s: usize) -> usize {
+    (i / BLOCK) * ns * BLOCK + s * BLOCK + (i % BLOCK)
+}
+
+/// Newborn cells waiting to be appended to a genotype group (cell-major states).
+#[derive(Debug, Default)]
+struct Newborns {
+    states: Vec<f32>,
+    clone: Vec<u32>,
+    birth: Vec<f32>,
+}
+
+impl Newborns {
+    fn clear(&mut self) {
+        self.states.clear();
+        self.clone.clear();
+        self.birth.clear();
+    }
+}
+
+/// The individual cells of one genotype.
+#[derive(Debug, Default)]
+struct Group {
+    n: usize,
+    /// Blocks of `BLOCK` cells, species-major inside a block.
+    states: Vec<f32>,
+    clone: Vec<u32>,
+    birth: Vec<f32>,
+    /// Per-step scratch: number of cells each cell has become.
+    fate: Vec<u32>,
+}
+
+impl Group {
+    fn push(&mut self, ns: usize, state: &[f32], clone: u32, birth: f32) {
+        let i = self.n;
+        if i.is_multiple_of(BLOCK) && self.states.len() < (i / BLOCK + 1) * ns * BLOCK {
+            self.states.resize((i / BLOCK + 1) * ns * BLOCK, 0.0);
+        }
+        for (s, &v) in state.iter().enumerate() {
+            self.states[at(ns, i, s)] = v;
+        }
+        self.clone.push(clone);
+        self.birth.push(birth);
+        self.n += 1;
+    }
+
+    fn move_cell(&mut self, ns: usize, from: usize, to: usize) {
+        for s in 0..ns {
+            self.states[at(ns, to, s)] = self.states[at(ns, from, s)];
+        }
+        self.clone[to] = self.clone[from];
+        self.birth[to] = self.birth[from];
+    }
+
+    fn truncate(&mut self, ns: usize, n: usize) {
+        self.n = n;
+        self.clone.truncate(n);
+        self.birth.truncate(n);
+        self.states.truncate(n.div_ceil(BLOCK) * ns * BLOCK);
+    }
+
+    fn append(&mut self, ns: usize, nb: &Newborns) {
+        for k in 0..nb.clone.len() {
+            self.push(
+                ns,
+                &nb.states[k * ns..(k + 1) * ns],
+                nb.clone[k],
+                nb.birth[k],
+            );
+        }
+    }
+
+    /// Keep the cells for which `keep(clone, index)` is true, in order.
+    fn retain(&mut self, ns: usize, mut keep: impl FnMut(u32) -> bool) {
+        let mut w = 0;
+        for i in 0..self.n {
+            if keep(self.clone[i]) {
+                if w != i {
+                    self.move_cell(ns, i, w);
+                }
+                w += 1;
+            }
+        }
+        self.truncate(ns, w);
+    }
+}
+
+/// A clone kept as a count: all its cells share one loop state.
+#[derive(Debug, Clone)]
+struct Lump {
+    clone: u32,
+    genotype: usize,
+    count: u64,
+    state: Vec<f32>,
+}
+
+/// Per-unit scratch for the parallel phase.
+#[derive(Debug, Default)]
+struct UnitScratch {
+    model: Vec<f64>,
+    div: Vec<f64>,
+    death: Vec<f64>,
+}
+
+/// Outcome of the parallel phase for one unit of blocks.
+#[derive(Debug, Clone, Copy, Default)]
+struct UnitOutcome {
+    clamps: u64,
+    bad: Option<(usize, &'static str, f64)>,
+}
+
+impl UnitOutcome {
+    fn merge(self, other: UnitOutcome) -> UnitOutcome {
+        // Keep the lowest-indexed bad hazard so the error does not depend on threads.
+        let bad = match (self.bad, other.bad) {
+            (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+            (a, b) => a.or(b),
+        };
+        UnitOutcome {
+            clamps: self.clamps + other.clamps,
+            bad,
+        }
+    }
+}
+
+/// Inputs shared by every unit of the parallel phase of one genotype group.
+struct PhaseInput<'a, M: ?Sized> {
+    model: &'a M,
+    ctx: StepContext<'a>,
+    noise_scale: &'a [f64],
+    div_factor: f64,
+    seed: u64,
+    keys: [u64; 3],
+}
+
+/// Advance, add noise, evaluate hazards and draw fates for one unit of blocks.
+fn process_unit<M: CellModel + ?Sized>(
+    inp: &PhaseInput<'_, M>,
+    unit: usize,
+    states: &mut [f32],
+    fate: &mut [u32],
+    scratch: &mut UnitScratch,
+) -> UnitOutcome {
+    let ns = inp.model.n_species();
+    let mut out = UnitOutcome::default();
+    let dt = inp.ctx.dt;
+    for (b, fate_b) in fate.chunks_mut(BLOCK).enumerate() {
+        let len = fate_b.len();
+        let block = unit * UNIT_BLOCKS + b;
+        let data = if ns == 0 {
+            &mut [][..]
+        } else {
+            &mut states[b * ns * BLOCK..(b + 1) * ns * BLOCK]
+        };
+        let mut rng = Stream::derive(
+            inp.seed,
+            &[
+                TAG_BLOCK,
+                inp.keys[0],
+                inp.keys[1],
+                inp.keys[2],
+                block as u64,
+            ],
+        );
+        let mut sm = StatesMut::new(data, BLOCK, len, ns);
+        inp.model.advance(&inp.ctx, &mut sm, &mut scratch.model);
+        for (s, &scale) in inp.noise_scale.iter().enumerate() {
+            if scale > 0.0 {
+                for x in sm.species_mut(s) {
+                    let xi: f64 = rng.sample(StandardNormal);
+                    let v = *x as f64 * (1.0 + scale * xi);
+                    if v < 0.0 {
+                        *x = 0.0;
+                        out.clamps += 1;
+                    } else {
+                        *x = v as f32;
+                    }
+                }
+            }
+        }
+        let div = &mut scratch.div[..len];
+        let death = &mut scratch.death[..len];
+        let hctx = StepContext { dt: 0.0, ..inp.ctx };
+        inp.model
+            .hazards(&hctx, &sm.as_states(), div, death, &mut scratch.model);
+        if let Some((i, which, v)) = scale_and_check(div, death, inp.div_factor) {
+            if out.bad.is_none() {
+                out.bad = Some((block * BLOCK + i, which, v));
+            }
+            fate_b.fill(1);
+            continue;
+        }
+        // Kendall's law for every cell (vectorisable), then one uniform per cell.
+        // `div` becomes P(K = 0) and `death` becomes P(K <= 1).
+        kendall_thresholds(div, death, dt);
+        for ((f, &p0), &p1) in fate_b.iter_mut().zip(div.iter()).zip(death.iter()) {
+            let u = rng.uniform();
+            let k = (u >= p0) as u32 + (u >= p1) as u32;
+            *f = if k == 2 {
+                draw_extra(p0, p1, &mut rng)
+            } else {
+                k
+            };
+        }
+    }
+    out
+}
+
+/// One replicate of the agent-based engine.
+pub struct Simulation<'m, M: CellModel + ?Sized> {
+    model: &'m M,
+    opts: AbmOptions,
+    seed: u64,
+    replicate: u64,
+    t: f64,
+    step: u64,
+    ns: usize,
+    noise: NoiseSpec,
+    mutations: Vec<Vec<(usize, f64)>>,
+    groups: Vec<Group>,
+    incoming: Vec<Newborns>,
+    lumps: Vec<Lump>,
+    clones: Vec<CloneInfo>,
+    clone_lumped: Vec<bool>,
+    scratch: Vec<UnitScratch>,
+    drugs: Vec<f64>,
+    tmp_state: Vec<f32>,
+    tmp_f64: Vec<f64>,
+    /// Per-step scratch: indices of cells that died or divided.
+    events: Vec<u32>,
+    next_record: f64,
+    next_snapshot: usize,
+    result: ReplicateResult,
+}
+
+impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
+    /// Validate the model and options and seed the founders. Errors name the bad input.
+    pub fn new(
+        model: &'m M,
+        founders: &[Founders],
+        opts: AbmOptions,
+        seed: u64,
+        replicate: u64,
+    ) -> Result<Self, AbmError> {
+        let ng = model.n_genotypes();
+        let ns = model.n_species();
+        validate_options(&opts)?;
+        if ng == 0 {
+            return Err(AbmError::NoGenotypes);
+        }
+        let total: u64 = founders.iter().map(|f| f.count).sum();
+        if total == 0 {
+            return Err(AbmError::NoCells);
+        }
+        for f in founders {
+            if f.genotype >= ng {
+                return Err(AbmError::GenotypeOutOfRange {
+                    genotype: f.genotype,
+                    n_genotypes: ng,
+                });
+            }
+        }
+        let mutations = validate_mutations(model)?;
+        let noise = model.noise();
+        let noise_scale = validate_noise(&noise, ns, opts.dt)?;
+        let _ = noise_scale;
+        if opts.lump_above != u64::MAX && !noise.is_off() {
+            return Err(AbmError::LumpingWithNoise);
+        }
+        let agents: u64 = founders
+            .iter()
+            .filter(|f| f.count <= opts.lump_above)
+            .map(|f| f.count)
+            .sum();
+        check_memory(agents, ns, opts.memory_limit_bytes)?;
+
+        let mut init = vec![0.0f64; ns];
+        let mut sim = Simulation {
+            model,
+            seed,
+            replicate,
+            t: 0.0,
+            step: 0,
+            ns,
+            mutations,
+            groups: (0..ng).map(|_| Group::default()).collect(),
+            incoming: (0..ng).map(|_| Newborns::default()).collect(),
+            lumps: Vec::new(),
+            clones: Vec::new(),
+            clone_lumped: Vec::new(),
+            scratch: Vec::new(),
+            drugs: vec![0.0; model.n_drugs()],
+            tmp_state: vec![0.0; ns],
+            tmp_f64: vec![0.0; model.scratch_len(1)],
+            events: Vec::new(),
+            next_record: 0.0,
+            next_snapshot: 0,
+            result: ReplicateResult {
+                replicate,
+                timeline: Vec::new(),
+                clone_sizes: Vec::new(),
+                clones: Vec::new(),
+                snapshots: Vec::new(),
+                passages: Vec::new(),
+                extinction_time: None,
+                treatment_start: opts.treatment_start,
+                clamps: 0,
+                cell_steps: 0,
+                lump_steps: 0,
+                final_time: 0.0,
+            },
+            noise,
+            opts,
+        };
+        for f in founders.iter().filter(|f| f.count > 0) {
+            model.initial_state(f.genotype, &mut init);
+            let state: Vec<f32> = init.iter().map(|&v| v as f32).collect();
+            let id = sim.new_clone(None, f.genotype, 0.0);
+            sim.clones[id as usize].size = f.count;
+            if f.count > sim.opts.lump_above {
+                sim.lump_new(id, f.genotype, f.count, state);
+            } else {
+                for _ in 0..f.count {
+                    sim.groups[f.genotype].push(ns, &state, id, 0.0);
+                }
+            }
+        }
+        sim.record(&NoProgress);
+        Ok(sim)
+    }
+
+    fn new_clone(&mut self, parent: Option<u32>, genotype: usize, born: f64) -> u32 {
+        let id = self.clones.len() as u32;
+        self.clones.push(CloneInfo {
+            id,
+            parent,
+            genotype,
+            born,
+            size: 0,
+            max_size: 0,
+        });
+        self.clone_lumped.push(false);
+        id
+    }
+
+    fn lump_new(&mut self, clone: u32, genotype: usize, count: u64, state: Vec<f32>) {
+        self.clone_lumped[clone as usize] = true;
+        self.lumps.push(Lump {
+            clone,
+            genotype,
+            count,
+            state,
+        });
+    }
+
+    /// Current time.
+    pub fn time(&self) -> f64 {
+        self.t
+    }
+
+    /// Current population size.
+    pub fn population(&self) -> u64 {
+        self.groups.iter().map(|g| g.n as u64).sum::<u64>()
+            + self.lumps.iter().map(|l| l.count).sum::<u64>()
+    }
+
+    /// Current population size of each genotype.
+    pub fn counts_by_genotype(&self) -> Vec<u64> {
+        let mut c: Vec<u64> = self.groups.iter().map(|g| g.n as u64).collect();
+        for l in &self.lumps {
+            c[l.genotype] += l.count;
+        }
+        c
+    }
+
+    /// Clones so far (sizes are current).
+    pub fn clones(&self) -> &[CloneInfo] {
+        &self.clones
+    }
+
+    /// Number of cells simulated individually and number of lumped clones.
+    pub fn representation(&self) -> (u64, usize) {
+        (
+            self.groups.iter().map(|g| g.n as u64).sum(),
+            self.lumps.len(),
+        )
+    }
+
+    /// Advance until `t_end` (the last step is shortened to land on it), the population
+    /// goes extinct or reaches `stop_at_population`. The exposure is read at the start
+    /// of every step, so a schedule driver should call this up to each dose and change
+    /// the exposure in between.
+    pub fn advance_to(
+        &mut self,
+        t_end: f64,
+        exposure: &dyn Exposure,
+        progress: &dyn Progress,
+    ) -> Result<StopReason, AbmError> {
+        if !t_end.is_finite() {
+            return Err(AbmError::BadOption {
+                name: "t_end",
+                value: t_end,
+                reason: "must be finite",
+            });
+        }
+        loop {
+            let n = self.population();
+            if n == 0 && self.opts.stop_when_extinct {
+                return Ok(StopReason::Extinct);
+            }
+            if let Some(m) = self.opts.stop_at_population {
+                if n >= m {
+                    return Ok(StopReason::PopulationReached);
+                }
+            }
+            let remaining = t_end - self.t;
+            if remaining <= 1e-9 * self.opts.dt {
+                return Ok(StopReason::ReachedTime);
+            }
+            let dt = self.opts.dt.min(remaining);
+            self.step_once(dt, exposure, progress)?;
+        }
+    }
+
+    /// Thin the population, keeping each cell with probability `keep_fraction`.
+    pub fn passage(&mut self, keep_fraction: f64) -> Result<(), AbmError> {
+        if !(keep_fraction > 0.0 && keep_fraction <= 1.0) {
+            return Err(AbmError::BadOption {
+                name: "keep_fraction",
+                value: keep_fraction,
+                reason: "must lie in (0, 1]",
+            });
+        }
+        let before = self.population();
+        let mut rng = Stream::derive(self.seed, &[TAG_PASSAGE, self.replicate, self.step]);
+        let ns = self.ns;
+        for g in &mut self.groups {
+            let clones = &mut self.clones;
+            g.retain(ns, |c| {
+                let keep = rng.uniform() < keep_fraction;
+                if !keep {
+                    clones[c as usize].size -= 1;
+                }
+                keep
+            });
+        }
+        for l in &mut self.lumps {
+            let kept = binomial(l.count, keep_fraction, &mut rng);
+            self.clones[l.clone as usize].size -= l.count - kept;
+            l.count = kept;
+        }
+        self.lumps.retain(|l| l.count > 0);
+        let after = self.population();
+        self.result.passages.push(PassageEvent {
+            t: self.t,
+            before,
+            after,
+        });
+        if after == 0 && self.result.extinction_time.is_none() {
+            self.result.extinction_time = Some(self.t);
+        }
+        Ok(())
+    }
+
+    fn step_once(
+        &mut self,
+        dt: f64,
+        exposure: &dyn Exposure,
+        progress: &dyn Progress,
+    ) -> Result<(), AbmError> {
+        let t = self.t;
+        exposure.drugs_at(t, &mut self.drugs);
+        let n_now = self.population();
+        let div_factor = match self.opts.carrying_capacity {
+            Some(k) => (1.0 - n_now as f64 / k).max(0.0),
+            None => 1.0,
+        };
+        let noise_scale: Vec<f64> = (0..self.ns)
+            .map(|s| self.noise.intrinsic.get(s).copied().unwrap_or(0.0) * dt.sqrt())
+            .collect();
+        for g in 0..self.groups.len() {
+            self.step_group(g, t, dt, div_factor, &noise_scale)?;
+        }
+        self.step_lumps(t, dt, div_factor)?;
+        let ns = self.ns;
+        for (g, nb) in self.groups.iter_mut().zip(self.incoming.iter_mut()) {
+            g.append(ns, nb);
+            nb.clear();
+        }
+        self.apply_lump_rule();
+        self.t = t + dt;
+        self.step += 1;
+        let agents: u64 = self.groups.iter().map(|g| g.n as u64).sum();
+        check_memory(agents, ns, self.opts.memory_limit_bytes)?;
+        if let Some(p) = self.opts.passage {
+            if self.population() >= p.at {
+                self.passage(p.keep_fraction)?;
+            }
+        }
+        if self.population() == 0 && self.result.extinction_time.is_none() {
+            self.result.extinction_time = Some(self.t);
+        }
+        self.take_snapshots();
+        if self.t >= self.next_record - 1e-9 * self.opts.dt {
+            self.record(progress);
+        }
+        Ok(())
+    }
+
+    fn step_group(
+        &mut self,
+        g: usize,
+        t: f64,
+        dt: f64,
+        div_factor: f64,
+        noise_scale: &[f64],
+    ) -> Result<(), AbmError> {
+        let ns = self.ns;
+        let n = self.groups[g].n;
+        if n == 0 {
+            return Ok(());
+        }
+        self.result.cell_steps += n as u64;
+        let unit_cells = BLOCK * UNIT_BLOCKS;
+        let n_units = n.div_ceil(unit_cells);
+        while self.scratch.len() < n_units {
+            self.scratch.push(UnitScratch {
+                model: vec![0.0; self.model.scratch_len(BLOCK)],
+                div: vec![0.0; BLOCK],
+                death: vec![0.0; BLOCK],
+            });
+        }
+        let inp = PhaseInput {
+            model: self.model,
+            ctx: StepContext {
+                genotype: g,
+                t,
+                dt,
+                drugs: &self.drugs,
+            },
+            noise_scale,
+            div_factor,
+            seed: self.seed,
+            keys: [self.replicate, self.step, g as u64],
+        };
+        let group = &mut self.groups[g];
+        group.fate.resize(n, 1);
+        let unit_len = ns * BLOCK * UNIT_BLOCKS;
+        let outcome = if self.opts.parallel_cells && n_units > 1 {
+            let mut jobs: Vec<&mut [f32]> = Vec::with_capacity(n_units);
+            let mut rest = &mut group.states[..];
+            for _ in 0..n_units {
+                let take = unit_len.min(rest.len());
+                let (a, b) = rest.split_at_mut(take);
+                jobs.push(a);
+                rest = b;
+            }
+            jobs.into_par_iter()
+                .zip(group.fate.par_chunks_mut(unit_cells))
+                .zip(self.scratch[..n_units].par_iter_mut())
+                .enumerate()
+                .map(|(u, ((st, fa), sc))| process_unit(&inp, u, st, fa, sc))
+                .reduce(UnitOutcome::default, UnitOutcome::merge)
+        } else {
+            let mut acc = UnitOutcome::default();
+            for (u, fa) in group.fate.chunks_mut(unit_cells).enumerate() {
+                let lo = (u * unit_len).min(group.states.len());
+                let hi = ((u + 1) * unit_len).min(group.states.len());
+                let o = process_unit(&inp, u, &mut group.states[lo..hi], fa, &mut self.scratch[u]);
+                acc = acc.merge(o);
+            }
+            acc
+        };
+        self.result.clamps += outcome.clamps;
+        if let Some((_, which, value)) = outcome.bad {
+            return Err(AbmError::BadHazard {
+                which,
+                genotype: g,
+                t,
+                value,
+            });
+        }
+        self.resolve_fates(g, t, dt);
+        Ok(())
+    }
+
+    /// Sequential phase: remove the dead (the last cell takes a dead cell's slot, so the
+    /// cost is proportional to the events, not to the population) and queue the
+    /// newborns, mutants to their own genotype. Cells are visited from the last to the
+    /// first, so a cell moved into a slot has already been resolved.
+    fn resolve_fates(&mut self, g: usize, t: f64, dt: f64) {
+        let ns = self.ns;
+        let mut rng = Stream::derive(self.seed, &[TAG_SEQ, self.replicate, self.step, g as u64]);
+        let cv = self.noise.partition_cv;
+        let birth_time = (t + dt) as f32;
+        let mut n = self.groups[g].n;
+        // Most cells neither die nor divide in a step: find the others in a tight scan.
+        let mut events = std::mem::take(&mut self.events);
+        events.clear();
+        events.extend(
+            self.groups[g]
+                .fate
+                .iter()
+                .enumerate()
+                .filter(|(_, &k)| k != 1)
+                .map(|(i, _)| i as u32),
+        );
+        for &i in events.iter().rev() {
+            let i = i as usize;
+            let k = self.groups[g].fate[i];
+            let clone = self.groups[g].clone[i];
+            if k == 0 {
+                self.clones[clone as usize].size -= 1;
+                if i != n - 1 {
+                    self.groups[g].move_cell(ns, n - 1, i);
+                }
+                n -= 1;
+                continue;
+            }
+            for _ in 1..k {
+                // The parent's state after this division, and the daughter's.
+                let grp = &mut self.groups[g];
+                for s in 0..ns {
+                    self.tmp_state[s] = grp.states[at(ns, i, s)];
+                }
+                if cv > 0.0 {
+                    for s in 0..ns {
+                        let xi: f64 = rng.sample(StandardNormal);
+                        let x = self.tmp_state[s] as f64;
+                        let clamps = &mut self.result.clamps;
+                        let a = clamp_count(x * (1.0 + cv * xi), clamps);
+                        let b = clamp_count(x * (1.0 - cv * xi), clamps);
+                        grp.states[at(ns, i, s)] = a as f32;
+                        self.tmp_state[s] = b as f32;
+                    }
+                }
+                let (target, daughter_clone) = match pick_mutation(&self.mutations[g], &mut rng) {
+                    Some(c) => (c, self.new_clone(Some(clone), c, t)),
+                    None => (g, clone),
+                };
+                self.clones[daughter_clone as usize].size += 1;
+                let nb = &mut self.incoming[target];
+                nb.states.extend_from_slice(&self.tmp_state);
+                nb.clone.push(daughter_clone);
+                nb.birth.push(birth_time);
+            }
+        }
+        self.groups[g].truncate(ns, n);
+        self.events = events;
+    }
+
+    fn step_lumps(&mut self, t: f64, dt: f64, div_factor: f64) -> Result<(), AbmError> {
+        if self.lumps.is_empty() {
+            return Ok(());
+        }
+        let ns = self.ns;
+        let mut rng = Stream::derive(self.seed, &[TAG_LUMP, self.replicate, self.step]);
+        let mut div = [0.0f64];
+        let mut death = [0.0f64];
+        let birth_time = (t + dt) as f32;
+        for li in 0..self.lumps.len() {
+            self.result.lump_steps += 1;
+            let g = self.lumps[li].genotype;
+            let ctx = StepContext {
+                genotype: g,
+                t,
+                dt,
+                drugs: &self.drugs,
+            };
+            {
+                let lump = &mut self.lumps[li];
+                let mut sm = StatesMut::new(&mut lump.state, 1, 1, ns);
+                self.model.advance(&ctx, &mut sm, &mut self.tmp_f64);
+                let hctx = StepContext { dt: 0.0, ..ctx };
+                self.model.hazards(
+                    &hctx,
+                    &States::new(&lump.state, 1, 1, ns),
+                    &mut div,
+                    &mut death,
+                    &mut self.tmp_f64,
+                );
+            }
+            let b = div[0] * div_factor;
+            let d = death[0];
+            if !(valid_hazard(b) && valid_hazard(d)) {
+                let (which, value) = if valid_hazard(b) {
+                    ("death", d)
+                } else {
+                    ("division", div[0])
+                };
+                return Err(AbmError::BadHazard {
+                    which,
+                    genotype: g,
+                    t,
+                    value,
+                });
+            }
+            let (alpha, beta) = kendall(b, d, dt);
+            let count = self.lumps[li].count;
+            let dead = binomial(count, alpha, &mut rng);
+            let surv = count - dead;
+            let extra = negative_binomial(surv, beta, &mut rng);
+            // Mutants among the new cells: multinomial over the children, drawn as
+            // successive conditional binomials.
+            let mut left = extra;
+            let mut p_left = 1.0;
+            let clone = self.lumps[li].clone;
+            let mut mutants = 0;
+            for mi in 0..self.mutations[g].len() {
+                let (child, p) = self.mutations[g][mi];
+                if left == 0 || p_left <= 0.0 {
+                    break;
+                }
+                let m = binomial(left, p / p_left, &mut rng);
+                left -= m;
+                p_left -= p;
+                mutants += m;
+                for _ in 0..m {
+                    let id = self.new_clone(Some(clone), child, t);
+                    self.clones[id as usize].size = 1;
+                    let nb = &mut self.incoming[child];
+                    nb.states.extend_from_slice(&self.lumps[li].state);
+                    nb.clone.push(id);
+                    nb.birth.push(birth_time);
+                }
+            }
+            let new_count = surv + extra - mutants;
+            self.lumps[li].count = new_count;
+            self.clones[clone as usize].size = new_count;
+        }
+        Ok(())
+    }
+
+    /// Lump agent clones above `lump_above`; expand lumps below `expand_below`.
+    fn apply_lump_rule(&mut self) {
+        let ns = self.ns;
+        // Expand small lumps (and drop empty ones).
+        let mut i = 0;
+        while i < self.lumps.len() {
+            let l = &self.lumps[i];
+            if l.count == 0 || l.count < self.opts.expand_below {
+                let l = self.lumps.remove(i);
+                self.clone_lumped[l.clone as usize] = false;
+                for _ in 0..l.count {
+                    self.groups[l.genotype].push(ns, &l.state, l.clone, self.t as f32);
+                }
+            } else {
+                i += 1;
+            }
+        }
+        if self.opts.lump_above == u64::MAX {
+            return;
+        }
+        let mut to_lump = false;
+        for c in &self.clones {
+            if !self.clone_lumped[c.id as usize] && c.size > self.opts.lump_above {
+                to_lump = true;
+                break;
+            }
+        }
+        if !to_lump {
+            return;
+        }
+        for g in 0..self.groups.len() {
+            let grp = &mut self.groups[g];
+            let mut found: Vec<(u32, Vec<f32>)> = Vec::new();
+            let clones = &self.clones;
+            let lumped = &self.clone_lumped;
+            let lump_above = self.opts.lump_above;
+            for i in 0..grp.n {
+                let c = grp.clone[i];
+                if !lumped[c as usize]
+                    && clones[c as usize].size > lump_above
+                    && !found.iter().any(|f| f.0 == c)
+                {
+                    let state = (0..ns).map(|s| grp.states[at(ns, i, s)]).collect();
+                    found.push((c, state));
+                }
+            }
+            if found.is_empty() {
+                continue;
+            }
+            grp.retain(ns, |c| !found.iter().any(|f| f.0 == c));
+            for (c, state) in found {
+                let count = self.clones[c as usize].size;
+                self.lump_new(c, g, count, state);
+            }
+        }
+    }
+
+    fn record(&mut self, progress: &dyn Progress) {
+        let by_genotype = self.counts_by_genotype();
+        let total = by_genotype.iter().sum();
+        for c in &mut self.clones {
+            c.max_size = c.max_size.max(c.size);
+        }
+        self.result.timeline.push(Record {
+            t: self.t,
+            total,
+            by_genotype,
+        });
+        if self.opts.record_clones {
+            self.result.clone_sizes.push(CloneSizes {
+                t: self.t,
+                sizes: self
+                    .clones
+                    .iter()
+                    .filter(|c| c.size > 0)
+                    .map(|c| (c.id, c.size))
+                    .collect(),
+            });
+        }
+        progress.record(self.replicate, self.t, total);
+        self.next_record = self.t + self.opts.record_every;
+    }
+
+    fn take_snapshots(&mut self) {
+        let ns = self.ns;
+        while self.next_snapshot < self.opts.snapshot_times.len()
+            && self.t >= self.opts.snapshot_times[self.next_snapshot] - 1e-9 * self.opts.dt
+        {
+            let agents: usize = self.groups.iter().map(|g| g.n).sum();
+            let stride = agents.div_ceil(self.opts.snapshot_max_cells.max(1)).max(1);
+            let mut snap = CellSnapshot {
+                t: self.t,
+                n_species: ns,
+                values: Vec::new(),
+                weights: Vec::new(),
+            };
+            for g in &self.groups {
+                for i in (0..g.n).step_by(stride) {
+                    for s in 0..ns {
+                        snap.values.push(g.states[at(ns, i, s)]);
+                    }
+                    snap.weights.push(stride as u64);
+                }
+            }
+            for l in &self.lumps {
+                snap.values.extend_from_slice(&l.state);
+                snap.weights.push(l.count);
+            }
+            self.result.snapshots.push(snap);
+            self.next_snapshot += 1;
+        }
+    }
+
+    /// Finish: record the final state (if not just recorded) and return the results.
+    pub fn finish(mut self) -> ReplicateResult {
+        if self.result.timeline.last().map(|r| r.t) != Some(self.t) {
+            self.record(&NoProgress);
+        }
+        for c in &mut self.clones {
+            c.max_size = c.max_size.max(c.size);
+        }
+        self.result.clones = self.clones;
+        self.result.final_time = self.t;
+        self.result
+    }
+}
+
+fn clamp_count(x: f64, clamps: &mut u64) -> f64 {
+    if x < 0.0 {
+        *clamps += 1;
+        0.0
+    } else {
+        x
+    }
+}
+
+/// Which genotype (if any) the new daughter of a division mutates to.
+#[inline]
+fn pick_mutation(table: &[(usize, f64)], rng: &mut Stream) -> Option<usize> {
+    if table.is_empty() {
+        return None;
+    }
+    let u = rng.uniform();
+    let mut acc = 0.0;
+    for &(child, p) in table {
+        acc += p;
+        if u < acc {
+            return Some(child);
+        }
+    }
+    None
+}
+
+fn validate_options(o: &AbmOptions) -> Result<(), AbmError> {
+    let bad = |name, value, reason| {
+        Err(AbmError::BadOption {
+            name,
+            value,
+            reason,
+        })
+    };
+    if !(o.dt > 0.0 && o.dt.is_finite()) {
+        return bad("dt", o.dt, "must be positive and finite");
+    }
+    if !(o.record_every > 0.0 && o.record_every.is_finite()) {
+        return bad(
+            "record_every",
+            o.record_every,
+            "must be positive and finite",
+        );
+    }
+    if !o.treatment_start.is_finite() {
+        return bad("treatment_start", o.treatment_start, "must be finite");
+    }
+    if let Some(k) = o.carrying_capacity {
+        if k.is_nan() || k <= 0.0 {
+            return bad("carrying_capacity", k, "must be positive");
+        }
+    }
+    if let Some(p) = o.passage {
+        if !(p.keep_fraction > 0.0 && p.keep_fraction < 1.0) {
+            return bad(
+                "passage.keep_fraction",
+                p.keep_fraction,
+                "must lie in (0, 1)",
+            );
+        }
+        if p.at == 0 {
+            return bad("passage.at", 0.0, "must be at least 1");
+        }
+    }
+    if o.expand_below > o.lump_above {
+        return bad(
+            "expand_below",
+            o.expand_below as f64,
+            "must not exceed lump_above, or clones would flip every step",
+        );
+    }
+    Ok(())
+}
+
+fn validate_mutations<M: CellModel + ?Sized>(
+    model: &M,
+) -> Result<Vec<Vec<(usize, f64)>>, AbmError> {
+    let ng = model.n_genotypes();
+    let mut out = Vec::with_capacity(ng);
+    for g in 0..ng {
+        let table = model.mutations(g);
+        let mut sum = 0.0;
+        for &(to, p) in table {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(AbmError::MutationProbability {
+                    from: g,
+                    to,
+                    probability: p,
+                });
+            }
+            if to >= ng {
+                return Err(AbmError::GenotypeOutOfRange {
+                    genotype: to,
+                    n_genotypes: ng,
+                });
+            }
+            sum += p;
+        }
+        if sum > 1.0 + 1e-12 {
+            return Err(AbmError::MutationSum { genotype: g, sum });
+        }
+        out.push(table.iter().copied().filter(|&(_, p)| p > 0.0).collect());
+    }
+    Ok(out)
+}
+
+/// Check noise amplitudes; returns `sigma_s sqrt(dt)` per species.
+fn validate_noise(noise: &NoiseSpec, ns: usize, dt: f64) -> Result<Vec<f64>, AbmError> {
+    if !noise.intrinsic.is_empty() && noise.intrinsic.len() != ns {
+        return Err(AbmError::NoiseLength {
+            given: noise.intrinsic.len(),
+            n_species: ns,
+        });
+    }
+    if !(0.0..1.0).contains(&noise.partition_cv) {
+        return Err(AbmError::PartitionNoise {
+            cv: noise.partition_cv,
+        });
+    }
+    let mut scales = vec![0.0; ns];
+    for (s, &a) in noise.intrinsic.iter().enumerate() {
+        if !(a >= 0.0 && a.is_finite()) {
+            return Err(AbmError::NoiseAmplitude {
+                species: s,
+                amplitude: a,
+            });
+        }
+        let scaled = a * dt.sqrt();
+        if scaled > 0.0 {
+            // x (1 + scaled xi) < 0 exactly when xi < -1/scaled.
+            let fraction = normal_upper_tail(1.0 / scaled);
+            if fraction > NOISE_NEGATIVE_LIMIT {
+                return Err(AbmError::NoiseTooLarge {
+                    species: s,
+                    amplitude: a,
+                    dt,
+                    scaled,
+                    fraction,
+                    limit: NOISE_NEGATIVE_LIMIT,
+                });
+            }
+        }
+        scales[s] = scaled;
+    }
+    Ok(scales)
+}
+
+/// Refuse populations of individual cells that would exceed the memory limit.
+pub fn check_memory(cells: u64, n_species: usize, limit: u64) -> Result<(), AbmError> {
+    let per = bytes_per_cell(n_species);
+    let bytes = cells.saturating_mul(per);
+    if bytes > limit {
+        return Err(AbmError::MemoryExceeded {
+            cells,
+            bytes,
+            bytes_per_cell: per,
+            limit,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kendall_mean_is_exact() {
+        for &(b, d, dt) in &[
+            (1.0, 0.5, 0.1),
+            (1.0, 1.0, 0.3),
+            (0.2, 2.0, 1.0),
+            (3.0, 0.0, 0.01),
+        ] {
+            let (a, be) = kendall(b, d, dt);
+            let mean = (1.0 - a) / (1.0 - be);
+            let exact = ((b - d) * dt).exp();
+            assert!((mean - exact).abs() < 1e-12 * exact, "{b} {d} {dt}");
+        }
+    }
+
+    #[test]
+    fn expm1_over_x_is_continuous() {
+        // The series agrees with the direct formula where it hands over.
+        for x in [0.0624999f64, -0.0624999, 0.03] {
+            assert!(
+                (expm1_over_x_series(x) - x.exp_m1() / x).abs() < 1e-14,
+                "{x}"
+            );
+        }
+        assert_eq!(expm1_over_x(0.0), 1.0);
+    }
+
+    #[test]
+    fn tail_matches_known_values() {
+        assert!((normal_upper_tail(0.0) - 0.5).abs() < 1e-7);
+        assert!((normal_upper_tail(1.959964) - 0.025).abs() < 1e-6);
+        assert!((normal_upper_tail(3.719) - 1e-4).abs() < 1e-6);
+    }
+}

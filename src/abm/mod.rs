@@ -1,0 +1,33 @@
+//! Agent-based (stochastic cell population) engine, generic over the cell model.
+//!
+//! - [`model`]: the [`CellModel`] trait a loop implements, the [`Exposure`] trait a
+//!   schedule implements, and [`ConstantRates`], the linear birth-death(-mutation) model.
+//! - [`engine`]: one replicate ([`Simulation`]): cells in struct-of-arrays, exact-in-step
+//!   birth-death sampling, mutation at division, noise, lumping of large clones into
+//!   counts (clone-level tau-leaping), passaging and carrying capacity.
+//! - [`ensemble`]: replicates in parallel with thread-independent output, bands, time to
+//!   resistance, lineage attribution.
+//! - [`output`]: CSV writers and plots.
+//!
+//! See `docs/abm.md` for the method, its error terms and measured performance.
+
+pub mod engine;
+pub mod ensemble;
+pub mod error;
+pub mod model;
+pub mod output;
+pub mod rng;
+
+pub use engine::{
+    bytes_per_cell, AbmOptions, CellSnapshot, CloneInfo, CloneSizes, Founders, NoProgress, Passage,
+    PassageEvent, Progress, Record, ReplicateResult, Simulation, StopReason,
+};
+pub use ensemble::{
+    run_ensemble, run_replicate, Ensemble, EnsembleConfig, Origin, ReplicateSummary,
+    ResistanceCriterion,
+};
+pub use error::AbmError;
+pub use model::{
+    CellModel, ConstantExposure, ConstantRates, Exposure, FnExposure, NoiseSpec, States, StatesMut,
+    StepContext,
+};

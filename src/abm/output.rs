@@ -1,0 +1,518 @@
+//! CSV writers and plots for agent-based results. Files are written atomically
+//! (`crate::output::atomic::write_atomic`), plots as PNG and SVG.
+//!
+//! Files:
+//! - `clones.csv`: one row per clone per replicate (lineage, origin, sizes).
+//! - replicate summary CSV: one row per replicate.
+//! - timeline CSV, long format `time,replicate,variable,value`: `replicate` is the
+//!   replicate index, or `median`, `q25`, `q75` for the bands across replicates.
+//! - Muller CSV: `replicate,time,clone,parent,genotype,size`.
+
+use std::io;
+use std::path::Path;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+
+use super::engine::{CellSnapshot, ReplicateResult};
+use super::ensemble::{variable_name, Ensemble, Origin};
+use super::error::AbmError;
+use crate::output::atomic::write_atomic;
+use crate::output::plot::{draw_png_and_svg, Figure};
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> AbmError + '_ {
+    move |source| AbmError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn opt(x: Option<f64>) -> String {
+    x.map_or_else(String::new, |v| v.to_string())
+}
+
+/// `clones.csv`: `replicate,clone,parent,genotype,born,origin,final_size,max_size`.
+pub fn write_clones_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
+    write_atomic(path, |w| {
+        writeln!(
+            w,
+            "replicate,clone,parent,genotype,born,origin,final_size,max_size"
+        )?;
+        for r in &ens.replicates {
+            for c in &r.clones {
+                writeln!(
+                    w,
+                    "{},{},{},{},{},{},{},{}",
+                    r.replicate,
+                    c.id,
+                    c.parent.map_or_else(String::new, |p| p.to_string()),
+                    c.genotype,
+                    c.born,
+                    Origin::of(c, r.treatment_start).name(),
+                    c.size,
+                    c.max_size
+                )?;
+            }
+        }
+        Ok(())
+    })
+    .map_err(io_err(path))
+}
+
+/// Per-replicate summary CSV.
+pub fn write_summary_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
+    write_atomic(path, |w| {
+        write!(w, "replicate,final_time,final_population")?;
+        for g in 0..ens.n_genotypes {
+            write!(w, ",final_genotype_{g}")?;
+        }
+        writeln!(
+            w,
+            ",extinction_time,resistance_time,dominant_clone,dominant_genotype,dominant_origin,\
+             relapse_clone,relapse_genotype,relapse_origin,clamps"
+        )?;
+        let clone_cols = |c: Option<(u32, usize, Origin)>| match c {
+            Some((id, g, o)) => format!("{id},{g},{}", o.name()),
+            None => ",,".to_string(),
+        };
+        for s in &ens.summaries {
+            write!(w, "{},{},{}", s.replicate, s.final_time, s.final_total)?;
+            for g in 0..ens.n_genotypes {
+                write!(w, ",{}", s.final_by_genotype.get(g).copied().unwrap_or(0))?;
+            }
+            writeln!(
+                w,
+                ",{},{},{},{},{}",
+                opt(s.extinction_time),
+                opt(s.resistance_time),
+                clone_cols(s.dominant_clone),
+                clone_cols(s.relapse_clone),
+                s.clamps
+            )?;
+        }
+        Ok(())
+    })
+    .map_err(io_err(path))
+}
+
+/// Timeline in long format: `time,replicate,variable,value`, per replicate and bands.
+pub fn write_timeline_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
+    write_atomic(path, |w| {
+        writeln!(w, "time,replicate,variable,value")?;
+        for r in &ens.replicates {
+            for rec in &r.timeline {
+                writeln!(w, "{},{},total,{}", rec.t, r.replicate, rec.total)?;
+                for (g, n) in rec.by_genotype.iter().enumerate() {
+                    writeln!(
+                        w,
+                        "{},{},{},{}",
+                        rec.t,
+                        r.replicate,
+                        variable_name(Some(g)),
+                        n
+                    )?;
+                }
+            }
+        }
+        for b in &ens.bands {
+            for (name, v) in [("median", b.median), ("q25", b.q25), ("q75", b.q75)] {
+                writeln!(w, "{},{},{},{}", b.t, name, b.variable, v)?;
+            }
+        }
+        Ok(())
+    })
+    .map_err(io_err(path))
+}
+
+/// Muller-plot data: `replicate,time,clone,parent,genotype,size` for living clones.
+pub fn write_muller_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
+    write_atomic(path, |w| {
+        writeln!(w, "replicate,time,clone,parent,genotype,size")?;
+        for r in &ens.replicates {
+            for cs in &r.clone_sizes {
+                for &(id, size) in &cs.sizes {
+                    let c = &r.clones[id as usize];
+                    writeln!(
+                        w,
+                        "{},{},{},{},{},{}",
+                        r.replicate,
+                        cs.t,
+                        id,
+                        c.parent.map_or_else(String::new, |p| p.to_string()),
+                        c.genotype,
+                        size
+                    )?;
+                }
+            }
+        }
+        Ok(())
+    })
+    .map_err(io_err(path))
+}
+
+fn palette(i: usize) -> RGBColor {
+    const C: [RGBColor; 8] = [
+        RGBColor(31, 119, 180),
+        RGBColor(214, 39, 40),
+        RGBColor(44, 160, 44),
+        RGBColor(255, 127, 14),
+        RGBColor(148, 103, 189),
+        RGBColor(140, 86, 75),
+        RGBColor(227, 119, 194),
+        RGBColor(127, 127, 127),
+    ];
+    C[i % C.len()]
+}
+
+fn log10_cells(x: f64) -> f64 {
+    x.max(1.0).log10()
+}
+
+fn s<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+/// Median and interquartile band of each genotype's population over time.
+pub struct PopulationFigure<'a> {
+    pub ensemble: &'a Ensemble,
+    pub time_unit: &'a str,
+}
+
+impl Figure for PopulationFigure<'_> {
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        area.fill(&WHITE).map_err(s)?;
+        let b = &self.ensemble.bands;
+        let t_max = b.iter().map(|x| x.t).fold(0.0, f64::max).max(1e-9);
+        let y_max = b.iter().map(|x| log10_cells(x.q75)).fold(1.0, f64::max) + 0.5;
+        let mut chart = ChartBuilder::on(area)
+            .caption("Population by genotype (median, IQR)", ("sans-serif", 22))
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(65)
+            .build_cartesian_2d(0.0..t_max, 0.0..y_max)
+            .map_err(s)?;
+        chart
+            .configure_mesh()
+            .x_desc(format!("time ({})", self.time_unit))
+            .y_desc("cells (log10)")
+            .draw()
+            .map_err(s)?;
+        let vars = std::iter::once(None).chain((0..self.ensemble.n_genotypes).map(Some));
+        for (k, v) in vars.enumerate() {
+            let name = variable_name(v);
+            let rows: Vec<_> = b.iter().filter(|x| x.variable == name).collect();
+            let col = palette(k);
+            let mut poly: Vec<(f64, f64)> =
+                rows.iter().map(|x| (x.t, log10_cells(x.q75))).collect();
+            poly.extend(rows.iter().rev().map(|x| (x.t, log10_cells(x.q25))));
+            chart
+                .draw_series(std::iter::once(Polygon::new(poly, col.mix(0.2).filled())))
+                .map_err(s)?;
+            chart
+                .draw_series(LineSeries::new(
+                    rows.iter().map(|x| (x.t, log10_cells(x.median))),
+                    col.stroke_width(2),
+                ))
+                .map_err(s)?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(s)?;
+        Ok(())
+    }
+}
+
+/// Histogram of times to resistance across replicates.
+pub struct ResistanceTimeFigure<'a> {
+    pub times: &'a [f64],
+    pub replicates: usize,
+    pub time_unit: &'a str,
+}
+
+impl Figure for ResistanceTimeFigure<'_> {
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        area.fill(&WHITE).map_err(s)?;
+        let lo = self.times.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = self.times.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let bins = ((self.times.len() as f64).sqrt().ceil() as usize).clamp(1, 40);
+        let width = ((hi - lo) / bins as f64).max(1e-9);
+        let mut counts = vec![0u64; bins];
+        for &t in self.times {
+            counts[(((t - lo) / width) as usize).min(bins - 1)] += 1;
+        }
+        let c_max = counts.iter().copied().max().unwrap_or(1) as f64;
+        let mut chart = ChartBuilder::on(area)
+            .caption(
+                format!(
+                    "Time to resistance ({} of {} replicates)",
+                    self.times.len(),
+                    self.replicates
+                ),
+                ("sans-serif", 22),
+            )
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(lo..lo + width * bins as f64, 0.0..c_max * 1.1)
+            .map_err(s)?;
+        chart
+            .configure_mesh()
+            .x_desc(format!("time to resistance ({})", self.time_unit))
+            .y_desc("replicates (count)")
+            .draw()
+            .map_err(s)?;
+        chart
+            .draw_series(counts.iter().enumerate().map(|(i, &c)| {
+                let x0 = lo + i as f64 * width;
+                Rectangle::new([(x0, 0.0), (x0 + width, c as f64)], palette(0).filled())
+            }))
+            .map_err(s)?;
+        Ok(())
+    }
+}
+
+/// Muller plot of one replicate: clone fractions stacked in lineage (depth-first)
+/// order, so a mutant's band sits next to its parent's.
+pub struct MullerFigure<'a> {
+    pub replicate: &'a ReplicateResult,
+    pub time_unit: &'a str,
+}
+
+impl MullerFigure<'_> {
+    fn dfs_order(&self) -> Vec<u32> {
+        let clones = &self.replicate.clones;
+        let mut children: Vec<Vec<u32>> = vec![Vec::new(); clones.len()];
+        let mut roots = Vec::new();
+        for c in clones {
+            match c.parent {
+                Some(p) => children[p as usize].push(c.id),
+                None => roots.push(c.id),
+            }
+        }
+        let mut order = Vec::with_capacity(clones.len());
+        let mut stack: Vec<u32> = roots.into_iter().rev().collect();
+        while let Some(c) = stack.pop() {
+            order.push(c);
+            stack.extend(children[c as usize].iter().rev());
+        }
+        order
+    }
+}
+
+impl Figure for MullerFigure<'_> {
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        area.fill(&WHITE).map_err(s)?;
+        let r = self.replicate;
+        let t_max = r.clone_sizes.last().map_or(1.0, |c| c.t).max(1e-9);
+        let order = self.dfs_order();
+        let mut rank = vec![0usize; r.clones.len()];
+        for (k, &c) in order.iter().enumerate() {
+            rank[c as usize] = k;
+        }
+        // Cumulative fractions at each record: lower edge of each clone's band.
+        let mut chart = ChartBuilder::on(area)
+            .caption(
+                format!("Clone fractions (replicate {})", r.replicate),
+                ("sans-serif", 22),
+            )
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..t_max, 0.0..1.0)
+            .map_err(s)?;
+        chart
+            .configure_mesh()
+            .x_desc(format!("time ({})", self.time_unit))
+            .y_desc("fraction of cells")
+            .draw()
+            .map_err(s)?;
+        let n = r.clones.len();
+        let mut lower = vec![vec![0.0; r.clone_sizes.len()]; n];
+        let mut upper = vec![vec![0.0; r.clone_sizes.len()]; n];
+        for (k, cs) in r.clone_sizes.iter().enumerate() {
+            let total: u64 = cs.sizes.iter().map(|x| x.1).sum();
+            let mut frac = vec![0.0; n];
+            for &(id, size) in &cs.sizes {
+                frac[rank[id as usize]] = if total > 0 {
+                    size as f64 / total as f64
+                } else {
+                    0.0
+                };
+            }
+            let mut acc = 0.0;
+            for (j, f) in frac.iter().enumerate() {
+                lower[order[j] as usize][k] = acc;
+                acc += f;
+                upper[order[j] as usize][k] = acc;
+            }
+        }
+        for c in &order {
+            let ci = *c as usize;
+            if r.clones[ci].max_size == 0 {
+                continue;
+            }
+            let mut poly: Vec<(f64, f64)> = r
+                .clone_sizes
+                .iter()
+                .enumerate()
+                .map(|(k, cs)| (cs.t, upper[ci][k]))
+                .collect();
+            poly.extend(
+                r.clone_sizes
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .map(|(k, cs)| (cs.t, lower[ci][k])),
+            );
+            let col = palette(r.clones[ci].genotype).mix(0.35 + 0.65 * ((ci % 5) as f64 / 4.0));
+            chart
+                .draw_series(std::iter::once(Polygon::new(poly, col.filled())))
+                .map_err(s)?;
+        }
+        Ok(())
+    }
+}
+
+/// Distribution of one species across single cells at a snapshot time.
+pub struct SpeciesDistributionFigure<'a> {
+    pub snapshot: &'a CellSnapshot,
+    pub species: usize,
+    pub species_label: &'a str,
+    pub unit: &'a str,
+    pub time_unit: &'a str,
+}
+
+impl Figure for SpeciesDistributionFigure<'_> {
+    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
+        area.fill(&WHITE).map_err(s)?;
+        let snap = self.snapshot;
+        let ns = snap.n_species;
+        let vals: Vec<(f64, u64)> = snap
+            .weights
+            .iter()
+            .enumerate()
+            .map(|(k, &w)| (snap.values[k * ns + self.species] as f64, w))
+            .collect();
+        let lo = vals.iter().map(|v| v.0).fold(f64::INFINITY, f64::min);
+        let hi = vals.iter().map(|v| v.0).fold(f64::NEG_INFINITY, f64::max);
+        let bins = 40;
+        let width = ((hi - lo) / bins as f64).max(1e-12 * hi.abs().max(1.0));
+        let mut mass = vec![0.0f64; bins];
+        let total: f64 = vals.iter().map(|v| v.1 as f64).sum();
+        for &(v, w) in &vals {
+            mass[(((v - lo) / width) as usize).min(bins - 1)] += w as f64 / total.max(1.0);
+        }
+        let m_max = mass.iter().copied().fold(0.0, f64::max).max(1e-12);
+        let mut chart = ChartBuilder::on(area)
+            .caption(
+                format!(
+                    "{} across cells at t = {} {}",
+                    self.species_label, snap.t, self.time_unit
+                ),
+                ("sans-serif", 22),
+            )
+            .margin(12)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d(lo..lo + width * bins as f64, 0.0..m_max * 1.1)
+            .map_err(s)?;
+        chart
+            .configure_mesh()
+            .x_desc(format!("{} ({})", self.species_label, self.unit))
+            .y_desc("fraction of cells")
+            .draw()
+            .map_err(s)?;
+        chart
+            .draw_series(mass.iter().enumerate().map(|(i, &m)| {
+                let x0 = lo + i as f64 * width;
+                Rectangle::new([(x0, 0.0), (x0 + width, m)], palette(2).filled())
+            }))
+            .map_err(s)?;
+        Ok(())
+    }
+}
+
+const SIZE: (u32, u32) = (900, 600);
+
+/// Population by genotype (median and IQR): `stem.png` and `stem.svg`.
+pub fn plot_population(stem: &Path, ens: &Ensemble, time_unit: &str) -> Result<(), AbmError> {
+    if ens.bands.is_empty() {
+        return Err(AbmError::NothingToPlot("the ensemble has no timeline"));
+    }
+    let fig = PopulationFigure {
+        ensemble: ens,
+        time_unit,
+    };
+    Ok(draw_png_and_svg(stem, SIZE, &fig)?)
+}
+
+/// Histogram of time to resistance.
+pub fn plot_resistance_times(stem: &Path, ens: &Ensemble, time_unit: &str) -> Result<(), AbmError> {
+    let times = ens.resistance_times();
+    if times.is_empty() {
+        return Err(AbmError::NothingToPlot("no replicate became resistant"));
+    }
+    let fig = ResistanceTimeFigure {
+        times: &times,
+        replicates: ens.summaries.len(),
+        time_unit,
+    };
+    Ok(draw_png_and_svg(stem, SIZE, &fig)?)
+}
+
+/// Muller plot of one replicate.
+pub fn plot_muller(stem: &Path, rep: &ReplicateResult, time_unit: &str) -> Result<(), AbmError> {
+    if rep.clone_sizes.is_empty() {
+        return Err(AbmError::NothingToPlot(
+            "no clone sizes recorded (record_clones off)",
+        ));
+    }
+    let fig = MullerFigure {
+        replicate: rep,
+        time_unit,
+    };
+    Ok(draw_png_and_svg(stem, SIZE, &fig)?)
+}
+
+/// Single-cell distribution of one species at a snapshot.
+pub fn plot_species_distribution(
+    stem: &Path,
+    snapshot: &CellSnapshot,
+    species: usize,
+    species_label: &str,
+    unit: &str,
+    time_unit: &str,
+) -> Result<(), AbmError> {
+    if species >= snapshot.n_species || snapshot.weights.is_empty() {
+        return Err(AbmError::NothingToPlot(
+            "the snapshot has no such species or no cells",
+        ));
+    }
+    let fig = SpeciesDistributionFigure {
+        snapshot,
+        species,
+        species_label,
+        unit,
+        time_unit,
+    };
+    Ok(draw_png_and_svg(stem, SIZE, &fig)?)
+}
