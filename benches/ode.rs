@@ -1,5 +1,3 @@
-<<<<<<< HEAD
-<<<<<<< HEAD
 //! ODE engine benchmarks.
 //!
 //! - `rhs/hill10`: one right-hand-side evaluation of the 10-species Hill loop
@@ -16,22 +14,37 @@ use resloop::engine::ode::{simulate, Method, OdeOptions, OdeSystem, PopulationSy
 use resloop::pkpd::{DoseEvent, DoseKind};
 
 fn bench(c: &mut Criterion) {
-    let m = compile_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/hill10.toml")).unwrap();
+    let m =
+        compile_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/hill10.toml")).unwrap();
     let b = BoundModel::new(&m, &m.param_values()).unwrap();
 
     let mut sys = PopulationSystem::new(&m, &b, m.carrying_capacity, 1e-3);
     let y = sys.initial_state(1e6);
     let mut dy = vec![0.0; y.len()];
-    c.bench_function("rhs/hill10", |bch| bch.iter(|| sys.rhs(std::hint::black_box(1.0), &y, &mut dy)));
+    c.bench_function("rhs/hill10", |bch| {
+        bch.iter(|| sys.rhs(std::hint::black_box(1.0), &y, &mut dy))
+    });
 
-    let doses: Vec<DoseEvent> = (0..105).map(|k| DoseEvent { time: 3.5 * k as f64, drug: 0, kind: DoseKind::Bolus { mg_per_kg: 50.0 } }).collect();
-    for method in [Method::Dopri5, Method::OdeSolversDopri5, Method::Rosenbrock23] {
+    let doses: Vec<DoseEvent> = (0..105)
+        .map(|k| DoseEvent {
+            time: 3.5 * k as f64,
+            drug: 0,
+            kind: DoseKind::Bolus { mg_per_kg: 50.0 },
+        })
+        .collect();
+    for method in [
+        Method::Dopri5,
+        Method::OdeSolversDopri5,
+        Method::Rosenbrock23,
+    ] {
         let mut o = OdeOptions::new(365.0);
         o.n_out = 1000;
         o.method = method;
         o.rtol = 1e-6;
         o.atol = 1e-9;
-        c.bench_function(&format!("year_105_doses/{}", method.label()), |bch| bch.iter(|| simulate(&m, &b, &doses, &o).unwrap()));
+        c.bench_function(&format!("year_105_doses/{}", method.label()), |bch| {
+            bch.iter(|| simulate(&m, &b, &doses, &o).unwrap())
+        });
     }
 }
 
@@ -41,9 +54,3 @@ criterion_group! {
     targets = bench
 }
 criterion_main!(benches);
-=======
-fn main() {}
->>>>>>> sweep
-=======
-fn main() {}
->>>>>>> abm

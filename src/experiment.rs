@@ -30,7 +30,10 @@ pub enum ExperimentError {
     #[error("{model}: {failure}")]
     Sim { model: String, failure: SimError },
     #[error("cannot write {path}: {failure}")]
-    Io { path: String, failure: std::io::Error },
+    Io {
+        path: String,
+        failure: std::io::Error,
+    },
     #[error("{0}")]
     Plot(#[from] PlotError),
 }
@@ -73,16 +76,26 @@ impl SimulateRequest {
 pub fn apply_sets(model: &CompiledModel, sets: &[String]) -> Result<Vec<f64>, ExperimentError> {
     let mut values = model.param_values();
     for spec in sets {
-        let fail = |m: String| ExperimentError::Set { spec: spec.clone(), message: m };
-        let (name, v) = spec.split_once('=').ok_or_else(|| fail("expected PARAM=VALUE".into()))?;
+        let fail = |m: String| ExperimentError::Set {
+            spec: spec.clone(),
+            message: m,
+        };
+        let (name, v) = spec
+            .split_once('=')
+            .ok_or_else(|| fail("expected PARAM=VALUE".into()))?;
         let name = name.trim();
         let i = model.param_index(name).ok_or_else(|| {
             fail(format!(
                 "the model has no parameter `{name}`{}",
-                crate::expr::resolve::closest(name, model.param_names()).map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()
+                crate::expr::resolve::closest(name, model.param_names())
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default()
             ))
         })?;
-        let x: f64 = v.trim().parse().map_err(|_| fail(format!("cannot read the value `{v}` as a number")))?;
+        let x: f64 = v
+            .trim()
+            .parse()
+            .map_err(|_| fail(format!("cannot read the value `{v}` as a number")))?;
         if !x.is_finite() {
             return Err(fail(format!("expected a finite value, found {x}")));
         }
@@ -129,17 +142,27 @@ pub struct Prepared {
 /// Load, check and bind; expand doses. No output is touched.
 pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
     if !(req.days.is_finite() && req.days > 0.0) {
-        return Err(ExperimentError::Settings(format!("--days must be a positive number, found {}", req.days)));
+        return Err(ExperimentError::Settings(format!(
+            "--days must be a positive number, found {}",
+            req.days
+        )));
     }
     if !(req.rtol > 0.0 && req.rtol < 1.0 && req.atol > 0.0) {
-        return Err(ExperimentError::Settings(format!("tolerances must satisfy 0 < rtol < 1 and atol > 0 (rtol {}, atol {})", req.rtol, req.atol)));
+        return Err(ExperimentError::Settings(format!(
+            "tolerances must satisfy 0 < rtol < 1 and atol > 0 (rtol {}, atol {})",
+            req.rtol, req.atol
+        )));
     }
     if req.points == 0 {
-        return Err(ExperimentError::Settings("--points must be at least 1".into()));
+        return Err(ExperimentError::Settings(
+            "--points must be at least 1".into(),
+        ));
     }
     if let Some(c) = req.cells {
         if !(c.is_finite() && c > 0.0) {
-            return Err(ExperimentError::Settings(format!("--cells must be a positive number, found {c}")));
+            return Err(ExperimentError::Settings(format!(
+                "--cells must be a positive number, found {c}"
+            )));
         }
     }
     let model = compile_file(&req.model)?;
@@ -149,22 +172,36 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
     for d in &req.doses {
         doses.extend(parse_dose_spec(&model, d, t_end)?);
     }
-    let bound = BoundModel::new(&model, &params).map_err(|e| ExperimentError::Settings(format!("internal error binding the model: {e}")))?;
+    let bound = BoundModel::new(&model, &params)
+        .map_err(|e| ExperimentError::Settings(format!("internal error binding the model: {e}")))?;
     let mut options = OdeOptions::new(t_end);
     options.method = req.method;
     options.rtol = req.rtol;
     options.atol = req.atol;
     options.n_out = req.points;
     options.initial_cells = req.cells;
-    Ok(Prepared { model, params, bound, doses, options })
+    Ok(Prepared {
+        model,
+        params,
+        bound,
+        doses,
+        options,
+    })
 }
 
 /// Run a simulation and write `timeline.csv`, `manifest.json` and the timeline plot
 /// into `out`.
-pub fn run_simulate(req: &SimulateRequest, out: &Path) -> Result<(RunManifest, SimResult), ExperimentError> {
+pub fn run_simulate(
+    req: &SimulateRequest,
+    out: &Path,
+) -> Result<(RunManifest, SimResult), ExperimentError> {
     let p = prepare(req)?;
-    let res = simulate(&p.model, &p.bound, &p.doses, &p.options)
-        .map_err(|failure| ExperimentError::Sim { model: p.model.meta.path.clone(), failure })?;
+    let res = simulate(&p.model, &p.bound, &p.doses, &p.options).map_err(|failure| {
+        ExperimentError::Sim {
+            model: p.model.meta.path.clone(),
+            failure,
+        }
+    })?;
     let io = |path: &Path| {
         let path = path.display().to_string();
         move |failure| ExperimentError::Io { path, failure }
@@ -177,16 +214,27 @@ pub fn run_simulate(req: &SimulateRequest, out: &Path) -> Result<(RunManifest, S
     if req.plot {
         let species: Vec<String> = p.model.species.iter().map(|s| s.name.clone()).collect();
         let obs: Vec<String> = p.model.observables.iter().map(|s| s.name.clone()).collect();
-        TimelineFigure::new(&res.timeline, &p.model.genotypes[0].name, &species, &obs).save(&out.join("timeline"))?;
+        TimelineFigure::new(&res.timeline, &p.model.genotypes[0].name, &species, &obs)
+            .save(&out.join("timeline"))?;
         outputs.extend(["timeline.png".to_string(), "timeline.svg".to_string()]);
     }
     let manifest = RunManifest {
         resloop_version: VERSION,
         command_line: command_line(),
-        model: ModelRef { name: p.model.meta.name.clone(), path: p.model.meta.path.clone(), sha256: p.model.meta.sha256.clone() },
+        model: ModelRef {
+            name: p.model.meta.name.clone(),
+            path: p.model.meta.path.clone(),
+            sha256: p.model.meta.sha256.clone(),
+        },
         days: req.days,
         time_unit: p.model.meta.time_unit.symbol().to_string(),
-        parameters: p.model.params.iter().zip(&p.params).map(|(q, v)| (q.name.clone(), *v)).collect(),
+        parameters: p
+            .model
+            .params
+            .iter()
+            .zip(&p.params)
+            .map(|(q, v)| (q.name.clone(), *v))
+            .collect(),
         parameter_changes: req.sets.clone(),
         dose_specs: req.doses.clone(),
         doses: p.doses.clone(),

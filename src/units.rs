@@ -10,24 +10,108 @@ use std::fmt;
 /// A concentration unit: molar (scale to mol/L) or mass per volume (scale to g/L).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ConcUnit {
-    Molar { per_mol_l: f64, symbol: &'static str },
-    Mass { per_g_l: f64, symbol: &'static str },
+    Molar {
+        per_mol_l: f64,
+        symbol: &'static str,
+    },
+    Mass {
+        per_g_l: f64,
+        symbol: &'static str,
+    },
 }
 
 const UNITS: &[(&str, ConcUnit)] = &[
-    ("pM", ConcUnit::Molar { per_mol_l: 1e-12, symbol: "pM" }),
-    ("nM", ConcUnit::Molar { per_mol_l: 1e-9, symbol: "nM" }),
-    ("uM", ConcUnit::Molar { per_mol_l: 1e-6, symbol: "uM" }),
-    ("µM", ConcUnit::Molar { per_mol_l: 1e-6, symbol: "uM" }),
-    ("mM", ConcUnit::Molar { per_mol_l: 1e-3, symbol: "mM" }),
-    ("M", ConcUnit::Molar { per_mol_l: 1.0, symbol: "M" }),
-    ("pg/ml", ConcUnit::Mass { per_g_l: 1e-9, symbol: "pg/ml" }),
-    ("ng/ml", ConcUnit::Mass { per_g_l: 1e-6, symbol: "ng/ml" }),
-    ("ug/ml", ConcUnit::Mass { per_g_l: 1e-3, symbol: "ug/ml" }),
-    ("µg/ml", ConcUnit::Mass { per_g_l: 1e-3, symbol: "ug/ml" }),
-    ("mg/l", ConcUnit::Mass { per_g_l: 1e-3, symbol: "mg/L" }),
-    ("mg/ml", ConcUnit::Mass { per_g_l: 1.0, symbol: "mg/ml" }),
-    ("g/l", ConcUnit::Mass { per_g_l: 1.0, symbol: "g/L" }),
+    (
+        "pM",
+        ConcUnit::Molar {
+            per_mol_l: 1e-12,
+            symbol: "pM",
+        },
+    ),
+    (
+        "nM",
+        ConcUnit::Molar {
+            per_mol_l: 1e-9,
+            symbol: "nM",
+        },
+    ),
+    (
+        "uM",
+        ConcUnit::Molar {
+            per_mol_l: 1e-6,
+            symbol: "uM",
+        },
+    ),
+    (
+        "µM",
+        ConcUnit::Molar {
+            per_mol_l: 1e-6,
+            symbol: "uM",
+        },
+    ),
+    (
+        "mM",
+        ConcUnit::Molar {
+            per_mol_l: 1e-3,
+            symbol: "mM",
+        },
+    ),
+    (
+        "M",
+        ConcUnit::Molar {
+            per_mol_l: 1.0,
+            symbol: "M",
+        },
+    ),
+    (
+        "pg/ml",
+        ConcUnit::Mass {
+            per_g_l: 1e-9,
+            symbol: "pg/ml",
+        },
+    ),
+    (
+        "ng/ml",
+        ConcUnit::Mass {
+            per_g_l: 1e-6,
+            symbol: "ng/ml",
+        },
+    ),
+    (
+        "ug/ml",
+        ConcUnit::Mass {
+            per_g_l: 1e-3,
+            symbol: "ug/ml",
+        },
+    ),
+    (
+        "µg/ml",
+        ConcUnit::Mass {
+            per_g_l: 1e-3,
+            symbol: "ug/ml",
+        },
+    ),
+    (
+        "mg/l",
+        ConcUnit::Mass {
+            per_g_l: 1e-3,
+            symbol: "mg/L",
+        },
+    ),
+    (
+        "mg/ml",
+        ConcUnit::Mass {
+            per_g_l: 1.0,
+            symbol: "mg/ml",
+        },
+    ),
+    (
+        "g/l",
+        ConcUnit::Mass {
+            per_g_l: 1.0,
+            symbol: "g/L",
+        },
+    ),
 ];
 
 impl ConcUnit {
@@ -52,7 +136,9 @@ impl ConcUnit {
     /// Factor converting a value in `self` into `to`, when both are molar or both mass.
     pub fn factor_to(&self, to: &ConcUnit) -> Option<f64> {
         match (self, to) {
-            (ConcUnit::Molar { per_mol_l: a, .. }, ConcUnit::Molar { per_mol_l: b, .. }) => Some(a / b),
+            (ConcUnit::Molar { per_mol_l: a, .. }, ConcUnit::Molar { per_mol_l: b, .. }) => {
+                Some(a / b)
+            }
             (ConcUnit::Mass { per_g_l: a, .. }, ConcUnit::Mass { per_g_l: b, .. }) => Some(a / b),
             _ => None,
         }
@@ -70,7 +156,12 @@ impl ConcUnit {
 
     /// All accepted symbols, for error messages.
     pub fn known() -> String {
-        UNITS.iter().map(|(k, _)| *k).filter(|k| !k.contains('µ')).collect::<Vec<_>>().join(", ")
+        UNITS
+            .iter()
+            .map(|(k, _)| *k)
+            .filter(|k| !k.contains('µ'))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 

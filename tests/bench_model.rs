@@ -9,9 +9,16 @@ use resloop::engine::ode::{simulate, Method, OdeOptions};
 use resloop::pkpd::{DoseEvent, DoseKind};
 
 fn run(method: Method, rtol: f64, atol: f64) -> Vec<f64> {
-    let m = compile_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/hill10.toml")).unwrap();
+    let m =
+        compile_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/hill10.toml")).unwrap();
     let b = BoundModel::new(&m, &m.param_values()).unwrap();
-    let doses: Vec<DoseEvent> = (0..105).map(|k| DoseEvent { time: 3.5 * k as f64, drug: 0, kind: DoseKind::Bolus { mg_per_kg: 50.0 } }).collect();
+    let doses: Vec<DoseEvent> = (0..105)
+        .map(|k| DoseEvent {
+            time: 3.5 * k as f64,
+            drug: 0,
+            kind: DoseKind::Bolus { mg_per_kg: 50.0 },
+        })
+        .collect();
     let mut o = OdeOptions::new(365.0);
     o.n_out = 1000;
     o.method = method;
@@ -21,7 +28,10 @@ fn run(method: Method, rtol: f64, atol: f64) -> Vec<f64> {
 }
 
 fn worst_rel(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(1e-6)).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() / y.abs().max(1e-6))
+        .fold(0.0, f64::max)
 }
 
 #[test]

@@ -25,7 +25,8 @@ fn expr_src() -> impl Strategy<Value = String> {
             inner.clone().prop_map(|a| format!("ln(1 + abs({a}))")),
             inner.clone().prop_map(|a| format!("sqrt(1 + {a}^2)")),
             (inner.clone(), 1u32..4).prop_map(|(a, n)| format!("hill(abs({a}), 0.7, {n})")),
-            (inner.clone(), 0.5f64..3.0).prop_map(|(a, n)| format!("hill_rep(abs({a}), 1.3, {n:.2})")),
+            (inner.clone(), 0.5f64..3.0)
+                .prop_map(|(a, n)| format!("hill_rep(abs({a}), 1.3, {n:.2})")),
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("max({a}, {b})")),
             (inner.clone(), inner).prop_map(|(a, b)| format!("min({a}, {b})")),
         ]
@@ -41,7 +42,14 @@ fn scope() -> Scope {
 }
 
 fn eval(e: &Expr, p: &[f64]) -> f64 {
-    e.eval(&Env { species: p, params: &[], drugs: &[], effects: &[], observables: &[], t: 0.0 })
+    e.eval(&Env {
+        species: p,
+        params: &[],
+        drugs: &[],
+        effects: &[],
+        observables: &[],
+        t: 0.0,
+    })
 }
 
 proptest! {

@@ -37,7 +37,14 @@ fn simulate(text: &str) -> (String, bool, i32) {
     std::fs::write(&file, text).unwrap();
     let out = dir.path().join("out");
     let o = Command::new(env!("CARGO_BIN_EXE_resloop"))
-        .args(["simulate", file.to_str().unwrap(), "--days", "1", "--out", out.to_str().unwrap()])
+        .args([
+            "simulate",
+            file.to_str().unwrap(),
+            "--days",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr).to_string();
@@ -50,12 +57,17 @@ fn expect(text: &str, line: usize, col: usize, needle: &str) {
     assert_ne!(code, 0, "expected failure; stderr: {stderr}");
     assert!(!wrote, "nothing may be written to --out on error");
     let loc = format!("bad.toml:{line}:{col}");
-    assert!(stderr.contains(&loc), "expected location {loc} in: {stderr}");
+    assert!(
+        stderr.contains(&loc),
+        "expected location {loc} in: {stderr}"
+    );
     assert!(stderr.contains(needle), "expected `{needle}` in: {stderr}");
 }
 
 fn line_col(text: &str, needle: &str) -> (usize, usize) {
-    let off = text.find(needle).unwrap_or_else(|| panic!("`{needle}` not in text"));
+    let off = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("`{needle}` not in text"));
     let line = text[..off].matches('\n').count() + 1;
     let col = off - text[..off].rfind('\n').map_or(0, |i| i + 1) + 1;
     (line, col)
@@ -93,14 +105,24 @@ fn unknown_name_with_suggestion() {
 fn wrong_function_arity() {
     let bad = GOOD.replace("k_deg * (1 - X)", "k_deg * hill(X, 0.5)");
     let (l, c) = line_col(&bad, "hill(X");
-    expect(&bad, l, c, "function `hill` takes 3 arguments but was given 2");
+    expect(
+        &bad,
+        l,
+        c,
+        "function `hill` takes 3 arguments but was given 2",
+    );
 }
 
 #[test]
 fn duplicate_name() {
     let bad = GOOD.replace("[fate]", "[parameters.X]\nvalue = 1.0\nunit = \"1\"\nprovenance = \"assumed\"\nnote = \"dup\"\n\n[fate]");
     let (l, c) = line_col(&bad, "X]\nvalue = 1.0");
-    expect(&bad, l, c, "duplicate name `X`: already declared as a species");
+    expect(
+        &bad,
+        l,
+        c,
+        "duplicate name `X`: already declared as a species",
+    );
 }
 
 #[test]
@@ -140,7 +162,10 @@ fn mutation_probability_out_of_range() {
 
 #[test]
 fn missing_file_is_an_error() {
-    let o = Command::new(env!("CARGO_BIN_EXE_resloop")).args(["check", "no/such/model.toml"]).output().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_resloop"))
+        .args(["check", "no/such/model.toml"])
+        .output()
+        .unwrap();
     assert_ne!(o.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no/such/model.toml"));
 }
@@ -151,9 +176,20 @@ fn bad_dose_and_set_are_errors_before_output() {
     let file = dir.path().join("m.toml");
     std::fs::write(&file, GOOD).unwrap();
     let out = dir.path().join("out");
-    for extra in [["--set", "k_dg=0.2"], ["--dose", "nodrug=1uM@24h"], ["--set", "k_deg=abc"]] {
+    for extra in [
+        ["--set", "k_dg=0.2"],
+        ["--dose", "nodrug=1uM@24h"],
+        ["--set", "k_deg=abc"],
+    ] {
         let o = Command::new(env!("CARGO_BIN_EXE_resloop"))
-            .args(["simulate", file.to_str().unwrap(), "--days", "1", "--out", out.to_str().unwrap()])
+            .args([
+                "simulate",
+                file.to_str().unwrap(),
+                "--days",
+                "1",
+                "--out",
+                out.to_str().unwrap(),
+            ])
             .args(extra)
             .output()
             .unwrap();

@@ -18,15 +18,26 @@ fn every_model_loads_and_simulates() {
         }
         n += 1;
         let m = compile_file(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert!(m.warnings.is_empty(), "{}: {:?}", path.display(), m.warnings);
+        assert!(
+            m.warnings.is_empty(),
+            "{}: {:?}",
+            path.display(),
+            m.warnings
+        );
         let days = m.scenario.as_ref().map_or(30.0, |s| s.days);
         let t_end = days * 24.0 / m.meta.time_unit.hours();
-        let doses: Vec<_> = m.scenario.iter().flat_map(|s| s.doses.iter()).flat_map(|d| parse_dose_spec(&m, d, t_end).unwrap()).collect();
+        let doses: Vec<_> = m
+            .scenario
+            .iter()
+            .flat_map(|s| s.doses.iter())
+            .flat_map(|d| parse_dose_spec(&m, d, t_end).unwrap())
+            .collect();
         let b = BoundModel::new(&m, &m.param_values()).unwrap();
         for method in [Method::Dopri5, Method::Rosenbrock23] {
             let mut o = OdeOptions::new(t_end);
             o.method = method;
-            let r = simulate(&m, &b, &doses, &o).unwrap_or_else(|e| panic!("{} ({method:?}): {e}", path.display()));
+            let r = simulate(&m, &b, &doses, &o)
+                .unwrap_or_else(|e| panic!("{} ({method:?}): {e}", path.display()));
             assert!(r.timeline.values.iter().all(|v| v.is_finite()));
         }
     }

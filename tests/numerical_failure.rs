@@ -9,7 +9,11 @@ use resloop::compile::{compile_str, BoundModel};
 use resloop::engine::ode::{simulate, Method, OdeOptions, SimError, SolverErrorKind};
 
 fn failing(rate: &str) -> SimError {
-    let m = compile_str(Path::new("f.toml"), &(header("hours") + &format!(r#"
+    let m = compile_str(
+        Path::new("f.toml"),
+        &(header("hours")
+            + &format!(
+                r#"
 [species.X]
 initial = 1.0
 unit = "a.u."
@@ -18,7 +22,10 @@ rate = "{rate}"
 [fate]
 division = "0"
 death = "0"
-"#))).unwrap();
+"#
+            )),
+    )
+    .unwrap();
     let b = BoundModel::new(&m, &m.param_values()).unwrap();
     simulate(&m, &b, &[], &OdeOptions::new(10.0)).unwrap_err()
 }
@@ -26,8 +33,12 @@ death = "0"
 #[test]
 fn negative_species_reports_crossing_time() {
     // X = 1 - 2t crosses zero at t = 0.5.
-    let SimError::Solver(e) = failing("-2") else { panic!() };
-    assert!(matches!(e.kind, SolverErrorKind::Negative { ref variable, .. } if variable.starts_with("X")));
+    let SimError::Solver(e) = failing("-2") else {
+        panic!()
+    };
+    assert!(
+        matches!(e.kind, SolverErrorKind::Negative { ref variable, .. } if variable.starts_with("X"))
+    );
     assert!((e.time - 0.5).abs() < 1e-3, "reported at t = {}", e.time);
     assert!(e.to_string().contains("went negative"));
 }
@@ -35,8 +46,16 @@ fn negative_species_reports_crossing_time() {
 #[test]
 fn nan_is_reported_with_time() {
     // X grows at rate 1 from 1, so sqrt(2 - X) is NaN once t > 1.
-    let SimError::Solver(e) = failing("sqrt(2 - X) / sqrt(2 - X)") else { panic!() };
-    assert!(matches!(e.kind, SolverErrorKind::NonFinite { .. } | SolverErrorKind::StepSizeUnderflow { .. }), "{e}");
+    let SimError::Solver(e) = failing("sqrt(2 - X) / sqrt(2 - X)") else {
+        panic!()
+    };
+    assert!(
+        matches!(
+            e.kind,
+            SolverErrorKind::NonFinite { .. } | SolverErrorKind::StepSizeUnderflow { .. }
+        ),
+        "{e}"
+    );
     assert!(e.time > 0.9 && e.time < 1.1, "reported at t = {}", e.time);
 }
 
@@ -45,9 +64,15 @@ fn bad_settings_are_rejected() {
     let m = model(&(header("hours") + "[fate]\ndivision = \"0\"\ndeath = \"0\"\n"));
     let b = BoundModel::new(&m, &[]).unwrap();
     let mut o = OdeOptions::new(-1.0);
-    assert!(matches!(simulate(&m, &b, &[], &o), Err(SimError::Settings(_))));
+    assert!(matches!(
+        simulate(&m, &b, &[], &o),
+        Err(SimError::Settings(_))
+    ));
     o.t_end = 1.0;
     o.rtol = 0.0;
     o.method = Method::Rosenbrock23;
-    assert!(matches!(simulate(&m, &b, &[], &o), Err(SimError::Settings(_))));
+    assert!(matches!(
+        simulate(&m, &b, &[], &o),
+        Err(SimError::Settings(_))
+    ));
 }

@@ -7,12 +7,17 @@ use resloop::engine::ode::Method;
 use resloop::pkpd::{DoseEvent, DoseKind};
 
 fn max_rel_err(got: &[f64], want: impl Fn(usize) -> f64) -> f64 {
-    got.iter().enumerate().map(|(i, g)| ((g - want(i)) / want(i).abs().max(1e-300)).abs()).fold(0.0, f64::max)
+    got.iter()
+        .enumerate()
+        .map(|(i, g)| ((g - want(i)) / want(i).abs().max(1e-300)).abs())
+        .fold(0.0, f64::max)
 }
 
 #[test]
 fn exponential_decay() {
-    let m = model(&(header("hours") + r#"
+    let m = model(
+        &(header("hours")
+            + r#"
 [species.A]
 initial = 5.0
 unit = "uM"
@@ -26,20 +31,27 @@ note = "test"
 [fate]
 division = "0"
 death = "0"
-"#));
+"#),
+    );
     for method in METHODS {
         let r = run(&m, &[], 20.0, 40, method, 1e-10, 1e-12);
         let tl = &r.timeline;
         let a = tl.series(tl.column("parental", "A").unwrap());
         let err = max_rel_err(&a, |i| 5.0 * (-0.3 * tl.times[i]).exp());
-        let tol = if method == Method::Rosenbrock23 { 1e-6 } else { 1e-8 };
+        let tol = if method == Method::Rosenbrock23 {
+            1e-6
+        } else {
+            1e-8
+        };
         assert!(err < tol, "{method:?}: max relative error {err:e}");
     }
 }
 
 #[test]
 fn logistic_growth() {
-    let m = model(&(header("days") + r#"
+    let m = model(
+        &(header("days")
+            + r#"
 [parameters.r]
 value = 0.7
 unit = "1/d"
@@ -50,14 +62,21 @@ division = "r"
 death = "0"
 initial_cells = 1000.0
 carrying_capacity = 1.0e6
-"#));
+"#),
+    );
     for method in METHODS {
         let r = run(&m, &[], 25.0, 50, method, 1e-10, 1e-8);
         let tl = &r.timeline;
         let n = tl.series(tl.column("total", "cells").unwrap());
         let (k, n0, rate) = (1e6, 1000.0, 0.7);
-        let err = max_rel_err(&n, |i| k / (1.0 + (k / n0 - 1.0) * (-rate * tl.times[i]).exp()));
-        let tol = if method == Method::Rosenbrock23 { 1e-5 } else { 1e-7 };
+        let err = max_rel_err(&n, |i| {
+            k / (1.0 + (k / n0 - 1.0) * (-rate * tl.times[i]).exp())
+        });
+        let tol = if method == Method::Rosenbrock23 {
+            1e-5
+        } else {
+            1e-7
+        };
         assert!(err < tol, "{method:?}: max relative error {err:e}");
     }
 }
@@ -68,7 +87,9 @@ carrying_capacity = 1.0e6
 /// superposed closed form within 1e-6 relative at rtol 1e-9.
 #[test]
 fn one_compartment_repeated_bolus() {
-    let m = model(&(header("hours") + r#"
+    let m = model(
+        &(header("hours")
+            + r#"
 [species.R]
 initial = 0.0
 unit = "a.u."
@@ -93,19 +114,36 @@ molecular_weight = 400.0
 [fate]
 division = "0"
 death = "0"
-"#));
+"#),
+    );
     let dose = 50.0; // mg/kg
     let tau = 12.0;
-    let doses: Vec<DoseEvent> = (0..20).map(|k| DoseEvent { time: k as f64 * tau, drug: 0, kind: DoseKind::Bolus { mg_per_kg: dose } }).collect();
+    let doses: Vec<DoseEvent> = (0..20)
+        .map(|k| DoseEvent {
+            time: k as f64 * tau,
+            drug: 0,
+            kind: DoseKind::Bolus { mg_per_kg: dose },
+        })
+        .collect();
     let ke = std::f64::consts::LN_2 / 6.0;
     let c0 = dose / 2.0 * 1e-3 / 400.0 * 1e6; // mg/kg / (L/kg) -> mg/L -> g/L -> mol/L -> uM
     let (kin, kout) = (0.5, 0.2);
-    let conc = |t: f64| (0..20).map(|k| k as f64 * tau).filter(|&tk| tk <= t).map(|tk| c0 * (-ke * (t - tk)).exp()).sum::<f64>();
+    let conc = |t: f64| {
+        (0..20)
+            .map(|k| k as f64 * tau)
+            .filter(|&tk| tk <= t)
+            .map(|tk| c0 * (-ke * (t - tk)).exp())
+            .sum::<f64>()
+    };
     let resp = |t: f64| {
-        (0..20).map(|k| k as f64 * tau).filter(|&tk| tk <= t).map(|tk| {
-            let s = t - tk;
-            kin * c0 / (kout - ke) * ((-ke * s).exp() - (-kout * s).exp())
-        }).sum::<f64>()
+        (0..20)
+            .map(|k| k as f64 * tau)
+            .filter(|&tk| tk <= t)
+            .map(|tk| {
+                let s = t - tk;
+                kin * c0 / (kout - ke) * ((-ke * s).exp() - (-kout * s).exp())
+            })
+            .sum::<f64>()
     };
     for method in [Method::Dopri5, Method::OdeSolversDopri5] {
         let r = run(&m, &doses, 240.0, 480, method, 1e-9, 1e-12);
@@ -114,15 +152,25 @@ death = "0"
         let rr = tl.series(tl.column("parental", "R").unwrap());
         for (i, &t) in tl.times.iter().enumerate().skip(1) {
             let (cw, rw) = (conc(t), resp(t));
-            assert!(((c[i] - cw) / cw).abs() < 1e-12, "concentration at t={t}: {} vs {cw}", c[i]);
-            assert!(((rr[i] - rw) / rw).abs() < 1e-6, "{method:?} response at t={t}: {} vs {rw}", rr[i]);
+            assert!(
+                ((c[i] - cw) / cw).abs() < 1e-12,
+                "concentration at t={t}: {} vs {cw}",
+                c[i]
+            );
+            assert!(
+                ((rr[i] - rw) / rw).abs() < 1e-6,
+                "{method:?} response at t={t}: {} vs {rw}",
+                rr[i]
+            );
         }
     }
 }
 
 #[test]
 fn hill_steady_state() {
-    let m = model(&(header("hours") + r#"
+    let m = model(
+        &(header("hours")
+            + r#"
 [species.X]
 initial = 0.0
 unit = "a.u."
@@ -153,14 +201,22 @@ unit = "uM"
 [fate]
 division = "0"
 death = "0"
-"#));
+"#),
+    );
     let c = 0.7;
-    let doses = [DoseEvent { time: 0.0, drug: 0, kind: DoseKind::SetConcentration { value: c } }];
+    let doses = [DoseEvent {
+        time: 0.0,
+        drug: 0,
+        kind: DoseKind::SetConcentration { value: c },
+    }];
     let want = 2.0 / 0.5 * c.powf(2.5) / (0.4f64.powf(2.5) + c.powf(2.5));
     for method in METHODS {
         let r = run(&m, &doses, 80.0, 8, method, 1e-10, 1e-12);
         let x = *r.final_state.first().unwrap();
-        assert!(((x - want) / want).abs() < 1e-8, "{method:?}: {x} vs {want}");
+        assert!(
+            ((x - want) / want).abs() < 1e-8,
+            "{method:?}: {x} vs {want}"
+        );
     }
 }
 
@@ -169,7 +225,9 @@ death = "0"
 /// minus mutation loss (here both have the same rates and u is small).
 #[test]
 fn mutation_flux_matches_closed_form() {
-    let m = model(&(header("days") + r#"
+    let m = model(
+        &(header("days")
+            + r#"
 [parameters.b]
 value = 0.6
 unit = "1/d"
@@ -181,7 +239,8 @@ death = "0.1"
 initial_cells = 1000.0
 [genotypes.mutant]
 mutation_probability = 1e-3
-"#));
+"#),
+    );
     let r = run(&m, &[], 10.0, 10, Method::Dopri5, 1e-10, 1e-12);
     let tl = &r.timeline;
     let (b, d, u, n0) = (0.6f64, 0.1f64, 1e-3f64, 1000.0f64);

@@ -21,20 +21,31 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();
-    anyhow::ensure!(!files.is_empty(), "no model files (*.toml) in {}", a.models.display());
+    anyhow::ensure!(
+        !files.is_empty(),
+        "no model files (*.toml) in {}",
+        a.models.display()
+    );
     let start = std::time::Instant::now();
     for f in &files {
         let m = compile_file(f)?;
         let (days, doses, what) = match &m.scenario {
             Some(s) => (s.days, s.doses.clone(), s.description.clone()),
-            None => (30.0, Vec::new(), "no drug (the model declares no scenario)".to_string()),
+            None => (
+                30.0,
+                Vec::new(),
+                "no drug (the model declares no scenario)".to_string(),
+            ),
         };
         let mut req = SimulateRequest::new(f, days);
         req.doses = doses;
         let out = a.out.join(&m.meta.name);
         let (_, res) = run_simulate(&req, &out)?;
         let tl = &res.timeline;
-        let total = tl.series(tl.column("total", "cells").expect("every timeline has total cells"));
+        let total = tl.series(
+            tl.column("total", "cells")
+                .expect("every timeline has total cells"),
+        );
         println!("{} — {}", m.meta.name, m.meta.title);
         println!("  scenario: {days} days; {what}");
         println!(

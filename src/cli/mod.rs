@@ -8,7 +8,11 @@ mod synergy;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "resloop", version, about = "Simulate drug resistance through molecular feedback loops, and its reversal")]
+#[command(
+    name = "resloop",
+    version,
+    about = "Simulate drug resistance through molecular feedback loops, and its reversal"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -40,7 +40,12 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let method = Method::parse(&a.method).ok_or_else(|| anyhow!("--method `{}`: expected dopri5, rosenbrock23 or ode-solvers-dopri5", a.method))?;
+    let method = Method::parse(&a.method).ok_or_else(|| {
+        anyhow!(
+            "--method `{}`: expected dopri5, rosenbrock23 or ode-solvers-dopri5",
+            a.method
+        )
+    })?;
     let req = SimulateRequest {
         model: a.model,
         days: a.days,
@@ -69,6 +74,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             res.wall_seconds * 1e3
         );
     }
-    println!("wrote {} ({})", a.out.display(), manifest.outputs.join(", ") + ", manifest.json");
+    println!(
+        "wrote {} ({})",
+        a.out.display(),
+        manifest.outputs.join(", ") + ", manifest.json"
+    );
     Ok(())
 }

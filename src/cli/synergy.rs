@@ -48,15 +48,32 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     o.drug_b = a.drug_b;
     o.unit_a = a.unit_a;
     o.unit_b = a.unit_b;
-    o.loewe_fallback = a.loewe_fallback.parse::<LoeweFallback>().map_err(|e| anyhow!("--loewe-fallback: {e}"))?;
+    o.loewe_fallback = a
+        .loewe_fallback
+        .parse::<LoeweFallback>()
+        .map_err(|e| anyhow!("--loewe-fallback: {e}"))?;
     o.plots = !a.no_plot;
     let report = run_synergy(&o, &a.out)?;
-    println!("convention: excess scores = reference - observed viability (> 0 synergy); ci < 1 synergy");
-    println!("{:<11} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9}", "method", "mean", "median", "min", "max", "scored", "undefined");
+    println!(
+        "convention: excess scores = reference - observed viability (> 0 synergy); ci < 1 synergy"
+    );
+    println!(
+        "{:<11} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9}",
+        "method", "mean", "median", "min", "max", "scored", "undefined"
+    );
     let f = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.4}"));
     for r in &report.results {
         let s = &r.summary;
-        println!("{:<11} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9}", format!("{:?}", r.method).to_lowercase(), f(s.mean), f(s.median), f(s.min), f(s.max), s.n_scored, s.n_undefined);
+        println!(
+            "{:<11} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9}",
+            format!("{:?}", r.method).to_lowercase(),
+            f(s.mean),
+            f(s.median),
+            f(s.min),
+            f(s.max),
+            s.n_scored,
+            s.n_undefined
+        );
     }
     println!("wrote {}", a.out.display());
     Ok(())

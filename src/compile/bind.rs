@@ -80,15 +80,25 @@ impl BoundModel {
 
 /// The effect formula with parameters substituted: `emax * hill(C, ic50, h)`.
 fn effect_expr(e: &Effect, params: &[f64]) -> Expr {
-    let bind = |x: &Expr| x.substitute(&|v| match v {
-        Var::Param(i) => Some(Expr::c(params[i])),
-        _ => None,
-    });
-    Expr::mul(bind(&e.emax), Expr::hill(Expr::var(Var::Drug(e.drug)), bind(&e.ic50), bind(&e.hill))).simplify()
+    let bind = |x: &Expr| {
+        x.substitute(&|v| match v {
+            Var::Param(i) => Some(Expr::c(params[i])),
+            _ => None,
+        })
+    };
+    Expr::mul(
+        bind(&e.emax),
+        Expr::hill(Expr::var(Var::Drug(e.drug)), bind(&e.ic50), bind(&e.hill)),
+    )
+    .simplify()
 }
 
 fn bind_genotype(model: &CompiledModel, params: Vec<f64>) -> Result<BoundGenotype, UnboundVar> {
-    let effects: Vec<Expr> = model.effects.iter().map(|e| effect_expr(e, &params)).collect();
+    let effects: Vec<Expr> = model
+        .effects
+        .iter()
+        .map(|e| effect_expr(e, &params))
+        .collect();
     // Each parameter becomes its value, times (1 - E) or (1 + E) for every effect scaling it.
     let param_exprs: Vec<Expr> = (0..params.len())
         .map(|i| {
@@ -112,12 +122,20 @@ fn bind_genotype(model: &CompiledModel, params: Vec<f64>) -> Result<BoundGenotyp
         Var::Effect(i) => Some(effects[i].clone()),
         _ => None,
     };
-    let observables: Vec<Expr> = model.observables.iter().map(|o| o.expr.substitute(&base_sub)).collect();
+    let observables: Vec<Expr> = model
+        .observables
+        .iter()
+        .map(|o| o.expr.substitute(&base_sub))
+        .collect();
     let full_sub = |v: Var| match v {
         Var::Observable(i) => Some(observables[i].clone()),
         other => base_sub(other),
     };
-    let mut rhs_exprs: Vec<Expr> = model.species.iter().map(|s| s.rate.substitute(&full_sub)).collect();
+    let mut rhs_exprs: Vec<Expr> = model
+        .species
+        .iter()
+        .map(|s| s.rate.substitute(&full_sub))
+        .collect();
     rhs_exprs.push(model.division.substitute(&full_sub));
     rhs_exprs.push(model.death.substitute(&full_sub));
 

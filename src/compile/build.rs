@@ -37,11 +37,16 @@ impl Ctx<'_> {
     fn expr(&self, s: &Spanned<String>, scope: &Scope, field: &str) -> Result<Expr, ModelError> {
         let start = s.span().start;
         let at = |pos: usize| self.src.offset_in_string(start, pos);
-        let ast = parse(s.get_ref()).map_err(|e| self.err(at(e.pos), K::Syntax, field, e.message))?;
+        let ast =
+            parse(s.get_ref()).map_err(|e| self.err(at(e.pos), K::Syntax, field, e.message))?;
         resolve(&ast, scope).map_err(|e| {
             let kind = match e {
-                ResolveError::UnknownName { .. } | ResolveError::NotAllowed { .. } => K::UnknownName,
-                ResolveError::UnknownFunction { .. } | ResolveError::Arity { .. } => K::BadFunctionCall,
+                ResolveError::UnknownName { .. } | ResolveError::NotAllowed { .. } => {
+                    K::UnknownName
+                }
+                ResolveError::UnknownFunction { .. } | ResolveError::Arity { .. } => {
+                    K::BadFunctionCall
+                }
             };
             self.err(at(e.pos()), kind, field, e.to_string())
         })
@@ -50,7 +55,12 @@ impl Ctx<'_> {
     fn finite(&self, v: &Spanned<f64>, field: &str, what: &str) -> Result<f64, ModelError> {
         let x = *v.get_ref();
         if !x.is_finite() {
-            return Err(self.err(v.span().start, K::BadValue, field, format!("expected a finite {what}, found {x}")));
+            return Err(self.err(
+                v.span().start,
+                K::BadValue,
+                field,
+                format!("expected a finite {what}, found {x}"),
+            ));
         }
         Ok(x)
     }
@@ -58,7 +68,12 @@ impl Ctx<'_> {
     fn positive(&self, v: &Spanned<f64>, field: &str, what: &str) -> Result<f64, ModelError> {
         let x = self.finite(v, field, what)?;
         if x <= 0.0 {
-            return Err(self.err(v.span().start, K::BadValue, field, format!("expected a positive {what}, found {x}")));
+            return Err(self.err(
+                v.span().start,
+                K::BadValue,
+                field,
+                format!("expected a positive {what}, found {x}"),
+            ));
         }
         Ok(x)
     }
@@ -82,13 +97,21 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
                 "names must start with a letter or `_` and contain only letters, digits, `_` and `.`"));
         }
         if crate::expr::resolve::FUNCTIONS.iter().any(|(f, _)| f == n) {
-            return Err(cx.err(name.span().start, K::DuplicateName, &format!("{section}.{n}"),
-                format!("`{n}` is the name of a built-in function")));
+            return Err(cx.err(
+                name.span().start,
+                K::DuplicateName,
+                &format!("{section}.{n}"),
+                format!("`{n}` is the name of a built-in function"),
+            ));
         }
         if let Some(old) = scope.insert(n, v) {
             let what = NameKind::of(old).label();
-            return Err(cx.err(name.span().start, K::DuplicateName, &format!("{section}.{n}"),
-                format!("duplicate name `{n}`: already declared as a {what}")));
+            return Err(cx.err(
+                name.span().start,
+                K::DuplicateName,
+                &format!("{section}.{n}"),
+                format!("duplicate name `{n}`: already declared as a {what}"),
+            ));
         }
         Ok(())
     };
@@ -104,7 +127,11 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
     let mut n_eff = 0;
     for (dname, d) in &file.drugs {
         for ename in d.effects.keys() {
-            declare(ename, Var::Effect(n_eff), &format!("drugs.{}.effects", dname.get_ref()))?;
+            declare(
+                ename,
+                Var::Effect(n_eff),
+                &format!("drugs.{}.effects", dname.get_ref()),
+            )?;
             n_eff += 1;
         }
     }
@@ -123,22 +150,41 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
                 let [lo, hi] = *b.get_ref();
                 let at = b.span().start;
                 if !lo.is_finite() || !hi.is_finite() || lo > hi {
-                    return Err(cx.err(at, K::BadValue, &format!("{field}.bounds"),
-                        format!("expected finite bounds [lo, hi] with lo <= hi, found [{lo}, {hi}]")));
+                    return Err(cx.err(
+                        at,
+                        K::BadValue,
+                        &format!("{field}.bounds"),
+                        format!(
+                            "expected finite bounds [lo, hi] with lo <= hi, found [{lo}, {hi}]"
+                        ),
+                    ));
                 }
                 if value < lo || value > hi {
-                    return Err(cx.err(at, K::BadValue, &format!("{field}.bounds"),
-                        format!("bounds [{lo}, {hi}] exclude the value {value}")));
+                    return Err(cx.err(
+                        at,
+                        K::BadValue,
+                        &format!("{field}.bounds"),
+                        format!("bounds [{lo}, {hi}] exclude the value {value}"),
+                    ));
                 }
                 Some([lo, hi])
             }
         };
         let loc = src.locate(name.span().start).to_string();
         if p.provenance.is_none() {
-            warnings.push(Warning { at: loc.clone(), message: format!("parameter `{}` has no provenance (seed, literature or assumed)", name.get_ref()) });
+            warnings.push(Warning {
+                at: loc.clone(),
+                message: format!(
+                    "parameter `{}` has no provenance (seed, literature or assumed)",
+                    name.get_ref()
+                ),
+            });
         }
         if p.unit.as_deref().is_none_or(str::is_empty) {
-            warnings.push(Warning { at: loc.clone(), message: format!("parameter `{}` has no unit", name.get_ref()) });
+            warnings.push(Warning {
+                at: loc.clone(),
+                message: format!("parameter `{}` has no unit", name.get_ref()),
+            });
         }
         if p.note.as_deref().is_none_or(str::is_empty) {
             warnings.push(Warning { at: loc, message: format!("parameter `{}` has no note (which number, which reference, or what it was calibrated to)", name.get_ref()) });
@@ -157,18 +203,36 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
     let num_or_param = |v: &NumOrParam, field: &str, what: &str| -> Result<Expr, ModelError> {
         match v {
             NumOrParam::Num(x) if x.is_finite() && *x > 0.0 => Ok(Expr::c(*x)),
-            NumOrParam::Num(x) => Err(ModelError { kind: K::BadValue, at: src.locate(0), field: Some(field.to_string()),
-                message: format!("expected a positive {what}, found {x}") }),
+            NumOrParam::Num(x) => Err(ModelError {
+                kind: K::BadValue,
+                at: src.locate(0),
+                field: Some(field.to_string()),
+                message: format!("expected a positive {what}, found {x}"),
+            }),
             NumOrParam::Param(name) => match scope.get(name) {
                 Some(Var::Param(i)) => Ok(Expr::var(Var::Param(i))),
                 other => {
                     let msg = match other {
-                        Some(v) => format!("`{name}` is a {}; expected a number or a parameter name", NameKind::of(v).label()),
-                        None => format!("unknown parameter `{name}`{}",
-                            crate::expr::resolve::closest(name, params.iter().map(|p| p.name.as_str()))
-                                .map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()),
+                        Some(v) => format!(
+                            "`{name}` is a {}; expected a number or a parameter name",
+                            NameKind::of(v).label()
+                        ),
+                        None => format!(
+                            "unknown parameter `{name}`{}",
+                            crate::expr::resolve::closest(
+                                name,
+                                params.iter().map(|p| p.name.as_str())
+                            )
+                            .map(|s| format!(" (did you mean `{s}`?)"))
+                            .unwrap_or_default()
+                        ),
                     };
-                    Err(ModelError { kind: K::UnknownName, at: src.locate(0), field: Some(field.to_string()), message: msg })
+                    Err(ModelError {
+                        kind: K::UnknownName,
+                        at: src.locate(0),
+                        field: Some(field.to_string()),
+                        message: msg,
+                    })
                 }
             },
         }
@@ -180,18 +244,38 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
     for (di, (dname, d)) in file.drugs.iter().enumerate() {
         let field = format!("drugs.{}", dname.get_ref());
         let unit = ConcUnit::parse(d.unit.get_ref()).ok_or_else(|| {
-            cx.err(d.unit.span().start, K::BadValue, &format!("{field}.unit"),
-                format!("unknown concentration unit `{}`; expected one of {}", d.unit.get_ref(), ConcUnit::known()))
+            cx.err(
+                d.unit.span().start,
+                K::BadValue,
+                &format!("{field}.unit"),
+                format!(
+                    "unknown concentration unit `{}`; expected one of {}",
+                    d.unit.get_ref(),
+                    ConcUnit::known()
+                ),
+            )
         })?;
-        let medium_half_life = match d.in_vitro.as_ref().and_then(|v| v.medium_half_life.as_ref()) {
-            Some(h) => Some(cx.positive(h, &format!("{field}.in_vitro.medium_half_life"), "half-life")?),
+        let medium_half_life = match d
+            .in_vitro
+            .as_ref()
+            .and_then(|v| v.medium_half_life.as_ref())
+        {
+            Some(h) => Some(cx.positive(
+                h,
+                &format!("{field}.in_vitro.medium_half_life"),
+                "half-life",
+            )?),
             None => None,
         };
         let in_vivo = match &d.in_vivo {
             None => None,
             Some(v) => {
                 let mw = match &v.molecular_weight {
-                    Some(m) => Some(cx.positive(m, &format!("{field}.in_vivo.molecular_weight"), "molecular weight (g/mol)")?),
+                    Some(m) => Some(cx.positive(
+                        m,
+                        &format!("{field}.in_vivo.molecular_weight"),
+                        "molecular weight (g/mol)",
+                    )?),
                     None => None,
                 };
                 if matches!(unit, ConcUnit::Molar { .. }) && mw.is_none() {
@@ -199,8 +283,16 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
                         format!("drug unit `{}` is molar, so mg/kg dosing needs `molecular_weight` (g/mol)", d.unit.get_ref())));
                 }
                 Some(Pk {
-                    half_life: cx.positive(&v.half_life, &format!("{field}.in_vivo.half_life"), "half-life")?,
-                    volume: cx.positive(&v.volume, &format!("{field}.in_vivo.volume"), "volume of distribution (L/kg)")?,
+                    half_life: cx.positive(
+                        &v.half_life,
+                        &format!("{field}.in_vivo.half_life"),
+                        "half-life",
+                    )?,
+                    volume: cx.positive(
+                        &v.volume,
+                        &format!("{field}.in_vivo.volume"),
+                        "volume of distribution (L/kg)",
+                    )?,
                     molecular_weight: mw,
                 })
             }
@@ -211,10 +303,23 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
                 None => None,
                 Some(p) => match scope.get(p.get_ref()) {
                     Some(Var::Param(i)) => Some(i),
-                    _ => return Err(cx.err(p.span().start, K::UnknownName, &format!("{ef}.scales"),
-                        format!("`scales` must name a parameter; `{}` is not one{}", p.get_ref(),
-                            crate::expr::resolve::closest(p.get_ref(), params.iter().map(|p| p.name.as_str()))
-                                .map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()))),
+                    _ => {
+                        return Err(cx.err(
+                            p.span().start,
+                            K::UnknownName,
+                            &format!("{ef}.scales"),
+                            format!(
+                                "`scales` must name a parameter; `{}` is not one{}",
+                                p.get_ref(),
+                                crate::expr::resolve::closest(
+                                    p.get_ref(),
+                                    params.iter().map(|p| p.name.as_str())
+                                )
+                                .map(|s| format!(" (did you mean `{s}`?)"))
+                                .unwrap_or_default()
+                            ),
+                        ))
+                    }
                 },
             };
             effects.push(Effect {
@@ -223,11 +328,13 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
                 ic50: num_or_param(&e.ic50, &format!("{ef}.ic50"), "IC50")
                     .map_err(|err| relocate(err, src, ename.span().start))?,
                 emax: match &e.emax {
-                    Some(v) => num_or_param(v, &format!("{ef}.emax"), "Emax").map_err(|err| relocate(err, src, ename.span().start))?,
+                    Some(v) => num_or_param(v, &format!("{ef}.emax"), "Emax")
+                        .map_err(|err| relocate(err, src, ename.span().start))?,
                     None => Expr::c(1.0),
                 },
                 hill: match &e.hill {
-                    Some(v) => num_or_param(v, &format!("{ef}.hill"), "Hill coefficient").map_err(|err| relocate(err, src, ename.span().start))?,
+                    Some(v) => num_or_param(v, &format!("{ef}.hill"), "Hill coefficient")
+                        .map_err(|err| relocate(err, src, ename.span().start))?,
                     None => Expr::c(1.0),
                 },
                 mode: e.mode,
@@ -251,8 +358,14 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
     for (name, o) in &file.observables {
         let field = format!("observables.{}.expr", name.get_ref());
         let expr = cx.expr(&o.expr, &obs_scope, &field).map_err(|mut e| {
-            if scope.get(name_in(&e.message)).is_some_and(|v| matches!(v, Var::Observable(_))) {
-                e.message = format!("{} (observables may not refer to other observables)", e.message);
+            if scope
+                .get(name_in(&e.message))
+                .is_some_and(|v| matches!(v, Var::Observable(_)))
+            {
+                e.message = format!(
+                    "{} (observables may not refer to other observables)",
+                    e.message
+                );
             }
             e
         })?;
@@ -268,8 +381,12 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
         let field = format!("species.{}", name.get_ref());
         let initial = cx.finite(&s.initial, &format!("{field}.initial"), "initial value")?;
         if initial < 0.0 {
-            return Err(cx.err(s.initial.span().start, K::BadValue, &format!("{field}.initial"),
-                format!("expected a non-negative initial value, found {initial}")));
+            return Err(cx.err(
+                s.initial.span().start,
+                K::BadValue,
+                &format!("{field}.initial"),
+                format!("expected a non-negative initial value, found {initial}"),
+            ));
         }
         species.push(Species {
             name: name.get_ref().clone(),
@@ -291,7 +408,11 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
     };
 
     // 5. Genotypes: the base first, then each declared one (parents must come first).
-    let base = file.model.base_genotype.clone().unwrap_or_else(|| "parental".to_string());
+    let base = file
+        .model
+        .base_genotype
+        .clone()
+        .unwrap_or_else(|| "parental".to_string());
     let mut genotypes = vec![Genotype {
         name: base,
         parent: None,
@@ -304,7 +425,12 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
     for (name, g) in &file.genotypes {
         let field = format!("genotypes.{}", name.get_ref());
         if genotypes.iter().any(|x| &x.name == name.get_ref()) {
-            return Err(cx.err(name.span().start, K::DuplicateName, &field, format!("duplicate genotype `{}`", name.get_ref())));
+            return Err(cx.err(
+                name.span().start,
+                K::DuplicateName,
+                &field,
+                format!("duplicate genotype `{}`", name.get_ref()),
+            ));
         }
         let parent = match &g.parent {
             None => 0,
@@ -315,17 +441,29 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
                             .map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()))
             })?,
         };
-        let u = cx.finite(&g.mutation_probability, &format!("{field}.mutation_probability"), "probability")?;
+        let u = cx.finite(
+            &g.mutation_probability,
+            &format!("{field}.mutation_probability"),
+            "probability",
+        )?;
         if !(0.0..=1.0).contains(&u) {
-            return Err(cx.err(g.mutation_probability.span().start, K::BadValue, &format!("{field}.mutation_probability"),
-                format!("expected a probability in [0, 1], found {u}")));
+            return Err(cx.err(
+                g.mutation_probability.span().start,
+                K::BadValue,
+                &format!("{field}.mutation_probability"),
+                format!("expected a probability in [0, 1], found {u}"),
+            ));
         }
         let f0 = match &g.initial_fraction {
             Some(v) => {
                 let f = cx.finite(v, &format!("{field}.initial_fraction"), "fraction")?;
                 if !(0.0..=1.0).contains(&f) {
-                    return Err(cx.err(v.span().start, K::BadValue, &format!("{field}.initial_fraction"),
-                        format!("expected a fraction in [0, 1], found {f}")));
+                    return Err(cx.err(
+                        v.span().start,
+                        K::BadValue,
+                        &format!("{field}.initial_fraction"),
+                        format!("expected a fraction in [0, 1], found {f}"),
+                    ));
                 }
                 f
             }
@@ -333,18 +471,37 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
         };
         pre_existing += f0;
         if pre_existing > 1.0 {
-            let at = g.initial_fraction.as_ref().map(|v| v.span().start).unwrap_or(name.span().start);
-            return Err(cx.err(at, K::BadValue, &format!("{field}.initial_fraction"),
-                format!("initial fractions of all genotypes add up to {pre_existing} > 1")));
+            let at = g
+                .initial_fraction
+                .as_ref()
+                .map(|v| v.span().start)
+                .unwrap_or(name.span().start);
+            return Err(cx.err(
+                at,
+                K::BadValue,
+                &format!("{field}.initial_fraction"),
+                format!("initial fractions of all genotypes add up to {pre_existing} > 1"),
+            ));
         }
         let mut overrides = Vec::new();
         for (pname, v) in &g.overrides {
             let pf = format!("{field}.overrides.{}", pname.get_ref());
             let Some(Var::Param(i)) = scope.get(pname.get_ref()) else {
-                return Err(cx.err(pname.span().start, K::UnknownName, &pf,
-                    format!("unknown parameter `{}`{}", pname.get_ref(),
-                        crate::expr::resolve::closest(pname.get_ref(), params.iter().map(|p| p.name.as_str()))
-                            .map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())));
+                return Err(cx.err(
+                    pname.span().start,
+                    K::UnknownName,
+                    &pf,
+                    format!(
+                        "unknown parameter `{}`{}",
+                        pname.get_ref(),
+                        crate::expr::resolve::closest(
+                            pname.get_ref(),
+                            params.iter().map(|p| p.name.as_str())
+                        )
+                        .map(|s| format!(" (did you mean `{s}`?)"))
+                        .unwrap_or_default()
+                    ),
+                ));
             };
             overrides.push((i, cx.finite(v, &pf, "number")?));
         }
@@ -415,7 +572,12 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
 fn non_negative(cx: &Ctx, v: &Spanned<f64>, field: &str) -> Result<f64, ModelError> {
     let x = cx.finite(v, field, "number")?;
     if x < 0.0 {
-        return Err(cx.err(v.span().start, K::BadValue, field, format!("expected a non-negative number, found {x}")));
+        return Err(cx.err(
+            v.span().start,
+            K::BadValue,
+            field,
+            format!("expected a non-negative number, found {x}"),
+        ));
     }
     Ok(x)
 }

@@ -64,10 +64,15 @@ fn d(e: &Expr, v: Var) -> Expr {
             let outer = match f {
                 Func::Exp => Expr::f1(Func::Exp, a),
                 Func::Ln => Expr::div(Expr::c(1.0), a),
-                Func::Log10 => Expr::div(Expr::c(1.0), Expr::mul(a, Expr::c(std::f64::consts::LN_10))),
+                Func::Log10 => {
+                    Expr::div(Expr::c(1.0), Expr::mul(a, Expr::c(std::f64::consts::LN_10)))
+                }
                 Func::Sqrt => Expr::div(Expr::c(0.5), Expr::f1(Func::Sqrt, a)),
                 // sign(a) = 2 step(a) - 1
-                Func::Abs => Expr::sub(Expr::mul(Expr::c(2.0), Expr::f1(Func::Step, a)), Expr::c(1.0)),
+                Func::Abs => Expr::sub(
+                    Expr::mul(Expr::c(2.0), Expr::f1(Func::Step, a)),
+                    Expr::c(1.0),
+                ),
                 Func::Step => Expr::c(0.0),
                 Func::Min | Func::Max => unreachable!("binary function in unary node"),
             };
@@ -103,23 +108,48 @@ mod tests {
         let e = resolve(&parse(src).unwrap(), &scope).unwrap();
         for i in 0..3 {
             let de = diff(&e, Var::Species(i));
-            let env = |s: &[f64]| e.eval(&Env { species: s, params: &[], drugs: &[], effects: &[], observables: &[], t: 0.0 });
+            let env = |s: &[f64]| {
+                e.eval(&Env {
+                    species: s,
+                    params: &[],
+                    drugs: &[],
+                    effects: &[],
+                    observables: &[],
+                    t: 0.0,
+                })
+            };
             let h = 1e-6 * at[i].abs().max(1.0);
             let mut up = at.to_vec();
             let mut dn = at.to_vec();
             up[i] += h;
             dn[i] -= h;
             let fd = (env(&up) - env(&dn)) / (2.0 * h);
-            let exact = de.eval(&Env { species: at, params: &[], drugs: &[], effects: &[], observables: &[], t: 0.0 });
-            assert!((fd - exact).abs() <= 1e-6 * (1.0 + exact.abs()), "{src} d/d{i}: fd {fd} exact {exact}");
+            let exact = de.eval(&Env {
+                species: at,
+                params: &[],
+                drugs: &[],
+                effects: &[],
+                observables: &[],
+                t: 0.0,
+            });
+            assert!(
+                (fd - exact).abs() <= 1e-6 * (1.0 + exact.abs()),
+                "{src} d/d{i}: fd {fd} exact {exact}"
+            );
         }
     }
 
     #[test]
     fn matches_finite_differences() {
         check("x*y - z/x + x^2.5", &[1.3, 0.7, 2.0]);
-        check("hill(x, 0.5, 3) * hill_rep(y, 2, 1.5) + exp(-z) * ln(x)", &[0.8, 1.1, 0.3]);
-        check("max(x, y) + min(y, z) + abs(x - z) + sqrt(y) + log10(z)", &[1.0, 2.0, 3.0]);
+        check(
+            "hill(x, 0.5, 3) * hill_rep(y, 2, 1.5) + exp(-z) * ln(x)",
+            &[0.8, 1.1, 0.3],
+        );
+        check(
+            "max(x, y) + min(y, z) + abs(x - z) + sqrt(y) + log10(z)",
+            &[1.0, 2.0, 3.0],
+        );
         check("x^y", &[1.7, 2.2, 0.0]);
     }
 }

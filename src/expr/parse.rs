@@ -49,7 +49,8 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
             continue;
         }
         let start = i;
-        if c.is_ascii_digit() || (c == '.' && bytes.get(i + 1).is_some_and(|b| b.is_ascii_digit())) {
+        if c.is_ascii_digit() || (c == '.' && bytes.get(i + 1).is_some_and(|b| b.is_ascii_digit()))
+        {
             while i < bytes.len() && (bytes[i].is_ascii_digit() || bytes[i] == b'.') {
                 i += 1;
             }
@@ -178,7 +179,9 @@ impl Parser {
                                     self.bump();
                                 }
                                 Tok::RParen => break,
-                                _ => return err(self.pos(), "expected `,` or `)` in argument list"),
+                                _ => {
+                                    return err(self.pos(), "expected `,` or `)` in argument list")
+                                }
                             }
                         }
                     }
@@ -234,7 +237,11 @@ mod tests {
         let e = parse("-2^2").unwrap();
         assert_eq!(
             e,
-            Ast::Neg(Box::new(Ast::Bin(BinOp::Pow, Box::new(num(2.0)), Box::new(num(2.0)))))
+            Ast::Neg(Box::new(Ast::Bin(
+                BinOp::Pow,
+                Box::new(num(2.0)),
+                Box::new(num(2.0))
+            )))
         );
         let e = parse("2^3^2").unwrap();
         match e {

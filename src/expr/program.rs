@@ -197,7 +197,11 @@ impl Program {
     /// `regs[..n_inputs]`.
     #[inline]
     pub fn run(&self, regs: &mut [f64]) {
-        assert_eq!(regs.len(), self.init.len(), "register file from another program");
+        assert_eq!(
+            regs.len(),
+            self.init.len(),
+            "register file from another program"
+        );
         let r = regs.as_mut_ptr();
         // SAFETY: every register index in `ops` was allocated by the builder, so it is
         // below `init.len()`, and the assertion above makes `regs` exactly that long.
@@ -247,8 +251,15 @@ mod tests {
         let mut s = Scope::new();
         s.insert("x", Var::Species(0));
         s.insert("y", Var::Species(1));
-        let srcs = ["hill(x, 0.5, 2) * y", "hill(x, 0.5, 2) + y^3 - exp(-y)", "x^1.7 / (1 + y)"];
-        let exprs: Vec<Expr> = srcs.iter().map(|e| resolve(&parse(e).unwrap(), &s).unwrap()).collect();
+        let srcs = [
+            "hill(x, 0.5, 2) * y",
+            "hill(x, 0.5, 2) + y^3 - exp(-y)",
+            "x^1.7 / (1 + y)",
+        ];
+        let exprs: Vec<Expr> = srcs
+            .iter()
+            .map(|e| resolve(&parse(e).unwrap(), &s).unwrap())
+            .collect();
         let input = |v: Var| match v {
             Var::Species(i) => Some(i),
             _ => None,
@@ -256,15 +267,31 @@ mod tests {
         let p = Program::compile(&exprs, 2, &input).unwrap();
         let single: usize = exprs
             .iter()
-            .map(|e| Program::compile(std::slice::from_ref(e), 2, &input).unwrap().n_ops())
+            .map(|e| {
+                Program::compile(std::slice::from_ref(e), 2, &input)
+                    .unwrap()
+                    .n_ops()
+            })
             .sum();
-        assert!(p.n_ops() < single, "CSE should share the hill term: {} vs {}", p.n_ops(), single);
+        assert!(
+            p.n_ops() < single,
+            "CSE should share the hill term: {} vs {}",
+            p.n_ops(),
+            single
+        );
         let mut regs = p.workspace();
         regs[0] = 0.7;
         regs[1] = 1.3;
         p.run(&mut regs);
         for (k, e) in exprs.iter().enumerate() {
-            let want = e.eval(&Env { species: &[0.7, 1.3], params: &[], drugs: &[], effects: &[], observables: &[], t: 0.0 });
+            let want = e.eval(&Env {
+                species: &[0.7, 1.3],
+                params: &[],
+                drugs: &[],
+                effects: &[],
+                observables: &[],
+                t: 0.0,
+            });
             assert!((p.output(&regs, k) - want).abs() <= 1e-14 * want.abs().max(1.0));
         }
     }

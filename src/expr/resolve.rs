@@ -252,7 +252,15 @@ mod tests {
     #[test]
     fn arity_checked() {
         let e = resolve(&parse("AXL + hill(AXL, 2)").unwrap(), &scope()).unwrap_err();
-        assert!(matches!(e, ResolveError::Arity { expected: 3, got: 2, pos: 6, .. }));
+        assert!(matches!(
+            e,
+            ResolveError::Arity {
+                expected: 3,
+                got: 2,
+                pos: 6,
+                ..
+            }
+        ));
         let e = resolve(&parse("hil(AXL, 1, 2)").unwrap(), &scope()).unwrap_err();
         assert!(e.to_string().contains("did you mean `hill`"));
     }

@@ -344,7 +344,10 @@ mod tests {
     #[test]
     fn simplify_folds() {
         let x = Expr::var(Var::Species(0));
-        let e = Expr::add(Expr::mul(Expr::c(2.0), Expr::c(3.0)), Expr::mul(x.clone(), Expr::c(0.0)));
+        let e = Expr::add(
+            Expr::mul(Expr::c(2.0), Expr::c(3.0)),
+            Expr::mul(x.clone(), Expr::c(0.0)),
+        );
         assert_eq!(e.simplify(), Expr::c(6.0));
         let e = Expr::pow(x.clone(), Expr::c(1.0));
         assert_eq!(e.simplify(), x);

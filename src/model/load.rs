@@ -77,7 +77,13 @@ impl ModelError {
     /// Convert a TOML/serde error, keeping its location.
     pub fn from_toml(src: &SourceText, e: &toml::de::Error) -> ModelError {
         let offset = e.span().map(|s| s.start).unwrap_or(0);
-        ModelError::at(src, offset, ModelErrorKind::Toml, None, e.message().trim().to_string())
+        ModelError::at(
+            src,
+            offset,
+            ModelErrorKind::Toml,
+            None,
+            e.message().trim().to_string(),
+        )
     }
 }
 

@@ -78,8 +78,15 @@ mod tests {
     fn locate_lines_and_columns() {
         let s = SourceText::new(Path::new("m.toml"), "ab\ncd\n\nxyz".to_string());
         assert_eq!(s.locate(0).line, 1);
-        assert_eq!(s.locate(4), Located { file: "m.toml".into(), line: 2, column: 2 });
+        assert_eq!(
+            s.locate(4),
+            Located {
+                file: "m.toml".into(),
+                line: 2,
+                column: 2
+            }
+        );
         assert_eq!(s.locate(8).line, 4);
-        assert_eq!(s.locate(9).column, 2);
+        assert_eq!(s.locate(9).column, 3);
     }
 }

@@ -49,8 +49,15 @@ impl<'a> TimelineFigure<'a> {
     /// Panels for a run: `base` is the genotype whose loop species are drawn.
     pub fn new(tl: &'a Timeline, base: &str, species: &[String], observables: &[String]) -> Self {
         let mut panels = Vec::new();
-        let cells: Vec<usize> = (0..tl.columns.len()).filter(|&c| tl.columns[c].variable == "cells").collect();
-        panels.push(Panel { title: "Population".into(), y_label: "cells".into(), log: true, cols: cells });
+        let cells: Vec<usize> = (0..tl.columns.len())
+            .filter(|&c| tl.columns[c].variable == "cells")
+            .collect();
+        panels.push(Panel {
+            title: "Population".into(),
+            y_label: "cells".into(),
+            log: true,
+            cols: cells,
+        });
         let pick = |names: &[String]| -> Vec<usize> {
             names.iter().filter_map(|n| tl.column(base, n)).collect()
         };
@@ -58,13 +65,25 @@ impl<'a> TimelineFigure<'a> {
             let cols = pick(names);
             if !cols.is_empty() {
                 let units: Vec<&str> = cols.iter().map(|&c| tl.columns[c].unit.as_str()).collect();
-                panels.push(Panel { title: format!("{title} ({base})"), y_label: unit_label(&units), log: false, cols });
+                panels.push(Panel {
+                    title: format!("{title} ({base})"),
+                    y_label: unit_label(&units),
+                    log: false,
+                    cols,
+                });
             }
         }
-        let drugs: Vec<usize> = (0..tl.columns.len()).filter(|&c| tl.columns[c].population == "exposure").collect();
+        let drugs: Vec<usize> = (0..tl.columns.len())
+            .filter(|&c| tl.columns[c].population == "exposure")
+            .collect();
         if !drugs.is_empty() {
             let units: Vec<&str> = drugs.iter().map(|&c| tl.columns[c].unit.as_str()).collect();
-            panels.push(Panel { title: "Drug exposure".into(), y_label: format!("concentration ({})", unit_label(&units)), log: false, cols: drugs });
+            panels.push(Panel {
+                title: "Drug exposure".into(),
+                y_label: format!("concentration ({})", unit_label(&units)),
+                log: false,
+                cols: drugs,
+            });
         }
         TimelineFigure { tl, panels }
     }
@@ -102,18 +121,31 @@ impl Figure for TimelineFigure<'_> {
                 hi *= 1.5;
             } else {
                 let pad = ((hi - lo) * 0.05).max(1e-9);
-                lo = if lo >= 0.0 { 0.0f64.max(lo - pad) } else { lo - pad };
+                lo = if lo >= 0.0 {
+                    0.0f64.max(lo - pad)
+                } else {
+                    lo - pad
+                };
                 hi += pad;
             }
             let x_label = format!("time ({})", tl.time_unit);
             let mut b = ChartBuilder::on(part);
-            b.caption(&panel.title, ("sans-serif", 18)).margin(8).x_label_area_size(38).y_label_area_size(80);
+            b.caption(&panel.title, ("sans-serif", 18))
+                .margin(8)
+                .x_label_area_size(38)
+                .y_label_area_size(80);
             macro_rules! draw_lines {
                 ($chart:expr) => {{
                     let mut chart = $chart;
                     chart
                         .configure_mesh()
-                        .y_label_formatter(&|v: &f64| if panel.log || v.abs() >= 1e4 || (v.abs() < 1e-2 && *v != 0.0) { format!("{v:.0e}") } else { format!("{v}") })
+                        .y_label_formatter(&|v: &f64| {
+                            if panel.log || v.abs() >= 1e4 || (v.abs() < 1e-2 && *v != 0.0) {
+                                format!("{v:.0e}")
+                            } else {
+                                format!("{v}")
+                            }
+                        })
                         .x_desc(x_label.as_str())
                         .y_desc(panel.y_label.as_str())
                         .label_style(("sans-serif", 13))
@@ -127,12 +159,19 @@ impl Figure for TimelineFigure<'_> {
                         } else {
                             format!("{} {}", col.population, col.variable)
                         };
-                        let pts = tl.times.iter().zip(ys).filter(|(_, v)| v.is_finite() && (!panel.log || **v > 0.0)).map(|(t, v)| (*t, *v));
+                        let pts = tl
+                            .times
+                            .iter()
+                            .zip(ys)
+                            .filter(|(_, v)| v.is_finite() && (!panel.log || **v > 0.0))
+                            .map(|(t, v)| (*t, *v));
                         chart
                             .draw_series(LineSeries::new(pts, color.stroke_width(2)))
                             .map_err(|e| e.to_string())?
                             .label(label)
-                            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+                            .legend(move |(x, y)| {
+                                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                            });
                     }
                     chart
                         .configure_series_labels()
@@ -145,9 +184,13 @@ impl Figure for TimelineFigure<'_> {
                 }};
             }
             if panel.log {
-                draw_lines!(b.build_cartesian_2d(0.0..t_max, (lo..hi).log_scale()).map_err(|e| e.to_string())?);
+                draw_lines!(b
+                    .build_cartesian_2d(0.0..t_max, (lo..hi).log_scale())
+                    .map_err(|e| e.to_string())?);
             } else {
-                draw_lines!(b.build_cartesian_2d(0.0..t_max, lo..hi).map_err(|e| e.to_string())?);
+                draw_lines!(b
+                    .build_cartesian_2d(0.0..t_max, lo..hi)
+                    .map_err(|e| e.to_string())?);
             }
         }
         Ok(())

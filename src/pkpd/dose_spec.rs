@@ -36,16 +36,29 @@ fn split_number(s: &str) -> (&str, &str) {
     let end = s
         .char_indices()
         .find(|&(i, c)| {
-            !(c.is_ascii_digit() || c == '.' || ((c == 'e' || c == 'E') && i > 0) || ((c == '-' || c == '+') && (i == 0 || matches!(s.as_bytes()[i - 1], b'e' | b'E'))))
+            !(c.is_ascii_digit()
+                || c == '.'
+                || ((c == 'e' || c == 'E') && i > 0)
+                || ((c == '-' || c == '+')
+                    && (i == 0 || matches!(s.as_bytes()[i - 1], b'e' | b'E'))))
         })
         .map_or(s.len(), |(i, _)| i);
     (&s[..end], &s[end..])
 }
 
 /// Expand one `--dose` spec into events over `[0, t_end]`.
-pub fn parse_dose_spec(model: &CompiledModel, spec: &str, t_end: f64) -> Result<Vec<DoseEvent>, DoseSpecError> {
-    let fail = |m: String| DoseSpecError { spec: spec.to_string(), message: m };
-    let (drug, rest) = spec.split_once('=').ok_or_else(|| fail("expected DRUG=AMOUNT@EVERY[xCOUNT]".into()))?;
+pub fn parse_dose_spec(
+    model: &CompiledModel,
+    spec: &str,
+    t_end: f64,
+) -> Result<Vec<DoseEvent>, DoseSpecError> {
+    let fail = |m: String| DoseSpecError {
+        spec: spec.to_string(),
+        message: m,
+    };
+    let (drug, rest) = spec
+        .split_once('=')
+        .ok_or_else(|| fail("expected DRUG=AMOUNT@EVERY[xCOUNT]".into()))?;
     let drug = drug.trim();
     let di = model.drug_index(drug).ok_or_else(|| {
         fail(format!(
@@ -53,36 +66,66 @@ pub fn parse_dose_spec(model: &CompiledModel, spec: &str, t_end: f64) -> Result<
             crate::expr::resolve::closest(drug, model.drugs.iter().map(|d| d.name.as_str()))
                 .map(|s| format!(" (did you mean `{s}`?)"))
                 .unwrap_or_default(),
-            model.drugs.iter().map(|d| d.name.as_str()).collect::<Vec<_>>().join(", ")
+            model
+                .drugs
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     })?;
-    let (amount, timing) = rest.split_once('@').ok_or_else(|| fail("missing `@EVERY` (e.g. `@72h`)".into()))?;
+    let (amount, timing) = rest
+        .split_once('@')
+        .ok_or_else(|| fail("missing `@EVERY` (e.g. `@72h`)".into()))?;
     let (num, unit) = split_number(amount.trim());
-    let value: f64 = num.parse().map_err(|_| fail(format!("cannot read the amount `{amount}`")))?;
+    let value: f64 = num
+        .parse()
+        .map_err(|_| fail(format!("cannot read the amount `{amount}`")))?;
     if !value.is_finite() || value < 0.0 {
-        return Err(fail(format!("expected a non-negative finite amount, found {value}")));
+        return Err(fail(format!(
+            "expected a non-negative finite amount, found {value}"
+        )));
     }
     let unit = unit.trim();
     let kind = if unit.eq_ignore_ascii_case("mg/kg") {
         if model.drugs[di].in_vivo.is_none() {
-            return Err(fail(format!("mg/kg dosing needs `[drugs.{drug}.in_vivo]` pharmacokinetics in the model")));
+            return Err(fail(format!(
+                "mg/kg dosing needs `[drugs.{drug}.in_vivo]` pharmacokinetics in the model"
+            )));
         }
         DoseKind::Bolus { mg_per_kg: value }
     } else {
         let u = ConcUnit::parse(unit).ok_or_else(|| {
-            fail(format!("unknown unit `{unit}`; expected mg/kg or a concentration ({})", ConcUnit::known()))
+            fail(format!(
+                "unknown unit `{unit}`; expected mg/kg or a concentration ({})",
+                ConcUnit::known()
+            ))
         })?;
         let f = u.factor_to(&model.drugs[di].unit).ok_or_else(|| {
-            fail(format!("cannot convert `{unit}` to the drug's unit `{}` (molar vs mass)", model.drugs[di].unit))
+            fail(format!(
+                "cannot convert `{unit}` to the drug's unit `{}` (molar vs mass)",
+                model.drugs[di].unit
+            ))
         })?;
         DoseKind::SetConcentration { value: value * f }
     };
     let (every, count) = match timing.split_once('x') {
-        Some((e, c)) => (e, Some(c.trim().parse::<usize>().map_err(|_| fail(format!("cannot read the dose count `{c}`")))?)),
+        Some((e, c)) => (
+            e,
+            Some(
+                c.trim()
+                    .parse::<usize>()
+                    .map_err(|_| fail(format!("cannot read the dose count `{c}`")))?,
+            ),
+        ),
         None => (timing, None),
     };
     let tu = model.meta.time_unit;
-    let every = parse_duration(every, tu).ok_or_else(|| fail(format!("cannot read the interval `{every}` (e.g. 72h or 3.5d)")))?;
+    let every = parse_duration(every, tu).ok_or_else(|| {
+        fail(format!(
+            "cannot read the interval `{every}` (e.g. 72h or 3.5d)"
+        ))
+    })?;
     if every <= 0.0 {
         return Err(fail("the dosing interval must be positive".into()));
     }
@@ -93,7 +136,11 @@ pub fn parse_dose_spec(model: &CompiledModel, spec: &str, t_end: f64) -> Result<
         if t > t_end + 1e-9 * every || count.is_some_and(|c| k >= c) {
             break;
         }
-        events.push(DoseEvent { time: t, drug: di, kind });
+        events.push(DoseEvent {
+            time: t,
+            drug: di,
+            kind,
+        });
         k += 1;
     }
     Ok(events)

@@ -72,11 +72,20 @@ impl Exposure {
                 .drugs
                 .iter()
                 .map(|d| {
-                    d.in_vivo.and_then(|pk| d.unit.from_mg_per_l(1.0 / pk.volume, pk.molecular_weight))
+                    d.in_vivo
+                        .and_then(|pk| d.unit.from_mg_per_l(1.0 / pk.volume, pk.molecular_weight))
                 })
                 .collect(),
-            in_vivo_decay: model.drugs.iter().map(|d| d.in_vivo.map_or(0.0, |pk| ln2 / pk.half_life)).collect(),
-            in_vitro_decay: model.drugs.iter().map(|d| d.medium_half_life.map_or(0.0, |h| ln2 / h)).collect(),
+            in_vivo_decay: model
+                .drugs
+                .iter()
+                .map(|d| d.in_vivo.map_or(0.0, |pk| ln2 / pk.half_life))
+                .collect(),
+            in_vitro_decay: model
+                .drugs
+                .iter()
+                .map(|d| d.medium_half_life.map_or(0.0, |h| ln2 / h))
+                .collect(),
         }
     }
 
@@ -113,7 +122,9 @@ impl Exposure {
                     return Err(ExposureError {
                         drug: model.drugs[i].name.clone(),
                         time: t,
-                        message: "an mg/kg dose needs the drug's `in_vivo` pharmacokinetics in the model".into(),
+                        message:
+                            "an mg/kg dose needs the drug's `in_vivo` pharmacokinetics in the model"
+                                .into(),
                     });
                 };
                 let now = self.concentration(i, t);

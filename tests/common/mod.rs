@@ -11,7 +11,15 @@ pub fn model(text: &str) -> CompiledModel {
     compile_str(Path::new("test.toml"), text).unwrap_or_else(|e| panic!("{e}"))
 }
 
-pub fn run(m: &CompiledModel, doses: &[DoseEvent], t_end: f64, n_out: usize, method: Method, rtol: f64, atol: f64) -> SimResult {
+pub fn run(
+    m: &CompiledModel,
+    doses: &[DoseEvent],
+    t_end: f64,
+    n_out: usize,
+    method: Method,
+    rtol: f64,
+    atol: f64,
+) -> SimResult {
     let b = BoundModel::new(m, &m.param_values()).unwrap();
     let mut o = OdeOptions::new(t_end);
     o.n_out = n_out;
@@ -21,7 +29,11 @@ pub fn run(m: &CompiledModel, doses: &[DoseEvent], t_end: f64, n_out: usize, met
     simulate(m, &b, doses, &o).unwrap_or_else(|e| panic!("{e}"))
 }
 
-pub const METHODS: [Method; 3] = [Method::Dopri5, Method::Rosenbrock23, Method::OdeSolversDopri5];
+pub const METHODS: [Method; 3] = [
+    Method::Dopri5,
+    Method::Rosenbrock23,
+    Method::OdeSolversDopri5,
+];
 
 /// Header every test model shares.
 pub fn header(time_unit: &str) -> String {

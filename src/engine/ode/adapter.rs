@@ -21,7 +21,12 @@ pub struct OdeSolversDopri5 {
 
 impl OdeSolversDopri5 {
     pub fn new(rtol: f64, atol: f64) -> OdeSolversDopri5 {
-        OdeSolversDopri5 { rtol, atol, h: 0.0, stats: SolverStats::default() }
+        OdeSolversDopri5 {
+            rtol,
+            atol,
+            h: 0.0,
+            stats: SolverStats::default(),
+        }
     }
 }
 
@@ -32,7 +37,9 @@ struct Wrap<'a> {
 
 impl System<f64, DVector<f64>> for Wrap<'_> {
     fn system(&self, t: f64, y: &DVector<f64>, dy: &mut DVector<f64>) {
-        self.sys.borrow_mut().rhs(t, y.as_slice(), dy.as_mut_slice());
+        self.sys
+            .borrow_mut()
+            .rhs(t, y.as_slice(), dy.as_mut_slice());
     }
     fn solout(&mut self, t: f64, y: &DVector<f64>, _dy: &DVector<f64>) -> bool {
         match self.sys.borrow().check(t, y.as_slice()) {
@@ -75,7 +82,10 @@ impl Solver for OdeSolversDopri5 {
         }
         let span = t_end - *t;
         let failure = RefCell::new(None);
-        let wrap = Wrap { sys: RefCell::new(sys), failure: &failure };
+        let wrap = Wrap {
+            sys: RefCell::new(sys),
+            failure: &failure,
+        };
         let mut stepper = ode_solvers::Dopri5::from_param(
             wrap,
             *t,
@@ -109,11 +119,17 @@ impl Solver for OdeSolversDopri5 {
         }
         if let Err(e) = res {
             return Err(match e {
-                ode_solvers::dop_shared::IntegrationError::StepSizeUnderflow { x } => {
-                    SolverError { time: x, kind: SolverErrorKind::StepSizeUnderflow { step: 0.0 } }
-                }
+                ode_solvers::dop_shared::IntegrationError::StepSizeUnderflow { x } => SolverError {
+                    time: x,
+                    kind: SolverErrorKind::StepSizeUnderflow { step: 0.0 },
+                },
                 ode_solvers::dop_shared::IntegrationError::MaxNumStepReached { x, n_step } => {
-                    SolverError { time: x, kind: SolverErrorKind::TooManySteps { steps: n_step as u64 } }
+                    SolverError {
+                        time: x,
+                        kind: SolverErrorKind::TooManySteps {
+                            steps: n_step as u64,
+                        },
+                    }
                 }
                 ode_solvers::dop_shared::IntegrationError::StiffnessDetected { x } => SolverError {
                     time: x,

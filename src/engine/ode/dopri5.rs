@@ -14,7 +14,9 @@
 //! Ordinary Differential Equations I, 2nd ed., II.4-II.6 (DOPRI5, dense output, PI
 //! control).
 
-use super::solver::{error_norm, initial_step, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats};
+use super::solver::{
+    error_norm, initial_step, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
+};
 
 const C2: f64 = 1.0 / 5.0;
 const C3: f64 = 3.0 / 10.0;
@@ -116,7 +118,13 @@ impl Dopri5 {
     /// at which the dense output already fails the check (a coarse scan, then
     /// bisection), so the error reports when things went wrong, not when the step
     /// that noticed it ended.
-    fn first_failure(&self, sys: &dyn OdeSystem, t0: f64, h: f64, buf: &mut [f64]) -> Option<SolverError> {
+    fn first_failure(
+        &self,
+        sys: &dyn OdeSystem,
+        t0: f64,
+        h: f64,
+        buf: &mut [f64],
+    ) -> Option<SolverError> {
         let fails = |theta: f64, buf: &mut [f64]| {
             self.interpolate(theta, buf);
             sys.check(t0 + theta * h, buf).is_err()
@@ -198,11 +206,19 @@ impl Solver for Dopri5 {
             steps += 1;
             if steps > self.max_steps {
                 self.ytmp = dense_buf;
-                return Err(SolverError { time: *t, kind: SolverErrorKind::TooManySteps { steps: self.max_steps } });
+                return Err(SolverError {
+                    time: *t,
+                    kind: SolverErrorKind::TooManySteps {
+                        steps: self.max_steps,
+                    },
+                });
             }
             if h.abs() <= 1e-14 * t.abs().max(1.0) {
                 self.ytmp = dense_buf;
-                return Err(SolverError { time: *t, kind: SolverErrorKind::StepSizeUnderflow { step: h } });
+                return Err(SolverError {
+                    time: *t,
+                    kind: SolverErrorKind::StepSizeUnderflow { step: h },
+                });
             }
             // Land exactly on t_end when close.
             let last = *t + 1.01 * h >= t_end;
@@ -229,18 +245,21 @@ impl Solver for Dopri5 {
             }
             sys.rhs(*t + C5 * h, yt, k5);
             for i in 0..n {
-                yt[i] = y[i] + h * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i] + A65 * k5[i]);
+                yt[i] = y[i]
+                    + h * (A61 * k1[i] + A62 * k2[i] + A63 * k3[i] + A64 * k4[i] + A65 * k5[i]);
             }
             let t_new = if last { t_end } else { *t + h };
             sys.rhs(t_new, yt, k6);
             let yn = &mut self.ynew;
             for i in 0..n {
-                yn[i] = y[i] + h * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i] + A76 * k6[i]);
+                yn[i] = y[i]
+                    + h * (A71 * k1[i] + A73 * k3[i] + A74 * k4[i] + A75 * k5[i] + A76 * k6[i]);
             }
             sys.rhs(t_new, yn, k7);
             self.stats.rhs_evals += 6;
             for i in 0..n {
-                self.err[i] = h * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i] + E7 * k7[i]);
+                self.err[i] = h
+                    * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i] + E7 * k7[i]);
             }
             let err = error_norm(&self.err, y, yn, self.rtol, self.atol);
             // PI controller (Hairer's DOPRI5 constants: beta = 0.04, safety 0.9).
@@ -263,7 +282,13 @@ impl Solver for Dopri5 {
                     r2[i] = dy;
                     r3[i] = bspl;
                     r4[i] = dy - h * k7[i] - bspl;
-                    r5[i] = h * (D1 * k1[i] + D3 * k3[i] + D4 * k4[i] + D5 * k5[i] + D6 * k6[i] + D7 * k7[i]);
+                    r5[i] = h
+                        * (D1 * k1[i]
+                            + D3 * k3[i]
+                            + D4 * k4[i]
+                            + D5 * k5[i]
+                            + D6 * k6[i]
+                            + D7 * k7[i]);
                 }
                 if let Err(e) = sys.check(t_new, yn) {
                     let e = self.first_failure(sys, *t, h, &mut dense_buf).unwrap_or(e);

@@ -64,12 +64,16 @@ pub struct Timeline {
 
 impl Timeline {
     pub fn column(&self, population: &str, variable: &str) -> Option<usize> {
-        self.columns.iter().position(|c| c.population == population && c.variable == variable)
+        self.columns
+            .iter()
+            .position(|c| c.population == population && c.variable == variable)
     }
     /// The series of one column.
     pub fn series(&self, col: usize) -> Vec<f64> {
         let w = self.columns.len();
-        (0..self.times.len()).map(|r| self.values[r * w + col]).collect()
+        (0..self.times.len())
+            .map(|r| self.values[r * w + col])
+            .collect()
     }
     pub fn get(&self, row: usize, col: usize) -> f64 {
         self.values[row * self.columns.len() + col]
@@ -98,25 +102,61 @@ fn timeline_columns(model: &CompiledModel) -> Vec<Column> {
     let mut cols = Vec::new();
     for g in &model.genotypes {
         for s in &model.species {
-            cols.push(Column { population: g.name.clone(), variable: s.name.clone(), unit: s.unit.clone() });
+            cols.push(Column {
+                population: g.name.clone(),
+                variable: s.name.clone(),
+                unit: s.unit.clone(),
+            });
         }
         for o in &model.observables {
-            cols.push(Column { population: g.name.clone(), variable: o.name.clone(), unit: o.unit.clone().unwrap_or_default() });
+            cols.push(Column {
+                population: g.name.clone(),
+                variable: o.name.clone(),
+                unit: o.unit.clone().unwrap_or_default(),
+            });
         }
         let per = format!("1/{}", model.meta.time_unit.symbol());
-        cols.push(Column { population: g.name.clone(), variable: "cells".into(), unit: "cells".into() });
-        cols.push(Column { population: g.name.clone(), variable: "division_rate".into(), unit: per.clone() });
-        cols.push(Column { population: g.name.clone(), variable: "death_rate".into(), unit: per });
+        cols.push(Column {
+            population: g.name.clone(),
+            variable: "cells".into(),
+            unit: "cells".into(),
+        });
+        cols.push(Column {
+            population: g.name.clone(),
+            variable: "division_rate".into(),
+            unit: per.clone(),
+        });
+        cols.push(Column {
+            population: g.name.clone(),
+            variable: "death_rate".into(),
+            unit: per,
+        });
     }
-    cols.push(Column { population: "total".into(), variable: "cells".into(), unit: "cells".into() });
+    cols.push(Column {
+        population: "total".into(),
+        variable: "cells".into(),
+        unit: "cells".into(),
+    });
     for d in &model.drugs {
-        cols.push(Column { population: "exposure".into(), variable: d.name.clone(), unit: d.unit.symbol().into() });
+        cols.push(Column {
+            population: "exposure".into(),
+            variable: d.name.clone(),
+            unit: d.unit.symbol().into(),
+        });
     }
     cols
 }
 
 /// Fill one timeline row from the state at time t.
-fn record_row(sys: &PopulationSystem, t: f64, y: &[f64], regs: &mut [Vec<f64>], oregs: &mut [Vec<f64>], drugs: &mut [f64], row: &mut Vec<f64>) {
+fn record_row(
+    sys: &PopulationSystem,
+    t: f64,
+    y: &[f64],
+    regs: &mut [Vec<f64>],
+    oregs: &mut [Vec<f64>],
+    drugs: &mut [f64],
+    row: &mut Vec<f64>,
+) {
     let model = sys.model;
     let n = sys.bound.n_species;
     let nd = sys.bound.n_drugs;
@@ -147,7 +187,12 @@ fn record_row(sys: &PopulationSystem, t: f64, y: &[f64], regs: &mut [Vec<f64>], 
 }
 
 /// Simulate the population ODE under `doses`.
-pub fn simulate(model: &CompiledModel, bound: &BoundModel, doses: &[DoseEvent], opts: &OdeOptions) -> Result<SimResult, SimError> {
+pub fn simulate(
+    model: &CompiledModel,
+    bound: &BoundModel,
+    doses: &[DoseEvent],
+    opts: &OdeOptions,
+) -> Result<SimResult, SimError> {
     let mut solver = opts.method.solver(opts.rtol, opts.atol);
     simulate_with(model, bound, doses, opts, solver.as_mut())
 }
@@ -162,13 +207,21 @@ pub fn simulate_with(
 ) -> Result<SimResult, SimError> {
     let start = Instant::now();
     if !(opts.t_end.is_finite() && opts.t_end > 0.0) {
-        return Err(SimError::Settings(format!("the run length must be positive, found {}", opts.t_end)));
+        return Err(SimError::Settings(format!(
+            "the run length must be positive, found {}",
+            opts.t_end
+        )));
     }
     if !(opts.rtol > 0.0 && opts.atol > 0.0 && opts.rtol < 1.0) {
-        return Err(SimError::Settings(format!("tolerances must satisfy 0 < rtol < 1 and atol > 0 (rtol {}, atol {})", opts.rtol, opts.atol)));
+        return Err(SimError::Settings(format!(
+            "tolerances must satisfy 0 < rtol < 1 and atol > 0 (rtol {}, atol {})",
+            opts.rtol, opts.atol
+        )));
     }
     if opts.n_out == 0 {
-        return Err(SimError::Settings("at least one output interval is needed".into()));
+        return Err(SimError::Settings(
+            "at least one output interval is needed".into(),
+        ));
     }
     let capacity = opts.carrying_capacity.or(model.carrying_capacity);
     let neg_tol = opts.negative_tolerance.unwrap_or(1e3 * opts.atol);
@@ -176,14 +229,24 @@ pub fn simulate_with(
     let cells = opts.initial_cells.unwrap_or(model.initial_cells);
     let mut y = sys.initial_state(cells);
 
-    let mut events: Vec<DoseEvent> = doses.iter().copied().filter(|e| e.time <= opts.t_end).collect();
+    let mut events: Vec<DoseEvent> = doses
+        .iter()
+        .copied()
+        .filter(|e| e.time <= opts.t_end)
+        .collect();
     events.sort_by(|a, b| a.time.total_cmp(&b.time));
-    let outs: Vec<f64> = (0..=opts.n_out).map(|k| opts.t_end * k as f64 / opts.n_out as f64).collect();
+    let outs: Vec<f64> = (0..=opts.n_out)
+        .map(|k| opts.t_end * k as f64 / opts.n_out as f64)
+        .collect();
 
     let columns = timeline_columns(model);
     let mut values = Vec::with_capacity(columns.len() * outs.len());
     let mut regs: Vec<Vec<f64>> = bound.genotypes.iter().map(|g| g.rhs.workspace()).collect();
-    let mut oregs: Vec<Vec<f64>> = bound.genotypes.iter().map(|g| g.observables.workspace()).collect();
+    let mut oregs: Vec<Vec<f64>> = bound
+        .genotypes
+        .iter()
+        .map(|g| g.observables.workspace())
+        .collect();
     let mut drugs = vec![0.0; model.drugs.len()];
 
     let (mut pend_t, mut pend_y) = (Vec::new(), Vec::new());
@@ -196,7 +259,9 @@ pub fn simulate_with(
             ei += 1;
             solver.restart();
         }
-        let t_next = events.get(ei).map_or(opts.t_end, |e| e.time.min(opts.t_end));
+        let t_next = events
+            .get(ei)
+            .map_or(opts.t_end, |e| e.time.min(opts.t_end));
         if t_next > t {
             // The solver holds the system mutably while it runs, so outputs are
             // buffered and turned into rows afterwards.
@@ -215,9 +280,22 @@ pub fn simulate_with(
             break;
         }
     }
-    record_row(&sys, opts.t_end, &y, &mut regs, &mut oregs, &mut drugs, &mut values);
+    record_row(
+        &sys,
+        opts.t_end,
+        &y,
+        &mut regs,
+        &mut oregs,
+        &mut drugs,
+        &mut values,
+    );
     Ok(SimResult {
-        timeline: Timeline { times: outs, time_unit: model.meta.time_unit.symbol().to_string(), columns, values },
+        timeline: Timeline {
+            times: outs,
+            time_unit: model.meta.time_unit.symbol().to_string(),
+            columns,
+            values,
+        },
         stats: solver.stats(),
         final_state: y,
         wall_seconds: start.elapsed().as_secs_f64(),

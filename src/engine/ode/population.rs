@@ -33,7 +33,12 @@ pub struct PopulationSystem<'a> {
 }
 
 impl<'a> PopulationSystem<'a> {
-    pub fn new(model: &'a CompiledModel, bound: &'a BoundModel, capacity: Option<f64>, negative_tolerance: f64) -> Self {
+    pub fn new(
+        model: &'a CompiledModel,
+        bound: &'a BoundModel,
+        capacity: Option<f64>,
+        negative_tolerance: f64,
+    ) -> Self {
         let mut children = vec![Vec::new(); model.genotypes.len()];
         for (c, g) in model.genotypes.iter().enumerate() {
             if let Some(p) = g.parent {
@@ -47,7 +52,11 @@ impl<'a> PopulationSystem<'a> {
             capacity,
             children,
             regs: bound.genotypes.iter().map(|g| g.rhs.workspace()).collect(),
-            jregs: bound.genotypes.iter().map(|g| g.jacobian.workspace()).collect(),
+            jregs: bound
+                .genotypes
+                .iter()
+                .map(|g| g.jacobian.workspace())
+                .collect(),
             drugs: vec![0.0; model.drugs.len()],
             negative_tolerance,
         }
@@ -64,12 +73,23 @@ impl<'a> PopulationSystem<'a> {
         let n = self.bound.n_species;
         let s = self.stride();
         let mut y = vec![0.0; s * self.model.genotypes.len()];
-        let mutant: f64 = self.model.genotypes.iter().skip(1).map(|g| g.initial_fraction).sum();
+        let mutant: f64 = self
+            .model
+            .genotypes
+            .iter()
+            .skip(1)
+            .map(|g| g.initial_fraction)
+            .sum();
         for (g, gt) in self.model.genotypes.iter().enumerate() {
             for (i, sp) in self.model.species.iter().enumerate() {
                 y[g * s + i] = sp.initial;
             }
-            y[g * s + n] = cells * if g == 0 { 1.0 - mutant } else { gt.initial_fraction };
+            y[g * s + n] = cells
+                * if g == 0 {
+                    1.0 - mutant
+                } else {
+                    gt.initial_fraction
+                };
         }
         y
     }
@@ -79,7 +99,9 @@ impl<'a> PopulationSystem<'a> {
             None => (1.0, 0.0),
             Some(k) => {
                 let s = self.stride();
-                let total: f64 = (0..self.model.genotypes.len()).map(|g| y[g * s + s - 1]).sum();
+                let total: f64 = (0..self.model.genotypes.len())
+                    .map(|g| y[g * s + s - 1])
+                    .sum();
                 let c = 1.0 - total / k;
                 if c > 0.0 {
                     (c, -1.0 / k)
@@ -199,12 +221,22 @@ impl OdeSystem for PopulationSystem<'_> {
     fn check(&self, t: f64, y: &[f64]) -> Result<(), SolverError> {
         for (i, &v) in y.iter().enumerate() {
             if !v.is_finite() {
-                return Err(SolverError { time: t, kind: SolverErrorKind::NonFinite { variable: self.variable_name(i), value: v } });
+                return Err(SolverError {
+                    time: t,
+                    kind: SolverErrorKind::NonFinite {
+                        variable: self.variable_name(i),
+                        value: v,
+                    },
+                });
             }
             if v < -self.negative_tolerance {
                 return Err(SolverError {
                     time: t,
-                    kind: SolverErrorKind::Negative { variable: self.variable_name(i), value: v, tolerance: self.negative_tolerance },
+                    kind: SolverErrorKind::Negative {
+                        variable: self.variable_name(i),
+                        value: v,
+                        tolerance: self.negative_tolerance,
+                    },
                 });
             }
         }

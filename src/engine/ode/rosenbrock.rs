@@ -11,7 +11,9 @@
 
 use nalgebra::{DMatrix, DVector};
 
-use super::solver::{error_norm, initial_step, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats};
+use super::solver::{
+    error_norm, initial_step, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
+};
 
 pub struct Rosenbrock23 {
     rtol: f64,
@@ -25,7 +27,15 @@ pub struct Rosenbrock23 {
 
 impl Rosenbrock23 {
     pub fn new(rtol: f64, atol: f64) -> Rosenbrock23 {
-        Rosenbrock23 { rtol, atol, max_steps: 10_000_000, h: 0.0, fsal: false, f0: Vec::new(), stats: SolverStats::default() }
+        Rosenbrock23 {
+            rtol,
+            atol,
+            max_steps: 10_000_000,
+            h: 0.0,
+            fsal: false,
+            f0: Vec::new(),
+            stats: SolverStats::default(),
+        }
     }
 }
 
@@ -78,16 +88,31 @@ impl Solver for Rosenbrock23 {
         }
         let mut h = self.h.min(span);
         let mut jac = DMatrix::<f64>::zeros(n, n);
-        let (mut f1, mut f2, mut ft, mut ytmp, mut ynew, mut err, mut dense) =
-            (vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        let (mut f1, mut f2, mut ft, mut ytmp, mut ynew, mut err, mut dense) = (
+            vec![0.0; n],
+            vec![0.0; n],
+            vec![0.0; n],
+            vec![0.0; n],
+            vec![0.0; n],
+            vec![0.0; n],
+            vec![0.0; n],
+        );
         let mut steps = 0;
         loop {
             steps += 1;
             if steps > self.max_steps {
-                return Err(SolverError { time: *t, kind: SolverErrorKind::TooManySteps { steps: self.max_steps } });
+                return Err(SolverError {
+                    time: *t,
+                    kind: SolverErrorKind::TooManySteps {
+                        steps: self.max_steps,
+                    },
+                });
             }
             if h <= 1e-14 * t.abs().max(1.0) {
-                return Err(SolverError { time: *t, kind: SolverErrorKind::StepSizeUnderflow { step: h } });
+                return Err(SolverError {
+                    time: *t,
+                    kind: SolverErrorKind::StepSizeUnderflow { step: h },
+                });
             }
             let last = *t + 1.01 * h >= t_end;
             let proposed = h;
@@ -104,14 +129,20 @@ impl Solver for Rosenbrock23 {
             let lu = w.lu();
             let solve = |rhs: Vec<f64>| lu.solve(&DVector::from_vec(rhs));
             let Some(k1) = solve((0..n).map(|i| self.f0[i] + h * d * tvec[i]).collect()) else {
-                return Err(SolverError { time: *t, kind: SolverErrorKind::SingularMatrix });
+                return Err(SolverError {
+                    time: *t,
+                    kind: SolverErrorKind::SingularMatrix,
+                });
             };
             for i in 0..n {
                 ytmp[i] = y[i] + 0.5 * h * k1[i];
             }
             sys.rhs(*t + 0.5 * h, &ytmp, &mut f1);
             let Some(mut k2) = solve((0..n).map(|i| f1[i] - k1[i]).collect()) else {
-                return Err(SolverError { time: *t, kind: SolverErrorKind::SingularMatrix });
+                return Err(SolverError {
+                    time: *t,
+                    kind: SolverErrorKind::SingularMatrix,
+                });
             };
             k2 += &k1;
             let t_new = if last { t_end } else { *t + h };
@@ -120,9 +151,16 @@ impl Solver for Rosenbrock23 {
             }
             sys.rhs(t_new, &ynew, &mut f2);
             let Some(k3) = solve(
-                (0..n).map(|i| f2[i] - e32 * (k2[i] - f1[i]) - 2.0 * (k1[i] - self.f0[i]) + h * d * tvec[i]).collect(),
+                (0..n)
+                    .map(|i| {
+                        f2[i] - e32 * (k2[i] - f1[i]) - 2.0 * (k1[i] - self.f0[i]) + h * d * tvec[i]
+                    })
+                    .collect(),
             ) else {
-                return Err(SolverError { time: *t, kind: SolverErrorKind::SingularMatrix });
+                return Err(SolverError {
+                    time: *t,
+                    kind: SolverErrorKind::SingularMatrix,
+                });
             };
             self.stats.rhs_evals += 3;
             for i in 0..n {
@@ -154,7 +192,11 @@ impl Solver for Rosenbrock23 {
                 h *= fac;
             } else {
                 self.stats.rejected += 1;
-                h *= if e.is_finite() { (0.9 * e.powf(-1.0 / 3.0)).clamp(0.1, 0.9) } else { 0.1 };
+                h *= if e.is_finite() {
+                    (0.9 * e.powf(-1.0 / 3.0)).clamp(0.1, 0.9)
+                } else {
+                    0.1
+                };
             }
         }
     }

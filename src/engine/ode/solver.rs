@@ -38,17 +38,31 @@ pub fn check_finite(t: f64, y: &[f64], name: impl Fn(usize) -> String) -> Result
         None => Ok(()),
         Some(i) => Err(SolverError {
             time: t,
-            kind: SolverErrorKind::NonFinite { variable: name(i), value: y[i] },
+            kind: SolverErrorKind::NonFinite {
+                variable: name(i),
+                value: y[i],
+            },
         }),
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SolverErrorKind {
-    NonFinite { variable: String, value: f64 },
-    Negative { variable: String, value: f64, tolerance: f64 },
-    StepSizeUnderflow { step: f64 },
-    TooManySteps { steps: u64 },
+    NonFinite {
+        variable: String,
+        value: f64,
+    },
+    Negative {
+        variable: String,
+        value: f64,
+        tolerance: f64,
+    },
+    StepSizeUnderflow {
+        step: f64,
+    },
+    TooManySteps {
+        steps: u64,
+    },
     SingularMatrix,
 }
 
@@ -63,11 +77,22 @@ impl fmt::Display for SolverError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "numerical failure at t = {}: ", self.time)?;
         match &self.kind {
-            SolverErrorKind::NonFinite { variable, value } => write!(f, "`{variable}` became {value}"),
-            SolverErrorKind::Negative { variable, value, tolerance } => {
-                write!(f, "`{variable}` went negative ({value:e}, beyond the tolerance -{tolerance:e})")
+            SolverErrorKind::NonFinite { variable, value } => {
+                write!(f, "`{variable}` became {value}")
             }
-            SolverErrorKind::StepSizeUnderflow { step } => write!(f, "step size underflow (h = {step:e})"),
+            SolverErrorKind::Negative {
+                variable,
+                value,
+                tolerance,
+            } => {
+                write!(
+                    f,
+                    "`{variable}` went negative ({value:e}, beyond the tolerance -{tolerance:e})"
+                )
+            }
+            SolverErrorKind::StepSizeUnderflow { step } => {
+                write!(f, "step size underflow (h = {step:e})")
+            }
             SolverErrorKind::TooManySteps { steps } => write!(f, "more than {steps} steps"),
             SolverErrorKind::SingularMatrix => write!(f, "singular iteration matrix"),
         }
@@ -158,7 +183,17 @@ pub fn error_norm(err: &[f64], y0: &[f64], y1: &[f64], rtol: f64, atol: f64) -> 
 }
 
 /// Hairer's starting step size (Solving ODEs I, II.4): an explicit Euler probe.
-pub fn initial_step(sys: &mut dyn OdeSystem, t: f64, y: &[f64], f0: &[f64], order: i32, rtol: f64, atol: f64, h_max: f64) -> (f64, u64) {
+#[allow(clippy::too_many_arguments)]
+pub fn initial_step(
+    sys: &mut dyn OdeSystem,
+    t: f64,
+    y: &[f64],
+    f0: &[f64],
+    order: i32,
+    rtol: f64,
+    atol: f64,
+    h_max: f64,
+) -> (f64, u64) {
     let n = y.len();
     let (mut d0, mut d1) = (0.0, 0.0);
     for i in 0..n {
@@ -167,7 +202,12 @@ pub fn initial_step(sys: &mut dyn OdeSystem, t: f64, y: &[f64], f0: &[f64], orde
         d1 += (f0[i] / sc).powi(2);
     }
     let (d0, d1) = ((d0 / n as f64).sqrt(), (d1 / n as f64).sqrt());
-    let h0 = if d0 < 1e-5 || d1 < 1e-5 { 1e-6 } else { 0.01 * d0 / d1 }.min(h_max);
+    let h0 = if d0 < 1e-5 || d1 < 1e-5 {
+        1e-6
+    } else {
+        0.01 * d0 / d1
+    }
+    .min(h_max);
     let y1: Vec<f64> = (0..n).map(|i| y[i] + h0 * f0[i]).collect();
     let mut f1 = vec![0.0; n];
     sys.rhs(t + h0, &y1, &mut f1);
