@@ -9,7 +9,9 @@ use super::tree::{Expr, Func, Var};
 
 /// d e / d v.
 pub fn diff(e: &Expr, v: Var) -> Expr {
-    d(e, v).simplify()
+    // Simplify first: `y - y` inside a power with exponent < 1 would otherwise give
+    // inf * 0 = NaN through the chain rule for an expression that is constant.
+    d(&e.simplify(), v).simplify()
 }
 
 fn d(e: &Expr, v: Var) -> Expr {
