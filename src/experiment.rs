@@ -87,9 +87,7 @@ pub fn apply_sets(model: &CompiledModel, sets: &[String]) -> Result<Vec<f64>, Ex
         let i = model.param_index(name).ok_or_else(|| {
             fail(format!(
                 "the model has no parameter `{name}`{}",
-                crate::expr::resolve::closest(name, model.param_names())
-                    .map(|s| format!(" (did you mean `{s}`?)"))
-                    .unwrap_or_default()
+                crate::expr::resolve::did_you_mean_among(name, model.param_names())
             ))
         })?;
         let x: f64 = v

@@ -3,7 +3,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::process::Command;
 
 const GOOD: &str = r#"[model]
@@ -161,6 +160,16 @@ fn mutation_probability_out_of_range() {
 }
 
 #[test]
+fn observable_referring_to_observable() {
+    let bad = GOOD.replace(
+        "[fate]",
+        "[observables.a]\nexpr = \"X\"\n[observables.b]\nexpr = \"2 * a\"\n\n[fate]",
+    );
+    let (l, c) = line_col(&bad, "a\"\n\n[fate]");
+    expect(&bad, l, c, "observables may not refer to other observables");
+}
+
+#[test]
 fn missing_file_is_an_error() {
     let o = Command::new(env!("CARGO_BIN_EXE_resloop"))
         .args(["check", "no/such/model.toml"])
@@ -217,5 +226,4 @@ fn check_strict_fails_on_missing_provenance() {
     assert_eq!(lax.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&lax.stderr).contains("has no provenance"));
     assert_ne!(run(true).status.code(), Some(0));
-    let _ = Path::new("");
 }

@@ -26,8 +26,6 @@ pub struct BoundGenotype {
     pub jacobian: Program,
     /// (row in rhs outputs, species column) of each Jacobian output.
     pub jac_pattern: Vec<(usize, usize)>,
-    /// The bound right-hand side as trees (reference for tests).
-    pub rhs_exprs: Vec<Expr>,
 }
 
 /// A model with every genotype's parameters bound.
@@ -164,6 +162,5 @@ fn bind_genotype(model: &CompiledModel, params: Vec<f64>) -> Result<BoundGenotyp
         jacobian: Program::compile(&jac_exprs, n + nd + 1, &slot)?,
         jac_pattern,
         params,
-        rhs_exprs,
     })
 }

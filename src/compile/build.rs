@@ -6,7 +6,8 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use super::types::*;
-use crate::expr::{parse, resolve, Expr, NameKind, ResolveError, Scope, Var};
+use crate::expr::resolve::did_you_mean_among;
+use crate::expr::{parse, resolve_forbidding, Expr, NameKind, ResolveError, Scope, Var};
 use crate::model::{
     load_file, load_str, ModelError, ModelErrorKind as K, ModelFile, NumOrParam, SourceText,
 };
@@ -35,15 +36,24 @@ impl Ctx<'_> {
 
     /// Parse and resolve an expression string, mapping errors into the file.
     fn expr(&self, s: &Spanned<String>, scope: &Scope, field: &str) -> Result<Expr, ModelError> {
+        self.expr_forbidding(s, scope, None, field)
+    }
+
+    fn expr_forbidding(
+        &self,
+        s: &Spanned<String>,
+        scope: &Scope,
+        forbid: Option<NameKind>,
+        field: &str,
+    ) -> Result<Expr, ModelError> {
         let start = s.span().start;
         let at = |pos: usize| self.src.offset_in_string(start, pos);
         let ast =
             parse(s.get_ref()).map_err(|e| self.err(at(e.pos), K::Syntax, field, e.message))?;
-        resolve(&ast, scope).map_err(|e| {
+        resolve_forbidding(&ast, scope, forbid).map_err(|e| {
             let kind = match e {
-                ResolveError::UnknownName { .. } | ResolveError::NotAllowed { .. } => {
-                    K::UnknownName
-                }
+                ResolveError::UnknownName { .. } => K::UnknownName,
+                ResolveError::NotAllowed { .. } => K::NotAllowed,
                 ResolveError::UnknownFunction { .. } | ResolveError::Arity { .. } => {
                     K::BadFunctionCall
                 }
@@ -219,12 +229,7 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
                         ),
                         None => format!(
                             "unknown parameter `{name}`{}",
-                            crate::expr::resolve::closest(
-                                name,
-                                params.iter().map(|p| p.name.as_str())
-                            )
-                            .map(|s| format!(" (did you mean `{s}`?)"))
-                            .unwrap_or_default()
+                            did_you_mean_among(name, params.iter().map(|p| p.name.as_str()))
                         ),
                     };
                     Err(ModelError {
@@ -311,12 +316,10 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
                             format!(
                                 "`scales` must name a parameter; `{}` is not one{}",
                                 p.get_ref(),
-                                crate::expr::resolve::closest(
+                                did_you_mean_among(
                                     p.get_ref(),
                                     params.iter().map(|p| p.name.as_str())
                                 )
-                                .map(|s| format!(" (did you mean `{s}`?)"))
-                                .unwrap_or_default()
                             ),
                         ))
                     }
@@ -353,22 +356,17 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
     }
 
     // 4. Observables (may not refer to each other), species rates, fate.
-    let obs_scope = scope.without(NameKind::Observable);
     let mut observables = Vec::new();
     for (name, o) in &file.observables {
         let field = format!("observables.{}.expr", name.get_ref());
-        let expr = cx.expr(&o.expr, &obs_scope, &field).map_err(|mut e| {
-            if scope
-                .get(name_in(&e.message))
-                .is_some_and(|v| matches!(v, Var::Observable(_)))
-            {
-                e.message = format!(
-                    "{} (observables may not refer to other observables)",
-                    e.message
-                );
-            }
-            e
-        })?;
+        let expr = cx
+            .expr_forbidding(&o.expr, &scope, Some(NameKind::Observable), &field)
+            .map_err(|mut e| {
+                if e.kind == K::NotAllowed {
+                    e.message += " (observables may not refer to other observables)";
+                }
+                e
+            })?;
         observables.push(Observable {
             name: name.get_ref().clone(),
             unit: o.unit.clone(),
@@ -437,8 +435,7 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
             Some(p) => genotypes.iter().position(|x| &x.name == p.get_ref()).ok_or_else(|| {
                 cx.err(p.span().start, K::UnknownName, &format!("{field}.parent"),
                     format!("unknown parent genotype `{}` (a parent must be declared before its children){}", p.get_ref(),
-                        crate::expr::resolve::closest(p.get_ref(), genotypes.iter().map(|x| x.name.as_str()))
-                            .map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default()))
+                        did_you_mean_among(p.get_ref(), genotypes.iter().map(|x| x.name.as_str()))))
             })?,
         };
         let u = cx.finite(
@@ -494,12 +491,7 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
                     format!(
                         "unknown parameter `{}`{}",
                         pname.get_ref(),
-                        crate::expr::resolve::closest(
-                            pname.get_ref(),
-                            params.iter().map(|p| p.name.as_str())
-                        )
-                        .map(|s| format!(" (did you mean `{s}`?)"))
-                        .unwrap_or_default()
+                        did_you_mean_among(pname.get_ref(), params.iter().map(|p| p.name.as_str()))
                     ),
                 ));
             };
@@ -588,11 +580,6 @@ fn relocate(mut e: ModelError, src: &SourceText, offset: usize) -> ModelError {
         e.at = src.locate(offset);
     }
     e
-}
-
-/// The name quoted first in an error message (`unknown name `x``).
-fn name_in(msg: &str) -> &str {
-    msg.split('`').nth(1).unwrap_or("")
 }
 
 fn is_identifier(s: &str) -> bool {

@@ -15,5 +15,5 @@ pub mod tree;
 pub use ast::Ast;
 pub use parse::{parse, ParseError};
 pub use program::Program;
-pub use resolve::{resolve, NameKind, ResolveError, Scope};
+pub use resolve::{resolve, resolve_forbidding, NameKind, ResolveError, Scope};
 pub use tree::{Expr, Func, Var};

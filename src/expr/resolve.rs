@@ -86,19 +86,6 @@ impl Scope {
     pub fn suggest(&self, name: &str) -> Option<String> {
         closest(name, self.names.keys().map(String::as_str))
     }
-
-    /// A scope without observables, for resolving the observables themselves
-    /// (observables may not refer to each other, which rules out cycles).
-    pub fn without(&self, kind: NameKind) -> Scope {
-        Scope {
-            names: self
-                .names
-                .iter()
-                .filter(|(_, v)| NameKind::of(**v) != kind)
-                .map(|(k, v)| (k.clone(), *v))
-                .collect(),
-        }
-    }
 }
 
 /// The candidate closest to `name` by edit distance, if within a third of its length.
@@ -132,7 +119,7 @@ pub enum ResolveError {
         expected: usize,
         got: usize,
     },
-    #[error("`{name}` is a {kind}, which is not allowed here")]
+    #[error("`{name}` is {} {kind}, which is not allowed here", if kind.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" })]
     NotAllowed {
         name: String,
         pos: usize,
@@ -145,6 +132,12 @@ fn did_you_mean(s: &Option<String>) -> String {
         Some(s) => format!(" (did you mean `{s}`?)"),
         None => String::new(),
     }
+}
+
+/// ` (did you mean `x`?)` for the candidate closest to `name`, or an empty string:
+/// the one suffix every "unknown name" message in resloop uses.
+pub fn did_you_mean_among<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    did_you_mean(&closest(name, candidates))
 }
 
 impl ResolveError {
@@ -160,9 +153,27 @@ impl ResolveError {
 
 /// Resolve every name in `ast` against `scope`.
 pub fn resolve(ast: &Ast, scope: &Scope) -> Result<Expr, ResolveError> {
+    resolve_forbidding(ast, scope, None)
+}
+
+/// Resolve, rejecting names of kind `forbid` with [`ResolveError::NotAllowed`] at
+/// their position (observables may not refer to observables, which rules out cycles).
+pub fn resolve_forbidding(
+    ast: &Ast,
+    scope: &Scope,
+    forbid: Option<NameKind>,
+) -> Result<Expr, ResolveError> {
+    let resolve = |a: &Ast, s: &Scope| resolve_forbidding(a, s, forbid);
     Ok(match ast {
         Ast::Num(v) => Expr::Const(*v),
         Ast::Name { name, pos } => match scope.get(name) {
+            Some(v) if Some(NameKind::of(v)) == forbid => {
+                return Err(ResolveError::NotAllowed {
+                    name: name.clone(),
+                    pos: *pos,
+                    kind: NameKind::of(v).label(),
+                })
+            }
             Some(v) => Expr::Var(v),
             None => {
                 return Err(ResolveError::UnknownName {

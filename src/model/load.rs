@@ -12,6 +12,8 @@ pub enum ModelErrorKind {
     Io,
     Toml,
     UnknownName,
+    /// A known name used where its kind is not allowed.
+    NotAllowed,
     BadFunctionCall,
     DuplicateName,
     BadValue,

@@ -63,9 +63,10 @@ pub fn parse_dose_spec(
     let di = model.drug_index(drug).ok_or_else(|| {
         fail(format!(
             "the model has no drug `{drug}`{}; its drugs are: {}",
-            crate::expr::resolve::closest(drug, model.drugs.iter().map(|d| d.name.as_str()))
-                .map(|s| format!(" (did you mean `{s}`?)"))
-                .unwrap_or_default(),
+            crate::expr::resolve::did_you_mean_among(
+                drug,
+                model.drugs.iter().map(|d| d.name.as_str())
+            ),
             model
                 .drugs
                 .iter()

@@ -135,9 +135,4 @@ impl Exposure {
         self.since[i] = t;
         Ok(())
     }
-
-    /// Drug-free (e.g. after washing cells for an assay).
-    pub fn clear(&mut self) {
-        self.level.iter_mut().for_each(|l| *l = 0.0);
-    }
 }

@@ -10,7 +10,9 @@ use std::cell::RefCell;
 use ode_solvers::continuous_output_model::ContinuousOutputModel;
 use ode_solvers::{DVector, OutputType, System};
 
-use super::solver::{OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats};
+use super::solver::{
+    emit_start, next_due, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
+};
 
 pub struct OdeSolversDopri5 {
     rtol: f64,
@@ -72,11 +74,7 @@ impl Solver for OdeSolversDopri5 {
         outs: &[f64],
         out: &mut dyn FnMut(f64, &[f64]),
     ) -> Result<(), SolverError> {
-        let mut next_out = outs.partition_point(|&o| o < *t);
-        if next_out < outs.len() && outs[next_out] == *t && *t < t_end {
-            out(*t, y);
-            next_out += 1;
-        }
+        let mut next_out = emit_start(outs, *t, t_end, y, out);
         if *t >= t_end {
             return Ok(());
         }
@@ -137,11 +135,14 @@ impl Solver for OdeSolversDopri5 {
                 },
             });
         }
-        while next_out < outs.len() && outs[next_out] < t_end {
-            if let Some(v) = model.evaluate(outs[next_out]) {
-                out(outs[next_out], v.as_slice());
-            }
-            next_out += 1;
+        while let Some(tk) = next_due(outs, &mut next_out, t_end, t_end) {
+            // The continuous model covers [*t, t_end]; a gap would misalign the
+            // timeline, so it is an error rather than a skipped row.
+            let v = model.evaluate(tk).ok_or(SolverError {
+                time: tk,
+                kind: SolverErrorKind::OutputUnavailable,
+            })?;
+            out(tk, v.as_slice());
         }
         if xs.len() >= 3 {
             let n = xs.len();

@@ -15,7 +15,8 @@
 //! control).
 
 use super::solver::{
-    error_norm, initial_step, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
+    emit_start, error_norm, initial_step, next_due, OdeSystem, Solver, SolverError,
+    SolverErrorKind, SolverStats,
 };
 
 const C2: f64 = 1.0 / 5.0;
@@ -179,11 +180,7 @@ impl Solver for Dopri5 {
     ) -> Result<(), SolverError> {
         let n = y.len();
         self.ensure(n);
-        let mut next_out = outs.partition_point(|&o| o < *t);
-        if next_out < outs.len() && outs[next_out] == *t && *t < t_end {
-            out(*t, y);
-            next_out += 1;
-        }
+        let mut next_out = emit_start(outs, *t, t_end, y, out);
         if *t >= t_end {
             return Ok(());
         }
@@ -300,11 +297,9 @@ impl Solver for Dopri5 {
                 std::mem::swap(k1, k7);
                 *t = t_new;
                 self.stats.accepted += 1;
-                while next_out < outs.len() && outs[next_out] < t_new && outs[next_out] < t_end {
-                    let theta = (outs[next_out] - t_old) / h;
-                    self.interpolate(theta, &mut dense_buf);
-                    out(outs[next_out], &dense_buf);
-                    next_out += 1;
+                while let Some(tk) = next_due(outs, &mut next_out, t_new, t_end) {
+                    self.interpolate((tk - t_old) / h, &mut dense_buf);
+                    out(tk, &dense_buf);
                 }
                 if last {
                     // The last step was cut to land on t_end; the next segment starts

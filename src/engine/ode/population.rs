@@ -142,10 +142,6 @@ impl<'a> PopulationSystem<'a> {
 }
 
 impl OdeSystem for PopulationSystem<'_> {
-    fn dim(&self) -> usize {
-        self.stride() * self.model.genotypes.len()
-    }
-
     fn rhs(&mut self, t: f64, y: &[f64], dy: &mut [f64]) {
         self.exposure.concentrations(t, &mut self.drugs);
         let n = self.bound.n_species;

@@ -12,7 +12,8 @@
 use nalgebra::{DMatrix, DVector};
 
 use super::solver::{
-    error_norm, initial_step, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
+    emit_start, error_norm, initial_step, next_due, OdeSystem, Solver, SolverError,
+    SolverErrorKind, SolverStats,
 };
 
 pub struct Rosenbrock23 {
@@ -63,11 +64,7 @@ impl Solver for Rosenbrock23 {
         let n = y.len();
         let d = 1.0 / (2.0 + std::f64::consts::SQRT_2);
         let e32 = 6.0 + std::f64::consts::SQRT_2;
-        let mut next_out = outs.partition_point(|&o| o < *t);
-        if next_out < outs.len() && outs[next_out] == *t && *t < t_end {
-            out(*t, y);
-            next_out += 1;
-        }
+        let mut next_out = emit_start(outs, *t, t_end, y, out);
         if *t >= t_end {
             return Ok(());
         }
@@ -170,15 +167,14 @@ impl Solver for Rosenbrock23 {
             if e <= 1.0 {
                 sys.check(t_new, &ynew)?;
                 let t_old = *t;
-                while next_out < outs.len() && outs[next_out] < t_new && outs[next_out] < t_end {
-                    let s = (outs[next_out] - t_old) / h;
+                while let Some(tk) = next_due(outs, &mut next_out, t_new, t_end) {
+                    let s = (tk - t_old) / h;
                     let a = s * (1.0 - s) / (1.0 - 2.0 * d);
                     let b = s * (s - 2.0 * d) / (1.0 - 2.0 * d);
                     for i in 0..n {
                         dense[i] = y[i] + h * (a * k1[i] + b * k2[i]);
                     }
-                    out(outs[next_out], &dense);
-                    next_out += 1;
+                    out(tk, &dense);
                 }
                 y.copy_from_slice(&ynew);
                 self.f0.copy_from_slice(&f2);

@@ -6,7 +6,6 @@ use nalgebra::DMatrix;
 
 /// A system of ODEs `dy/dt = f(t, y)`.
 pub trait OdeSystem {
-    fn dim(&self) -> usize;
     fn rhs(&mut self, t: f64, y: &[f64], dy: &mut [f64]);
     /// `J = df/dy`. The default is forward differences; systems with an exact
     /// Jacobian override it.
@@ -64,6 +63,8 @@ pub enum SolverErrorKind {
         steps: u64,
     },
     SingularMatrix,
+    /// The solver could not produce a requested output time.
+    OutputUnavailable,
 }
 
 /// A numerical failure, with the time it happened.
@@ -95,6 +96,9 @@ impl fmt::Display for SolverError {
             }
             SolverErrorKind::TooManySteps { steps } => write!(f, "more than {steps} steps"),
             SolverErrorKind::SingularMatrix => write!(f, "singular iteration matrix"),
+            SolverErrorKind::OutputUnavailable => {
+                write!(f, "no solution available at this output time")
+            }
         }
     }
 }
@@ -167,6 +171,37 @@ impl Method {
             Method::OdeSolversDopri5 => Box::new(super::OdeSolversDopri5::new(rtol, atol)),
             Method::Rosenbrock23 => Box::new(super::Rosenbrock23::new(rtol, atol)),
         }
+    }
+}
+
+/// Start of [`Solver::advance`]: the index of the first requested output time not
+/// before `t`, emitting `y` itself when an output falls exactly on `t` (the state
+/// after any event just applied).
+pub fn emit_start(
+    outs: &[f64],
+    t: f64,
+    t_end: f64,
+    y: &[f64],
+    out: &mut dyn FnMut(f64, &[f64]),
+) -> usize {
+    let mut next = outs.partition_point(|&o| o < t);
+    if next < outs.len() && outs[next] == t && t < t_end {
+        out(t, y);
+        next += 1;
+    }
+    next
+}
+
+/// The next requested output time inside a step ending at `t_new` (and before the
+/// segment end), advancing the cursor; `None` when none is due.
+#[inline]
+pub fn next_due(outs: &[f64], next: &mut usize, t_new: f64, t_end: f64) -> Option<f64> {
+    let tk = *outs.get(*next)?;
+    if tk < t_new && tk < t_end {
+        *next += 1;
+        Some(tk)
+    } else {
+        None
     }
 }
 
