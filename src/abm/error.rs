@@ -74,6 +74,22 @@ pub enum AbmError {
         t: f64,
         value: f64,
     },
+    #[error(
+        "{species} of {genotype} became {value} in the step from t = {t} (dt = {dt}): the \
+         explicit step is too long for the loop's fastest rate (or a rate expression is \
+         undefined there); use a shorter step or more substeps"
+    )]
+    BadState {
+        species: String,
+        genotype: String,
+        t: f64,
+        dt: f64,
+        value: f64,
+    },
+    #[error("exposure: {0}")]
+    Exposure(String),
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("cannot build a thread pool with {threads} threads: {message}")]
     ThreadPool { threads: usize, message: String },
     #[error("cannot write {path}: {source}")]

@@ -11,6 +11,8 @@
 //!
 //! See `docs/abm.md` for the method, its error terms and measured performance.
 
+pub mod compiled;
+pub mod dosing;
 pub mod engine;
 pub mod ensemble;
 pub mod error;
@@ -18,16 +20,18 @@ pub mod model;
 pub mod output;
 pub mod rng;
 
+pub use compiled::{CompiledCells, Integrator, LoopIntegration};
+pub use dosing::DoseExposure;
 pub use engine::{
     bytes_per_cell, AbmOptions, CellSnapshot, CloneInfo, CloneSizes, Founders, NoProgress, Passage,
     PassageEvent, Progress, Record, ReplicateResult, Simulation, StopReason,
 };
 pub use ensemble::{
-    run_ensemble, run_replicate, Ensemble, EnsembleConfig, Origin, ReplicateSummary,
-    ResistanceCriterion,
+    run_ensemble, run_replicate, Band, Ensemble, EnsembleConfig, Origin, ReplicateSummary,
+    ResistanceCriterion, Variable,
 };
 pub use error::AbmError;
 pub use model::{
-    CellModel, ConstantExposure, ConstantRates, Exposure, FnExposure, NoiseSpec, States, StatesMut,
-    StepContext,
+    CellModel, ConstantExposure, ConstantRates, Exposure, FnExposure, NoiseSpec, StateError,
+    States, StatesMut, StepContext,
 };

@@ -4,8 +4,11 @@
 //! Files:
 //! - `clones.csv`: one row per clone per replicate (lineage, origin, sizes).
 //! - replicate summary CSV: one row per replicate.
-//! - timeline CSV, long format `time,replicate,variable,value`: `replicate` is the
-//!   replicate index, or `median`, `q25`, `q75` for the bands across replicates.
+//! - timeline CSV, long format `time,replicate,population,variable,value` (the ODE
+//!   timeline's columns plus `replicate`): `replicate` is the replicate index, or
+//!   `median`, `q25`, `q75` for the bands across replicates (or `all` for exposure);
+//!   `population` is `total`, a genotype or `exposure`; `variable` is `cells`, a
+//!   species (mean over the population's cells) or a drug.
 //! - Muller CSV: `replicate,time,clone,parent,genotype,size`.
 
 use std::io;
@@ -15,10 +18,12 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::engine::{CellSnapshot, ReplicateResult};
-use super::ensemble::{variable_name, Ensemble, Origin};
+use super::ensemble::{Ensemble, Origin, Variable};
 use super::error::AbmError;
+use super::model::Exposure;
 use crate::output::atomic::write_atomic;
 use crate::output::plot::{draw_png_and_svg, Figure};
+use crate::output::timeline_plot::PALETTE;
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> AbmError + '_ {
     move |source| AbmError::Io {
@@ -63,8 +68,8 @@ pub fn write_clones_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
 pub fn write_summary_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
     write_atomic(path, |w| {
         write!(w, "replicate,final_time,final_population")?;
-        for g in 0..ens.n_genotypes {
-            write!(w, ",final_genotype_{g}")?;
+        for g in &ens.genotype_names {
+            write!(w, ",final_{g}")?;
         }
         writeln!(
             w,
@@ -95,28 +100,80 @@ pub fn write_summary_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
     .map_err(io_err(path))
 }
 
-/// Timeline in long format: `time,replicate,variable,value`, per replicate and bands.
-pub fn write_timeline_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
+/// Drug exposure to add to a timeline: the schedule and the drug names.
+pub struct ExposureRows<'a> {
+    pub exposure: &'a dyn Exposure,
+    pub drugs: &'a [String],
+}
+
+/// `(population, variable)` labels of a band variable.
+pub fn variable_labels(ens: &Ensemble, v: Variable) -> (&str, &str) {
+    match v {
+        Variable::Total => ("total", "cells"),
+        Variable::Genotype(g) => (ens.genotype_names[g].as_str(), "cells"),
+        Variable::SpeciesMean(s) => ("total", ens.species_names[s].as_str()),
+    }
+}
+
+/// Timeline in long format `time,replicate,population,variable,value`: per replicate
+/// (cells of the population and of each genotype, mean loop species of the
+/// population and of each genotype present), the bands, and the exposure at the band
+/// times if given. Undefined values (means over no cell) are left out.
+pub fn write_timeline_csv(
+    path: &Path,
+    ens: &Ensemble,
+    exposure: Option<&ExposureRows<'_>>,
+) -> Result<(), AbmError> {
+    let ns = ens.species_names.len();
     write_atomic(path, |w| {
-        writeln!(w, "time,replicate,variable,value")?;
+        writeln!(w, "time,replicate,population,variable,value")?;
         for r in &ens.replicates {
             for rec in &r.timeline {
-                writeln!(w, "{},{},total,{}", rec.t, r.replicate, rec.total)?;
+                let (t, k) = (rec.t, r.replicate);
+                writeln!(w, "{t},{k},total,cells,{}", rec.total)?;
                 for (g, n) in rec.by_genotype.iter().enumerate() {
-                    writeln!(
-                        w,
-                        "{},{},{},{}",
-                        rec.t,
-                        r.replicate,
-                        variable_name(Some(g)),
-                        n
-                    )?;
+                    writeln!(w, "{t},{k},{},cells,{n}", ens.genotype_names[g])?;
+                }
+                if rec.total > 0 {
+                    for (s, name) in ens.species_names.iter().enumerate() {
+                        writeln!(w, "{t},{k},total,{name},{}", rec.species_mean_all(s))?;
+                    }
+                }
+                for (g, &n) in rec.by_genotype.iter().enumerate() {
+                    if n == 0 {
+                        continue;
+                    }
+                    for (s, name) in ens.species_names.iter().enumerate() {
+                        writeln!(
+                            w,
+                            "{t},{k},{},{name},{}",
+                            ens.genotype_names[g],
+                            rec.species_mean[g * ns + s]
+                        )?;
+                    }
                 }
             }
         }
         for b in &ens.bands {
+            let (pop, var) = variable_labels(ens, b.variable);
             for (name, v) in [("median", b.median), ("q25", b.q25), ("q75", b.q75)] {
-                writeln!(w, "{},{},{},{}", b.t, name, b.variable, v)?;
+                if !v.is_nan() {
+                    writeln!(w, "{},{name},{pop},{var},{v}", b.t)?;
+                }
+            }
+        }
+        if let Some(x) = exposure {
+            let mut c = vec![0.0; x.drugs.len()];
+            let mut last = f64::NAN;
+            for b in &ens.bands {
+                if b.t == last {
+                    continue;
+                }
+                last = b.t;
+                x.exposure.drugs_at(b.t, &mut c);
+                for (d, v) in x.drugs.iter().zip(&c) {
+                    writeln!(w, "{},all,exposure,{d},{v}", b.t)?;
+                }
             }
         }
         Ok(())
@@ -150,18 +207,10 @@ pub fn write_muller_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
     .map_err(io_err(path))
 }
 
+/// The shared colour-blind-safe palette of the timeline figures.
 fn palette(i: usize) -> RGBColor {
-    const C: [RGBColor; 8] = [
-        RGBColor(31, 119, 180),
-        RGBColor(214, 39, 40),
-        RGBColor(44, 160, 44),
-        RGBColor(255, 127, 14),
-        RGBColor(148, 103, 189),
-        RGBColor(140, 86, 75),
-        RGBColor(227, 119, 194),
-        RGBColor(127, 127, 127),
-    ];
-    C[i % C.len()]
+    let c = PALETTE[i % PALETTE.len()];
+    RGBColor(c.0, c.1, c.2)
 }
 
 fn log10_cells(x: f64) -> f64 {
@@ -186,7 +235,12 @@ impl Figure for PopulationFigure<'_> {
         area.fill(&WHITE).map_err(s)?;
         let b = &self.ensemble.bands;
         let t_max = b.iter().map(|x| x.t).fold(0.0, f64::max).max(1e-9);
-        let y_max = b.iter().map(|x| log10_cells(x.q75)).fold(1.0, f64::max) + 0.5;
+        let y_max = b
+            .iter()
+            .filter(|x| !matches!(x.variable, Variable::SpeciesMean(_)))
+            .map(|x| log10_cells(x.q75))
+            .fold(1.0, f64::max)
+            + 0.5;
         let mut chart = ChartBuilder::on(area)
             .caption("Population by genotype (median, IQR)", ("sans-serif", 22))
             .margin(12)
@@ -200,10 +254,14 @@ impl Figure for PopulationFigure<'_> {
             .y_desc("cells (log10)")
             .draw()
             .map_err(s)?;
-        let vars = std::iter::once(None).chain((0..self.ensemble.n_genotypes).map(Some));
+        let vars = std::iter::once(Variable::Total)
+            .chain((0..self.ensemble.n_genotypes).map(Variable::Genotype));
         for (k, v) in vars.enumerate() {
-            let name = variable_name(v);
-            let rows: Vec<_> = b.iter().filter(|x| x.variable == name).collect();
+            let name = match v {
+                Variable::Genotype(g) => self.ensemble.genotype_names[g].clone(),
+                _ => "all cells".to_string(),
+            };
+            let rows: Vec<_> = b.iter().filter(|x| x.variable == v).collect();
             let col = palette(k);
             let mut poly: Vec<(f64, f64)> =
                 rows.iter().map(|x| (x.t, log10_cells(x.q75))).collect();
