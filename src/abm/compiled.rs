@@ -321,11 +321,11 @@ impl CellModel for CompiledCells {
     }
 
     fn species_name(&self, s: usize) -> String {
-        format!("species `{}`", self.species[s])
+        self.species[s].clone()
     }
 
     fn genotype_name(&self, g: usize) -> String {
-        format!("genotype `{}`", self.genotypes[g])
+        self.genotypes[g].clone()
     }
 
     fn initial_state(&self, _genotype: usize, out: &mut [f64]) {

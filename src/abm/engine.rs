@@ -885,6 +885,7 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
             }
         }
         sim.record(&NoProgress);
+        sim.take_snapshots();
         Ok(sim)
     }
 
@@ -1156,6 +1157,7 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
             return Err(AbmError::BadHazard {
                 which,
                 genotype: g,
+                name: self.model.genotype_name(g),
                 t,
                 value,
             });
@@ -1299,6 +1301,7 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                 return Err(AbmError::BadHazard {
                     which,
                     genotype: g,
+                    name: self.model.genotype_name(g),
                     t,
                     value,
                 });

@@ -56,19 +56,22 @@ impl ResistanceCriterion {
 /// Where the clone behind a relapse came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
-    /// A founding clone: no mutation (selection of, or adaptation by, the loop).
+    /// A founding clone of the base genotype: no mutation (selection of, or
+    /// adaptation by, the loop).
     Founder,
-    /// A mutant clone that arose before treatment start.
+    /// A mutant clone present at the start or arisen before treatment start.
     PreExisting,
     /// A mutant clone that arose during treatment.
     DeNovo,
 }
 
 impl Origin {
-    /// Classify a clone by its own founding event.
+    /// Classify a clone by its own founding event. Genotype 0 is the base genotype: a
+    /// founding clone of any other genotype was present before treatment.
     pub fn of(clone: &CloneInfo, treatment_start: f64) -> Origin {
         match clone.parent {
-            None => Origin::Founder,
+            None if clone.genotype == 0 => Origin::Founder,
+            None => Origin::PreExisting,
             Some(_) if clone.born < treatment_start => Origin::PreExisting,
             Some(_) => Origin::DeNovo,
         }

@@ -65,17 +65,20 @@ pub enum AbmError {
     )]
     LumpingWithNoise,
     #[error(
-        "the model returned {which} hazard {value} for genotype {genotype} at t = {t}: \
-         hazards must be finite and non-negative"
+        "the model returned {which} hazard {value} for genotype {genotype} (`{name}`) at \
+         t = {t}: hazards (the fate's division and death rates) must be finite and \
+         non-negative"
     )]
     BadHazard {
         which: &'static str,
         genotype: usize,
+        name: String,
         t: f64,
         value: f64,
     },
     #[error(
-        "{species} of {genotype} became {value} in the step from t = {t} (dt = {dt}): the \
+        "species `{species}` of genotype `{genotype}` became {value} in the step from t = {t} \
+         (dt = {dt}): the \
          explicit step is too long for the loop's fastest rate (or a rate expression is \
          undefined there); use a shorter step or more substeps"
     )]
@@ -86,6 +89,12 @@ pub enum AbmError {
         dt: f64,
         value: f64,
     },
+    #[error("{0}")]
+    Model(#[from] crate::model::ModelError),
+    #[error("{0}")]
+    Dose(#[from] crate::pkpd::DoseSpecError),
+    #[error("{0}")]
+    Settings(String),
     #[error("exposure: {0}")]
     Exposure(String),
     #[error("internal error: {0}")]

@@ -7,7 +7,10 @@
 //!   counts (clone-level tau-leaping), passaging and carrying capacity.
 //! - [`ensemble`]: replicates in parallel with thread-independent output, bands, time to
 //!   resistance, lineage attribution.
+//! - [`compiled`]: [`CompiledCells`], the cell model of any compiled model file.
+//! - [`dosing`]: [`DoseExposure`], drug exposure from dose events.
 //! - [`output`]: CSV writers and plots.
+//! - [`run`]: the experiment runner behind `resloop abm` (request in, files out).
 //!
 //! See `docs/abm.md` for the method, its error terms and measured performance.
 
@@ -19,6 +22,7 @@ pub mod error;
 pub mod model;
 pub mod output;
 pub mod rng;
+pub mod run;
 
 pub use compiled::{CompiledCells, Integrator, LoopIntegration};
 pub use dosing::DoseExposure;

@@ -165,14 +165,14 @@ pub trait CellModel: Sync {
     /// Working memory for batches of up to `batch` cells.
     fn scratch(&self, batch: usize) -> Self::Scratch;
 
-    /// Name of species `s`, for error messages and outputs.
+    /// Name of species `s`, for error messages and outputs (default: its index).
     fn species_name(&self, s: usize) -> String {
-        format!("species {s}")
+        s.to_string()
     }
 
-    /// Name of genotype `g`, for error messages and outputs.
+    /// Name of genotype `g`, for error messages and outputs (default: its index).
     fn genotype_name(&self, g: usize) -> String {
-        format!("genotype {g}")
+        g.to_string()
     }
 
     /// Initial loop state of a founder cell of `genotype`, written to `out`

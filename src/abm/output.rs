@@ -24,6 +24,7 @@ use super::model::Exposure;
 use crate::output::atomic::write_atomic;
 use crate::output::plot::{draw_png_and_svg, Figure};
 use crate::output::timeline_plot::PALETTE;
+use crate::pkpd::{DoseEvent, DoseKind};
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> AbmError + '_ {
     move |source| AbmError::Io {
@@ -77,7 +78,7 @@ pub fn write_summary_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
              relapse_clone,relapse_genotype,relapse_origin,clamps"
         )?;
         let clone_cols = |c: Option<(u32, usize, Origin)>| match c {
-            Some((id, g, o)) => format!("{id},{g},{}", o.name()),
+            Some((id, g, o)) => format!("{id},{},{}", ens.genotype_names[g], o.name()),
             None => ",,".to_string(),
         };
         for s in &ens.summaries {
@@ -208,6 +209,73 @@ pub fn write_muller_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
 }
 
 /// The shared colour-blind-safe palette of the timeline figures.
+/// `events.csv`: `replicate,time,event,clone,parent,genotype,value,detail`, sorted by
+/// replicate (doses, common to all, first as `all`) then time. Events: `dose` (value:
+/// amount in the drug's unit or mg/kg), `mutation` (a clone founded by a mutation at
+/// division; value: its largest size), `passage` (value: cells kept; detail: before),
+/// `extinction`, `resistance` (the largest clone at that time and its origin).
+pub fn write_events_csv(
+    path: &Path,
+    ens: &Ensemble,
+    doses: &[DoseEvent],
+    drug_names: &[String],
+) -> Result<(), AbmError> {
+    write_atomic(path, |w| {
+        writeln!(w, "replicate,time,event,clone,parent,genotype,value,detail")?;
+        for d in doses {
+            let name = drug_names.get(d.drug).map_or("?", |s| s.as_str());
+            let (v, what) = match d.kind {
+                DoseKind::SetConcentration { value } => (value, "medium set to"),
+                DoseKind::Bolus { mg_per_kg } => (mg_per_kg, "bolus mg/kg"),
+            };
+            writeln!(w, "all,{},dose,,,,{v},{name} {what}", d.time)?;
+        }
+        for (r, sum) in ens.replicates.iter().zip(&ens.summaries) {
+            let k = r.replicate;
+            // (time, order within a time, line)
+            let mut rows: Vec<(f64, u8, String)> = Vec::new();
+            for c in r.clones.iter().filter(|c| c.parent.is_some()) {
+                rows.push((
+                    c.born,
+                    0,
+                    format!(
+                        "{k},{},mutation,{},{},{},{},{}",
+                        c.born,
+                        c.id,
+                        c.parent.map_or_else(String::new, |p| p.to_string()),
+                        ens.genotype_names[c.genotype],
+                        c.max_size,
+                        Origin::of(c, r.treatment_start).name()
+                    ),
+                ));
+            }
+            for p in &r.passages {
+                rows.push((
+                    p.t,
+                    1,
+                    format!("{k},{},passage,,,,{},before={}", p.t, p.after, p.before),
+                ));
+            }
+            if let Some(t) = r.extinction_time {
+                rows.push((t, 2, format!("{k},{t},extinction,,,,0,")));
+            }
+            if let Some(t) = sum.resistance_time {
+                let (clone, g, o) = match sum.relapse_clone {
+                    Some((id, g, o)) => (id.to_string(), ens.genotype_names[g].as_str(), o.name()),
+                    None => (String::new(), "", ""),
+                };
+                rows.push((t, 3, format!("{k},{t},resistance,{clone},,{g},,{o}")));
+            }
+            rows.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            for (_, _, line) in rows {
+                writeln!(w, "{line}")?;
+            }
+        }
+        Ok(())
+    })
+    .map_err(io_err(path))
+}
+
 fn palette(i: usize) -> RGBColor {
     let c = PALETTE[i % PALETTE.len()];
     RGBColor(c.0, c.1, c.2)
@@ -447,13 +515,50 @@ impl Figure for MullerFigure<'_> {
     }
 }
 
-/// Distribution of one species across single cells at a snapshot time.
+/// Distribution of one species across single cells at one or more snapshot times,
+/// as overlaid outlines of histograms with common bins (fractions of cells, so each
+/// outline sums to 1; lumped clones weigh by their size).
 pub struct SpeciesDistributionFigure<'a> {
-    pub snapshot: &'a CellSnapshot,
+    pub snapshots: &'a [&'a CellSnapshot],
     pub species: usize,
     pub species_label: &'a str,
     pub unit: &'a str,
     pub time_unit: &'a str,
+}
+
+impl SpeciesDistributionFigure<'_> {
+    const BINS: usize = 40;
+
+    /// Common bins `(lo, width)` and, per snapshot, the fraction of cells per bin.
+    fn histograms(&self) -> (f64, f64, Vec<Vec<f64>>) {
+        let s = self.species;
+        fn values(snap: &CellSnapshot, s: usize) -> impl Iterator<Item = f64> + '_ {
+            let ns = snap.n_species;
+            (0..snap.weights.len()).map(move |k| snap.values[k * ns + s] as f64)
+        }
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for snap in self.snapshots {
+            for v in values(snap, s) {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+        }
+        let width = ((hi - lo) / Self::BINS as f64).max(1e-6 * hi.abs().max(1e-12));
+        let hists = self
+            .snapshots
+            .iter()
+            .map(|snap| {
+                let total: f64 = snap.weights.iter().map(|&w| w as f64).sum();
+                let mut mass = vec![0.0f64; Self::BINS];
+                for (v, &w) in values(snap, s).zip(&snap.weights) {
+                    mass[(((v - lo) / width) as usize).min(Self::BINS - 1)] +=
+                        w as f64 / total.max(1.0);
+                }
+                mass
+            })
+            .collect();
+        (lo, width, hists)
+    }
 }
 
 impl Figure for SpeciesDistributionFigure<'_> {
@@ -462,36 +567,23 @@ impl Figure for SpeciesDistributionFigure<'_> {
         DB::ErrorType: 'static,
     {
         area.fill(&WHITE).map_err(s)?;
-        let snap = self.snapshot;
-        let ns = snap.n_species;
-        let vals: Vec<(f64, u64)> = snap
-            .weights
+        let (lo, width, hists) = self.histograms();
+        let m_max = hists
             .iter()
-            .enumerate()
-            .map(|(k, &w)| (snap.values[k * ns + self.species] as f64, w))
-            .collect();
-        let lo = vals.iter().map(|v| v.0).fold(f64::INFINITY, f64::min);
-        let hi = vals.iter().map(|v| v.0).fold(f64::NEG_INFINITY, f64::max);
-        let bins = 40;
-        let width = ((hi - lo) / bins as f64).max(1e-12 * hi.abs().max(1.0));
-        let mut mass = vec![0.0f64; bins];
-        let total: f64 = vals.iter().map(|v| v.1 as f64).sum();
-        for &(v, w) in &vals {
-            mass[(((v - lo) / width) as usize).min(bins - 1)] += w as f64 / total.max(1.0);
-        }
-        let m_max = mass.iter().copied().fold(0.0, f64::max).max(1e-12);
+            .flatten()
+            .copied()
+            .fold(0.0, f64::max)
+            .max(1e-12);
+        let hi = lo + width * Self::BINS as f64;
         let mut chart = ChartBuilder::on(area)
             .caption(
-                format!(
-                    "{} across cells at t = {} {}",
-                    self.species_label, snap.t, self.time_unit
-                ),
+                format!("{} across single cells", self.species_label),
                 ("sans-serif", 22),
             )
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(60)
-            .build_cartesian_2d(lo..lo + width * bins as f64, 0.0..m_max * 1.1)
+            .build_cartesian_2d(lo..hi, 0.0..m_max * 1.1)
             .map_err(s)?;
         chart
             .configure_mesh()
@@ -499,11 +591,35 @@ impl Figure for SpeciesDistributionFigure<'_> {
             .y_desc("fraction of cells")
             .draw()
             .map_err(s)?;
-        chart
-            .draw_series(mass.iter().enumerate().map(|(i, &m)| {
+        for (k, (snap, mass)) in self.snapshots.iter().zip(&hists).enumerate() {
+            let col = palette(k);
+            // Outline of the histogram: a step line through the bin tops.
+            let mut pts = vec![(lo, 0.0)];
+            for (i, &m) in mass.iter().enumerate() {
                 let x0 = lo + i as f64 * width;
-                Rectangle::new([(x0, 0.0), (x0 + width, m)], palette(2).filled())
-            }))
+                pts.push((x0, m));
+                pts.push((x0 + width, m));
+            }
+            pts.push((hi, 0.0));
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    pts.clone(),
+                    col.mix(0.15).filled(),
+                )))
+                .map_err(s)?;
+            chart
+                .draw_series(LineSeries::new(pts, col.stroke_width(2)))
+                .map_err(s)?
+                .label(format!("t = {} {}", snap.t, self.time_unit))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
             .map_err(s)?;
         Ok(())
     }
@@ -551,7 +667,7 @@ pub fn plot_muller(stem: &Path, rep: &ReplicateResult, time_unit: &str) -> Resul
     Ok(draw_png_and_svg(stem, SIZE, &fig)?)
 }
 
-/// Single-cell distribution of one species at a snapshot.
+/// Single-cell distribution of one species at one snapshot.
 pub fn plot_species_distribution(
     stem: &Path,
     snapshot: &CellSnapshot,
@@ -560,17 +676,47 @@ pub fn plot_species_distribution(
     unit: &str,
     time_unit: &str,
 ) -> Result<(), AbmError> {
-    if species >= snapshot.n_species || snapshot.weights.is_empty() {
+    let drawn = plot_species_distributions(
+        stem,
+        std::slice::from_ref(snapshot),
+        species,
+        species_label,
+        unit,
+        time_unit,
+    )?;
+    if !drawn {
         return Err(AbmError::NothingToPlot(
             "the snapshot has no such species or no cells",
         ));
     }
+    Ok(())
+}
+
+/// Single-cell distributions of one species at several snapshots, overlaid. Returns
+/// false (and draws nothing) when no snapshot has a cell or the species is out of
+/// range.
+pub fn plot_species_distributions(
+    stem: &Path,
+    snapshots: &[CellSnapshot],
+    species: usize,
+    species_label: &str,
+    unit: &str,
+    time_unit: &str,
+) -> Result<bool, AbmError> {
+    let usable: Vec<&CellSnapshot> = snapshots
+        .iter()
+        .filter(|x| species < x.n_species && !x.weights.is_empty())
+        .collect();
+    if usable.is_empty() {
+        return Ok(false);
+    }
     let fig = SpeciesDistributionFigure {
-        snapshot,
+        snapshots: &usable,
         species,
         species_label,
         unit,
         time_unit,
     };
-    Ok(draw_png_and_svg(stem, SIZE, &fig)?)
+    draw_png_and_svg(stem, SIZE, &fig)?;
+    Ok(true)
 }

@@ -1,5 +1,6 @@
 //! Subcommands. Each parses its arguments, calls the library, prints a short report.
 
+mod abm;
 mod check;
 mod demo;
 mod simulate;
@@ -26,6 +27,8 @@ enum Command {
     Simulate(simulate::Args),
     /// Score a two-drug dose-response plate for synergy (Bliss, HSA, Loewe, ZIP, CI, MuSyC).
     Synergy(synergy::Args),
+    /// Agent-based run: stochastic cells carrying the loop (ensembles, lineages).
+    Abm(abm::Args),
     /// Run every model in models/ under its default scenario (the README's main job).
     Demo(demo::Args),
 }
@@ -35,6 +38,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Check(a) => check::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Synergy(a) => synergy::run(a),
+        Command::Abm(a) => abm::run(a),
         Command::Demo(a) => demo::run(a),
     }
 }
