@@ -18,6 +18,7 @@ pub mod model;
 pub mod output;
 pub mod pkpd;
 pub mod plate;
+pub mod schedule;
 pub mod sensitivity;
 pub mod sweep;
 pub mod synergy;
