@@ -22,4 +22,5 @@ pub mod schedule;
 pub mod sensitivity;
 pub mod sweep;
 pub mod synergy;
+pub mod therapy;
 pub mod units;

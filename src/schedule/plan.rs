@@ -169,9 +169,17 @@ impl<'a> DosePlan<'a> {
                 }
             }
             Setting::InVivo => {
+                // Boluses, and the arms' edges (where the dose in force changes).
+                let mut edges = Vec::new();
                 for i in 0..self.s.arms.len() {
                     if let Some(b) = self.next_bolus(i, lim) {
                         best = best.min(b);
+                    }
+                    self.arm_edges(i, &mut edges);
+                }
+                for e in edges {
+                    if e > lim && e < best {
+                        best = e;
                     }
                 }
             }
@@ -262,6 +270,21 @@ impl<'a> DosePlan<'a> {
                     }
                 })
                 .collect(),
+        }
+    }
+
+    /// The events of one arm due at `t`: its bolus (in vivo), if `t` is one of its
+    /// dosing times; in vitro, nothing (drugs change together at medium changes).
+    pub fn arm_events_at(&self, arm: usize, t: f64) -> Vec<DoseEvent> {
+        match (&self.s.arms[arm].regimen, self.bolus_at(arm, t)) {
+            (Regimen::Bolus { mg_per_kg, .. }, true) => vec![DoseEvent {
+                time: t,
+                drug: self.s.arms[arm].drug,
+                kind: DoseKind::Bolus {
+                    mg_per_kg: *mg_per_kg,
+                },
+            }],
+            _ => Vec::new(),
         }
     }
 
