@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
-use super::raw::{Amount, RawCondition, RawDrugDose, RawFact, RawFactFile, RawState, S};
+use super::raw::{
+    Amount, RawCondition, RawDrugDose, RawFact, RawFactFile, RawState, StateField, S,
+};
 use super::types::*;
 use crate::compile::{compile_file, CompiledModel};
 use crate::expr::resolve::did_you_mean_among;
@@ -394,7 +396,15 @@ impl<'a> Checker<'a> {
         let known: Vec<&str> = states.keys().map(String::as_str).collect();
         let sched_state = || -> Result<String, ModelError> {
             need("state", r.state.is_some())?;
-            let s = r.state.as_ref().unwrap();
+            let st = r.state.as_ref().unwrap();
+            let StateField::Name(name) = st.get_ref() else {
+                return Err(self.error(
+                    st,
+                    &field("state"),
+                    "expected the name of a state with a schedule",
+                ));
+            };
+            let s = &S::new(st.span(), name.clone());
             let n = self.state_name(s, &field("state"), &known)?;
             if states[&n].schedule.is_none() {
                 return Err(self.error(
@@ -477,8 +487,32 @@ impl<'a> Checker<'a> {
                         ))
                     }
                 };
+                // The condition may be given as `test` or (as a table) `state`.
+                let test = match (&r.test, &r.state) {
+                    (None, Some(st)) => match st.get_ref() {
+                        StateField::Condition(c) => self.condition(
+                            &S::new(st.span(), c.located(st.span())),
+                            &field("state"),
+                            states,
+                        )?,
+                        StateField::Name(n) => self.condition(
+                            &S::new(
+                                st.span(),
+                                RawCondition {
+                                    state: S::new(st.span(), n.clone()),
+                                    drugs: IndexMap::new(),
+                                    set: IndexMap::new(),
+                                    duration: None,
+                                },
+                            ),
+                            &field("state"),
+                            states,
+                        )?,
+                    },
+                    _ => cond(&r.test, "test")?,
+                };
                 Measure::Combination {
-                    test: cond(&r.test, "test")?,
+                    test,
                     a: (da, a_doses[0]),
                     b: (db, b_doses),
                     score,

@@ -93,7 +93,7 @@ pub struct RawFact {
     pub a: Option<S<RawDrugDose>>,
     pub b: Option<S<RawDrugDose>>,
     pub score: Option<S<String>>,
-    pub state: Option<S<String>>,
+    pub state: Option<S<StateField>>,
     pub at: Option<S<String>>,
     pub reference_at: Option<S<String>>,
     pub threshold: Option<S<f64>>,
@@ -101,4 +101,46 @@ pub struct RawFact {
     pub from: Option<S<String>>,
     pub to: Option<S<String>>,
     pub event: Option<S<String>>,
+}
+
+/// `state` names a state (timeline kinds) or, for `combination`, may be the
+/// condition itself (the same as `test`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum StateField {
+    Name(String),
+    /// Without per-value locations: serde's untagged enums cannot carry spans.
+    Condition(PlainCondition),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlainCondition {
+    pub state: String,
+    #[serde(default)]
+    pub drugs: IndexMap<String, String>,
+    #[serde(default)]
+    pub set: IndexMap<String, f64>,
+    pub duration: Option<String>,
+}
+
+impl PlainCondition {
+    /// The condition with every value located at `span` (the whole table).
+    pub fn located(&self, span: std::ops::Range<usize>) -> RawCondition {
+        let at = |v: String| S::new(span.clone(), v);
+        RawCondition {
+            state: at(self.state.clone()),
+            drugs: self
+                .drugs
+                .iter()
+                .map(|(k, v)| (at(k.clone()), at(v.clone())))
+                .collect(),
+            set: self
+                .set
+                .iter()
+                .map(|(k, v)| (at(k.clone()), S::new(span.clone(), *v)))
+                .collect(),
+            duration: self.duration.clone().map(at),
+        }
+    }
 }
