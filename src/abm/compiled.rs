@@ -96,7 +96,8 @@ pub struct CompiledCells {
     species: Vec<String>,
     genotypes: Vec<String>,
     n_drugs: usize,
-    initial: Vec<f64>,
+    /// Initial loop state per genotype.
+    initial: Vec<Vec<f64>>,
     initial_fractions: Vec<f64>,
     programs: Vec<GenotypePrograms>,
     mutations: Vec<Vec<(usize, f64)>>,
@@ -203,7 +204,7 @@ impl CompiledCells {
                 .iter()
                 .map(|&x| (1e-6 * x.abs().max(1.0)) as f32)
                 .collect(),
-            initial,
+            initial: vec![initial; model.genotypes.len()],
             initial_fractions: model.genotypes.iter().map(|g| g.initial_fraction).collect(),
             programs,
             mutations,
@@ -240,6 +241,32 @@ impl CompiledCells {
             },
         );
         out
+    }
+
+    /// Start every genotype's cells from its own loop state (e.g. an equilibrated
+    /// one) and split founders by `fractions` (one per genotype, summing to 1)
+    /// instead of the file's initial values and fractions.
+    pub fn set_initial(
+        &mut self,
+        states: Vec<Vec<f64>>,
+        fractions: Vec<f64>,
+    ) -> Result<(), AbmError> {
+        let ns = self.species.len();
+        let ng = self.genotypes.len();
+        let ok = states.len() == ng
+            && states
+                .iter()
+                .all(|x| x.len() == ns && x.iter().all(|v| v.is_finite()))
+            && fractions.len() == ng
+            && fractions.iter().all(|f| (0.0..=1.0).contains(f));
+        if !ok {
+            return Err(AbmError::Internal(format!(
+                "initial states must be {ng} finite vectors of {ns} species and {ng} fractions in [0, 1]"
+            )));
+        }
+        self.initial = states;
+        self.initial_fractions = fractions;
+        Ok(())
     }
 
     /// The loop integration in use.
@@ -328,8 +355,8 @@ impl CellModel for CompiledCells {
         self.genotypes[g].clone()
     }
 
-    fn initial_state(&self, _genotype: usize, out: &mut [f64]) {
-        out.copy_from_slice(&self.initial);
+    fn initial_state(&self, genotype: usize, out: &mut [f64]) {
+        out.copy_from_slice(&self.initial[genotype]);
     }
 
     fn advance(

@@ -220,6 +220,19 @@ pub enum StopReason {
     PopulationReached,
 }
 
+/// Something a driver (e.g. a therapy schedule) did or observed during a replicate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicateEvent {
+    pub t: f64,
+    /// `dose_change`, `bolus`, `passage`, `ic50`, `resistance:<rule>`, `arm_start`, `stop`.
+    pub kind: String,
+    /// Drug name, if the event is about one.
+    pub drug: Option<String>,
+    pub value: f64,
+    pub unit: String,
+    pub detail: String,
+}
+
 /// Everything one replicate produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplicateResult {
@@ -237,6 +250,13 @@ pub struct ReplicateResult {
     pub cell_steps: u64,
     pub lump_steps: u64,
     pub final_time: f64,
+    /// Filled by drivers: their events, the first resistance event `(time, rule)`,
+    /// the scheduled dose of each drug at each readout `(time, doses)` and IC50
+    /// readouts `(time, IC50; None above the tested range)`.
+    pub events: Vec<ReplicateEvent>,
+    pub resistance: Option<(f64, String)>,
+    pub doses: Vec<(f64, Vec<f64>)>,
+    pub ic50: Vec<(f64, Option<f64>)>,
 }
 
 /// Observer of progress; engines never print. Calls come from worker threads.
@@ -867,6 +887,10 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                 cell_steps: 0,
                 lump_steps: 0,
                 final_time: 0.0,
+                events: Vec::new(),
+                resistance: None,
+                doses: Vec::new(),
+                ic50: Vec::new(),
             },
             noise,
             opts,
@@ -941,6 +965,15 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
             c[l.genotype] += l.count;
         }
         c
+    }
+
+    /// Cells of each genotype and the mean loop state of each genotype's cells
+    /// (species `s` of genotype `g` at `g * n_species + s`; NaN for a genotype with no
+    /// cell): what an assay on the population's mean state needs.
+    pub fn genotype_means(&self) -> (Vec<u64>, Vec<f64>) {
+        let counts = self.counts_by_genotype();
+        let means = self.species_means(&counts);
+        (counts, means)
     }
 
     /// Clones so far (sizes are current).

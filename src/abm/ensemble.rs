@@ -24,6 +24,9 @@ pub enum ResistanceCriterion {
         genotypes: Vec<usize>,
         fraction: f64,
     },
+    /// The replicate's own first resistance event, as a driver (a therapy schedule's
+    /// rules) recorded it in [`ReplicateResult::resistance`].
+    Events,
 }
 
 impl ResistanceCriterion {
@@ -44,6 +47,8 @@ impl ResistanceCriterion {
                     let sel: u64 = genotypes.iter().filter_map(|&g| r.by_genotype.get(g)).sum();
                     r.total > 0 && sel as f64 > fraction * r.total as f64
                 }
+                // Not a timeline rule: see `ResistanceCriterion::time_in`.
+                ResistanceCriterion::Events => false,
             };
             if hit {
                 return Some(r.t);
@@ -195,6 +200,22 @@ pub fn run_ensemble<M: CellModel + ?Sized>(
     config: &EnsembleConfig,
     progress: &dyn Progress,
 ) -> Result<Ensemble, AbmError> {
+    // Validate once up front so a bad input fails before any thread starts.
+    Simulation::new(model, founders, opts.clone(), config.seed, 0)?;
+    run_replicates(model, config, progress, |r| {
+        run_replicate(model, founders, opts, exposure, config, r, progress)
+    })
+}
+
+/// Run `config.replicates` replicates with `run_one(replicate)` (a pure function of
+/// the replicate index) in parallel on the configured pool, and summarise them. The
+/// building block of [`run_ensemble`] and of schedule drivers.
+pub fn run_replicates<M: CellModel + ?Sized>(
+    model: &M,
+    config: &EnsembleConfig,
+    progress: &dyn Progress,
+    run_one: impl Fn(u64) -> Result<ReplicateResult, AbmError> + Sync,
+) -> Result<Ensemble, AbmError> {
     if config.replicates == 0 {
         return Err(AbmError::BadOption {
             name: "replicates",
@@ -202,13 +223,11 @@ pub fn run_ensemble<M: CellModel + ?Sized>(
             reason: "must be at least 1",
         });
     }
-    // Validate once up front so a bad input fails before any thread starts.
-    Simulation::new(model, founders, opts.clone(), config.seed, 0)?;
     let run = || -> Result<Vec<ReplicateResult>, AbmError> {
         (0..config.replicates)
             .into_par_iter()
             .map(|r| {
-                let res = run_replicate(model, founders, opts, exposure, config, r, progress);
+                let res = run_one(r);
                 progress.replicate_done(r);
                 res
             })
@@ -271,7 +290,10 @@ pub fn summarise<M: CellModel + ?Sized>(
 
 fn summarise_one(r: &ReplicateResult, criterion: &ResistanceCriterion) -> ReplicateSummary {
     let last = r.timeline.last();
-    let resistance_time = criterion.first_time(&r.timeline, r.treatment_start);
+    let resistance_time = match criterion {
+        ResistanceCriterion::Events => r.resistance.as_ref().map(|x| x.0),
+        c => c.first_time(&r.timeline, r.treatment_start),
+    };
     let classify = |id: u32| {
         let c = &r.clones[id as usize];
         (id, c.genotype, Origin::of(c, r.treatment_start))

@@ -118,12 +118,15 @@ pub fn variable_labels(ens: &Ensemble, v: Variable) -> (&str, &str) {
 
 /// Timeline in long format `time,replicate,population,variable,value`: per replicate
 /// (cells of the population and of each genotype, mean loop species of the
-/// population and of each genotype present), the bands, and the exposure at the band
-/// times if given. Undefined values (means over no cell) are left out.
+/// population and of each genotype present; a schedule driver's scheduled doses as
+/// population `dose` and IC50 readouts as `total,ic50_<drug>`), the bands, and the
+/// exposure at the band times if given. `scheduled_drugs` names the drugs of the
+/// driver's dose records. Undefined values (means over no cell) are left out.
 pub fn write_timeline_csv(
     path: &Path,
     ens: &Ensemble,
     exposure: Option<&ExposureRows<'_>>,
+    scheduled_drugs: &[String],
 ) -> Result<(), AbmError> {
     let ns = ens.species_names.len();
     write_atomic(path, |w| {
@@ -152,6 +155,17 @@ pub fn write_timeline_csv(
                             rec.species_mean[g * ns + s]
                         )?;
                     }
+                }
+            }
+            let k = r.replicate;
+            for (t, doses) in &r.doses {
+                for (name, v) in scheduled_drugs.iter().zip(doses) {
+                    writeln!(w, "{t},{k},dose,{name},{v}")?;
+                }
+            }
+            for (t, ic50) in &r.ic50 {
+                if let Some(v) = ic50 {
+                    writeln!(w, "{t},{k},total,ic50,{v}")?;
                 }
             }
         }
@@ -259,12 +273,39 @@ pub fn write_events_csv(
             if let Some(t) = r.extinction_time {
                 rows.push((t, 2, format!("{k},{t},extinction,,,,0,")));
             }
+            for e in &r.events {
+                // Resistance events of a driver are summarised by the row below.
+                if e.kind.starts_with("resistance") && sum.resistance_time == Some(e.t) {
+                    continue;
+                }
+                let order = if e.kind == "stop" { 4 } else { 1 };
+                rows.push((
+                    e.t,
+                    order,
+                    format!(
+                        "{k},{},{},,,{},{},{}",
+                        e.t,
+                        e.kind,
+                        e.drug.as_deref().unwrap_or(""),
+                        e.value,
+                        csv_text(&if e.unit.is_empty() {
+                            e.detail.clone()
+                        } else {
+                            format!("[{}] {}", e.unit, e.detail)
+                        })
+                    ),
+                ));
+            }
             if let Some(t) = sum.resistance_time {
                 let (clone, g, o) = match sum.relapse_clone {
                     Some((id, g, o)) => (id.to_string(), ens.genotype_names[g].as_str(), o.name()),
                     None => (String::new(), "", ""),
                 };
-                rows.push((t, 3, format!("{k},{t},resistance,{clone},,{g},,{o}")));
+                let rule = r
+                    .resistance
+                    .as_ref()
+                    .map_or(String::new(), |x| format!(" ({})", x.1));
+                rows.push((t, 3, format!("{k},{t},resistance,{clone},,{g},,{o}{rule}")));
             }
             rows.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
             for (_, _, line) in rows {
@@ -274,6 +315,15 @@ pub fn write_events_csv(
         Ok(())
     })
     .map_err(io_err(path))
+}
+
+/// Text safe in one CSV field: quoted when it holds a comma or a quote.
+fn csv_text(s: &str) -> String {
+    if s.contains(',') || s.contains('"') {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 fn palette(i: usize) -> RGBColor {

@@ -14,8 +14,10 @@ use serde::Serialize;
 
 use super::compiled::{CompiledCells, LoopIntegration};
 use super::dosing::DoseExposure;
-use super::engine::{bytes_per_cell, AbmOptions, Progress};
-use super::ensemble::{run_ensemble, Ensemble, EnsembleConfig, ResistanceCriterion};
+use super::engine::{bytes_per_cell, AbmOptions, Founders, Progress, Simulation};
+use super::ensemble::{
+    run_ensemble, run_replicates, Ensemble, EnsembleConfig, ResistanceCriterion,
+};
 use super::error::AbmError;
 use super::model::{CellModel, Exposure};
 use super::output::{
@@ -23,9 +25,12 @@ use super::output::{
     write_clones_csv, write_events_csv, write_muller_csv, write_summary_csv, write_timeline_csv,
     ExposureRows,
 };
+use super::scheduled;
+use crate::assay::AssaySettings;
 use crate::compile::{compile_file, BoundModel, CompiledModel};
 use crate::output::manifest::{command_line, write_json, VERSION};
 use crate::pkpd::{parse_dose_spec, parse_duration, DoseEvent};
+use crate::schedule::Schedule;
 
 /// How cells are represented (see `docs/abm.md`, "switch rule").
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -144,6 +149,8 @@ fn settings(message: String) -> AbmError {
 #[derive(Debug, Clone)]
 pub struct AbmRequest {
     pub model: PathBuf,
+    /// Therapy schedule (then `days`, `doses` and `drug_free` must stay unset).
+    pub schedule: Option<PathBuf>,
     /// Cells at t = 0 (default: the model's `initial_cells`).
     pub cells: Option<u64>,
     pub replicates: u64,
@@ -162,8 +169,8 @@ pub struct AbmRequest {
     pub dt: String,
     pub integration: LoopIntegration,
     pub mode: Mode,
-    /// Interval between timeline records (`1d`).
-    pub record_every: String,
+    /// Interval between timeline records (default `1d`, or the schedule's readouts).
+    pub record_every: Option<String>,
     /// Times of single-cell snapshots (`0d`, `30d`); default: start, middle, end.
     pub snapshots: Vec<String>,
     /// Species whose single-cell distributions are plotted (default: all).
@@ -179,6 +186,7 @@ impl AbmRequest {
     pub fn new(model: &Path) -> AbmRequest {
         AbmRequest {
             model: model.to_path_buf(),
+            schedule: None,
             cells: None,
             replicates: 8,
             seed: 1,
@@ -190,7 +198,7 @@ impl AbmRequest {
             dt: "1h".into(),
             integration: LoopIntegration::default(),
             mode: Mode::Auto,
-            record_every: "1d".into(),
+            record_every: None,
             snapshots: Vec::new(),
             species: Vec::new(),
             resistance: ResistanceSpec::Regrowth(1.25),
@@ -209,6 +217,8 @@ pub struct AbmManifest {
     pub time_unit: String,
     pub days: f64,
     pub t_end: f64,
+    /// The schedule (path, SHA-256 and the checked content), if one drove the run.
+    pub schedule: Option<crate::schedule::Schedule>,
     pub parameters: indexmap::IndexMap<String, f64>,
     pub parameter_changes: Vec<String>,
     pub dose_specs: Vec<String>,
@@ -293,7 +303,10 @@ impl EnsembleFacts {
 pub struct Prepared {
     pub model: CompiledModel,
     pub params: Vec<f64>,
+    pub bound: BoundModel,
     pub cells: CompiledCells,
+    pub schedule: Option<Schedule>,
+    pub founders: Vec<Founders>,
     pub doses: Vec<DoseEvent>,
     pub dose_specs: Vec<String>,
     pub exposure: DoseExposure,
@@ -345,20 +358,38 @@ pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
         crate::experiment::apply_sets(&model, &req.sets).map_err(|e| settings(e.to_string()))?;
     let bound = BoundModel::new(&model, &params)
         .map_err(|e| AbmError::Internal(format!("binding the model: {e}")))?;
-    let cells = CompiledCells::new(&model, &bound, req.integration)?;
+    let mut cells = CompiledCells::new(&model, &bound, req.integration)?;
     let hours = model.meta.time_unit.hours();
-    let days = match (req.days, &model.scenario) {
-        (Some(d), _) => d,
-        (None, Some(s)) => s.days,
-        (None, None) => {
+    let schedule = match &req.schedule {
+        None => None,
+        Some(path) => {
+            if req.days.is_some() || !req.doses.is_empty() || req.drug_free {
+                return Err(settings(format!(
+                    "{} sets the duration and the doses: --days, --dose and --drug-free do \
+                     not apply with a schedule",
+                    path.display()
+                )));
+            }
+            let s = Schedule::load(path, &model).map_err(|e| settings(e.to_string()))?;
+            if let Some((states, fractions)) = scheduled::initial_states(&model, &bound, &s)? {
+                cells.set_initial(states, fractions)?;
+            }
+            Some(s)
+        }
+    };
+    let days = match (&schedule, req.days, &model.scenario) {
+        (Some(s), _, _) => s.duration * hours / 24.0,
+        (None, Some(d), _) => d,
+        (None, None, Some(s)) => s.days,
+        (None, None, None) => {
             return Err(settings(format!(
-                "{} has no [scenario]: give the length of the run with --days",
+                "{} has no [scenario]: give the length of the run with --days (or a schedule)",
                 model.meta.path
             )))
         }
     };
     let t_end = days * 24.0 / hours;
-    let dose_specs: Vec<String> = if req.drug_free {
+    let dose_specs: Vec<String> = if req.drug_free || schedule.is_some() {
         Vec::new()
     } else if !req.doses.is_empty() {
         req.doses.clone()
@@ -379,13 +410,17 @@ pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
     if dt <= 0.0 {
         return Err(settings(format!("--dt `{}` must be positive", req.dt)));
     }
-    let record_every = duration(&req.record_every, "--record-every", &model)?;
-    if record_every <= 0.0 {
-        return Err(settings(format!(
-            "--record-every `{}` must be positive",
-            req.record_every
-        )));
-    }
+    let record_every = match (&req.record_every, &schedule) {
+        (Some(r), _) => {
+            let v = duration(r, "--record-every", &model)?;
+            if v <= 0.0 {
+                return Err(settings(format!("--record-every `{r}` must be positive")));
+            }
+            v
+        }
+        (None, Some(s)) => s.readout_every,
+        (None, None) => 24.0 / hours,
+    };
     let mut snapshot_times = Vec::new();
     for s in &req.snapshots {
         let t = duration(s, "--snapshot", &model)?;
@@ -421,9 +456,10 @@ pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
             .collect::<Result<_, _>>()?
     };
 
-    let initial_cells = match req.cells {
-        Some(c) => c,
-        None => model.initial_cells.round() as u64,
+    let initial_cells = match (req.cells, schedule.as_ref().and_then(|s| s.initial_cells)) {
+        (Some(c), _) => c,
+        (None, Some(c)) => c.round() as u64,
+        (None, None) => model.initial_cells.round() as u64,
     };
     if initial_cells == 0 {
         return Err(AbmError::NoCells);
@@ -463,13 +499,28 @@ pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
     options.snapshot_max_cells = 20_000;
     let threads = req.threads.unwrap_or_else(rayon::current_num_threads);
     options.parallel_cells = (req.replicates as usize) < threads;
-    let criterion = req.resistance.criterion(&model)?;
+    let mut criterion = req.resistance.criterion(&model)?;
+    if let Some(s) = &schedule {
+        options = scheduled::options_for(s, &options);
+        options.record_every = record_every;
+        let r = &s.resistance;
+        let can_fire = r.regrowth.is_some()
+            || r.steady_growth.is_some()
+            || (r.ic50_fold.is_some() && s.ic50_every.is_some());
+        if can_fire {
+            criterion = ResistanceCriterion::Events;
+        }
+    }
     let mut config = EnsembleConfig::new(req.replicates, req.seed, t_end, criterion);
     config.threads = req.threads;
+    let founders = cells.founders(initial_cells);
     Ok(Prepared {
         model,
         params,
+        bound,
         cells,
+        schedule,
+        founders,
         doses,
         dose_specs,
         exposure,
@@ -481,17 +532,47 @@ pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
     })
 }
 
-/// Run the ensemble of a prepared request.
+/// Run the ensemble of a prepared request (under its schedule, if any).
 pub fn simulate(p: &Prepared, progress: &dyn Progress) -> Result<Ensemble, AbmError> {
-    let founders = p.cells.founders(p.initial_cells);
-    run_ensemble(
-        &p.cells,
-        &founders,
-        &p.options,
-        &p.exposure,
-        &p.config,
-        progress,
-    )
+    let Some(schedule) = &p.schedule else {
+        return run_ensemble(
+            &p.cells,
+            &p.founders,
+            &p.options,
+            &p.exposure,
+            &p.config,
+            progress,
+        );
+    };
+    // Validate once up front so a bad input fails before any thread starts.
+    Simulation::new(&p.cells, &p.founders, p.options.clone(), p.config.seed, 0)?;
+    let untreated = scheduled::untreated_rate(&p.cells, &p.founders);
+    let needs_growth = schedule.resistance.steady_growth.is_some()
+        || schedule
+            .arms
+            .iter()
+            .any(|a| matches!(a.regimen, crate::schedule::Regimen::Adaptive(_)));
+    if needs_growth && !(untreated > 0.0) {
+        return Err(settings(format!(
+            "the schedule's adaptive or steady-growth rule compares growth with the untreated \
+             rate, but the population's drug-free net growth rate at t = 0 is {untreated} per {}",
+            schedule.time_unit
+        )));
+    }
+    let run = scheduled::ScheduledRun {
+        model: &p.model,
+        bound: &p.bound,
+        cells: &p.cells,
+        schedule,
+        options: &p.options,
+        founders: &p.founders,
+        seed: p.config.seed,
+        assay: AssaySettings::standard(&p.model),
+        untreated,
+    };
+    run_replicates(&p.cells, &p.config, progress, |r| {
+        run.replicate(r, progress)
+    })
 }
 
 /// Prepare, run and write every output into `out`; returns the manifest and the
@@ -534,7 +615,19 @@ pub fn write_outputs(
         exposure: &p.exposure as &dyn Exposure,
         drugs: &drugs,
     };
-    write_timeline_csv(&out.join("timeline.csv"), ens, Some(&rows))?;
+    // With a schedule the exposure differs by replicate: its doses are in the
+    // replicates' `dose` rows instead.
+    let rows = p.schedule.is_none().then_some(&rows);
+    let scheduled_drugs: Vec<String> = match &p.schedule {
+        Some(s) => {
+            let mut d: Vec<usize> = s.arms.iter().map(|a| a.drug).collect();
+            d.sort_unstable();
+            d.dedup();
+            d.into_iter().map(|i| m.drugs[i].name.clone()).collect()
+        }
+        None => Vec::new(),
+    };
+    write_timeline_csv(&out.join("timeline.csv"), ens, rows, &scheduled_drugs)?;
     write_clones_csv(&out.join("clones.csv"), ens)?;
     write_summary_csv(&out.join("summary.csv"), ens)?;
     write_muller_csv(&out.join("muller.csv"), ens)?;
@@ -568,7 +661,7 @@ pub fn write_outputs(
             }
         }
     }
-    let founders = p.cells.founders(p.initial_cells);
+    let founders = &p.founders;
     let manifest = AbmManifest {
         resloop_version: VERSION,
         command_line: command_line(),
@@ -580,6 +673,7 @@ pub fn write_outputs(
         time_unit: tu.to_string(),
         days: p.days,
         t_end: p.config.t_end,
+        schedule: p.schedule.clone(),
         parameters: m
             .params
             .iter()

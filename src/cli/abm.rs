@@ -29,7 +29,8 @@ pub struct Args {
     /// Worker threads (default: all cores). The output does not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Length of the run in days (default: the model's [scenario]).
+    /// Length of the run in days (default: the model's [scenario]; not with a
+    /// schedule).
     #[arg(long)]
     pub days: Option<f64>,
     /// Repeated dosing, DRUG=AMOUNT@EVERY[xCOUNT] (default: the model's [scenario]
@@ -60,9 +61,10 @@ pub struct Args {
     /// Hybrid mode: counts below this many cells become individual cells again.
     #[arg(long)]
     pub expand_below: Option<u64>,
-    /// Interval between timeline records (and Muller-plot samples).
-    #[arg(long, default_value = "1d")]
-    pub record_every: String,
+    /// Interval between timeline records and Muller-plot samples (default: 1d, or
+    /// the schedule's readout interval).
+    #[arg(long)]
+    pub record_every: Option<String>,
     /// Times of single-cell snapshots, e.g. `--snapshot 0d --snapshot 30d`
     /// (default: start, middle and end).
     #[arg(long = "snapshot", value_name = "TIME")]
@@ -86,13 +88,8 @@ pub struct Args {
 }
 
 fn request(a: &Args) -> anyhow::Result<AbmRequest> {
-    if a.schedule.is_some() {
-        anyhow::bail!(
-            "schedule files are not supported by `resloop abm` yet (the schedule layer has \
-             not landed); use --days and --dose, or the model's [scenario]"
-        );
-    }
     let mut r = AbmRequest::new(&a.model);
+    r.schedule = a.schedule.clone();
     r.cells = match a.cells {
         None => None,
         Some(c) if c.is_finite() && c >= 1.0 && c <= 1e15 => Some(c.round() as u64),
