@@ -112,7 +112,7 @@ fn write_all(dir: &Path, ens: &Ensemble) -> Vec<Vec<u8>> {
     let names = ["clones.csv", "summary.csv", "timeline.csv", "muller.csv"];
     write_clones_csv(&dir.join(names[0]), ens).unwrap();
     write_summary_csv(&dir.join(names[1]), ens).unwrap();
-    write_timeline_csv(&dir.join(names[2]), ens, None).unwrap();
+    write_timeline_csv(&dir.join(names[2]), ens, None, &[]).unwrap();
     write_muller_csv(&dir.join(names[3]), ens).unwrap();
     names
         .iter()

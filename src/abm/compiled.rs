@@ -492,7 +492,7 @@ impl CellModel for CompiledCells {
         if bad {
             for s in 0..ns {
                 let tol = -self.negative_tolerance[s];
-                if let Some(&v) = states.species(s).iter().find(|&&v| !(v >= tol)) {
+                if let Some(&v) = states.species(s).iter().find(|&&v| v.is_nan() || v < tol) {
                     return Err(StateError {
                         species: s,
                         value: v as f64,

@@ -552,7 +552,7 @@ pub fn simulate(p: &Prepared, progress: &dyn Progress) -> Result<Ensemble, AbmEr
             .arms
             .iter()
             .any(|a| matches!(a.regimen, crate::schedule::Regimen::Adaptive(_)));
-    if needs_growth && !(untreated > 0.0) {
+    if needs_growth && (untreated.is_nan() || untreated <= 0.0) {
         return Err(settings(format!(
             "the schedule's adaptive or steady-growth rule compares growth with the untreated \
              rate, but the population's drug-free net growth rate at t = 0 is {untreated} per {}",

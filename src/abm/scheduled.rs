@@ -85,6 +85,9 @@ pub fn options_for(schedule: &Schedule, base: &AbmOptions) -> AbmOptions {
     o
 }
 
+/// Per genotype: the loop state its cells start from, and its fraction of the cells.
+pub type InitialStates = (Vec<Vec<f64>>, Vec<f64>);
+
 /// The loop state each genotype starts from and the genotype fractions: the model's,
 /// or after the schedule's drug-free `equilibrate` period run as the ODE (the loop of
 /// each genotype's representative cell; mutants arising in that period are kept as
@@ -93,7 +96,7 @@ pub fn initial_states(
     model: &CompiledModel,
     bound: &BoundModel,
     schedule: &Schedule,
-) -> Result<Option<(Vec<Vec<f64>>, Vec<f64>)>, AbmError> {
+) -> Result<Option<InitialStates>, AbmError> {
     let Some(te) = schedule.equilibrate else {
         return Ok(None);
     };

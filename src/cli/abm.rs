@@ -92,8 +92,8 @@ fn request(a: &Args) -> anyhow::Result<AbmRequest> {
     r.schedule = a.schedule.clone();
     r.cells = match a.cells {
         None => None,
-        Some(c) if c.is_finite() && c >= 1.0 && c <= 1e15 => Some(c.round() as u64),
-        Some(c) if c == 0.0 => Some(0),
+        Some(c) if (1.0..=1e15).contains(&c) => Some(c.round() as u64),
+        Some(0.0) => Some(0),
         Some(c) => anyhow::bail!("--cells must be a whole number of cells >= 1, found {c}"),
     };
     r.replicates = a.replicates;
