@@ -256,7 +256,7 @@ pub fn calibrate(
         }
         objective.log.borrow_mut().restart = restart;
         let solver = NelderMead::new(simplex(&u0, &mut rng))
-            .with_sd_tolerance(1e-10)
+            .with_sd_tolerance(1e-7)
             .map_err(|e| CalibrateError::Optimiser(e.to_string()))?;
         let problem = Objective {
             file,
