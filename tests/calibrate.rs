@@ -127,7 +127,11 @@ fn calibrate_pinned(seed: u64) -> calibrate::Calibration {
 fn recovers_parameters_pinned_by_fold_changes() {
     let cal = calibrate_pinned(7);
     let start = cal.start();
-    assert_eq!(start.values, vec![1.0, 0.5], "the search starts at the model's values");
+    assert_eq!(
+        start.values,
+        vec![1.0, 0.5],
+        "the search starts at the model's values"
+    );
     assert_eq!(start.score.passing, 0);
     let best = cal.best();
     assert_eq!(cal.stop, Stop::AllPass, "stopped: {:?}", cal.stop);
@@ -218,8 +222,7 @@ fn cli_writes_the_record_and_leaves_the_model_alone() {
     assert!((k_in / 3.0 - 1.0).abs() < 0.01, "k_in = {k_in}");
     assert_eq!(best["fact"].as_array().unwrap().len(), 2);
     let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["params"][0]["name"], "k_in");
     assert_eq!(manifest["params"][0]["log"], true);
     assert_eq!(manifest["model_sha256"].as_str().unwrap().len(), 64);
@@ -231,7 +234,10 @@ fn cli_refuses_parameters_it_must_not_touch() {
     let dir = tempfile::tempdir().unwrap();
     let (model, _) = write_inputs(dir.path());
     for (params, expected) in [
-        ("k_inn", "no parameter `k_inn` to calibrate (did you mean `k_in`?)"),
+        (
+            "k_inn",
+            "no parameter `k_inn` to calibrate (did you mean `k_in`?)",
+        ),
         ("k_in,d_y", "parameter `d_y` has no `bounds`"),
         ("k_out", "parameter `k_out` is `seed`, not `assumed`"),
     ] {

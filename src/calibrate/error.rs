@@ -19,7 +19,9 @@ pub enum CalibrateError {
     },
     #[error("{model}: parameter `{name}` has no `bounds`; give `bounds = [lo, hi]` in [parameters.{name}] to say where the search may look")]
     NoBounds { model: PathBuf, name: String },
-    #[error("{model}: parameter `{name}` has bounds [{lo}, {hi}] with nothing between them to search")]
+    #[error(
+        "{model}: parameter `{name}` has bounds [{lo}, {hi}] with nothing between them to search"
+    )]
     EmptyBounds {
         model: PathBuf,
         name: String,
@@ -30,7 +32,9 @@ pub enum CalibrateError {
     Duplicate(String),
     #[error("no parameters to calibrate: give --params p1,p2,...")]
     NoParams,
-    #[error("{facts}: every fact is marked `known_failure`; there is nothing to calibrate against")]
+    #[error(
+        "{facts}: every fact is marked `known_failure`; there is nothing to calibrate against"
+    )]
     NoTargets { facts: PathBuf },
     #[error("--max-evals {given} is too small: {n} parameter(s) need at least {need} evaluations (one simplex and one step)")]
     TooFewEvals { given: usize, n: usize, need: usize },

@@ -72,7 +72,11 @@ pub fn write_best(path: &Path, cal: &Calibration, file: &FactFile) -> Result<(),
         file.path.display()
     );
     let _ = writeln!(s, "[calibration]");
-    let _ = writeln!(s, "model = {}", toml_str(&file.model_path.to_string_lossy()));
+    let _ = writeln!(
+        s,
+        "model = {}",
+        toml_str(&file.model_path.to_string_lossy())
+    );
     let _ = writeln!(s, "facts = {}", toml_str(&file.path.to_string_lossy()));
     let _ = writeln!(s, "loss = {}", toml_float(best.score.loss));
     let _ = writeln!(s, "facts_passing = {}", best.score.passing);

@@ -113,7 +113,7 @@ impl Space {
                     name: name.clone(),
                 });
             };
-            if !(lo < hi) {
+            if lo.partial_cmp(&hi) != Some(std::cmp::Ordering::Less) {
                 return Err(CalibrateError::EmptyBounds {
                     model: model_path.to_path_buf(),
                     name: name.clone(),

@@ -50,10 +50,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| super::validate::facts_path(&a.model));
     if !facts_path.is_file() {
-        bail!(
-            "no fact file {} (give --facts FILE)",
-            facts_path.display()
-        );
+        bail!("no fact file {} (give --facts FILE)", facts_path.display());
     }
     let file = facts::load(&facts_path).map_err(|e| anyhow::anyhow!("{e}"))?;
     if !same_file(&file.model_path, &a.model) {
@@ -76,7 +73,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .iter()
         .find(|p| same_file(p, &a.model) || same_file(p, &facts_path))
     {
-        bail!("--out would overwrite {}; choose another directory", p.display());
+        bail!(
+            "--out would overwrite {}; choose another directory",
+            p.display()
+        );
     }
     let settings = Settings {
         max_evals: a.max_evals,
@@ -86,7 +86,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         "calibrating {} against {} ({} scored facts): {} (budget {} evaluations, seed {})",
         file.model.meta.name,
         facts_path.display(),
-        file.facts.iter().filter(|f| f.known_failure.is_none()).count(),
+        file.facts
+            .iter()
+            .filter(|f| f.known_failure.is_none())
+            .count(),
         space
             .axes
             .iter()
