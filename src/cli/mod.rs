@@ -1,5 +1,6 @@
 //! Subcommands. Each parses its arguments, calls the library, prints a short report.
 
+mod calibrate;
 mod check;
 mod checkerboard;
 mod compare;
@@ -38,6 +39,8 @@ enum Command {
     Checkerboard(checkerboard::Args),
     /// Run the models' fact files (the studies' numbers) and print pass/fail per fact.
     Validate(validate::Args),
+    /// Calibrate a model's `assumed` parameters against its fact file (a reproducible record).
+    Calibrate(calibrate::Args),
     /// Run every model in models/ under its default scenario (the README's main job).
     Demo(demo::Args),
 }
@@ -62,6 +65,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Compare(a) => compare::run(a),
         Command::Checkerboard(a) => checkerboard::run(a),
         Command::Validate(a) => validate::run(a),
+        Command::Calibrate(a) => calibrate::run(a),
         Command::Demo(a) => demo::run(a),
     }
 }
