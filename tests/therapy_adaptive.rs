@@ -151,6 +151,8 @@ name = "assay"
 setting = "in_vitro"
 duration = "2w"
 ic50_every = "1w"
+ic50_range = ["10 nM", "300 uM"]
+ic50_points = 14
 [[drug]]
 name = "d"
 [drug.adaptive]
@@ -163,6 +165,15 @@ cap = "100 uM"
     );
     let r = therapy::run(&m, &s, &TherapyOptions::default()).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.ic50.len(), 3, "readouts at 0, 1 and 2 weeks");
+    assert!(
+        (r.ic50[0].top_dose - 300.0).abs() < 1e-9,
+        "the schedule's range"
+    );
+    assert_eq!(
+        r.assay_wells,
+        4 * 15,
+        "ICxx start + 3 readouts, 14 doses + control each"
+    );
     let i0 = r.ic50[0].ic50.expect("IC50 inside the tested range");
     assert!(
         (i0 / 2.0 - 1.0).abs() < 0.01,

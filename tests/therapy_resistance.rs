@@ -46,7 +46,8 @@ fn nadir_rule_fires_at_the_right_time_on_a_constructed_timeline() {
 }
 
 /// Net growth -0.3 / day until day 5, +0.2 / day after (a steep ramp over the last
-/// 0.001 day); one drug with in vivo PK that has no effect.
+/// 0.001 day); two drugs with in vivo PK and no effect (the regrowth rule counts
+/// from the first dose, so the schedules give a sham drug from day 0).
 fn regrowing_model() -> CompiledModel {
     model(
         &(header("days")
@@ -60,6 +61,12 @@ rate = "0"
 unit = "ug/ml"
 description = "second drug"
 [drugs.rescue.in_vivo]
+half_life = 0.5
+volume = 1.0
+[drugs.sham]
+unit = "ug/ml"
+description = "no effect"
+[drugs.sham.in_vivo]
 half_life = 0.5
 volume = 1.0
 [fate]
@@ -78,6 +85,10 @@ duration = "12d"
 readout_every = "1d"
 [tumour]
 cell_volume = 2e-6
+[[drug]]
+name = "sham"
+dose = "1 mg/kg"
+days = "weekly"
 "#;
 
 #[test]
@@ -142,7 +153,7 @@ days = "daily"
     let boluses: Vec<f64> = r
         .events
         .iter()
-        .filter(|e| e.kind == EventKind::Bolus)
+        .filter(|e| e.kind == EventKind::Bolus && e.drug.as_deref() == Some("rescue"))
         .map(|e| e.time)
         .collect();
     assert_eq!(boluses, vec![7.0, 8.0, 9.0, 10.0, 11.0]);

@@ -201,6 +201,55 @@ impl Cx<'_> {
             Some(n) => Some(self.drug_index(n, "schedule.ic50_drug")?),
             None => primary_arm.map(|i| arms[i].drug),
         };
+        let ic50_range = match (&meta.ic50_range, ic50_drug) {
+            (None, _) => None,
+            (Some(r), None) => {
+                return Err(self.err(
+                    r.span().start,
+                    "schedule.ic50_range",
+                    "IC50 readouts need a drug: add a `[[drug]]` arm or name `ic50_drug`",
+                ))
+            }
+            (Some(r), Some(d)) => {
+                let f = "schedule.ic50_range";
+                let [lo, hi] = r.get_ref().as_slice() else {
+                    return Err(self.err(
+                        r.span().start,
+                        f,
+                        format!(
+                            "expected two concentrations `[lowest, highest]`, found {} values",
+                            r.get_ref().len()
+                        ),
+                    ));
+                };
+                let (a, b) = (self.conc(lo, f, d)?, self.conc(hi, f, d)?);
+                if !(a > 0.0 && b > a) {
+                    return Err(self.err(
+                        r.span().start,
+                        f,
+                        format!(
+                            "expected 0 < lowest < highest, found {a} and {b} {}",
+                            self.model.drugs[d].unit
+                        ),
+                    ));
+                }
+                Some((a, b))
+            }
+        };
+        let ic50_points = match &meta.ic50_points {
+            None => None,
+            Some(p) if (4..=1000).contains(p.get_ref()) => Some(*p.get_ref() as usize),
+            Some(p) => {
+                return Err(self.err(
+                    p.span().start,
+                    "schedule.ic50_points",
+                    format!(
+                        "expected between 4 and 1000 tested concentrations, found {}",
+                        p.get_ref()
+                    ),
+                ))
+            }
+        };
         if let (Some(s), None) = (&meta.ic50_every, ic50_drug) {
             return Err(self.err(
                 s.span().start,
@@ -225,6 +274,8 @@ impl Cx<'_> {
             readout_every,
             ic50_every,
             ic50_drug,
+            ic50_range,
+            ic50_points,
             equilibrate,
             initial_cells,
             culture,

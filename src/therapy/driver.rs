@@ -95,6 +95,8 @@ struct Driver<'a> {
     first_resistance: Option<(f64, ResistanceRule)>,
     fired: Vec<ResistanceRule>,
     stop_reason: StopReason,
+    /// A drug has been given (the regrowth rule measures from the first dose on).
+    dosed: bool,
     /// Why a drug's scheduled dose is about to change (set by adaptive raises).
     pending_reason: Vec<Option<String>>,
     // Outputs.
@@ -236,6 +238,7 @@ impl<'a> Driver<'a> {
             fired: Vec::new(),
             stop_reason: StopReason::End,
             pending_reason: vec![None; nd],
+            dosed: false,
             columns,
             times: Vec::new(),
             values: Vec::new(),
@@ -451,6 +454,7 @@ impl Driver<'_> {
                 let now = self.ode.concentrations();
                 for ev in self.plan.medium_change(t) {
                     if let DoseKind::SetConcentration { value } = ev.kind {
+                        self.dosed |= value > 0.0;
                         if value != now[ev.drug] {
                             self.ode
                                 .apply_dose(ev.drug, ev.kind)
@@ -476,6 +480,7 @@ impl Driver<'_> {
             .apply_dose(drug, kind)
             .map_err(|e| self.sim_err(e))?;
         if let DoseKind::Bolus { mg_per_kg } = kind {
+            self.dosed |= mg_per_kg > 0.0;
             self.mg_total[drug] += mg_per_kg;
             self.boluses[drug] += 1;
             self.event(
@@ -540,13 +545,17 @@ impl Driver<'_> {
         drug: usize,
         state: Vec<f64>,
     ) -> Result<DoseResponse, TherapyError> {
+        // The schedule's range applies to its IC50 drug; options override it.
+        let mine = self.s.ic50_drug == Some(drug);
         let (lo, hi) = self
             .opts
             .ic50_range
+            .or(self.s.ic50_range.filter(|_| mine))
             .unwrap_or_else(|| assay::default_range(self.model, self.bound, drug));
         let points = self
             .opts
             .ic50_points
+            .or(self.s.ic50_points.filter(|_| mine))
             .unwrap_or_else(|| assay::points_for(lo, hi));
         let t = self.ode.time();
         let fail = |source| TherapyError::Assay {
@@ -598,7 +607,7 @@ impl Driver<'_> {
                     }
                 }
             }
-            if self.nadir.is_some() {
+            if self.nadir.is_some() && self.dosed {
                 let v = self.ode.total_cells() * self.s.cell_volume;
                 let hit = self.nadir.as_mut().and_then(|n| n.push(t, v));
                 if let Some(r) = hit {
