@@ -57,6 +57,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             out.display()
         );
     }
+    super::therapy::demo(&a.models, &a.out)?;
     println!("demo finished in {:.2} s", start.elapsed().as_secs_f64());
     Ok(())
 }

@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
 use resloop::compile::{compile_file, CompiledModel};
@@ -57,7 +57,7 @@ pub struct Args {
 }
 
 /// Load a schedule for `model`, printing its warnings.
-pub fn load_schedule(path: &PathBuf, model: &CompiledModel) -> anyhow::Result<Schedule> {
+pub fn load_schedule(path: &Path, model: &CompiledModel) -> anyhow::Result<Schedule> {
     let s = Schedule::load(path, model)?;
     for w in &s.warnings {
         eprintln!("warning: {w}");
@@ -121,5 +121,69 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         );
     }
     println!("wrote {} ({})", a.out.display(), outputs.join(", "));
+    Ok(())
+}
+
+/// `resloop demo`'s therapy part: every model in `models` with shipped schedules
+/// (`models/schedules/<model>_*.toml`) runs them all as one what-if comparison into
+/// `out/<model>/schedules/`, and the table is printed.
+pub fn demo(models: &Path, out: &Path) -> anyhow::Result<()> {
+    use rayon::prelude::*;
+    let dir = models.join("schedules");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(());
+    };
+    let mut schedules: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    schedules.sort();
+    let mut names: Vec<String> = std::fs::read_dir(models)?
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            let stem = p.file_name()?.to_str()?.strip_suffix(".toml")?.to_string();
+            (!stem.contains('.')).then_some(stem)
+        })
+        .collect();
+    // Longest first, so a schedule goes to the most specific model name.
+    names.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    let mut by_model: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    for s in schedules {
+        let file = s.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+        let Some(m) = names.iter().find(|m| file.starts_with(&format!("{m}_"))) else {
+            eprintln!(
+                "warning: {}: no model in {} matches its name",
+                s.display(),
+                models.display()
+            );
+            continue;
+        };
+        match by_model.iter_mut().find(|(n, _)| n == m) {
+            Some((_, v)) => v.push(s),
+            None => by_model.push((m.clone(), vec![s])),
+        }
+    }
+    by_model.sort();
+    for (name, files) in by_model {
+        let model = compile_file(&models.join(format!("{name}.toml")))?;
+        let opts = TherapyOptions::default();
+        let loaded = files
+            .iter()
+            .map(|f| load_schedule(f, &model))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let results = loaded
+            .par_iter()
+            .map(|s| therapy::run(&model, s, &opts))
+            .collect::<Result<Vec<_>, _>>()?;
+        let runs: Vec<_> = loaded.iter().zip(&results).collect();
+        let dest = out.join(&name).join("schedules");
+        let table = resloop::therapy::compare::write_compare(&dest, &model, &opts, &runs, true)?;
+        println!(
+            "{name}: {} shipped schedules -> {}",
+            runs.len(),
+            dest.display()
+        );
+        print!("{}", table.render());
+    }
     Ok(())
 }

@@ -120,7 +120,7 @@ impl<'a> Driver<'a> {
         let sim = |phase, source| TherapyError::Sim {
             schedule: s.name.clone(),
             phase,
-            source,
+            source: Box::new(source),
         };
         let settings_err = |message: String| TherapyError::Settings {
             schedule: s.name.clone(),
@@ -199,7 +199,7 @@ impl<'a> Driver<'a> {
             || s.arms
                 .iter()
                 .any(|a| matches!(a.regimen, Regimen::Adaptive(_)));
-        if needs_growth && !(untreated > 0.0) {
+        if needs_growth && (untreated.is_nan() || untreated <= 0.0) {
             return Err(settings_err(format!(
                 "the adaptive rule and steady-growth rule compare growth with the untreated \
                  growth rate, but the population's drug-free net growth rate at t = 0 is {untreated} \
@@ -254,7 +254,7 @@ impl<'a> Driver<'a> {
         TherapyError::Sim {
             schedule: self.s.name.clone(),
             phase: "the run",
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -561,7 +561,7 @@ impl Driver<'_> {
         let fail = |source| TherapyError::Assay {
             schedule: self.s.name.clone(),
             time: t,
-            source,
+            source: Box::new(source),
         };
         let doses = assay::log_doses(lo, hi, points).map_err(fail)?;
         let background = vec![0.0; self.model.drugs.len()];
@@ -898,7 +898,7 @@ impl Driver<'_> {
             final_cells: total,
             final_expanded_cells: total * self.expanded,
             min_cells: self.min_cells,
-            final_volume: (s.setting == Setting::InVivo).then(|| total * s.cell_volume),
+            final_volume: (s.setting == Setting::InVivo).then_some(total * s.cell_volume),
             nadir_volume: self.nadir.as_ref().and_then(|n| n.nadir()).map(|n| n.0),
             passages: self.passages,
             untreated_growth_rate: self.untreated,
