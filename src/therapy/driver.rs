@@ -83,8 +83,9 @@ struct Driver<'a> {
     mg_total: Vec<f64>,
     boluses: Vec<usize>,
     max_dose: Vec<f64>,
-    /// Product of every passage's split factor.
-    expanded: f64,
+    /// ln of the product of every passage's split factor (in log space: hundreds of
+    /// passages overflow an f64).
+    ln_expanded: f64,
     passages: usize,
     growth: GrowthHistory,
     untreated: f64,
@@ -227,7 +228,7 @@ impl<'a> Driver<'a> {
             boluses: vec![0; nd],
             max_dose: vec![0.0; nd],
             scheduled,
-            expanded: 1.0,
+            ln_expanded: 0.0,
             passages: 0,
             growth: GrowthHistory::default(),
             untreated,
@@ -366,7 +367,9 @@ impl<'a> Driver<'a> {
             self.auc[i] += dt * log_mean(c0, c1);
         }
         self.t_prev = t;
-        self.growth.push(t, self.ode.total_cells() * self.expanded);
+        let n = self.ode.total_cells();
+        let ln_n = if n > 0.0 { n.ln() } else { f64::NEG_INFINITY };
+        self.growth.push_ln(t, ln_n + self.ln_expanded);
     }
 
     /// Start the adaptive level of arms whose window opens now (ICxx by assay).
@@ -522,7 +525,7 @@ impl Driver<'_> {
         while self.ode.total_cells() >= p.cap {
             let before = self.ode.total_cells();
             self.ode.scale_cells(1.0 / p.split);
-            self.expanded *= p.split;
+            self.ln_expanded += p.split.ln();
             self.passages += 1;
             let after = self.ode.total_cells();
             self.event(
@@ -812,7 +815,7 @@ impl Driver<'_> {
         let genetic = frac(&|g| g > 0);
         let flags = self.resistant_by_ic50.clone();
         let phenotypic = frac(&|g| flags[g]);
-        self.values.push(total * self.expanded);
+        self.values.push(total * self.ln_expanded.exp());
         self.values.push(genetic);
         self.values.push(phenotypic);
         if self.s.setting == Setting::InVivo {
@@ -896,7 +899,7 @@ impl Driver<'_> {
             time_to_resistance_days: self.first_resistance.map(|r| days(r.0)),
             resistance_rule: self.first_resistance.map(|r| r.1),
             final_cells: total,
-            final_expanded_cells: total * self.expanded,
+            final_expanded_cells: total * self.ln_expanded.exp(),
             min_cells: self.min_cells,
             final_volume: (s.setting == Setting::InVivo).then_some(total * s.cell_volume),
             nadir_volume: self.nadir.as_ref().and_then(|n| n.nadir()).map(|n| n.0),
