@@ -76,28 +76,49 @@ fn key_before(text: &str, offset: usize) -> Option<String> {
             Some(head[start..].trim_matches('"').to_string())
         }
         None => {
+            // A key at the offset (an unknown key) is followed by `=`.
             let k: String = text[offset..].chars().take_while(|&c| is_key(c)).collect();
-            Some(k.trim_matches('"').to_string())
+            text[offset + k.len()..]
+                .trim_start_matches([' ', '\t'])
+                .starts_with('=')
+                .then(|| k.trim_matches('"').to_string())
         }
     }
     .filter(|k| !k.is_empty());
     // The nearest table header at or above this line.
-    let table = text[..line_start + before.len()]
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let table = text[..line_end]
         .lines()
         .rev()
         .map(str::trim)
-        .find(|l| l.starts_with('['))
-        .map(|l| {
-            let l = l.split('#').next().unwrap_or(l).trim();
-            l.trim_matches(|c| c == '[' || c == ']').trim().to_string()
-        });
-    let on_header = text[line_start..].trim_start().starts_with('[');
+        .map(|l| l.split('#').next().unwrap_or(l).trim())
+        .find_map(header);
+    let on_header = header(
+        text[line_start..line_end]
+            .split('#')
+            .next()
+            .unwrap_or_default()
+            .trim(),
+    )
+    .is_some();
     match (table, key) {
         (Some(t), _) if on_header => Some(t),
         (Some(t), Some(k)) => Some(format!("{t}.{k}")),
         (None, k) => k,
         (t, None) => t,
     }
+}
+
+/// The table named by a header line (`[culture]`, `[[drug]]`, `[drug.adaptive]`);
+/// `None` for any other line (an array element on its own line also starts with `[`).
+fn header(line: &str) -> Option<String> {
+    let inner = line.strip_prefix('[')?.strip_suffix(']')?;
+    let inner = inner.trim_start_matches('[').trim_end_matches(']').trim();
+    (!inner.is_empty()
+        && inner
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ')))
+    .then(|| inner.to_string())
 }
 
 #[cfg(test)]
@@ -120,5 +141,7 @@ mod tests {
             Some("culture.x".into())
         );
         assert_eq!(key_before(t, 1), Some("culture".into()));
+        let t = "[[drug]]\nholidays = [\n  [\"9d\", 2],\n]\n";
+        assert_eq!(key_before(t, t.find('2').unwrap()), Some("drug".into()));
     }
 }
