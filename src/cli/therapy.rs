@@ -141,8 +141,9 @@ pub fn demo(models: &Path, out: &Path) -> anyhow::Result<()> {
     let mut names: Vec<String> = std::fs::read_dir(models)?
         .filter_map(|e| {
             let p = e.ok()?.path();
-            let stem = p.file_name()?.to_str()?.strip_suffix(".toml")?.to_string();
-            (!stem.contains('.')).then_some(stem)
+            resloop::model::is_model_file(&p)
+                .then(|| Some(p.file_stem()?.to_str()?.to_string()))
+                .flatten()
         })
         .collect();
     // Longest first, so a schedule goes to the most specific model name.
