@@ -113,6 +113,14 @@ pub fn powi(mut a: f64, n: i32) -> f64 {
 /// odd (positive) `h = 2k + 1`.
 #[inline(always)]
 fn pow_half_steps(a: f64, h: i32) -> f64 {
+    // The common Hill coefficients 1 and 2 without the exponentiation loop (same
+    // products, same bits).
+    if h == 4 {
+        return a * a;
+    }
+    if h == 2 {
+        return a;
+    }
     if h & 1 == 0 {
         powi(a, h >> 1)
     } else {

@@ -114,14 +114,20 @@ impl<'a> PopulationSystem<'a> {
 
     /// Load genotype g's inputs and run its right-hand-side program; returns
     /// (division, death). Rates are left in the register file.
-    #[inline]
+    #[inline(always)]
     fn run_genotype(&mut self, g: usize, t: f64, y: &[f64]) -> (f64, f64) {
         let n = self.bound.n_species;
         let nd = self.bound.n_drugs;
         let s = n + 1;
         let regs = &mut self.regs[g];
-        regs[..n].copy_from_slice(&y[g * s..g * s + n]);
-        regs[n..n + nd].copy_from_slice(&self.drugs);
+        // Element loops rather than `copy_from_slice`: for a dozen values a `memcpy`
+        // call costs more than the copy.
+        for (r, &v) in regs[..n].iter_mut().zip(&y[g * s..g * s + n]) {
+            *r = v;
+        }
+        for (r, &v) in regs[n..n + nd].iter_mut().zip(&self.drugs) {
+            *r = v;
+        }
         regs[n + nd] = t;
         let p = &self.bound.genotypes[g].rhs;
         p.run(regs);
@@ -146,17 +152,17 @@ impl OdeSystem for PopulationSystem<'_> {
         self.exposure.concentrations(t, &mut self.drugs);
         let n = self.bound.n_species;
         let s = n + 1;
+        let ng = self.model.genotypes.len();
         let (crowd, _) = self.crowding(y);
-        for g in 0..self.model.genotypes.len() {
+        for g in 0..ng {
             dy[g * s + n] = 0.0;
         }
-        for g in 0..self.model.genotypes.len() {
+        for g in 0..ng {
             let (div, death) = self.run_genotype(g, t, y);
-            let p = &self.bound.genotypes[g].rhs;
-            let regs = &self.regs[g];
-            for i in 0..n {
-                dy[g * s + i] = p.output(regs, i);
-            }
+            // The first n outputs are the species rates.
+            self.bound.genotypes[g]
+                .rhs
+                .outputs_into(&self.regs[g], &mut dy[g * s..g * s + n]);
             let cells = y[g * s + n];
             let births = div * crowd * cells;
             let mut kept = births;
@@ -215,6 +221,14 @@ impl OdeSystem for PopulationSystem<'_> {
     }
 
     fn check(&self, t: f64, y: &[f64]) -> Result<(), SolverError> {
+        // Called on every accepted step: a branch-free scan first, names only on
+        // failure.
+        let tol = -self.negative_tolerance;
+        if y.iter()
+            .fold(true, |ok, &v| ok & (v.is_finite() & (v >= tol)))
+        {
+            return Ok(());
+        }
         for (i, &v) in y.iter().enumerate() {
             if !v.is_finite() {
                 return Err(SolverError {
@@ -225,7 +239,7 @@ impl OdeSystem for PopulationSystem<'_> {
                     },
                 });
             }
-            if v < -self.negative_tolerance {
+            if v < tol {
                 return Err(SolverError {
                     time: t,
                     kind: SolverErrorKind::Negative {

@@ -218,6 +218,7 @@ pub fn error_norm(err: &[f64], y0: &[f64], y1: &[f64], rtol: f64, atol: f64) -> 
 }
 
 /// Hairer's starting step size (Solving ODEs I, II.4): an explicit Euler probe.
+/// Returns the step and the number of right-hand-side evaluations it made (1).
 #[allow(clippy::too_many_arguments)]
 pub fn initial_step(
     sys: &mut dyn OdeSystem,
@@ -228,6 +229,26 @@ pub fn initial_step(
     rtol: f64,
     atol: f64,
     h_max: f64,
+) -> (f64, u64) {
+    let n = y.len();
+    let (mut y1, mut f1) = (vec![0.0; n], vec![0.0; n]);
+    initial_step_in(sys, t, y, f0, order, rtol, atol, h_max, &mut y1, &mut f1)
+}
+
+/// [`initial_step`] with caller-provided scratch `y1`, `f1` (length of `y`), for
+/// solvers that call it at every restart and must not allocate.
+#[allow(clippy::too_many_arguments)]
+pub fn initial_step_in(
+    sys: &mut dyn OdeSystem,
+    t: f64,
+    y: &[f64],
+    f0: &[f64],
+    order: i32,
+    rtol: f64,
+    atol: f64,
+    h_max: f64,
+    y1: &mut [f64],
+    f1: &mut [f64],
 ) -> (f64, u64) {
     let n = y.len();
     let (mut d0, mut d1) = (0.0, 0.0);
@@ -243,9 +264,10 @@ pub fn initial_step(
         0.01 * d0 / d1
     }
     .min(h_max);
-    let y1: Vec<f64> = (0..n).map(|i| y[i] + h0 * f0[i]).collect();
-    let mut f1 = vec![0.0; n];
-    sys.rhs(t + h0, &y1, &mut f1);
+    for i in 0..n {
+        y1[i] = y[i] + h0 * f0[i];
+    }
+    sys.rhs(t + h0, y1, f1);
     let mut d2 = 0.0;
     for i in 0..n {
         let sc = atol + rtol * y[i].abs();
