@@ -299,21 +299,25 @@ impl Builder<'_> {
         };
         Ok(Some(match (steps, n) {
             (Some(h), _) => {
-                let (code, op): (u8, fn(u32, u32, u32, i32) -> Op) = if rep {
-                    (HILL_REP, Op::HillRep)
-                } else {
-                    (HILL, Op::Hill)
-                };
-                self.emit(Key::Tri(code, x, kn, h as u32), |d| op(d, x, kn, h))
+                let code = if rep { HILL_REP } else { HILL };
+                self.emit(Key::Tri(code, x, kn, h as u32), |d| {
+                    if rep {
+                        Op::HillRep(d, x, kn, h)
+                    } else {
+                        Op::Hill(d, x, kn, h)
+                    }
+                })
             }
             (None, n) => {
                 let n = self.node(n.unwrap_or(&Expr::Const(1.0)))?;
-                let (code, op): (u8, fn(u32, u32, u32, u32) -> Op) = if rep {
-                    (HILL_REP_F, Op::HillRepF)
-                } else {
-                    (HILL_F, Op::HillF)
-                };
-                self.emit(Key::Tri(code, x, kn, n), |d| op(d, x, kn, n))
+                let code = if rep { HILL_REP_F } else { HILL_F };
+                self.emit(Key::Tri(code, x, kn, n), |d| {
+                    if rep {
+                        Op::HillRepF(d, x, kn, n)
+                    } else {
+                        Op::HillF(d, x, kn, n)
+                    }
+                })
             }
         }))
     }
