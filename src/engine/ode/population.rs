@@ -151,19 +151,24 @@ impl OdeSystem for PopulationSystem<'_> {
     fn rhs(&mut self, t: f64, y: &[f64], dy: &mut [f64]) {
         self.exposure.concentrations(t, &mut self.drugs);
         let n = self.bound.n_species;
+        let nd = self.bound.n_drugs;
         let s = n + 1;
-        let ng = self.model.genotypes.len();
         let (crowd, _) = self.crowding(y);
-        for g in 0..ng {
-            dy[g * s + n] = 0.0;
+        for cells in dy.iter_mut().skip(n).step_by(s) {
+            *cells = 0.0;
         }
-        for g in 0..ng {
-            let (div, death) = self.run_genotype(g, t, y);
-            // The first n outputs are the species rates.
-            self.bound.genotypes[g]
-                .rhs
-                .outputs_into(&self.regs[g], &mut dy[g * s..g * s + n]);
-            let cells = y[g * s + n];
+        let genotypes = self.regs.iter_mut().zip(&self.bound.genotypes);
+        for (g, ((regs, bg), yg)) in genotypes.zip(y.chunks_exact(s)).enumerate() {
+            let (x, cells) = (&yg[..n], yg[n]);
+            let inputs = &mut regs[..n + nd + 1];
+            inputs[..n].copy_from_slice(x);
+            inputs[n..n + nd].copy_from_slice(&self.drugs);
+            inputs[n + nd] = t;
+            let p = &bg.rhs;
+            p.run(regs);
+            // The first n outputs are the species rates, then division and death.
+            p.outputs_into(regs, &mut dy[g * s..g * s + n]);
+            let (div, death) = (p.output(regs, n), p.output(regs, n + 1));
             let births = div * crowd * cells;
             let mut kept = births;
             for &(c, u) in &self.children[g] {
