@@ -26,8 +26,9 @@ fn bench(c: &mut Criterion) {
     let y = sys.initial_state(1e6);
     let mut dy = vec![0.0; y.len()];
     println!(
-        "rhs/hill10: {} register instructions per evaluation",
-        b.genotypes[0].rhs.n_ops()
+        "rhs/hill10: {} register instructions in {} blocks per evaluation",
+        b.genotypes[0].rhs.n_ops(),
+        b.genotypes[0].rhs.n_blocks()
     );
     c.bench_function("rhs/hill10", |bch| {
         bch.iter(|| sys.rhs(std::hint::black_box(1.0), &y, &mut dy))

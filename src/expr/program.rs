@@ -21,6 +21,12 @@
 //! - constant exponents avoid `powf`: integers by binary exponentiation (the same
 //!   algorithm, hence the same bits, as `f64::powi`), positive half-integers as
 //!   `x^k * sqrt(x)` (a drug effect with Hill coefficient 1.5).
+//!
+//! Finally the instructions are ordered by dependency depth and kind, and each run
+//! of same-kind instructions at one depth (the ten Hill terms of a cascade, then its
+//! ten synthesis terms, ...) executes as one loop: one dispatch per block instead of
+//! one per instruction, and independent work side by side for the processor to
+//! overlap (35 instructions in 9 blocks on the bench model: 58 -> 44 ns per run).
 
 use std::collections::HashMap;
 
@@ -55,6 +61,95 @@ enum Op {
     HillF(u32, u32, u32, u32),
     /// As [`Op::HillRep`] with the exponent read from a register: (d, x, kn, n).
     HillRepF(u32, u32, u32, u32),
+}
+
+/// The variant of an [`Op`], for grouping instructions into [`Block`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Neg,
+    Powf,
+    PowC,
+    F1,
+    Min,
+    Max,
+    MulAdd,
+    MulSub,
+    SubMul,
+    Hill,
+    HillRep,
+    HillF,
+    HillRepF,
+}
+
+impl Op {
+    /// (kind, destination, operand registers, number of operands).
+    fn parts(&self) -> (Kind, u32, [u32; 3], usize) {
+        match *self {
+            Op::Add(d, a, b) => (Kind::Add, d, [a, b, 0], 2),
+            Op::Sub(d, a, b) => (Kind::Sub, d, [a, b, 0], 2),
+            Op::Mul(d, a, b) => (Kind::Mul, d, [a, b, 0], 2),
+            Op::Div(d, a, b) => (Kind::Div, d, [a, b, 0], 2),
+            Op::Neg(d, a) => (Kind::Neg, d, [a, 0, 0], 1),
+            Op::Powf(d, a, b) => (Kind::Powf, d, [a, b, 0], 2),
+            Op::PowC(d, a, _) => (Kind::PowC, d, [a, 0, 0], 1),
+            Op::F1(_, d, a) => (Kind::F1, d, [a, 0, 0], 1),
+            Op::Min(d, a, b) => (Kind::Min, d, [a, b, 0], 2),
+            Op::Max(d, a, b) => (Kind::Max, d, [a, b, 0], 2),
+            Op::MulAdd(d, a, b, c) => (Kind::MulAdd, d, [a, b, c], 3),
+            Op::MulSub(d, a, b, c) => (Kind::MulSub, d, [a, b, c], 3),
+            Op::SubMul(d, a, b, c) => (Kind::SubMul, d, [a, b, c], 3),
+            Op::Hill(d, x, kn, _) => (Kind::Hill, d, [x, kn, 0], 2),
+            Op::HillRep(d, x, kn, _) => (Kind::HillRep, d, [x, kn, 0], 2),
+            Op::HillF(d, x, kn, n) => (Kind::HillF, d, [x, kn, n], 3),
+            Op::HillRepF(d, x, kn, n) => (Kind::HillRepF, d, [x, kn, n], 3),
+        }
+    }
+}
+
+/// A run `ops[start..end]` of instructions of one kind that do not depend on each
+/// other, executed by one loop without per-instruction dispatch.
+#[derive(Debug, Clone, Copy)]
+struct Block {
+    kind: Kind,
+    start: u32,
+    end: u32,
+}
+
+/// Reorder `ops` by dependency depth (an instruction's depth is one more than the
+/// deepest instruction it reads), then by kind, and cut the result into blocks of
+/// one kind at one depth. Instructions at one depth read only shallower results, so
+/// the order is a valid evaluation order.
+fn schedule(ops: Vec<Op>, n_regs: usize) -> (Vec<Op>, Vec<Block>) {
+    let mut depth = vec![0u32; n_regs];
+    let mut keyed: Vec<(u32, Kind, usize, Op)> = Vec::with_capacity(ops.len());
+    for (i, op) in ops.into_iter().enumerate() {
+        let (kind, d, regs, k) = op.parts();
+        let level = 1 + regs[..k]
+            .iter()
+            .map(|&r| depth[r as usize])
+            .max()
+            .unwrap_or(0);
+        depth[d as usize] = level;
+        keyed.push((level, kind, i, op));
+    }
+    keyed.sort_by_key(|&(level, kind, i, _)| (level, kind, i));
+    let mut blocks: Vec<Block> = Vec::new();
+    for (i, &(level, kind, _, _)) in keyed.iter().enumerate() {
+        let i = i as u32;
+        match blocks.last_mut() {
+            Some(b) if b.kind == kind && keyed[b.start as usize].0 == level => b.end = i + 1,
+            _ => blocks.push(Block {
+                kind,
+                start: i,
+                end: i + 1,
+            }),
+        }
+    }
+    (keyed.into_iter().map(|k| k.3).collect(), blocks)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -153,6 +248,7 @@ pub struct Program {
     n_inputs: usize,
     init: Vec<f64>,
     ops: Vec<Op>,
+    blocks: Vec<Block>,
     outputs: Vec<u32>,
 }
 
@@ -342,10 +438,12 @@ impl Program {
             .iter()
             .map(|e| b.node(&e.simplify()))
             .collect::<Result<Vec<_>, _>>()?;
+        let (ops, blocks) = schedule(b.ops, b.init.len());
         Ok(Program {
             n_inputs,
             init: b.init,
-            ops: b.ops,
+            ops,
+            blocks,
             outputs: outs,
         })
     }
@@ -358,6 +456,10 @@ impl Program {
     }
     pub fn n_ops(&self) -> usize {
         self.ops.len()
+    }
+    /// Number of dispatches per run (blocks of independent same-kind instructions).
+    pub fn n_blocks(&self) -> usize {
+        self.blocks.len()
     }
 
     /// A register file for this program: inputs first (set them before [`run`]),
@@ -384,39 +486,51 @@ impl Program {
         unsafe {
             let g = |i: u32| *r.add(i as usize);
             let s = |i: u32, v: f64| *r.add(i as usize) = v;
-            for op in &self.ops {
-                match *op {
-                    Op::Add(d, a, b) => s(d, g(a) + g(b)),
-                    Op::Sub(d, a, b) => s(d, g(a) - g(b)),
-                    Op::Mul(d, a, b) => s(d, g(a) * g(b)),
-                    Op::Div(d, a, b) => s(d, g(a) / g(b)),
-                    Op::Neg(d, a) => s(d, -g(a)),
-                    Op::Powf(d, a, b) => s(d, super::tree::pow(g(a), g(b))),
-                    Op::PowC(d, a, h) => s(d, pow_half_steps(g(a), h)),
-                    Op::F1(f, d, a) => s(d, f.apply1(g(a))),
-                    Op::Min(d, a, b) => s(d, g(a).min(g(b))),
-                    Op::Max(d, a, b) => s(d, g(a).max(g(b))),
-                    Op::MulAdd(d, a, b, c) => s(d, g(a) * g(b) + g(c)),
-                    Op::MulSub(d, a, b, c) => s(d, g(a) * g(b) - g(c)),
-                    Op::SubMul(d, a, b, c) => s(d, g(c) - g(a) * g(b)),
-                    Op::Hill(d, x, kn, h) => {
+            for b in &self.blocks {
+                let ops = &self.ops[b.start as usize..b.end as usize];
+                // One loop per block; the pattern always matches (a block holds one
+                // kind), so the `else` arm is never taken.
+                macro_rules! each {
+                    ($p:pat => $e:expr) => {
+                        for op in ops {
+                            if let $p = *op {
+                                $e
+                            }
+                        }
+                    };
+                }
+                match b.kind {
+                    Kind::Add => each!(Op::Add(d, a, b) => s(d, g(a) + g(b))),
+                    Kind::Sub => each!(Op::Sub(d, a, b) => s(d, g(a) - g(b))),
+                    Kind::Mul => each!(Op::Mul(d, a, b) => s(d, g(a) * g(b))),
+                    Kind::Div => each!(Op::Div(d, a, b) => s(d, g(a) / g(b))),
+                    Kind::Neg => each!(Op::Neg(d, a) => s(d, -g(a))),
+                    Kind::Powf => each!(Op::Powf(d, a, b) => s(d, super::tree::pow(g(a), g(b)))),
+                    Kind::PowC => each!(Op::PowC(d, a, h) => s(d, pow_half_steps(g(a), h))),
+                    Kind::F1 => each!(Op::F1(f, d, a) => s(d, f.apply1(g(a)))),
+                    Kind::Min => each!(Op::Min(d, a, b) => s(d, g(a).min(g(b)))),
+                    Kind::Max => each!(Op::Max(d, a, b) => s(d, g(a).max(g(b)))),
+                    Kind::MulAdd => each!(Op::MulAdd(d, a, b, c) => s(d, g(a) * g(b) + g(c))),
+                    Kind::MulSub => each!(Op::MulSub(d, a, b, c) => s(d, g(a) * g(b) - g(c))),
+                    Kind::SubMul => each!(Op::SubMul(d, a, b, c) => s(d, g(c) - g(a) * g(b))),
+                    Kind::Hill => each!(Op::Hill(d, x, kn, h) => {
                         let p = pow_half_steps(g(x).max(0.0), h);
                         s(d, p / (g(kn) + p))
-                    }
-                    Op::HillRep(d, x, kn, h) => {
+                    }),
+                    Kind::HillRep => each!(Op::HillRep(d, x, kn, h) => {
                         let p = pow_half_steps(g(x).max(0.0), h);
                         let kn = g(kn);
                         s(d, kn / (kn + p))
-                    }
-                    Op::HillF(d, x, kn, n) => {
+                    }),
+                    Kind::HillF => each!(Op::HillF(d, x, kn, n) => {
                         let p = super::tree::pow(g(x).max(0.0), g(n));
                         s(d, p / (g(kn) + p))
-                    }
-                    Op::HillRepF(d, x, kn, n) => {
+                    }),
+                    Kind::HillRepF => each!(Op::HillRepF(d, x, kn, n) => {
                         let p = super::tree::pow(g(x).max(0.0), g(n));
                         let kn = g(kn);
                         s(d, kn / (kn + p))
-                    }
+                    }),
                 }
             }
         }
@@ -629,6 +743,71 @@ mod tests {
                 let (a, b) = (powi(x, n), f64::powi(x, n));
                 assert!(same(a, b, 0.0), "{x}^{n}: {a} vs {b}");
             }
+        }
+    }
+
+    #[test]
+    fn blocks_only_read_results_of_earlier_blocks() {
+        let mut sc = Scope::new();
+        for (i, n) in ["x", "y", "z"].iter().enumerate() {
+            sc.insert(n, Var::Species(i));
+        }
+        let srcs = [
+            "3 * (1 - hill(z, 1, 1.5)) * hill_rep(y, 0.8, 2) + 0.05 - 2 * x",
+            "3 * hill(x, 0.6, 2) + 0.05 - 2 * y",
+            "3 * hill(y, 0.6, 2) + 0.05 - 2 * z",
+            "exp(-x) * (y + z)^2.5 / (1 + max(x, y)) - ln(1 + z) * x * y",
+        ];
+        let exprs: Vec<Expr> = srcs
+            .iter()
+            .map(|e| resolve(&parse(e).unwrap(), &sc).unwrap())
+            .collect();
+        let p = Program::compile(&exprs, 3, &|v| match v {
+            Var::Species(i) => Some(i),
+            _ => None,
+        })
+        .unwrap();
+        assert!(p.n_blocks() < p.n_ops(), "{} blocks", p.n_blocks());
+        // Registers nobody writes (inputs, constants) are ready from the start.
+        let written: std::collections::HashSet<u32> = p.ops.iter().map(|o| o.parts().1).collect();
+        let mut ready: Vec<bool> = (0..p.init.len() as u32)
+            .map(|r| !written.contains(&r))
+            .collect();
+        let mut covered = 0;
+        for b in &p.blocks {
+            assert_eq!(b.start as usize, covered, "blocks tile the instructions");
+            let ops = &p.ops[b.start as usize..b.end as usize];
+            for op in ops {
+                let (kind, _, regs, k) = op.parts();
+                assert_eq!(kind, b.kind);
+                for &r in &regs[..k] {
+                    assert!(ready[r as usize], "{op:?} reads r{r} before it is written");
+                }
+            }
+            for op in ops {
+                ready[op.parts().1 as usize] = true;
+            }
+            covered = b.end as usize;
+        }
+        assert_eq!(covered, p.n_ops());
+        let at = [0.7, 1.3, 0.4];
+        let mut regs = p.workspace();
+        regs[..3].copy_from_slice(&at);
+        p.run(&mut regs);
+        for (k, e) in exprs.iter().enumerate() {
+            let want = e.eval(&Env {
+                species: &at,
+                params: &[],
+                drugs: &[],
+                effects: &[],
+                observables: &[],
+                t: 0.0,
+            });
+            let got = p.output(&regs, k);
+            assert!(
+                (got - want).abs() <= 1e-14 * want.abs().max(1.0),
+                "{k}: {got} vs {want}"
+            );
         }
     }
 
