@@ -8,16 +8,20 @@
 //! `output` (CSV, JSON manifest, plots). The binary's `cli` is a thin layer on top.
 
 pub mod abm;
+pub mod assay;
 pub mod compile;
 pub mod engine;
 pub mod experiment;
 pub mod expr;
+pub mod facts;
 pub mod fit;
 pub mod model;
 pub mod output;
 pub mod pkpd;
 pub mod plate;
+pub mod schedule;
 pub mod sensitivity;
 pub mod sweep;
 pub mod synergy;
+pub mod therapy;
 pub mod units;

@@ -1,9 +1,13 @@
 //! Subcommands. Each parses its arguments, calls the library, prints a short report.
 
 mod check;
+mod checkerboard;
+mod compare;
 mod demo;
 mod simulate;
 mod synergy;
+mod therapy;
+mod validate;
 
 use clap::{Parser, Subcommand};
 
@@ -26,6 +30,14 @@ enum Command {
     Simulate(simulate::Args),
     /// Score a two-drug dose-response plate for synergy (Bliss, HSA, Loewe, ZIP, CI, MuSyC).
     Synergy(synergy::Args),
+    /// Run a model under a therapy schedule (escalation, refreshes, passaging, IC50 readouts, resistance events).
+    Therapy(therapy::Args),
+    /// Run one model under several schedules and compare them (the what-if table and overlaid plots).
+    Compare(compare::Args),
+    /// Simulate a two-drug viability checkerboard on a model's cells and score it.
+    Checkerboard(checkerboard::Args),
+    /// Run the models' fact files (the studies' numbers) and print pass/fail per fact.
+    Validate(validate::Args),
     /// Run every model in models/ under its default scenario (the README's main job).
     Demo(demo::Args),
 }
@@ -35,6 +47,10 @@ pub fn run() -> anyhow::Result<()> {
         Command::Check(a) => check::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Synergy(a) => synergy::run(a),
+        Command::Therapy(a) => therapy::run(a),
+        Command::Compare(a) => compare::run(a),
+        Command::Checkerboard(a) => checkerboard::run(a),
+        Command::Validate(a) => validate::run(a),
         Command::Demo(a) => demo::run(a),
     }
 }
