@@ -236,9 +236,11 @@ impl Solver for Dopri5 {
             // rejected (104 of 105 doses on the benchmark, 6 evaluations each); the
             // cap costs one evaluation and removed every one of those rejections
             // (24340 -> 23952 evaluations, worst error 2.9e-6 -> 2.4e-6). The step
-            // size is still carried over whenever the estimate allows it.
+            // size is still carried over whenever the estimate allows it, and always
+            // when the probe saw no motion (its 1e-6 fallback is a guess, not a
+            // measurement).
             let [k1, k2, ..] = &mut self.k;
-            let (h0, evals) = initial_step_in(
+            let start = initial_step_in(
                 sys,
                 *t,
                 y,
@@ -250,8 +252,14 @@ impl Solver for Dopri5 {
                 &mut self.ytmp,
                 k2,
             );
-            self.h = if warm { self.h.min(h0) } else { h0 };
-            self.stats.rhs_evals += evals;
+            self.h = if !warm {
+                start.h
+            } else if start.informative {
+                self.h.min(start.h)
+            } else {
+                self.h
+            };
+            self.stats.rhs_evals += start.rhs_evals;
         }
 
         let (rtol, atol) = (self.rtol, self.atol);
@@ -387,5 +395,65 @@ impl Solver for Dopri5 {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// dy/dt = -k y, with a rate the test changes between segments (as a dose
+    /// changes f without changing y).
+    struct Decay {
+        k: f64,
+    }
+
+    impl OdeSystem for Decay {
+        fn rhs(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) {
+            dy[0] = -self.k * y[0];
+        }
+    }
+
+    fn segment(s: &mut Dopri5, sys: &mut Decay, t: &mut f64, y: &mut [f64], t_end: f64) {
+        s.advance(sys, t, y, t_end, &[], &mut |_, _| {}).unwrap();
+    }
+
+    #[test]
+    fn restart_after_f_jumps_is_capped_so_no_step_is_rejected() {
+        let mut s = Dopri5::new(1e-6, 1e-9);
+        let mut sys = Decay { k: 0.1 };
+        let (mut t, mut y) = (0.0, vec![1.0]);
+        segment(&mut s, &mut sys, &mut t, &mut y, 10.0);
+        let carried = s.h;
+        // The rate jumps 50-fold: the step tuned to the slow decay is far too long.
+        sys.k = 5.0;
+        s.restart();
+        segment(&mut s, &mut sys, &mut t, &mut y, 11.0);
+        assert!(
+            carried * 5.0 > 1.0,
+            "the carried step ({carried}) would overshoot"
+        );
+        assert_eq!(s.stats().rejected, 0);
+        let exact = (-0.1f64 * 10.0 - 5.0).exp();
+        assert!(((y[0] - exact) / exact).abs() < 1e-5, "{} vs {exact}", y[0]);
+    }
+
+    #[test]
+    fn restart_without_motion_keeps_the_carried_step() {
+        // f = 0: the starting-step probe sees nothing and falls back to 1e-6, which
+        // must not cap the step that the first segment has grown.
+        let mut s = Dopri5::new(1e-6, 1e-9);
+        let mut sys = Decay { k: 0.0 };
+        let (mut t, mut y) = (0.0, vec![1.0]);
+        segment(&mut s, &mut sys, &mut t, &mut y, 10.0);
+        let before = s.stats().accepted;
+        s.restart();
+        segment(&mut s, &mut sys, &mut t, &mut y, 20.0);
+        assert!(
+            s.stats().accepted - before <= 2,
+            "{} steps",
+            s.stats().accepted - before
+        );
+        assert_eq!(y[0], 1.0);
     }
 }

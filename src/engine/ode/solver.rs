@@ -256,7 +256,19 @@ pub fn initial_step(
 ) -> (f64, u64) {
     let n = y.len();
     let (mut y1, mut f1) = (vec![0.0; n], vec![0.0; n]);
-    initial_step_in(sys, t, y, f0, order, rtol, atol, h_max, &mut y1, &mut f1)
+    let s = initial_step_in(sys, t, y, f0, order, rtol, atol, h_max, &mut y1, &mut f1);
+    (s.h, s.rhs_evals)
+}
+
+/// What [`initial_step_in`] found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StartStep {
+    pub h: f64,
+    pub rhs_evals: u64,
+    /// False when the probe saw (almost) no motion (f or its change below the
+    /// thresholds), so `h` is Hairer's fallback guess (1e-6 or so), not a
+    /// measurement: a warm restart should not be capped by it.
+    pub informative: bool,
 }
 
 /// [`initial_step`] with caller-provided scratch `y1`, `f1` (length of `y`), for
@@ -273,7 +285,7 @@ pub fn initial_step_in(
     h_max: f64,
     y1: &mut [f64],
     f1: &mut [f64],
-) -> (f64, u64) {
+) -> StartStep {
     let n = y.len();
     let (mut d0, mut d1) = (0.0, 0.0);
     for i in 0..n {
@@ -282,12 +294,8 @@ pub fn initial_step_in(
         d1 += (f0[i] / sc).powi(2);
     }
     let (d0, d1) = ((d0 / n as f64).sqrt(), (d1 / n as f64).sqrt());
-    let h0 = if d0 < 1e-5 || d1 < 1e-5 {
-        1e-6
-    } else {
-        0.01 * d0 / d1
-    }
-    .min(h_max);
+    let still = d0 < 1e-5 || d1 < 1e-5;
+    let h0 = if still { 1e-6 } else { 0.01 * d0 / d1 }.min(h_max);
     for i in 0..n {
         y1[i] = y[i] + h0 * f0[i];
     }
@@ -298,10 +306,15 @@ pub fn initial_step_in(
         d2 += ((f1[i] - f0[i]) / sc).powi(2);
     }
     let d2 = (d2 / n as f64).sqrt() / h0;
-    let h1 = if d1.max(d2) <= 1e-15 {
+    let flat = d1.max(d2) <= 1e-15;
+    let h1 = if flat {
         (h0 * 1e-3).max(1e-6)
     } else {
         (0.01 / d1.max(d2)).powf(1.0 / (order as f64 + 1.0))
     };
-    ((100.0 * h0).min(h1).min(h_max), 1)
+    StartStep {
+        h: (100.0 * h0).min(h1).min(h_max),
+        rhs_evals: 1,
+        informative: !(still || flat),
+    }
 }
