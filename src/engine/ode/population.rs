@@ -114,20 +114,14 @@ impl<'a> PopulationSystem<'a> {
 
     /// Load genotype g's inputs and run its right-hand-side program; returns
     /// (division, death). Rates are left in the register file.
-    #[inline(always)]
+    #[inline]
     fn run_genotype(&mut self, g: usize, t: f64, y: &[f64]) -> (f64, f64) {
         let n = self.bound.n_species;
         let nd = self.bound.n_drugs;
         let s = n + 1;
         let regs = &mut self.regs[g];
-        // Element loops rather than `copy_from_slice`: for a dozen values a `memcpy`
-        // call costs more than the copy.
-        for (r, &v) in regs[..n].iter_mut().zip(&y[g * s..g * s + n]) {
-            *r = v;
-        }
-        for (r, &v) in regs[n..n + nd].iter_mut().zip(&self.drugs) {
-            *r = v;
-        }
+        regs[..n].copy_from_slice(&y[g * s..g * s + n]);
+        regs[n..n + nd].copy_from_slice(&self.drugs);
         regs[n + nd] = t;
         let p = &self.bound.genotypes[g].rhs;
         p.run(regs);
