@@ -335,12 +335,15 @@ impl Solver for Dopri5 {
             sys.rhs(t_new, yn, k7);
             self.stats.rhs_evals += 6;
             // Weighted RMS norm of the embedded error estimate (the arithmetic of
-            // `solver::error_norm`, without storing the estimate).
-            let mut sum = 0.0;
+            // `solver::error_norm`). The scaled errors go to the free stage buffer
+            // first so that loop vectorises; the sum keeps its sequential order.
             for i in 0..n {
                 let e = h
                     * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i] + E7 * k7[i]);
-                let e = e / (atol + rtol * y0[i].abs().max(yn[i].abs()));
+                yt[i] = e / (atol + rtol * y0[i].abs().max(yn[i].abs()));
+            }
+            let mut sum = 0.0;
+            for &e in yt.iter() {
                 sum += e * e;
             }
             let err = (sum / n.max(1) as f64).sqrt();
