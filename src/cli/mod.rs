@@ -3,6 +3,7 @@
 mod check;
 mod demo;
 mod simulate;
+mod sweep;
 mod synergy;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,12 @@ enum Command {
     Synergy(synergy::Args),
     /// Run every model in models/ under its default scenario (the README's main job).
     Demo(demo::Args),
+    /// Run a parameter sweep of a model (all points, or one shard with --shard i/N).
+    Sweep(sweep::SweepArgs),
+    /// Combine the shard directories of one sweep, checking every point is present once.
+    Merge(sweep::MergeArgs),
+    /// Sobol or Morris indices and plots of a finished sweep.
+    Sensitivity(sweep::SensitivityArgs),
 }
 
 pub fn run() -> anyhow::Result<()> {
@@ -36,5 +43,8 @@ pub fn run() -> anyhow::Result<()> {
         Command::Simulate(a) => simulate::run(a),
         Command::Synergy(a) => synergy::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Sweep(a) => sweep::run_sweep_cmd(a),
+        Command::Merge(a) => sweep::run_merge(a),
+        Command::Sensitivity(a) => sweep::run_sensitivity(a),
     }
 }
