@@ -320,12 +320,20 @@ fn stem(s: &str) -> String {
         .collect()
 }
 
+/// Axis text for a column: its name and, when the manifest records one, its unit.
+fn labelled(data: &SweepData, name: &str) -> String {
+    match data.manifest.units.get(name) {
+        Some(u) if !u.is_empty() => format!("{name} ({u})"),
+        _ => name.to_string(),
+    }
+}
+
 /// Axis text for parameter `i`: log-scaled parameters are plotted as log10.
 fn axis_of(data: &SweepData, i: usize) -> (String, bool) {
     let p = &data.manifest.spec.parameters[i];
     match p.scale {
-        Scale::Log => (format!("log10({})", p.name), true),
-        Scale::Linear => (p.name.clone(), false),
+        Scale::Log => (format!("log10 of {}", labelled(data, &p.name)), true),
+        Scale::Linear => (labelled(data, &p.name), false),
     }
 }
 
@@ -422,7 +430,7 @@ pub(super) fn draw_all(
             .collect();
         let sc = Scatter {
             title: format!("{metric} against each parameter"),
-            y_desc: metric.clone(),
+            y_desc: labelled(data, metric),
             panels,
         };
         save(format!("scatter_{}", stem(metric)), (1000, 800), &sc)?;
@@ -433,9 +441,9 @@ pub(super) fn draw_all(
                     "{metric} over {} x {}",
                     data.design.names[0], data.design.names[1]
                 ),
-                x_desc: data.design.names[0].clone(),
-                y_desc: data.design.names[1].clone(),
-                z_desc: metric.clone(),
+                x_desc: labelled(data, &data.design.names[0]),
+                y_desc: labelled(data, &data.design.names[1]),
+                z_desc: labelled(data, metric),
                 x_levels: (0..l)
                     .map(|i| data.design.points[i * l].values[0])
                     .collect(),

@@ -408,14 +408,16 @@ impl Cx<'_> {
             }
             None => match scenario {
                 Some(s) => s.days,
-                None => return Err(self.err(
-                    0,
-                    "schedule.days",
-                    format!(
+                None => {
+                    return Err(self.err(
+                        0,
+                        "schedule.days",
+                        format!(
                         "the model `{}` declares no [scenario]; give [schedule] days (and doses)",
                         model.meta.name
                     ),
-                )),
+                    ))
+                }
             },
         };
         let doses = match rs.and_then(|s| s.doses.as_ref()) {
