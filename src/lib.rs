@@ -8,6 +8,7 @@
 //! `output` (CSV, JSON manifest, plots). The binary's `cli` is a thin layer on top.
 
 pub mod abm;
+pub mod assay;
 pub mod compile;
 pub mod engine;
 pub mod experiment;

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::population::PopulationSystem;
+use super::run::{OdeRun, RowRecorder, RunSettings};
 use super::solver::{Method, Solver, SolverError, SolverStats};
 use crate::compile::{BoundModel, CompiledModel};
 use crate::pkpd::{DoseEvent, ExposureError};
@@ -98,94 +98,6 @@ pub enum SimError {
     Settings(String),
 }
 
-fn timeline_columns(model: &CompiledModel) -> Vec<Column> {
-    let mut cols = Vec::new();
-    for g in &model.genotypes {
-        for s in &model.species {
-            cols.push(Column {
-                population: g.name.clone(),
-                variable: s.name.clone(),
-                unit: s.unit.clone(),
-            });
-        }
-        for o in &model.observables {
-            cols.push(Column {
-                population: g.name.clone(),
-                variable: o.name.clone(),
-                unit: o.unit.clone().unwrap_or_default(),
-            });
-        }
-        let per = format!("1/{}", model.meta.time_unit.symbol());
-        cols.push(Column {
-            population: g.name.clone(),
-            variable: "cells".into(),
-            unit: "cells".into(),
-        });
-        cols.push(Column {
-            population: g.name.clone(),
-            variable: "division_rate".into(),
-            unit: per.clone(),
-        });
-        cols.push(Column {
-            population: g.name.clone(),
-            variable: "death_rate".into(),
-            unit: per,
-        });
-    }
-    cols.push(Column {
-        population: "total".into(),
-        variable: "cells".into(),
-        unit: "cells".into(),
-    });
-    for d in &model.drugs {
-        cols.push(Column {
-            population: "exposure".into(),
-            variable: d.name.clone(),
-            unit: d.unit.symbol().into(),
-        });
-    }
-    cols
-}
-
-/// Fill one timeline row from the state at time t.
-fn record_row(
-    sys: &PopulationSystem,
-    t: f64,
-    y: &[f64],
-    regs: &mut [Vec<f64>],
-    oregs: &mut [Vec<f64>],
-    drugs: &mut [f64],
-    row: &mut Vec<f64>,
-) {
-    let model = sys.model;
-    let n = sys.bound.n_species;
-    let nd = sys.bound.n_drugs;
-    let s = n + 1;
-    sys.exposure.concentrations(t, drugs);
-    let mut total = 0.0;
-    for (g, bg) in sys.bound.genotypes.iter().enumerate() {
-        let x = &y[g * s..g * s + n];
-        for r in [&mut regs[g], &mut oregs[g]] {
-            r[..n].copy_from_slice(x);
-            r[n..n + nd].copy_from_slice(drugs);
-            r[n + nd] = t;
-        }
-        bg.rhs.run(&mut regs[g]);
-        bg.observables.run(&mut oregs[g]);
-        row.extend_from_slice(x);
-        for k in 0..model.observables.len() {
-            row.push(bg.observables.output(&oregs[g], k));
-        }
-        let cells = y[g * s + n];
-        total += cells;
-        row.push(cells);
-        row.push(bg.rhs.output(&regs[g], n));
-        row.push(bg.rhs.output(&regs[g], n + 1));
-    }
-    row.push(total);
-    row.extend_from_slice(drugs);
-}
-
 /// Simulate the population ODE under `doses`.
 pub fn simulate(
     model: &CompiledModel,
@@ -212,22 +124,22 @@ pub fn simulate_with(
             opts.t_end
         )));
     }
-    if !(opts.rtol > 0.0 && opts.atol > 0.0 && opts.rtol < 1.0) {
-        return Err(SimError::Settings(format!(
-            "tolerances must satisfy 0 < rtol < 1 and atol > 0 (rtol {}, atol {})",
-            opts.rtol, opts.atol
-        )));
-    }
     if opts.n_out == 0 {
         return Err(SimError::Settings(
             "at least one output interval is needed".into(),
         ));
     }
-    let capacity = opts.carrying_capacity.or(model.carrying_capacity);
-    let neg_tol = opts.negative_tolerance.unwrap_or(1e3 * opts.atol);
-    let mut sys = PopulationSystem::new(model, bound, capacity, neg_tol);
+    let settings = RunSettings {
+        method: opts.method,
+        rtol: opts.rtol,
+        atol: opts.atol,
+        carrying_capacity: opts.carrying_capacity.or(model.carrying_capacity),
+        negative_tolerance: opts.negative_tolerance.unwrap_or(1e3 * opts.atol),
+    };
     let cells = opts.initial_cells.unwrap_or(model.initial_cells);
-    let mut y = sys.initial_state(cells);
+    let y0 = OdeRun::initial_state(model, bound, cells);
+    let mut run = OdeRun::with_solver(model, bound, &settings, &y0, 0.0, Box::new(solver))?;
+    let mut recorder = RowRecorder::new(model, bound);
 
     let mut events: Vec<DoseEvent> = doses
         .iter()
@@ -239,56 +151,30 @@ pub fn simulate_with(
         .map(|k| opts.t_end * k as f64 / opts.n_out as f64)
         .collect();
 
-    let columns = timeline_columns(model);
+    let columns = recorder.columns();
     let mut values = Vec::with_capacity(columns.len() * outs.len());
-    let mut regs: Vec<Vec<f64>> = bound.genotypes.iter().map(|g| g.rhs.workspace()).collect();
-    let mut oregs: Vec<Vec<f64>> = bound
-        .genotypes
-        .iter()
-        .map(|g| g.observables.workspace())
-        .collect();
-    let mut drugs = vec![0.0; model.drugs.len()];
-
-    let (mut pend_t, mut pend_y) = (Vec::new(), Vec::new());
-    let mut t = 0.0;
     let mut ei = 0;
     loop {
         // Apply every event due now, then integrate to the next one.
-        while ei < events.len() && events[ei].time <= t {
-            sys.exposure.apply(&events[ei], model)?;
+        while ei < events.len() && events[ei].time <= run.time() {
+            run.apply_dose(events[ei].drug, events[ei].kind)?;
             ei += 1;
-            solver.restart();
         }
         let t_next = events
             .get(ei)
             .map_or(opts.t_end, |e| e.time.min(opts.t_end));
-        if t_next > t {
-            // The solver holds the system mutably while it runs, so outputs are
-            // buffered and turned into rows afterwards.
-            pend_t.clear();
-            pend_y.clear();
-            solver.advance(&mut sys, &mut t, &mut y, t_next, &outs, &mut |tk, yk| {
-                pend_t.push(tk);
-                pend_y.extend_from_slice(yk);
-            })?;
-            for (k, &tk) in pend_t.iter().enumerate() {
-                let yk = &pend_y[k * y.len()..(k + 1) * y.len()];
-                record_row(&sys, tk, yk, &mut regs, &mut oregs, &mut drugs, &mut values);
+        if t_next > run.time() {
+            run.advance_to(t_next, &outs)?;
+            for (tk, yk) in run.captured().iter() {
+                recorder.row(tk, yk, run.exposure(), &mut values);
             }
         }
-        if t >= opts.t_end {
+        if run.time() >= opts.t_end {
             break;
         }
     }
-    record_row(
-        &sys,
-        opts.t_end,
-        &y,
-        &mut regs,
-        &mut oregs,
-        &mut drugs,
-        &mut values,
-    );
+    recorder.row(opts.t_end, run.state(), run.exposure(), &mut values);
+    let (stats, final_state) = (run.stats(), run.state().to_vec());
     Ok(SimResult {
         timeline: Timeline {
             times: outs,
@@ -296,8 +182,8 @@ pub fn simulate_with(
             columns,
             values,
         },
-        stats: solver.stats(),
-        final_state: y,
+        stats,
+        final_state,
         wall_seconds: start.elapsed().as_secs_f64(),
     })
 }

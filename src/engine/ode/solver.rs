@@ -136,6 +136,30 @@ pub trait Solver {
     fn stats(&self) -> SolverStats;
 }
 
+/// A borrowed solver is a solver (lets a caller lend one to a run and reuse it).
+impl<S: Solver + ?Sized> Solver for &mut S {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn advance(
+        &mut self,
+        sys: &mut dyn OdeSystem,
+        t: &mut f64,
+        y: &mut [f64],
+        t_end: f64,
+        outs: &[f64],
+        out: &mut dyn FnMut(f64, &[f64]),
+    ) -> Result<(), SolverError> {
+        (**self).advance(sys, t, y, t_end, outs, out)
+    }
+    fn restart(&mut self) {
+        (**self).restart()
+    }
+    fn stats(&self) -> SolverStats {
+        (**self).stats()
+    }
+}
+
 /// Which integrator to use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -1,0 +1,421 @@
+//! A stateful population ODE run: the one driver every ODE user shares.
+//!
+//! `simulate` (a fixed list of doses), the therapy driver (refreshes, escalation
+//! decisions, passaging), the assays (a snapshot exposed to fixed concentrations) and
+//! the fact runner all need the same thing: advance to the next discontinuity, apply
+//! it, restart warm, go on. [`OdeRun`] owns the time, the state, the exposure and a
+//! solver, and exposes exactly those moves. Rows of a [`Timeline`](super::Timeline)
+//! are produced by [`RowRecorder`], which evaluates observables and fate rates at a
+//! state.
+
+use super::driver::{Column, SimError};
+use super::population::PopulationSystem;
+use super::solver::{Method, Solver, SolverStats};
+use crate::compile::{BoundModel, CompiledModel};
+use crate::pkpd::{DoseEvent, DoseKind, Exposure};
+
+/// Numerical settings of a run. Unlike [`OdeOptions`](super::OdeOptions) nothing is
+/// defaulted from the model: the caller decides the carrying capacity.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct RunSettings {
+    pub method: Method,
+    pub rtol: f64,
+    pub atol: f64,
+    /// `None`: unbounded growth (an assay well); `Some(K)`: logistic crowding.
+    pub carrying_capacity: Option<f64>,
+    /// Species or cell counts below minus this are a failure.
+    pub negative_tolerance: f64,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            method: Method::Dopri5,
+            rtol: 1e-6,
+            atol: 1e-9,
+            carrying_capacity: None,
+            negative_tolerance: 1e-6,
+        }
+    }
+}
+
+impl RunSettings {
+    fn check(&self) -> Result<(), SimError> {
+        if !(self.rtol > 0.0 && self.atol > 0.0 && self.rtol < 1.0) {
+            return Err(SimError::Settings(format!(
+                "tolerances must satisfy 0 < rtol < 1 and atol > 0 (rtol {}, atol {})",
+                self.rtol, self.atol
+            )));
+        }
+        if let Some(k) = self.carrying_capacity {
+            if !(k.is_finite() && k > 0.0) {
+                return Err(SimError::Settings(format!(
+                    "the carrying capacity must be positive and finite, found {k}"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Outputs captured by the last [`OdeRun::advance_to`]: times and states.
+#[derive(Debug, Clone, Default)]
+pub struct Captured {
+    pub times: Vec<f64>,
+    /// `states[k * stride..(k + 1) * stride]` is the state at `times[k]`.
+    pub states: Vec<f64>,
+    pub stride: usize,
+}
+
+impl Captured {
+    pub fn iter(&self) -> impl Iterator<Item = (f64, &[f64])> {
+        self.times
+            .iter()
+            .enumerate()
+            .map(move |(k, &t)| (t, &self.states[k * self.stride..(k + 1) * self.stride]))
+    }
+}
+
+/// A population ODE in progress.
+pub struct OdeRun<'a> {
+    sys: PopulationSystem<'a>,
+    solver: Box<dyn Solver + 'a>,
+    t: f64,
+    y: Vec<f64>,
+    captured: Captured,
+}
+
+impl<'a> OdeRun<'a> {
+    /// Start at time `t0` from state `y0` (per genotype: species then cells; see
+    /// [`OdeRun::initial_state`]) with no drug present.
+    pub fn new(
+        model: &'a CompiledModel,
+        bound: &'a BoundModel,
+        settings: &RunSettings,
+        y0: &[f64],
+        t0: f64,
+    ) -> Result<OdeRun<'a>, SimError> {
+        let solver = settings.method.solver(settings.rtol, settings.atol);
+        Self::with_solver(model, bound, settings, y0, t0, solver)
+    }
+
+    /// As [`OdeRun::new`] with a given solver (benches reuse one).
+    pub fn with_solver(
+        model: &'a CompiledModel,
+        bound: &'a BoundModel,
+        settings: &RunSettings,
+        y0: &[f64],
+        t0: f64,
+        solver: Box<dyn Solver + 'a>,
+    ) -> Result<OdeRun<'a>, SimError> {
+        settings.check()?;
+        let sys = PopulationSystem::new(
+            model,
+            bound,
+            settings.carrying_capacity,
+            settings.negative_tolerance,
+        );
+        if !t0.is_finite() {
+            return Err(SimError::Settings(format!(
+                "the start time must be finite, found {t0}"
+            )));
+        }
+        let mut run = OdeRun {
+            captured: Captured {
+                stride: sys.stride() * model.genotypes.len(),
+                ..Captured::default()
+            },
+            sys,
+            solver,
+            t: t0,
+            y: Vec::new(),
+        };
+        run.set_state(y0)?;
+        Ok(run)
+    }
+
+    /// The model's initial loop state for every genotype, `cells` split by the
+    /// genotypes' initial fractions.
+    pub fn initial_state(model: &CompiledModel, bound: &BoundModel, cells: f64) -> Vec<f64> {
+        PopulationSystem::new(model, bound, None, 0.0).initial_state(cells)
+    }
+
+    pub fn model(&self) -> &'a CompiledModel {
+        self.sys.model
+    }
+    pub fn time(&self) -> f64 {
+        self.t
+    }
+    pub fn state(&self) -> &[f64] {
+        &self.y
+    }
+    /// Entries per genotype in the state: species then cells.
+    pub fn stride(&self) -> usize {
+        self.sys.stride()
+    }
+    pub fn stats(&self) -> SolverStats {
+        self.solver.stats()
+    }
+    pub fn exposure(&self) -> &Exposure {
+        &self.sys.exposure
+    }
+
+    /// Replace the state (a discontinuity: the solver restarts).
+    pub fn set_state(&mut self, y: &[f64]) -> Result<(), SimError> {
+        let want = self.captured.stride;
+        if y.len() != want {
+            return Err(SimError::Settings(format!(
+                "a state of this model has {want} entries (species and cells per genotype), found {}",
+                y.len()
+            )));
+        }
+        for (i, &v) in y.iter().enumerate() {
+            if !v.is_finite() || v < -self.sys.negative_tolerance {
+                return Err(SimError::Settings(format!(
+                    "state entry {} is {v}: values must be finite and not negative",
+                    self.sys.variable_name(i)
+                )));
+            }
+        }
+        self.y.clear();
+        self.y.extend_from_slice(y);
+        self.solver.restart();
+        Ok(())
+    }
+
+    /// Apply a dose at the current time (its `time` field is replaced by it).
+    pub fn apply_dose(&mut self, drug: usize, kind: DoseKind) -> Result<(), SimError> {
+        let ev = DoseEvent {
+            time: self.t,
+            drug,
+            kind,
+        };
+        self.sys.exposure.apply(&ev, self.sys.model)?;
+        self.solver.restart();
+        Ok(())
+    }
+
+    /// Set every drug's concentration (in vitro medium), e.g. for an assay well.
+    pub fn set_concentrations(&mut self, conc: &[f64]) -> Result<(), SimError> {
+        for (i, &c) in conc.iter().enumerate() {
+            if !(c.is_finite() && c >= 0.0) {
+                return Err(SimError::Settings(format!(
+                    "concentration of drug `{}` must be finite and not negative, found {c}",
+                    self.sys.model.drugs[i].name
+                )));
+            }
+            self.apply_dose(i, DoseKind::SetConcentration { value: c })?;
+        }
+        Ok(())
+    }
+
+    /// Multiply every genotype's cell count (a passage keeps 1/K of the cells).
+    pub fn scale_cells(&mut self, factor: f64) {
+        let s = self.stride();
+        for g in 0..self.sys.model.genotypes.len() {
+            self.y[g * s + s - 1] *= factor;
+        }
+        self.solver.restart();
+    }
+
+    /// Cells of genotype `g`.
+    pub fn cells(&self, g: usize) -> f64 {
+        let s = self.stride();
+        self.y[g * s + s - 1]
+    }
+    pub fn total_cells(&self) -> f64 {
+        total_cells(&self.y, self.stride())
+    }
+
+    /// Integrate to `t_end` with no discontinuity in between, capturing the state at
+    /// every time of `outs` in `[time, t_end)` (read them with [`OdeRun::captured`]).
+    pub fn advance_to(&mut self, t_end: f64, outs: &[f64]) -> Result<(), SimError> {
+        self.captured.times.clear();
+        self.captured.states.clear();
+        if !t_end.is_finite() || t_end < self.t {
+            return Err(SimError::Settings(format!(
+                "cannot advance from t = {} to t = {t_end}",
+                self.t
+            )));
+        }
+        if t_end == self.t {
+            return Ok(());
+        }
+        let cap = &mut self.captured;
+        self.solver.advance(
+            &mut self.sys,
+            &mut self.t,
+            &mut self.y,
+            t_end,
+            outs,
+            &mut |tk, yk| {
+                cap.times.push(tk);
+                cap.states.extend_from_slice(yk);
+            },
+        )?;
+        Ok(())
+    }
+
+    pub fn captured(&self) -> &Captured {
+        &self.captured
+    }
+
+    /// Concentrations of every drug at the current time.
+    pub fn concentrations(&self) -> Vec<f64> {
+        let mut c = vec![0.0; self.sys.model.drugs.len()];
+        self.sys.exposure.concentrations(self.t, &mut c);
+        c
+    }
+}
+
+/// Total cells of a state.
+pub fn total_cells(y: &[f64], stride: usize) -> f64 {
+    y.chunks_exact(stride).map(|g| g[stride - 1]).sum()
+}
+
+/// Evaluates observables and fate rates at a state, for timeline rows and readouts.
+pub struct RowRecorder<'a> {
+    model: &'a CompiledModel,
+    bound: &'a BoundModel,
+    regs: Vec<Vec<f64>>,
+    oregs: Vec<Vec<f64>>,
+    drugs: Vec<f64>,
+}
+
+/// Per-genotype view of a state: what a readout needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenotypeReading {
+    pub cells: f64,
+    pub division: f64,
+    pub death: f64,
+    /// Species then observables, in model order.
+    pub values: Vec<f64>,
+}
+
+impl<'a> RowRecorder<'a> {
+    pub fn new(model: &'a CompiledModel, bound: &'a BoundModel) -> RowRecorder<'a> {
+        RowRecorder {
+            model,
+            bound,
+            regs: bound.genotypes.iter().map(|g| g.rhs.workspace()).collect(),
+            oregs: bound
+                .genotypes
+                .iter()
+                .map(|g| g.observables.workspace())
+                .collect(),
+            drugs: vec![0.0; model.drugs.len()],
+        }
+    }
+
+    /// The timeline columns matching [`RowRecorder::row`].
+    pub fn columns(&self) -> Vec<Column> {
+        timeline_columns(self.model)
+    }
+
+    /// Evaluate genotype `g` at state `y` and time `t` under concentrations `drugs`;
+    /// returns (division, death) and leaves observables in the register file.
+    fn eval(&mut self, g: usize, t: f64, y: &[f64]) -> (f64, f64) {
+        let n = self.bound.n_species;
+        let nd = self.bound.n_drugs;
+        let s = n + 1;
+        let x = &y[g * s..g * s + n];
+        let bg = &self.bound.genotypes[g];
+        for r in [&mut self.regs[g], &mut self.oregs[g]] {
+            r[..n].copy_from_slice(x);
+            r[n..n + nd].copy_from_slice(&self.drugs);
+            r[n + nd] = t;
+        }
+        bg.rhs.run(&mut self.regs[g]);
+        bg.observables.run(&mut self.oregs[g]);
+        (
+            bg.rhs.output(&self.regs[g], n),
+            bg.rhs.output(&self.regs[g], n + 1),
+        )
+    }
+
+    /// Every genotype's reading at state `y`, time `t`, concentrations `drugs`.
+    pub fn read(&mut self, t: f64, y: &[f64], drugs: &[f64]) -> Vec<GenotypeReading> {
+        self.drugs.copy_from_slice(drugs);
+        let n = self.bound.n_species;
+        let s = n + 1;
+        (0..self.model.genotypes.len())
+            .map(|g| {
+                let (division, death) = self.eval(g, t, y);
+                let mut values = y[g * s..g * s + n].to_vec();
+                let bg = &self.bound.genotypes[g];
+                values.extend(
+                    (0..self.model.observables.len())
+                        .map(|k| bg.observables.output(&self.oregs[g], k)),
+                );
+                GenotypeReading {
+                    cells: y[g * s + n],
+                    division,
+                    death,
+                    values,
+                }
+            })
+            .collect()
+    }
+
+    /// Append one timeline row (see [`RowRecorder::columns`]) for state `y` at `t`
+    /// under the exposure `exposure`.
+    pub fn row(&mut self, t: f64, y: &[f64], exposure: &Exposure, row: &mut Vec<f64>) {
+        let mut drugs = std::mem::take(&mut self.drugs);
+        exposure.concentrations(t, &mut drugs);
+        self.drugs = drugs;
+        let n = self.bound.n_species;
+        let s = n + 1;
+        let mut total = 0.0;
+        for g in 0..self.model.genotypes.len() {
+            let (division, death) = self.eval(g, t, y);
+            row.extend_from_slice(&y[g * s..g * s + n]);
+            let bg = &self.bound.genotypes[g];
+            for k in 0..self.model.observables.len() {
+                row.push(bg.observables.output(&self.oregs[g], k));
+            }
+            let cells = y[g * s + n];
+            total += cells;
+            row.push(cells);
+            row.push(division);
+            row.push(death);
+        }
+        row.push(total);
+        row.extend_from_slice(&self.drugs);
+    }
+}
+
+/// Columns of a population timeline: per genotype its species, observables, cells,
+/// division and death rates; then total cells and every drug's exposure.
+pub fn timeline_columns(model: &CompiledModel) -> Vec<Column> {
+    let mut cols = Vec::new();
+    let per = format!("1/{}", model.meta.time_unit.symbol());
+    for g in &model.genotypes {
+        let col = |variable: &str, unit: &str| Column {
+            population: g.name.clone(),
+            variable: variable.into(),
+            unit: unit.into(),
+        };
+        for s in &model.species {
+            cols.push(col(&s.name, &s.unit));
+        }
+        for o in &model.observables {
+            cols.push(col(&o.name, o.unit.as_deref().unwrap_or_default()));
+        }
+        cols.push(col("cells", "cells"));
+        cols.push(col("division_rate", &per));
+        cols.push(col("death_rate", &per));
+    }
+    cols.push(Column {
+        population: "total".into(),
+        variable: "cells".into(),
+        unit: "cells".into(),
+    });
+    for d in &model.drugs {
+        cols.push(Column {
+            population: "exposure".into(),
+            variable: d.name.clone(),
+            unit: d.unit.symbol().into(),
+        });
+    }
+    cols
+}
