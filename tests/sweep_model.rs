@@ -337,3 +337,99 @@ fn bad_sweep_files_name_file_line_and_field() {
         "{text}"
     );
 }
+
+/// Two independent kills (viability after 72 h = (1 - block_d)(1 - kill_e) exactly):
+/// a Bliss-null checkerboard whatever the IC50 of drug d.
+const BLISS_NULL_MODEL: &str = r#"
+[model]
+name = "bliss_null"
+title = "Two independent kills"
+time_unit = "hours"
+description = "72 h viability is the product of the single-agent viabilities."
+[species.X]
+initial = 1.0
+unit = "1"
+description = "inert"
+rate = "0"
+[parameters.r]
+value = 0.03
+unit = "1/h"
+provenance = "assumed"
+note = "test"
+[parameters.ic50_d]
+value = 2.0
+unit = "uM"
+bounds = [0.5, 8.0]
+provenance = "assumed"
+note = "test"
+[drugs.d]
+unit = "uM"
+description = "test drug"
+[drugs.d.effects.block]
+ic50 = "ic50_d"
+hill = 1.5
+emax = 0.999999
+description = "fraction blocked"
+[drugs.e]
+unit = "nM"
+description = "second drug, independent kill"
+[drugs.e.effects.kill]
+ic50 = 30.0
+hill = 1.0
+emax = 0.9
+description = "fraction killed"
+[fate]
+division = "r"
+death = "-ln(1 - block) / 72 - ln(1 - kill) / 72"
+"#;
+
+#[test]
+fn synergy_metric_scores_a_bliss_null_checkerboard() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("null.toml"), BLISS_NULL_MODEL).unwrap();
+    let sweep = r#"seed = 1
+design = { kind = "grid", levels = 3 }
+[model]
+file = "null.toml"
+[schedule]
+days = 3
+doses = []
+[[parameters]]
+name = "ic50_d"
+scale = "log"
+[[metrics]]
+kind = "synergy"
+drugs = ["d", "e"]
+doses_a = [0.5, 2.0, 8.0]
+doses_b = [10.0, 30.0, 90.0]
+snapshot = "start"
+[[metrics]]
+kind = "synergy"
+drugs = ["d", "e"]
+method = "hsa"
+doses_a = [0.5, 2.0, 8.0]
+doses_b = [10.0, 30.0, 90.0]
+"#;
+    let path = dir.path().join("sweep.toml");
+    std::fs::write(&path, sweep).unwrap();
+    let sw = load_model_sweep(&path, &LoadOptions::default()).unwrap();
+    assert_eq!(
+        sw.evaluator.metric_names(),
+        ["bliss_mean_d_e", "hsa_mean_d_e"]
+    );
+    for ic50 in [0.5, 2.0, 8.0] {
+        let m = sw.evaluator.evaluate(&[ic50], 0).unwrap();
+        assert!(m[0].abs() < 1e-5, "Bliss score of a Bliss null: {}", m[0]);
+        // HSA excess of a product surface: mean of min(va, vb) - va vb.
+        let va = |c: f64| 1.0 - 0.999999 * c.powf(1.5) / (ic50.powf(1.5) + c.powf(1.5));
+        let vb = |c: f64| 1.0 - 0.9 * c / (30.0 + c);
+        let mut want = 0.0;
+        for a in [0.5, 2.0, 8.0] {
+            for b in [10.0, 30.0, 90.0] {
+                want += va(a).min(vb(b)) - va(a) * vb(b);
+            }
+        }
+        want /= 9.0;
+        assert!((m[1] - want).abs() < 1e-5, "HSA {} vs {want}", m[1]);
+    }
+}

@@ -21,11 +21,13 @@ use super::manifest::InputFile;
 use super::metrics::{ColumnRef, Metric};
 use super::model_evaluator::{fill_template, Doses, ModelEvaluator, Target};
 use super::spec::{is_reserved, DesignSpec, ParameterSpec, Scale, SweepSpec};
+use super::synergy_metric::{normalise_doses, Snapshot, Statistic, SynergyMetric};
 use crate::compile::{compile, CompiledModel};
 use crate::engine::ode::{Method, OdeOptions};
 use crate::expr::resolve::did_you_mean_among;
 use crate::model::{load_file, parse_toml, ModelError, ModelErrorKind as K, SourceText};
 use crate::pkpd::parse_dose_spec;
+use crate::synergy::Method as SynergyMethod;
 
 /// Settings of loading that are not part of the file.
 #[derive(Debug, Clone, Copy, Default)]
@@ -106,6 +108,11 @@ struct RawMetric {
     genotypes: Option<Spanned<Vec<String>>>,
     rule: Option<Spanned<String>>,
     drugs: Option<Spanned<Vec<String>>>,
+    method: Option<Spanned<String>>,
+    summary: Option<Spanned<String>>,
+    snapshot: Option<Spanned<String>>,
+    doses_a: Option<Spanned<Vec<f64>>>,
+    doses_b: Option<Spanned<Vec<f64>>>,
 }
 
 /// Metric kinds and the optional fields each takes (besides `kind` and `name`).
@@ -118,7 +125,12 @@ const METRIC_KINDS: &[(&str, &[&str])] = &[
     ("min", &["variable", "population", "from", "to"]),
     ("max", &["variable", "population", "from", "to"]),
     ("ic50_fold", &[]),
-    ("synergy", &["drugs"]),
+    (
+        "synergy",
+        &[
+            "drugs", "doses_a", "doses_b", "method", "summary", "snapshot",
+        ],
+    ),
 ];
 
 impl RawMetric {
@@ -142,6 +154,11 @@ impl RawMetric {
         add("genotypes", self.genotypes.as_ref().map(|x| x.span().start));
         add("rule", self.rule.as_ref().map(|x| x.span().start));
         add("drugs", self.drugs.as_ref().map(|x| x.span().start));
+        add("method", self.method.as_ref().map(|x| x.span().start));
+        add("summary", self.summary.as_ref().map(|x| x.span().start));
+        add("snapshot", self.snapshot.as_ref().map(|x| x.span().start));
+        add("doses_a", self.doses_a.as_ref().map(|x| x.span().start));
+        add("doses_b", self.doses_b.as_ref().map(|x| x.span().start));
         v
     }
 }
@@ -880,15 +897,118 @@ impl Cx<'_> {
                 ))
             }
             _ => {
-                return Err(self.err(
-                    m.kind.span().start,
-                    &field("kind"),
-                    "`synergy` needs the simulated checkerboard assay (src/assay), which is not in this build yet; \
-                     score measured plates with `resloop synergy`",
-                ))
+                let sm = self.synergy(model, m, k)?;
+                let n = format!(
+                    "{}_{}_{}_{}",
+                    sm.method,
+                    sm.statistic.name(),
+                    model.drugs[sm.drug_a].name,
+                    model.drugs[sm.drug_b].name
+                );
+                (n, Metric::Synergy(sm), "1".to_string())
             }
         };
         Ok((given.unwrap_or(default_name), metric, unit))
+    }
+
+    /// Resolve a synergy metric: two drugs of the model, their checkerboard doses,
+    /// a method of the synergy layer, a summary statistic and the snapshot.
+    fn synergy(
+        &self,
+        model: &CompiledModel,
+        m: &RawMetric,
+        k: usize,
+    ) -> Result<SynergyMetric, SweepError> {
+        let field = |f: &str| format!("metrics[{k}].{f}");
+        let at_kind = m.kind.span().start;
+        let Some(drugs) = &m.drugs else {
+            return Err(self.err(
+                at_kind,
+                &field("drugs"),
+                "a synergy metric needs `drugs = [\"A\", \"B\"]`",
+            ));
+        };
+        let names = drugs.get_ref();
+        if names.len() != 2 || names[0] == names[1] {
+            return Err(self.err(
+                drugs.span().start,
+                &field("drugs"),
+                format!("expected two different drugs, found {names:?}"),
+            ));
+        }
+        let mut idx = [0usize; 2];
+        for (slot, name) in idx.iter_mut().zip(names) {
+            *slot = model.drug_index(name).ok_or_else(|| {
+                self.unknown(
+                    drugs.span().start,
+                    &field("drugs"),
+                    format!(
+                        "the model `{}` has no drug `{name}`{}",
+                        model.meta.name,
+                        did_you_mean_among(name, model.drugs.iter().map(|d| d.name.as_str()))
+                    ),
+                )
+            })?;
+        }
+        let doses = |d: &Option<Spanned<Vec<f64>>>,
+                     f: &str,
+                     drug: usize|
+         -> Result<Vec<f64>, SweepError> {
+            let Some(d) = d else {
+                return Err(self.err(
+                    at_kind,
+                    &field(f),
+                    format!("a synergy metric needs `{f}`: the checkerboard concentrations of `{}` in {}", model.drugs[drug].name, model.drugs[drug].unit.symbol()),
+                ));
+            };
+            normalise_doses(d.get_ref()).ok_or_else(|| {
+                self.err(d.span().start, &field(f), "expected at least three distinct non-negative, finite concentrations (0 is added for the single-agent row)")
+            })
+        };
+        let method = match &m.method {
+            None => SynergyMethod::Bliss,
+            Some(s) => s
+                .get_ref()
+                .parse::<SynergyMethod>()
+                .map_err(|e| self.unknown(s.span().start, &field("method"), e.to_string()))?,
+        };
+        let statistic = match &m.summary {
+            None => Statistic::Mean,
+            Some(s) => Statistic::parse(s.get_ref()).ok_or_else(|| {
+                self.err(
+                    s.span().start,
+                    &field("summary"),
+                    format!(
+                        "unknown summary `{}`; expected mean, median, min or max",
+                        s.get_ref()
+                    ),
+                )
+            })?,
+        };
+        let snapshot = match m
+            .snapshot
+            .as_ref()
+            .map(|s| (s.get_ref().as_str(), s.span().start))
+        {
+            None | Some(("end", _)) => Snapshot::End,
+            Some(("start", _)) => Snapshot::Start,
+            Some((other, at)) => {
+                return Err(self.err(
+                    at,
+                    &field("snapshot"),
+                    format!("unknown snapshot `{other}`; expected start or end"),
+                ))
+            }
+        };
+        Ok(SynergyMetric {
+            drug_a: idx[0],
+            drug_b: idx[1],
+            doses_a: doses(&m.doses_a, "doses_a", idx[0])?,
+            doses_b: doses(&m.doses_b, "doses_b", idx[1])?,
+            method,
+            statistic,
+            snapshot,
+        })
     }
 
     /// The cell-count column of `population` (default `total`).

@@ -8,6 +8,7 @@
 //! finer output grid (`[schedule] points`) makes AUCs and interpolated values more
 //! accurate; final values are exact (the run ends on an output).
 
+use super::synergy_metric::SynergyMetric;
 use crate::engine::ode::Timeline;
 
 /// A column of a timeline, by name (population: a genotype, `total` or `exposure`).
@@ -54,6 +55,9 @@ pub enum Metric {
         from: f64,
         to: f64,
     },
+    /// A simulated checkerboard scored for synergy; needs the run's model state, so
+    /// the evaluator computes it (see [`SynergyMetric::compute`]).
+    Synergy(SynergyMetric),
 }
 
 /// One column as a function of time in days.
@@ -185,6 +189,9 @@ impl Metric {
             Metric::Max { column, from, to } => {
                 let (_, v) = Series::of(tl, column, days_per_unit)?.window(*from, *to);
                 Ok(v.into_iter().fold(f64::NEG_INFINITY, f64::max))
+            }
+            Metric::Synergy(_) => {
+                Err("the synergy metric needs the run's population, not only its timeline".into())
             }
         }
     }

@@ -20,6 +20,7 @@ pub mod runs;
 pub mod seed;
 pub mod shard;
 pub mod spec;
+pub mod synergy_metric;
 mod writer;
 
 pub use design::{Design, Layout, Point};

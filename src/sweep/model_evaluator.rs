@@ -111,8 +111,18 @@ impl Evaluator for ModelEvaluator {
         self.metrics
             .iter()
             .map(|(name, m)| {
-                m.compute(&res.timeline, self.days_per_unit)
-                    .map_err(|e| format!("metric `{name}`: {e}"))
+                match m {
+                    Metric::Synergy(s) => s.compute(
+                        &self.model,
+                        &bound,
+                        self.options
+                            .initial_cells
+                            .unwrap_or(self.model.initial_cells),
+                        &res.final_state,
+                    ),
+                    _ => m.compute(&res.timeline, self.days_per_unit),
+                }
+                .map_err(|e| format!("metric `{name}`: {e}"))
             })
             .collect()
     }
