@@ -9,7 +9,7 @@ use std::path::PathBuf;
 pub enum SweepError {
     /// A located problem in a sweep file (or in the model it names): file, line,
     /// column, field and what was expected.
-    #[error("{0}")]
+    #[error(transparent)]
     Input(#[from] crate::model::ModelError),
     #[error("cannot read sweep spec {path}: {message}")]
     Spec { path: PathBuf, message: String },
