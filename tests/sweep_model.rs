@@ -433,3 +433,31 @@ doses_b = [10.0, 30.0, 90.0]
         assert!((m[1] - want).abs() < 1e-5, "HSA {} vs {want}", m[1]);
     }
 }
+
+#[test]
+fn resume_refuses_an_edited_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = ANALYTIC
+        .replace("levels = 3", "levels = 2")
+        .replace("points = 2000", "points = 20");
+    let path = write_sweep(dir.path(), &text);
+    let out = dir.path().join("out");
+    let sweep = load_model_sweep(&path, &LoadOptions::default()).unwrap();
+    run_sweep(&sweep.spec, &sweep.evaluator, &out, &opts(1)).unwrap();
+    // Same spec, same design, but the model file changed underneath.
+    let model = dir.path().join("model.toml");
+    let edited = std::fs::read_to_string(&model)
+        .unwrap()
+        .replace("note = \"death rate\"", "note = \"death rate (edited)\"");
+    std::fs::write(&model, edited).unwrap();
+    let again = load_model_sweep(&path, &LoadOptions::default()).unwrap();
+    let resume = RunOptions {
+        resume: true,
+        ..opts(1)
+    };
+    let e = run_sweep(&again.spec, &again.evaluator, &out, &resume).unwrap_err();
+    assert!(
+        matches!(&e, SweepError::ResumeMismatch { message, .. } if message.contains("input files changed")),
+        "{e}"
+    );
+}

@@ -1145,3 +1145,29 @@ fn placeholder_unit(specs: &[DoseSpecAt], name: &str) -> Option<String> {
         (!unit.is_empty()).then(|| unit.to_string())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_days("72h"), Some(3.0));
+        assert_eq!(parse_days(" 2.5 d"), Some(2.5));
+        assert_eq!(parse_days("6w"), Some(42.0));
+        assert_eq!(parse_days("30"), None);
+        assert_eq!(parse_days("xd"), None);
+    }
+
+    #[test]
+    fn placeholders_and_their_units() {
+        let specs = vec![
+            ("tki={c}uM@72h".to_string(), 0),
+            ("h={ d }nM@3d".to_string(), 0),
+        ];
+        assert_eq!(placeholder_names(&specs[0].0), ["c"]);
+        assert_eq!(placeholder_names(&specs[1].0), ["d"]);
+        assert_eq!(placeholder_unit(&specs, "c").as_deref(), Some("uM"));
+        assert!(placeholder_names("tki=1uM@72h").is_empty());
+    }
+}

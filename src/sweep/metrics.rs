@@ -167,7 +167,7 @@ impl Metric {
                     };
                     part += Series::of(tl, &c, days_per_unit)?.at(*at);
                 }
-                if !(all > 0.0) {
+                if all.is_nan() || all <= 0.0 {
                     return Err(format!(
                         "no cells left at day {at} (total {all}): the resistant fraction is undefined"
                     ));
