@@ -144,6 +144,25 @@ impl ConcUnit {
         }
     }
 
+    /// Factor converting `self` into `to`, crossing molar and mass units through the
+    /// molecular weight `mw` (g/mol) when given.
+    pub fn factor_to_with_mw(&self, to: &ConcUnit, mw: Option<f64>) -> Option<f64> {
+        if let Some(f) = self.factor_to(to) {
+            return Some(f);
+        }
+        let mw = mw?;
+        match (self, to) {
+            // value [unit] -> mol/L -> g/L -> target
+            (ConcUnit::Molar { per_mol_l, .. }, ConcUnit::Mass { per_g_l, .. }) => {
+                Some(per_mol_l * mw / per_g_l)
+            }
+            (ConcUnit::Mass { per_g_l, .. }, ConcUnit::Molar { per_mol_l, .. }) => {
+                Some(per_g_l / mw / per_mol_l)
+            }
+            _ => None,
+        }
+    }
+
     /// Convert a plasma concentration in mg/L into this unit (`mw` in g/mol, needed
     /// for molar units).
     pub fn from_mg_per_l(&self, mg_l: f64, mw: Option<f64>) -> Option<f64> {
@@ -182,6 +201,12 @@ mod tests {
         assert!((um.factor_to(&nm).unwrap() - 1000.0).abs() < 1e-9);
         let ugml = ConcUnit::parse("ug/mL").unwrap();
         assert_eq!(ugml.factor_to(&nm), None);
+        // 1 uM of a 500 g/mol drug = 0.5 ug/ml, and back
+        let f = um.factor_to_with_mw(&ugml, Some(500.0)).unwrap();
+        assert!((f - 0.5).abs() < 1e-12);
+        let g = ugml.factor_to_with_mw(&um, Some(500.0)).unwrap();
+        assert!((f * g - 1.0).abs() < 1e-12);
+        assert_eq!(um.factor_to_with_mw(&ugml, None), None);
         // 10 mg/L of a 500 g/mol drug = 20 uM
         assert!((um.from_mg_per_l(10.0, Some(500.0)).unwrap() - 20.0).abs() < 1e-12);
         assert_eq!(um.from_mg_per_l(10.0, None), None);

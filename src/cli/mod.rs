@@ -1,10 +1,12 @@
 //! Subcommands. Each parses its arguments, calls the library, prints a short report.
 
 mod check;
+mod compare;
 mod demo;
 mod simulate;
 mod sweep;
 mod synergy;
+mod therapy;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +29,10 @@ enum Command {
     Simulate(simulate::Args),
     /// Score a two-drug dose-response plate for synergy (Bliss, HSA, Loewe, ZIP, CI, MuSyC).
     Synergy(synergy::Args),
+    /// Run a model under a therapy schedule (escalation, refreshes, passaging, IC50 readouts, resistance events).
+    Therapy(therapy::Args),
+    /// Run one model under several schedules and compare them (the what-if table and overlaid plots).
+    Compare(compare::Args),
     /// Run every model in models/ under its default scenario (the README's main job).
     Demo(demo::Args),
     /// Run a parameter sweep of a model (all points, or one shard with --shard i/N).
@@ -42,6 +48,8 @@ pub fn run() -> anyhow::Result<()> {
         Command::Check(a) => check::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Synergy(a) => synergy::run(a),
+        Command::Therapy(a) => therapy::run(a),
+        Command::Compare(a) => compare::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Sweep(a) => sweep::run_sweep_cmd(a),
         Command::Merge(a) => sweep::run_merge(a),

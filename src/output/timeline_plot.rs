@@ -10,7 +10,7 @@ use super::plot::{draw_png_and_svg, Figure, PlotError};
 use crate::engine::ode::Timeline;
 
 /// Colour-blind-safe qualitative palette (Okabe and Ito 2008).
-const PALETTE: [RGBAColor; 8] = [
+pub const PALETTE: [RGBAColor; 8] = [
     RGBAColor(0, 114, 178, 1.0),
     RGBAColor(213, 94, 0, 1.0),
     RGBAColor(0, 158, 115, 1.0),

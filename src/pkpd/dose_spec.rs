@@ -46,6 +46,47 @@ fn split_number(s: &str) -> (&str, &str) {
     (&s[..end], &s[end..])
 }
 
+/// Read an amount with its unit for drug `di`: a concentration (`0.5uM`, `10 ng/ml`,
+/// converted into the drug's unit, through its molecular weight when one side is
+/// molar and the other mass) or an in vivo dose (`50 mg/kg`). The error is a sentence
+/// for the caller to place (file and line, or the flag).
+pub fn parse_amount(model: &CompiledModel, di: usize, amount: &str) -> Result<DoseKind, String> {
+    let drug = &model.drugs[di];
+    let (num, unit) = split_number(amount.trim());
+    let value: f64 = num.parse().map_err(|_| {
+        format!("cannot read the amount `{amount}` (expected e.g. `10 nM` or `50 mg/kg`)")
+    })?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!(
+            "expected a non-negative finite amount, found {value}"
+        ));
+    }
+    let unit = unit.trim();
+    if unit.eq_ignore_ascii_case("mg/kg") {
+        if drug.in_vivo.is_none() {
+            return Err(format!(
+                "mg/kg dosing needs `[drugs.{}.in_vivo]` pharmacokinetics in the model",
+                drug.name
+            ));
+        }
+        return Ok(DoseKind::Bolus { mg_per_kg: value });
+    }
+    let u = ConcUnit::parse(unit).ok_or_else(|| {
+        format!(
+            "unknown unit `{unit}`; expected mg/kg or a concentration ({})",
+            ConcUnit::known()
+        )
+    })?;
+    let mw = drug.in_vivo.and_then(|pk| pk.molecular_weight);
+    let f = u.factor_to_with_mw(&drug.unit, mw).ok_or_else(|| {
+        format!(
+            "cannot convert `{unit}` to the drug's unit `{}` (molar vs mass needs the drug's molecular_weight)",
+            drug.unit
+        )
+    })?;
+    Ok(DoseKind::SetConcentration { value: value * f })
+}
+
 /// Expand one `--dose` spec into events over `[0, t_end]`.
 pub fn parse_dose_spec(
     model: &CompiledModel,
@@ -78,38 +119,7 @@ pub fn parse_dose_spec(
     let (amount, timing) = rest
         .split_once('@')
         .ok_or_else(|| fail("missing `@EVERY` (e.g. `@72h`)".into()))?;
-    let (num, unit) = split_number(amount.trim());
-    let value: f64 = num
-        .parse()
-        .map_err(|_| fail(format!("cannot read the amount `{amount}`")))?;
-    if !value.is_finite() || value < 0.0 {
-        return Err(fail(format!(
-            "expected a non-negative finite amount, found {value}"
-        )));
-    }
-    let unit = unit.trim();
-    let kind = if unit.eq_ignore_ascii_case("mg/kg") {
-        if model.drugs[di].in_vivo.is_none() {
-            return Err(fail(format!(
-                "mg/kg dosing needs `[drugs.{drug}.in_vivo]` pharmacokinetics in the model"
-            )));
-        }
-        DoseKind::Bolus { mg_per_kg: value }
-    } else {
-        let u = ConcUnit::parse(unit).ok_or_else(|| {
-            fail(format!(
-                "unknown unit `{unit}`; expected mg/kg or a concentration ({})",
-                ConcUnit::known()
-            ))
-        })?;
-        let f = u.factor_to(&model.drugs[di].unit).ok_or_else(|| {
-            fail(format!(
-                "cannot convert `{unit}` to the drug's unit `{}` (molar vs mass)",
-                model.drugs[di].unit
-            ))
-        })?;
-        DoseKind::SetConcentration { value: value * f }
-    };
+    let kind = parse_amount(model, di, amount).map_err(fail)?;
     let (every, count) = match timing.split_once('x') {
         Some((e, c)) => (
             e,

@@ -1,0 +1,62 @@
+use std::path::PathBuf;
+
+use anyhow::bail;
+use rayon::prelude::*;
+use resloop::compile::compile_file;
+use resloop::therapy::{self, compare::write_compare};
+
+use super::therapy::{load_schedule, report, RunArgs};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model file (TOML).
+    pub model: PathBuf,
+    /// Schedule files to compare (each runs on the model; their names must differ).
+    #[arg(required = true, num_args = 1..)]
+    pub schedules: Vec<PathBuf>,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Output directory: one folder per schedule, compare.csv, compare.png/svg.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let model = compile_file(&a.model)?;
+    let opts = a.run.options(&model)?;
+    // Every schedule is checked before anything runs or is written.
+    let mut schedules = Vec::new();
+    for p in &a.schedules {
+        let s = load_schedule(p, &model)?;
+        if let Some(prev) = schedules
+            .iter()
+            .position(|x: &resloop::schedule::Schedule| x.name == s.name)
+        {
+            bail!(
+                "{} and {} are both named `{}`; schedule names name the output folders and \
+                 must differ",
+                a.schedules[prev].display(),
+                p.display(),
+                s.name
+            );
+        }
+        schedules.push(s);
+    }
+    let results = schedules
+        .par_iter()
+        .map(|s| therapy::run(&model, s, &opts))
+        .collect::<Result<Vec<_>, _>>()?;
+    let runs: Vec<_> = schedules.iter().zip(&results).collect();
+    let table = write_compare(&a.out, &model, &opts, &runs, !a.run.no_plot)?;
+    for (s, r) in &runs {
+        println!("{}", report(s, r));
+    }
+    println!();
+    print!("{}", table.render());
+    println!(
+        "\nwrote {} (one folder per schedule, compare.csv{})",
+        a.out.display(),
+        if a.run.no_plot { "" } else { ", compare.png, compare.svg" }
+    );
+    Ok(())
+}

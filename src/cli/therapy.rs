@@ -1,0 +1,121 @@
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Context};
+use resloop::compile::{compile_file, CompiledModel};
+use resloop::engine::ode::Method;
+use resloop::experiment::apply_sets;
+use resloop::schedule::Schedule;
+use resloop::therapy::{self, output::write_run, TherapyOptions, TherapyResult};
+
+/// Run settings shared by `therapy` and `compare`.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Change a parameter, PARAM=VALUE.
+    #[arg(long = "set", value_name = "PARAM=VALUE")]
+    pub sets: Vec<String>,
+    /// Integrator: dopri5 (default), rosenbrock23 (stiff), ode-solvers-dopri5.
+    #[arg(long, default_value = "dopri5")]
+    pub method: String,
+    #[arg(long, default_value_t = 1e-6)]
+    pub rtol: f64,
+    #[arg(long, default_value_t = 1e-9)]
+    pub atol: f64,
+    /// Skip the plots.
+    #[arg(long)]
+    pub no_plot: bool,
+}
+
+impl RunArgs {
+    pub fn options(&self, model: &CompiledModel) -> anyhow::Result<TherapyOptions> {
+        let method = Method::parse(&self.method).ok_or_else(|| {
+            anyhow!(
+                "--method `{}`: expected dopri5, rosenbrock23 or ode-solvers-dopri5",
+                self.method
+            )
+        })?;
+        Ok(TherapyOptions {
+            params: Some(apply_sets(model, &self.sets)?),
+            method,
+            rtol: self.rtol,
+            atol: self.atol,
+            ..TherapyOptions::default()
+        })
+    }
+}
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model file (TOML).
+    pub model: PathBuf,
+    /// Schedule file (TOML, see docs/schedule-format.md).
+    pub schedule: PathBuf,
+    #[command(flatten)]
+    pub run: RunArgs,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Load a schedule for `model`, printing its warnings.
+pub fn load_schedule(path: &PathBuf, model: &CompiledModel) -> anyhow::Result<Schedule> {
+    let s = Schedule::load(path, model)?;
+    for w in &s.warnings {
+        eprintln!("warning: {w}");
+    }
+    Ok(s)
+}
+
+/// One line about a finished run.
+pub fn report(s: &Schedule, r: &TherapyResult) -> String {
+    let m = &r.summary;
+    let res = match (m.time_to_resistance_days, m.resistance_rule) {
+        (Some(t), Some(rule)) => format!("resistant at day {t:.1} ({})", rule.label()),
+        _ => "no resistance event".to_string(),
+    };
+    format!(
+        "{}: {} days ({:?}), {res}; cells {:.3e} -> {:.3e}, {} passages, {} IC50 readouts; \
+         {} steps, {} assay wells, {:.1} ms",
+        s.name,
+        m.end_days,
+        m.stop_reason,
+        r.timeline.values.first().map_or(f64::NAN, |_| {
+            let c = r.timeline.column("total", "cells").unwrap_or(0);
+            r.timeline.get(0, c)
+        }),
+        m.final_cells,
+        m.passages,
+        r.ic50.len(),
+        r.stats.accepted,
+        r.assay_wells,
+        r.wall_seconds * 1e3
+    )
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let model = compile_file(&a.model)?;
+    let opts = a.run.options(&model)?;
+    let schedule = load_schedule(&a.schedule, &model)?;
+    let result = therapy::run(&model, &schedule, &opts)?;
+    for w in result.warnings.iter().filter(|w| !schedule.warnings.contains(w)) {
+        eprintln!("warning: {w}");
+    }
+    let outputs = write_run(&a.out, &model, &schedule, &opts, &result, !a.run.no_plot)
+        .with_context(|| format!("writing {}", a.out.display()))?;
+    println!("{}", report(&schedule, &result));
+    for e in result
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, therapy::EventKind::Resistance(_)))
+    {
+        println!(
+            "  {} at t = {:.4} {} (day {:.2}): {}",
+            e.kind.label(),
+            e.time,
+            schedule.time_unit,
+            e.time * schedule.hours_per_unit / 24.0,
+            e.detail
+        );
+    }
+    println!("wrote {} ({})", a.out.display(), outputs.join(", "));
+    Ok(())
+}

@@ -1,0 +1,362 @@
+//! Expansion of a schedule into dose events, as a run goes.
+//!
+//! A [`DosePlan`] knows every fixed edge of the schedule (arm starts and stops, ladder
+//! steps, holiday edges, media refreshes, in vivo dosing days) and holds the parts a
+//! run decides as it goes: the concentration of adaptive arms (raised when growth
+//! resumes) and the start of arms that begin on resistance. An engine asks for the
+//! next discontinuity, advances to it, and applies the events due there. It is
+//! engine-agnostic: the ODE therapy driver and the agent-based engine both use it.
+//!
+//! In vitro, every discontinuity is a *medium change*: the medium is replaced and
+//! every scheduled drug is set to its scheduled concentration (which also resets a
+//! drug that decays in the medium). In vivo, each dosing day gives an mg/kg bolus at
+//! the start of that day through the model's pharmacokinetics.
+
+use super::types::*;
+use crate::pkpd::{DoseEvent, DoseKind};
+
+/// Times closer than this (relative to the run length) are the same time.
+fn eps(duration: f64) -> f64 {
+    1e-9 * duration.max(1.0)
+}
+
+/// The dosing state of a schedule during a run.
+#[derive(Debug, Clone)]
+pub struct DosePlan<'a> {
+    s: &'a Schedule,
+    /// Resolved start of each arm (`None`: waits for a resistance event).
+    start: Vec<Option<f64>>,
+    /// Current concentration of adaptive arms (`None` until set).
+    level: Vec<Option<f64>>,
+    /// Time of the last change of `level`.
+    level_since: Vec<f64>,
+    /// Length of one day in the model's time unit.
+    day: f64,
+    eps: f64,
+}
+
+impl<'a> DosePlan<'a> {
+    pub fn new(s: &'a Schedule) -> DosePlan<'a> {
+        DosePlan {
+            start: s
+                .arms
+                .iter()
+                .map(|a| match a.start {
+                    ArmStart::At(t) => Some(t),
+                    ArmStart::OnResistance => None,
+                })
+                .collect(),
+            level: vec![None; s.arms.len()],
+            level_since: vec![0.0; s.arms.len()],
+            day: 24.0 / s.hours_per_unit,
+            eps: eps(s.duration),
+            s,
+        }
+    }
+
+    pub fn schedule(&self) -> &Schedule {
+        self.s
+    }
+
+    /// Resolved start of an arm, if it has started (or has a fixed start).
+    pub fn arm_start(&self, arm: usize) -> Option<f64> {
+        self.start[arm]
+    }
+
+    /// Start an arm that waits for resistance, at `t`. Returns false if it was not
+    /// waiting.
+    pub fn start_arm(&mut self, arm: usize, t: f64) -> bool {
+        if self.start[arm].is_some() {
+            return false;
+        }
+        self.start[arm] = Some(t);
+        true
+    }
+
+    /// Set the concentration of an adaptive arm from `t` on.
+    pub fn set_level(&mut self, arm: usize, concentration: f64, t: f64) {
+        self.level[arm] = Some(concentration);
+        self.level_since[arm] = t;
+    }
+
+    /// Current concentration of an adaptive arm and since when it is held.
+    pub fn level(&self, arm: usize) -> Option<(f64, f64)> {
+        self.level[arm].map(|c| (c, self.level_since[arm]))
+    }
+
+    fn in_holiday(&self, arm: &DrugArm, t: f64) -> bool {
+        arm.holidays
+            .iter()
+            .any(|&(a, b)| t >= a - self.eps && t < b - self.eps)
+    }
+
+    /// The arm is given at `t` (inside its window and not on holiday).
+    pub fn active(&self, arm: usize, t: f64) -> bool {
+        let a = &self.s.arms[arm];
+        match self.start[arm] {
+            Some(t0) => t >= t0 - self.eps && t < a.stop - self.eps && !self.in_holiday(a, t),
+            None => false,
+        }
+    }
+
+    /// In vitro: the concentration an arm puts in the medium at `t` (after the events
+    /// at `t`). In vivo: the arm's mg/kg dose while it is active.
+    pub fn arm_dose(&self, arm: usize, t: f64) -> f64 {
+        if !self.active(arm, t) {
+            return 0.0;
+        }
+        let t0 = self.start[arm].expect("active arms have started");
+        match &self.s.arms[arm].regimen {
+            Regimen::Constant { concentration } => *concentration,
+            Regimen::Ladder { steps } => ladder_level(steps, t - t0, self.eps),
+            Regimen::Adaptive(_) => self.level[arm].unwrap_or(0.0),
+            Regimen::Bolus { mg_per_kg, .. } => *mg_per_kg,
+        }
+    }
+
+    /// The scheduled dose of a drug at `t`: the sum over its arms (which never
+    /// overlap, so at most one is non-zero). Units as [`DosePlan::arm_dose`].
+    pub fn drug_dose(&self, drug: usize, t: f64) -> f64 {
+        (0..self.s.arms.len())
+            .filter(|&i| self.s.arms[i].drug == drug)
+            .map(|i| self.arm_dose(i, t))
+            .sum()
+    }
+
+    /// Every fixed edge of arm `i` in model time (absolute), including the start and
+    /// the stop; empty for an arm that has not started.
+    fn arm_edges(&self, i: usize, out: &mut Vec<f64>) {
+        let Some(t0) = self.start[i] else { return };
+        let a = &self.s.arms[i];
+        out.push(t0);
+        out.push(a.stop);
+        for &(h0, h1) in &a.holidays {
+            out.push(h0);
+            out.push(h1);
+        }
+        if let Regimen::Ladder { steps } = &a.regimen {
+            for st in steps {
+                out.push(t0 + st.offset);
+                out.push(t0 + st.offset + st.duration);
+            }
+        }
+    }
+
+    /// The first time strictly after `t` (and at most the run's end) at which the
+    /// schedule changes something: a medium change or an edge in vitro, a bolus in
+    /// vivo. `None` when nothing happens before the end.
+    pub fn next_after(&self, t: f64) -> Option<f64> {
+        let lim = t + self.eps;
+        let mut best = f64::INFINITY;
+        match self.s.setting {
+            Setting::InVitro => {
+                let mut edges = Vec::new();
+                for i in 0..self.s.arms.len() {
+                    self.arm_edges(i, &mut edges);
+                }
+                for e in edges {
+                    if e > lim && e < best {
+                        best = e;
+                    }
+                }
+                if let Some(r) = self.s.culture.refresh_every {
+                    let k = (lim / r).floor() + 1.0;
+                    let mut c = k * r;
+                    if c <= lim {
+                        c += r;
+                    }
+                    best = best.min(c);
+                }
+            }
+            Setting::InVivo => {
+                // Boluses, and the arms' edges (where the dose in force changes).
+                let mut edges = Vec::new();
+                for i in 0..self.s.arms.len() {
+                    if let Some(b) = self.next_bolus(i, lim) {
+                        best = best.min(b);
+                    }
+                    self.arm_edges(i, &mut edges);
+                }
+                for e in edges {
+                    if e > lim && e < best {
+                        best = e;
+                    }
+                }
+            }
+        }
+        (best < self.s.duration - self.eps).then_some(best)
+    }
+
+    /// First bolus time of arm `i` strictly after `lim`, before its stop.
+    fn next_bolus(&self, i: usize, lim: f64) -> Option<f64> {
+        let a = &self.s.arms[i];
+        let (Some(t0), Regimen::Bolus { weekdays, .. }) = (self.start[i], &a.regimen) else {
+            return None;
+        };
+        let mut n = if lim < t0 {
+            0.0
+        } else {
+            ((lim - t0) / self.day).floor() + 1.0
+        };
+        loop {
+            let tb = t0 + n * self.day;
+            if tb >= a.stop - self.eps || tb >= self.s.duration - self.eps {
+                return None;
+            }
+            if tb <= lim {
+                n += 1.0;
+                continue;
+            }
+            let weekday = (n as u64 % 7) as u32 + 1;
+            if weekdays.contains(&weekday) && !self.in_holiday(a, tb) {
+                return Some(tb);
+            }
+            n += 1.0;
+        }
+    }
+
+    /// Whether `t` is a bolus time of arm `i`.
+    fn bolus_at(&self, i: usize, t: f64) -> bool {
+        let a = &self.s.arms[i];
+        let (Some(t0), Regimen::Bolus { weekdays, .. }) = (self.start[i], &a.regimen) else {
+            return false;
+        };
+        if !self.active(i, t) {
+            return false;
+        }
+        let n = ((t - t0) / self.day).round();
+        if n < 0.0 || (t0 + n * self.day - t).abs() > self.eps {
+            return false;
+        }
+        weekdays.contains(&((n as u64 % 7) as u32 + 1))
+    }
+
+    /// The medium change at `t` (in vitro): every drug with an arm is set to its
+    /// scheduled concentration. Empty in vivo.
+    pub fn medium_change(&self, t: f64) -> Vec<DoseEvent> {
+        if self.s.setting != Setting::InVitro {
+            return Vec::new();
+        }
+        let mut drugs: Vec<usize> = self.s.arms.iter().map(|a| a.drug).collect();
+        drugs.sort_unstable();
+        drugs.dedup();
+        drugs
+            .into_iter()
+            .map(|d| DoseEvent {
+                time: t,
+                drug: d,
+                kind: DoseKind::SetConcentration {
+                    value: self.drug_dose(d, t),
+                },
+            })
+            .collect()
+    }
+
+    /// The events due at `t`, a time returned by [`DosePlan::next_after`] or t = 0:
+    /// the medium change (in vitro) or the boluses given at `t` (in vivo).
+    pub fn events_at(&self, t: f64) -> Vec<DoseEvent> {
+        match self.s.setting {
+            Setting::InVitro => self.medium_change(t),
+            Setting::InVivo => (0..self.s.arms.len())
+                .filter(|&i| self.bolus_at(i, t))
+                .map(|i| {
+                    let Regimen::Bolus { mg_per_kg, .. } = self.s.arms[i].regimen else {
+                        unreachable!("bolus_at is true only for bolus arms")
+                    };
+                    DoseEvent {
+                        time: t,
+                        drug: self.s.arms[i].drug,
+                        kind: DoseKind::Bolus { mg_per_kg },
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// The events of one arm due at `t`: its bolus (in vivo), if `t` is one of its
+    /// dosing times; in vitro, nothing (drugs change together at medium changes).
+    pub fn arm_events_at(&self, arm: usize, t: f64) -> Vec<DoseEvent> {
+        match (&self.s.arms[arm].regimen, self.bolus_at(arm, t)) {
+            (Regimen::Bolus { mg_per_kg, .. }, true) => vec![DoseEvent {
+                time: t,
+                drug: self.s.arms[arm].drug,
+                kind: DoseKind::Bolus {
+                    mg_per_kg: *mg_per_kg,
+                },
+            }],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The concentration an arm ends on (cap, last ladder step, the constant); `None`
+    /// for adaptive arms before they start and for in vivo arms.
+    pub fn final_dose(&self, arm: usize) -> Option<f64> {
+        match &self.s.arms[arm].regimen {
+            Regimen::Constant { concentration } => Some(*concentration),
+            Regimen::Ladder { steps } => steps.last().map(|s| s.concentration),
+            Regimen::Adaptive(r) => Some(r.cap),
+            Regimen::Bolus { .. } => None,
+        }
+    }
+
+    /// If arm `arm` is at its final dose at `t`, since when it has been given there
+    /// without interruption (a holiday interrupts it).
+    pub fn at_final_dose_since(&self, arm: usize, t: f64) -> Option<f64> {
+        let fin = self.final_dose(arm)?;
+        if !self.active(arm, t) {
+            return None;
+        }
+        let now = self.arm_dose(arm, t);
+        if (now - fin).abs() > 1e-12 * fin.abs().max(1e-300) {
+            return None;
+        }
+        let t0 = self.start[arm]?;
+        let a = &self.s.arms[arm];
+        let mut since = match &a.regimen {
+            Regimen::Constant { .. } => t0,
+            Regimen::Ladder { steps } => t0 + steps.last()?.offset,
+            Regimen::Adaptive(_) => self.level_since[arm],
+            Regimen::Bolus { .. } => return None,
+        };
+        for &(_, h1) in &a.holidays {
+            if h1 <= t + self.eps && h1 > since {
+                since = h1;
+            }
+        }
+        Some(since)
+    }
+
+    /// All fixed dose events of the whole run, for schedules whose dosing does not
+    /// depend on the run (no adaptive arms, no arms starting on resistance). `None`
+    /// otherwise.
+    pub fn fixed_events(&self) -> Option<Vec<DoseEvent>> {
+        let dynamic = self.s.arms.iter().any(|a| {
+            matches!(a.regimen, Regimen::Adaptive(_)) || a.start == ArmStart::OnResistance
+        });
+        if dynamic {
+            return None;
+        }
+        let mut out = self.events_at(0.0);
+        let mut t = 0.0;
+        while let Some(n) = self.next_after(t) {
+            out.extend(self.events_at(n));
+            t = n;
+        }
+        Some(out)
+    }
+}
+
+/// Concentration of a ladder at time `tau` since the arm's start: the step in force;
+/// zero in a gap between steps; the last step is held.
+pub fn ladder_level(steps: &[LadderStep], tau: f64, eps: f64) -> f64 {
+    let k = steps.partition_point(|s| s.offset <= tau + eps);
+    if k == 0 {
+        return 0.0;
+    }
+    let s = &steps[k - 1];
+    if k < steps.len() && tau >= s.offset + s.duration - eps {
+        0.0
+    } else {
+        s.concentration
+    }
+}

@@ -1,0 +1,168 @@
+//! The schedule file's shape, as serde reads it. Every table denies unknown keys and
+//! every value keeps its location, so validation can cite file, line and column.
+//!
+//! Values with units (durations, concentrations, mg/kg doses) are kept as text here
+//! and read by [`super::values`] during validation, where the model is known.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleFile {
+    pub schedule: Spanned<MetaDef>,
+    #[serde(default)]
+    pub culture: Option<Spanned<CultureDef>>,
+    #[serde(default)]
+    pub drug: Vec<Spanned<DrugArmDef>>,
+    #[serde(default)]
+    pub resistance: Option<Spanned<ResistanceDef>>,
+    #[serde(default)]
+    pub stop: Option<Spanned<StopDef>>,
+    #[serde(default)]
+    pub tumour: Option<Spanned<TumourDef>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Setting {
+    /// Cells in a dish: drug concentrations in the medium, refreshes, passaging.
+    InVitro,
+    /// A tumour in a mouse: mg/kg doses through the model's one-compartment PK.
+    InVivo,
+}
+
+impl Setting {
+    pub fn label(self) -> &'static str {
+        match self {
+            Setting::InVitro => "in_vitro",
+            Setting::InVivo => "in_vivo",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetaDef {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub source: String,
+    pub setting: Spanned<Setting>,
+    pub duration: Spanned<String>,
+    #[serde(default)]
+    pub readout_every: Option<Spanned<String>>,
+    #[serde(default)]
+    pub ic50_every: Option<Spanned<String>>,
+    #[serde(default)]
+    pub ic50_drug: Option<Spanned<String>>,
+    #[serde(default)]
+    pub equilibrate: Option<Spanned<String>>,
+    #[serde(default)]
+    pub initial_cells: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CultureDef {
+    #[serde(default)]
+    pub refresh_every: Option<Spanned<String>>,
+    #[serde(default)]
+    pub confluence_cap: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub split: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrugArmDef {
+    pub name: Spanned<String>,
+    /// A duration, or `"on_resistance"`.
+    #[serde(default)]
+    pub start: Option<Spanned<String>>,
+    #[serde(default)]
+    pub stop: Option<Spanned<String>>,
+    #[serde(default)]
+    pub holidays: Vec<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub concentration: Option<Spanned<String>>,
+    #[serde(default)]
+    pub ladder: Option<Spanned<Vec<Spanned<LadderStepDef>>>>,
+    #[serde(default)]
+    pub adaptive: Option<Spanned<AdaptiveDef>>,
+    #[serde(default)]
+    pub dose: Option<Spanned<String>>,
+    #[serde(default)]
+    pub days: Option<Spanned<DaysDef>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LadderStepDef {
+    pub concentration: Spanned<String>,
+    pub duration: Spanned<String>,
+    /// Optional explicit start of the step (time since t = 0); default: the end of
+    /// the previous step (the arm's start for the first).
+    #[serde(default)]
+    pub from: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdaptiveDef {
+    pub start: Spanned<String>,
+    pub factor: Spanned<f64>,
+    pub recovery: Spanned<f64>,
+    pub window: Spanned<String>,
+    #[serde(default)]
+    pub min_hold: Option<Spanned<String>>,
+    pub cap: Spanned<String>,
+    #[serde(default)]
+    pub check_every: Option<Spanned<String>>,
+}
+
+/// `days = "daily"` or `days = [1, 3, 5]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum DaysDef {
+    Pattern(String),
+    Weekdays(Vec<i64>),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResistanceDef {
+    #[serde(default)]
+    pub ic50_fold: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub steady_growth: Option<Spanned<SteadyGrowthDef>>,
+    #[serde(default)]
+    pub regrowth: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SteadyGrowthDef {
+    pub window: Spanned<String>,
+    pub fraction: Spanned<f64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopDef {
+    #[serde(default)]
+    pub on_resistance: Option<Spanned<bool>>,
+    #[serde(default)]
+    pub max_cells: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub extinct_below: Option<Spanned<f64>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TumourDef {
+    pub cell_volume: Spanned<f64>,
+}

@@ -1,0 +1,155 @@
+//! The validated schedule: every time in the model's time unit, every concentration
+//! in its drug's declared unit, every drug an index into the model.
+
+use serde::Serialize;
+
+pub use super::raw::Setting;
+
+/// A checked therapy schedule for one model (see `docs/schedule-format.md`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Schedule {
+    pub name: String,
+    pub title: String,
+    pub description: String,
+    pub source: String,
+    /// The file it came from and the SHA-256 of its bytes (for manifests).
+    pub path: String,
+    pub sha256: String,
+    pub setting: Setting,
+    /// Symbol of the model's time unit, in which every time below is given.
+    pub time_unit: String,
+    /// Hours per model time unit.
+    pub hours_per_unit: f64,
+    pub duration: f64,
+    pub readout_every: f64,
+    pub ic50_every: Option<f64>,
+    /// Drug of the IC50 readouts (model drug index); `None` without drugs.
+    pub ic50_drug: Option<usize>,
+    pub equilibrate: Option<f64>,
+    pub initial_cells: Option<f64>,
+    pub culture: Culture,
+    pub arms: Vec<DrugArm>,
+    /// The first escalating arm, else the first arm: its drug is the default drug of
+    /// IC50 readouts and its final dose is where steady growth is judged.
+    pub primary_arm: Option<usize>,
+    pub resistance: ResistanceRules,
+    pub stop: StopRules,
+    /// Volume of one cell (mm^3), for the simulated tumour volume.
+    pub cell_volume: f64,
+    /// Non-fatal findings (e.g. ladder steps that start after the arm stops).
+    pub warnings: Vec<String>,
+}
+
+/// How an in vitro culture is kept.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Culture {
+    /// Medium refresh interval; `None` = the medium is changed only at the schedule's
+    /// own edges (drug start/stop, ladder steps, holidays, dose raises).
+    pub refresh_every: Option<f64>,
+    /// Passage 1:`split` when the dish holds at least `cap` cells.
+    pub passage: Option<Passage>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Passage {
+    pub cap: f64,
+    pub split: f64,
+}
+
+/// When an arm begins.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArmStart {
+    At(f64),
+    /// At the first resistance event of the run ("add the second drug on relapse").
+    OnResistance,
+}
+
+/// One drug given over a window with one regimen.
+#[derive(Debug, Clone, Serialize)]
+pub struct DrugArm {
+    /// Model drug index and name.
+    pub drug: usize,
+    pub drug_name: String,
+    /// Line of the arm in the schedule file (for messages).
+    pub line: usize,
+    pub start: ArmStart,
+    /// End of the window (exclusive); at most the run's duration.
+    pub stop: f64,
+    /// `[from, to)` windows without drug.
+    pub holidays: Vec<(f64, f64)>,
+    pub regimen: Regimen,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Regimen {
+    /// In vitro: this concentration from start to stop.
+    Constant { concentration: f64 },
+    /// In vitro: fixed escalation; the last step is held until stop.
+    Ladder { steps: Vec<LadderStep> },
+    /// In vitro: "raise the dose when growth resumes".
+    Adaptive(AdaptiveRule),
+    /// In vivo: a bolus of `mg_per_kg` on each dosing day.
+    Bolus { mg_per_kg: f64, weekdays: Vec<u32> },
+}
+
+impl Regimen {
+    /// Escalating regimens (ladder, adaptive) define the "final dose" of the
+    /// steady-growth rule and the default drug of IC50 readouts.
+    pub fn escalates(&self) -> bool {
+        matches!(self, Regimen::Ladder { .. } | Regimen::Adaptive(_))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LadderStep {
+    /// Start of the step, in time since the arm's start.
+    pub offset: f64,
+    pub duration: f64,
+    pub concentration: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
+pub enum AdaptiveStart {
+    /// ICxx measured by a simulated 72 h assay on the population at the arm's start.
+    Icxx(f64),
+    Concentration(f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct AdaptiveRule {
+    pub start: AdaptiveStart,
+    pub factor: f64,
+    pub recovery: f64,
+    pub window: f64,
+    pub min_hold: f64,
+    pub cap: f64,
+    /// Interval of the growth checks (default: the refresh interval, else the readout
+    /// interval): a lab looks at the dish when it changes the medium.
+    pub check_every: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct SteadyGrowth {
+    pub window: f64,
+    pub fraction: f64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ResistanceRules {
+    /// In vitro: IC50 readout >= fold x the t = 0 readout (needs `ic50_every`).
+    pub ic50_fold: Option<f64>,
+    /// In vitro: growth at the final dose.
+    pub steady_growth: Option<SteadyGrowth>,
+    /// In vivo: tumour volume > (1 + regrowth) x nadir.
+    pub regrowth: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct StopRules {
+    pub on_resistance: bool,
+    pub max_cells: Option<f64>,
+    pub extinct_below: f64,
+}

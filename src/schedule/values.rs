@@ -1,0 +1,276 @@
+//! Values with units in a schedule: durations, concentrations, mg/kg doses and
+//! days-of-week patterns. Each reader returns the value or the sentence explaining
+//! what was expected; validation adds the file, line and field.
+
+use crate::compile::Drug;
+use crate::model::TimeUnit;
+use crate::units::ConcUnit;
+
+/// Split `"2.5 nM"` into the number and the rest (unit), trimmed.
+fn split_number(s: &str) -> (&str, &str) {
+    let s = s.trim();
+    let b = s.as_bytes();
+    let mut end = 0;
+    while end < b.len() {
+        let c = b[end];
+        let ok = c.is_ascii_digit()
+            || c == b'.'
+            || ((c == b'e' || c == b'E')
+                && end > 0
+                && b.get(end + 1).is_some_and(|n| {
+                    n.is_ascii_digit() || ((*n == b'-' || *n == b'+') && end + 2 < b.len())
+                }))
+            || ((c == b'-' || c == b'+') && (end == 0 || matches!(b[end - 1], b'e' | b'E')));
+        if !ok {
+            break;
+        }
+        end += 1;
+    }
+    (s[..end].trim(), s[end..].trim())
+}
+
+/// The leading number of `s` and the rest; `Ok(None)` when there is no number.
+fn leading(s: &str) -> Result<Option<(f64, &str)>, String> {
+    let lower = s.trim().trim_start_matches(['-', '+']).to_ascii_lowercase();
+    if lower.starts_with("nan") || lower.starts_with("inf") {
+        return Err(format!("expected a finite value, found `{s}`"));
+    }
+    let (num, rest) = split_number(s);
+    if num.is_empty() {
+        return Ok(None);
+    }
+    let v = num
+        .parse::<f64>()
+        .map_err(|_| format!("cannot read a number at the start of `{s}`"))?;
+    Ok(Some((v, rest)))
+}
+
+/// A duration with a unit (`72h`, `4d`, `6w`), converted into the model's time unit.
+/// A bare number is refused: the schedule does not know the model's time unit.
+pub fn duration(s: &str, unit: TimeUnit) -> Result<f64, String> {
+    let Some((v, u)) = leading(s)? else {
+        return Err(format!(
+            "expected a duration such as `72h`, `4d` or `6w`, found `{s}`"
+        ));
+    };
+    let hours = match u {
+        "h" | "hour" | "hours" => 1.0,
+        "d" | "day" | "days" => 24.0,
+        "w" | "week" | "weeks" => 168.0,
+        "" => {
+            return Err(format!(
+                "`{s}` has no unit; write it in hours, days or weeks (`{s}h`, `{s}d`, `{s}w`)"
+            ))
+        }
+        other => {
+            return Err(format!(
+                "unknown time unit `{other}` in `{s}`; expected h, d or w"
+            ))
+        }
+    };
+    if !v.is_finite() {
+        return Err(format!("expected a finite duration, found `{s}`"));
+    }
+    if v < 0.0 {
+        return Err(format!("expected a non-negative duration, found `{s}`"));
+    }
+    Ok(v * hours / unit.hours())
+}
+
+/// What kind of amount a text is, by its unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Amount {
+    /// A concentration already converted into the drug's unit.
+    Concentration(f64),
+    /// An mg/kg dose.
+    MgPerKg(f64),
+}
+
+/// An amount for `drug`: a concentration (converted into the drug's declared unit;
+/// molar <-> mass through the drug's molecular weight) or an mg/kg dose.
+pub fn amount(s: &str, drug: &Drug) -> Result<Amount, String> {
+    let Some((v, unit)) = leading(s)? else {
+        return Err(format!(
+            "expected an amount with a unit such as `2 nM`, `10 ug/ml` or `50 mg/kg`, found `{s}`"
+        ));
+    };
+    if !v.is_finite() {
+        return Err(format!("expected a finite amount, found `{s}`"));
+    }
+    if v < 0.0 {
+        return Err(format!("expected a non-negative amount, found `{s}`"));
+    }
+    if unit.is_empty() {
+        return Err(format!(
+            "`{s}` has no unit; write a concentration (e.g. `{v} {}`) or an mg/kg dose",
+            drug.unit
+        ));
+    }
+    if unit.eq_ignore_ascii_case("mg/kg") {
+        return Ok(Amount::MgPerKg(v));
+    }
+    let u = ConcUnit::parse(unit).ok_or_else(|| {
+        format!(
+            "unknown unit `{unit}`; expected mg/kg or a concentration ({})",
+            ConcUnit::known()
+        )
+    })?;
+    convert(v, &u, drug).map(Amount::Concentration)
+}
+
+/// Convert `v` in `from` into the drug's unit.
+pub fn convert(v: f64, from: &ConcUnit, drug: &Drug) -> Result<f64, String> {
+    if let Some(f) = from.factor_to(&drug.unit) {
+        return Ok(v * f);
+    }
+    let mw = drug.in_vivo.and_then(|pk| pk.molecular_weight).ok_or_else(|| {
+        format!(
+            "cannot convert {} into the drug's unit {} (molar vs mass) without the drug's \
+             `molecular_weight` in the model",
+            from, drug.unit
+        )
+    })?;
+    // Through g/L: molar -> mass multiplies by the molecular weight.
+    let g_per_l = match *from {
+        ConcUnit::Molar { per_mol_l, .. } => v * per_mol_l * mw,
+        ConcUnit::Mass { per_g_l, .. } => v * per_g_l,
+    };
+    Ok(match drug.unit {
+        ConcUnit::Molar { per_mol_l, .. } => g_per_l / mw / per_mol_l,
+        ConcUnit::Mass { per_g_l, .. } => g_per_l / per_g_l,
+    })
+}
+
+/// `"IC30"` -> 30.
+pub fn icxx(s: &str) -> Option<Result<f64, String>> {
+    let t = s.trim();
+    let rest = t.strip_prefix("IC").or_else(|| t.strip_prefix("ic"))?;
+    Some(match rest.trim().parse::<f64>() {
+        Ok(x) if x > 0.0 && x < 100.0 => Ok(x),
+        _ => Err(format!(
+            "`{s}`: expected ICxx with 0 < xx < 100 (e.g. IC30), or a concentration"
+        )),
+    })
+}
+
+/// Dosing days within each week counted from an arm's start (1 = the start day).
+pub fn days_pattern(pattern: &str) -> Result<Vec<u32>, String> {
+    match pattern.trim() {
+        "daily" | "7/7" => Ok((1..=7).collect()),
+        "5/7" => Ok((1..=5).collect()),
+        "3/7" => Ok(vec![1, 3, 5]),
+        "weekly" | "1/7" => Ok(vec![1]),
+        other => Err(format!(
+            "unknown dosing days `{other}`; expected \"daily\", \"5/7\", \"3/7\", \"weekly\" \
+             or a list of day numbers 1-7 counted from the arm's start"
+        )),
+    }
+}
+
+/// A list of weekday numbers 1..=7, no repeats.
+pub fn weekdays(list: &[i64]) -> Result<Vec<u32>, String> {
+    if list.is_empty() {
+        return Err("the list of dosing days is empty".into());
+    }
+    let mut out: Vec<u32> = Vec::with_capacity(list.len());
+    for &d in list {
+        if !(1..=7).contains(&d) {
+            return Err(format!(
+                "day {d} is not a day of the week; expected numbers 1-7 counted from the arm's start"
+            ));
+        }
+        if out.contains(&(d as u32)) {
+            return Err(format!("day {d} is listed twice"));
+        }
+        out.push(d as u32);
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::{Drug, Pk};
+
+    fn drug(unit: &str, mw: Option<f64>) -> Drug {
+        Drug {
+            name: "x".into(),
+            unit: ConcUnit::parse(unit).unwrap(),
+            description: String::new(),
+            target: String::new(),
+            medium_half_life: None,
+            in_vivo: mw.map(|m| Pk {
+                half_life: 1.0,
+                volume: 1.0,
+                molecular_weight: Some(m),
+            }),
+        }
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration("72h", TimeUnit::Days).unwrap(), 3.0);
+        assert_eq!(duration("4d", TimeUnit::Hours).unwrap(), 96.0);
+        assert_eq!(duration("6 w", TimeUnit::Days).unwrap(), 42.0);
+        assert_eq!(duration("1.5e1d", TimeUnit::Days).unwrap(), 15.0);
+        assert!(duration("72", TimeUnit::Days)
+            .unwrap_err()
+            .contains("no unit"));
+        assert!(duration("-3d", TimeUnit::Days)
+            .unwrap_err()
+            .contains("non-negative"));
+        assert!(duration("3m", TimeUnit::Days)
+            .unwrap_err()
+            .contains("unknown time unit"));
+        assert!(duration("nan d", TimeUnit::Days)
+            .unwrap_err()
+            .contains("finite"));
+        assert!(duration("d", TimeUnit::Days).is_err());
+    }
+
+    #[test]
+    fn amounts_convert_into_the_drug_unit() {
+        let nm = drug("nM", None);
+        let Amount::Concentration(v) = amount("0.5uM", &nm).unwrap() else {
+            panic!()
+        };
+        assert!((v - 500.0).abs() < 1e-9);
+        assert!(matches!(
+            amount("50 mg/kg", &nm).unwrap(),
+            Amount::MgPerKg(50.0)
+        ));
+        assert!(amount("10 ug/ml", &nm).unwrap_err().contains("molecular"));
+        // 1 uM of a 500 g/mol drug = 0.5 ug/ml
+        let ug = drug("ug/ml", Some(500.0));
+        let Amount::Concentration(v) = amount("1 uM", &ug).unwrap() else {
+            panic!()
+        };
+        assert!((v - 0.5).abs() < 1e-12);
+        let um = drug("uM", Some(500.0));
+        let Amount::Concentration(v) = amount("0.5 ug/ml", &um).unwrap() else {
+            panic!()
+        };
+        assert!((v - 1.0).abs() < 1e-12);
+        assert!(amount("-1 nM", &nm).unwrap_err().contains("non-negative"));
+        assert!(amount("inf nM", &nm).unwrap_err().contains("finite"));
+        assert!(amount("2", &nm).unwrap_err().contains("no unit"));
+        assert!(amount("2 furlongs", &nm)
+            .unwrap_err()
+            .contains("unknown unit"));
+    }
+
+    #[test]
+    fn days() {
+        assert_eq!(days_pattern("3/7").unwrap(), vec![1, 3, 5]);
+        assert_eq!(days_pattern("5/7").unwrap(), vec![1, 2, 3, 4, 5]);
+        assert_eq!(days_pattern("daily").unwrap().len(), 7);
+        assert!(days_pattern("2/7").is_err());
+        assert_eq!(weekdays(&[5, 1]).unwrap(), vec![1, 5]);
+        assert!(weekdays(&[0]).is_err());
+        assert!(weekdays(&[1, 1]).is_err());
+        assert_eq!(icxx("IC30").unwrap().unwrap(), 30.0);
+        assert!(icxx("IC100").unwrap().is_err());
+        assert!(icxx("2 nM").is_none());
+    }
+}

@@ -1,0 +1,925 @@
+//! The therapy driver: one loop over the schedule's discontinuities.
+//!
+//! Plan the next stop (a medium change, ladder step, holiday edge or bolus from the
+//! [`DosePlan`]; a readout; an IC50 readout; an adaptive check), advance the ODE to
+//! it, act there, go on. Doses are events applied between integrations, never
+//! smoothed. At each stop, in order:
+//!
+//! 1. exposure AUC and the expanded population's growth history are updated;
+//! 2. adaptive arms due for a check raise their concentration if growth recovered;
+//! 3. scheduled dosing: a medium change (in vitro) or the day's boluses (in vivo);
+//! 4. passaging (in vitro): at or above the confluence cap the dish is split 1:K;
+//! 5. an IC50 readout if due (a simulated 72 h assay on the population);
+//! 6. resistance rules; the first event starts arms waiting for resistance;
+//! 7. a timeline row if a readout is due; stop conditions.
+
+use std::time::Instant;
+
+use super::rules::{GrowthHistory, NadirRule};
+use super::types::*;
+use crate::assay::{self, AssaySettings, DoseResponse};
+use crate::compile::{BoundModel, CompiledModel};
+use crate::engine::ode::{
+    total_cells, Column, OdeRun, RowRecorder, RunSettings, SimError, Timeline,
+};
+use crate::pkpd::DoseKind;
+use crate::schedule::{AdaptiveStart, ArmStart, DosePlan, Regimen, Schedule, Setting};
+
+/// Run `model` under `schedule`.
+///
+/// This is the library entry point of therapy runs (the `therapy` and `compare`
+/// commands, fact states, sweeps). The result's `final_state` can start another run.
+pub fn run(
+    model: &CompiledModel,
+    schedule: &Schedule,
+    options: &TherapyOptions,
+) -> Result<TherapyResult, TherapyError> {
+    let started = Instant::now();
+    let settings_err = |message: String| TherapyError::Settings {
+        schedule: schedule.name.clone(),
+        message,
+    };
+    let params = match &options.params {
+        Some(p) if p.len() != model.params.len() => {
+            return Err(settings_err(format!(
+                "{} parameter values for a model with {} parameters",
+                p.len(),
+                model.params.len()
+            )))
+        }
+        Some(p) => p.clone(),
+        None => model.param_values(),
+    };
+    if let Some(i) = params.iter().position(|v| !v.is_finite()) {
+        return Err(settings_err(format!(
+            "parameter `{}` is {}",
+            model.params[i].name, params[i]
+        )));
+    }
+    let bound = BoundModel::new(model, &params)
+        .map_err(|e| settings_err(format!("internal error binding the model: {e}")))?;
+    let mut d = Driver::new(model, &bound, schedule, options)?;
+    d.run()?;
+    Ok(d.finish(started.elapsed().as_secs_f64()))
+}
+
+struct Driver<'a> {
+    model: &'a CompiledModel,
+    bound: &'a BoundModel,
+    s: &'a Schedule,
+    opts: &'a TherapyOptions,
+    plan: DosePlan<'a>,
+    ode: OdeRun<'a>,
+    rec: RowRecorder<'a>,
+    eps: f64,
+    assay: AssaySettings,
+    /// Drugs with an arm, in model order.
+    scheduled: Vec<usize>,
+    last_dose: Vec<f64>,
+    /// Concentrations right after the previous stop, for the AUC.
+    conc_prev: Vec<f64>,
+    t_prev: f64,
+    auc: Vec<f64>,
+    mg_total: Vec<f64>,
+    boluses: Vec<usize>,
+    max_dose: Vec<f64>,
+    /// Product of every passage's split factor.
+    expanded: f64,
+    passages: usize,
+    growth: GrowthHistory,
+    untreated: f64,
+    nadir: Option<NadirRule>,
+    ic50_0: Option<f64>,
+    /// Genotypes judged resistant by their own IC50 at the latest readout.
+    resistant_by_ic50: Vec<bool>,
+    first_resistance: Option<(f64, ResistanceRule)>,
+    fired: Vec<ResistanceRule>,
+    stop_reason: StopReason,
+    /// Why a drug's scheduled dose is about to change (set by adaptive raises).
+    pending_reason: Vec<Option<String>>,
+    // Outputs.
+    columns: Vec<Column>,
+    times: Vec<f64>,
+    values: Vec<f64>,
+    ic50: Vec<Ic50Readout>,
+    events: Vec<Event>,
+    warnings: Vec<String>,
+    assay_wells: usize,
+    min_cells: f64,
+}
+
+impl<'a> Driver<'a> {
+    fn new(
+        model: &'a CompiledModel,
+        bound: &'a BoundModel,
+        s: &'a Schedule,
+        opts: &'a TherapyOptions,
+    ) -> Result<Driver<'a>, TherapyError> {
+        let sim = |phase, source| TherapyError::Sim {
+            schedule: s.name.clone(),
+            phase,
+            source,
+        };
+        let settings_err = |message: String| TherapyError::Settings {
+            schedule: s.name.clone(),
+            message,
+        };
+        let settings = RunSettings {
+            method: opts.method,
+            rtol: opts.rtol,
+            atol: opts.atol,
+            carrying_capacity: model.carrying_capacity,
+            negative_tolerance: 1e3 * opts.atol,
+        };
+        let stride = model.species.len() + 1;
+        let given_total = opts
+            .initial_state
+            .as_ref()
+            .map(|y| total_cells(y, stride))
+            .filter(|_| opts.initial_state.as_ref().is_some_and(|y| y.len() % stride == 0));
+        let target = s
+            .initial_cells
+            .or(given_total)
+            .unwrap_or(model.initial_cells);
+        let mut y0 = match &opts.initial_state {
+            Some(y) => y.clone(),
+            None => OdeRun::initial_state(model, bound, target),
+        };
+        if let Some(te) = s.equilibrate {
+            let mut eq = OdeRun::new(model, bound, &settings, &y0, 0.0)
+                .map_err(|e| sim("equilibration", e))?;
+            eq.advance_to(te, &[]).map_err(|e| sim("equilibration", e))?;
+            y0 = eq.state().to_vec();
+        }
+        rescale(&mut y0, stride, target);
+        let ode = OdeRun::new(model, bound, &settings, &y0, 0.0).map_err(|e| sim("start", e))?;
+
+        let mut scheduled: Vec<usize> = s.arms.iter().map(|a| a.drug).collect();
+        scheduled.sort_unstable();
+        scheduled.dedup();
+        let mut rec = RowRecorder::new(model, bound);
+        let mut columns = rec.columns();
+        let total = |v: &str, u: &str| Column {
+            population: "total".into(),
+            variable: v.into(),
+            unit: u.into(),
+        };
+        columns.push(total("expanded_cells", "cells"));
+        columns.push(total("resistant_fraction", "1"));
+        columns.push(total("resistant_fraction_ic50", "1"));
+        if s.setting == Setting::InVivo {
+            columns.push(total("tumour_volume", "mm^3"));
+        }
+        for &dr in &scheduled {
+            columns.push(Column {
+                population: "dose".into(),
+                variable: model.drugs[dr].name.clone(),
+                unit: dose_unit(model, s, dr),
+            });
+        }
+
+        // Untreated net growth rate at t = 0: the model's division and death rates of
+        // every genotype at its loop state with no drug, weighted by cells.
+        let zero = vec![0.0; model.drugs.len()];
+        let readings = rec.read(0.0, &y0, &zero);
+        let n: f64 = readings.iter().map(|r| r.cells).sum();
+        let untreated = readings
+            .iter()
+            .map(|r| r.cells * (r.division - r.death))
+            .sum::<f64>()
+            / n;
+        let needs_growth = s.resistance.steady_growth.is_some()
+            || s
+                .arms
+                .iter()
+                .any(|a| matches!(a.regimen, Regimen::Adaptive(_)));
+        if needs_growth && !(untreated > 0.0) {
+            return Err(settings_err(format!(
+                "the adaptive rule and steady-growth rule compare growth with the untreated \
+                 growth rate, but the population's drug-free net growth rate at t = 0 is {untreated} \
+                 per {}",
+                s.time_unit
+            )));
+        }
+        let assay = opts.assay.unwrap_or_else(|| AssaySettings::standard(model));
+        let nd = model.drugs.len();
+        Ok(Driver {
+            model,
+            bound,
+            s,
+            opts,
+            plan: DosePlan::new(s),
+            ode,
+            rec,
+            eps: 1e-9 * s.duration.max(1.0),
+            assay,
+            last_dose: vec![0.0; nd],
+            conc_prev: vec![0.0; nd],
+            t_prev: 0.0,
+            auc: vec![0.0; nd],
+            mg_total: vec![0.0; nd],
+            boluses: vec![0; nd],
+            max_dose: vec![0.0; nd],
+            scheduled,
+            expanded: 1.0,
+            passages: 0,
+            growth: GrowthHistory::default(),
+            untreated,
+            nadir: s.resistance.regrowth.map(NadirRule::new),
+            ic50_0: None,
+            resistant_by_ic50: vec![false; model.genotypes.len()],
+            first_resistance: None,
+            fired: Vec::new(),
+            stop_reason: StopReason::End,
+            pending_reason: vec![None; nd],
+            columns,
+            times: Vec::new(),
+            values: Vec::new(),
+            ic50: Vec::new(),
+            events: Vec::new(),
+            warnings: s.warnings.clone(),
+            assay_wells: 0,
+            min_cells: f64::INFINITY,
+        })
+    }
+
+    fn sim_err(&self, source: SimError) -> TherapyError {
+        TherapyError::Sim {
+            schedule: self.s.name.clone(),
+            phase: "the run",
+            source,
+        }
+    }
+
+    fn event(&mut self, kind: EventKind, drug: Option<usize>, value: f64, unit: &str, detail: String) {
+        self.events.push(Event {
+            time: self.ode.time(),
+            kind,
+            drug: drug.map(|d| self.model.drugs[d].name.clone()),
+            value,
+            unit: unit.to_string(),
+            detail,
+        });
+    }
+
+    /// Next multiple of `every` strictly after `t`.
+    fn next_on_grid(&self, t: f64, every: f64) -> f64 {
+        let k = ((t + self.eps) / every).floor() + 1.0;
+        k * every
+    }
+
+    fn due(&self, t: f64, every: f64) -> bool {
+        let k = (t / every).round();
+        (k * every - t).abs() <= self.eps
+    }
+
+    fn run(&mut self) -> Result<(), TherapyError> {
+        let s = self.s;
+        // t = 0: arms starting now, the first medium / doses, passage, readouts.
+        self.growth.push(0.0, self.ode.total_cells());
+        self.start_arms_due(0.0)?;
+        self.dose(true, "start")?;
+        self.passage()?;
+        let ic50_due = s.ic50_every.is_some();
+        self.act_on_readouts(true, ic50_due)?;
+        self.conc_prev = self.ode.concentrations();
+        if self.check_stop() {
+            return Ok(());
+        }
+        loop {
+            let t = self.ode.time();
+            if t >= s.duration - self.eps {
+                break;
+            }
+            let edge = self.plan.next_after(t);
+            let mut t_next = s.duration;
+            if let Some(e) = edge {
+                t_next = t_next.min(e);
+            }
+            t_next = t_next.min(self.next_on_grid(t, s.readout_every));
+            if let Some(e) = s.ic50_every {
+                t_next = t_next.min(self.next_on_grid(t, e));
+            }
+            for c in self.check_intervals() {
+                t_next = t_next.min(self.next_on_grid(t, c));
+            }
+            self.ode.advance_to(t_next, &[]).map_err(|e| self.sim_err(e))?;
+            let t = t_next;
+            self.accumulate(t);
+            let end = t >= s.duration - self.eps;
+            let edge_due = edge.is_some_and(|e| e <= t + self.eps);
+            let readout_due = end || self.due(t, s.readout_every);
+            let ic50_due = s.ic50_every.is_some_and(|e| self.due(t, e));
+
+            self.start_arms_due(t)?;
+            let raised = self.adaptive_checks(t);
+            if edge_due || raised {
+                self.dose(edge_due, if raised { "raise" } else { "schedule" })?;
+            }
+            if edge_due || readout_due {
+                self.passage()?;
+            }
+            self.act_on_readouts(readout_due, ic50_due)?;
+            self.conc_prev = self.ode.concentrations();
+            if self.check_stop() || end {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Check intervals of the adaptive arms.
+    fn check_intervals(&self) -> Vec<f64> {
+        self.s
+            .arms
+            .iter()
+            .filter_map(|a| match &a.regimen {
+                Regimen::Adaptive(r) => Some(r.check_every),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// AUC of every drug over the segment just integrated (exposure is an exponential
+    /// between events, so the logarithmic mean of the end values is exact), and the
+    /// expanded population's growth history.
+    fn accumulate(&mut self, t: f64) {
+        let now = self.ode.concentrations();
+        let dt = t - self.t_prev;
+        for (i, (&c0, &c1)) in self.conc_prev.iter().zip(&now).enumerate() {
+            self.auc[i] += dt * log_mean(c0, c1);
+        }
+        self.t_prev = t;
+        self.growth.push(t, self.ode.total_cells() * self.expanded);
+    }
+
+    /// Start the adaptive level of arms whose window opens now (ICxx by assay).
+    fn start_arms_due(&mut self, t: f64) -> Result<(), TherapyError> {
+        for i in 0..self.s.arms.len() {
+            let Regimen::Adaptive(rule) = self.s.arms[i].regimen else {
+                continue;
+            };
+            let Some(t0) = self.plan.arm_start(i) else {
+                continue;
+            };
+            if self.plan.level(i).is_some() || (t0 - t).abs() > self.eps {
+                continue;
+            }
+            let c = match rule.start {
+                AdaptiveStart::Concentration(c) => c,
+                AdaptiveStart::Icxx(x) => {
+                    let drug = self.s.arms[i].drug;
+                    let dr = self.dose_response(drug, self.ode.state().to_vec())?;
+                    let c = dr.icxx(x).ok_or_else(|| TherapyError::Settings {
+                        schedule: self.s.name.clone(),
+                        message: format!(
+                            "the adaptive arm of `{}` starts at IC{x}, but the simulated 72 h \
+                             assay at t = {t} never reaches {x}% inhibition up to {} {} (fitted \
+                             maximal effect: viability {:.3})",
+                            self.model.drugs[drug].name,
+                            dr.top_dose(),
+                            dr.unit,
+                            dr.fit.emax
+                        ),
+                    })?;
+                    c.min(rule.cap)
+                }
+            };
+            self.plan.set_level(i, c, t);
+        }
+        Ok(())
+    }
+
+    /// Raise adaptive arms whose growth has recovered. Returns whether any was raised.
+    fn adaptive_checks(&mut self, t: f64) -> bool {
+        let mut raised = false;
+        for i in 0..self.s.arms.len() {
+            let Regimen::Adaptive(rule) = self.s.arms[i].regimen else {
+                continue;
+            };
+            if !self.due(t, rule.check_every) || !self.plan.active(i, t) {
+                continue;
+            }
+            let Some((c, since)) = self.plan.level(i) else {
+                continue;
+            };
+            if c >= rule.cap * (1.0 - 1e-12) || t - since < rule.min_hold - self.eps {
+                continue;
+            }
+            let Some(rate) = self.growth.rate(t, rule.window) else {
+                continue;
+            };
+            if rate >= rule.recovery * self.untreated {
+                let new = (c * rule.factor).min(rule.cap);
+                self.plan.set_level(i, new, t);
+                raised = true;
+                let drug = self.s.arms[i].drug;
+                let unit = self.model.drugs[drug].unit.symbol();
+                let tu = &self.s.time_unit;
+                self.pending_reason[drug] = Some(format!(
+                    "raise: net growth {rate:.4}/{tu} over the last {} {tu} >= {} x untreated \
+                     {:.4}/{tu}; {c:.4} -> {new:.4} {unit}",
+                    rule.window, rule.recovery, self.untreated
+                ));
+            }
+        }
+        raised
+    }
+}
+
+impl Driver<'_> {
+    /// Apply scheduled dosing at the current time: the medium change (in vitro; only
+    /// drugs whose concentration changes are touched) or the boluses due (in vivo,
+    /// when `edge` says the plan has an event now). Records dose changes and boluses.
+    fn dose(&mut self, edge: bool, why: &str) -> Result<(), TherapyError> {
+        let t = self.ode.time();
+        match self.s.setting {
+            Setting::InVitro => {
+                let now = self.ode.concentrations();
+                for ev in self.plan.medium_change(t) {
+                    if let DoseKind::SetConcentration { value } = ev.kind {
+                        if value != now[ev.drug] {
+                            self.ode
+                                .apply_dose(ev.drug, ev.kind)
+                                .map_err(|e| self.sim_err(e))?;
+                        }
+                    }
+                }
+            }
+            Setting::InVivo => {
+                if edge {
+                    for ev in self.plan.events_at(t) {
+                        self.bolus(ev.drug, ev.kind)?;
+                    }
+                }
+            }
+        }
+        self.note_dose_changes(why);
+        Ok(())
+    }
+
+    fn bolus(&mut self, drug: usize, kind: DoseKind) -> Result<(), TherapyError> {
+        self.ode.apply_dose(drug, kind).map_err(|e| self.sim_err(e))?;
+        if let DoseKind::Bolus { mg_per_kg } = kind {
+            self.mg_total[drug] += mg_per_kg;
+            self.boluses[drug] += 1;
+            self.event(EventKind::Bolus, Some(drug), mg_per_kg, "mg/kg", String::new());
+        }
+        Ok(())
+    }
+
+    /// Record a `dose_change` event for every drug whose scheduled dose changed.
+    fn note_dose_changes(&mut self, why: &str) {
+        let t = self.ode.time();
+        for k in 0..self.scheduled.len() {
+            let d = self.scheduled[k];
+            let new = self.plan.drug_dose(d, t);
+            self.max_dose[d] = self.max_dose[d].max(new);
+            let old = self.last_dose[d];
+            let reason = self.pending_reason[d].take();
+            if new == old {
+                self.last_dose[d] = new;
+                continue;
+            }
+            self.last_dose[d] = new;
+            let unit = dose_unit(self.model, self.s, d);
+            let detail = reason.unwrap_or_else(|| format!("{why}: {old} -> {new} {unit}"));
+            self.event(EventKind::DoseChange, Some(d), new, &unit, detail);
+        }
+    }
+
+    /// Split the dish 1:K while it holds at least the confluence cap.
+    fn passage(&mut self) -> Result<(), TherapyError> {
+        let Some(p) = self.s.culture.passage else {
+            return Ok(());
+        };
+        while self.ode.total_cells() >= p.cap {
+            let before = self.ode.total_cells();
+            self.ode.scale_cells(1.0 / p.split);
+            self.expanded *= p.split;
+            self.passages += 1;
+            let after = self.ode.total_cells();
+            self.event(
+                EventKind::Passage,
+                None,
+                before,
+                "cells",
+                format!(
+                    "split 1:{} at the confluence cap {:e}: {before:.4e} -> {after:.4e} cells",
+                    p.split, p.cap
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// A 72 h dose-response of `drug` on the snapshot `state` (no other drug).
+    fn dose_response(&mut self, drug: usize, state: Vec<f64>) -> Result<DoseResponse, TherapyError> {
+        let (lo, hi) = self
+            .opts
+            .ic50_range
+            .unwrap_or_else(|| assay::default_range(self.model, self.bound, drug));
+        let points = self
+            .opts
+            .ic50_points
+            .unwrap_or_else(|| assay::points_for(lo, hi));
+        let t = self.ode.time();
+        let fail = |source| TherapyError::Assay {
+            schedule: self.s.name.clone(),
+            time: t,
+            source,
+        };
+        let doses = assay::log_doses(lo, hi, points).map_err(fail)?;
+        let background = vec![0.0; self.model.drugs.len()];
+        self.assay_wells += doses.len() + 1;
+        assay::dose_response(
+            self.model,
+            self.bound,
+            &state,
+            &background,
+            drug,
+            &doses,
+            &self.assay,
+        )
+        .map_err(fail)
+    }
+
+    /// IC50 readout, resistance rules and the timeline row, as due.
+    fn act_on_readouts(&mut self, readout_due: bool, ic50_due: bool) -> Result<(), TherapyError> {
+        let t = self.ode.time();
+        if ic50_due {
+            self.ic50_readout()?;
+        }
+        if readout_due {
+            if let (Some(rule), Some(arm)) = (self.s.resistance.steady_growth, self.s.primary_arm) {
+                if let Some(since) = self.plan.at_final_dose_since(arm, t) {
+                    if t - since >= rule.window - self.eps {
+                        if let Some(rate) = self.growth.rate(t, rule.window) {
+                            if rate >= rule.fraction * self.untreated {
+                                let tu = self.s.time_unit.clone();
+                                self.resistance(
+                                    ResistanceRule::SteadyGrowth,
+                                    t,
+                                    rate,
+                                    &format!("1/{tu}"),
+                                    format!(
+                                        "net growth {rate:.4}/{tu} over the last {} {tu} at the \
+                                         final dose >= {} x untreated {:.4}/{tu}",
+                                        rule.window, rule.fraction, self.untreated
+                                    ),
+                                )?;
+                            }
+                        }
+                    }
+                }
+            }
+            if self.nadir.is_some() {
+                let v = self.ode.total_cells() * self.s.cell_volume;
+                let hit = self.nadir.as_mut().and_then(|n| n.push(t, v));
+                if let Some(r) = hit {
+                    let fraction = self.s.resistance.regrowth.unwrap_or(0.25);
+                    self.resistance(
+                        ResistanceRule::Regrowth,
+                        r.time,
+                        r.volume,
+                        "mm^3",
+                        format!(
+                            "tumour volume crossed {:.0}% above its nadir {:.4e} mm^3 (at t = {}) \
+                             at t = {:.4}, seen at the readout t = {}",
+                            fraction * 100.0,
+                            r.nadir,
+                            r.nadir_time,
+                            r.time,
+                            r.detected_at
+                        ),
+                    )?;
+                }
+            }
+            self.record_row();
+        }
+        Ok(())
+    }
+
+    fn ic50_readout(&mut self) -> Result<(), TherapyError> {
+        let Some(drug) = self.s.ic50_drug else {
+            return Ok(());
+        };
+        let t = self.ode.time();
+        let state = self.ode.state().to_vec();
+        let dr = self.dose_response(drug, state.clone())?;
+        let ic50 = dr.ic50();
+        let top = dr.top_dose();
+        let first = self.ic50.is_empty();
+        if first {
+            self.ic50_0 = ic50;
+            if ic50.is_none() {
+                self.warnings.push(format!(
+                    "the IC50 of `{}` at t = 0 is above the tested range (> {top} {}); \
+                     IC50 folds and the ic50_fold rule are undefined",
+                    dr.drug, dr.unit
+                ));
+            }
+        }
+        let fold = self.ic50_0.map(|i0| ic50.unwrap_or(top) / i0);
+        // Each genotype alone, at its own loop state, for the phenotypic resistant
+        // fraction.
+        let ng = self.model.genotypes.len();
+        let stride = self.model.species.len() + 1;
+        let genotype_ic50 = if ng == 1 {
+            vec![ic50]
+        } else {
+            let mut out = Vec::with_capacity(ng);
+            for g in 0..ng {
+                let mut y = state.clone();
+                for (h, chunk) in y.chunks_exact_mut(stride).enumerate() {
+                    chunk[stride - 1] = if h == g { 1.0 } else { 0.0 };
+                }
+                out.push(self.dose_response(drug, y)?.ic50());
+            }
+            out
+        };
+        if let (Some(i0), Some(f)) = (self.ic50_0, self.s.resistance.ic50_fold) {
+            for (g, r) in genotype_ic50.iter().enumerate() {
+                // Undetermined = above the tested range.
+                self.resistant_by_ic50[g] = r.unwrap_or(top) >= f * i0;
+            }
+        }
+        let shown = ic50.unwrap_or(f64::NAN);
+        let detail = match (ic50, fold) {
+            (Some(_), Some(f)) => format!("{f:.3} x the t = 0 IC50"),
+            (None, Some(f)) => format!("above the tested range (> {top} {}): >= {f:.3} x the t = 0 IC50", dr.unit),
+            (Some(_), None) => "fold undefined: the t = 0 IC50 is above the tested range".into(),
+            (None, None) => format!("above the tested range (> {top} {})", dr.unit),
+        };
+        let unit = dr.unit.clone();
+        self.event(EventKind::Ic50, Some(drug), shown, &unit, detail);
+        self.ic50.push(Ic50Readout {
+            time: t,
+            drug: dr.drug.clone(),
+            unit: unit.clone(),
+            ic50,
+            top_dose: top,
+            fold,
+            fit: dr.fit,
+            genotype_ic50,
+        });
+        if let (Some(f), Some(fold)) = (self.s.resistance.ic50_fold, fold) {
+            if fold >= f {
+                self.resistance(
+                    ResistanceRule::Ic50Fold,
+                    t,
+                    fold,
+                    "fold",
+                    format!(
+                        "IC50 of `{}` {} {unit} >= {f} x the t = 0 IC50 {} {unit}",
+                        dr.drug,
+                        ic50.map_or(format!("> {top}"), |v| format!("{v:.4}")),
+                        self.ic50_0.map_or("?".into(), |v| format!("{v:.4}"))
+                    ),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A resistance rule fired at `time` (<= now). The first event of the run
+    /// starts the arms waiting for it (now) and may stop the run.
+    fn resistance(
+        &mut self,
+        rule: ResistanceRule,
+        time: f64,
+        value: f64,
+        unit: &str,
+        detail: String,
+    ) -> Result<(), TherapyError> {
+        if self.fired.contains(&rule) {
+            return Ok(());
+        }
+        self.fired.push(rule);
+        self.events.push(Event {
+            time,
+            kind: EventKind::Resistance(rule),
+            drug: None,
+            value,
+            unit: unit.into(),
+            detail,
+        });
+        if self.first_resistance.is_some() {
+            return Ok(());
+        }
+        self.first_resistance = Some((time, rule));
+        if self.s.stop.on_resistance {
+            self.stop_reason = StopReason::OnResistance;
+            return Ok(());
+        }
+        let t = self.ode.time();
+        let mut started = Vec::new();
+        for i in 0..self.s.arms.len() {
+            if self.s.arms[i].start == ArmStart::OnResistance
+                && t < self.s.arms[i].stop - self.eps
+                && self.plan.start_arm(i, t)
+            {
+                started.push(i);
+                let d = self.s.arms[i].drug;
+                self.event(
+                    EventKind::ArmStart,
+                    Some(d),
+                    t,
+                    &self.s.time_unit.clone(),
+                    format!("started on resistance ({})", rule.label()),
+                );
+            }
+        }
+        if started.is_empty() {
+            return Ok(());
+        }
+        self.start_arms_due(t)?;
+        match self.s.setting {
+            Setting::InVitro => self.dose(false, "started on resistance")?,
+            Setting::InVivo => {
+                for &i in &started {
+                    for ev in self.plan.arm_events_at(i, t) {
+                        self.bolus(ev.drug, ev.kind)?;
+                    }
+                }
+                self.note_dose_changes("started on resistance");
+            }
+        }
+        Ok(())
+    }
+
+    /// Append the timeline row of the current state.
+    fn record_row(&mut self) {
+        let t = self.ode.time();
+        if self.times.last() == Some(&t) {
+            return;
+        }
+        let y = self.ode.state();
+        let start = self.values.len();
+        self.rec.row(t, y, self.ode.exposure(), &mut self.values);
+        let stride = self.model.species.len() + 1;
+        let total = total_cells(y, stride);
+        self.min_cells = self.min_cells.min(total);
+        let frac = |pick: &dyn Fn(usize) -> bool| {
+            if total > 0.0 {
+                y.chunks_exact(stride)
+                    .enumerate()
+                    .filter(|(g, _)| pick(*g))
+                    .map(|(_, c)| c[stride - 1])
+                    .sum::<f64>()
+                    / total
+            } else {
+                0.0
+            }
+        };
+        let genetic = frac(&|g| g > 0);
+        let flags = self.resistant_by_ic50.clone();
+        let phenotypic = frac(&|g| flags[g]);
+        self.values.push(total * self.expanded);
+        self.values.push(genetic);
+        self.values.push(phenotypic);
+        if self.s.setting == Setting::InVivo {
+            self.values.push(total * self.s.cell_volume);
+        }
+        for k in 0..self.scheduled.len() {
+            let d = self.scheduled[k];
+            self.values.push(self.plan.drug_dose(d, t));
+        }
+        debug_assert_eq!(self.values.len() - start, self.columns.len());
+        self.times.push(t);
+    }
+
+    /// Apply the stop conditions; true when the run ends here.
+    fn check_stop(&mut self) -> bool {
+        let total = self.ode.total_cells();
+        if self.stop_reason == StopReason::End {
+            if total < self.s.stop.extinct_below {
+                self.stop_reason = StopReason::Extinct;
+            } else if self.s.stop.max_cells.is_some_and(|m| total > m) {
+                self.stop_reason = StopReason::MaxCells;
+            }
+        }
+        if self.stop_reason == StopReason::End {
+            return false;
+        }
+        self.record_row();
+        let why = match self.stop_reason {
+            StopReason::Extinct => format!(
+                "extinct: {total:.4e} cells < {}",
+                self.s.stop.extinct_below
+            ),
+            StopReason::MaxCells => format!(
+                "burden {total:.4e} cells > max_cells {}",
+                self.s.stop.max_cells.unwrap_or(f64::NAN)
+            ),
+            StopReason::OnResistance => "first resistance event (stop.on_resistance)".into(),
+            StopReason::End => unreachable!("handled above"),
+        };
+        self.event(EventKind::Stop, None, total, "cells", why);
+        true
+    }
+
+    fn finish(self, wall_seconds: f64) -> TherapyResult {
+        let s = self.s;
+        let t_end = self.ode.time();
+        let days = |t: f64| t * s.hours_per_unit / 24.0;
+        let drugs = self
+            .scheduled
+            .iter()
+            .map(|&d| DrugSummary {
+                drug: self.model.drugs[d].name.clone(),
+                unit: self.model.drugs[d].unit.symbol().to_string(),
+                auc_unit_days: days(self.auc[d]),
+                total_mg_per_kg: self.mg_total[d],
+                boluses: self.boluses[d],
+                max_dose: self.max_dose[d],
+                final_dose: self.plan.drug_dose(d, t_end),
+            })
+            .collect();
+        let total = self.ode.total_cells();
+        let last_ic50 = self.ic50.last();
+        let genetic_col = self
+            .columns
+            .iter()
+            .position(|c| c.population == "total" && c.variable == "resistant_fraction")
+            .expect("the driver adds this column");
+        let w = self.columns.len();
+        let resistant_fraction_final = self
+            .values
+            .get((self.times.len().saturating_sub(1)) * w + genetic_col)
+            .copied()
+            .unwrap_or(0.0);
+        let summary = Summary {
+            schedule: s.name.clone(),
+            setting: s.setting,
+            time_unit: s.time_unit.clone(),
+            end_time: t_end,
+            end_days: days(t_end),
+            stop_reason: self.stop_reason,
+            time_to_resistance: self.first_resistance.map(|r| r.0),
+            time_to_resistance_days: self.first_resistance.map(|r| days(r.0)),
+            resistance_rule: self.first_resistance.map(|r| r.1),
+            final_cells: total,
+            final_expanded_cells: total * self.expanded,
+            min_cells: self.min_cells,
+            final_volume: (s.setting == Setting::InVivo).then(|| total * s.cell_volume),
+            nadir_volume: self.nadir.as_ref().and_then(|n| n.nadir()).map(|n| n.0),
+            passages: self.passages,
+            untreated_growth_rate: self.untreated,
+            ic50_initial: self.ic50_0,
+            ic50_final: last_ic50.and_then(|r| r.ic50),
+            ic50_fold_final: last_ic50.and_then(|r| r.fold),
+            resistant_fraction_final,
+            drugs,
+        };
+        TherapyResult {
+            timeline: Timeline {
+                times: self.times,
+                time_unit: s.time_unit.clone(),
+                columns: self.columns,
+                values: self.values,
+            },
+            ic50: self.ic50,
+            events: self.events,
+            final_state: self.ode.state().to_vec(),
+            final_time: t_end,
+            summary,
+            stats: self.ode.stats(),
+            assay_wells: self.assay_wells,
+            wall_seconds,
+            warnings: self.warnings,
+        }
+    }
+}
+
+/// Rescale a state's cells to `total`, keeping the genotype mix.
+fn rescale(y: &mut [f64], stride: usize, total: f64) {
+    let now = total_cells(y, stride);
+    if now > 0.0 && now.is_finite() {
+        for g in y.chunks_exact_mut(stride) {
+            g[stride - 1] *= total / now;
+        }
+    }
+}
+
+/// Logarithmic mean of two concentrations: the mean of an exponential between them.
+fn log_mean(a: f64, b: f64) -> f64 {
+    if a <= 0.0 || b <= 0.0 {
+        // Only an exponential decaying to exactly zero, or zero throughout.
+        return 0.0;
+    }
+    let r = a / b;
+    if (r - 1.0).abs() < 1e-9 {
+        0.5 * (a + b)
+    } else {
+        (a - b) / r.ln()
+    }
+}
+
+/// Unit of the `dose` column of a drug: its concentration unit in vitro, mg/kg in vivo.
+fn dose_unit(model: &CompiledModel, s: &Schedule, drug: usize) -> String {
+    match s.setting {
+        Setting::InVitro => model.drugs[drug].unit.symbol().to_string(),
+        Setting::InVivo => "mg/kg".to_string(),
+    }
+}

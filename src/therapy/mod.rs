@@ -1,0 +1,19 @@
+//! Therapy runs: a compiled model under a [`Schedule`](crate::schedule::Schedule),
+//! with media refreshes, fixed and adaptive escalation, in vivo boluses, holidays,
+//! passaging, periodic IC50 readouts by simulated 72 h assays, resistance events and
+//! stop conditions (see `docs/therapy.md`).
+//!
+//! The entry point is [`run`]; its [`TherapyResult`] holds the timeline, the events,
+//! the IC50 readouts, the what-if [`Summary`] and the final state (usable as the
+//! initial state of another run). [`output::write_run`] writes one run's folder,
+//! [`compare::write_compare`] the what-if view of several.
+
+pub mod compare;
+mod driver;
+pub mod output;
+pub mod plot;
+pub mod rules;
+mod types;
+
+pub use driver::run;
+pub use types::*;
