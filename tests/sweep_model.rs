@@ -461,3 +461,91 @@ fn resume_refuses_an_edited_model() {
         "{e}"
     );
 }
+
+#[test]
+fn schedule_file_sweeps_run_through_the_therapy_driver() {
+    let path = shipped("models/sweeps/minimal_loop_adaptive_morris.toml");
+    let sweep = load_model_sweep(&path, &LoadOptions::default()).unwrap();
+    assert_eq!(
+        sweep.evaluator.metric_names(),
+        ["time_to_resistance", "ic50_fold", "max_tki_uM"]
+    );
+    assert_eq!(sweep.evaluator.inputs[1].role, "schedule");
+    // A point's metrics are the therapy driver's own summary of the same run.
+    let point = [0.005, 0.6, 0.05];
+    let m = sweep.evaluator.evaluate(&point, 0).unwrap();
+    let model = &sweep.evaluator.model;
+    let schedule = resloop::schedule::Schedule::load(
+        &shipped("models/schedules/minimal_loop_adaptive.toml"),
+        model,
+    )
+    .unwrap();
+    let o = resloop::therapy::TherapyOptions {
+        params: Some(sweep.evaluator.params_at(&point)),
+        ..Default::default()
+    };
+    let res = resloop::therapy::run(model, &schedule, &o).unwrap();
+    let s = &res.summary;
+    assert_eq!(m[0], s.time_to_resistance_days.unwrap_or(s.end_days));
+    assert_eq!(Some(m[1]), s.ic50_fold_final);
+    assert_eq!(m[2], s.drugs[0].max_dose);
+    // The whole design on 1 and 2 threads.
+    let root = tempfile::tempdir().unwrap();
+    let mut texts = Vec::new();
+    for threads in [1, 2] {
+        let out = root.path().join(format!("t{threads}"));
+        run_sweep(&sweep.spec, &sweep.evaluator, &out, &opts(threads)).unwrap();
+        texts.push(runs_text(&out));
+    }
+    assert_eq!(texts[0], texts[1]);
+}
+
+#[test]
+fn schedule_file_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let models = shipped("models");
+    let write = |body: &str| {
+        let p = dir.path().join("s.toml");
+        let text = format!(
+            "seed = 1\ndesign = {{ kind = \"grid\", levels = 2 }}\n[model]\nfile = \"{}\"\n{body}\n[[parameters]]\nname = \"k_erode\"\n",
+            models.join("minimal_loop.toml").display()
+        );
+        std::fs::write(&p, text).unwrap();
+        load_model_sweep(&p, &LoadOptions::default())
+            .unwrap_err()
+            .to_string()
+    };
+    let sched = |name: &str| models.join("schedules").join(name).display().to_string();
+    // Plain-run keys do not go with a schedule file.
+    let e = write(&format!(
+        "[schedule]\nfile = \"{}\"\ndays = 10\n[[metrics]]\nkind = \"final_population\"",
+        sched("minimal_loop_adaptive.toml")
+    ));
+    assert!(
+        e.contains("s.toml:7:8: `schedule.days`") && e.contains("does not go with a schedule file"),
+        "{e}"
+    );
+    // IC50 folds need IC50 readouts.
+    let e = write(&format!(
+        "[schedule]\nfile = \"{}\"\n[[metrics]]\nkind = \"ic50_fold\"",
+        sched("minimal_loop_xenograft_daily.toml")
+    ));
+    assert!(
+        e.contains("`metrics[0].kind`") && e.contains("ic50_every"),
+        "{e}"
+    );
+    // The schedule rule needs a schedule.
+    let e = write(
+        "[schedule]\ndays = 5\n[[metrics]]\nkind = \"time_to_resistance\"\nrule = \"schedule\"",
+    );
+    assert!(
+        e.contains("`metrics[0].rule`") && e.contains("[schedule] file"),
+        "{e}"
+    );
+    // A schedule file that does not exist.
+    let e = write("[schedule]\nfile = \"nope.toml\"\n[[metrics]]\nkind = \"final_population\"");
+    assert!(
+        e.contains("`schedule.file`") && e.contains("no schedule file"),
+        "{e}"
+    );
+}

@@ -56,7 +56,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     println!(
         "\nwrote {} (one folder per schedule, compare.csv{})",
         a.out.display(),
-        if a.run.no_plot { "" } else { ", compare.png, compare.svg" }
+        if a.run.no_plot {
+            ""
+        } else {
+            ", compare.png, compare.svg"
+        }
     );
     Ok(())
 }

@@ -96,7 +96,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let opts = a.run.options(&model)?;
     let schedule = load_schedule(&a.schedule, &model)?;
     let result = therapy::run(&model, &schedule, &opts)?;
-    for w in result.warnings.iter().filter(|w| !schedule.warnings.contains(w)) {
+    for w in result
+        .warnings
+        .iter()
+        .filter(|w| !schedule.warnings.contains(w))
+    {
         eprintln!("warning: {w}");
     }
     let outputs = write_run(&a.out, &model, &schedule, &opts, &result, !a.run.no_plot)

@@ -91,7 +91,10 @@ mod tests {
     #[test]
     fn finds_the_key_of_a_value() {
         let t = "[culture]\nsplit = \"8\"\nx = { a = 1, bb = \"2\" }\n";
-        assert_eq!(key_before(t, t.find("\"8\"").unwrap()), Some("split".into()));
+        assert_eq!(
+            key_before(t, t.find("\"8\"").unwrap()),
+            Some("split".into())
+        );
         assert_eq!(key_before(t, t.find("\"2\"").unwrap()), Some("bb".into()));
         assert_eq!(key_before(t, 1), Some("culture".into()));
     }

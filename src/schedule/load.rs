@@ -26,7 +26,11 @@ impl Schedule {
     }
 
     /// Check schedule text (`path` labels errors and the manifest).
-    pub fn parse(path: &Path, text: &str, model: &CompiledModel) -> Result<Schedule, ScheduleError> {
+    pub fn parse(
+        path: &Path,
+        text: &str,
+        model: &CompiledModel,
+    ) -> Result<Schedule, ScheduleError> {
         let src = SourceText::new(path, text.to_string());
         let file: ScheduleFile =
             toml::from_str(&src.text).map_err(|e| ScheduleError::from_toml(&src, &e))?;
@@ -274,13 +278,11 @@ impl Cx<'_> {
                     "passaging needs both `confluence_cap` and `split`; `split` is missing",
                 ))
             }
-            (None, Some(v)) => {
-                return Err(self.err(
-                    v.span().start,
-                    "culture.split",
-                    "passaging needs both `confluence_cap` and `split`; `confluence_cap` is missing",
-                ))
-            }
+            (None, Some(v)) => return Err(self.err(
+                v.span().start,
+                "culture.split",
+                "passaging needs both `confluence_cap` and `split`; `confluence_cap` is missing",
+            )),
         };
         Ok(Culture {
             refresh_every,
@@ -322,7 +324,10 @@ impl Cx<'_> {
 
         // Exactly one regimen.
         let given: Vec<(&str, usize)> = [
-            ("concentration", a.concentration.as_ref().map(|s| s.span().start)),
+            (
+                "concentration",
+                a.concentration.as_ref().map(|s| s.span().start),
+            ),
             ("ladder", a.ladder.as_ref().map(|s| s.span().start)),
             ("adaptive", a.adaptive.as_ref().map(|s| s.span().start)),
             ("dose", a.dose.as_ref().map(|s| s.span().start)),
@@ -336,8 +341,10 @@ impl Cx<'_> {
                     arm.span().start,
                     &format!("drug[{dn}]"),
                     match setting {
-                        Setting::InVitro => "an in vitro arm needs one of `concentration`, \
-                                             `ladder` or `[drug.adaptive]`",
+                        Setting::InVitro => {
+                            "an in vitro arm needs one of `concentration`, \
+                                             `ladder` or `[drug.adaptive]`"
+                        }
                         Setting::InVivo => "an in vivo arm needs `dose` (mg/kg) and `days`",
                     },
                 ))
@@ -398,7 +405,9 @@ impl Cx<'_> {
         };
         let at_start = |msg: String| {
             self.err(
-                a.start.as_ref().map_or(arm.span().start, |s| s.span().start),
+                a.start
+                    .as_ref()
+                    .map_or(arm.span().start, |s| s.span().start),
                 &field("start"),
                 msg,
             )
@@ -636,7 +645,9 @@ impl Cx<'_> {
         let a = ad.get_ref();
         let f = |k: &str| format!("drug[{dn}].adaptive.{k}");
         let start = match values::icxx(a.start.get_ref()) {
-            Some(r) => AdaptiveStart::Icxx(r.map_err(|m| self.err(a.start.span().start, &f("start"), m))?),
+            Some(r) => {
+                AdaptiveStart::Icxx(r.map_err(|m| self.err(a.start.span().start, &f("start"), m))?)
+            }
             None => {
                 let c = self.conc(&a.start, &f("start"), drug)?;
                 if c <= 0.0 {
@@ -751,12 +762,8 @@ impl Cx<'_> {
                     "the IC50 rule needs IC50 readouts: set `ic50_every` in `[schedule]`",
                 ));
             }
-            r.ic50_fold = Some(self.num(
-                v,
-                "resistance.ic50_fold",
-                |x| x > 1.0,
-                "a fold change > 1",
-            )?);
+            r.ic50_fold =
+                Some(self.num(v, "resistance.ic50_fold", |x| x > 1.0, "a fold change > 1")?);
         }
         if let Some(sg) = &def.steady_growth {
             if setting == Setting::InVivo {
@@ -851,7 +858,8 @@ impl Cx<'_> {
                 )?;
             }
         }
-        let can_fire = res.ic50_fold.is_some() || res.steady_growth.is_some() || res.regrowth.is_some();
+        let can_fire =
+            res.ic50_fold.is_some() || res.steady_growth.is_some() || res.regrowth.is_some();
         if !can_fire {
             if let Some(i) = arms.iter().position(|a| a.start == ArmStart::OnResistance) {
                 let at = f.drug[i]

@@ -123,13 +123,16 @@ pub fn convert(v: f64, from: &ConcUnit, drug: &Drug) -> Result<f64, String> {
     if let Some(f) = from.factor_to(&drug.unit) {
         return Ok(v * f);
     }
-    let mw = drug.in_vivo.and_then(|pk| pk.molecular_weight).ok_or_else(|| {
-        format!(
-            "cannot convert {} into the drug's unit {} (molar vs mass) without the drug's \
+    let mw = drug
+        .in_vivo
+        .and_then(|pk| pk.molecular_weight)
+        .ok_or_else(|| {
+            format!(
+                "cannot convert {} into the drug's unit {} (molar vs mass) without the drug's \
              `molecular_weight` in the model",
-            from, drug.unit
-        )
-    })?;
+                from, drug.unit
+            )
+        })?;
     // Through g/L: molar -> mass multiplies by the molecular weight.
     let g_per_l = match *from {
         ConcUnit::Molar { per_mol_l, .. } => v * per_mol_l * mw,

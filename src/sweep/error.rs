@@ -11,6 +11,9 @@ pub enum SweepError {
     /// column, field and what was expected.
     #[error(transparent)]
     Input(#[from] crate::model::ModelError),
+    /// A located problem in the therapy schedule file a sweep names.
+    #[error(transparent)]
+    Schedule(#[from] crate::schedule::ScheduleError),
     #[error("cannot read sweep spec {path}: {message}")]
     Spec { path: PathBuf, message: String },
     #[error("sweep spec has no parameters")]

@@ -19,7 +19,7 @@ use super::design::Design;
 use super::error::SweepError;
 use super::manifest::InputFile;
 use super::metrics::{ColumnRef, Metric};
-use super::model_evaluator::{fill_template, Doses, ModelEvaluator, Target};
+use super::model_evaluator::{fill_template, Doses, ModelEvaluator, RunKind, Target};
 use super::spec::{is_reserved, DesignSpec, ParameterSpec, Scale, SweepSpec};
 use super::synergy_metric::{normalise_doses, Snapshot, Statistic, SynergyMetric};
 use crate::compile::{compile, CompiledModel};
@@ -27,7 +27,9 @@ use crate::engine::ode::{Method, OdeOptions};
 use crate::expr::resolve::did_you_mean_among;
 use crate::model::{load_file, parse_toml, ModelError, ModelErrorKind as K, SourceText};
 use crate::pkpd::parse_dose_spec;
+use crate::schedule::{Schedule, Setting};
 use crate::synergy::Method as SynergyMethod;
+use crate::therapy::TherapyOptions;
 
 /// Settings of loading that are not part of the file.
 #[derive(Debug, Clone, Copy, Default)]
@@ -190,16 +192,27 @@ pub fn load_model_sweep_str(
         ));
     };
     let (model, model_path) = cx.model(&rm.file)?;
-    let inputs = vec![InputFile {
+    let mut inputs = vec![InputFile {
         role: "model".into(),
         path: model_path.display().to_string(),
         sha256: model.meta.sha256.clone(),
     }];
     let base = cx.base_params(&model, rm)?;
-    let (days, dose_specs) = cx.schedule(&model, raw.schedule.as_ref())?;
+    let schedule = cx.schedule_file(&model, raw.schedule.as_ref())?;
+    let (days, dose_specs) = match &schedule {
+        Some(s) => (s.duration * s.hours_per_unit / 24.0, Vec::new()),
+        None => cx.schedule(&model, raw.schedule.as_ref())?,
+    };
     let t_end = days * 24.0 / model.meta.time_unit.hours();
     let mut ode = cx.ode_options(rm, raw.schedule.as_ref(), t_end)?;
     ode.t_end = t_end;
+    if let Some(s) = &schedule {
+        inputs.push(InputFile {
+            role: "schedule".into(),
+            path: s.path.clone(),
+            sha256: s.sha256.clone(),
+        });
+    }
 
     let placeholders: Vec<(String, usize)> = dose_specs
         .iter()
@@ -241,9 +254,28 @@ pub fn load_model_sweep_str(
             ));
         }
     }
-    let doses = cx.doses(&model, &dose_specs, &targets, &parameters, t_end)?;
-
-    let (metrics, metric_units) = cx.metrics(&model, &raw.metrics, days, &parameters)?;
+    let initial_cells = schedule
+        .as_ref()
+        .and_then(|s| s.initial_cells)
+        .or(ode.initial_cells)
+        .unwrap_or(model.initial_cells);
+    let (metrics, metric_units) =
+        cx.metrics(&model, &raw.metrics, days, &parameters, schedule.as_ref())?;
+    let run = match schedule {
+        Some(s) => RunKind::Therapy {
+            schedule: Box::new(s),
+            options: TherapyOptions {
+                method: ode.method,
+                rtol: ode.rtol,
+                atol: ode.atol,
+                ..TherapyOptions::default()
+            },
+        },
+        None => RunKind::Ode {
+            doses: cx.doses(&model, &dose_specs, &targets, &parameters, t_end)?,
+            options: ode,
+        },
+    };
     units.extend(metric_units);
 
     let mut design = raw.design.get_ref().clone();
@@ -272,8 +304,8 @@ pub fn load_model_sweep_str(
         model,
         base,
         parameters: targets,
-        doses,
-        options: ode,
+        run,
+        initial_cells,
         metrics,
         inputs,
         units,
@@ -394,6 +426,53 @@ impl Cx<'_> {
         Ok(base)
     }
 
+    /// The therapy schedule named by `[schedule] file`, checked against the model; the
+    /// keys that describe a plain run (`days`, `doses`, `points`, `initial_cells`) are
+    /// the schedule file's business then and refused here.
+    fn schedule_file(
+        &self,
+        model: &CompiledModel,
+        rs: Option<&RawSchedule>,
+    ) -> Result<Option<Schedule>, SweepError> {
+        let Some(rs) = rs else { return Ok(None) };
+        let Some(file) = &rs.file else {
+            return Ok(None);
+        };
+        let clash = [
+            ("days", rs.days.as_ref().map(|x| x.span().start)),
+            (
+                "doses",
+                rs.doses
+                    .as_ref()
+                    .and_then(|d| d.first())
+                    .map(|x| x.span().start),
+            ),
+            ("points", rs.points.as_ref().map(|x| x.span().start)),
+            (
+                "initial_cells",
+                rs.initial_cells.as_ref().map(|x| x.span().start),
+            ),
+        ];
+        for (key, at) in clash {
+            if let Some(at) = at {
+                return Err(self.err(
+                    at,
+                    &format!("schedule.{key}"),
+                    format!("`{key}` does not go with a schedule file: the schedule sets the duration, doses, readouts and initial cells"),
+                ));
+            }
+        }
+        let path = self.dir.join(file.get_ref());
+        if !path.is_file() {
+            return Err(self.err(
+                file.span().start,
+                "schedule.file",
+                format!("no schedule file at {}", path.display()),
+            ));
+        }
+        Ok(Some(Schedule::load(&path, model)?))
+    }
+
     /// Run length (days) and dose specs: the `[schedule]` section, else the model's
     /// `[scenario]`.
     fn schedule(
@@ -401,15 +480,6 @@ impl Cx<'_> {
         model: &CompiledModel,
         rs: Option<&RawSchedule>,
     ) -> Result<(f64, Vec<DoseSpecAt>), SweepError> {
-        if let Some(file) = rs.and_then(|s| s.file.as_ref()) {
-            return Err(self.err(
-                file.span().start,
-                "schedule.file",
-                "therapy schedule files (docs/schedule-format.md) need the therapy driver, \
-                 which this build does not have yet; give `days` and `doses` (or use the \
-                 model's [scenario]) instead",
-            ));
-        }
         let scenario = model.scenario.as_ref();
         let days = match rs.and_then(|s| s.days.as_ref()) {
             Some(d) => {
@@ -655,6 +725,7 @@ impl Cx<'_> {
         raw: &[RawMetric],
         days: f64,
         params: &[ParameterSpec],
+        schedule: Option<&Schedule>,
     ) -> Result<(Vec<(String, Metric)>, BTreeMap<String, String>), SweepError> {
         if raw.is_empty() {
             return Err(self.err(
@@ -667,7 +738,7 @@ impl Cx<'_> {
         let mut units = BTreeMap::new();
         let mut seen: HashSet<String> = params.iter().map(|p| p.name.clone()).collect();
         for (k, m) in raw.iter().enumerate() {
-            let (name, metric, unit) = self.metric(model, m, k, days)?;
+            let (name, metric, unit) = self.metric(model, m, k, days, schedule)?;
             let (at, field) = match &m.name {
                 Some(n) => (n.span().start, format!("metrics[{k}].name")),
                 None => (m.kind.span().start, format!("metrics[{k}].kind")),
@@ -696,6 +767,7 @@ impl Cx<'_> {
         m: &RawMetric,
         k: usize,
         days: f64,
+        schedule: Option<&Schedule>,
     ) -> Result<(String, Metric, String), SweepError> {
         let kind = m.kind.get_ref().as_str();
         let field = |f: &str| format!("metrics[{k}].{f}");
@@ -792,14 +864,22 @@ impl Cx<'_> {
                                     format!(
                                         "the model `{}` has no genotype `{name}`{}",
                                         model.meta.name,
-                                        did_you_mean_among(name, model.genotypes.iter().map(|g| g.name.as_str()))
+                                        did_you_mean_among(
+                                            name,
+                                            model.genotypes.iter().map(|g| g.name.as_str())
+                                        )
                                     ),
                                 ));
                             }
                         }
                         g.get_ref().clone()
                     }
-                    None => model.genotypes.iter().skip(1).map(|g| g.name.clone()).collect(),
+                    None => model
+                        .genotypes
+                        .iter()
+                        .skip(1)
+                        .map(|g| g.name.clone())
+                        .collect(),
                 };
                 if genotypes.is_empty() {
                     return Err(self.err(
@@ -812,27 +892,52 @@ impl Cx<'_> {
                     ));
                 }
                 let at = time(&m.at, "at", days)?;
-                ("resistant_fraction".to_string(), Metric::ResistantFraction { genotypes, at }, "1".to_string())
+                (
+                    "resistant_fraction".to_string(),
+                    Metric::ResistantFraction { genotypes, at },
+                    "1".to_string(),
+                )
             }
             "time_to_resistance" => {
-                if let Some(r) = &m.rule {
-                    match r.get_ref().as_str() {
-                        "regrowth" => {}
+                let by_schedule = match &m.rule {
+                    None => schedule.is_some(),
+                    Some(r) => match r.get_ref().as_str() {
+                        "regrowth" => false,
+                        "schedule" if schedule.is_some() => true,
                         "schedule" => {
                             return Err(self.err(
                                 r.span().start,
                                 &field("rule"),
-                                "rule = \"schedule\" uses a therapy schedule's [resistance] rules, which need the therapy driver (not in this build yet); use rule = \"regrowth\"",
+                                "rule = \"schedule\" uses a therapy schedule's [resistance] rules: name one with `[schedule] file`, or use rule = \"regrowth\"",
                             ))
                         }
                         other => {
                             return Err(self.err(
                                 r.span().start,
                                 &field("rule"),
-                                format!("unknown rule `{other}`; expected regrowth"),
+                                format!("unknown rule `{other}`; expected regrowth or schedule"),
                             ))
                         }
+                    },
+                };
+                if by_schedule {
+                    for (f, at) in [
+                        ("fraction", m.fraction.as_ref().map(|x| x.span().start)),
+                        ("population", m.population.as_ref().map(|x| x.span().start)),
+                    ] {
+                        if let Some(at) = at {
+                            return Err(self.err(
+                                at,
+                                &field(f),
+                                format!("`{f}` belongs to rule = \"regrowth\"; with a schedule file the schedule's [resistance] rules decide (set rule = \"regrowth\" to use it)"),
+                            ));
+                        }
                     }
+                    return Ok((
+                        given.unwrap_or_else(|| "time_to_resistance".into()),
+                        Metric::ScheduleResistance,
+                        "d".into(),
+                    ));
                 }
                 let fraction = match &m.fraction {
                     Some(f) => {
@@ -850,10 +955,14 @@ impl Cx<'_> {
                 };
                 let cells = self.cells_of(model, m, k)?;
                 let n = format!("time_to_resistance{}", suffix(&cells, "total"));
-                (n, Metric::TimeToResistance { cells, fraction }, "d".to_string())
+                (
+                    n,
+                    Metric::TimeToResistance { cells, fraction },
+                    "d".to_string(),
+                )
             }
             "auc" | "value" | "min" | "max" => {
-                let (column, unit) = self.column(model, m, k)?;
+                let (column, unit) = self.column(model, m, k, schedule)?;
                 let base = &model.genotypes[0].name;
                 let default_pop = if column.variable == "cells" {
                     "total"
@@ -867,8 +976,16 @@ impl Cx<'_> {
                 match kind {
                     "auc" => {
                         let (from, to) = window()?;
-                        let u = if unit.is_empty() { "d".to_string() } else { format!("{unit} d") };
-                        (format!("auc_{var}{sfx}"), Metric::Auc { column, from, to }, u)
+                        let u = if unit.is_empty() {
+                            "d".to_string()
+                        } else {
+                            format!("{unit} d")
+                        };
+                        (
+                            format!("auc_{var}{sfx}"),
+                            Metric::Auc { column, from, to },
+                            u,
+                        )
                     }
                     "value" => {
                         let at = time(&m.at, "at", days)?;
@@ -880,21 +997,31 @@ impl Cx<'_> {
                     }
                     "min" => {
                         let (from, to) = window()?;
-                        (format!("min_{var}{sfx}"), Metric::Min { column, from, to }, unit)
+                        (
+                            format!("min_{var}{sfx}"),
+                            Metric::Min { column, from, to },
+                            unit,
+                        )
                     }
                     _ => {
                         let (from, to) = window()?;
-                        (format!("max_{var}{sfx}"), Metric::Max { column, from, to }, unit)
+                        (
+                            format!("max_{var}{sfx}"),
+                            Metric::Max { column, from, to },
+                            unit,
+                        )
                     }
                 }
             }
             "ic50_fold" => {
-                return Err(self.err(
-                    m.kind.span().start,
-                    &field("kind"),
-                    "`ic50_fold` needs IC50 readouts from a therapy schedule (`[schedule] file` with `ic50_every`); \
-                     the therapy driver is not in this build yet",
-                ))
+                if !schedule.is_some_and(|s| s.ic50_every.is_some()) {
+                    return Err(self.err(
+                        m.kind.span().start,
+                        &field("kind"),
+                        "`ic50_fold` needs IC50 readouts: a therapy schedule (`[schedule] file`) with `ic50_every`",
+                    ));
+                }
+                ("ic50_fold".to_string(), Metric::Ic50Fold, "1".to_string())
             }
             _ => {
                 let sm = self.synergy(model, m, k)?;
@@ -1045,12 +1172,77 @@ impl Cx<'_> {
         })
     }
 
+    /// Columns only a therapy run's timeline has: totals (`expanded_cells`,
+    /// `resistant_fraction`, `resistant_fraction_ic50`, in vivo `tumour_volume`) and
+    /// the scheduled dose of each drug (population `dose`). `None` for other columns.
+    fn therapy_column(
+        &self,
+        model: &CompiledModel,
+        s: &Schedule,
+        var: &str,
+        pop: Option<&str>,
+        pop_at: usize,
+        k: usize,
+    ) -> Result<Option<(ColumnRef, String)>, SweepError> {
+        let field = format!("metrics[{k}].population");
+        let totals: &[(&str, &str)] = &[
+            ("expanded_cells", "cells"),
+            ("resistant_fraction", "1"),
+            ("resistant_fraction_ic50", "1"),
+            ("tumour_volume", "mm^3"),
+        ];
+        if let Some((_, unit)) = totals.iter().find(|(n, _)| *n == var) {
+            if var == "tumour_volume" && s.setting != Setting::InVivo {
+                return Err(self.err(
+                    pop_at,
+                    &format!("metrics[{k}].variable"),
+                    "`tumour_volume` exists only in in vivo schedules",
+                ));
+            }
+            if pop.is_some_and(|p| p != "total") {
+                return Err(self.err(
+                    pop_at,
+                    &field,
+                    format!("`{var}` is a column of population `total`"),
+                ));
+            }
+            return Ok(Some((
+                ColumnRef {
+                    population: "total".into(),
+                    variable: var.into(),
+                },
+                unit.to_string(),
+            )));
+        }
+        if pop == Some("dose") {
+            let Some(d) = model
+                .drug_index(var)
+                .filter(|&d| s.arms.iter().any(|a| a.drug == d))
+            else {
+                return Err(self.err(pop_at, &field, format!("population `dose` holds the scheduled dose of each drug the schedule gives; `{var}` is not one")));
+            };
+            let unit = match s.setting {
+                Setting::InVivo => "mg/kg".to_string(),
+                _ => model.drugs[d].unit.symbol().to_string(),
+            };
+            return Ok(Some((
+                ColumnRef {
+                    population: "dose".into(),
+                    variable: var.into(),
+                },
+                unit,
+            )));
+        }
+        Ok(None)
+    }
+
     /// A timeline column named by `variable` and `population`, with its unit.
     fn column(
         &self,
         model: &CompiledModel,
         m: &RawMetric,
         k: usize,
+        schedule: Option<&Schedule>,
     ) -> Result<(ColumnRef, String), SweepError> {
         let Some(v) = &m.variable else {
             return Err(self.err(
@@ -1060,6 +1252,16 @@ impl Cx<'_> {
             ));
         };
         let var = v.get_ref().as_str();
+        let pop_at = m
+            .population
+            .as_ref()
+            .map_or(v.span().start, |s| s.span().start);
+        let pop_given = m.population.as_ref().map(|p| p.get_ref().as_str());
+        if let Some(s) = schedule {
+            if let Some(col) = self.therapy_column(model, s, var, pop_given, pop_at, k)? {
+                return Ok(col);
+            }
+        }
         let tu = model.meta.time_unit.symbol();
         let per_cell: Option<String> = if let Some(i) = model.species_index(var) {
             Some(model.species[i].unit.clone())

@@ -25,6 +25,42 @@ impl ColumnRef {
     }
 }
 
+/// What one run produced, as the metrics read it.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// Readouts; times in model units.
+    pub timeline: Timeline,
+    /// State at the end (per genotype: species then cells).
+    pub final_state: Vec<f64>,
+    /// Days per model time unit.
+    pub days_per_unit: f64,
+    /// When the run ended, in days (a therapy run may stop early).
+    pub end_days: f64,
+    /// Therapy runs: the first resistance event of the schedule's rules (days).
+    pub schedule_resistance_days: Option<Option<f64>>,
+    /// Therapy runs: the last IC50 readout over the first.
+    pub ic50_fold_final: Option<Option<f64>>,
+}
+
+impl RunOutput {
+    /// The output of a plain ODE run.
+    pub fn plain(
+        timeline: Timeline,
+        final_state: Vec<f64>,
+        days_per_unit: f64,
+        end_days: f64,
+    ) -> RunOutput {
+        RunOutput {
+            timeline,
+            final_state,
+            days_per_unit,
+            end_days,
+            schedule_resistance_days: None,
+            ic50_fold_final: None,
+        }
+    }
+}
+
 /// A resolved metric (checked against the model when the sweep file was loaded).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Metric {
@@ -35,6 +71,11 @@ pub enum Metric {
     /// First time (days) the population regrows by more than `fraction` above its
     /// running minimum (the nadir so far); the run length when it never does.
     TimeToResistance { cells: ColumnRef, fraction: f64 },
+    /// First resistance event of a therapy schedule's `[resistance]` rules (days); the
+    /// run's end when none fired.
+    ScheduleResistance,
+    /// IC50 of the last readout of a therapy run over the first.
+    Ic50Fold,
     /// Integral of a column over `[from, to]` days (value x days).
     Auc {
         column: ColumnRef,
@@ -142,9 +183,10 @@ impl Series {
 }
 
 impl Metric {
-    /// Compute the metric from a timeline whose times are in model units, `days_per_unit`
-    /// days each. Errors are messages for the run's `error` column.
-    pub fn compute(&self, tl: &Timeline, days_per_unit: f64) -> Result<f64, String> {
+    /// Compute the metric from a run's output. Errors are messages for the run's
+    /// `error` column.
+    pub fn compute(&self, run: &RunOutput) -> Result<f64, String> {
+        let (tl, days_per_unit) = (&run.timeline, run.days_per_unit);
         if tl.times.is_empty() {
             return Err("the run produced no output".into());
         }
@@ -190,6 +232,15 @@ impl Metric {
                 let (_, v) = Series::of(tl, column, days_per_unit)?.window(*from, *to);
                 Ok(v.into_iter().fold(f64::NEG_INFINITY, f64::max))
             }
+            Metric::ScheduleResistance => match run.schedule_resistance_days {
+                Some(t) => Ok(t.unwrap_or(run.end_days)),
+                None => Err("the schedule's resistance rules need a therapy run".into()),
+            },
+            Metric::Ic50Fold => match run.ic50_fold_final {
+                Some(Some(f)) => Ok(f),
+                Some(None) => Err("no IC50 fold: the readouts did not determine the initial IC50 (or none was taken)".into()),
+                None => Err("IC50 readouts need a therapy run".into()),
+            },
             Metric::Synergy(_) => {
                 Err("the synergy metric needs the run's population, not only its timeline".into())
             }
@@ -251,6 +302,11 @@ mod tests {
         }
     }
 
+    fn run(tl: Timeline) -> RunOutput {
+        let end = tl.times[tl.times.len() - 1] / 24.0;
+        RunOutput::plain(tl, Vec::new(), 1.0 / 24.0, end)
+    }
+
     fn col(p: &str, v: &str) -> ColumnRef {
         ColumnRef {
             population: p.into(),
@@ -261,15 +317,14 @@ mod tests {
     #[test]
     fn exponential_growth_metrics_are_exact_on_a_coarse_grid() {
         let r = 0.01; // per hour
-        let tl = timeline(r, 240.0, 10);
-        let dpu = 1.0 / 24.0;
+        let tl = run(timeline(r, 240.0, 10));
         let total = col("total", "cells");
         let ttr = Metric::TimeToResistance {
             cells: total.clone(),
             fraction: 0.25,
         };
         let want = 1.25f64.ln() / r / 24.0;
-        assert!((ttr.compute(&tl, dpu).unwrap() - want).abs() < 1e-12);
+        assert!((ttr.compute(&tl).unwrap() - want).abs() < 1e-12);
         // AUC of n0 e^{rt} over days 1..9, in cells x days.
         let auc = Metric::Auc {
             column: total.clone(),
@@ -278,46 +333,45 @@ mod tests {
         };
         let rd = r * 24.0;
         let want = 100.0 * ((9.0 * rd).exp() - rd.exp()) / rd;
-        let got = auc.compute(&tl, dpu).unwrap();
+        let got = auc.compute(&tl).unwrap();
         assert!((got / want - 1.0).abs() < 1e-12, "{got} vs {want}");
         let at = Metric::ValueAt {
             column: total,
             at: 3.3,
         };
         let want = 100.0 * (rd * 3.3).exp();
-        assert!((at.compute(&tl, dpu).unwrap() / want - 1.0).abs() < 1e-12);
+        assert!((at.compute(&tl).unwrap() / want - 1.0).abs() < 1e-12);
     }
 
     #[test]
     fn linear_series_auc_min_max_and_value() {
-        let tl = timeline(0.0, 48.0, 4);
+        let tl = run(timeline(0.0, 48.0, 4));
         let x = col("p", "x");
-        let dpu = 1.0 / 24.0;
         // x = 2 t (hours) = 48 d (days): integral over [0.5, 1.5] d = 24 (1.5^2 - 0.5^2).
         let auc = Metric::Auc {
             column: x.clone(),
             from: 0.5,
             to: 1.5,
         };
-        assert!((auc.compute(&tl, dpu).unwrap() - 48.0).abs() < 1e-9);
+        assert!((auc.compute(&tl).unwrap() - 48.0).abs() < 1e-9);
         let mn = Metric::Min {
             column: x.clone(),
             from: 0.25,
             to: 2.0,
         };
-        assert!((mn.compute(&tl, dpu).unwrap() - 12.0).abs() < 1e-12);
+        assert!((mn.compute(&tl).unwrap() - 12.0).abs() < 1e-12);
         let mx = Metric::Max {
             column: x.clone(),
             from: 0.0,
             to: 1.1,
         };
-        assert!((mx.compute(&tl, dpu).unwrap() - 52.8).abs() < 1e-9);
+        assert!((mx.compute(&tl).unwrap() - 52.8).abs() < 1e-9);
         // No regrowth of a constant population: censored at the run length.
         let ttr = Metric::TimeToResistance {
             cells: col("total", "cells"),
             fraction: 0.25,
         };
-        assert_eq!(ttr.compute(&tl, dpu).unwrap(), 2.0);
+        assert_eq!(ttr.compute(&tl).unwrap(), 2.0);
     }
 
     #[test]

@@ -1,18 +1,23 @@
 //! The model evaluator: one sweep point = one simulation of a model under a schedule,
 //! summarised by the sweep's metrics.
 //!
-//! Everything that can be checked is checked when the sweep file is loaded
-//! ([`super::file`]); what is left for a run are failures of the simulation itself
-//! (a numerical failure at some parameter values), which become failed rows.
+//! A run is either a plain ODE run under fixed (or placeholder) dose specs
+//! ([`crate::engine::ode::simulate`]), or a therapy run under a schedule file
+//! ([`crate::therapy::run`]: media changes, escalation, passaging, IC50 readouts,
+//! resistance rules). Everything that can be checked is checked when the sweep file is
+//! loaded ([`super::file`]); what is left for a run are failures of the simulation
+//! itself (a numerical failure at some parameter values), which become failed rows.
 
 use std::collections::BTreeMap;
 
 use super::manifest::InputFile;
-use super::metrics::Metric;
+use super::metrics::{Metric, RunOutput};
 use super::runner::Evaluator;
 use crate::compile::{BoundModel, CompiledModel};
 use crate::engine::ode::{simulate, OdeOptions};
 use crate::pkpd::{parse_dose_spec, DoseEvent};
+use crate::schedule::Schedule;
+use crate::therapy::{self, TherapyOptions};
 
 /// What a sweep parameter changes in a run.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,12 +29,24 @@ pub enum Target {
     Dose,
 }
 
-/// The doses of every run: fixed, or dose specs with `{name}` placeholders filled
-/// from the point.
+/// The doses of every plain ODE run: fixed, or dose specs with `{name}` placeholders
+/// filled from the point.
 #[derive(Debug, Clone)]
 pub enum Doses {
     Fixed(Vec<DoseEvent>),
     Templates(Vec<String>),
+}
+
+/// How each point is simulated.
+#[derive(Debug, Clone)]
+pub enum RunKind {
+    /// The ODE engine under dose specs for `options.t_end`.
+    Ode { doses: Doses, options: OdeOptions },
+    /// The therapy driver under a schedule file.
+    Therapy {
+        schedule: Box<Schedule>,
+        options: TherapyOptions,
+    },
 }
 
 /// A compiled model, a schedule and metrics: the [`Evaluator`] of a model sweep.
@@ -41,8 +58,9 @@ pub struct ModelEvaluator {
     pub base: Vec<f64>,
     /// Sweep parameter names and what each changes, in design order.
     pub parameters: Vec<(String, Target)>,
-    pub doses: Doses,
-    pub options: OdeOptions,
+    pub run: RunKind,
+    /// Cells at the start of a run (the synergy metric's `start` snapshot).
+    pub initial_cells: f64,
     /// Metric column names and definitions, in column order.
     pub metrics: Vec<(String, Metric)>,
     /// Days per model time unit.
@@ -63,20 +81,65 @@ impl ModelEvaluator {
         p
     }
 
-    /// Dose events of the run at `point`.
+    /// Dose events of the plain ODE run at `point` (a therapy run doses by its
+    /// schedule: an error).
     pub fn doses_at(&self, point: &[f64]) -> Result<Vec<DoseEvent>, String> {
-        match &self.doses {
+        let RunKind::Ode { doses, options } = &self.run else {
+            return Err("a therapy run doses by its schedule".into());
+        };
+        match doses {
             Doses::Fixed(d) => Ok(d.clone()),
             Doses::Templates(specs) => {
                 let mut events = Vec::new();
                 for spec in specs {
                     let filled = fill_template(spec, &self.parameters, point);
                     events.extend(
-                        parse_dose_spec(&self.model, &filled, self.options.t_end)
+                        parse_dose_spec(&self.model, &filled, options.t_end)
                             .map_err(|e| e.to_string())?,
                     );
                 }
                 Ok(events)
+            }
+        }
+    }
+
+    /// Simulate the point: the run's outputs every metric reads.
+    fn simulate(
+        &self,
+        point: &[f64],
+        params: Vec<f64>,
+        bound: Option<&BoundModel>,
+    ) -> Result<RunOutput, String> {
+        match &self.run {
+            RunKind::Ode { options, .. } => {
+                let bound = bound.ok_or("internal error: an ODE run without a bound model")?;
+                let doses = self.doses_at(point)?;
+                let res = simulate(&self.model, bound, &doses, options)
+                    .map_err(|e| format!("simulation failed: {e}"))?;
+                let end_days = options.t_end * self.days_per_unit;
+                Ok(RunOutput::plain(
+                    res.timeline,
+                    res.final_state,
+                    self.days_per_unit,
+                    end_days,
+                ))
+            }
+            RunKind::Therapy { schedule, options } => {
+                let o = TherapyOptions {
+                    params: Some(params),
+                    ..options.clone()
+                };
+                let res = therapy::run(&self.model, schedule, &o)
+                    .map_err(|e| format!("therapy run failed: {e}"))?;
+                let s = &res.summary;
+                Ok(RunOutput {
+                    days_per_unit: self.days_per_unit,
+                    end_days: s.end_days,
+                    schedule_resistance_days: Some(s.time_to_resistance_days),
+                    ic50_fold_final: Some(s.ic50_fold_final),
+                    final_state: res.final_state,
+                    timeline: res.timeline,
+                })
             }
         }
     }
@@ -99,28 +162,33 @@ impl Evaluator for ModelEvaluator {
         self.metrics.iter().map(|(n, _)| n.clone()).collect()
     }
 
-    /// Simulate the point. ODE runs are deterministic, so the seed is not used; it
-    /// is kept for stochastic engines.
+    /// Simulate the point. ODE and therapy runs are deterministic, so the seed is not
+    /// used; it is kept for stochastic engines.
     fn evaluate(&self, point: &[f64], _seed: u64) -> Result<Vec<f64>, String> {
         let params = self.params_at(point);
-        let doses = self.doses_at(point)?;
-        let bound = BoundModel::new(&self.model, &params)
-            .map_err(|e| format!("cannot bind the model: {e}"))?;
-        let res = simulate(&self.model, &bound, &doses, &self.options)
-            .map_err(|e| format!("simulation failed: {e}"))?;
+        // The therapy driver binds the model itself; bind here only when needed.
+        let needs_bound = matches!(self.run, RunKind::Ode { .. })
+            || self
+                .metrics
+                .iter()
+                .any(|(_, m)| matches!(m, Metric::Synergy(_)));
+        let bound = if needs_bound {
+            Some(
+                BoundModel::new(&self.model, &params)
+                    .map_err(|e| format!("cannot bind the model: {e}"))?,
+            )
+        } else {
+            None
+        };
+        let out = self.simulate(point, params, bound.as_ref())?;
         self.metrics
             .iter()
             .map(|(name, m)| {
-                match m {
-                    Metric::Synergy(s) => s.compute(
-                        &self.model,
-                        &bound,
-                        self.options
-                            .initial_cells
-                            .unwrap_or(self.model.initial_cells),
-                        &res.final_state,
-                    ),
-                    _ => m.compute(&res.timeline, self.days_per_unit),
+                match (m, &bound) {
+                    (Metric::Synergy(s), Some(b)) => {
+                        s.compute(&self.model, b, self.initial_cells, &out.final_state)
+                    }
+                    _ => m.compute(&out),
                 }
                 .map_err(|e| format!("metric `{name}`: {e}"))
             })

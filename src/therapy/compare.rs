@@ -71,7 +71,8 @@ pub fn table(runs: &[&Summary]) -> CompareTable {
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default(),
                 opt(s.time_to_resistance_days),
-                s.resistance_rule.map_or(String::new(), |r| r.label().into()),
+                s.resistance_rule
+                    .map_or(String::new(), |r| r.label().into()),
                 num(s.final_cells),
                 num(s.final_expanded_cells),
                 num(s.min_cells),
@@ -110,10 +111,20 @@ impl CompareTable {
             }
         };
         let cells: Vec<Vec<String>> = std::iter::once(self.header.clone())
-            .chain(self.rows.iter().map(|r| r.iter().map(|c| short(c)).collect()))
+            .chain(
+                self.rows
+                    .iter()
+                    .map(|r| r.iter().map(|c| short(c)).collect()),
+            )
             .collect();
         let widths: Vec<usize> = (0..self.header.len())
-            .map(|j| cells.iter().map(|r| r[j].chars().count()).max().unwrap_or(0))
+            .map(|j| {
+                cells
+                    .iter()
+                    .map(|r| r[j].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         let mut out = String::new();
         for r in &cells {

@@ -136,7 +136,11 @@ impl<'a> Driver<'a> {
             .initial_state
             .as_ref()
             .map(|y| total_cells(y, stride))
-            .filter(|_| opts.initial_state.as_ref().is_some_and(|y| y.len() % stride == 0));
+            .filter(|_| {
+                opts.initial_state
+                    .as_ref()
+                    .is_some_and(|y| y.len() % stride == 0)
+            });
         let target = s
             .initial_cells
             .or(given_total)
@@ -148,7 +152,8 @@ impl<'a> Driver<'a> {
         if let Some(te) = s.equilibrate {
             let mut eq = OdeRun::new(model, bound, &settings, &y0, 0.0)
                 .map_err(|e| sim("equilibration", e))?;
-            eq.advance_to(te, &[]).map_err(|e| sim("equilibration", e))?;
+            eq.advance_to(te, &[])
+                .map_err(|e| sim("equilibration", e))?;
             y0 = eq.state().to_vec();
         }
         rescale(&mut y0, stride, target);
@@ -189,8 +194,7 @@ impl<'a> Driver<'a> {
             .sum::<f64>()
             / n;
         let needs_growth = s.resistance.steady_growth.is_some()
-            || s
-                .arms
+            || s.arms
                 .iter()
                 .any(|a| matches!(a.regimen, Regimen::Adaptive(_)));
         if needs_growth && !(untreated > 0.0) {
@@ -251,7 +255,14 @@ impl<'a> Driver<'a> {
         }
     }
 
-    fn event(&mut self, kind: EventKind, drug: Option<usize>, value: f64, unit: &str, detail: String) {
+    fn event(
+        &mut self,
+        kind: EventKind,
+        drug: Option<usize>,
+        value: f64,
+        unit: &str,
+        detail: String,
+    ) {
         self.events.push(Event {
             time: self.ode.time(),
             kind,
@@ -303,7 +314,9 @@ impl<'a> Driver<'a> {
             for c in self.check_intervals() {
                 t_next = t_next.min(self.next_on_grid(t, c));
             }
-            self.ode.advance_to(t_next, &[]).map_err(|e| self.sim_err(e))?;
+            self.ode
+                .advance_to(t_next, &[])
+                .map_err(|e| self.sim_err(e))?;
             let t = t_next;
             self.accumulate(t);
             let end = t >= s.duration - self.eps;
@@ -459,11 +472,19 @@ impl Driver<'_> {
     }
 
     fn bolus(&mut self, drug: usize, kind: DoseKind) -> Result<(), TherapyError> {
-        self.ode.apply_dose(drug, kind).map_err(|e| self.sim_err(e))?;
+        self.ode
+            .apply_dose(drug, kind)
+            .map_err(|e| self.sim_err(e))?;
         if let DoseKind::Bolus { mg_per_kg } = kind {
             self.mg_total[drug] += mg_per_kg;
             self.boluses[drug] += 1;
-            self.event(EventKind::Bolus, Some(drug), mg_per_kg, "mg/kg", String::new());
+            self.event(
+                EventKind::Bolus,
+                Some(drug),
+                mg_per_kg,
+                "mg/kg",
+                String::new(),
+            );
         }
         Ok(())
     }
@@ -514,7 +535,11 @@ impl Driver<'_> {
     }
 
     /// A 72 h dose-response of `drug` on the snapshot `state` (no other drug).
-    fn dose_response(&mut self, drug: usize, state: Vec<f64>) -> Result<DoseResponse, TherapyError> {
+    fn dose_response(
+        &mut self,
+        drug: usize,
+        state: Vec<f64>,
+    ) -> Result<DoseResponse, TherapyError> {
         let (lo, hi) = self
             .opts
             .ic50_range
@@ -647,7 +672,10 @@ impl Driver<'_> {
         let shown = ic50.unwrap_or(f64::NAN);
         let detail = match (ic50, fold) {
             (Some(_), Some(f)) => format!("{f:.3} x the t = 0 IC50"),
-            (None, Some(f)) => format!("above the tested range (> {top} {}): >= {f:.3} x the t = 0 IC50", dr.unit),
+            (None, Some(f)) => format!(
+                "above the tested range (> {top} {}): >= {f:.3} x the t = 0 IC50",
+                dr.unit
+            ),
             (Some(_), None) => "fold undefined: the t = 0 IC50 is above the tested range".into(),
             (None, None) => format!("above the tested range (> {top} {})", dr.unit),
         };
@@ -804,10 +832,9 @@ impl Driver<'_> {
         }
         self.record_row();
         let why = match self.stop_reason {
-            StopReason::Extinct => format!(
-                "extinct: {total:.4e} cells < {}",
-                self.s.stop.extinct_below
-            ),
+            StopReason::Extinct => {
+                format!("extinct: {total:.4e} cells < {}", self.s.stop.extinct_below)
+            }
             StopReason::MaxCells => format!(
                 "burden {total:.4e} cells > max_cells {}",
                 self.s.stop.max_cells.unwrap_or(f64::NAN)

@@ -82,7 +82,11 @@ pub fn write_timeline(path: &Path, r: &TherapyResult) -> Result<(), OutputError>
 }
 
 /// `time,day,kind,drug,value,unit,detail`.
-pub fn write_events(path: &Path, r: &TherapyResult, hours_per_unit: f64) -> Result<(), OutputError> {
+pub fn write_events(
+    path: &Path,
+    r: &TherapyResult,
+    hours_per_unit: f64,
+) -> Result<(), OutputError> {
     write_atomic(path, |w| {
         let mut csv = csv::Writer::from_writer(w);
         csv.write_record(["time", "day", "kind", "drug", "value", "unit", "detail"])?;
@@ -104,7 +108,11 @@ pub fn write_events(path: &Path, r: &TherapyResult, hours_per_unit: f64) -> Resu
 }
 
 /// One row per IC50 readout with the fitted curve and each genotype's own IC50.
-pub fn write_ic50(path: &Path, r: &TherapyResult, model: &CompiledModel) -> Result<(), OutputError> {
+pub fn write_ic50(
+    path: &Path,
+    r: &TherapyResult,
+    model: &CompiledModel,
+) -> Result<(), OutputError> {
     write_atomic(path, |w| {
         let mut csv = csv::Writer::from_writer(w);
         let mut head: Vec<String> = [
@@ -193,7 +201,10 @@ pub fn write_run(
         TherapyFigure::new(model, schedule, r).save(&out.join("therapy"))?;
         outputs.extend(["therapy.png".to_string(), "therapy.svg".to_string()]);
     }
-    let params = options.params.clone().unwrap_or_else(|| model.param_values());
+    let params = options
+        .params
+        .clone()
+        .unwrap_or_else(|| model.param_values());
     let manifest = Manifest {
         resloop_version: VERSION,
         command_line: command_line(),

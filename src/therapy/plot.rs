@@ -65,7 +65,11 @@ impl Panel {
         }
     }
 
-    fn draw<DB: DrawingBackend>(&self, area: &DrawingArea<DB, Shift>, x_max: f64) -> Result<(), String>
+    fn draw<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, Shift>,
+        x_max: f64,
+    ) -> Result<(), String>
     where
         DB::ErrorType: 'static,
     {
@@ -76,7 +80,9 @@ impl Panel {
             .collect();
         let (mut lo, mut hi) = ys
             .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+                (a.min(v), b.max(v))
+            });
         if !lo.is_finite() {
             (lo, hi) = (0.0, 1.0);
         }
@@ -84,8 +90,16 @@ impl Panel {
             // Nine decades below the top are enough to see any trend.
             lo = lo.max(hi - 9.0);
         }
-        let pad = ((hi - lo) * 0.06).max(if self.log { 0.2 } else { 1e-3 * hi.abs().max(1e-9) });
-        let lo = if !self.log && lo >= 0.0 { (lo - pad).max(0.0) } else { lo - pad };
+        let pad = ((hi - lo) * 0.06).max(if self.log {
+            0.2
+        } else {
+            1e-3 * hi.abs().max(1e-9)
+        });
+        let lo = if !self.log && lo >= 0.0 {
+            (lo - pad).max(0.0)
+        } else {
+            lo - pad
+        };
         let hi = hi + pad;
         let mut chart = ChartBuilder::on(area)
             .caption(&self.title, ("sans-serif", 18))
@@ -115,7 +129,10 @@ impl Panel {
             .map_err(e)?;
         for &(a, b, c) in &self.bands {
             chart
-                .draw_series(std::iter::once(Rectangle::new([(a, lo), (b, hi)], c.filled())))
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(a, lo), (b, hi)],
+                    c.filled(),
+                )))
                 .map_err(e)?;
         }
         for (d, label) in &self.marks {
@@ -287,7 +304,8 @@ impl TherapyFigure {
                 }
                 let rank = levels.iter().position(|&x| x == v).unwrap_or(0) + 1;
                 let alpha = 0.04 + 0.22 * rank as f64 / levels.len() as f64;
-                pop.bands.push((a, b, RGBAColor(base.0, base.1, base.2, alpha)));
+                pop.bands
+                    .push((a, b, RGBAColor(base.0, base.1, base.2, alpha)));
             }
         }
         for ev in &r.events {
@@ -302,7 +320,11 @@ impl TherapyFigure {
         for (title, names) in [
             (
                 "Loop species",
-                model.species.iter().map(|s| (&s.name, s.unit.as_str())).collect::<Vec<_>>(),
+                model
+                    .species
+                    .iter()
+                    .map(|s| (&s.name, s.unit.as_str()))
+                    .collect::<Vec<_>>(),
             ),
             (
                 "Observables",
@@ -316,12 +338,20 @@ impl TherapyFigure {
             if names.is_empty() {
                 continue;
             }
-            let mut units: Vec<&str> = names.iter().map(|n| n.1).filter(|u| !u.is_empty()).collect();
+            let mut units: Vec<&str> = names
+                .iter()
+                .map(|n| n.1)
+                .filter(|u| !u.is_empty())
+                .collect();
             units.sort_unstable();
             units.dedup();
             let mut p = Panel::new(
                 &format!("{title} ({base})"),
-                &if units.is_empty() { "a.u.".to_string() } else { units.join(", ") },
+                &if units.is_empty() {
+                    "a.u.".to_string()
+                } else {
+                    units.join(", ")
+                },
                 false,
             );
             for (i, (n, _)) in names.iter().enumerate() {
@@ -339,20 +369,31 @@ impl TherapyFigure {
 
         // Dose in force (log axis when it spans decades).
         if !steps.is_empty() {
-            let pos: Vec<f64> = steps.iter().flat_map(|s| s.1.iter().map(|x| x.2)).filter(|&v| v > 0.0).collect();
-            let span = pos.iter().copied().fold(0.0, f64::max) / pos.iter().copied().fold(f64::INFINITY, f64::min);
+            let pos: Vec<f64> = steps
+                .iter()
+                .flat_map(|s| s.1.iter().map(|x| x.2))
+                .filter(|&v| v > 0.0)
+                .collect();
+            let span = pos.iter().copied().fold(0.0, f64::max)
+                / pos.iter().copied().fold(f64::INFINITY, f64::min);
             let log = span.is_finite() && span > 50.0;
             let mut units: Vec<String> = s
                 .arms
                 .iter()
                 .map(|a| match s.setting {
-                    crate::schedule::Setting::InVitro => model.drugs[a.drug].unit.symbol().to_string(),
+                    crate::schedule::Setting::InVitro => {
+                        model.drugs[a.drug].unit.symbol().to_string()
+                    }
                     crate::schedule::Setting::InVivo => "mg/kg".to_string(),
                 })
                 .collect();
             units.sort();
             units.dedup();
-            let mut p = Panel::new("Scheduled dose", &format!("dose ({})", units.join(", ")), log);
+            let mut p = Panel::new(
+                "Scheduled dose",
+                &format!("dose ({})", units.join(", ")),
+                log,
+            );
             for (j, (drug, st)) in steps.iter().enumerate() {
                 let mut pts = Vec::new();
                 for &(a, b, v) in st {

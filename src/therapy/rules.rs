@@ -16,7 +16,10 @@ impl GrowthHistory {
     pub fn push(&mut self, t: f64, n: f64) {
         let v = if n > 0.0 { n.ln() } else { f64::NEG_INFINITY };
         if self.times.last() == Some(&t) {
-            *self.ln_n.last_mut().expect("times and ln_n have one length") = v;
+            *self
+                .ln_n
+                .last_mut()
+                .expect("times and ln_n have one length") = v;
         } else {
             self.times.push(t);
             self.ln_n.push(v);
@@ -92,7 +95,9 @@ impl NadirRule {
 
     /// The nadir so far and when it was reached.
     pub fn nadir(&self) -> Option<(f64, f64)> {
-        self.nadir.is_finite().then_some((self.nadir, self.nadir_time))
+        self.nadir
+            .is_finite()
+            .then_some((self.nadir, self.nadir_time))
     }
 
     /// Feed the volume at a readout; returns the event the first time the rule fires.
