@@ -1014,7 +1014,7 @@ impl Cx<'_> {
                 }
             }
             "ic50_fold" => {
-                if !schedule.is_some_and(|s| s.ic50_every.is_some()) {
+                if schedule.is_none_or(|s| s.ic50_every.is_none()) {
                     return Err(self.err(
                         m.kind.span().start,
                         &field("kind"),
