@@ -13,6 +13,7 @@ pub mod compile;
 pub mod engine;
 pub mod experiment;
 pub mod expr;
+pub mod facts;
 pub mod fit;
 pub mod model;
 pub mod output;

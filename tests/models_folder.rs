@@ -13,7 +13,7 @@ fn every_model_loads_and_simulates() {
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "toml") {
+        if !resloop::model::is_model_file(&path) {
             continue;
         }
         n += 1;

@@ -18,7 +18,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&a.models)
         .with_context(|| format!("cannot read the models folder {}", a.models.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .filter(|p| resloop::model::is_model_file(p))
         .collect();
     files.sort();
     anyhow::ensure!(

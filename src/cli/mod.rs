@@ -1,12 +1,14 @@
 //! Subcommands. Each parses its arguments, calls the library, prints a short report.
 
 mod check;
+mod checkerboard;
 mod compare;
 mod demo;
 mod simulate;
 mod sweep;
 mod synergy;
 mod therapy;
+mod validate;
 
 use clap::{Parser, Subcommand};
 
@@ -33,6 +35,10 @@ enum Command {
     Therapy(therapy::Args),
     /// Run one model under several schedules and compare them (the what-if table and overlaid plots).
     Compare(compare::Args),
+    /// Simulate a two-drug viability checkerboard on a model's cells and score it.
+    Checkerboard(checkerboard::Args),
+    /// Run the models' fact files (the studies' numbers) and print pass/fail per fact.
+    Validate(validate::Args),
     /// Run every model in models/ under its default scenario (the README's main job).
     Demo(demo::Args),
     /// Run a parameter sweep of a model (all points, or one shard with --shard i/N).
@@ -50,6 +56,8 @@ pub fn run() -> anyhow::Result<()> {
         Command::Synergy(a) => synergy::run(a),
         Command::Therapy(a) => therapy::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Checkerboard(a) => checkerboard::run(a),
+        Command::Validate(a) => validate::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Sweep(a) => sweep::run_sweep_cmd(a),
         Command::Merge(a) => sweep::run_merge(a),

@@ -1,0 +1,65 @@
+//! `resloop validate [MODEL...]`: run the models' fact files and print the table.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use resloop::facts::{self, Runner, Status, Table};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model files (`models/x.toml`, whose facts are `models/x.facts.toml`) or fact
+    /// files; default: every `*.facts.toml` in `models/`.
+    models: Vec<PathBuf>,
+    /// Only facts whose id contains this text.
+    #[arg(long)]
+    only: Option<String>,
+    /// Output directory for validate.csv.
+    #[arg(long, default_value = "out/validate")]
+    out: PathBuf,
+}
+
+/// The fact file of a model file (or the fact file itself).
+pub fn facts_path(p: &Path) -> PathBuf {
+    let s = p.to_string_lossy();
+    if s.ends_with(".facts.toml") {
+        return p.to_path_buf();
+    }
+    p.with_extension("facts.toml")
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let files: Vec<PathBuf> = if a.models.is_empty() {
+        facts::fact_files(Path::new("models")).context("cannot list models/")?
+    } else {
+        a.models.iter().map(|p| facts_path(p)).collect()
+    };
+    if files.is_empty() {
+        bail!("no fact files found (expected models/*.facts.toml)");
+    }
+    let mut rows = Vec::new();
+    let mut problems = 0;
+    for path in &files {
+        let mut file = facts::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(only) = &a.only {
+            file.facts.retain(|f| f.id.contains(only.as_str()));
+        }
+        let mut runner = Runner::new(&file);
+        let outcomes = runner.run_all();
+        println!(
+            "{}\n",
+            Table {
+                model: &file.model.meta.name,
+                outcomes: &outcomes
+            }
+        );
+        problems += outcomes.iter().filter(|o| o.status == Status::Fail).count();
+        rows.push((file.model.meta.name.clone(), outcomes));
+    }
+    let csv = a.out.join("validate.csv");
+    facts::write_csv(&csv, &rows).with_context(|| format!("cannot write {}", csv.display()))?;
+    println!("wrote {}", csv.display());
+    if problems > 0 {
+        bail!("{problems} fact(s) fail that are not marked as known failures");
+    }
+    Ok(())
+}
