@@ -340,13 +340,22 @@ fn axis_of(data: &SweepData, i: usize) -> (String, bool) {
 }
 
 /// The tornado of one metric's indices, sorted so the largest (ST or mu*) is on top.
-fn tornado_for(metric: &str, method: &str, indices: &[IndexRow]) -> Tornado {
+fn tornado_for(metric: &str, unit: Option<&str>, method: &str, indices: &[IndexRow]) -> Tornado {
     let (key, other, x_desc) = match method {
-        "sobol" => ("ST", "S1", "Sobol index"),
+        "sobol" => (
+            "ST",
+            "S1",
+            "Sobol index (fraction of variance, 1)".to_string(),
+        ),
         _ => (
             "mu_star",
             "sigma",
-            "elementary effect (per unit of normalised input)",
+            match unit {
+                Some(u) if !u.is_empty() => {
+                    format!("elementary effect ({u} per unit of normalised input)")
+                }
+                _ => "elementary effect (per unit of normalised input)".to_string(),
+            },
         ),
     };
     let get = |name: &str| -> Vec<&IndexRow> {
@@ -374,7 +383,7 @@ fn tornado_for(metric: &str, method: &str, indices: &[IndexRow]) -> Tornado {
     };
     Tornado {
         title: format!("{metric}: {method} indices"),
-        x_desc: x_desc.to_string(),
+        x_desc,
         labels: order.iter().map(|&k| main[k].parameter.clone()).collect(),
         series: vec![series(&main, &pretty(key)), series(&second, &pretty(other))],
     }
@@ -403,7 +412,8 @@ pub(super) fn draw_all(
     for (m, metric) in data.manifest.metrics.iter().enumerate() {
         let y = data.metric(m);
         if method != "none" {
-            let t = tornado_for(metric, method, indices);
+            let unit = data.manifest.units.get(metric).map(String::as_str);
+            let t = tornado_for(metric, unit, method, indices);
             let size = (900, 160 + 60 * d as u32);
             save(format!("tornado_{}", stem(metric)), size, &t)?;
         }
