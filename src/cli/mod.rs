@@ -50,7 +50,18 @@ enum Command {
 }
 
 pub fn run() -> anyhow::Result<()> {
-    match Cli::parse().command {
+    dispatch(Cli::parse().command)
+}
+
+/// Run a command line given as words (the demo runs the commands a user would type).
+pub fn run_words(words: &[String]) -> anyhow::Result<()> {
+    let cli =
+        Cli::try_parse_from(std::iter::once("resloop".to_string()).chain(words.iter().cloned()))?;
+    dispatch(cli.command)
+}
+
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Check(a) => check::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Synergy(a) => synergy::run(a),
