@@ -6,6 +6,7 @@ mod checkerboard;
 mod compare;
 mod demo;
 mod simulate;
+mod sweep;
 mod synergy;
 mod therapy;
 mod validate;
@@ -43,6 +44,12 @@ enum Command {
     Calibrate(calibrate::Args),
     /// Run every model in models/ under its default scenario (the README's main job).
     Demo(demo::Args),
+    /// Run a parameter sweep of a model (all points, or one shard with --shard i/N).
+    Sweep(sweep::SweepArgs),
+    /// Combine the shard directories of one sweep, checking every point is present once.
+    Merge(sweep::MergeArgs),
+    /// Sobol or Morris indices and plots of a finished sweep.
+    Sensitivity(sweep::SensitivityArgs),
 }
 
 pub fn run() -> anyhow::Result<()> {
@@ -67,5 +74,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Validate(a) => validate::run(a),
         Command::Calibrate(a) => calibrate::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Sweep(a) => sweep::run_sweep_cmd(a),
+        Command::Merge(a) => sweep::run_merge(a),
+        Command::Sensitivity(a) => sweep::run_sensitivity(a),
     }
 }
