@@ -5,6 +5,10 @@
 //! - `year_105_doses/*`: 365 days, a 50 mg/kg bolus every 3.5 days (105 doses),
 //!   1000 output points, rtol 1e-6, per method. The accuracy of the same run
 //!   against an rtol 1e-10 solve is checked by `tests/bench_model.rs`.
+//!
+//! Each method's work counters (accepted and rejected steps, right-hand-side
+//! evaluations) are printed before it is timed: they do not depend on the machine's
+//! load, so a change in time can be told from noise.
 
 use std::path::Path;
 
@@ -21,6 +25,11 @@ fn bench(c: &mut Criterion) {
     let mut sys = PopulationSystem::new(&m, &b, m.carrying_capacity, 1e-3);
     let y = sys.initial_state(1e6);
     let mut dy = vec![0.0; y.len()];
+    println!(
+        "rhs/hill10: {} register instructions in {} blocks per evaluation",
+        b.genotypes[0].rhs.n_ops(),
+        b.genotypes[0].rhs.n_blocks()
+    );
     c.bench_function("rhs/hill10", |bch| {
         bch.iter(|| sys.rhs(std::hint::black_box(1.0), &y, &mut dy))
     });
@@ -42,6 +51,15 @@ fn bench(c: &mut Criterion) {
         o.method = method;
         o.rtol = 1e-6;
         o.atol = 1e-9;
+        let st = simulate(&m, &b, &doses, &o).unwrap().stats;
+        println!(
+            "year_105_doses/{}: {} steps accepted, {} rejected, {} RHS evaluations, {} Jacobians",
+            method.label(),
+            st.accepted,
+            st.rejected,
+            st.rhs_evals,
+            st.jacobian_evals
+        );
         c.bench_function(&format!("year_105_doses/{}", method.label()), |bch| {
             bch.iter(|| simulate(&m, &b, &doses, &o).unwrap())
         });

@@ -9,6 +9,7 @@
 
 pub mod abm;
 pub mod assay;
+pub mod calibrate;
 pub mod compile;
 pub mod engine;
 pub mod experiment;

@@ -1,11 +1,13 @@
 //! Subcommands. Each parses its arguments, calls the library, prints a short report.
 
 mod abm;
+mod calibrate;
 mod check;
 mod checkerboard;
 mod compare;
 mod demo;
 mod simulate;
+mod sweep;
 mod synergy;
 mod therapy;
 mod validate;
@@ -39,14 +41,33 @@ enum Command {
     Checkerboard(checkerboard::Args),
     /// Run the models' fact files (the studies' numbers) and print pass/fail per fact.
     Validate(validate::Args),
+    /// Calibrate a model's `assumed` parameters against its fact file (a reproducible record).
+    Calibrate(calibrate::Args),
     /// Agent-based run: stochastic cells carrying the loop (ensembles, lineages).
     Abm(abm::Args),
     /// Run every model in models/ under its default scenario (the README's main job).
     Demo(demo::Args),
+    /// Run a parameter sweep of a model (all points, or one shard with --shard i/N).
+    Sweep(sweep::SweepArgs),
+    /// Combine the shard directories of one sweep, checking every point is present once.
+    Merge(sweep::MergeArgs),
+    /// Sobol or Morris indices and plots of a finished sweep.
+    Sensitivity(sweep::SensitivityArgs),
 }
 
 pub fn run() -> anyhow::Result<()> {
-    match Cli::parse().command {
+    dispatch(Cli::parse().command)
+}
+
+/// Run a command line given as words (the demo runs the commands a user would type).
+pub fn run_words(words: &[String]) -> anyhow::Result<()> {
+    let cli =
+        Cli::try_parse_from(std::iter::once("resloop".to_string()).chain(words.iter().cloned()))?;
+    dispatch(cli.command)
+}
+
+fn dispatch(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::Check(a) => check::run(a),
         Command::Simulate(a) => simulate::run(a),
         Command::Synergy(a) => synergy::run(a),
@@ -54,7 +75,11 @@ pub fn run() -> anyhow::Result<()> {
         Command::Compare(a) => compare::run(a),
         Command::Checkerboard(a) => checkerboard::run(a),
         Command::Validate(a) => validate::run(a),
+        Command::Calibrate(a) => calibrate::run(a),
         Command::Abm(a) => abm::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Sweep(a) => sweep::run_sweep_cmd(a),
+        Command::Merge(a) => sweep::run_merge(a),
+        Command::Sensitivity(a) => sweep::run_sensitivity(a),
     }
 }

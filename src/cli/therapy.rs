@@ -1,4 +1,4 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
 use resloop::compile::{compile_file, CompiledModel};
@@ -57,7 +57,7 @@ pub struct Args {
 }
 
 /// Load a schedule for `model`, printing its warnings.
-pub fn load_schedule(path: &PathBuf, model: &CompiledModel) -> anyhow::Result<Schedule> {
+pub fn load_schedule(path: &Path, model: &CompiledModel) -> anyhow::Result<Schedule> {
     let s = Schedule::load(path, model)?;
     for w in &s.warnings {
         eprintln!("warning: {w}");

@@ -6,14 +6,16 @@
 //! instructions are split, once, into
 //!
 //! - **uniform** ones, which read no per-cell input (drug effects, time-dependent
-//!   terms, constants): run once per batch in `f64`, exactly as the ODE engine runs
-//!   them, and
+//!   terms, constants): run once per batch in `f64`, as the ODE engine runs them, and
 //! - **lane** ones, which read a per-cell input (loop species): each instruction runs
 //!   as one tight loop over all cells of the batch ("lanes") in `f32`, which the
 //!   compiler vectorises, so the dispatch cost is paid once per batch, not per cell.
+//!   The program's fused instructions (Hill terms, `a*b + c`) stay fused: one pass
+//!   over the lanes instead of four, which is what bounds these loops (memory traffic
+//!   between lane registers, not arithmetic).
 //!
 //! Lane registers are allocated by liveness (a register is reused once its last reader
-//! has run), so a batch of 64 lanes of a 10-species loop stays in the L1 cache.
+//! has run), so a batch of 256 lanes of a 10-species loop stays in the L1 cache.
 //! Only the instructions needed for the requested outputs are kept, so one compiled
 //! right-hand side yields a rates-only and a fate-only batch program.
 //!
@@ -23,8 +25,9 @@
 
 use super::tree::Func;
 
-/// One instruction of a register program, in the neutral form [`FlatProgram`] uses.
-/// `(d, a, b)` are destination and operand registers.
+/// One instruction of a register program, in the neutral form [`FlatProgram`] uses:
+/// destination register first, then operand registers. The semantics are those of
+/// the program's instructions of the same names.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FlatOp {
     Add(u32, u32, u32),
@@ -32,41 +35,53 @@ pub enum FlatOp {
     Mul(u32, u32, u32),
     Div(u32, u32, u32),
     Neg(u32, u32),
+    /// `a^b`, `b` read at run time (`tree::pow` semantics).
     Powf(u32, u32, u32),
-    Powi(u32, u32, i32),
+    /// `a^(h/2)` for a constant number `h` of half-steps (integer or positive
+    /// half-integer exponents).
+    PowC(u32, u32, i32),
     F1(Func, u32, u32),
     Min(u32, u32, u32),
     Max(u32, u32, u32),
+    /// `a*b + c`
+    MulAdd(u32, u32, u32, u32),
+    /// `a*b - c`
+    MulSub(u32, u32, u32, u32),
+    /// `c - a*b`
+    SubMul(u32, u32, u32, u32),
+    /// `p / (kn + p)`, `p = max(x, 0)^(h/2)`: (d, x, kn, h).
+    Hill(u32, u32, u32, i32),
+    /// `kn / (kn + p)`, `p = max(x, 0)^(h/2)`: (d, x, kn, h).
+    HillRep(u32, u32, u32, i32),
+    /// As `Hill` with the exponent `n` read from a register: (d, x, kn, n).
+    HillF(u32, u32, u32, u32),
+    /// As `HillRep` with the exponent `n` read from a register: (d, x, kn, n).
+    HillRepF(u32, u32, u32, u32),
 }
 
 impl FlatOp {
-    fn dest(&self) -> u32 {
+    /// Destination, operand registers and their number.
+    fn parts(&self) -> (u32, [u32; 3], usize) {
         match *self {
-            FlatOp::Add(d, ..)
-            | FlatOp::Sub(d, ..)
-            | FlatOp::Mul(d, ..)
-            | FlatOp::Div(d, ..)
-            | FlatOp::Neg(d, _)
-            | FlatOp::Powf(d, ..)
-            | FlatOp::Powi(d, ..)
-            | FlatOp::F1(_, d, _)
-            | FlatOp::Min(d, ..)
-            | FlatOp::Max(d, ..) => d,
+            FlatOp::Add(d, a, b)
+            | FlatOp::Sub(d, a, b)
+            | FlatOp::Mul(d, a, b)
+            | FlatOp::Div(d, a, b)
+            | FlatOp::Powf(d, a, b)
+            | FlatOp::Min(d, a, b)
+            | FlatOp::Max(d, a, b) => (d, [a, b, 0], 2),
+            FlatOp::Neg(d, a) | FlatOp::PowC(d, a, _) | FlatOp::F1(_, d, a) => (d, [a, 0, 0], 1),
+            FlatOp::MulAdd(d, a, b, c)
+            | FlatOp::MulSub(d, a, b, c)
+            | FlatOp::SubMul(d, a, b, c)
+            | FlatOp::HillF(d, a, b, c)
+            | FlatOp::HillRepF(d, a, b, c) => (d, [a, b, c], 3),
+            FlatOp::Hill(d, x, kn, _) | FlatOp::HillRep(d, x, kn, _) => (d, [x, kn, 0], 2),
         }
     }
 
-    /// Operand registers (the second is `None` for unary instructions).
-    fn operands(&self) -> (u32, Option<u32>) {
-        match *self {
-            FlatOp::Add(_, a, b)
-            | FlatOp::Sub(_, a, b)
-            | FlatOp::Mul(_, a, b)
-            | FlatOp::Div(_, a, b)
-            | FlatOp::Powf(_, a, b)
-            | FlatOp::Min(_, a, b)
-            | FlatOp::Max(_, a, b) => (a, Some(b)),
-            FlatOp::Neg(_, a) | FlatOp::Powi(_, a, _) | FlatOp::F1(_, _, a) => (a, None),
-        }
+    fn dest(&self) -> u32 {
+        self.parts().0
     }
 }
 
@@ -102,12 +117,39 @@ enum Bin {
     Pow,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tern {
+    MulAdd,
+    MulSub,
+    SubMul,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum LaneOp {
     Bin(Bin, u32, Src, Src),
+    Tern(Tern, u32, Src, Src, Src),
     Neg(u32, u32),
-    Powi(u32, u32, i32),
+    PowC(u32, u32, i32),
     F1(Func, u32, u32),
+    /// (repressor?, d, x, kn, half-steps)
+    Hill(bool, u32, Src, Src, i32),
+    /// (repressor?, d, x, kn, n)
+    HillF(bool, u32, Src, Src, Src),
+}
+
+impl LaneOp {
+    /// Every operand, for liveness and input queries.
+    fn operands(&self) -> ([Src; 3], usize) {
+        let l = Src::Lane;
+        match *self {
+            LaneOp::Bin(_, _, a, b) => ([a, b, a], 2),
+            LaneOp::Tern(_, _, a, b, c) | LaneOp::HillF(_, _, a, b, c) => ([a, b, c], 3),
+            LaneOp::Neg(_, a) | LaneOp::PowC(_, a, _) | LaneOp::F1(_, _, a) => {
+                ([l(a), l(a), l(a)], 1)
+            }
+            LaneOp::Hill(_, _, x, kn, _) => ([x, kn, kn], 2),
+        }
+    }
 }
 
 /// A program split into uniform and lane parts; see the module documentation.
@@ -156,8 +198,8 @@ impl BatchProgram {
             lane[v] = true;
         }
         for op in &flat.ops {
-            let (a, b) = op.operands();
-            lane[op.dest() as usize] = lane[a as usize] || b.is_some_and(|b| lane[b as usize]);
+            let (d, regs, k) = op.parts();
+            lane[d as usize] = regs[..k].iter().any(|&r| lane[r as usize]);
         }
         // Which instructions the requested outputs need (backward pass).
         let mut needed = vec![false; n_regs];
@@ -166,44 +208,38 @@ impl BatchProgram {
         }
         let mut keep = vec![false; flat.ops.len()];
         for (i, op) in flat.ops.iter().enumerate().rev() {
-            if needed[op.dest() as usize] {
+            let (d, regs, k) = op.parts();
+            if needed[d as usize] {
                 keep[i] = true;
-                let (a, b) = op.operands();
-                needed[a as usize] = true;
-                if let Some(b) = b {
-                    needed[b as usize] = true;
+                for &r in &regs[..k] {
+                    needed[r as usize] = true;
                 }
             }
         }
-        let uniform_ops: Vec<FlatOp> = flat
-            .ops
-            .iter()
-            .zip(&keep)
-            .filter(|(op, &k)| k && !lane[op.dest() as usize])
-            .map(|(op, _)| *op)
-            .collect();
-        let lane_flat: Vec<FlatOp> = flat
-            .ops
-            .iter()
-            .zip(&keep)
-            .filter(|(op, &k)| k && lane[op.dest() as usize])
-            .map(|(op, _)| *op)
-            .collect();
+        let kept = |want_lane: bool| -> Vec<FlatOp> {
+            flat.ops
+                .iter()
+                .zip(&keep)
+                .filter(|(op, &k)| k && lane[op.dest() as usize] == want_lane)
+                .map(|(op, _)| *op)
+                .collect()
+        };
+        let uniform_ops = kept(false);
+        let lane_flat = kept(true);
 
-        // Last reader of every lane register (outputs live to the end).
+        // Last reader of every lane register (outputs and inputs live to the end:
+        // the caller may read inputs back after a run).
         let end = lane_flat.len();
         let mut last_use = vec![0usize; n_regs];
         for (i, op) in lane_flat.iter().enumerate() {
-            let (a, b) = op.operands();
-            last_use[a as usize] = i;
-            if let Some(b) = b {
-                last_use[b as usize] = i;
+            let (_, regs, k) = op.parts();
+            for &r in &regs[..k] {
+                last_use[r as usize] = i;
             }
         }
         for &k in outputs {
             last_use[flat.outputs[k] as usize] = end;
         }
-        // Inputs are never overwritten: the caller may read them back after a run.
         for &v in varying {
             last_use[v] = end;
         }
@@ -221,29 +257,31 @@ impl BatchProgram {
             }
             lane_inputs.push(slot[v]);
         }
-        let src = |r: u32, slot: &[u32]| {
-            if lane[r as usize] {
-                Src::Lane(slot[r as usize])
-            } else {
-                Src::Uniform(r)
-            }
-        };
         let mut lane_ops = Vec::with_capacity(lane_flat.len());
         for (i, op) in lane_flat.iter().enumerate() {
-            let d = op.dest();
+            let (d, regs, k) = op.parts();
+            let src = |r: u32| {
+                if lane[r as usize] {
+                    Src::Lane(slot[r as usize])
+                } else {
+                    Src::Uniform(r)
+                }
+            };
+            let s = [src(regs[0]), src(regs[1]), src(regs[2])];
             let ds = free.pop().unwrap_or_else(|| {
                 n_slots += 1;
                 n_slots - 1
             });
-            let (a, b) = op.operands();
-            let (sa, sb) = (src(a, &slot), b.map(|b| src(b, &slot)));
-            slot[d as usize] = ds;
+            // A unary lane instruction (and a fixed-exponent Hill term) has a lane
+            // first operand by construction: its result would be uniform otherwise.
             let lane_of = |s: Src| match s {
-                Src::Lane(x) => x,
-                // A unary lane instruction has a lane operand by construction.
-                Src::Uniform(_) => unreachable!("unary lane op with a uniform operand"),
+                Src::Lane(x) => Ok(x),
+                Src::Uniform(_) => Err(BatchError(format!(
+                    "instruction {op:?} varies per cell but its first operand does not"
+                ))),
             };
-            let bin = |k: Bin| LaneOp::Bin(k, ds, sa, sb.expect("binary op"));
+            let bin = |b: Bin| LaneOp::Bin(b, ds, s[0], s[1]);
+            let tern = |t: Tern| LaneOp::Tern(t, ds, s[0], s[1], s[2]);
             lane_ops.push(match *op {
                 FlatOp::Add(..) => bin(Bin::Add),
                 FlatOp::Sub(..) => bin(Bin::Sub),
@@ -252,16 +290,24 @@ impl BatchProgram {
                 FlatOp::Min(..) => bin(Bin::Min),
                 FlatOp::Max(..) => bin(Bin::Max),
                 FlatOp::Powf(..) => bin(Bin::Pow),
-                FlatOp::Neg(..) => LaneOp::Neg(ds, lane_of(sa)),
-                FlatOp::Powi(_, _, n) => LaneOp::Powi(ds, lane_of(sa), n),
-                FlatOp::F1(f, ..) => LaneOp::F1(f, ds, lane_of(sa)),
+                FlatOp::MulAdd(..) => tern(Tern::MulAdd),
+                FlatOp::MulSub(..) => tern(Tern::MulSub),
+                FlatOp::SubMul(..) => tern(Tern::SubMul),
+                FlatOp::Neg(..) => LaneOp::Neg(ds, lane_of(s[0])?),
+                FlatOp::PowC(_, _, h) => LaneOp::PowC(ds, lane_of(s[0])?, h),
+                FlatOp::F1(f, ..) => LaneOp::F1(f, ds, lane_of(s[0])?),
+                FlatOp::Hill(_, _, _, h) => LaneOp::Hill(false, ds, s[0], s[1], h),
+                FlatOp::HillRep(_, _, _, h) => LaneOp::Hill(true, ds, s[0], s[1], h),
+                FlatOp::HillF(..) => LaneOp::HillF(false, ds, s[0], s[1], s[2]),
+                FlatOp::HillRepF(..) => LaneOp::HillF(true, ds, s[0], s[1], s[2]),
             });
-            // Free operands read for the last time here (once, even if a == b).
-            for r in std::iter::once(a).chain(b) {
+            slot[d as usize] = ds;
+            // Free operands read for the last time here (once, even if repeated).
+            for &r in &regs[..k] {
                 if lane[r as usize] && last_use[r as usize] == i {
-                    let s = slot[r as usize];
-                    if !free.contains(&s) {
-                        free.push(s);
+                    let sr = slot[r as usize];
+                    if !free.contains(&sr) {
+                        free.push(sr);
                     }
                 }
             }
@@ -272,7 +318,14 @@ impl BatchProgram {
         }
         let outputs = outputs
             .iter()
-            .map(|&k| src(flat.outputs[k], &slot))
+            .map(|&k| {
+                let r = flat.outputs[k];
+                if lane[r as usize] {
+                    Src::Lane(slot[r as usize])
+                } else {
+                    Src::Uniform(r)
+                }
+            })
             .collect();
         Ok(BatchProgram {
             n_inputs: flat.n_inputs,
@@ -313,29 +366,27 @@ impl BatchProgram {
         self.outputs[k]
     }
 
-    /// Whether the kept instructions read input `k` (e.g. whether time matters, so a
-    /// caller can skip re-running the uniform part at a new time).
+    /// Whether the kept instructions read uniform input `k` (e.g. whether time
+    /// matters, so a caller can skip re-running the uniform part at a new time).
     pub fn reads_input(&self, k: usize) -> bool {
         let k = k as u32;
-        let uni = |s: &Src| *s == Src::Uniform(k);
         self.uniform_ops.iter().any(|op| {
-            let (a, b) = op.operands();
-            a == k || b == Some(k)
-        }) || self.lane_ops.iter().any(|op| match op {
-            LaneOp::Bin(_, _, a, b) => uni(a) || uni(b),
-            _ => false,
-        }) || self.outputs.iter().any(uni)
+            let (_, regs, n) = op.parts();
+            regs[..n].contains(&k)
+        }) || self.lane_ops.iter().any(|op| {
+            let (s, n) = op.operands();
+            s[..n].contains(&Src::Uniform(k))
+        }) || self.outputs.contains(&Src::Uniform(k))
     }
 
     /// Whether any kept instruction or output reads varying input `k` (so a caller
     /// need not load inputs nobody reads).
     pub fn reads_lane_input(&self, k: usize) -> bool {
-        let r = self.lane_inputs[k];
-        let lane = |s: &Src| *s == Src::Lane(r);
-        self.lane_ops.iter().any(|op| match *op {
-            LaneOp::Bin(_, _, a, b) => lane(&a) || lane(&b),
-            LaneOp::Neg(_, a) | LaneOp::Powi(_, a, _) | LaneOp::F1(_, _, a) => a == r,
-        }) || self.outputs.iter().any(lane)
+        let r = Src::Lane(self.lane_inputs[k]);
+        self.lane_ops.iter().any(|op| {
+            let (s, n) = op.operands();
+            s[..n].contains(&r)
+        }) || self.outputs.contains(&r)
     }
 
     /// Number of lane instructions (per-cell work) and uniform instructions.
@@ -347,6 +398,13 @@ impl BatchProgram {
     pub fn run_uniform(&self, uregs: &mut [f64]) {
         for op in &self.uniform_ops {
             let g = |i: u32| uregs[i as usize];
+            let hill = |kn: f64, p: f64, rep: bool| {
+                if rep {
+                    kn / (kn + p)
+                } else {
+                    p / (kn + p)
+                }
+            };
             let v = match *op {
                 FlatOp::Add(_, a, b) => g(a) + g(b),
                 FlatOp::Sub(_, a, b) => g(a) - g(b),
@@ -354,10 +412,23 @@ impl BatchProgram {
                 FlatOp::Div(_, a, b) => g(a) / g(b),
                 FlatOp::Neg(_, a) => -g(a),
                 FlatOp::Powf(_, a, b) => super::tree::pow(g(a), g(b)),
-                FlatOp::Powi(_, a, n) => g(a).powi(n),
+                FlatOp::PowC(_, a, h) => pow_half64(g(a), h),
                 FlatOp::F1(f, _, a) => f.apply1(g(a)),
                 FlatOp::Min(_, a, b) => g(a).min(g(b)),
                 FlatOp::Max(_, a, b) => g(a).max(g(b)),
+                FlatOp::MulAdd(_, a, b, c) => g(a) * g(b) + g(c),
+                FlatOp::MulSub(_, a, b, c) => g(a) * g(b) - g(c),
+                FlatOp::SubMul(_, a, b, c) => g(c) - g(a) * g(b),
+                FlatOp::Hill(_, x, kn, h) | FlatOp::HillRep(_, x, kn, h) => hill(
+                    g(kn),
+                    pow_half64(g(x).max(0.0), h),
+                    matches!(op, FlatOp::HillRep(..)),
+                ),
+                FlatOp::HillF(_, x, kn, n) | FlatOp::HillRepF(_, x, kn, n) => hill(
+                    g(kn),
+                    super::tree::pow(g(x).max(0.0), g(n)),
+                    matches!(op, FlatOp::HillRepF(..)),
+                ),
             };
             uregs[op.dest() as usize] = v;
         }
@@ -400,8 +471,9 @@ impl BatchProgram {
         for op in &self.lane_ops {
             match *op {
                 LaneOp::Bin(k, d, a, b) => bin(k, lregs, stride, n, d, a, b, uregs),
+                LaneOp::Tern(k, d, a, b, c) => tern(k, lregs, stride, n, d, [a, b, c], uregs),
                 LaneOp::Neg(d, a) => unary(lregs, stride, n, d, a, |x| -x),
-                LaneOp::Powi(d, a, p) => powi_lanes(lregs, stride, n, d, a, p),
+                LaneOp::PowC(d, a, h) => pow_half_lanes(lregs, stride, n, d, a, h),
                 LaneOp::F1(f, d, a) => match f {
                     Func::Exp => unary(lregs, stride, n, d, a, f32::exp),
                     Func::Ln => unary(lregs, stride, n, d, a, f32::ln),
@@ -413,12 +485,55 @@ impl BatchProgram {
                     }
                     Func::Min | Func::Max => unary(lregs, stride, n, d, a, |_| f32::NAN),
                 },
+                LaneOp::Hill(rep, d, x, kn, h) => {
+                    hill_lanes(lregs, stride, n, d, x, kn, h, rep, uregs)
+                }
+                LaneOp::HillF(rep, d, x, kn, e) => {
+                    generic(lregs, stride, n, d, [x, kn, e], uregs, |x, kn, e| {
+                        let p = pow32(x.max(0.0), e);
+                        if rep {
+                            kn / (kn + p)
+                        } else {
+                            p / (kn + p)
+                        }
+                    })
+                }
             }
         }
     }
 }
 
-/// Destination register `d` (mutable) and a reader for any other register, without
+/// `a^(h/2)` in `f64`: `powi` for even `h`, `a^k * sqrt(a)` for odd `h = 2k + 1`.
+#[inline(always)]
+fn pow_half64(a: f64, h: i32) -> f64 {
+    if h & 1 == 0 {
+        a.powi(h >> 1)
+    } else {
+        a.powi(h >> 1) * a.sqrt()
+    }
+}
+
+/// `a^(h/2)` in `f32`, with the common Hill exponents written out so loops vectorise.
+#[inline(always)]
+fn pow_half32(a: f32, h: i32) -> f32 {
+    match h {
+        0 => 1.0,
+        2 => a,
+        3 => a.sqrt() * a,
+        4 => a * a,
+        6 => a * a * a,
+        8 => {
+            let b = a * a;
+            b * b
+        }
+        -2 => 1.0 / a,
+        -4 => 1.0 / (a * a),
+        h if h & 1 == 0 => a.powi(h >> 1),
+        h => a.powi(h >> 1) * a.sqrt(),
+    }
+}
+
+/// Destination register `d` (mutable) and the registers below and above it, without
 /// aliasing (`d` never equals an operand by construction of the allocation).
 #[inline(always)]
 fn split_dest(lregs: &mut [f32], stride: usize, d: u32) -> (&mut [f32], &[f32], &[f32]) {
@@ -440,6 +555,39 @@ fn reg<'a>(lo: &'a [f32], hi: &'a [f32], stride: usize, d: u32, r: u32, n: usize
     }
 }
 
+/// An operand of a lane instruction: per-lane values or one value for all.
+#[derive(Clone, Copy)]
+enum Operand<'a> {
+    L(&'a [f32]),
+    U(f32),
+}
+
+impl Operand<'_> {
+    #[inline(always)]
+    fn at(&self, i: usize) -> f32 {
+        match self {
+            Operand::L(x) => x[i],
+            Operand::U(v) => *v,
+        }
+    }
+}
+
+#[inline(always)]
+fn operand<'a>(
+    s: Src,
+    lo: &'a [f32],
+    hi: &'a [f32],
+    stride: usize,
+    d: u32,
+    n: usize,
+    u: &[f64],
+) -> Operand<'a> {
+    match s {
+        Src::Lane(r) => Operand::L(reg(lo, hi, stride, d, r, n)),
+        Src::Uniform(r) => Operand::U(u[r as usize] as f32),
+    }
+}
+
 #[inline(always)]
 fn unary(lregs: &mut [f32], stride: usize, n: usize, d: u32, a: u32, f: impl Fn(f32) -> f32) {
     let (dst, lo, hi) = split_dest(lregs, stride, d);
@@ -449,22 +597,95 @@ fn unary(lregs: &mut [f32], stride: usize, n: usize, d: u32, a: u32, f: impl Fn(
     }
 }
 
-/// `x^p` per lane, with the common Hill exponents written out so the loop vectorises.
+/// `x^(h/2)` per lane.
 #[inline(always)]
-fn powi_lanes(lregs: &mut [f32], stride: usize, n: usize, d: u32, a: u32, p: i32) {
-    match p {
+fn pow_half_lanes(lregs: &mut [f32], stride: usize, n: usize, d: u32, a: u32, h: i32) {
+    match h {
         0 => unary(lregs, stride, n, d, a, |_| 1.0),
-        1 => unary(lregs, stride, n, d, a, |x| x),
-        2 => unary(lregs, stride, n, d, a, |x| x * x),
-        3 => unary(lregs, stride, n, d, a, |x| x * x * x),
-        4 => unary(lregs, stride, n, d, a, |x| {
+        2 => unary(lregs, stride, n, d, a, |x| x),
+        3 => unary(lregs, stride, n, d, a, |x| x.sqrt() * x),
+        4 => unary(lregs, stride, n, d, a, |x| x * x),
+        6 => unary(lregs, stride, n, d, a, |x| x * x * x),
+        8 => unary(lregs, stride, n, d, a, |x| {
             let y = x * x;
             y * y
         }),
-        -1 => unary(lregs, stride, n, d, a, |x| 1.0 / x),
-        -2 => unary(lregs, stride, n, d, a, |x| 1.0 / (x * x)),
-        _ => unary(lregs, stride, n, d, a, |x| x.powi(p)),
+        -2 => unary(lregs, stride, n, d, a, |x| 1.0 / x),
+        _ => unary(lregs, stride, n, d, a, |x| pow_half32(x, h)),
     }
+}
+
+/// Any instruction as a per-lane closure of up to three operands: the slow, general
+/// path for rare shapes (operand kinds are matched per element).
+#[inline(always)]
+fn generic(
+    lregs: &mut [f32],
+    stride: usize,
+    n: usize,
+    d: u32,
+    s: [Src; 3],
+    u: &[f64],
+    f: impl Fn(f32, f32, f32) -> f32,
+) {
+    let (dst, lo, hi) = split_dest(lregs, stride, d);
+    let [a, b, c] = s.map(|x| operand(x, lo, hi, stride, d, n, u));
+    for (i, o) in dst[..n].iter_mut().enumerate() {
+        *o = f(a.at(i), b.at(i), c.at(i));
+    }
+}
+
+/// A Hill term per lane; the usual shape (per-cell x, uniform kn) as a straight loop.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn hill_lanes(
+    lregs: &mut [f32],
+    stride: usize,
+    n: usize,
+    d: u32,
+    x: Src,
+    kn: Src,
+    h: i32,
+    rep: bool,
+    u: &[f64],
+) {
+    if let (Src::Lane(xr), Src::Uniform(kr)) = (x, kn) {
+        let k = u[kr as usize] as f32;
+        macro_rules! go {
+            ($p:expr) => {
+                if rep {
+                    unary(lregs, stride, n, d, xr, |x| {
+                        let p = $p(x.max(0.0));
+                        k / (k + p)
+                    })
+                } else {
+                    unary(lregs, stride, n, d, xr, |x| {
+                        let p = $p(x.max(0.0));
+                        p / (k + p)
+                    })
+                }
+            };
+        }
+        match h {
+            2 => go!(|x: f32| x),
+            4 => go!(|x: f32| x * x),
+            6 => go!(|x: f32| x * x * x),
+            8 => go!(|x: f32| {
+                let y = x * x;
+                y * y
+            }),
+            3 => go!(|x: f32| x.sqrt() * x),
+            _ => go!(|x: f32| pow_half32(x, h)),
+        }
+        return;
+    }
+    generic(lregs, stride, n, d, [x, kn, kn], u, |x, kn, _| {
+        let p = pow_half32(x.max(0.0), h);
+        if rep {
+            kn / (kn + p)
+        } else {
+            p / (kn + p)
+        }
+    })
 }
 
 /// `pow` with the tree evaluator's rule: integer exponents up to 64 use `powi`.
@@ -522,6 +743,71 @@ fn bin(k: Bin, lregs: &mut [f32], stride: usize, n: usize, d: u32, a: Src, b: Sr
     }
 }
 
+/// `a*b + c`, `a*b - c`, `c - a*b` per lane (a product, then a sum: no fused
+/// multiply-add). The shapes rate laws produce (a rate constant times a per-cell
+/// term, plus or minus a constant or a per-cell term) are straight loops; any other
+/// takes the general path.
+#[inline(always)]
+fn tern(k: Tern, lregs: &mut [f32], stride: usize, n: usize, d: u32, s: [Src; 3], u: &[f64]) {
+    // The product commutes: put a uniform factor first.
+    let [a, b, c] = match s {
+        [Src::Lane(x), Src::Uniform(y), c] => [Src::Uniform(y), Src::Lane(x), c],
+        s => s,
+    };
+    macro_rules! shapes {
+        ($f:expr) => {{
+            let f = $f;
+            let (dst, lo, hi) = split_dest(lregs, stride, d);
+            let dst = &mut dst[..n];
+            let r = |x: u32| reg(lo, hi, stride, d, x, n);
+            let v = |x: u32| u[x as usize] as f32;
+            match (a, b, c) {
+                (Src::Uniform(p), Src::Lane(q), Src::Uniform(c)) => {
+                    let (p, q, c) = (v(p), r(q), v(c));
+                    for (o, &q) in dst.iter_mut().zip(q) {
+                        *o = f(p, q, c);
+                    }
+                }
+                (Src::Uniform(p), Src::Lane(q), Src::Lane(c)) => {
+                    let (p, q, c) = (v(p), r(q), r(c));
+                    for ((o, &q), &c) in dst.iter_mut().zip(q).zip(c) {
+                        *o = f(p, q, c);
+                    }
+                }
+                (Src::Lane(p), Src::Lane(q), Src::Uniform(c)) => {
+                    let (p, q, c) = (r(p), r(q), v(c));
+                    for ((o, &p), &q) in dst.iter_mut().zip(p).zip(q) {
+                        *o = f(p, q, c);
+                    }
+                }
+                (Src::Lane(p), Src::Lane(q), Src::Lane(c)) => {
+                    let (p, q, c) = (r(p), r(q), r(c));
+                    for (((o, &p), &q), &c) in dst.iter_mut().zip(p).zip(q).zip(c) {
+                        *o = f(p, q, c);
+                    }
+                }
+                (Src::Uniform(p), Src::Uniform(q), Src::Lane(c)) => {
+                    let (p, q, c) = (v(p), v(q), r(c));
+                    for (o, &c) in dst.iter_mut().zip(c) {
+                        *o = f(p, q, c);
+                    }
+                }
+                _ => {
+                    let [a, b, c] = [a, b, c].map(|x| operand(x, lo, hi, stride, d, n, u));
+                    for (i, o) in dst.iter_mut().enumerate() {
+                        *o = f(a.at(i), b.at(i), c.at(i));
+                    }
+                }
+            }
+        }};
+    }
+    match k {
+        Tern::MulAdd => shapes!(|p: f32, q: f32, c: f32| p * q + c),
+        Tern::MulSub => shapes!(|p: f32, q: f32, c: f32| p * q - c),
+        Tern::SubMul => shapes!(|p: f32, q: f32, c: f32| c - p * q),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{parse, resolve, Program, Scope, Var};
@@ -546,13 +832,20 @@ mod tests {
         Program::compile(&exprs, 4, &slot).unwrap()
     }
 
-    const SRCS: [&str; 6] = [
+    /// Every instruction kind and operand shape: fused Hill terms (fixed, half-integer
+    /// and run-time exponents, per-cell dissociation constant), `a*b +- c` with
+    /// uniform and per-cell factors, powers, functions, uniform-only outputs.
+    const SRCS: [&str; 10] = [
         "hill(x, 0.5, 2) * y + hill_rep(c, 0.3, 1.5)",
         "hill(x, 0.5, 2) + y^3 - exp(-y) + t * c",
         "x^1.7 / (1 + y) - min(x, y) + max(c, 0.2) * sqrt(y)",
         "ln(1 + x) + log10(2 + y) + abs(x - y) + y^-2 + x^4",
         "c * 2 + t",
         "x",
+        "hill_rep(y, 0.4, 1.5) + hill(x, y, 3) - hill(c, x, 2) + hill(x, 0.7, c * 4)",
+        "0.3 * x + 0.1 - x * y + (2 - 0.5 * y) + (x * y - 1) + (c * t + x) + (y - c * t)",
+        "x^0.5 + y^2.5 + x^-1 + x^6 + y^8 + x^3",
+        "hill(c, 0.2, 2) * x - 0.05 * y",
     ];
 
     /// Batch evaluation agrees with the scalar program to f32 precision, for every
@@ -566,7 +859,13 @@ mod tests {
             .map(|i| (0.05 + 0.13 * i as f32, 2.0 - 0.04 * i as f32))
             .collect();
         let (c, t) = (0.7, 3.5);
-        for outs in [vec![0, 1, 2, 3, 4, 5], vec![2], vec![4, 0], vec![5]] {
+        for outs in [
+            (0..SRCS.len()).collect(),
+            vec![2],
+            vec![4, 0],
+            vec![5],
+            vec![7, 6],
+        ] {
             let bp = BatchProgram::new(&flat, &[0, 1], &outs).unwrap();
             let mut u = bp.uniform_workspace();
             u[2] = c;
@@ -634,7 +933,8 @@ mod tests {
     #[test]
     fn dispatch_is_bitwise_identical() {
         let p = program(&SRCS);
-        let bp = BatchProgram::new(&p.flat(), &[0, 1], &[0, 1, 2, 3, 4, 5]).unwrap();
+        let all: Vec<usize> = (0..SRCS.len()).collect();
+        let bp = BatchProgram::new(&p.flat(), &[0, 1], &all).unwrap();
         let mut u = bp.uniform_workspace();
         u[2] = 0.3;
         u[3] = 2.0;

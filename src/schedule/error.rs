@@ -61,27 +61,64 @@ impl ScheduleError {
     }
 }
 
-/// The last `key =` on the line of `offset`, before it; or the table header
-/// (`[culture]`, `[[drug]]`) of that line.
+/// The key at `offset`: the last `key =` before it on its line, or the key starting
+/// at it (an unknown key), prefixed by the table the line is in (`culture.split`,
+/// `drug.adaptive.factor`).
 fn key_before(text: &str, offset: usize) -> Option<String> {
     let offset = offset.min(text.len());
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
     let before = &text[line_start..offset];
-    let whole = text[line_start..line_end].trim();
-    let key = before.rfind('=').and_then(|eq| {
-        let head = before[..eq].trim_end();
-        let start = head
-            .rfind(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.' || c == '"'))
-            .map_or(0, |i| i + 1);
-        let k = head[start..].trim_matches('"');
-        (!k.is_empty()).then(|| k.to_string())
-    });
-    key.or_else(|| {
-        whole
-            .starts_with('[')
-            .then(|| whole.trim_matches(|c| c == '[' || c == ']').to_string())
-    })
+    let is_key = |c: char| c.is_alphanumeric() || c == '_' || c == '-' || c == '.' || c == '"';
+    let key = match before.rfind('=') {
+        Some(eq) => {
+            let head = before[..eq].trim_end();
+            let start = head.rfind(|c: char| !is_key(c)).map_or(0, |i| i + 1);
+            Some(head[start..].trim_matches('"').to_string())
+        }
+        None => {
+            // A key at the offset (an unknown key) is followed by `=`.
+            let k: String = text[offset..].chars().take_while(|&c| is_key(c)).collect();
+            text[offset + k.len()..]
+                .trim_start_matches([' ', '\t'])
+                .starts_with('=')
+                .then(|| k.trim_matches('"').to_string())
+        }
+    }
+    .filter(|k| !k.is_empty());
+    // The nearest table header at or above this line.
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let table = text[..line_end]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .map(|l| l.split('#').next().unwrap_or(l).trim())
+        .find_map(header);
+    let on_header = header(
+        text[line_start..line_end]
+            .split('#')
+            .next()
+            .unwrap_or_default()
+            .trim(),
+    )
+    .is_some();
+    match (table, key) {
+        (Some(t), _) if on_header => Some(t),
+        (Some(t), Some(k)) => Some(format!("{t}.{k}")),
+        (None, k) => k,
+        (t, None) => t,
+    }
+}
+
+/// The table named by a header line (`[culture]`, `[[drug]]`, `[drug.adaptive]`);
+/// `None` for any other line (an array element on its own line also starts with `[`).
+fn header(line: &str) -> Option<String> {
+    let inner = line.strip_prefix('[')?.strip_suffix(']')?;
+    let inner = inner.trim_start_matches('[').trim_end_matches(']').trim();
+    (!inner.is_empty()
+        && inner
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ' ')))
+    .then(|| inner.to_string())
 }
 
 #[cfg(test)]
@@ -93,9 +130,18 @@ mod tests {
         let t = "[culture]\nsplit = \"8\"\nx = { a = 1, bb = \"2\" }\n";
         assert_eq!(
             key_before(t, t.find("\"8\"").unwrap()),
-            Some("split".into())
+            Some("culture.split".into())
         );
-        assert_eq!(key_before(t, t.find("\"2\"").unwrap()), Some("bb".into()));
+        assert_eq!(
+            key_before(t, t.find("\"2\"").unwrap()),
+            Some("culture.bb".into())
+        );
+        assert_eq!(
+            key_before(t, t.find("x =").unwrap()),
+            Some("culture.x".into())
+        );
         assert_eq!(key_before(t, 1), Some("culture".into()));
+        let t = "[[drug]]\nholidays = [\n  [\"9d\", 2],\n]\n";
+        assert_eq!(key_before(t, t.find('2').unwrap()), Some("drug".into()));
     }
 }

@@ -90,11 +90,15 @@ impl<'a> DosePlan<'a> {
             .any(|&(a, b)| t >= a - self.eps && t < b - self.eps)
     }
 
-    /// The arm is given at `t` (inside its window and not on holiday).
+    /// The arm is given at `t` (inside its window and not on holiday). The window is
+    /// `[start, stop)`, except that an arm running to the end of the run is still
+    /// in force at the end (the last readout shows it).
     pub fn active(&self, arm: usize, t: f64) -> bool {
         let a = &self.s.arms[arm];
+        let open = t < a.stop - self.eps
+            || (a.stop >= self.s.duration - self.eps && t <= self.s.duration + self.eps);
         match self.start[arm] {
-            Some(t0) => t >= t0 - self.eps && t < a.stop - self.eps && !self.in_holiday(a, t),
+            Some(t0) => t >= t0 - self.eps && open && !self.in_holiday(a, t),
             None => false,
         }
     }

@@ -59,6 +59,11 @@ pub struct MetaDef {
     pub ic50_every: Option<Spanned<String>>,
     #[serde(default)]
     pub ic50_drug: Option<Spanned<String>>,
+    /// `["0.1 nM", "10 uM"]`: tested range of IC50 readouts.
+    #[serde(default)]
+    pub ic50_range: Option<Spanned<Vec<Spanned<String>>>>,
+    #[serde(default)]
+    pub ic50_points: Option<Spanned<i64>>,
     #[serde(default)]
     pub equilibrate: Option<Spanned<String>>,
     #[serde(default)]

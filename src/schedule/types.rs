@@ -25,6 +25,11 @@ pub struct Schedule {
     pub ic50_every: Option<f64>,
     /// Drug of the IC50 readouts (model drug index); `None` without drugs.
     pub ic50_drug: Option<usize>,
+    /// Tested concentration range of IC50 readouts (the IC50 drug's unit); `None` =
+    /// three decades either side of the IC50s the model declares for the drug.
+    pub ic50_range: Option<(f64, f64)>,
+    /// Log-spaced points over that range; `None` = 3 per decade (at least 7).
+    pub ic50_points: Option<usize>,
     pub equilibrate: Option<f64>,
     pub initial_cells: Option<f64>,
     pub culture: Culture,

@@ -172,6 +172,7 @@ impl Figure for Scatter {
                 .configure_mesh()
                 .x_labels(5)
                 .y_labels(5)
+                .y_label_formatter(&|y| short(*y))
                 .x_desc(p.x_desc.as_str())
                 .y_desc(self.y_desc.as_str())
                 .label_style(("sans-serif", 13))
@@ -276,6 +277,7 @@ impl Figure for Heatmap {
             .disable_mesh()
             .disable_x_axis()
             .y_labels(6)
+            .y_label_formatter(&|z| short(*z))
             .y_desc(self.z_desc.as_str())
             .label_style(("sans-serif", 13))
             .draw()
@@ -320,23 +322,40 @@ fn stem(s: &str) -> String {
         .collect()
 }
 
+/// Axis text for a column: its name and, when the manifest records one, its unit.
+fn labelled(data: &SweepData, name: &str) -> String {
+    match data.manifest.units.get(name) {
+        Some(u) if !u.is_empty() => format!("{name} ({u})"),
+        _ => name.to_string(),
+    }
+}
+
 /// Axis text for parameter `i`: log-scaled parameters are plotted as log10.
 fn axis_of(data: &SweepData, i: usize) -> (String, bool) {
     let p = &data.manifest.spec.parameters[i];
     match p.scale {
-        Scale::Log => (format!("log10({})", p.name), true),
-        Scale::Linear => (p.name.clone(), false),
+        Scale::Log => (format!("log10 of {}", labelled(data, &p.name)), true),
+        Scale::Linear => (labelled(data, &p.name), false),
     }
 }
 
 /// The tornado of one metric's indices, sorted so the largest (ST or mu*) is on top.
-fn tornado_for(metric: &str, method: &str, indices: &[IndexRow]) -> Tornado {
+fn tornado_for(metric: &str, unit: Option<&str>, method: &str, indices: &[IndexRow]) -> Tornado {
     let (key, other, x_desc) = match method {
-        "sobol" => ("ST", "S1", "Sobol index"),
+        "sobol" => (
+            "ST",
+            "S1",
+            "Sobol index (fraction of variance, 1)".to_string(),
+        ),
         _ => (
             "mu_star",
             "sigma",
-            "elementary effect (per unit of normalised input)",
+            match unit {
+                Some(u) if !u.is_empty() => {
+                    format!("elementary effect ({u} per unit of normalised input)")
+                }
+                _ => "elementary effect (per unit of normalised input)".to_string(),
+            },
         ),
     };
     let get = |name: &str| -> Vec<&IndexRow> {
@@ -364,7 +383,7 @@ fn tornado_for(metric: &str, method: &str, indices: &[IndexRow]) -> Tornado {
     };
     Tornado {
         title: format!("{metric}: {method} indices"),
-        x_desc: x_desc.to_string(),
+        x_desc,
         labels: order.iter().map(|&k| main[k].parameter.clone()).collect(),
         series: vec![series(&main, &pretty(key)), series(&second, &pretty(other))],
     }
@@ -393,7 +412,8 @@ pub(super) fn draw_all(
     for (m, metric) in data.manifest.metrics.iter().enumerate() {
         let y = data.metric(m);
         if method != "none" {
-            let t = tornado_for(metric, method, indices);
+            let unit = data.manifest.units.get(metric).map(String::as_str);
+            let t = tornado_for(metric, unit, method, indices);
             let size = (900, 160 + 60 * d as u32);
             save(format!("tornado_{}", stem(metric)), size, &t)?;
         }
@@ -422,7 +442,7 @@ pub(super) fn draw_all(
             .collect();
         let sc = Scatter {
             title: format!("{metric} against each parameter"),
-            y_desc: metric.clone(),
+            y_desc: labelled(data, metric),
             panels,
         };
         save(format!("scatter_{}", stem(metric)), (1000, 800), &sc)?;
@@ -433,9 +453,9 @@ pub(super) fn draw_all(
                     "{metric} over {} x {}",
                     data.design.names[0], data.design.names[1]
                 ),
-                x_desc: data.design.names[0].clone(),
-                y_desc: data.design.names[1].clone(),
-                z_desc: metric.clone(),
+                x_desc: labelled(data, &data.design.names[0]),
+                y_desc: labelled(data, &data.design.names[1]),
+                z_desc: labelled(data, metric),
                 x_levels: (0..l)
                     .map(|i| data.design.points[i * l].values[0])
                     .collect(),

@@ -7,6 +7,13 @@ use std::path::PathBuf;
 /// a sweep. Input problems are reported before any point is evaluated.
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
+    /// A located problem in a sweep file (or in the model it names): file, line,
+    /// column, field and what was expected.
+    #[error(transparent)]
+    Input(#[from] crate::model::ModelError),
+    /// A located problem in the therapy schedule file a sweep names.
+    #[error(transparent)]
+    Schedule(#[from] crate::schedule::ScheduleError),
     #[error("cannot read sweep spec {path}: {message}")]
     Spec { path: PathBuf, message: String },
     #[error("sweep spec has no parameters")]

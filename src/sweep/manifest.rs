@@ -2,6 +2,7 @@
 //! which version, and how it ended. Resume, merge and sensitivity read it back to make
 //! sure they work on the sweep they think they do.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,46 @@ pub struct Manifest {
     /// Directories merged into this one.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub merged_from: Vec<PathBuf>,
+    /// Files the evaluator read (model, schedule) with their SHA-256, so a resume or
+    /// merge against an edited model is refused.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputFile>,
+    /// Unit of each parameter and metric column that has one (for plot axes).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub units: BTreeMap<String, String>,
+}
+
+/// One input file of an evaluator: what it is, where it was read, and its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputFile {
+    /// `model`, `schedule`, ...
+    pub role: String,
+    pub path: String,
+    pub sha256: String,
+}
+
+/// Why two input lists do not describe the same files (paths may differ between
+/// machines; roles and hashes may not), or `None` when they agree.
+pub fn inputs_differ(old: &[InputFile], new: &[InputFile]) -> Option<String> {
+    let key = |v: &[InputFile]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|f| (f.role.clone(), f.sha256.clone()))
+            .collect()
+    };
+    if key(old) == key(new) {
+        return None;
+    }
+    let describe = |v: &[InputFile]| -> String {
+        v.iter()
+            .map(|f| format!("{} {} (sha256 {:.12})", f.role, f.path, f.sha256))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Some(format!(
+        "input files changed: were [{}], now [{}]",
+        describe(old),
+        describe(new)
+    ))
 }
 
 /// Path of the manifest in a sweep directory.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::error::{format_ids, SweepError};
-use super::manifest::{runs_path, Manifest, SweepStatus};
+use super::manifest::{inputs_differ, runs_path, Manifest, SweepStatus};
 use super::runner::count_outcomes;
 use super::runs::{read_runs, write_runs, RunRow, RunsHeader};
 
@@ -44,6 +44,13 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<MergeSummary, SweepError> {
                 "{} holds a different sweep than {}",
                 dir.display(),
                 first.display()
+            )));
+        }
+        if let Some(why) = inputs_differ(&base.inputs, &m.inputs) {
+            return Err(mismatch(format!(
+                "{} and {}: {why}",
+                first.display(),
+                dir.display()
             )));
         }
         if m.status != SweepStatus::Complete {

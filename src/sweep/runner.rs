@@ -17,7 +17,7 @@ use rayon::prelude::*;
 
 use super::design::{Design, Point};
 use super::error::SweepError;
-use super::manifest::{runs_path, Manifest, SweepStatus};
+use super::manifest::{inputs_differ, runs_path, InputFile, Manifest, SweepStatus};
 use super::runs::{read_runs, write_runs, Outcome, RunRow, RunsHeader};
 use super::seed::{derive_seed, Stream};
 use super::shard::Shard;
@@ -35,6 +35,16 @@ pub trait Evaluator: Sync {
     /// Evaluate `point` (parameter values in spec order). Must be a pure function of
     /// `(point, seed)`; `seed` is the only randomness it may use.
     fn evaluate(&self, point: &[f64], seed: u64) -> Result<Vec<f64>, String>;
+    /// Files the evaluator depends on (recorded in the manifest; a resume or merge
+    /// whose files hash differently is refused). Default: none.
+    fn inputs(&self) -> Vec<InputFile> {
+        Vec::new()
+    }
+    /// Units of parameter and metric columns, by column name (for the manifest and
+    /// plot axes). Default: none.
+    fn units(&self) -> std::collections::BTreeMap<String, String> {
+        std::collections::BTreeMap::new()
+    }
 }
 
 /// How to run a sweep.
@@ -113,6 +123,8 @@ pub fn run_sweep<E: Evaluator + ?Sized>(
         failed: 0,
         wall_time_s: 0.0,
         merged_from: Vec::new(),
+        inputs: evaluator.inputs(),
+        units: evaluator.units(),
     };
     let runs = runs_path(out_dir);
     let previous = prepare_output(out_dir, &runs, &manifest, &header, slice, options.resume)?;
@@ -209,6 +221,9 @@ fn prepare_output(
             "shard was {:?}, now {:?}",
             old.shard, manifest.shard
         )));
+    }
+    if let Some(why) = inputs_differ(&old.inputs, &manifest.inputs) {
+        return Err(mismatch(why));
     }
     if old.metrics != manifest.metrics {
         return Err(mismatch(format!(

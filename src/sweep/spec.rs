@@ -2,9 +2,11 @@
 //! and the seed. Read from TOML with unknown fields refused, so a typo is an error
 //! rather than a silently ignored setting.
 //!
-//! The `model`, `schedule` and `metrics` sections are carried through untouched (and
-//! recorded in the manifest) for the model evaluator, which is not part of this layer
-//! yet: they are *pending* and their shape will be fixed by the evaluator.
+//! This is the resolved, generic form the runner, resume, merge and sensitivity work
+//! on: every parameter has its bounds. A model sweep file is read by
+//! [`super::file`], which fills bounds in from the model and checks the `model`,
+//! `schedule` and `metrics` sections; those sections are kept here as written (raw
+//! TOML) so the manifest records them and a resume or merge can compare them.
 
 use std::path::{Path, PathBuf};
 
@@ -106,7 +108,7 @@ impl DesignSpec {
     }
 }
 
-/// A whole sweep: seed, design, parameters, and the pending model-side sections.
+/// A whole sweep: seed, design, parameters, and the model-side sections as written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SweepSpec {
@@ -114,13 +116,13 @@ pub struct SweepSpec {
     pub seed: u64,
     pub design: DesignSpec,
     pub parameters: Vec<ParameterSpec>,
-    /// Pending: the model to simulate, read by the (future) model evaluator.
+    /// `[model]` of a model sweep file, as written (see [`super::file`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<toml::Value>,
-    /// Pending: the therapy schedule, read by the (future) model evaluator.
+    /// `[schedule]` of a model sweep file, as written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<toml::Value>,
-    /// Pending: which metrics to compute from each run, read by the evaluator.
+    /// `[[metrics]]` of a model sweep file, as written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metrics: Option<toml::Value>,
 }

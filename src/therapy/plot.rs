@@ -222,10 +222,13 @@ fn colour(k: usize) -> RGBAColor {
     PALETTE[k % PALETTE.len()]
 }
 
+/// `(from, to, dose)` with times in days.
+pub(crate) type Step = (f64, f64, f64);
+
 /// Piecewise-constant dose of each drug from the run's dose-change events:
-/// (drug, [(from, to, dose)]) with times in days.
-pub(crate) fn dose_steps(r: &TherapyResult, day: f64) -> Vec<(String, Vec<(f64, f64, f64)>)> {
-    let mut out: Vec<(String, Vec<(f64, f64, f64)>)> = Vec::new();
+/// (drug, steps).
+pub(crate) fn dose_steps(r: &TherapyResult, day: f64) -> Vec<(String, Vec<Step>)> {
+    let mut out: Vec<(String, Vec<Step>)> = Vec::new();
     let end = r.final_time * day;
     for ev in r.events.iter().filter(|e| e.kind == EventKind::DoseChange) {
         let Some(drug) = &ev.drug else { continue };

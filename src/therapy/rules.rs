@@ -14,7 +14,12 @@ pub struct GrowthHistory {
 impl GrowthHistory {
     /// Record N at `t` (times must not decrease; a repeated time replaces the value).
     pub fn push(&mut self, t: f64, n: f64) {
-        let v = if n > 0.0 { n.ln() } else { f64::NEG_INFINITY };
+        self.push_ln(t, if n > 0.0 { n.ln() } else { f64::NEG_INFINITY });
+    }
+
+    /// Record ln N at `t` (for populations too large for an f64, e.g. a dish
+    /// expanded by hundreds of passages).
+    pub fn push_ln(&mut self, t: f64, v: f64) {
         if self.times.last() == Some(&t) {
             *self
                 .ln_n

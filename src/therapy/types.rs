@@ -235,13 +235,13 @@ pub enum TherapyError {
         schedule: String,
         phase: &'static str,
         #[source]
-        source: SimError,
+        source: Box<SimError>,
     },
     #[error("schedule `{schedule}`, assay at t = {time}: {source}")]
     Assay {
         schedule: String,
         time: f64,
         #[source]
-        source: AssayError,
+        source: Box<AssayError>,
     },
 }

@@ -72,3 +72,55 @@ pub fn toy_spec(samples: usize) -> SweepSpec {
 pub fn runs_text(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("runs.csv")).unwrap()
 }
+
+/// A pure birth-death population in hours (division `b`, death `d`, no carrying
+/// capacity) with one decaying species `x' = -k x`, x(0) = 1: the analytic oracle of
+/// model sweeps.
+pub const BIRTH_DEATH_MODEL: &str = r#"
+[model]
+name = "birth_death"
+title = "Pure birth-death with a decaying marker"
+time_unit = "hours"
+description = "Analytic oracle: N(t) = N0 exp((b - d) t), x(t) = exp(-k t)."
+
+[species.x]
+initial = 1.0
+unit = "1"
+description = "decaying marker"
+rate = "-k * x"
+
+[parameters.b]
+value = 0.03
+unit = "1/h"
+bounds = [0.02, 0.04]
+provenance = "assumed"
+note = "division rate"
+
+[parameters.d]
+value = 0.005
+unit = "1/h"
+bounds = [0.001, 0.01]
+provenance = "assumed"
+note = "death rate"
+
+[parameters.k]
+value = 0.05
+unit = "1/h"
+bounds = [0.01, 0.1]
+provenance = "assumed"
+note = "marker decay rate"
+
+[fate]
+division = "b"
+death = "d"
+initial_cells = 1000.0
+"#;
+
+/// Write `model.toml` (the birth-death oracle) and `sweep.toml` (`sweep`) into `dir`;
+/// returns the sweep file's path.
+pub fn write_sweep(dir: &Path, sweep: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("model.toml"), BIRTH_DEATH_MODEL).unwrap();
+    let p = dir.join("sweep.toml");
+    std::fs::write(&p, sweep).unwrap();
+    p
+}

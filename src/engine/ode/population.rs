@@ -145,19 +145,24 @@ impl OdeSystem for PopulationSystem<'_> {
     fn rhs(&mut self, t: f64, y: &[f64], dy: &mut [f64]) {
         self.exposure.concentrations(t, &mut self.drugs);
         let n = self.bound.n_species;
+        let nd = self.bound.n_drugs;
         let s = n + 1;
         let (crowd, _) = self.crowding(y);
-        for g in 0..self.model.genotypes.len() {
-            dy[g * s + n] = 0.0;
+        for cells in dy.iter_mut().skip(n).step_by(s) {
+            *cells = 0.0;
         }
-        for g in 0..self.model.genotypes.len() {
-            let (div, death) = self.run_genotype(g, t, y);
-            let p = &self.bound.genotypes[g].rhs;
-            let regs = &self.regs[g];
-            for i in 0..n {
-                dy[g * s + i] = p.output(regs, i);
-            }
-            let cells = y[g * s + n];
+        let genotypes = self.regs.iter_mut().zip(&self.bound.genotypes);
+        for (g, ((regs, bg), yg)) in genotypes.zip(y.chunks_exact(s)).enumerate() {
+            let (x, cells) = (&yg[..n], yg[n]);
+            let inputs = &mut regs[..n + nd + 1];
+            inputs[..n].copy_from_slice(x);
+            inputs[n..n + nd].copy_from_slice(&self.drugs);
+            inputs[n + nd] = t;
+            let p = &bg.rhs;
+            p.run(regs);
+            // The first n outputs are the species rates, then division and death.
+            p.outputs_into(regs, &mut dy[g * s..g * s + n]);
+            let (div, death) = (p.output(regs, n), p.output(regs, n + 1));
             let births = div * crowd * cells;
             let mut kept = births;
             for &(c, u) in &self.children[g] {
@@ -215,6 +220,14 @@ impl OdeSystem for PopulationSystem<'_> {
     }
 
     fn check(&self, t: f64, y: &[f64]) -> Result<(), SolverError> {
+        // Called on every accepted step: a branch-free scan first, names only on
+        // failure.
+        let tol = -self.negative_tolerance;
+        if y.iter()
+            .fold(true, |ok, &v| ok & (v.is_finite() & (v >= tol)))
+        {
+            return Ok(());
+        }
         for (i, &v) in y.iter().enumerate() {
             if !v.is_finite() {
                 return Err(SolverError {
@@ -225,7 +238,7 @@ impl OdeSystem for PopulationSystem<'_> {
                     },
                 });
             }
-            if v < -self.negative_tolerance {
+            if v < tol {
                 return Err(SolverError {
                     time: t,
                     kind: SolverErrorKind::Negative {

@@ -242,6 +242,7 @@ pub fn error_norm(err: &[f64], y0: &[f64], y1: &[f64], rtol: f64, atol: f64) -> 
 }
 
 /// Hairer's starting step size (Solving ODEs I, II.4): an explicit Euler probe.
+/// Returns the step and the number of right-hand-side evaluations it made (1).
 #[allow(clippy::too_many_arguments)]
 pub fn initial_step(
     sys: &mut dyn OdeSystem,
@@ -254,6 +255,38 @@ pub fn initial_step(
     h_max: f64,
 ) -> (f64, u64) {
     let n = y.len();
+    let (mut y1, mut f1) = (vec![0.0; n], vec![0.0; n]);
+    let s = initial_step_in(sys, t, y, f0, order, rtol, atol, h_max, &mut y1, &mut f1);
+    (s.h, s.rhs_evals)
+}
+
+/// What [`initial_step_in`] found.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StartStep {
+    pub h: f64,
+    pub rhs_evals: u64,
+    /// False when the probe saw (almost) no motion (f or its change below the
+    /// thresholds), so `h` is Hairer's fallback guess (1e-6 or so), not a
+    /// measurement: a warm restart should not be capped by it.
+    pub informative: bool,
+}
+
+/// [`initial_step`] with caller-provided scratch `y1`, `f1` (length of `y`), for
+/// solvers that call it at every restart and must not allocate.
+#[allow(clippy::too_many_arguments)]
+pub fn initial_step_in(
+    sys: &mut dyn OdeSystem,
+    t: f64,
+    y: &[f64],
+    f0: &[f64],
+    order: i32,
+    rtol: f64,
+    atol: f64,
+    h_max: f64,
+    y1: &mut [f64],
+    f1: &mut [f64],
+) -> StartStep {
+    let n = y.len();
     let (mut d0, mut d1) = (0.0, 0.0);
     for i in 0..n {
         let sc = atol + rtol * y[i].abs();
@@ -261,25 +294,27 @@ pub fn initial_step(
         d1 += (f0[i] / sc).powi(2);
     }
     let (d0, d1) = ((d0 / n as f64).sqrt(), (d1 / n as f64).sqrt());
-    let h0 = if d0 < 1e-5 || d1 < 1e-5 {
-        1e-6
-    } else {
-        0.01 * d0 / d1
+    let still = d0 < 1e-5 || d1 < 1e-5;
+    let h0 = if still { 1e-6 } else { 0.01 * d0 / d1 }.min(h_max);
+    for i in 0..n {
+        y1[i] = y[i] + h0 * f0[i];
     }
-    .min(h_max);
-    let y1: Vec<f64> = (0..n).map(|i| y[i] + h0 * f0[i]).collect();
-    let mut f1 = vec![0.0; n];
-    sys.rhs(t + h0, &y1, &mut f1);
+    sys.rhs(t + h0, y1, f1);
     let mut d2 = 0.0;
     for i in 0..n {
         let sc = atol + rtol * y[i].abs();
         d2 += ((f1[i] - f0[i]) / sc).powi(2);
     }
     let d2 = (d2 / n as f64).sqrt() / h0;
-    let h1 = if d1.max(d2) <= 1e-15 {
+    let flat = d1.max(d2) <= 1e-15;
+    let h1 = if flat {
         (h0 * 1e-3).max(1e-6)
     } else {
         (0.01 / d1.max(d2)).powf(1.0 / (order as f64 + 1.0))
     };
-    ((100.0 * h0).min(h1).min(h_max), 1)
+    StartStep {
+        h: (100.0 * h0).min(h1).min(h_max),
+        rhs_evals: 1,
+        informative: !(still || flat),
+    }
 }

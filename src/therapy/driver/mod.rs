@@ -13,6 +13,9 @@
 //! 6. resistance rules; the first event starts arms waiting for resistance;
 //! 7. a timeline row if a readout is due; stop conditions.
 
+mod dosing;
+mod readout;
+
 use std::time::Instant;
 
 use super::rules::{GrowthHistory, NadirRule};
@@ -83,8 +86,9 @@ struct Driver<'a> {
     mg_total: Vec<f64>,
     boluses: Vec<usize>,
     max_dose: Vec<f64>,
-    /// Product of every passage's split factor.
-    expanded: f64,
+    /// ln of the product of every passage's split factor (in log space: hundreds of
+    /// passages overflow an f64).
+    ln_expanded: f64,
     passages: usize,
     growth: GrowthHistory,
     untreated: f64,
@@ -95,6 +99,8 @@ struct Driver<'a> {
     first_resistance: Option<(f64, ResistanceRule)>,
     fired: Vec<ResistanceRule>,
     stop_reason: StopReason,
+    /// A drug has been given (the regrowth rule measures from the first dose on).
+    dosed: bool,
     /// Why a drug's scheduled dose is about to change (set by adaptive raises).
     pending_reason: Vec<Option<String>>,
     // Outputs.
@@ -118,7 +124,7 @@ impl<'a> Driver<'a> {
         let sim = |phase, source| TherapyError::Sim {
             schedule: s.name.clone(),
             phase,
-            source,
+            source: Box::new(source),
         };
         let settings_err = |message: String| TherapyError::Settings {
             schedule: s.name.clone(),
@@ -197,7 +203,7 @@ impl<'a> Driver<'a> {
             || s.arms
                 .iter()
                 .any(|a| matches!(a.regimen, Regimen::Adaptive(_)));
-        if needs_growth && !(untreated > 0.0) {
+        if needs_growth && (untreated.is_nan() || untreated <= 0.0) {
             return Err(settings_err(format!(
                 "the adaptive rule and steady-growth rule compare growth with the untreated \
                  growth rate, but the population's drug-free net growth rate at t = 0 is {untreated} \
@@ -225,7 +231,7 @@ impl<'a> Driver<'a> {
             boluses: vec![0; nd],
             max_dose: vec![0.0; nd],
             scheduled,
-            expanded: 1.0,
+            ln_expanded: 0.0,
             passages: 0,
             growth: GrowthHistory::default(),
             untreated,
@@ -236,6 +242,7 @@ impl<'a> Driver<'a> {
             fired: Vec::new(),
             stop_reason: StopReason::End,
             pending_reason: vec![None; nd],
+            dosed: false,
             columns,
             times: Vec::new(),
             values: Vec::new(),
@@ -251,7 +258,7 @@ impl<'a> Driver<'a> {
         TherapyError::Sim {
             schedule: self.s.name.clone(),
             phase: "the run",
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -363,460 +370,13 @@ impl<'a> Driver<'a> {
             self.auc[i] += dt * log_mean(c0, c1);
         }
         self.t_prev = t;
-        self.growth.push(t, self.ode.total_cells() * self.expanded);
-    }
-
-    /// Start the adaptive level of arms whose window opens now (ICxx by assay).
-    fn start_arms_due(&mut self, t: f64) -> Result<(), TherapyError> {
-        for i in 0..self.s.arms.len() {
-            let Regimen::Adaptive(rule) = self.s.arms[i].regimen else {
-                continue;
-            };
-            let Some(t0) = self.plan.arm_start(i) else {
-                continue;
-            };
-            if self.plan.level(i).is_some() || (t0 - t).abs() > self.eps {
-                continue;
-            }
-            let c = match rule.start {
-                AdaptiveStart::Concentration(c) => c,
-                AdaptiveStart::Icxx(x) => {
-                    let drug = self.s.arms[i].drug;
-                    let dr = self.dose_response(drug, self.ode.state().to_vec())?;
-                    let c = dr.icxx(x).ok_or_else(|| TherapyError::Settings {
-                        schedule: self.s.name.clone(),
-                        message: format!(
-                            "the adaptive arm of `{}` starts at IC{x}, but the simulated 72 h \
-                             assay at t = {t} never reaches {x}% inhibition up to {} {} (fitted \
-                             maximal effect: viability {:.3})",
-                            self.model.drugs[drug].name,
-                            dr.top_dose(),
-                            dr.unit,
-                            dr.fit.emax
-                        ),
-                    })?;
-                    c.min(rule.cap)
-                }
-            };
-            self.plan.set_level(i, c, t);
-        }
-        Ok(())
-    }
-
-    /// Raise adaptive arms whose growth has recovered. Returns whether any was raised.
-    fn adaptive_checks(&mut self, t: f64) -> bool {
-        let mut raised = false;
-        for i in 0..self.s.arms.len() {
-            let Regimen::Adaptive(rule) = self.s.arms[i].regimen else {
-                continue;
-            };
-            if !self.due(t, rule.check_every) || !self.plan.active(i, t) {
-                continue;
-            }
-            let Some((c, since)) = self.plan.level(i) else {
-                continue;
-            };
-            if c >= rule.cap * (1.0 - 1e-12) || t - since < rule.min_hold - self.eps {
-                continue;
-            }
-            let Some(rate) = self.growth.rate(t, rule.window) else {
-                continue;
-            };
-            if rate >= rule.recovery * self.untreated {
-                let new = (c * rule.factor).min(rule.cap);
-                self.plan.set_level(i, new, t);
-                raised = true;
-                let drug = self.s.arms[i].drug;
-                let unit = self.model.drugs[drug].unit.symbol();
-                let tu = &self.s.time_unit;
-                self.pending_reason[drug] = Some(format!(
-                    "raise: net growth {rate:.4}/{tu} over the last {} {tu} >= {} x untreated \
-                     {:.4}/{tu}; {c:.4} -> {new:.4} {unit}",
-                    rule.window, rule.recovery, self.untreated
-                ));
-            }
-        }
-        raised
+        let n = self.ode.total_cells();
+        let ln_n = if n > 0.0 { n.ln() } else { f64::NEG_INFINITY };
+        self.growth.push_ln(t, ln_n + self.ln_expanded);
     }
 }
 
 impl Driver<'_> {
-    /// Apply scheduled dosing at the current time: the medium change (in vitro; only
-    /// drugs whose concentration changes are touched) or the boluses due (in vivo,
-    /// when `edge` says the plan has an event now). Records dose changes and boluses.
-    fn dose(&mut self, edge: bool, why: &str) -> Result<(), TherapyError> {
-        let t = self.ode.time();
-        match self.s.setting {
-            Setting::InVitro => {
-                let now = self.ode.concentrations();
-                for ev in self.plan.medium_change(t) {
-                    if let DoseKind::SetConcentration { value } = ev.kind {
-                        if value != now[ev.drug] {
-                            self.ode
-                                .apply_dose(ev.drug, ev.kind)
-                                .map_err(|e| self.sim_err(e))?;
-                        }
-                    }
-                }
-            }
-            Setting::InVivo => {
-                if edge {
-                    for ev in self.plan.events_at(t) {
-                        self.bolus(ev.drug, ev.kind)?;
-                    }
-                }
-            }
-        }
-        self.note_dose_changes(why);
-        Ok(())
-    }
-
-    fn bolus(&mut self, drug: usize, kind: DoseKind) -> Result<(), TherapyError> {
-        self.ode
-            .apply_dose(drug, kind)
-            .map_err(|e| self.sim_err(e))?;
-        if let DoseKind::Bolus { mg_per_kg } = kind {
-            self.mg_total[drug] += mg_per_kg;
-            self.boluses[drug] += 1;
-            self.event(
-                EventKind::Bolus,
-                Some(drug),
-                mg_per_kg,
-                "mg/kg",
-                String::new(),
-            );
-        }
-        Ok(())
-    }
-
-    /// Record a `dose_change` event for every drug whose scheduled dose changed.
-    fn note_dose_changes(&mut self, why: &str) {
-        let t = self.ode.time();
-        for k in 0..self.scheduled.len() {
-            let d = self.scheduled[k];
-            let new = self.plan.drug_dose(d, t);
-            self.max_dose[d] = self.max_dose[d].max(new);
-            let old = self.last_dose[d];
-            let reason = self.pending_reason[d].take();
-            if new == old {
-                self.last_dose[d] = new;
-                continue;
-            }
-            self.last_dose[d] = new;
-            let unit = dose_unit(self.model, self.s, d);
-            let detail = reason.unwrap_or_else(|| format!("{why}: {old} -> {new} {unit}"));
-            self.event(EventKind::DoseChange, Some(d), new, &unit, detail);
-        }
-    }
-
-    /// Split the dish 1:K while it holds at least the confluence cap.
-    fn passage(&mut self) -> Result<(), TherapyError> {
-        let Some(p) = self.s.culture.passage else {
-            return Ok(());
-        };
-        while self.ode.total_cells() >= p.cap {
-            let before = self.ode.total_cells();
-            self.ode.scale_cells(1.0 / p.split);
-            self.expanded *= p.split;
-            self.passages += 1;
-            let after = self.ode.total_cells();
-            self.event(
-                EventKind::Passage,
-                None,
-                before,
-                "cells",
-                format!(
-                    "split 1:{} at the confluence cap {:e}: {before:.4e} -> {after:.4e} cells",
-                    p.split, p.cap
-                ),
-            );
-        }
-        Ok(())
-    }
-
-    /// A 72 h dose-response of `drug` on the snapshot `state` (no other drug).
-    fn dose_response(
-        &mut self,
-        drug: usize,
-        state: Vec<f64>,
-    ) -> Result<DoseResponse, TherapyError> {
-        let (lo, hi) = self
-            .opts
-            .ic50_range
-            .unwrap_or_else(|| assay::default_range(self.model, self.bound, drug));
-        let points = self
-            .opts
-            .ic50_points
-            .unwrap_or_else(|| assay::points_for(lo, hi));
-        let t = self.ode.time();
-        let fail = |source| TherapyError::Assay {
-            schedule: self.s.name.clone(),
-            time: t,
-            source,
-        };
-        let doses = assay::log_doses(lo, hi, points).map_err(fail)?;
-        let background = vec![0.0; self.model.drugs.len()];
-        self.assay_wells += doses.len() + 1;
-        assay::dose_response(
-            self.model,
-            self.bound,
-            &state,
-            &background,
-            drug,
-            &doses,
-            &self.assay,
-        )
-        .map_err(fail)
-    }
-
-    /// IC50 readout, resistance rules and the timeline row, as due.
-    fn act_on_readouts(&mut self, readout_due: bool, ic50_due: bool) -> Result<(), TherapyError> {
-        let t = self.ode.time();
-        if ic50_due {
-            self.ic50_readout()?;
-        }
-        if readout_due {
-            if let (Some(rule), Some(arm)) = (self.s.resistance.steady_growth, self.s.primary_arm) {
-                if let Some(since) = self.plan.at_final_dose_since(arm, t) {
-                    if t - since >= rule.window - self.eps {
-                        if let Some(rate) = self.growth.rate(t, rule.window) {
-                            if rate >= rule.fraction * self.untreated {
-                                let tu = self.s.time_unit.clone();
-                                self.resistance(
-                                    ResistanceRule::SteadyGrowth,
-                                    t,
-                                    rate,
-                                    &format!("1/{tu}"),
-                                    format!(
-                                        "net growth {rate:.4}/{tu} over the last {} {tu} at the \
-                                         final dose >= {} x untreated {:.4}/{tu}",
-                                        rule.window, rule.fraction, self.untreated
-                                    ),
-                                )?;
-                            }
-                        }
-                    }
-                }
-            }
-            if self.nadir.is_some() {
-                let v = self.ode.total_cells() * self.s.cell_volume;
-                let hit = self.nadir.as_mut().and_then(|n| n.push(t, v));
-                if let Some(r) = hit {
-                    let fraction = self.s.resistance.regrowth.unwrap_or(0.25);
-                    self.resistance(
-                        ResistanceRule::Regrowth,
-                        r.time,
-                        r.volume,
-                        "mm^3",
-                        format!(
-                            "tumour volume crossed {:.0}% above its nadir {:.4e} mm^3 (at t = {}) \
-                             at t = {:.4}, seen at the readout t = {}",
-                            fraction * 100.0,
-                            r.nadir,
-                            r.nadir_time,
-                            r.time,
-                            r.detected_at
-                        ),
-                    )?;
-                }
-            }
-            self.record_row();
-        }
-        Ok(())
-    }
-
-    fn ic50_readout(&mut self) -> Result<(), TherapyError> {
-        let Some(drug) = self.s.ic50_drug else {
-            return Ok(());
-        };
-        let t = self.ode.time();
-        let state = self.ode.state().to_vec();
-        let dr = self.dose_response(drug, state.clone())?;
-        let ic50 = dr.ic50();
-        let top = dr.top_dose();
-        let first = self.ic50.is_empty();
-        if first {
-            self.ic50_0 = ic50;
-            if ic50.is_none() {
-                self.warnings.push(format!(
-                    "the IC50 of `{}` at t = 0 is above the tested range (> {top} {}); \
-                     IC50 folds and the ic50_fold rule are undefined",
-                    dr.drug, dr.unit
-                ));
-            }
-        }
-        let fold = self.ic50_0.map(|i0| ic50.unwrap_or(top) / i0);
-        // Each genotype alone, at its own loop state, for the phenotypic resistant
-        // fraction.
-        let ng = self.model.genotypes.len();
-        let stride = self.model.species.len() + 1;
-        let genotype_ic50 = if ng == 1 {
-            vec![ic50]
-        } else {
-            let mut out = Vec::with_capacity(ng);
-            for g in 0..ng {
-                let mut y = state.clone();
-                for (h, chunk) in y.chunks_exact_mut(stride).enumerate() {
-                    chunk[stride - 1] = if h == g { 1.0 } else { 0.0 };
-                }
-                out.push(self.dose_response(drug, y)?.ic50());
-            }
-            out
-        };
-        if let (Some(i0), Some(f)) = (self.ic50_0, self.s.resistance.ic50_fold) {
-            for (g, r) in genotype_ic50.iter().enumerate() {
-                // Undetermined = above the tested range.
-                self.resistant_by_ic50[g] = r.unwrap_or(top) >= f * i0;
-            }
-        }
-        let shown = ic50.unwrap_or(f64::NAN);
-        let detail = match (ic50, fold) {
-            (Some(_), Some(f)) => format!("{f:.3} x the t = 0 IC50"),
-            (None, Some(f)) => format!(
-                "above the tested range (> {top} {}): >= {f:.3} x the t = 0 IC50",
-                dr.unit
-            ),
-            (Some(_), None) => "fold undefined: the t = 0 IC50 is above the tested range".into(),
-            (None, None) => format!("above the tested range (> {top} {})", dr.unit),
-        };
-        let unit = dr.unit.clone();
-        self.event(EventKind::Ic50, Some(drug), shown, &unit, detail);
-        self.ic50.push(Ic50Readout {
-            time: t,
-            drug: dr.drug.clone(),
-            unit: unit.clone(),
-            ic50,
-            top_dose: top,
-            fold,
-            fit: dr.fit,
-            genotype_ic50,
-        });
-        if let (Some(f), Some(fold)) = (self.s.resistance.ic50_fold, fold) {
-            if fold >= f {
-                self.resistance(
-                    ResistanceRule::Ic50Fold,
-                    t,
-                    fold,
-                    "fold",
-                    format!(
-                        "IC50 of `{}` {} {unit} >= {f} x the t = 0 IC50 {} {unit}",
-                        dr.drug,
-                        ic50.map_or(format!("> {top}"), |v| format!("{v:.4}")),
-                        self.ic50_0.map_or("?".into(), |v| format!("{v:.4}"))
-                    ),
-                )?;
-            }
-        }
-        Ok(())
-    }
-
-    /// A resistance rule fired at `time` (<= now). The first event of the run
-    /// starts the arms waiting for it (now) and may stop the run.
-    fn resistance(
-        &mut self,
-        rule: ResistanceRule,
-        time: f64,
-        value: f64,
-        unit: &str,
-        detail: String,
-    ) -> Result<(), TherapyError> {
-        if self.fired.contains(&rule) {
-            return Ok(());
-        }
-        self.fired.push(rule);
-        self.events.push(Event {
-            time,
-            kind: EventKind::Resistance(rule),
-            drug: None,
-            value,
-            unit: unit.into(),
-            detail,
-        });
-        if self.first_resistance.is_some() {
-            return Ok(());
-        }
-        self.first_resistance = Some((time, rule));
-        if self.s.stop.on_resistance {
-            self.stop_reason = StopReason::OnResistance;
-            return Ok(());
-        }
-        let t = self.ode.time();
-        let mut started = Vec::new();
-        for i in 0..self.s.arms.len() {
-            if self.s.arms[i].start == ArmStart::OnResistance
-                && t < self.s.arms[i].stop - self.eps
-                && self.plan.start_arm(i, t)
-            {
-                started.push(i);
-                let d = self.s.arms[i].drug;
-                self.event(
-                    EventKind::ArmStart,
-                    Some(d),
-                    t,
-                    &self.s.time_unit.clone(),
-                    format!("started on resistance ({})", rule.label()),
-                );
-            }
-        }
-        if started.is_empty() {
-            return Ok(());
-        }
-        self.start_arms_due(t)?;
-        match self.s.setting {
-            Setting::InVitro => self.dose(false, "started on resistance")?,
-            Setting::InVivo => {
-                for &i in &started {
-                    for ev in self.plan.arm_events_at(i, t) {
-                        self.bolus(ev.drug, ev.kind)?;
-                    }
-                }
-                self.note_dose_changes("started on resistance");
-            }
-        }
-        Ok(())
-    }
-
-    /// Append the timeline row of the current state.
-    fn record_row(&mut self) {
-        let t = self.ode.time();
-        if self.times.last() == Some(&t) {
-            return;
-        }
-        let y = self.ode.state();
-        let start = self.values.len();
-        self.rec.row(t, y, self.ode.exposure(), &mut self.values);
-        let stride = self.model.species.len() + 1;
-        let total = total_cells(y, stride);
-        self.min_cells = self.min_cells.min(total);
-        let frac = |pick: &dyn Fn(usize) -> bool| {
-            if total > 0.0 {
-                y.chunks_exact(stride)
-                    .enumerate()
-                    .filter(|(g, _)| pick(*g))
-                    .map(|(_, c)| c[stride - 1])
-                    .sum::<f64>()
-                    / total
-            } else {
-                0.0
-            }
-        };
-        let genetic = frac(&|g| g > 0);
-        let flags = self.resistant_by_ic50.clone();
-        let phenotypic = frac(&|g| flags[g]);
-        self.values.push(total * self.expanded);
-        self.values.push(genetic);
-        self.values.push(phenotypic);
-        if self.s.setting == Setting::InVivo {
-            self.values.push(total * self.s.cell_volume);
-        }
-        for k in 0..self.scheduled.len() {
-            let d = self.scheduled[k];
-            self.values.push(self.plan.drug_dose(d, t));
-        }
-        debug_assert_eq!(self.values.len() - start, self.columns.len());
-        self.times.push(t);
-    }
-
     /// Apply the stop conditions; true when the run ends here.
     fn check_stop(&mut self) -> bool {
         let total = self.ode.total_cells();
@@ -887,9 +447,9 @@ impl Driver<'_> {
             time_to_resistance_days: self.first_resistance.map(|r| days(r.0)),
             resistance_rule: self.first_resistance.map(|r| r.1),
             final_cells: total,
-            final_expanded_cells: total * self.expanded,
+            final_expanded_cells: total * self.ln_expanded.exp(),
             min_cells: self.min_cells,
-            final_volume: (s.setting == Setting::InVivo).then(|| total * s.cell_volume),
+            final_volume: (s.setting == Setting::InVivo).then_some(total * s.cell_volume),
             nadir_volume: self.nadir.as_ref().and_then(|n| n.nadir()).map(|n| n.0),
             passages: self.passages,
             untreated_growth_rate: self.untreated,

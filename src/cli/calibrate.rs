@@ -1,0 +1,161 @@
+//! `resloop calibrate MODEL --params a,b --out DIR`: fit a model's `assumed`
+//! parameters to its fact file and record how (issue #3, item 5).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::bail;
+use resloop::calibrate::{self, Manifest, Settings, Space};
+use resloop::facts;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// The model file (its fact file is MODEL with `.facts.toml`, unless --facts).
+    model: PathBuf,
+    /// Parameters to calibrate, comma-separated; each must be `assumed` and have bounds.
+    #[arg(long, value_delimiter = ',', required = true)]
+    params: Vec<String>,
+    /// The fact file to calibrate against (its `model` must be MODEL).
+    #[arg(long)]
+    facts: Option<PathBuf>,
+    /// At most this many runs of the fact file.
+    #[arg(long, default_value_t = 200)]
+    max_evals: usize,
+    /// Seeds the search's initial simplices.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory (calibration.csv, best.toml, manifest.json).
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    if a.model.to_string_lossy().ends_with(".facts.toml") {
+        bail!(
+            "{} is a fact file; give the model file (and --facts FILE if the facts are elsewhere)",
+            a.model.display()
+        );
+    }
+    if !a.model.is_file() {
+        bail!("no model file {}", a.model.display());
+    }
+    let facts_path = a
+        .facts
+        .clone()
+        .unwrap_or_else(|| super::validate::facts_path(&a.model));
+    if !facts_path.is_file() {
+        bail!("no fact file {} (give --facts FILE)", facts_path.display());
+    }
+    let file = facts::load(&facts_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if !same_file(&file.model_path, &a.model) {
+        bail!(
+            "{} is the fact file of {}, not of {}",
+            facts_path.display(),
+            file.model_path.display(),
+            a.model.display()
+        );
+    }
+    let params: Vec<String> = a
+        .params
+        .iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
+    let space = Space::new(&file.model, &a.model, &params)?;
+    let outputs = ["calibration.csv", "best.toml", "manifest.json"].map(|n| a.out.join(n));
+    if let Some(p) = outputs
+        .iter()
+        .find(|p| same_file(p, &a.model) || same_file(p, &facts_path))
+    {
+        bail!(
+            "--out would overwrite {}; choose another directory",
+            p.display()
+        );
+    }
+    let settings = Settings {
+        max_evals: a.max_evals,
+        seed: a.seed,
+    };
+    println!(
+        "calibrating {} against {} ({} scored facts): {} (budget {} evaluations, seed {})",
+        file.model.meta.name,
+        facts_path.display(),
+        file.facts
+            .iter()
+            .filter(|f| f.known_failure.is_none())
+            .count(),
+        space
+            .axes
+            .iter()
+            .map(|x| format!(
+                "{} in [{}, {}]{}",
+                x.name,
+                x.lo,
+                x.hi,
+                if x.log { " (log)" } else { "" }
+            ))
+            .collect::<Vec<_>>()
+            .join(", "),
+        a.max_evals,
+        a.seed
+    );
+    let names: Vec<String> = space.axes.iter().map(|x| x.name.clone()).collect();
+    let mut report = |e: &calibrate::Evaluation| {
+        let values: Vec<String> = names
+            .iter()
+            .zip(&e.values)
+            .map(|(n, v)| format!("{n}={v:.6}"))
+            .collect();
+        println!(
+            "  eval {:>4}: loss {:.6}, {}/{} facts pass  {}",
+            e.number,
+            e.score.loss,
+            e.score.passing,
+            e.score.scored,
+            values.join(" ")
+        );
+    };
+    let cal = calibrate::calibrate(&file, &space, settings, &mut report)?;
+    calibrate::write_evaluations(&outputs[0], &cal)?;
+    calibrate::write_best(&outputs[1], &cal, &file)?;
+    let manifest = Manifest::new(&cal, &file)?;
+    calibrate::write_manifest(&outputs[2], &manifest)?;
+
+    let (start, best) = (cal.start(), cal.best());
+    println!(
+        "\nstopped: {}; {} evaluations in {:.1} s ({:.3} s each), {} restart(s)",
+        cal.stop.describe(),
+        cal.evaluations.len(),
+        cal.seconds,
+        cal.seconds / cal.evaluations.len() as f64,
+        cal.restarts
+    );
+    println!(
+        "start: loss {:.6}, {}/{} facts pass",
+        start.score.loss, start.score.passing, start.score.scored
+    );
+    println!(
+        "best:  loss {:.6}, {}/{} facts pass (evaluation {})",
+        best.score.loss, best.score.passing, best.score.scored, best.number
+    );
+    for (x, v) in space.axes.iter().zip(&best.values) {
+        println!("  {:<16} {:>12.6} (was {})", x.name, v, x.start);
+    }
+    println!(
+        "\n{}",
+        facts::Table {
+            model: &file.model.meta.name,
+            outcomes: &best.outcomes
+        }
+    );
+    for p in &outputs {
+        println!("wrote {}", p.display());
+    }
+    Ok(())
+}
