@@ -2,8 +2,14 @@
 //!
 //! - `abm/per_cell_hill8`: per-cell updates (8-species Hill-type ring loop, hazards,
 //!   RNG, fate) on one core; throughput = cell-updates.
+//! - `abm/per_cell_compiled8_heun`, `_euler`: the same kind of loop as a model file
+//!   through the compiled-model path (what `resloop abm` runs).
+//! - `abm/per_cell_bdm_events`: birth-death-mutation with individual cells;
+//!   throughput = expected division + death events.
 //! - `abm/aggregated_bdm`: birth-death-mutation as lumped clones; throughput = expected
 //!   division + death events.
+//! - With `ABM_FIXED=ring8|euler|heun`: one fixed per-cell workload, for counting CPU
+//!   time with `perf stat -e task-clock` when wall-clock samples are unreliable.
 //! - With `ABM_LONG=1`: one timed run of 1e6 cells carrying the loop for 180 days at 1 h
 //!   steps (printed, not a criterion sample: it takes tens of seconds).
 //!
@@ -294,6 +300,23 @@ fn per_cell(c: &mut Criterion) {
         steps,
         &o,
         &exposure,
+    );
+    // Birth-death-mutation per cell at the critical point (b = d = 1, u = 1e-3), 2e5
+    // cells for 2 time units at dt = 0.5 (the step law is exact for constant hazards
+    // at any dt): expected division + death events = (b + d) N T = 8e5.
+    let bdm = ConstantRates::with_mutant(1.0, 1.0, 1e-3);
+    let mut pc = AbmOptions::per_cell(0.5);
+    pc.record_every = 1e9;
+    pc.record_clones = false;
+    g.throughput(Throughput::Elements(8e5 as u64));
+    bench_model(
+        &mut g,
+        "per_cell_bdm_events",
+        &bdm,
+        n,
+        2,
+        &pc,
+        &ConstantExposure::default(),
     );
     // Birth-death-mutation at the critical point (b = d), 1e9 cells: expected events
     // per iteration = (b + d) N T.
