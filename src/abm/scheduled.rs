@@ -186,7 +186,11 @@ struct Driver<'r, 'a> {
     eps: f64,
     scheduled: Vec<usize>,
     last_dose: Vec<f64>,
-    expanded: f64,
+    /// ln of the product of every passage's split factor (a log, so hundreds of
+    /// passages cannot overflow).
+    ln_expanded: f64,
+    /// A dose has been given: the regrowth rule's nadir is taken from then on.
+    dosed: bool,
     growth: GrowthHistory,
     nadir: Option<NadirRule>,
     ic50_0: Option<f64>,
@@ -216,7 +220,8 @@ impl<'r, 'a> Driver<'r, 'a> {
             eps: 1e-9 * s.duration.max(1.0),
             scheduled,
             last_dose: vec![0.0; nd],
-            expanded: 1.0,
+            ln_expanded: 0.0,
+            dosed: false,
             growth: GrowthHistory::default(),
             nadir: s.resistance.regrowth.map(NadirRule::new),
             ic50_0: None,
@@ -254,9 +259,20 @@ impl<'r, 'a> Driver<'r, 'a> {
         self.sim.population() as f64
     }
 
+    /// Record ln N of the expanded population (cells times every split factor).
+    fn push_growth(&mut self, t: f64) {
+        let n = self.population();
+        let v = if n > 0.0 {
+            n.ln() + self.ln_expanded
+        } else {
+            f64::NEG_INFINITY
+        };
+        self.growth.push_ln(t, v);
+    }
+
     fn run(&mut self, progress: &dyn Progress) -> Result<(), AbmError> {
         let s = self.s;
-        self.growth.push(0.0, self.population());
+        self.push_growth(0.0);
         self.start_arms_due(0.0)?;
         self.dose(true, "start")?;
         self.passage()?;
@@ -286,12 +302,12 @@ impl<'r, 'a> Driver<'r, 'a> {
             let why = self.sim.advance_to(t_next, &Between(&self.pk), progress)?;
             if why == StopReason::Extinct {
                 let t = self.sim.time();
-                self.growth.push(t, 0.0);
+                self.push_growth(t);
                 self.event("stop", None, 0.0, "cells", "extinct: no cell left".into());
                 break;
             }
             let t = t_next;
-            self.growth.push(t, self.population() * self.expanded);
+            self.push_growth(t);
             let end = t >= s.duration - self.eps;
             let edge_due = edge.is_some_and(|e| e <= t + self.eps);
             let readout_due = end || self.due(t, s.readout_every);
@@ -436,6 +452,7 @@ impl<'r, 'a> Driver<'r, 'a> {
                         if value != self.pk.concentration(ev.drug, t) {
                             self.apply(&ev)?;
                         }
+                        self.dosed |= value > 0.0;
                     }
                 }
             }
@@ -454,6 +471,7 @@ impl<'r, 'a> Driver<'r, 'a> {
     fn bolus(&mut self, ev: &DoseEvent) -> Result<(), AbmError> {
         self.apply(ev)?;
         if let DoseKind::Bolus { mg_per_kg } = ev.kind {
+            self.dosed |= mg_per_kg > 0.0;
             self.event("bolus", Some(ev.drug), mg_per_kg, "mg/kg", String::new());
         }
         Ok(())
@@ -490,7 +508,7 @@ impl<'r, 'a> Driver<'r, 'a> {
         // Each split is recorded by the engine (`ReplicateResult::passages`).
         while self.population() >= p.cap && self.population() > 0.0 {
             self.sim.passage(1.0 / p.split)?;
-            self.expanded *= p.split;
+            self.ln_expanded += p.split.ln();
         }
         Ok(())
     }
@@ -523,7 +541,7 @@ impl<'r, 'a> Driver<'r, 'a> {
                     }
                 }
             }
-            if self.nadir.is_some() {
+            if self.nadir.is_some() && self.dosed {
                 let v = self.population() * self.s.cell_volume;
                 if let Some(hit) = self.nadir.as_mut().and_then(|n| n.push(t, v)) {
                     self.resistance(

@@ -193,15 +193,19 @@ impl Progress for Bar {
 fn report(m: &AbmManifest, ens: &Ensemble, out: &Path) {
     let s = &m.summary;
     let tu = &m.time_unit;
+    let hours = if tu == "d" { 24.0 } else { 1.0 };
     println!(
-        "{}: {} replicates x {} cells for {} days ({} steps of {} {tu}, seed {})",
+        "{}: {} replicates x {} cells for {} days ({} steps of {} h, seed {}{})",
         m.model.name,
         s.replicates,
         m.initial_cells,
         m.days,
         (m.t_end / m.dt).ceil(),
-        m.dt,
-        m.seed
+        (m.dt * hours * 1e6).round() / 1e6,
+        m.seed,
+        m.schedule
+            .as_ref()
+            .map_or(String::new(), |x| format!(", schedule {}", x.name))
     );
     match s.median_time_to_resistance {
         Some(t) => println!(
