@@ -9,14 +9,17 @@
 //!
 //! Memory per cell is printed from the storage layout (`bytes_per_cell`).
 
+use std::path::Path;
 use std::time::Instant;
 
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
 use resloop::abm::engine::BLOCK;
 use resloop::abm::{
-    bytes_per_cell, AbmOptions, CellModel, ConstantExposure, ConstantRates, Founders, NoProgress,
-    Simulation, States, StatesMut, StepContext,
+    bytes_per_cell, AbmOptions, CellModel, CompiledCells, ConstantExposure, ConstantRates,
+    Founders, Integrator, LoopIntegration, NoProgress, Simulation, StateError, States, StatesMut,
+    StepContext,
 };
+use resloop::compile::{compile_str, BoundModel};
 
 const NS: usize = 8;
 
@@ -25,6 +28,8 @@ const NS: usize = 8;
 struct Ring8;
 
 impl CellModel for Ring8 {
+    type Scratch = ();
+    fn scratch(&self, _batch: usize) {}
     fn n_species(&self) -> usize {
         NS
     }
@@ -39,7 +44,12 @@ impl CellModel for Ring8 {
             *o = 0.5 + 0.1 * i as f64;
         }
     }
-    fn advance(&self, ctx: &StepContext<'_>, st: &mut StatesMut<'_>, _s: &mut [f64]) {
+    fn advance(
+        &self,
+        ctx: &StepContext<'_>,
+        st: &mut StatesMut<'_>,
+        _s: &mut (),
+    ) -> Result<(), StateError> {
         let dt = ctx.dt as f32;
         let n = st.len();
         let (synth, k2, gamma) = (0.2f32, 0.25f32, 0.2f32);
@@ -63,6 +73,7 @@ impl CellModel for Ring8 {
             .iter_mut()
             .zip(&old0[..n])
             .for_each(|(x, &p)| update(x, p));
+        Ok(())
     }
     fn hazards(
         &self,
@@ -70,7 +81,7 @@ impl CellModel for Ring8 {
         st: &States<'_>,
         div: &mut [f64],
         death: &mut [f64],
-        _s: &mut [f64],
+        _s: &mut (),
     ) {
         let c = ctx.drugs[0];
         for ((d, x0), x3) in div.iter_mut().zip(st.species(0)).zip(st.species(3)) {
@@ -88,6 +99,131 @@ impl CellModel for Ring8 {
     }
 }
 
+/// The same kind of loop as a model file, run through the compiled-model path
+/// (batch-evaluated register programs) as `resloop abm` runs it.
+const LOOP8: &str = r#"
+[model]
+name = "loop8"
+title = "8-species Hill ring with a drug and a fate map (benchmark)"
+time_unit = "hours"
+description = "X1 -> X2 -> ... -> X8 -| X1 through Hill terms; the drug blocks X1 synthesis; X4 drives division, X6 protects from drug-induced death."
+
+[species.X1]
+initial = 0.35
+unit = "a.u."
+description = "stage 1"
+rate = "k_syn * (1 - blk) * hill_rep(X8, K, n) + b0 - k_deg * X1"
+[species.X2]
+initial = 0.40
+unit = "a.u."
+description = "stage 2"
+rate = "k_syn * hill(X1, K, n) + b0 - k_deg * X2"
+[species.X3]
+initial = 0.45
+unit = "a.u."
+description = "stage 3"
+rate = "k_syn * hill(X2, K, n) + b0 - k_deg * X3"
+[species.X4]
+initial = 0.50
+unit = "a.u."
+description = "stage 4"
+rate = "k_syn * hill(X3, K, n) + b0 - k_deg * X4"
+[species.X5]
+initial = 0.55
+unit = "a.u."
+description = "stage 5"
+rate = "k_syn * hill(X4, K, n) + b0 - k_deg * X5"
+[species.X6]
+initial = 0.60
+unit = "a.u."
+description = "stage 6"
+rate = "k_syn * hill(X5, K, n) + b0 - k_deg * X6"
+[species.X7]
+initial = 0.65
+unit = "a.u."
+description = "stage 7"
+rate = "k_syn * hill(X6, K, n) + b0 - k_deg * X7"
+[species.X8]
+initial = 0.70
+unit = "a.u."
+description = "stage 8"
+rate = "k_syn * hill(X7, K, n) + b0 - k_deg * X8"
+
+[parameters.k_syn]
+value = 0.3
+unit = "1/h"
+provenance = "assumed"
+note = "benchmark value"
+[parameters.k_deg]
+value = 0.2
+unit = "1/h"
+provenance = "assumed"
+note = "benchmark value"
+[parameters.K]
+value = 0.5
+unit = "a.u."
+provenance = "assumed"
+note = "benchmark value"
+[parameters.n]
+value = 2.0
+unit = "1"
+provenance = "assumed"
+note = "benchmark value"
+[parameters.b0]
+value = 0.01
+unit = "1/h"
+provenance = "assumed"
+note = "benchmark value"
+[parameters.r_div]
+value = 0.04
+unit = "1/h"
+provenance = "assumed"
+note = "benchmark value"
+[parameters.r_death]
+value = 0.01
+unit = "1/h"
+provenance = "assumed"
+note = "benchmark value"
+[parameters.k_kill]
+value = 0.03
+unit = "1/h"
+provenance = "assumed"
+note = "benchmark value"
+
+[drugs.tki]
+unit = "uM"
+description = "drug"
+target = "X1 synthesis"
+[drugs.tki.effects.blk]
+ic50 = 0.1
+hill = 1.5
+
+[fate]
+division = "r_div * X4 / (0.5 + X4)"
+death = "r_death + k_kill * blk * hill_rep(X6, 0.5, 2)"
+carrying_capacity = 2.0e6
+
+[genotypes.mutant]
+mutation_probability = 1.0e-6
+description = "weaker feedback"
+[genotypes.mutant.overrides]
+K = 0.8
+"#;
+
+fn loop8(method: Integrator) -> CompiledCells {
+    let m = compile_str(Path::new("loop8.toml"), LOOP8).expect("bench model compiles");
+    let b = BoundModel::new(&m, &m.param_values()).expect("binds");
+    CompiledCells::new(
+        &m,
+        &b,
+        LoopIntegration {
+            method,
+            substeps: 1,
+        },
+    )
+    .expect("builds")
+}
+
 fn per_cell(c: &mut Criterion) {
     let n = 200_000u64;
     let steps = 10;
@@ -99,30 +235,66 @@ fn per_cell(c: &mut Criterion) {
     let mut g = c.benchmark_group("abm");
     g.sample_size(10);
     g.throughput(Throughput::Elements(n * steps));
-    g.bench_function("per_cell_hill8", |b| {
-        // Setup (seeding the founders) is outside the timed routine.
-        b.iter_batched(
-            || {
-                Simulation::new(
-                    &Ring8,
-                    &[Founders {
-                        genotype: 0,
-                        count: n,
-                    }],
-                    o.clone(),
-                    1,
-                    0,
-                )
-                .expect("valid")
-            },
-            |mut sim| {
-                sim.advance_to(steps as f64, &exposure, &NoProgress)
-                    .expect("runs");
-                sim.population()
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    fn bench_model<M: CellModel>(
+        g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+        name: &str,
+        model: &M,
+        n: u64,
+        steps: u64,
+        o: &AbmOptions,
+        exposure: &ConstantExposure,
+    ) {
+        g.bench_function(name, |b| {
+            // Setup (seeding the founders) is outside the timed routine.
+            b.iter_batched(
+                || {
+                    Simulation::new(
+                        model,
+                        &[Founders {
+                            genotype: 0,
+                            count: n,
+                        }],
+                        o.clone(),
+                        1,
+                        0,
+                    )
+                    .expect("valid")
+                },
+                |mut sim| {
+                    sim.advance_to(steps as f64, exposure, &NoProgress)
+                        .expect("runs");
+                    sim.population()
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    bench_model(&mut g, "per_cell_hill8", &Ring8, n, steps, &o, &exposure);
+    let heun = loop8(Integrator::Heun);
+    let euler = loop8(Integrator::Euler);
+    eprintln!(
+        "loop8 lane/uniform ops: rates {:?}, fate {:?}",
+        heun.op_counts(0).0,
+        heun.op_counts(0).1
+    );
+    bench_model(
+        &mut g,
+        "per_cell_compiled8_heun",
+        &heun,
+        n,
+        steps,
+        &o,
+        &exposure,
+    );
+    bench_model(
+        &mut g,
+        "per_cell_compiled8_euler",
+        &euler,
+        n,
+        steps,
+        &o,
+        &exposure,
+    );
     // Birth-death-mutation at the critical point (b = d), 1e9 cells: expected events
     // per iteration = (b + d) N T.
     let model = ConstantRates::with_mutant(1.0, 1.0, 1e-7);
@@ -155,7 +327,7 @@ fn per_cell(c: &mut Criterion) {
 
 /// 1e6 cells, 8-species loop, 180 days at 1 h steps, one core unless
 /// `ABM_LONG_PARALLEL=1`.
-fn long_run() {
+fn long_run<M: CellModel>(name: &str, model: &M) {
     let n = 1_000_000u64;
     let mut o = AbmOptions::per_cell(1.0);
     o.record_every = 24.0;
@@ -165,7 +337,7 @@ fn long_run() {
     o.parallel_cells = std::env::var("ABM_LONG_PARALLEL").is_ok_and(|v| v == "1");
     let start = Instant::now();
     let mut sim = Simulation::new(
-        &Ring8,
+        model,
         &[Founders {
             genotype: 0,
             count: n,
@@ -180,11 +352,49 @@ fn long_run() {
     let secs = start.elapsed().as_secs_f64();
     let r = sim.finish();
     eprintln!(
-        "long run: 1e6 cells x 4320 steps of 1 h: {:.1} s, {} cell-updates ({:.3e} per s), final population {}",
+        "long run ({name}): 1e6 cells x 4320 steps of 1 h: {:.1} s, {} cell-updates ({:.3e} per s), final population {}",
         secs,
         r.cell_steps,
         r.cell_steps as f64 / secs,
         r.timeline.last().map_or(0, |x| x.total)
+    );
+}
+
+/// A fixed workload (2e5 cells x 20 steps of the per-cell benchmark) run once, for
+/// counting CPU cycles with `perf stat` on a loaded machine, where wall-clock samples
+/// are unreliable: `ABM_FIXED=ring8|heun|euler perf stat -e cycles:u target/release/deps/abm-*`.
+fn fixed_workload<M: CellModel>(name: &str, model: &M) {
+    let n: u64 = std::env::var("ABM_FIXED_CELLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let steps: u64 = std::env::var("ABM_FIXED_STEPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let mut o = AbmOptions::per_cell(1.0);
+    o.record_every = 1e9;
+    o.record_clones = false;
+    o.carrying_capacity = Some(2.0 * n as f64);
+    let mut sim = Simulation::new(
+        model,
+        &[Founders {
+            genotype: 0,
+            count: n,
+        }],
+        o,
+        1,
+        0,
+    )
+    .expect("valid");
+    let start = Instant::now();
+    sim.advance_to(steps as f64, &ConstantExposure(vec![1.0]), &NoProgress)
+        .expect("runs");
+    let r = sim.finish();
+    eprintln!(
+        "fixed workload ({name}): {} cell-updates in {:.3} s wall",
+        r.cell_steps,
+        start.elapsed().as_secs_f64()
     );
 }
 
@@ -198,8 +408,20 @@ fn main() {
         bytes_per_cell(0),
         64 + 8 * NS
     );
+    if let Ok(which) = std::env::var("ABM_FIXED") {
+        match which.as_str() {
+            "ring8" => fixed_workload("hand-written ring8", &Ring8),
+            "euler" => fixed_workload("compiled loop8, Euler", &loop8(Integrator::Euler)),
+            _ => fixed_workload("compiled loop8, Heun", &loop8(Integrator::Heun)),
+        }
+        return;
+    }
     if std::env::var("ABM_LONG").is_ok_and(|v| v == "1") {
-        long_run();
+        match std::env::var("ABM_LONG_MODEL").as_deref() {
+            Ok("ring8") => long_run("hand-written ring8", &Ring8),
+            Ok("euler") => long_run("compiled loop8, Euler", &loop8(Integrator::Euler)),
+            _ => long_run("compiled loop8, Heun", &loop8(Integrator::Heun)),
+        }
     }
     benches();
     Criterion::default().configure_from_args().final_summary();

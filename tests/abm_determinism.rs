@@ -10,7 +10,8 @@ use resloop::abm::output::{
 };
 use resloop::abm::{
     run_ensemble, AbmOptions, CellModel, Ensemble, EnsembleConfig, FnExposure, Founders,
-    NoProgress, NoiseSpec, Passage, ResistanceCriterion, States, StatesMut, StepContext,
+    NoProgress, NoiseSpec, Passage, ResistanceCriterion, StateError, States, StatesMut,
+    StepContext,
 };
 
 /// Two species relaxing towards drug-dependent targets; the first sets survival, and
@@ -21,6 +22,8 @@ struct Relaxing {
 }
 
 impl CellModel for Relaxing {
+    type Scratch = ();
+    fn scratch(&self, _batch: usize) {}
     fn n_species(&self) -> usize {
         2
     }
@@ -33,7 +36,12 @@ impl CellModel for Relaxing {
     fn initial_state(&self, _g: usize, out: &mut [f64]) {
         out.copy_from_slice(&[1.0, 0.5]);
     }
-    fn advance(&self, ctx: &StepContext<'_>, st: &mut StatesMut<'_>, _s: &mut [f64]) {
+    fn advance(
+        &self,
+        ctx: &StepContext<'_>,
+        st: &mut StatesMut<'_>,
+        _s: &mut (),
+    ) -> Result<(), StateError> {
         let c = if ctx.genotype == 1 { 0.0 } else { ctx.drugs[0] };
         let target = (1.0 / (1.0 + c)) as f32;
         let k = (0.5 * ctx.dt) as f32;
@@ -43,6 +51,7 @@ impl CellModel for Relaxing {
         for x in st.species_mut(1) {
             *x += k * (0.5 - *x);
         }
+        Ok(())
     }
     fn hazards(
         &self,
@@ -50,7 +59,7 @@ impl CellModel for Relaxing {
         st: &States<'_>,
         div: &mut [f64],
         death: &mut [f64],
-        _s: &mut [f64],
+        _s: &mut (),
     ) {
         for (i, &x) in st.species(0).iter().enumerate() {
             div[i] = 0.8;
@@ -103,7 +112,7 @@ fn write_all(dir: &Path, ens: &Ensemble) -> Vec<Vec<u8>> {
     let names = ["clones.csv", "summary.csv", "timeline.csv", "muller.csv"];
     write_clones_csv(&dir.join(names[0]), ens).unwrap();
     write_summary_csv(&dir.join(names[1]), ens).unwrap();
-    write_timeline_csv(&dir.join(names[2]), ens).unwrap();
+    write_timeline_csv(&dir.join(names[2]), ens, None, &[]).unwrap();
     write_muller_csv(&dir.join(names[3]), ens).unwrap();
     names
         .iter()

@@ -3,7 +3,7 @@
 
 use resloop::abm::{
     AbmError, AbmOptions, CellModel, ConstantExposure, ConstantRates, Founders, NoProgress,
-    NoiseSpec, Simulation, States, StatesMut, StepContext,
+    NoiseSpec, Simulation, StateError, States, StatesMut, StepContext,
 };
 
 fn one(count: u64) -> [Founders; 1] {
@@ -94,6 +94,8 @@ struct Noisy {
 }
 
 impl CellModel for Noisy {
+    type Scratch = ();
+    fn scratch(&self, _batch: usize) {}
     fn n_species(&self) -> usize {
         1
     }
@@ -103,14 +105,21 @@ impl CellModel for Noisy {
     fn initial_state(&self, _g: usize, out: &mut [f64]) {
         out[0] = 1.0;
     }
-    fn advance(&self, _c: &StepContext<'_>, _s: &mut StatesMut<'_>, _x: &mut [f64]) {}
+    fn advance(
+        &self,
+        _c: &StepContext<'_>,
+        _s: &mut StatesMut<'_>,
+        _x: &mut (),
+    ) -> Result<(), StateError> {
+        Ok(())
+    }
     fn hazards(
         &self,
         _c: &StepContext<'_>,
         _s: &States<'_>,
         d: &mut [f64],
         m: &mut [f64],
-        _x: &mut [f64],
+        _x: &mut (),
     ) {
         d.fill(if self.nan { f64::NAN } else { 1.0 });
         m.fill(0.5);

@@ -30,7 +30,7 @@ use rand_distr::{Binomial, Distribution, Gamma, Poisson, StandardNormal};
 use rayon::prelude::*;
 
 use super::error::AbmError;
-use super::model::{CellModel, Exposure, NoiseSpec, States, StatesMut, StepContext};
+use super::model::{CellModel, Exposure, NoiseSpec, StateError, States, StatesMut, StepContext};
 use super::rng::Stream;
 
 /// Cells per block. Loop states are stored in blocks of `BLOCK` cells, species-major
@@ -168,6 +168,23 @@ pub struct Record {
     pub t: f64,
     pub total: u64,
     pub by_genotype: Vec<u64>,
+    /// Mean loop state of each genotype's cells: species `s` of genotype `g` at
+    /// `g * n_species + s` (NaN when the genotype has no cell).
+    pub species_mean: Vec<f64>,
+}
+
+impl Record {
+    /// Mean of species `s` over all cells (NaN when extinct).
+    pub fn species_mean_all(&self, s: usize) -> f64 {
+        let ns = self.species_mean.len() / self.by_genotype.len().max(1);
+        let mut sum = 0.0;
+        for (g, &n) in self.by_genotype.iter().enumerate() {
+            if n > 0 {
+                sum += self.species_mean[g * ns + s] * n as f64;
+            }
+        }
+        sum / self.total as f64
+    }
 }
 
 /// Sizes of the living clones at a record time: `(clone id, size)`.
@@ -203,6 +220,19 @@ pub enum StopReason {
     PopulationReached,
 }
 
+/// Something a driver (e.g. a therapy schedule) did or observed during a replicate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplicateEvent {
+    pub t: f64,
+    /// `dose_change`, `bolus`, `passage`, `ic50`, `resistance:<rule>`, `arm_start`, `stop`.
+    pub kind: String,
+    /// Drug name, if the event is about one.
+    pub drug: Option<String>,
+    pub value: f64,
+    pub unit: String,
+    pub detail: String,
+}
+
 /// Everything one replicate produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplicateResult {
@@ -220,6 +250,13 @@ pub struct ReplicateResult {
     pub cell_steps: u64,
     pub lump_steps: u64,
     pub final_time: f64,
+    /// Filled by drivers: their events, the first resistance event `(time, rule)`,
+    /// the scheduled dose of each drug at each readout `(time, doses)` and IC50
+    /// readouts `(time, IC50; None above the tested range)`.
+    pub events: Vec<ReplicateEvent>,
+    pub resistance: Option<(f64, String)>,
+    pub doses: Vec<(f64, Vec<f64>)>,
+    pub ic50: Vec<(f64, Option<f64>)>,
 }
 
 /// Observer of progress; engines never print. Calls come from worker threads.
@@ -293,24 +330,40 @@ fn valid_hazard(x: f64) -> bool {
     (0.0..f64::INFINITY).contains(&x)
 }
 
-/// Apply the carrying-capacity factor to `div` and check every hazard; returns the
-/// first bad one as `(index, which, value)`.
-fn scale_and_check(
-    div: &mut [f64],
-    death: &[f64],
-    factor: f64,
-) -> Option<(usize, &'static str, f64)> {
-    let mut ok = true;
-    for (b, &d) in div.iter_mut().zip(death) {
-        ok &= (*b >= 0.0) & (d >= 0.0) & (*b < f64::INFINITY) & (d < f64::INFINITY);
-        *b *= factor;
+/// The first hazard that is not finite and non-negative, as `(index, which, value)`.
+///
+/// The common all-valid case is decided by branch-free vectorisable reductions: every
+/// hazard is valid when the minimum is >= 0 and the sum is finite (NaN and infinity
+/// make the sum non-finite; `b < lo` is false for NaN). Only otherwise is each value
+/// checked (a finite sum that merely overflowed finds nothing and passes).
+#[inline(always)]
+fn first_bad_hazard(div: &[f64], death: &[f64]) -> Option<(usize, &'static str, f64)> {
+    const W: usize = 4;
+    let mut lo = [f64::INFINITY; W];
+    let mut sum = [0.0f64; W];
+    let mut acc = |j: usize, b: f64, d: f64| {
+        lo[j] = if b < lo[j] { b } else { lo[j] };
+        lo[j] = if d < lo[j] { d } else { lo[j] };
+        sum[j] += b + d;
+    };
+    let mut bc = div.chunks_exact(W);
+    let mut dc = death.chunks_exact(W);
+    for (b, d) in (&mut bc).zip(&mut dc) {
+        for j in 0..W {
+            acc(j, b[j], d[j]);
+        }
     }
-    if ok {
+    for (&b, &d) in bc.remainder().iter().zip(dc.remainder()) {
+        acc(0, b, d);
+    }
+    let lo = lo.iter().fold(f64::INFINITY, |m, &x| m.min(x));
+    let sum: f64 = sum.iter().sum();
+    if lo >= 0.0 && sum.is_finite() {
         return None;
     }
     div.iter().zip(death).enumerate().find_map(|(i, (&b, &d))| {
         if !valid_hazard(b) {
-            Some((i, "division", b / factor))
+            Some((i, "division", b))
         } else if !valid_hazard(d) {
             Some((i, "death", d))
         } else {
@@ -319,15 +372,65 @@ fn scale_and_check(
     })
 }
 
-/// Overwrite hazards with Kendall thresholds: `div[i] = P(K = 0)`,
-/// `death[i] = P(K <= 1)`. Uses the branch-free series for `(e^x - 1)/x` when every
-/// `|x| = |b - d| dt < 1/16` in the batch (the usual case), so the loop vectorises.
-fn kendall_thresholds(div: &mut [f64], death: &mut [f64], dt: f64) {
-    let small = div
-        .iter()
-        .zip(death.iter())
-        .fold(0.0f64, |m, (&b, &d)| m.max(((b - d) * dt).abs()))
-        < 0.0625;
+/// Check every hazard, then overwrite them with Kendall thresholds for the division
+/// hazard scaled by `factor` (carrying capacity): `div[i] = P(K = 0)`,
+/// `death[i] = P(K <= 1)`. Returns the first bad hazard as `(index, which, value)`.
+///
+/// When every `|b - d| dt` is below 1/16 (the usual case) the threshold pass uses the
+/// branch-free series for `(e^x - 1)/x`, so it vectorises; on x86-64 CPUs with AVX2 it
+/// runs compiled for AVX2 (chosen at run time; same IEEE operations, same bits).
+fn hazard_thresholds(
+    div: &mut [f64],
+    death: &mut [f64],
+    factor: f64,
+    dt: f64,
+) -> Option<(usize, &'static str, f64)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { hazard_thresholds_avx2(div, death, factor, dt) };
+        }
+    }
+    hazard_thresholds_any(div, death, factor, dt)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn hazard_thresholds_avx2(
+    div: &mut [f64],
+    death: &mut [f64],
+    factor: f64,
+    dt: f64,
+) -> Option<(usize, &'static str, f64)> {
+    hazard_thresholds_any(div, death, factor, dt)
+}
+
+#[inline(always)]
+fn hazard_thresholds_any(
+    div: &mut [f64],
+    death: &mut [f64],
+    factor: f64,
+    dt: f64,
+) -> Option<(usize, &'static str, f64)> {
+    if let Some(bad) = first_bad_hazard(div, death) {
+        return Some(bad);
+    }
+    const W: usize = 4;
+    let mut big = [0.0f64; W];
+    let mut bc = div.chunks_exact(W);
+    let mut dc = death.chunks_exact(W);
+    for (b, d) in (&mut bc).zip(&mut dc) {
+        for j in 0..W {
+            let x = (b[j] * factor - d[j]).abs();
+            big[j] = if x > big[j] { x } else { big[j] };
+        }
+    }
+    for (&b, &d) in bc.remainder().iter().zip(dc.remainder()) {
+        let x = (b * factor - d).abs();
+        big[0] = if x > big[0] { x } else { big[0] };
+    }
+    let small = big.iter().fold(0.0f64, |m, &x| m.max(x)) * dt < 0.0625;
     let finish = |b: f64, d: f64, e: f64| {
         let g = dt * e;
         let bg = b * g;
@@ -337,17 +440,20 @@ fn kendall_thresholds(div: &mut [f64], death: &mut [f64], dt: f64) {
     };
     if small {
         for (b, d) in div.iter_mut().zip(death.iter_mut()) {
-            let (p0, p1) = finish(*b, *d, expm1_over_x_series((*b - *d) * dt));
+            let bf = *b * factor;
+            let (p0, p1) = finish(bf, *d, expm1_over_x_series((bf - *d) * dt));
             *b = p0;
             *d = p1;
         }
     } else {
         for (b, d) in div.iter_mut().zip(death.iter_mut()) {
-            let (p0, p1) = finish(*b, *d, expm1_over_x((*b - *d) * dt));
+            let bf = *b * factor;
+            let (p0, p1) = finish(bf, *d, expm1_over_x((bf - *d) * dt));
             *b = p0;
             *d = p1;
         }
     }
+    None
 }
 
 /// Sum of `n` geometric counts `P(j) = (1 - beta) beta^j`: negative binomial, drawn as
@@ -506,11 +612,13 @@ struct Lump {
 }
 
 /// Per-unit scratch for the parallel phase.
-#[derive(Debug, Default)]
-struct UnitScratch {
-    model: Vec<f64>,
+struct UnitScratch<S> {
+    model: S,
     div: Vec<f64>,
     death: Vec<f64>,
+    /// Hazards at the start of the step (trapezoid rule).
+    div0: Vec<f64>,
+    death0: Vec<f64>,
 }
 
 /// Outcome of the parallel phase for one unit of blocks.
@@ -518,18 +626,27 @@ struct UnitScratch {
 struct UnitOutcome {
     clamps: u64,
     bad: Option<(usize, &'static str, f64)>,
+    bad_state: Option<(usize, StateError)>,
+}
+
+/// The lower-indexed of two findings, so an error does not depend on threads.
+fn first<T>(a: Option<(usize, T)>, b: Option<(usize, T)>) -> Option<(usize, T)> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
+        (a, b) => a.or(b),
+    }
 }
 
 impl UnitOutcome {
     fn merge(self, other: UnitOutcome) -> UnitOutcome {
-        // Keep the lowest-indexed bad hazard so the error does not depend on threads.
-        let bad = match (self.bad, other.bad) {
-            (Some(a), Some(b)) => Some(if a.0 <= b.0 { a } else { b }),
-            (a, b) => a.or(b),
-        };
         UnitOutcome {
             clamps: self.clamps + other.clamps,
-            bad,
+            bad: first(
+                self.bad.map(|(i, w, v)| (i, (w, v))),
+                other.bad.map(|(i, w, v)| (i, (w, v))),
+            )
+            .map(|(i, (w, v))| (i, w, v)),
+            bad_state: first(self.bad_state, other.bad_state),
         }
     }
 }
@@ -544,13 +661,31 @@ struct PhaseInput<'a, M: ?Sized> {
     keys: [u64; 3],
 }
 
+/// `end <- (start + end) / 2`: the trapezoid rule for a hazard over the step.
+#[inline]
+fn trapezoid(end: &mut [f64], start: &[f64]) {
+    for (e, &s) in end.iter_mut().zip(start) {
+        *e = 0.5 * (*e + s);
+    }
+}
+
+impl<M: CellModel + ?Sized> PhaseInput<'_, M> {
+    /// Context of the hazards at the start of the step.
+    fn ctx_start(&self) -> StepContext<'_> {
+        StepContext {
+            dt: 0.0,
+            ..self.ctx
+        }
+    }
+}
+
 /// Advance, add noise, evaluate hazards and draw fates for one unit of blocks.
 fn process_unit<M: CellModel + ?Sized>(
     inp: &PhaseInput<'_, M>,
     unit: usize,
     states: &mut [f32],
     fate: &mut [u32],
-    scratch: &mut UnitScratch,
+    scratch: &mut UnitScratch<M::Scratch>,
 ) -> UnitOutcome {
     let ns = inp.model.n_species();
     let mut out = UnitOutcome::default();
@@ -574,7 +709,32 @@ fn process_unit<M: CellModel + ?Sized>(
             ],
         );
         let mut sm = StatesMut::new(data, BLOCK, len, ns);
-        inp.model.advance(&inp.ctx, &mut sm, &mut scratch.model);
+        // Hazards at the start of the step, for the trapezoid rule.
+        let varying = inp.model.hazards_vary();
+        if varying {
+            let (div0, death0) = (&mut scratch.div0[..len], &mut scratch.death0[..len]);
+            inp.model.hazards(
+                &inp.ctx_start(),
+                &sm.as_states(),
+                div0,
+                death0,
+                &mut scratch.model,
+            );
+            if let Some((i, which, v)) = first_bad_hazard(div0, death0) {
+                if out.bad.is_none() {
+                    out.bad = Some((block * BLOCK + i, which, v));
+                }
+                fate_b.fill(1);
+                continue;
+            }
+        }
+        if let Err(e) = inp.model.advance(&inp.ctx, &mut sm, &mut scratch.model) {
+            if out.bad_state.is_none() {
+                out.bad_state = Some((block * BLOCK, e));
+            }
+            fate_b.fill(1);
+            continue;
+        }
         for (s, &scale) in inp.noise_scale.iter().enumerate() {
             if scale > 0.0 {
                 for x in sm.species_mut(s) {
@@ -591,19 +751,26 @@ fn process_unit<M: CellModel + ?Sized>(
         }
         let div = &mut scratch.div[..len];
         let death = &mut scratch.death[..len];
-        let hctx = StepContext { dt: 0.0, ..inp.ctx };
+        let hctx = StepContext {
+            t: inp.ctx.t + dt,
+            dt: 0.0,
+            ..inp.ctx
+        };
         inp.model
             .hazards(&hctx, &sm.as_states(), div, death, &mut scratch.model);
-        if let Some((i, which, v)) = scale_and_check(div, death, inp.div_factor) {
+        if varying {
+            trapezoid(div, &scratch.div0[..len]);
+            trapezoid(death, &scratch.death0[..len]);
+        }
+        // Kendall's law for every cell (vectorisable), then one uniform per cell.
+        // `div` becomes P(K = 0) and `death` becomes P(K <= 1).
+        if let Some((i, which, v)) = hazard_thresholds(div, death, inp.div_factor, dt) {
             if out.bad.is_none() {
                 out.bad = Some((block * BLOCK + i, which, v));
             }
             fate_b.fill(1);
             continue;
         }
-        // Kendall's law for every cell (vectorisable), then one uniform per cell.
-        // `div` becomes P(K = 0) and `death` becomes P(K <= 1).
-        kendall_thresholds(div, death, dt);
         for ((f, &p0), &p1) in fate_b.iter_mut().zip(div.iter()).zip(death.iter()) {
             let u = rng.uniform();
             let k = (u >= p0) as u32 + (u >= p1) as u32;
@@ -633,10 +800,11 @@ pub struct Simulation<'m, M: CellModel + ?Sized> {
     lumps: Vec<Lump>,
     clones: Vec<CloneInfo>,
     clone_lumped: Vec<bool>,
-    scratch: Vec<UnitScratch>,
+    scratch: Vec<UnitScratch<M::Scratch>>,
+    /// Model scratch for lumps (one cell at a time).
+    lump_scratch: M::Scratch,
     drugs: Vec<f64>,
     tmp_state: Vec<f32>,
-    tmp_f64: Vec<f64>,
     /// Per-step scratch: indices of cells that died or divided.
     events: Vec<u32>,
     next_record: f64,
@@ -700,9 +868,9 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
             clones: Vec::new(),
             clone_lumped: Vec::new(),
             scratch: Vec::new(),
+            lump_scratch: model.scratch(1),
             drugs: vec![0.0; model.n_drugs()],
             tmp_state: vec![0.0; ns],
-            tmp_f64: vec![0.0; model.scratch_len(1)],
             events: Vec::new(),
             next_record: 0.0,
             next_snapshot: 0,
@@ -719,6 +887,10 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                 cell_steps: 0,
                 lump_steps: 0,
                 final_time: 0.0,
+                events: Vec::new(),
+                resistance: None,
+                doses: Vec::new(),
+                ic50: Vec::new(),
             },
             noise,
             opts,
@@ -737,6 +909,7 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
             }
         }
         sim.record(&NoProgress);
+        sim.take_snapshots();
         Ok(sim)
     }
 
@@ -752,6 +925,16 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
         });
         self.clone_lumped.push(false);
         id
+    }
+
+    fn bad_state(&self, genotype: usize, t: f64, dt: f64, e: StateError) -> AbmError {
+        AbmError::BadState {
+            species: self.model.species_name(e.species),
+            genotype: self.model.genotype_name(genotype),
+            t,
+            dt,
+            value: e.value,
+        }
     }
 
     fn lump_new(&mut self, clone: u32, genotype: usize, count: u64, state: Vec<f32>) {
@@ -782,6 +965,15 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
             c[l.genotype] += l.count;
         }
         c
+    }
+
+    /// Cells of each genotype and the mean loop state of each genotype's cells
+    /// (species `s` of genotype `g` at `g * n_species + s`; NaN for a genotype with no
+    /// cell): what an assay on the population's mean state needs.
+    pub fn genotype_means(&self) -> (Vec<u64>, Vec<f64>) {
+        let counts = self.counts_by_genotype();
+        let means = self.species_means(&counts);
+        (counts, means)
     }
 
     /// Clones so far (sizes are current).
@@ -828,7 +1020,13 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
             if remaining <= 1e-9 * self.opts.dt {
                 return Ok(StopReason::ReachedTime);
             }
-            let dt = self.opts.dt.min(remaining);
+            let mut dt = self.opts.dt.min(remaining);
+            // End the step at the next jump of the exposure, so none is straddled.
+            if let Some(tj) = exposure.next_discontinuity(self.t) {
+                if tj - self.t > 1e-9 * self.opts.dt {
+                    dt = dt.min(tj - self.t);
+                }
+            }
             self.step_once(dt, exposure, progress)?;
         }
     }
@@ -880,7 +1078,7 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
         progress: &dyn Progress,
     ) -> Result<(), AbmError> {
         let t = self.t;
-        exposure.drugs_at(t, &mut self.drugs);
+        exposure.drugs_at(t + 0.5 * dt, &mut self.drugs);
         let n_now = self.population();
         let div_factor = match self.opts.carrying_capacity {
             Some(k) => (1.0 - n_now as f64 / k).max(0.0),
@@ -936,9 +1134,11 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
         let n_units = n.div_ceil(unit_cells);
         while self.scratch.len() < n_units {
             self.scratch.push(UnitScratch {
-                model: vec![0.0; self.model.scratch_len(BLOCK)],
+                model: self.model.scratch(BLOCK),
                 div: vec![0.0; BLOCK],
                 death: vec![0.0; BLOCK],
+                div0: vec![0.0; BLOCK],
+                death0: vec![0.0; BLOCK],
             });
         }
         let inp = PhaseInput {
@@ -983,10 +1183,14 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
             acc
         };
         self.result.clamps += outcome.clamps;
+        if let Some((_, e)) = outcome.bad_state {
+            return Err(self.bad_state(g, t, dt, e));
+        }
         if let Some((_, which, value)) = outcome.bad {
             return Err(AbmError::BadHazard {
                 which,
                 genotype: g,
+                name: self.model.genotype_name(g),
                 t,
                 value,
             });
@@ -1078,30 +1282,59 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                 dt,
                 drugs: &self.drugs,
             };
+            let varying = self.model.hazards_vary();
+            let (mut div0, mut death0) = ([0.0f64], [0.0f64]);
             {
                 let lump = &mut self.lumps[li];
+                if varying {
+                    let hctx = StepContext { dt: 0.0, ..ctx };
+                    self.model.hazards(
+                        &hctx,
+                        &States::new(&lump.state, 1, 1, ns),
+                        &mut div0,
+                        &mut death0,
+                        &mut self.lump_scratch,
+                    );
+                }
                 let mut sm = StatesMut::new(&mut lump.state, 1, 1, ns);
-                self.model.advance(&ctx, &mut sm, &mut self.tmp_f64);
-                let hctx = StepContext { dt: 0.0, ..ctx };
+                if let Err(e) = self.model.advance(&ctx, &mut sm, &mut self.lump_scratch) {
+                    return Err(self.bad_state(g, t, dt, e));
+                }
+                let hctx = StepContext {
+                    t: t + dt,
+                    dt: 0.0,
+                    ..ctx
+                };
                 self.model.hazards(
                     &hctx,
                     &States::new(&lump.state, 1, 1, ns),
                     &mut div,
                     &mut death,
-                    &mut self.tmp_f64,
+                    &mut self.lump_scratch,
                 );
+            }
+            let mut bad = None;
+            if varying {
+                if !valid_hazard(div0[0]) {
+                    bad = Some(("division", div0[0]));
+                } else if !valid_hazard(death0[0]) {
+                    bad = Some(("death", death0[0]));
+                }
+                trapezoid(&mut div, &div0);
+                trapezoid(&mut death, &death0);
             }
             let b = div[0] * div_factor;
             let d = death[0];
-            if !(valid_hazard(b) && valid_hazard(d)) {
-                let (which, value) = if valid_hazard(b) {
+            if bad.is_some() || !(valid_hazard(b) && valid_hazard(d)) {
+                let (which, value) = bad.unwrap_or(if valid_hazard(b) {
                     ("death", d)
                 } else {
                     ("division", div[0])
-                };
+                });
                 return Err(AbmError::BadHazard {
                     which,
                     genotype: g,
+                    name: self.model.genotype_name(g),
                     t,
                     value,
                 });
@@ -1199,9 +1432,39 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
         }
     }
 
+    /// Mean loop state per genotype (sums in `f64` over individual cells and lumps).
+    fn species_means(&self, by_genotype: &[u64]) -> Vec<f64> {
+        let ns = self.ns;
+        let mut sum = vec![0.0f64; by_genotype.len() * ns];
+        if ns == 0 {
+            return sum;
+        }
+        for (g, grp) in self.groups.iter().enumerate() {
+            for (b, block) in grp.states.chunks(ns * BLOCK).enumerate() {
+                let len = (grp.n - b * BLOCK).min(BLOCK);
+                for s in 0..ns {
+                    let row = &block[s * BLOCK..s * BLOCK + len];
+                    sum[g * ns + s] += row.iter().map(|&x| x as f64).sum::<f64>();
+                }
+            }
+        }
+        for l in &self.lumps {
+            for s in 0..ns {
+                sum[l.genotype * ns + s] += l.state[s] as f64 * l.count as f64;
+            }
+        }
+        for (g, &n) in by_genotype.iter().enumerate() {
+            for v in &mut sum[g * ns..(g + 1) * ns] {
+                *v = if n > 0 { *v / n as f64 } else { f64::NAN };
+            }
+        }
+        sum
+    }
+
     fn record(&mut self, progress: &dyn Progress) {
         let by_genotype = self.counts_by_genotype();
         let total = by_genotype.iter().sum();
+        let species_mean = self.species_means(&by_genotype);
         for c in &mut self.clones {
             c.max_size = c.max_size.max(c.size);
         }
@@ -1209,6 +1472,7 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
             t: self.t,
             total,
             by_genotype,
+            species_mean,
         });
         if self.opts.record_clones {
             self.result.clone_sizes.push(CloneSizes {

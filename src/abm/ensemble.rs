@@ -24,6 +24,9 @@ pub enum ResistanceCriterion {
         genotypes: Vec<usize>,
         fraction: f64,
     },
+    /// The replicate's own first resistance event, as a driver (a therapy schedule's
+    /// rules) recorded it in [`ReplicateResult::resistance`].
+    Events,
 }
 
 impl ResistanceCriterion {
@@ -44,6 +47,8 @@ impl ResistanceCriterion {
                     let sel: u64 = genotypes.iter().filter_map(|&g| r.by_genotype.get(g)).sum();
                     r.total > 0 && sel as f64 > fraction * r.total as f64
                 }
+                // Not a timeline rule: see `ResistanceCriterion::time_in`.
+                ResistanceCriterion::Events => false,
             };
             if hit {
                 return Some(r.t);
@@ -56,19 +61,22 @@ impl ResistanceCriterion {
 /// Where the clone behind a relapse came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
-    /// A founding clone: no mutation (selection of, or adaptation by, the loop).
+    /// A founding clone of the base genotype: no mutation (selection of, or
+    /// adaptation by, the loop).
     Founder,
-    /// A mutant clone that arose before treatment start.
+    /// A mutant clone present at the start or arisen before treatment start.
     PreExisting,
     /// A mutant clone that arose during treatment.
     DeNovo,
 }
 
 impl Origin {
-    /// Classify a clone by its own founding event.
+    /// Classify a clone by its own founding event. Genotype 0 is the base genotype: a
+    /// founding clone of any other genotype was present before treatment.
     pub fn of(clone: &CloneInfo, treatment_start: f64) -> Origin {
         match clone.parent {
-            None => Origin::Founder,
+            None if clone.genotype == 0 => Origin::Founder,
+            None => Origin::PreExisting,
             Some(_) if clone.born < treatment_start => Origin::PreExisting,
             Some(_) => Origin::DeNovo,
         }
@@ -100,12 +108,31 @@ pub struct ReplicateSummary {
     pub clamps: u64,
 }
 
+/// A timeline variable: cells of the whole population or of one genotype, or the
+/// mean of one loop species over all cells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variable {
+    Total,
+    Genotype(usize),
+    SpeciesMean(usize),
+}
+
+impl Variable {
+    /// Value in a record (NaN for a species mean of an extinct population).
+    pub fn of(self, r: &Record) -> f64 {
+        match self {
+            Variable::Total => r.total as f64,
+            Variable::Genotype(g) => r.by_genotype.get(g).copied().unwrap_or(0) as f64,
+            Variable::SpeciesMean(s) => r.species_mean_all(s),
+        }
+    }
+}
+
 /// Median and interquartile range of one variable at one time across replicates.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Band {
     pub t: f64,
-    /// `"total"` or `"genotype_<g>"`.
-    pub variable: String,
+    pub variable: Variable,
     pub q25: f64,
     pub median: f64,
     pub q75: f64,
@@ -115,6 +142,9 @@ pub struct Band {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ensemble {
     pub n_genotypes: usize,
+    /// Names from the model, for outputs.
+    pub genotype_names: Vec<String>,
+    pub species_names: Vec<String>,
     pub replicates: Vec<ReplicateResult>,
     pub summaries: Vec<ReplicateSummary>,
     /// Common time grid of the bands: the record times of the longest replicate.
@@ -170,6 +200,22 @@ pub fn run_ensemble<M: CellModel + ?Sized>(
     config: &EnsembleConfig,
     progress: &dyn Progress,
 ) -> Result<Ensemble, AbmError> {
+    // Validate once up front so a bad input fails before any thread starts.
+    Simulation::new(model, founders, opts.clone(), config.seed, 0)?;
+    run_replicates(model, config, progress, |r| {
+        run_replicate(model, founders, opts, exposure, config, r, progress)
+    })
+}
+
+/// Run `config.replicates` replicates with `run_one(replicate)` (a pure function of
+/// the replicate index) in parallel on the configured pool, and summarise them. The
+/// building block of [`run_ensemble`] and of schedule drivers.
+pub fn run_replicates<M: CellModel + ?Sized>(
+    model: &M,
+    config: &EnsembleConfig,
+    progress: &dyn Progress,
+    run_one: impl Fn(u64) -> Result<ReplicateResult, AbmError> + Sync,
+) -> Result<Ensemble, AbmError> {
     if config.replicates == 0 {
         return Err(AbmError::BadOption {
             name: "replicates",
@@ -177,13 +223,11 @@ pub fn run_ensemble<M: CellModel + ?Sized>(
             reason: "must be at least 1",
         });
     }
-    // Validate once up front so a bad input fails before any thread starts.
-    Simulation::new(model, founders, opts.clone(), config.seed, 0)?;
     let run = || -> Result<Vec<ReplicateResult>, AbmError> {
         (0..config.replicates)
             .into_par_iter()
             .map(|r| {
-                let res = run_replicate(model, founders, opts, exposure, config, r, progress);
+                let res = run_one(r);
                 progress.replicate_done(r);
                 res
             })
@@ -200,11 +244,7 @@ pub fn run_ensemble<M: CellModel + ?Sized>(
             })?
             .install(run)?,
     };
-    Ok(summarise(
-        model.n_genotypes(),
-        replicates,
-        &config.criterion,
-    ))
+    Ok(summarise(model, replicates, &config.criterion))
 }
 
 impl ConstantRates {
@@ -224,19 +264,24 @@ impl ConstantRates {
     }
 }
 
-/// Summaries and bands of finished replicates.
-pub fn summarise(
-    n_genotypes: usize,
+/// Summaries and bands of finished replicates of `model`.
+pub fn summarise<M: CellModel + ?Sized>(
+    model: &M,
     replicates: Vec<ReplicateResult>,
     criterion: &ResistanceCriterion,
 ) -> Ensemble {
+    let n_genotypes = model.n_genotypes();
     let summaries = replicates
         .iter()
         .map(|r| summarise_one(r, criterion))
         .collect();
-    let bands = bands(n_genotypes, &replicates);
+    let bands = bands(n_genotypes, model.n_species(), &replicates);
     Ensemble {
         n_genotypes,
+        genotype_names: (0..n_genotypes).map(|g| model.genotype_name(g)).collect(),
+        species_names: (0..model.n_species())
+            .map(|s| model.species_name(s))
+            .collect(),
         replicates,
         summaries,
         bands,
@@ -245,7 +290,10 @@ pub fn summarise(
 
 fn summarise_one(r: &ReplicateResult, criterion: &ResistanceCriterion) -> ReplicateSummary {
     let last = r.timeline.last();
-    let resistance_time = criterion.first_time(&r.timeline, r.treatment_start);
+    let resistance_time = match criterion {
+        ResistanceCriterion::Events => r.resistance.as_ref().map(|x| x.0),
+        c => c.first_time(&r.timeline, r.treatment_start),
+    };
     let classify = |id: u32| {
         let c = &r.clones[id as usize];
         (id, c.genotype, Origin::of(c, r.treatment_start))
@@ -294,27 +342,28 @@ pub fn quantile(sorted: &[f64], q: f64) -> f64 {
 
 /// Value of a timeline at `t`: the last record at or before `t` (so an extinct replicate
 /// stays at 0 and a stopped one keeps its last value).
-fn value_at(timeline: &[Record], t: f64, var: Option<usize>) -> f64 {
+fn value_at(timeline: &[Record], t: f64, var: Variable) -> f64 {
     let idx = timeline.partition_point(|r| r.t <= t + 1e-12 * t.abs().max(1.0));
     match idx.checked_sub(1).map(|i| &timeline[i]) {
         None => f64::NAN,
-        Some(r) => match var {
-            None => r.total as f64,
-            Some(g) => r.by_genotype.get(g).copied().unwrap_or(0) as f64,
-        },
+        Some(r) => var.of(r),
     }
 }
 
-fn bands(n_genotypes: usize, replicates: &[ReplicateResult]) -> Vec<Band> {
+fn bands(n_genotypes: usize, n_species: usize, replicates: &[ReplicateResult]) -> Vec<Band> {
     let grid: Vec<f64> = replicates
         .iter()
         .max_by_key(|r| r.timeline.len())
         .map(|r| r.timeline.iter().map(|x| x.t).collect())
         .unwrap_or_default();
-    let mut out = Vec::with_capacity(grid.len() * (n_genotypes + 1));
+    let vars: Vec<Variable> = std::iter::once(Variable::Total)
+        .chain((0..n_genotypes).map(Variable::Genotype))
+        .chain((0..n_species).map(Variable::SpeciesMean))
+        .collect();
+    let mut out = Vec::with_capacity(grid.len() * vars.len());
     let mut vals = Vec::with_capacity(replicates.len());
     for &t in &grid {
-        for v in std::iter::once(None).chain((0..n_genotypes).map(Some)) {
+        for &v in &vars {
             vals.clear();
             vals.extend(
                 replicates
@@ -325,7 +374,7 @@ fn bands(n_genotypes: usize, replicates: &[ReplicateResult]) -> Vec<Band> {
             vals.sort_by(f64::total_cmp);
             out.push(Band {
                 t,
-                variable: variable_name(v),
+                variable: v,
                 q25: quantile(&vals, 0.25),
                 median: quantile(&vals, 0.5),
                 q75: quantile(&vals, 0.75),
@@ -333,14 +382,6 @@ fn bands(n_genotypes: usize, replicates: &[ReplicateResult]) -> Vec<Band> {
         }
     }
     out
-}
-
-/// Name of a timeline variable: `"total"` or `"genotype_<g>"`.
-pub fn variable_name(v: Option<usize>) -> String {
-    match v {
-        None => "total".to_string(),
-        Some(g) => format!("genotype_{g}"),
-    }
 }
 
 impl Ensemble {

@@ -65,15 +65,40 @@ pub enum AbmError {
     )]
     LumpingWithNoise,
     #[error(
-        "the model returned {which} hazard {value} for genotype {genotype} at t = {t}: \
-         hazards must be finite and non-negative"
+        "the model returned {which} hazard {value} for genotype {genotype} (`{name}`) at \
+         t = {t}: hazards (the fate's division and death rates) must be finite and \
+         non-negative"
     )]
     BadHazard {
         which: &'static str,
         genotype: usize,
+        name: String,
         t: f64,
         value: f64,
     },
+    #[error(
+        "species `{species}` of genotype `{genotype}` became {value} in the step from t = {t} \
+         (dt = {dt}): the \
+         explicit step is too long for the loop's fastest rate (or a rate expression is \
+         undefined there); use a shorter step or more substeps"
+    )]
+    BadState {
+        species: String,
+        genotype: String,
+        t: f64,
+        dt: f64,
+        value: f64,
+    },
+    #[error("{0}")]
+    Model(#[from] crate::model::ModelError),
+    #[error("{0}")]
+    Dose(#[from] crate::pkpd::DoseSpecError),
+    #[error("{0}")]
+    Settings(String),
+    #[error("exposure: {0}")]
+    Exposure(String),
+    #[error("internal error: {0}")]
+    Internal(String),
     #[error("cannot build a thread pool with {threads} threads: {message}")]
     ThreadPool { threads: usize, message: String },
     #[error("cannot write {path}: {source}")]

@@ -7,27 +7,38 @@
 //!   counts (clone-level tau-leaping), passaging and carrying capacity.
 //! - [`ensemble`]: replicates in parallel with thread-independent output, bands, time to
 //!   resistance, lineage attribution.
+//! - [`compiled`]: [`CompiledCells`], the cell model of any compiled model file.
+//! - [`dosing`]: [`DoseExposure`], drug exposure from dose events.
 //! - [`output`]: CSV writers and plots.
+//! - [`scheduled`]: the engine under a therapy schedule (refreshes, ladders, adaptive
+//!   escalation, boluses, holidays, passaging, resistance rules).
+//! - [`run`]: the experiment runner behind `resloop abm` (request in, files out).
 //!
 //! See `docs/abm.md` for the method, its error terms and measured performance.
 
+pub mod compiled;
+pub mod dosing;
 pub mod engine;
 pub mod ensemble;
 pub mod error;
 pub mod model;
 pub mod output;
 pub mod rng;
+pub mod run;
+pub mod scheduled;
 
+pub use compiled::{CompiledCells, Integrator, LoopIntegration};
+pub use dosing::DoseExposure;
 pub use engine::{
     bytes_per_cell, AbmOptions, CellSnapshot, CloneInfo, CloneSizes, Founders, NoProgress, Passage,
-    PassageEvent, Progress, Record, ReplicateResult, Simulation, StopReason,
+    PassageEvent, Progress, Record, ReplicateEvent, ReplicateResult, Simulation, StopReason,
 };
 pub use ensemble::{
-    run_ensemble, run_replicate, Ensemble, EnsembleConfig, Origin, ReplicateSummary,
-    ResistanceCriterion,
+    run_ensemble, run_replicate, Band, Ensemble, EnsembleConfig, Origin, ReplicateSummary,
+    ResistanceCriterion, Variable,
 };
 pub use error::AbmError;
 pub use model::{
-    CellModel, ConstantExposure, ConstantRates, Exposure, FnExposure, NoiseSpec, States, StatesMut,
-    StepContext,
+    CellModel, ConstantExposure, ConstantRates, Exposure, FnExposure, NoiseSpec, StateError,
+    States, StatesMut, StepContext,
 };

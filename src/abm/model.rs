@@ -7,20 +7,34 @@
 //!
 //! Loop states are stored as `f32`: four bytes per species per cell is what lets 1e7
 //! cells with an 8-species loop fit in about 0.5 GB (see `docs/abm.md`, "Memory"). A
-//! model that needs `f64` arithmetic can widen into its `scratch` buffer, whose size it
-//! asks for through [`CellModel::scratch_len`].
+//! model that needs `f64` arithmetic can widen into its own [`CellModel::Scratch`].
 
 /// Where a batch sits in time and which exposure it sees, passed to every model call.
 #[derive(Debug, Clone, Copy)]
 pub struct StepContext<'a> {
     /// Genotype of every cell in the batch (index into the model's genotypes).
     pub genotype: usize,
-    /// Time at the start of the step (model time unit).
+    /// In [`CellModel::advance`]: time at the start of the step. In
+    /// [`CellModel::hazards`]: the time of the states (the end of the step).
+    /// Model time unit.
     pub t: f64,
     /// Step length (model time unit). Zero in [`CellModel::hazards`] calls.
     pub dt: f64,
-    /// Drug concentrations at `t`, one per drug, in the units the model declares.
+    /// Drug concentrations at the midpoint of the step, one per drug, in the units the
+    /// model declares. Exposure is smooth between doses and no step straddles a dose
+    /// (see [`Exposure::next_discontinuity`]), so the midpoint value makes the exposure
+    /// seen over a step second-order accurate.
     pub drugs: &'a [f64],
+}
+
+/// A loop state that an explicit step made unusable (not finite, or negative beyond
+/// rounding): the step is too long for the loop's fastest timescale.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StateError {
+    /// Species index.
+    pub species: usize,
+    /// The offending value.
+    pub value: f64,
 }
 
 /// Species-major view of a batch of cells: species `s` of cell `i` is
@@ -132,6 +146,11 @@ impl NoiseSpec {
 /// that the result for a cell depends only on its own state, the context and the
 /// model, never on its position in the batch or on the batch size.
 pub trait CellModel: Sync {
+    /// Per-worker working memory for model calls on one batch, made once by
+    /// [`CellModel::scratch`] and reused for every batch (so the hot loop allocates
+    /// nothing). `()` for a model that needs none.
+    type Scratch: Send;
+
     /// Number of loop species each cell carries (may be 0).
     fn n_species(&self) -> usize;
 
@@ -143,10 +162,17 @@ pub trait CellModel: Sync {
         0
     }
 
-    /// Length of the `scratch` buffer the model needs for a batch of `batch` cells.
-    fn scratch_len(&self, batch: usize) -> usize {
-        let _ = batch;
-        0
+    /// Working memory for batches of up to `batch` cells.
+    fn scratch(&self, batch: usize) -> Self::Scratch;
+
+    /// Name of species `s`, for error messages and outputs (default: its index).
+    fn species_name(&self, s: usize) -> String {
+        s.to_string()
+    }
+
+    /// Name of genotype `g`, for error messages and outputs (default: its index).
+    fn genotype_name(&self, g: usize) -> String {
+        g.to_string()
     }
 
     /// Initial loop state of a founder cell of `genotype`, written to `out`
@@ -158,7 +184,14 @@ pub trait CellModel: Sync {
 
     /// Advance the loop state of every cell of the batch from `ctx.t` to
     /// `ctx.t + ctx.dt` (explicit integration; the engine adds noise afterwards).
-    fn advance(&self, ctx: &StepContext<'_>, states: &mut StatesMut<'_>, scratch: &mut [f64]);
+    /// A state the step made unusable is reported, not stored silently; the engine
+    /// turns it into an error naming the species, genotype, time and step.
+    fn advance(
+        &self,
+        ctx: &StepContext<'_>,
+        states: &mut StatesMut<'_>,
+        scratch: &mut Self::Scratch,
+    ) -> Result<(), StateError>;
 
     /// Division and death hazards (per cell per time unit) of every cell of the batch,
     /// written to `div[i]` and `death[i]` (`div.len() == death.len() == states.len()`).
@@ -170,8 +203,15 @@ pub trait CellModel: Sync {
         states: &States<'_>,
         div: &mut [f64],
         death: &mut [f64],
-        scratch: &mut [f64],
+        scratch: &mut Self::Scratch,
     );
+
+    /// Whether the hazards can change within a step (they read the loop state, the
+    /// drugs or time). If so the engine evaluates them at both ends of the step and
+    /// uses the mean (trapezoid rule, second order); if not, once. Default: true.
+    fn hazards_vary(&self) -> bool {
+        true
+    }
 
     /// Heritable transitions at division: `(child genotype, probability per division)`.
     /// At a division, at most one daughter changes genotype; the probabilities of one
@@ -189,6 +229,13 @@ pub trait Exposure: Sync {
     /// Write the concentration of every drug at time `t` into `out`
     /// (`out.len()` is the model's `n_drugs()`).
     fn drugs_at(&self, t: f64, out: &mut [f64]);
+
+    /// The first time after `t` at which the exposure jumps (a dose, a refresh), if
+    /// any. The engine ends a step there, so no step straddles a jump. Default: none.
+    fn next_discontinuity(&self, t: f64) -> Option<f64> {
+        let _ = t;
+        None
+    }
 }
 
 /// Constant exposure (e.g. drug-free growth, or an in-vitro concentration).
@@ -251,9 +298,13 @@ impl ConstantRates {
 }
 
 impl CellModel for ConstantRates {
+    type Scratch = ();
+
     fn n_species(&self) -> usize {
         0
     }
+
+    fn scratch(&self, _batch: usize) {}
 
     fn n_genotypes(&self) -> usize {
         // The shortest table bounds the genotypes, so a ragged table never indexes out
@@ -264,7 +315,14 @@ impl CellModel for ConstantRates {
             .min(self.mutations.len())
     }
 
-    fn advance(&self, _ctx: &StepContext<'_>, _states: &mut StatesMut<'_>, _scratch: &mut [f64]) {}
+    fn advance(
+        &self,
+        _ctx: &StepContext<'_>,
+        _states: &mut StatesMut<'_>,
+        _scratch: &mut (),
+    ) -> Result<(), StateError> {
+        Ok(())
+    }
 
     fn hazards(
         &self,
@@ -272,10 +330,14 @@ impl CellModel for ConstantRates {
         _states: &States<'_>,
         div: &mut [f64],
         death: &mut [f64],
-        _scratch: &mut [f64],
+        _scratch: &mut (),
     ) {
         div.fill(self.division[ctx.genotype]);
         death.fill(self.death[ctx.genotype]);
+    }
+
+    fn hazards_vary(&self) -> bool {
+        false
     }
 
     fn mutations(&self, genotype: usize) -> &[(usize, f64)] {

@@ -4,8 +4,11 @@
 //! Files:
 //! - `clones.csv`: one row per clone per replicate (lineage, origin, sizes).
 //! - replicate summary CSV: one row per replicate.
-//! - timeline CSV, long format `time,replicate,variable,value`: `replicate` is the
-//!   replicate index, or `median`, `q25`, `q75` for the bands across replicates.
+//! - timeline CSV, long format `time,replicate,population,variable,value` (the ODE
+//!   timeline's columns plus `replicate`): `replicate` is the replicate index, or
+//!   `median`, `q25`, `q75` for the bands across replicates (or `all` for exposure);
+//!   `population` is `total`, a genotype or `exposure`; `variable` is `cells`, a
+//!   species (mean over the population's cells) or a drug.
 //! - Muller CSV: `replicate,time,clone,parent,genotype,size`.
 
 use std::io;
@@ -15,10 +18,13 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::engine::{CellSnapshot, ReplicateResult};
-use super::ensemble::{variable_name, Ensemble, Origin};
+use super::ensemble::{Ensemble, Origin, Variable};
 use super::error::AbmError;
+use super::model::Exposure;
 use crate::output::atomic::write_atomic;
 use crate::output::plot::{draw_png_and_svg, Figure};
+use crate::output::timeline_plot::PALETTE;
+use crate::pkpd::{DoseEvent, DoseKind};
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> AbmError + '_ {
     move |source| AbmError::Io {
@@ -63,8 +69,8 @@ pub fn write_clones_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
 pub fn write_summary_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
     write_atomic(path, |w| {
         write!(w, "replicate,final_time,final_population")?;
-        for g in 0..ens.n_genotypes {
-            write!(w, ",final_genotype_{g}")?;
+        for g in &ens.genotype_names {
+            write!(w, ",final_{g}")?;
         }
         writeln!(
             w,
@@ -72,7 +78,7 @@ pub fn write_summary_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
              relapse_clone,relapse_genotype,relapse_origin,clamps"
         )?;
         let clone_cols = |c: Option<(u32, usize, Origin)>| match c {
-            Some((id, g, o)) => format!("{id},{g},{}", o.name()),
+            Some((id, g, o)) => format!("{id},{},{}", ens.genotype_names[g], o.name()),
             None => ",,".to_string(),
         };
         for s in &ens.summaries {
@@ -95,28 +101,94 @@ pub fn write_summary_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
     .map_err(io_err(path))
 }
 
-/// Timeline in long format: `time,replicate,variable,value`, per replicate and bands.
-pub fn write_timeline_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
+/// Drug exposure to add to a timeline: the schedule and the drug names.
+pub struct ExposureRows<'a> {
+    pub exposure: &'a dyn Exposure,
+    pub drugs: &'a [String],
+}
+
+/// `(population, variable)` labels of a band variable.
+pub fn variable_labels(ens: &Ensemble, v: Variable) -> (&str, &str) {
+    match v {
+        Variable::Total => ("total", "cells"),
+        Variable::Genotype(g) => (ens.genotype_names[g].as_str(), "cells"),
+        Variable::SpeciesMean(s) => ("total", ens.species_names[s].as_str()),
+    }
+}
+
+/// Timeline in long format `time,replicate,population,variable,value`: per replicate
+/// (cells of the population and of each genotype, mean loop species of the
+/// population and of each genotype present; a schedule driver's scheduled doses as
+/// population `dose` and IC50 readouts as `total,ic50_<drug>`), the bands, and the
+/// exposure at the band times if given. `scheduled_drugs` names the drugs of the
+/// driver's dose records. Undefined values (means over no cell) are left out.
+pub fn write_timeline_csv(
+    path: &Path,
+    ens: &Ensemble,
+    exposure: Option<&ExposureRows<'_>>,
+    scheduled_drugs: &[String],
+) -> Result<(), AbmError> {
+    let ns = ens.species_names.len();
     write_atomic(path, |w| {
-        writeln!(w, "time,replicate,variable,value")?;
+        writeln!(w, "time,replicate,population,variable,value")?;
         for r in &ens.replicates {
             for rec in &r.timeline {
-                writeln!(w, "{},{},total,{}", rec.t, r.replicate, rec.total)?;
+                let (t, k) = (rec.t, r.replicate);
+                writeln!(w, "{t},{k},total,cells,{}", rec.total)?;
                 for (g, n) in rec.by_genotype.iter().enumerate() {
-                    writeln!(
-                        w,
-                        "{},{},{},{}",
-                        rec.t,
-                        r.replicate,
-                        variable_name(Some(g)),
-                        n
-                    )?;
+                    writeln!(w, "{t},{k},{},cells,{n}", ens.genotype_names[g])?;
+                }
+                if rec.total > 0 {
+                    for (s, name) in ens.species_names.iter().enumerate() {
+                        writeln!(w, "{t},{k},total,{name},{}", rec.species_mean_all(s))?;
+                    }
+                }
+                for (g, &n) in rec.by_genotype.iter().enumerate() {
+                    if n == 0 {
+                        continue;
+                    }
+                    for (s, name) in ens.species_names.iter().enumerate() {
+                        writeln!(
+                            w,
+                            "{t},{k},{},{name},{}",
+                            ens.genotype_names[g],
+                            rec.species_mean[g * ns + s]
+                        )?;
+                    }
+                }
+            }
+            let k = r.replicate;
+            for (t, doses) in &r.doses {
+                for (name, v) in scheduled_drugs.iter().zip(doses) {
+                    writeln!(w, "{t},{k},dose,{name},{v}")?;
+                }
+            }
+            for (t, ic50) in &r.ic50 {
+                if let Some(v) = ic50 {
+                    writeln!(w, "{t},{k},total,ic50,{v}")?;
                 }
             }
         }
         for b in &ens.bands {
+            let (pop, var) = variable_labels(ens, b.variable);
             for (name, v) in [("median", b.median), ("q25", b.q25), ("q75", b.q75)] {
-                writeln!(w, "{},{},{},{}", b.t, name, b.variable, v)?;
+                if !v.is_nan() {
+                    writeln!(w, "{},{name},{pop},{var},{v}", b.t)?;
+                }
+            }
+        }
+        if let Some(x) = exposure {
+            let mut c = vec![0.0; x.drugs.len()];
+            let mut last = f64::NAN;
+            for b in &ens.bands {
+                if b.t == last {
+                    continue;
+                }
+                last = b.t;
+                x.exposure.drugs_at(b.t, &mut c);
+                for (d, v) in x.drugs.iter().zip(&c) {
+                    writeln!(w, "{},all,exposure,{d},{v}", b.t)?;
+                }
             }
         }
         Ok(())
@@ -150,18 +222,113 @@ pub fn write_muller_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
     .map_err(io_err(path))
 }
 
+/// The shared colour-blind-safe palette of the timeline figures.
+/// `events.csv`: `replicate,time,event,clone,parent,genotype,value,detail`, sorted by
+/// replicate (doses, common to all, first as `all`) then time. Events: `dose` (value:
+/// amount in the drug's unit or mg/kg), `mutation` (a clone founded by a mutation at
+/// division; value: its largest size), `passage` (value: cells kept; detail: before),
+/// `extinction`, `resistance` (the largest clone at that time and its origin).
+pub fn write_events_csv(
+    path: &Path,
+    ens: &Ensemble,
+    doses: &[DoseEvent],
+    drug_names: &[String],
+) -> Result<(), AbmError> {
+    write_atomic(path, |w| {
+        writeln!(w, "replicate,time,event,clone,parent,genotype,value,detail")?;
+        for d in doses {
+            let name = drug_names.get(d.drug).map_or("?", |s| s.as_str());
+            let (v, what) = match d.kind {
+                DoseKind::SetConcentration { value } => (value, "medium set to"),
+                DoseKind::Bolus { mg_per_kg } => (mg_per_kg, "bolus mg/kg"),
+            };
+            writeln!(w, "all,{},dose,,,,{v},{name} {what}", d.time)?;
+        }
+        for (r, sum) in ens.replicates.iter().zip(&ens.summaries) {
+            let k = r.replicate;
+            // (time, order within a time, line)
+            let mut rows: Vec<(f64, u8, String)> = Vec::new();
+            for c in r.clones.iter().filter(|c| c.parent.is_some()) {
+                rows.push((
+                    c.born,
+                    0,
+                    format!(
+                        "{k},{},mutation,{},{},{},{},{}",
+                        c.born,
+                        c.id,
+                        c.parent.map_or_else(String::new, |p| p.to_string()),
+                        ens.genotype_names[c.genotype],
+                        c.max_size,
+                        Origin::of(c, r.treatment_start).name()
+                    ),
+                ));
+            }
+            for p in &r.passages {
+                rows.push((
+                    p.t,
+                    1,
+                    format!("{k},{},passage,,,,{},before={}", p.t, p.after, p.before),
+                ));
+            }
+            if let Some(t) = r.extinction_time {
+                rows.push((t, 2, format!("{k},{t},extinction,,,,0,")));
+            }
+            for e in &r.events {
+                // Resistance events of a driver are summarised by the row below.
+                if e.kind.starts_with("resistance") && sum.resistance_time == Some(e.t) {
+                    continue;
+                }
+                let order = if e.kind == "stop" { 4 } else { 1 };
+                rows.push((
+                    e.t,
+                    order,
+                    format!(
+                        "{k},{},{},,,{},{},{}",
+                        e.t,
+                        e.kind,
+                        e.drug.as_deref().unwrap_or(""),
+                        e.value,
+                        csv_text(&if e.unit.is_empty() {
+                            e.detail.clone()
+                        } else {
+                            format!("[{}] {}", e.unit, e.detail)
+                        })
+                    ),
+                ));
+            }
+            if let Some(t) = sum.resistance_time {
+                let (clone, g, o) = match sum.relapse_clone {
+                    Some((id, g, o)) => (id.to_string(), ens.genotype_names[g].as_str(), o.name()),
+                    None => (String::new(), "", ""),
+                };
+                let rule = r
+                    .resistance
+                    .as_ref()
+                    .map_or(String::new(), |x| format!(" ({})", x.1));
+                rows.push((t, 3, format!("{k},{t},resistance,{clone},,{g},,{o}{rule}")));
+            }
+            rows.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            for (_, _, line) in rows {
+                writeln!(w, "{line}")?;
+            }
+        }
+        Ok(())
+    })
+    .map_err(io_err(path))
+}
+
+/// Text safe in one CSV field: quoted when it holds a comma or a quote.
+fn csv_text(s: &str) -> String {
+    if s.contains(',') || s.contains('"') {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
 fn palette(i: usize) -> RGBColor {
-    const C: [RGBColor; 8] = [
-        RGBColor(31, 119, 180),
-        RGBColor(214, 39, 40),
-        RGBColor(44, 160, 44),
-        RGBColor(255, 127, 14),
-        RGBColor(148, 103, 189),
-        RGBColor(140, 86, 75),
-        RGBColor(227, 119, 194),
-        RGBColor(127, 127, 127),
-    ];
-    C[i % C.len()]
+    let c = PALETTE[i % PALETTE.len()];
+    RGBColor(c.0, c.1, c.2)
 }
 
 fn log10_cells(x: f64) -> f64 {
@@ -186,7 +353,12 @@ impl Figure for PopulationFigure<'_> {
         area.fill(&WHITE).map_err(s)?;
         let b = &self.ensemble.bands;
         let t_max = b.iter().map(|x| x.t).fold(0.0, f64::max).max(1e-9);
-        let y_max = b.iter().map(|x| log10_cells(x.q75)).fold(1.0, f64::max) + 0.5;
+        let y_max = b
+            .iter()
+            .filter(|x| !matches!(x.variable, Variable::SpeciesMean(_)))
+            .map(|x| log10_cells(x.q75))
+            .fold(1.0, f64::max)
+            + 0.5;
         let mut chart = ChartBuilder::on(area)
             .caption("Population by genotype (median, IQR)", ("sans-serif", 22))
             .margin(12)
@@ -200,10 +372,14 @@ impl Figure for PopulationFigure<'_> {
             .y_desc("cells (log10)")
             .draw()
             .map_err(s)?;
-        let vars = std::iter::once(None).chain((0..self.ensemble.n_genotypes).map(Some));
+        let vars = std::iter::once(Variable::Total)
+            .chain((0..self.ensemble.n_genotypes).map(Variable::Genotype));
         for (k, v) in vars.enumerate() {
-            let name = variable_name(v);
-            let rows: Vec<_> = b.iter().filter(|x| x.variable == name).collect();
+            let name = match v {
+                Variable::Genotype(g) => self.ensemble.genotype_names[g].clone(),
+                _ => "all cells".to_string(),
+            };
+            let rows: Vec<_> = b.iter().filter(|x| x.variable == v).collect();
             let col = palette(k);
             let mut poly: Vec<(f64, f64)> =
                 rows.iter().map(|x| (x.t, log10_cells(x.q75))).collect();
@@ -389,13 +565,50 @@ impl Figure for MullerFigure<'_> {
     }
 }
 
-/// Distribution of one species across single cells at a snapshot time.
+/// Distribution of one species across single cells at one or more snapshot times,
+/// as overlaid outlines of histograms with common bins (fractions of cells, so each
+/// outline sums to 1; lumped clones weigh by their size).
 pub struct SpeciesDistributionFigure<'a> {
-    pub snapshot: &'a CellSnapshot,
+    pub snapshots: &'a [&'a CellSnapshot],
     pub species: usize,
     pub species_label: &'a str,
     pub unit: &'a str,
     pub time_unit: &'a str,
+}
+
+impl SpeciesDistributionFigure<'_> {
+    const BINS: usize = 40;
+
+    /// Common bins `(lo, width)` and, per snapshot, the fraction of cells per bin.
+    fn histograms(&self) -> (f64, f64, Vec<Vec<f64>>) {
+        let s = self.species;
+        fn values(snap: &CellSnapshot, s: usize) -> impl Iterator<Item = f64> + '_ {
+            let ns = snap.n_species;
+            (0..snap.weights.len()).map(move |k| snap.values[k * ns + s] as f64)
+        }
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for snap in self.snapshots {
+            for v in values(snap, s) {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+        }
+        let width = ((hi - lo) / Self::BINS as f64).max(1e-6 * hi.abs().max(1e-12));
+        let hists = self
+            .snapshots
+            .iter()
+            .map(|snap| {
+                let total: f64 = snap.weights.iter().map(|&w| w as f64).sum();
+                let mut mass = vec![0.0f64; Self::BINS];
+                for (v, &w) in values(snap, s).zip(&snap.weights) {
+                    mass[(((v - lo) / width) as usize).min(Self::BINS - 1)] +=
+                        w as f64 / total.max(1.0);
+                }
+                mass
+            })
+            .collect();
+        (lo, width, hists)
+    }
 }
 
 impl Figure for SpeciesDistributionFigure<'_> {
@@ -404,36 +617,23 @@ impl Figure for SpeciesDistributionFigure<'_> {
         DB::ErrorType: 'static,
     {
         area.fill(&WHITE).map_err(s)?;
-        let snap = self.snapshot;
-        let ns = snap.n_species;
-        let vals: Vec<(f64, u64)> = snap
-            .weights
+        let (lo, width, hists) = self.histograms();
+        let m_max = hists
             .iter()
-            .enumerate()
-            .map(|(k, &w)| (snap.values[k * ns + self.species] as f64, w))
-            .collect();
-        let lo = vals.iter().map(|v| v.0).fold(f64::INFINITY, f64::min);
-        let hi = vals.iter().map(|v| v.0).fold(f64::NEG_INFINITY, f64::max);
-        let bins = 40;
-        let width = ((hi - lo) / bins as f64).max(1e-12 * hi.abs().max(1.0));
-        let mut mass = vec![0.0f64; bins];
-        let total: f64 = vals.iter().map(|v| v.1 as f64).sum();
-        for &(v, w) in &vals {
-            mass[(((v - lo) / width) as usize).min(bins - 1)] += w as f64 / total.max(1.0);
-        }
-        let m_max = mass.iter().copied().fold(0.0, f64::max).max(1e-12);
+            .flatten()
+            .copied()
+            .fold(0.0, f64::max)
+            .max(1e-12);
+        let hi = lo + width * Self::BINS as f64;
         let mut chart = ChartBuilder::on(area)
             .caption(
-                format!(
-                    "{} across cells at t = {} {}",
-                    self.species_label, snap.t, self.time_unit
-                ),
+                format!("{} across single cells", self.species_label),
                 ("sans-serif", 22),
             )
             .margin(12)
             .x_label_area_size(45)
             .y_label_area_size(60)
-            .build_cartesian_2d(lo..lo + width * bins as f64, 0.0..m_max * 1.1)
+            .build_cartesian_2d(lo..hi, 0.0..m_max * 1.1)
             .map_err(s)?;
         chart
             .configure_mesh()
@@ -441,11 +641,35 @@ impl Figure for SpeciesDistributionFigure<'_> {
             .y_desc("fraction of cells")
             .draw()
             .map_err(s)?;
-        chart
-            .draw_series(mass.iter().enumerate().map(|(i, &m)| {
+        for (k, (snap, mass)) in self.snapshots.iter().zip(&hists).enumerate() {
+            let col = palette(k);
+            // Outline of the histogram: a step line through the bin tops.
+            let mut pts = vec![(lo, 0.0)];
+            for (i, &m) in mass.iter().enumerate() {
                 let x0 = lo + i as f64 * width;
-                Rectangle::new([(x0, 0.0), (x0 + width, m)], palette(2).filled())
-            }))
+                pts.push((x0, m));
+                pts.push((x0 + width, m));
+            }
+            pts.push((hi, 0.0));
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    pts.clone(),
+                    col.mix(0.15).filled(),
+                )))
+                .map_err(s)?;
+            chart
+                .draw_series(LineSeries::new(pts, col.stroke_width(2)))
+                .map_err(s)?
+                .label(format!("t = {} {}", snap.t, self.time_unit))
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], col.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
             .map_err(s)?;
         Ok(())
     }
@@ -493,7 +717,7 @@ pub fn plot_muller(stem: &Path, rep: &ReplicateResult, time_unit: &str) -> Resul
     Ok(draw_png_and_svg(stem, SIZE, &fig)?)
 }
 
-/// Single-cell distribution of one species at a snapshot.
+/// Single-cell distribution of one species at one snapshot.
 pub fn plot_species_distribution(
     stem: &Path,
     snapshot: &CellSnapshot,
@@ -502,17 +726,47 @@ pub fn plot_species_distribution(
     unit: &str,
     time_unit: &str,
 ) -> Result<(), AbmError> {
-    if species >= snapshot.n_species || snapshot.weights.is_empty() {
+    let drawn = plot_species_distributions(
+        stem,
+        std::slice::from_ref(snapshot),
+        species,
+        species_label,
+        unit,
+        time_unit,
+    )?;
+    if !drawn {
         return Err(AbmError::NothingToPlot(
             "the snapshot has no such species or no cells",
         ));
     }
+    Ok(())
+}
+
+/// Single-cell distributions of one species at several snapshots, overlaid. Returns
+/// false (and draws nothing) when no snapshot has a cell or the species is out of
+/// range.
+pub fn plot_species_distributions(
+    stem: &Path,
+    snapshots: &[CellSnapshot],
+    species: usize,
+    species_label: &str,
+    unit: &str,
+    time_unit: &str,
+) -> Result<bool, AbmError> {
+    let usable: Vec<&CellSnapshot> = snapshots
+        .iter()
+        .filter(|x| species < x.n_species && !x.weights.is_empty())
+        .collect();
+    if usable.is_empty() {
+        return Ok(false);
+    }
     let fig = SpeciesDistributionFigure {
-        snapshot,
+        snapshots: &usable,
         species,
         species_label,
         unit,
         time_unit,
     };
-    Ok(draw_png_and_svg(stem, SIZE, &fig)?)
+    draw_png_and_svg(stem, SIZE, &fig)?;
+    Ok(true)
 }

@@ -1,5 +1,6 @@
 //! Subcommands. Each parses its arguments, calls the library, prints a short report.
 
+mod abm;
 mod calibrate;
 mod check;
 mod checkerboard;
@@ -42,6 +43,8 @@ enum Command {
     Validate(validate::Args),
     /// Calibrate a model's `assumed` parameters against its fact file (a reproducible record).
     Calibrate(calibrate::Args),
+    /// Agent-based run: stochastic cells carrying the loop (ensembles, lineages).
+    Abm(abm::Args),
     /// Run every model in models/ under its default scenario (the README's main job).
     Demo(demo::Args),
     /// Run a parameter sweep of a model (all points, or one shard with --shard i/N).
@@ -73,6 +76,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Checkerboard(a) => checkerboard::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Calibrate(a) => calibrate::run(a),
+        Command::Abm(a) => abm::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Sweep(a) => sweep::run_sweep_cmd(a),
         Command::Merge(a) => sweep::run_merge(a),

@@ -6,6 +6,7 @@
 //! the compiled [`program::Program`], which tests compare against the tree.
 
 pub mod ast;
+pub mod batch;
 pub mod deriv;
 pub mod parse;
 pub mod program;

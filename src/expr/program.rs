@@ -550,6 +550,46 @@ impl Program {
         }
     }
 }
+
+/// Batch evaluation (agent-based engine): the program in a neutral flat form, which
+/// `super::batch::BatchProgram` splits into per-batch and per-cell parts. Kept as a
+/// separate block so changes to [`Op`] only need this translation updated.
+impl Program {
+    /// The program's registers, instructions (in their evaluation order) and outputs
+    /// in flat form.
+    pub fn flat(&self) -> super::batch::FlatProgram {
+        use super::batch::FlatOp as F;
+        super::batch::FlatProgram {
+            n_inputs: self.n_inputs,
+            init: self.init.clone(),
+            ops: self
+                .ops
+                .iter()
+                .map(|op| match *op {
+                    Op::Add(d, a, b) => F::Add(d, a, b),
+                    Op::Sub(d, a, b) => F::Sub(d, a, b),
+                    Op::Mul(d, a, b) => F::Mul(d, a, b),
+                    Op::Div(d, a, b) => F::Div(d, a, b),
+                    Op::Neg(d, a) => F::Neg(d, a),
+                    Op::Powf(d, a, b) => F::Powf(d, a, b),
+                    Op::PowC(d, a, h) => F::PowC(d, a, h),
+                    Op::F1(f, d, a) => F::F1(f, d, a),
+                    Op::Min(d, a, b) => F::Min(d, a, b),
+                    Op::Max(d, a, b) => F::Max(d, a, b),
+                    Op::MulAdd(d, a, b, c) => F::MulAdd(d, a, b, c),
+                    Op::MulSub(d, a, b, c) => F::MulSub(d, a, b, c),
+                    Op::SubMul(d, a, b, c) => F::SubMul(d, a, b, c),
+                    Op::Hill(d, x, kn, h) => F::Hill(d, x, kn, h),
+                    Op::HillRep(d, x, kn, h) => F::HillRep(d, x, kn, h),
+                    Op::HillF(d, x, kn, n) => F::HillF(d, x, kn, n),
+                    Op::HillRepF(d, x, kn, n) => F::HillRepF(d, x, kn, n),
+                })
+                .collect(),
+            outputs: self.outputs.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{parse, resolve, tree::Env, Scope};

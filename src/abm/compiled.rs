@@ -1,0 +1,556 @@
+//! A [`CellModel`] for any compiled model file, so the agent-based engine runs the same
+//! models as the ODE engine.
+//!
+//! Each cell carries the model's species. Per step, the loop of every cell is advanced
+//! by an explicit Runge-Kutta method (Euler, Heun or classical RK4, optionally in
+//! substeps) evaluated over batches of cells at once: the model's right-hand side is
+//! split into a *uniform* part (drug effects, time terms: run once per batch in `f64`)
+//! and a *per-cell* part (anything reading a species: run as vectorisable `f32` loops
+//! over up to [`LANES`] cells), see [`crate::expr::batch`]. Division and death hazards
+//! come from the model's `fate` expressions on the advanced state; mutations at
+//! division follow the model's genotypes (`parent` -> child with
+//! `mutation_probability`); the `[heterogeneity]` section sets intrinsic
+//! (`species_noise`, the same amplitude on every species) and partition noise
+//! (`partition_cv`). Nothing here names a species: everything comes from the file.
+//!
+//! Error terms (besides the engine's, see `docs/abm.md`): the loop's explicit method
+//! has global error O(h^p) with p = 1, 2, 4 for Euler, Heun, RK4 and h the substep; a
+//! step that sends a species negative beyond rounding or to a non-finite value is
+//! reported ([`StateError`]), never clamped silently.
+//!
+//! ## References
+//! - Hairer, E., Norsett, S. P. and Wanner, G. (1993). Solving Ordinary Differential
+//!   Equations I, 2nd ed., Springer, section II.1 (explicit Runge-Kutta methods).
+
+use super::engine::Founders;
+use super::error::AbmError;
+use super::model::{CellModel, NoiseSpec, StateError, States, StatesMut, StepContext};
+use crate::compile::{BoundModel, CompiledModel};
+use crate::expr::batch::{BatchProgram, Src};
+
+/// Budget for one worker's lane register file: the per-cell registers of a batch stay
+/// in the L1 data cache.
+const LANE_FILE_BYTES: usize = 24 << 10;
+
+/// Explicit method for the loop of each cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Integrator {
+    /// Forward Euler: one evaluation per substep, first order.
+    Euler,
+    /// Heun's method (explicit trapezoid): two evaluations, second order.
+    Heun,
+    /// Classical Runge-Kutta: four evaluations, fourth order.
+    Rk4,
+}
+
+impl Integrator {
+    /// Parse `euler`, `heun` or `rk4`.
+    pub fn parse(s: &str) -> Option<Integrator> {
+        match s.to_ascii_lowercase().as_str() {
+            "euler" => Some(Integrator::Euler),
+            "heun" | "rk2" => Some(Integrator::Heun),
+            "rk4" => Some(Integrator::Rk4),
+            _ => None,
+        }
+    }
+
+    fn stages(self) -> usize {
+        match self {
+            Integrator::Euler => 1,
+            Integrator::Heun => 2,
+            Integrator::Rk4 => 4,
+        }
+    }
+}
+
+/// How the loop is integrated within an engine step.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct LoopIntegration {
+    pub method: Integrator,
+    /// Substeps per engine step (at least 1).
+    pub substeps: u32,
+}
+
+impl Default for LoopIntegration {
+    fn default() -> Self {
+        LoopIntegration {
+            method: Integrator::Heun,
+            substeps: 1,
+        }
+    }
+}
+
+struct GenotypePrograms {
+    /// Outputs: the rate of every species.
+    rates: BatchProgram,
+    /// Outputs: division, death.
+    fate: BatchProgram,
+    /// Species each program reads (only those are loaded into its lanes).
+    rate_inputs: Vec<usize>,
+    fate_inputs: Vec<usize>,
+}
+
+/// A compiled model file as a cell model. Build with [`CompiledCells::new`].
+pub struct CompiledCells {
+    species: Vec<String>,
+    genotypes: Vec<String>,
+    n_drugs: usize,
+    /// Initial loop state per genotype.
+    initial: Vec<Vec<f64>>,
+    initial_fractions: Vec<f64>,
+    programs: Vec<GenotypePrograms>,
+    mutations: Vec<Vec<(usize, f64)>>,
+    noise: NoiseSpec,
+    integration: LoopIntegration,
+    /// A species below `-tol` after a step is an error; between `-tol` and 0 it is
+    /// rounding and set to 0.
+    negative_tolerance: Vec<f32>,
+    rates_read_time: bool,
+    /// The fate reads a species or time, so hazards change within a step.
+    fate_varies: bool,
+    fate_regs: usize,
+    rate_regs: usize,
+    /// Cells per pass of a batch program: 256, 128 or 64, the most whose lane
+    /// registers fit in `LANE_FILE_BYTES` (fewer passes, less dispatch per cell).
+    lanes: usize,
+}
+
+/// Working memory of one worker: per genotype, uniform register files for the stage
+/// times of the rates and one for the fate; the lane register file and the slopes of
+/// the Runge-Kutta stages.
+pub struct CompiledScratch {
+    uniform: Vec<[Vec<f64>; 3]>,
+    fate_uniform: Vec<Vec<f64>>,
+    lanes: Vec<f32>,
+    slopes: Vec<f32>,
+}
+
+impl CompiledCells {
+    /// Build from a compiled model and its bound programs (parameter values of this
+    /// run, per genotype).
+    pub fn new(
+        model: &CompiledModel,
+        bound: &BoundModel,
+        integration: LoopIntegration,
+    ) -> Result<CompiledCells, AbmError> {
+        if integration.substeps == 0 {
+            return Err(AbmError::BadOption {
+                name: "substeps",
+                value: 0.0,
+                reason: "must be at least 1",
+            });
+        }
+        let ns = bound.n_species;
+        let species_inputs: Vec<usize> = (0..ns).collect();
+        let rate_outputs: Vec<usize> = (0..ns).collect();
+        let internal = |e: crate::expr::batch::BatchError| AbmError::Internal(e.to_string());
+        let mut programs = Vec::with_capacity(bound.genotypes.len());
+        let mut rates_read_time = false;
+        let mut fate_varies = false;
+        for g in &bound.genotypes {
+            let flat = g.rhs.flat();
+            let rates =
+                BatchProgram::new(&flat, &species_inputs, &rate_outputs).map_err(internal)?;
+            let fate =
+                BatchProgram::new(&flat, &species_inputs, &[ns, ns + 1]).map_err(internal)?;
+            rates_read_time |= rates.reads_input(bound.time_slot());
+            fate_varies |= fate.n_ops().0 > 0 || fate.reads_input(bound.time_slot());
+            let rate_inputs = (0..ns).filter(|&s| rates.reads_lane_input(s)).collect();
+            let fate_inputs = (0..ns).filter(|&s| fate.reads_lane_input(s)).collect();
+            programs.push(GenotypePrograms {
+                rates,
+                fate,
+                rate_inputs,
+                fate_inputs,
+            });
+        }
+        let mut mutations = vec![Vec::new(); model.genotypes.len()];
+        for (c, g) in model.genotypes.iter().enumerate() {
+            if let Some(p) = g.parent {
+                mutations[p].push((c, g.mutation_probability));
+            }
+        }
+        let h = model.heterogeneity;
+        let noise = NoiseSpec {
+            intrinsic: if h.species_noise > 0.0 {
+                vec![h.species_noise; ns]
+            } else {
+                Vec::new()
+            },
+            partition_cv: h.partition_cv,
+        };
+        let initial = model.initial_state();
+        let fate_regs = programs
+            .iter()
+            .map(|p| p.fate.n_lane_regs())
+            .max()
+            .unwrap_or(0);
+        let rate_regs = programs
+            .iter()
+            .map(|p| p.rates.n_lane_regs())
+            .max()
+            .unwrap_or(0);
+        let regs = rate_regs.max(fate_regs).max(ns).max(1);
+        let lanes = [256, 128, 64]
+            .into_iter()
+            .find(|&l| regs * l * 4 <= LANE_FILE_BYTES)
+            .unwrap_or(64);
+        Ok(CompiledCells {
+            species: model.species.iter().map(|s| s.name.clone()).collect(),
+            genotypes: model.genotypes.iter().map(|g| g.name.clone()).collect(),
+            n_drugs: bound.n_drugs,
+            negative_tolerance: initial
+                .iter()
+                .map(|&x| (1e-6 * x.abs().max(1.0)) as f32)
+                .collect(),
+            initial: vec![initial; model.genotypes.len()],
+            initial_fractions: model.genotypes.iter().map(|g| g.initial_fraction).collect(),
+            programs,
+            mutations,
+            noise,
+            integration,
+            rates_read_time,
+            fate_varies,
+            fate_regs,
+            rate_regs,
+            lanes,
+        })
+    }
+
+    /// Founders for a population of `cells`: each non-base genotype gets its
+    /// `initial_fraction` (rounded to whole cells), the base genotype the rest.
+    pub fn founders(&self, cells: u64) -> Vec<Founders> {
+        let mut out = Vec::with_capacity(self.genotypes.len());
+        let mut rest = cells;
+        for (g, &f) in self.initial_fractions.iter().enumerate().skip(1) {
+            let n = ((cells as f64 * f).round() as u64).min(rest);
+            rest -= n;
+            if n > 0 {
+                out.push(Founders {
+                    genotype: g,
+                    count: n,
+                });
+            }
+        }
+        out.insert(
+            0,
+            Founders {
+                genotype: 0,
+                count: rest,
+            },
+        );
+        out
+    }
+
+    /// Start every genotype's cells from its own loop state (e.g. an equilibrated
+    /// one) and split founders by `fractions` (one per genotype, summing to 1)
+    /// instead of the file's initial values and fractions.
+    pub fn set_initial(
+        &mut self,
+        states: Vec<Vec<f64>>,
+        fractions: Vec<f64>,
+    ) -> Result<(), AbmError> {
+        let ns = self.species.len();
+        let ng = self.genotypes.len();
+        let ok = states.len() == ng
+            && states
+                .iter()
+                .all(|x| x.len() == ns && x.iter().all(|v| v.is_finite()))
+            && fractions.len() == ng
+            && fractions.iter().all(|f| (0.0..=1.0).contains(f));
+        if !ok {
+            return Err(AbmError::Internal(format!(
+                "initial states must be {ng} finite vectors of {ns} species and {ng} fractions in [0, 1]"
+            )));
+        }
+        self.initial = states;
+        self.initial_fractions = fractions;
+        Ok(())
+    }
+
+    /// The loop integration in use.
+    pub fn integration(&self) -> LoopIntegration {
+        self.integration
+    }
+
+    /// Cells per pass of the batch programs and lane registers (rates, fate).
+    pub fn lane_layout(&self) -> (usize, usize, usize) {
+        (self.lanes, self.rate_regs, self.fate_regs)
+    }
+
+    /// Per-cell and per-batch instruction counts of genotype `g`'s rates and fate.
+    pub fn op_counts(&self, g: usize) -> ((usize, usize), (usize, usize)) {
+        let p = &self.programs[g];
+        (p.rates.n_ops(), p.fate.n_ops())
+    }
+
+    fn time_slot(&self) -> usize {
+        self.species.len() + self.n_drugs
+    }
+
+    /// Fill a uniform register file for time `t`.
+    fn uniform(&self, prog: &BatchProgram, u: &mut [f64], drugs: &[f64], t: f64) {
+        let ns = self.species.len();
+        u[ns..ns + self.n_drugs].copy_from_slice(drugs);
+        u[self.time_slot()] = t;
+        prog.run_uniform(u);
+    }
+}
+
+/// `x <- x + dx` for every cell; a value at or above `tol` (a negative rounding
+/// tolerance) is clamped at 0, anything else (clearly negative, NaN) is left for the
+/// caller to report. Returns whether any was left. Written as one branch-free pass so
+/// it vectorises.
+#[inline(always)]
+fn combine(x: &mut [f32], tol: f32, dx: impl Iterator<Item = f32>) -> bool {
+    let mut bad = false;
+    for (y, d) in x.iter_mut().zip(dx) {
+        let v = *y + d;
+        let ok = v >= tol;
+        bad |= !ok;
+        *y = if ok { v.max(0.0) } else { v };
+    }
+    bad
+}
+
+impl CellModel for CompiledCells {
+    type Scratch = CompiledScratch;
+
+    fn n_species(&self) -> usize {
+        self.species.len()
+    }
+
+    fn n_genotypes(&self) -> usize {
+        self.genotypes.len()
+    }
+
+    fn n_drugs(&self) -> usize {
+        self.n_drugs
+    }
+
+    fn scratch(&self, _batch: usize) -> CompiledScratch {
+        let ns = self.species.len();
+        CompiledScratch {
+            uniform: self
+                .programs
+                .iter()
+                .map(|p| std::array::from_fn(|_| p.rates.uniform_workspace()))
+                .collect(),
+            fate_uniform: self
+                .programs
+                .iter()
+                .map(|p| p.fate.uniform_workspace())
+                .collect(),
+            lanes: vec![0.0; self.rate_regs.max(self.fate_regs).max(ns) * self.lanes],
+            slopes: vec![0.0; self.integration.method.stages() * ns * self.lanes],
+        }
+    }
+
+    fn species_name(&self, s: usize) -> String {
+        self.species[s].clone()
+    }
+
+    fn genotype_name(&self, g: usize) -> String {
+        self.genotypes[g].clone()
+    }
+
+    fn initial_state(&self, genotype: usize, out: &mut [f64]) {
+        out.copy_from_slice(&self.initial[genotype]);
+    }
+
+    fn advance(
+        &self,
+        ctx: &StepContext<'_>,
+        states: &mut StatesMut<'_>,
+        sc: &mut CompiledScratch,
+    ) -> Result<(), StateError> {
+        let ns = self.species.len();
+        if ns == 0 || states.is_empty() {
+            return Ok(());
+        }
+        let progs = &self.programs[ctx.genotype];
+        let prog = &progs.rates;
+        let method = self.integration.method;
+        let m = self.integration.substeps;
+        let h = ctx.dt / m as f64;
+        let hf = h as f32;
+        let lanes_n = self.lanes;
+        let CompiledScratch {
+            uniform,
+            lanes,
+            slopes,
+            ..
+        } = sc;
+        let uniform = &mut uniform[ctx.genotype];
+        // Uniform part at the stage times of a substep: t, t + h/2 (RK4), t + h.
+        let offsets: &[f64] = match method {
+            Integrator::Euler => &[0.0],
+            Integrator::Heun => &[0.0, 1.0],
+            Integrator::Rk4 => &[0.0, 0.5, 1.0],
+        };
+        // Stages: (uniform file, fraction of h at which the stage's state is taken).
+        let plan: &[(usize, f32)] = match method {
+            Integrator::Euler => &[(0, 0.0)],
+            Integrator::Heun => &[(0, 0.0), (1, 1.0)],
+            Integrator::Rk4 => &[(0, 0.0), (1, 0.5), (1, 0.5), (2, 1.0)],
+        };
+        let last = plan.len() - 1;
+        let len = states.len();
+        let mut bad = false;
+        for j in 0..m {
+            let tj = ctx.t + j as f64 * h;
+            if j == 0 || self.rates_read_time {
+                for (k, &o) in offsets.iter().enumerate() {
+                    self.uniform(prog, &mut uniform[k], ctx.drugs, tj + o * h);
+                }
+            }
+            let mut c0 = 0;
+            while c0 < len {
+                let n = (len - c0).min(lanes_n);
+                for &s in &progs.rate_inputs {
+                    let r = prog.lane_input(s) as usize * lanes_n;
+                    lanes[r..r + n].copy_from_slice(&states.species(s)[c0..c0 + n]);
+                }
+                // The state at the start of the substep stays in `states` until the
+                // final combination; slopes of all but the last stage are kept.
+                for (st, &(ui, _)) in plan.iter().enumerate() {
+                    prog.run_lanes(&uniform[ui], lanes, lanes_n, n);
+                    if st == last {
+                        break;
+                    }
+                    let c = plan[st + 1].1 * hf;
+                    for s in 0..ns {
+                        // Slopes of every species; inputs only where read.
+                        let off = (st * ns + s) * lanes_n;
+                        let slope = &mut slopes[off..off + n];
+                        match prog.output(s) {
+                            Src::Lane(r) => {
+                                let r = r as usize * lanes_n;
+                                slope.copy_from_slice(&lanes[r..r + n]);
+                            }
+                            Src::Uniform(r) => slope.fill(uniform[ui][r as usize] as f32),
+                        }
+                        if progs.rate_inputs.contains(&s) {
+                            let r = prog.lane_input(s) as usize * lanes_n;
+                            let x0 = &states.species(s)[c0..c0 + n];
+                            for ((y, &x), &k) in lanes[r..r + n].iter_mut().zip(x0).zip(&*slope) {
+                                *y = x + c * k;
+                            }
+                        }
+                    }
+                }
+                // Combine: x0 + h * sum(w_i k_i), the last slope read in place (a
+                // uniform one is first broadcast into the last slope buffer).
+                let ul = &uniform[plan[last].0];
+                for s in 0..ns {
+                    let tol = -self.negative_tolerance[s];
+                    let klast: &[f32] = match prog.output(s) {
+                        Src::Lane(r) => &lanes[r as usize * lanes_n..r as usize * lanes_n + n],
+                        Src::Uniform(r) => {
+                            let off = (last * ns + s) * lanes_n;
+                            slopes[off..off + n].fill(ul[r as usize] as f32);
+                            &slopes[off..off + n]
+                        }
+                    };
+                    let k = |st: usize| {
+                        let off = (st * ns + s) * lanes_n;
+                        &slopes[off..off + n]
+                    };
+                    let out = &mut states.species_mut(s)[c0..c0 + n];
+                    bad |=
+                        match method {
+                            Integrator::Euler => combine(out, tol, klast.iter().map(|&k| hf * k)),
+                            Integrator::Heun => {
+                                let half = 0.5 * hf;
+                                let k1 = k(0);
+                                combine(
+                                    out,
+                                    tol,
+                                    k1.iter().zip(klast).map(|(&a, &b)| half * (a + b)),
+                                )
+                            }
+                            Integrator::Rk4 => {
+                                let sixth = hf / 6.0;
+                                let (k1, k2, k3) = (k(0), k(1), k(2));
+                                combine(
+                                    out,
+                                    tol,
+                                    k1.iter().zip(k2).zip(k3).zip(klast).map(
+                                        |(((&a, &b), &c), &d)| sixth * (a + 2.0 * (b + c) + d),
+                                    ),
+                                )
+                            }
+                        };
+                }
+                c0 += n;
+            }
+            if bad {
+                break;
+            }
+        }
+        if bad {
+            for s in 0..ns {
+                let tol = -self.negative_tolerance[s];
+                if let Some(&v) = states.species(s).iter().find(|&&v| v.is_nan() || v < tol) {
+                    return Err(StateError {
+                        species: s,
+                        value: v as f64,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn hazards(
+        &self,
+        ctx: &StepContext<'_>,
+        states: &States<'_>,
+        div: &mut [f64],
+        death: &mut [f64],
+        sc: &mut CompiledScratch,
+    ) {
+        let lanes_n = self.lanes;
+        let progs = &self.programs[ctx.genotype];
+        let prog = &progs.fate;
+        let u = &mut sc.fate_uniform[ctx.genotype];
+        self.uniform(prog, u, ctx.drugs, ctx.t);
+        let u = &*u;
+        let len = states.len();
+        let mut c0 = 0;
+        while c0 < len {
+            let n = (len - c0).min(lanes_n);
+            for &s in &progs.fate_inputs {
+                let r = prog.lane_input(s) as usize * lanes_n;
+                sc.lanes[r..r + n].copy_from_slice(&states.species(s)[c0..c0 + n]);
+            }
+            prog.run_lanes(u, &mut sc.lanes, lanes_n, n);
+            for (k, out) in [(0, &mut *div), (1, &mut *death)] {
+                let out = &mut out[c0..c0 + n];
+                match prog.output(k) {
+                    Src::Lane(r) => {
+                        let r = r as usize * lanes_n;
+                        for (o, &v) in out.iter_mut().zip(&sc.lanes[r..r + n]) {
+                            *o = v as f64;
+                        }
+                    }
+                    Src::Uniform(r) => out.fill(u[r as usize] as f32 as f64),
+                }
+            }
+            c0 += n;
+        }
+    }
+
+    fn hazards_vary(&self) -> bool {
+        self.fate_varies
+    }
+
+    fn mutations(&self, genotype: usize) -> &[(usize, f64)] {
+        &self.mutations[genotype]
+    }
+
+    fn noise(&self) -> NoiseSpec {
+        self.noise.clone()
+    }
+}

@@ -1,0 +1,720 @@
+//! The agent-based experiment runner: a model file, doses and settings in; an ensemble
+//! and its files out. It sits at the experiment layer (it owns seeding, threads,
+//! observers and outputs; the engine does none of that) and is what `resloop abm`
+//! calls.
+//!
+//! Everything is checked before a cell is simulated, and nothing is written before the
+//! ensemble has finished; every file is written atomically and `manifest.json` last, so
+//! a folder with a manifest is complete (a stale manifest is removed first).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::compiled::{CompiledCells, LoopIntegration};
+use super::dosing::DoseExposure;
+use super::engine::{bytes_per_cell, AbmOptions, Founders, Progress, Simulation};
+use super::ensemble::{
+    run_ensemble, run_replicates, Ensemble, EnsembleConfig, ResistanceCriterion,
+};
+use super::error::AbmError;
+use super::model::{CellModel, Exposure};
+use super::output::{
+    plot_muller, plot_population, plot_resistance_times, plot_species_distributions,
+    write_clones_csv, write_events_csv, write_muller_csv, write_summary_csv, write_timeline_csv,
+    ExposureRows,
+};
+use super::scheduled;
+use crate::assay::AssaySettings;
+use crate::compile::{compile_file, BoundModel, CompiledModel};
+use crate::output::manifest::{command_line, write_json, VERSION};
+use crate::pkpd::{parse_dose_spec, parse_duration, DoseEvent};
+use crate::schedule::Schedule;
+
+/// How cells are represented (see `docs/abm.md`, "switch rule").
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "mode")]
+pub enum Mode {
+    /// Hybrid when the model has no noise (exact in distribution), per-cell otherwise.
+    Auto,
+    PerCell,
+    Aggregated,
+    Hybrid {
+        lump_above: u64,
+        expand_below: u64,
+    },
+}
+
+impl Mode {
+    /// Default thresholds of the hybrid mode: clones above 10^4 cells are counts,
+    /// below 10^3 individual cells again.
+    pub const LUMP_ABOVE: u64 = 10_000;
+    pub const EXPAND_BELOW: u64 = 1_000;
+
+    /// Parse `auto`, `per-cell`, `aggregated` or `hybrid`.
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "auto" => Some(Mode::Auto),
+            "per-cell" | "per_cell" => Some(Mode::PerCell),
+            "aggregated" => Some(Mode::Aggregated),
+            "hybrid" => Some(Mode::Hybrid {
+                lump_above: Self::LUMP_ABOVE,
+                expand_below: Self::EXPAND_BELOW,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// When a replicate counts as resistant, as given on the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResistanceSpec {
+    /// `regrowth:F`: the population regrows to F times its nadir after treatment
+    /// starts (default 1.25, the loop A study's "more than 25% from the smallest").
+    Regrowth(f64),
+    /// `cells:N`: the population reaches N cells.
+    Cells(f64),
+    /// `genotype:NAME[+NAME..]:F`: those genotypes exceed a fraction F.
+    Genotypes(Vec<String>, f64),
+}
+
+impl ResistanceSpec {
+    /// Parse `regrowth:1.25`, `cells:1e7` or `genotype:gatekeeper:0.5`.
+    pub fn parse(s: &str) -> Result<ResistanceSpec, String> {
+        let bad = || {
+            format!(
+                "--resistance `{s}`: expected regrowth:FACTOR (> 1), cells:N (> 0) or \
+                 genotype:NAME[+NAME...]:FRACTION (in (0, 1))"
+            )
+        };
+        let parts: Vec<&str> = s.split(':').collect();
+        let num = |x: &str| x.trim().parse::<f64>().ok().filter(|v| v.is_finite());
+        match parts.as_slice() {
+            ["regrowth", f] => num(f)
+                .filter(|&f| f > 1.0)
+                .map(Self::Regrowth)
+                .ok_or_else(bad),
+            ["cells", n] => num(n).filter(|&n| n > 0.0).map(Self::Cells).ok_or_else(bad),
+            ["genotype", names, f] => {
+                let f = num(f).filter(|&f| f > 0.0 && f < 1.0).ok_or_else(bad)?;
+                let names: Vec<String> = names.split('+').map(|x| x.trim().to_string()).collect();
+                if names.iter().any(|n| n.is_empty()) {
+                    return Err(bad());
+                }
+                Ok(Self::Genotypes(names, f))
+            }
+            _ => Err(bad()),
+        }
+    }
+
+    fn criterion(&self, model: &CompiledModel) -> Result<ResistanceCriterion, AbmError> {
+        Ok(match self {
+            Self::Regrowth(f) => ResistanceCriterion::Regrowth { factor: *f },
+            Self::Cells(n) => ResistanceCriterion::AboveTotal {
+                cells: n.ceil() as u64,
+            },
+            Self::Genotypes(names, f) => ResistanceCriterion::GenotypeFraction {
+                genotypes: names
+                    .iter()
+                    .map(|n| {
+                        model.genotype_index(n).ok_or_else(|| {
+                            settings(format!(
+                                "--resistance: the model has no genotype `{n}`{}; its \
+                                 genotypes are: {}",
+                                crate::expr::resolve::did_you_mean_among(
+                                    n,
+                                    model.genotypes.iter().map(|g| g.name.as_str())
+                                ),
+                                names_of(model.genotypes.iter().map(|g| g.name.as_str()))
+                            ))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+                fraction: *f,
+            },
+        })
+    }
+}
+
+fn names_of<'a>(it: impl Iterator<Item = &'a str>) -> String {
+    it.collect::<Vec<_>>().join(", ")
+}
+
+fn settings(message: String) -> AbmError {
+    AbmError::Settings(message)
+}
+
+/// A command-line style agent-based run.
+#[derive(Debug, Clone)]
+pub struct AbmRequest {
+    pub model: PathBuf,
+    /// Therapy schedule (then `days`, `doses` and `drug_free` must stay unset).
+    pub schedule: Option<PathBuf>,
+    /// Cells at t = 0 (default: the model's `initial_cells`).
+    pub cells: Option<u64>,
+    pub replicates: u64,
+    pub seed: u64,
+    /// Worker threads (default: all cores). Output does not depend on it.
+    pub threads: Option<usize>,
+    /// Length of the run in days (default: the model's scenario).
+    pub days: Option<f64>,
+    /// `DRUG=AMOUNT@EVERY[xCOUNT]`; when empty, the model's scenario doses (unless
+    /// `drug_free`).
+    pub doses: Vec<String>,
+    pub drug_free: bool,
+    /// `PARAM=VALUE` changes.
+    pub sets: Vec<String>,
+    /// Engine step (`1h`, `0.5h`, `0.1d`).
+    pub dt: String,
+    pub integration: LoopIntegration,
+    pub mode: Mode,
+    /// Interval between timeline records (default `1d`, or the schedule's readouts).
+    pub record_every: Option<String>,
+    /// Times of single-cell snapshots (`0d`, `30d`); default: start, middle, end.
+    pub snapshots: Vec<String>,
+    /// Species whose single-cell distributions are plotted (default: all).
+    pub species: Vec<String>,
+    pub resistance: ResistanceSpec,
+    pub memory_limit_bytes: u64,
+    pub plot: bool,
+}
+
+impl AbmRequest {
+    /// Defaults for `model`: 8 replicates, seed 1, the model's scenario, 1 h steps,
+    /// Heun, automatic mode, daily records, regrowth by 25% as resistance.
+    pub fn new(model: &Path) -> AbmRequest {
+        AbmRequest {
+            model: model.to_path_buf(),
+            schedule: None,
+            cells: None,
+            replicates: 8,
+            seed: 1,
+            threads: None,
+            days: None,
+            doses: Vec::new(),
+            drug_free: false,
+            sets: Vec::new(),
+            dt: "1h".into(),
+            integration: LoopIntegration::default(),
+            mode: Mode::Auto,
+            record_every: None,
+            snapshots: Vec::new(),
+            species: Vec::new(),
+            resistance: ResistanceSpec::Regrowth(1.25),
+            memory_limit_bytes: 4 << 30,
+            plot: true,
+        }
+    }
+}
+
+/// What a finished run wrote: the manifest.
+#[derive(Debug, Clone, Serialize)]
+pub struct AbmManifest {
+    pub resloop_version: &'static str,
+    pub command_line: Vec<String>,
+    pub model: ModelRef,
+    pub time_unit: String,
+    pub days: f64,
+    pub t_end: f64,
+    /// The schedule (path, SHA-256 and the checked content), if one drove the run.
+    pub schedule: Option<crate::schedule::Schedule>,
+    pub parameters: indexmap::IndexMap<String, f64>,
+    pub parameter_changes: Vec<String>,
+    pub dose_specs: Vec<String>,
+    pub doses: Vec<DoseEvent>,
+    pub seed: u64,
+    pub replicates: u64,
+    pub threads: Option<usize>,
+    pub initial_cells: u64,
+    pub founders: Vec<(String, u64)>,
+    pub dt: f64,
+    pub record_every: f64,
+    pub mode: Mode,
+    pub lump_above: u64,
+    pub expand_below: u64,
+    pub integration: LoopIntegration,
+    pub intrinsic_noise: f64,
+    pub partition_cv: f64,
+    pub carrying_capacity: Option<f64>,
+    pub resistance: String,
+    pub bytes_per_cell: u64,
+    pub summary: EnsembleFacts,
+    pub wall_seconds: f64,
+    pub outputs: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelRef {
+    pub name: String,
+    pub path: String,
+    pub sha256: String,
+}
+
+/// Headline numbers of an ensemble (also printed by the CLI).
+#[derive(Debug, Clone, Serialize)]
+pub struct EnsembleFacts {
+    pub replicates: usize,
+    pub resistant: usize,
+    pub extinct: usize,
+    /// Median time to resistance among resistant replicates (model time unit).
+    pub median_time_to_resistance: Option<f64>,
+    /// Relapses by origin of the dominant clone at resistance.
+    pub relapse_founder: u64,
+    pub relapse_pre_existing: u64,
+    pub relapse_de_novo: u64,
+    /// Median final population.
+    pub median_final_cells: f64,
+    /// Cell-steps simulated individually and clone-steps as counts.
+    pub cell_steps: u64,
+    pub lump_steps: u64,
+    /// Species values clamped at zero by noise.
+    pub clamps: u64,
+}
+
+impl EnsembleFacts {
+    fn of(ens: &Ensemble) -> EnsembleFacts {
+        let times = ens.resistance_times();
+        let [f, p, d] = ens.relapse_origins();
+        let mut finals: Vec<f64> = ens.summaries.iter().map(|s| s.final_total as f64).collect();
+        finals.sort_by(f64::total_cmp);
+        EnsembleFacts {
+            replicates: ens.summaries.len(),
+            resistant: times.len(),
+            extinct: ens
+                .summaries
+                .iter()
+                .filter(|s| s.extinction_time.is_some())
+                .count(),
+            median_time_to_resistance: (!times.is_empty())
+                .then(|| super::ensemble::quantile(&times, 0.5)),
+            relapse_founder: f,
+            relapse_pre_existing: p,
+            relapse_de_novo: d,
+            median_final_cells: super::ensemble::quantile(&finals, 0.5),
+            cell_steps: ens.replicates.iter().map(|r| r.cell_steps).sum(),
+            lump_steps: ens.replicates.iter().map(|r| r.lump_steps).sum(),
+            clamps: ens.replicates.iter().map(|r| r.clamps).sum(),
+        }
+    }
+}
+
+/// Everything checked and built, ready to run.
+pub struct Prepared {
+    pub model: CompiledModel,
+    pub params: Vec<f64>,
+    pub bound: BoundModel,
+    pub cells: CompiledCells,
+    pub schedule: Option<Schedule>,
+    pub founders: Vec<Founders>,
+    pub doses: Vec<DoseEvent>,
+    pub dose_specs: Vec<String>,
+    pub exposure: DoseExposure,
+    pub options: AbmOptions,
+    pub config: EnsembleConfig,
+    pub initial_cells: u64,
+    pub days: f64,
+    /// Species plotted as single-cell distributions.
+    pub plot_species: Vec<usize>,
+}
+
+fn duration(s: &str, what: &str, model: &CompiledModel) -> Result<f64, AbmError> {
+    let unit = model.meta.time_unit;
+    match parse_duration(s, unit) {
+        Some(v) if v >= 0.0 => Ok(v),
+        _ => Err(settings(format!(
+            "{what} `{s}`: expected a non-negative duration such as 1h, 0.5h or 2d (a bare \
+             number is in the model's time unit, {})",
+            unit.symbol()
+        ))),
+    }
+}
+
+/// Load, check and build; expand doses. Nothing is simulated or written.
+pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
+    if req.replicates == 0 {
+        return Err(settings("--replicates must be at least 1".into()));
+    }
+    if req.cells == Some(0) {
+        return Err(settings(
+            "--cells 0: the initial population must have at least one cell".into(),
+        ));
+    }
+    if req.threads == Some(0) {
+        return Err(settings("--threads must be at least 1".into()));
+    }
+    if let Some(d) = req.days {
+        if !(d.is_finite() && d > 0.0) {
+            return Err(settings(format!(
+                "--days must be a positive number, found {d}"
+            )));
+        }
+    }
+    if req.drug_free && !req.doses.is_empty() {
+        return Err(settings("--drug-free and --dose exclude each other".into()));
+    }
+    let model = compile_file(&req.model)?;
+    let params =
+        crate::experiment::apply_sets(&model, &req.sets).map_err(|e| settings(e.to_string()))?;
+    let bound = BoundModel::new(&model, &params)
+        .map_err(|e| AbmError::Internal(format!("binding the model: {e}")))?;
+    let mut cells = CompiledCells::new(&model, &bound, req.integration)?;
+    let hours = model.meta.time_unit.hours();
+    let schedule = match &req.schedule {
+        None => None,
+        Some(path) => {
+            if req.days.is_some() || !req.doses.is_empty() || req.drug_free {
+                return Err(settings(format!(
+                    "{} sets the duration and the doses: --days, --dose and --drug-free do \
+                     not apply with a schedule",
+                    path.display()
+                )));
+            }
+            let s = Schedule::load(path, &model).map_err(|e| settings(e.to_string()))?;
+            if let Some((states, fractions)) = scheduled::initial_states(&model, &bound, &s)? {
+                cells.set_initial(states, fractions)?;
+            }
+            Some(s)
+        }
+    };
+    let days = match (&schedule, req.days, &model.scenario) {
+        (Some(s), _, _) => s.duration * hours / 24.0,
+        (None, Some(d), _) => d,
+        (None, None, Some(s)) => s.days,
+        (None, None, None) => {
+            return Err(settings(format!(
+                "{} has no [scenario]: give the length of the run with --days (or a schedule)",
+                model.meta.path
+            )))
+        }
+    };
+    let t_end = days * 24.0 / hours;
+    let dose_specs: Vec<String> = if req.drug_free || schedule.is_some() {
+        Vec::new()
+    } else if !req.doses.is_empty() {
+        req.doses.clone()
+    } else {
+        model
+            .scenario
+            .as_ref()
+            .map(|s| s.doses.clone())
+            .unwrap_or_default()
+    };
+    let mut doses = Vec::new();
+    for d in &dose_specs {
+        doses.extend(parse_dose_spec(&model, d, t_end)?);
+    }
+    let exposure = DoseExposure::new(&model, &doses)?;
+
+    let dt = duration(&req.dt, "--dt", &model)?;
+    if dt <= 0.0 {
+        return Err(settings(format!("--dt `{}` must be positive", req.dt)));
+    }
+    let record_every = match (&req.record_every, &schedule) {
+        (Some(r), _) => {
+            let v = duration(r, "--record-every", &model)?;
+            if v <= 0.0 {
+                return Err(settings(format!("--record-every `{r}` must be positive")));
+            }
+            v
+        }
+        (None, Some(s)) => s.readout_every,
+        (None, None) => 24.0 / hours,
+    };
+    let mut snapshot_times = Vec::new();
+    for s in &req.snapshots {
+        let t = duration(s, "--snapshot", &model)?;
+        if t > t_end {
+            return Err(settings(format!(
+                "--snapshot `{s}` is after the end of the run ({days} days)"
+            )));
+        }
+        snapshot_times.push(t);
+    }
+    if snapshot_times.is_empty() {
+        snapshot_times = vec![0.0, 0.5 * t_end, t_end];
+    }
+    snapshot_times.sort_by(f64::total_cmp);
+    snapshot_times.dedup();
+    let plot_species = if req.species.is_empty() {
+        (0..model.species.len()).collect()
+    } else {
+        req.species
+            .iter()
+            .map(|n| {
+                model.species_index(n).ok_or_else(|| {
+                    settings(format!(
+                        "--species: the model has no species `{n}`{}; its species are: {}",
+                        crate::expr::resolve::did_you_mean_among(
+                            n,
+                            model.species.iter().map(|s| s.name.as_str())
+                        ),
+                        names_of(model.species.iter().map(|s| s.name.as_str()))
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?
+    };
+
+    let initial_cells = match (req.cells, schedule.as_ref().and_then(|s| s.initial_cells)) {
+        (Some(c), _) => c,
+        (None, Some(c)) => c.round() as u64,
+        (None, None) => model.initial_cells.round() as u64,
+    };
+    if initial_cells == 0 {
+        return Err(AbmError::NoCells);
+    }
+    let noisy = !cells.noise().is_off();
+    let mode = match req.mode {
+        Mode::Auto if noisy => Mode::PerCell,
+        Mode::Auto => Mode::Hybrid {
+            lump_above: Mode::LUMP_ABOVE,
+            expand_below: Mode::EXPAND_BELOW,
+        },
+        m => m,
+    };
+    let mut options = match mode {
+        Mode::PerCell | Mode::Auto => AbmOptions::per_cell(dt),
+        Mode::Aggregated => AbmOptions::aggregated(dt),
+        Mode::Hybrid {
+            lump_above,
+            expand_below,
+        } => AbmOptions::hybrid(dt, lump_above, expand_below),
+    };
+    if noisy && options.lump_above != u64::MAX {
+        return Err(settings(format!(
+            "--mode: {} has [heterogeneity] noise, so cells of a clone differ and cannot be \
+             kept as counts; use --mode per-cell (or auto)",
+            model.meta.path
+        )));
+    }
+    options.record_every = record_every;
+    options.treatment_start = doses.iter().map(|d| d.time).fold(f64::INFINITY, f64::min);
+    if !options.treatment_start.is_finite() {
+        options.treatment_start = 0.0;
+    }
+    options.carrying_capacity = model.carrying_capacity;
+    options.memory_limit_bytes = req.memory_limit_bytes;
+    options.snapshot_times = snapshot_times;
+    options.snapshot_max_cells = 20_000;
+    let threads = req.threads.unwrap_or_else(rayon::current_num_threads);
+    options.parallel_cells = (req.replicates as usize) < threads;
+    let mut criterion = req.resistance.criterion(&model)?;
+    if let Some(s) = &schedule {
+        options = scheduled::options_for(s, &options);
+        options.record_every = record_every;
+        let r = &s.resistance;
+        let can_fire = r.regrowth.is_some()
+            || r.steady_growth.is_some()
+            || (r.ic50_fold.is_some() && s.ic50_every.is_some());
+        if can_fire {
+            criterion = ResistanceCriterion::Events;
+        }
+    }
+    let mut config = EnsembleConfig::new(req.replicates, req.seed, t_end, criterion);
+    config.threads = req.threads;
+    let founders = cells.founders(initial_cells);
+    Ok(Prepared {
+        model,
+        params,
+        bound,
+        cells,
+        schedule,
+        founders,
+        doses,
+        dose_specs,
+        exposure,
+        options,
+        config,
+        initial_cells,
+        days,
+        plot_species,
+    })
+}
+
+/// Run the ensemble of a prepared request (under its schedule, if any).
+pub fn simulate(p: &Prepared, progress: &dyn Progress) -> Result<Ensemble, AbmError> {
+    let Some(schedule) = &p.schedule else {
+        return run_ensemble(
+            &p.cells,
+            &p.founders,
+            &p.options,
+            &p.exposure,
+            &p.config,
+            progress,
+        );
+    };
+    // Validate once up front so a bad input fails before any thread starts.
+    Simulation::new(&p.cells, &p.founders, p.options.clone(), p.config.seed, 0)?;
+    let untreated = scheduled::untreated_rate(&p.cells, &p.founders);
+    let needs_growth = schedule.resistance.steady_growth.is_some()
+        || schedule
+            .arms
+            .iter()
+            .any(|a| matches!(a.regimen, crate::schedule::Regimen::Adaptive(_)));
+    if needs_growth && (untreated.is_nan() || untreated <= 0.0) {
+        return Err(settings(format!(
+            "the schedule's adaptive or steady-growth rule compares growth with the untreated \
+             rate, but the population's drug-free net growth rate at t = 0 is {untreated} per {}",
+            schedule.time_unit
+        )));
+    }
+    let run = scheduled::ScheduledRun {
+        model: &p.model,
+        bound: &p.bound,
+        cells: &p.cells,
+        schedule,
+        options: &p.options,
+        founders: &p.founders,
+        seed: p.config.seed,
+        assay: AssaySettings::standard(&p.model),
+        untreated,
+    };
+    run_replicates(&p.cells, &p.config, progress, |r| {
+        run.replicate(r, progress)
+    })
+}
+
+/// Prepare, run and write every output into `out`; returns the manifest and the
+/// ensemble.
+pub fn run_abm(
+    req: &AbmRequest,
+    out: &Path,
+    progress: &dyn Progress,
+) -> Result<(AbmManifest, Ensemble), AbmError> {
+    let p = prepare(req)?;
+    let start = Instant::now();
+    let ens = simulate(&p, progress)?;
+    let wall = start.elapsed().as_secs_f64();
+    let manifest = write_outputs(req, &p, &ens, out, wall)?;
+    Ok((manifest, ens))
+}
+
+/// Write every output of a finished ensemble; the manifest last.
+pub fn write_outputs(
+    req: &AbmRequest,
+    p: &Prepared,
+    ens: &Ensemble,
+    out: &Path,
+    wall_seconds: f64,
+) -> Result<AbmManifest, AbmError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| AbmError::Io { path, source }
+    };
+    std::fs::create_dir_all(out).map_err(io(out))?;
+    let mpath = out.join("manifest.json");
+    if mpath.exists() {
+        std::fs::remove_file(&mpath).map_err(io(&mpath))?;
+    }
+    let m = &p.model;
+    let tu = m.meta.time_unit.symbol();
+    let mut outputs = Vec::new();
+    let drugs: Vec<String> = m.drugs.iter().map(|d| d.name.clone()).collect();
+    let rows = ExposureRows {
+        exposure: &p.exposure as &dyn Exposure,
+        drugs: &drugs,
+    };
+    // With a schedule the exposure differs by replicate: its doses are in the
+    // replicates' `dose` rows instead.
+    let rows = p.schedule.is_none().then_some(&rows);
+    let scheduled_drugs: Vec<String> = match &p.schedule {
+        Some(s) => {
+            let mut d: Vec<usize> = s.arms.iter().map(|a| a.drug).collect();
+            d.sort_unstable();
+            d.dedup();
+            d.into_iter().map(|i| m.drugs[i].name.clone()).collect()
+        }
+        None => Vec::new(),
+    };
+    write_timeline_csv(&out.join("timeline.csv"), ens, rows, &scheduled_drugs)?;
+    write_clones_csv(&out.join("clones.csv"), ens)?;
+    write_summary_csv(&out.join("summary.csv"), ens)?;
+    write_muller_csv(&out.join("muller.csv"), ens)?;
+    write_events_csv(&out.join("events.csv"), ens, &p.doses, &drugs)?;
+    outputs.extend(
+        [
+            "timeline.csv",
+            "clones.csv",
+            "summary.csv",
+            "muller.csv",
+            "events.csv",
+        ]
+        .map(String::from),
+    );
+    if req.plot {
+        plot_population(&out.join("population"), ens, tu)?;
+        outputs.push("population.png/svg".into());
+        if !ens.resistance_times().is_empty() {
+            plot_resistance_times(&out.join("time_to_resistance"), ens, tu)?;
+            outputs.push("time_to_resistance.png/svg".into());
+        }
+        if let Some(r) = ens.replicates.first() {
+            plot_muller(&out.join("muller"), r, tu)?;
+            outputs.push("muller.png/svg".into());
+            for &s in &p.plot_species {
+                let sp = &m.species[s];
+                let stem = out.join(format!("cells_{}", sp.name));
+                if plot_species_distributions(&stem, &r.snapshots, s, &sp.name, &sp.unit, tu)? {
+                    outputs.push(format!("cells_{}.png/svg", sp.name));
+                }
+            }
+        }
+    }
+    let founders = &p.founders;
+    let manifest = AbmManifest {
+        resloop_version: VERSION,
+        command_line: command_line(),
+        model: ModelRef {
+            name: m.meta.name.clone(),
+            path: m.meta.path.clone(),
+            sha256: m.meta.sha256.clone(),
+        },
+        time_unit: tu.to_string(),
+        days: p.days,
+        t_end: p.config.t_end,
+        schedule: p.schedule.clone(),
+        parameters: m
+            .params
+            .iter()
+            .zip(&p.params)
+            .map(|(q, v)| (q.name.clone(), *v))
+            .collect(),
+        parameter_changes: req.sets.clone(),
+        dose_specs: p.dose_specs.clone(),
+        doses: p.doses.clone(),
+        seed: req.seed,
+        replicates: req.replicates,
+        threads: req.threads,
+        initial_cells: p.initial_cells,
+        founders: founders
+            .iter()
+            .map(|f| (m.genotypes[f.genotype].name.clone(), f.count))
+            .collect(),
+        dt: p.options.dt,
+        record_every: p.options.record_every,
+        mode: if p.options.lump_above == u64::MAX {
+            Mode::PerCell
+        } else if p.options.lump_above == 0 {
+            Mode::Aggregated
+        } else {
+            Mode::Hybrid {
+                lump_above: p.options.lump_above,
+                expand_below: p.options.expand_below,
+            }
+        },
+        lump_above: p.options.lump_above,
+        expand_below: p.options.expand_below,
+        integration: p.cells.integration(),
+        intrinsic_noise: m.heterogeneity.species_noise,
+        partition_cv: m.heterogeneity.partition_cv,
+        carrying_capacity: p.options.carrying_capacity,
+        resistance: format!("{:?}", p.config.criterion),
+        bytes_per_cell: bytes_per_cell(m.species.len()),
+        summary: EnsembleFacts::of(ens),
+        wall_seconds,
+        outputs,
+    };
+    write_json(&mpath, &manifest).map_err(io(&mpath))?;
+    Ok(manifest)
+}

@@ -1,0 +1,266 @@
+//! `resloop abm MODEL [SCHEDULE] ...`: the agent-based engine on a model file.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use anyhow::{anyhow, Context};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use resloop::abm::run::{
+    prepare, run_abm, simulate, write_outputs, AbmManifest, AbmRequest, Mode, ResistanceSpec,
+};
+use resloop::abm::{Ensemble, Integrator, LoopIntegration, Progress};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Model file (TOML).
+    pub model: PathBuf,
+    /// Therapy schedule file (TOML, docs/schedule-format.md).
+    pub schedule: Option<PathBuf>,
+    /// Cells at the start (default: the model's `initial_cells`).
+    #[arg(long)]
+    pub cells: Option<f64>,
+    /// Independent replicates.
+    #[arg(long, default_value_t = 8)]
+    pub replicates: u64,
+    /// Random seed: the output is a pure function of the inputs and the seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Worker threads (default: all cores). The output does not depend on it.
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Length of the run in days (default: the model's [scenario]; not with a
+    /// schedule).
+    #[arg(long)]
+    pub days: Option<f64>,
+    /// Repeated dosing, DRUG=AMOUNT@EVERY[xCOUNT] (default: the model's [scenario]
+    /// doses), e.g. `tki=1uM@72h` or `tki=50mg/kg@24hx28`.
+    #[arg(long = "dose", value_name = "DRUG=AMOUNT@EVERY[xCOUNT]")]
+    pub doses: Vec<String>,
+    /// No drug at all (ignore the model's scenario doses).
+    #[arg(long)]
+    pub drug_free: bool,
+    /// Change a parameter, PARAM=VALUE.
+    #[arg(long = "set", value_name = "PARAM=VALUE")]
+    pub sets: Vec<String>,
+    /// Engine time step (e.g. 1h, 0.5h, 0.05d).
+    #[arg(long, default_value = "1h")]
+    pub dt: String,
+    /// Integrator of each cell's loop: euler, heun (default) or rk4.
+    #[arg(long, default_value = "heun")]
+    pub integrator: String,
+    /// Loop substeps per engine step.
+    #[arg(long, default_value_t = 1)]
+    pub substeps: u32,
+    /// auto (hybrid without noise, per-cell with), per-cell, aggregated or hybrid.
+    #[arg(long, default_value = "auto")]
+    pub mode: String,
+    /// Hybrid mode: clones above this many cells are kept as counts.
+    #[arg(long)]
+    pub lump_above: Option<u64>,
+    /// Hybrid mode: counts below this many cells become individual cells again.
+    #[arg(long)]
+    pub expand_below: Option<u64>,
+    /// Interval between timeline records and Muller-plot samples (default: 1d, or
+    /// the schedule's readout interval).
+    #[arg(long)]
+    pub record_every: Option<String>,
+    /// Times of single-cell snapshots, e.g. `--snapshot 0d --snapshot 30d`
+    /// (default: start, middle and end).
+    #[arg(long = "snapshot", value_name = "TIME")]
+    pub snapshots: Vec<String>,
+    /// Species whose single-cell distributions are plotted (default: all).
+    #[arg(long = "species", value_name = "NAME")]
+    pub species: Vec<String>,
+    /// When a replicate counts as resistant: regrowth:FACTOR, cells:N or
+    /// genotype:NAME[+NAME...]:FRACTION.
+    #[arg(long, default_value = "regrowth:1.25")]
+    pub resistance: String,
+    /// Refuse populations of individual cells needing more memory than this (GB).
+    #[arg(long, default_value_t = 4.0)]
+    pub memory_gb: f64,
+    /// Skip the plots.
+    #[arg(long)]
+    pub no_plot: bool,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+fn request(a: &Args) -> anyhow::Result<AbmRequest> {
+    let mut r = AbmRequest::new(&a.model);
+    r.schedule = a.schedule.clone();
+    r.cells = match a.cells {
+        None => None,
+        Some(c) if (1.0..=1e15).contains(&c) => Some(c.round() as u64),
+        Some(0.0) => Some(0),
+        Some(c) => anyhow::bail!("--cells must be a whole number of cells >= 1, found {c}"),
+    };
+    r.replicates = a.replicates;
+    r.seed = a.seed;
+    r.threads = a.threads;
+    r.days = a.days;
+    r.doses = a.doses.clone();
+    r.drug_free = a.drug_free;
+    r.sets = a.sets.clone();
+    r.dt = a.dt.clone();
+    r.integration = LoopIntegration {
+        method: Integrator::parse(&a.integrator).ok_or_else(|| {
+            anyhow!(
+                "--integrator `{}`: expected euler, heun or rk4",
+                a.integrator
+            )
+        })?,
+        substeps: a.substeps,
+    };
+    r.mode = Mode::parse(&a.mode).ok_or_else(|| {
+        anyhow!(
+            "--mode `{}`: expected auto, per-cell, aggregated or hybrid",
+            a.mode
+        )
+    })?;
+    if a.lump_above.is_some() || a.expand_below.is_some() {
+        let lump_above = a.lump_above.unwrap_or(Mode::LUMP_ABOVE);
+        let expand_below = a.expand_below.unwrap_or(Mode::EXPAND_BELOW.min(lump_above));
+        r.mode = match r.mode {
+            Mode::Hybrid { .. } | Mode::Auto => Mode::Hybrid {
+                lump_above,
+                expand_below,
+            },
+            _ => anyhow::bail!("--lump-above and --expand-below need --mode hybrid (or auto)"),
+        };
+    }
+    r.record_every = a.record_every.clone();
+    r.snapshots = a.snapshots.clone();
+    r.species = a.species.clone();
+    r.resistance = ResistanceSpec::parse(&a.resistance).map_err(|e| anyhow!(e))?;
+    if !(a.memory_gb.is_finite() && a.memory_gb > 0.0) {
+        anyhow::bail!("--memory-gb must be positive, found {}", a.memory_gb);
+    }
+    r.memory_limit_bytes = (a.memory_gb * (1u64 << 30) as f64) as u64;
+    r.plot = !a.no_plot;
+    Ok(r)
+}
+
+/// Progress bar over replicate-time: each record advances its replicate's share.
+struct Bar {
+    bar: ProgressBar,
+    /// Last recorded time of each replicate (f64 bits).
+    last: Vec<AtomicU64>,
+    t_end: f64,
+}
+
+impl Bar {
+    /// Resolution of the bar per replicate.
+    const TICKS: f64 = 1000.0;
+
+    fn new(replicates: u64, t_end: f64) -> Bar {
+        let bar = ProgressBar::with_draw_target(
+            Some(replicates * Self::TICKS as u64),
+            ProgressDrawTarget::stderr(),
+        );
+        let style = ProgressStyle::with_template(
+            "{elapsed_precise} [{wide_bar}] {percent}% of {msg} (ETA {eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+        bar.set_style(style);
+        bar.set_message(format!("{replicates} replicates"));
+        Bar {
+            bar,
+            last: (0..replicates).map(|_| AtomicU64::new(0)).collect(),
+            t_end: t_end.max(1e-12),
+        }
+    }
+
+    fn advance(&self, replicate: u64, t: f64) {
+        if let Some(slot) = self.last.get(replicate as usize) {
+            let old = f64::from_bits(slot.swap(t.to_bits(), Ordering::Relaxed));
+            let ticks = |x: f64| (x.clamp(0.0, self.t_end) / self.t_end * Self::TICKS) as u64;
+            self.bar.inc(ticks(t).saturating_sub(ticks(old)));
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn record(&self, replicate: u64, t: f64, _population: u64) {
+        self.advance(replicate, t);
+    }
+    fn replicate_done(&self, replicate: u64) {
+        self.advance(replicate, self.t_end);
+    }
+}
+
+fn report(m: &AbmManifest, ens: &Ensemble, out: &Path) {
+    let s = &m.summary;
+    let tu = &m.time_unit;
+    println!(
+        "{}: {} replicates x {} cells for {} days ({} steps of {} {tu}, seed {})",
+        m.model.name,
+        s.replicates,
+        m.initial_cells,
+        m.days,
+        (m.t_end / m.dt).ceil(),
+        m.dt,
+        m.seed
+    );
+    match s.median_time_to_resistance {
+        Some(t) => println!(
+            "  resistant: {} of {} (median time {:.1} {tu}); relapse from founder {}, \
+             pre-existing {}, de novo {}",
+            s.resistant,
+            s.replicates,
+            t,
+            s.relapse_founder,
+            s.relapse_pre_existing,
+            s.relapse_de_novo
+        ),
+        None => println!("  resistant: 0 of {} ({})", s.replicates, m.resistance),
+    }
+    println!(
+        "  extinct: {} of {}; median final population {:.3e}; P(resistant by end) {:.2}",
+        s.extinct,
+        s.replicates,
+        s.median_final_cells,
+        ens.probability_resistant_by(m.t_end)
+    );
+    println!(
+        "  {:.3e} cell-steps, {:.3e} clone-steps as counts, {:.2} s",
+        s.cell_steps as f64, s.lump_steps as f64, m.wall_seconds
+    );
+    println!(
+        "wrote {} ({}, manifest.json)",
+        out.display(),
+        m.outputs.join(", ")
+    );
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let req = request(&a)?;
+    let context = || format!("resloop abm {}", a.model.display());
+    let p = prepare(&req).with_context(context)?;
+    let bar = Bar::new(req.replicates, p.config.t_end);
+    let start = Instant::now();
+    let ens = simulate(&p, &bar);
+    bar.bar.finish_and_clear();
+    let ens = ens.with_context(context)?;
+    let manifest = write_outputs(&req, &p, &ens, &a.out, start.elapsed().as_secs_f64())
+        .with_context(context)?;
+    report(&manifest, &ens, &a.out);
+    Ok(())
+}
+
+/// The agent-based part of `resloop demo`: a small ensemble of the teaching model
+/// under its scenario (hybrid mode, so 10^6 cells and their rare mutants take
+/// seconds), written to `out`.
+#[allow(dead_code)] // called by `resloop demo` (wired in by the lead)
+pub fn demo(out: &Path) -> anyhow::Result<()> {
+    let model = Path::new("models/minimal_loop.toml");
+    let mut req = AbmRequest::new(model);
+    req.replicates = 16;
+    req.seed = 1;
+    req.cells = Some(1_000_000);
+    let (manifest, ens) = run_abm(&req, out, &resloop::abm::NoProgress)
+        .with_context(|| format!("agent-based demo of {}", model.display()))?;
+    report(&manifest, &ens, out);
+    Ok(())
+}
