@@ -151,6 +151,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             }
         }
     }
+    println!("\n=== agent-based ensemble (models/minimal_loop.toml)");
+    super::abm::demo(&a.out.join("abm"))?;
     println!("\n=== sweeps and sensitivity (models/sweeps/)");
     super::sweep::demo(&a.out.join("sweeps"))?;
     println!(
