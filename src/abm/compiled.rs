@@ -86,9 +86,8 @@ struct GenotypePrograms {
     rates: BatchProgram,
     /// Outputs: division, death.
     fate: BatchProgram,
-    /// Species each program reads (only those are loaded into its lanes).
+    /// Species the rates read (only those get a state for the later stages).
     rate_inputs: Vec<usize>,
-    fate_inputs: Vec<usize>,
 }
 
 /// A compiled model file as a cell model. Build with [`CompiledCells::new`].
@@ -124,6 +123,8 @@ pub struct CompiledScratch {
     fate_uniform: Vec<Vec<f64>>,
     lanes: Vec<f32>,
     slopes: Vec<f32>,
+    /// The state at which a later Runge-Kutta stage evaluates the rates.
+    stage_in: Vec<f32>,
 }
 
 impl CompiledCells {
@@ -157,12 +158,10 @@ impl CompiledCells {
             rates_read_time |= rates.reads_input(bound.time_slot());
             fate_varies |= fate.n_ops().0 > 0 || fate.reads_input(bound.time_slot());
             let rate_inputs = (0..ns).filter(|&s| rates.reads_lane_input(s)).collect();
-            let fate_inputs = (0..ns).filter(|&s| fate.reads_lane_input(s)).collect();
             programs.push(GenotypePrograms {
                 rates,
                 fate,
                 rate_inputs,
-                fate_inputs,
             });
         }
         let mut mutations = vec![Vec::new(); model.genotypes.len()];
@@ -344,6 +343,7 @@ impl CellModel for CompiledCells {
                 .collect(),
             lanes: vec![0.0; self.rate_regs.max(self.fate_regs).max(ns) * self.lanes],
             slopes: vec![0.0; self.integration.method.stages() * ns * self.lanes],
+            stage_in: vec![0.0; ns * self.lanes],
         }
     }
 
@@ -380,6 +380,7 @@ impl CellModel for CompiledCells {
             uniform,
             lanes,
             slopes,
+            stage_in,
             ..
         } = sc;
         let uniform = &mut uniform[ctx.genotype];
@@ -408,14 +409,17 @@ impl CellModel for CompiledCells {
             let mut c0 = 0;
             while c0 < len {
                 let n = (len - c0).min(lanes_n);
-                for &s in &progs.rate_inputs {
-                    let r = prog.lane_input(s) as usize * lanes_n;
-                    lanes[r..r + n].copy_from_slice(&states.species(s)[c0..c0 + n]);
-                }
                 // The state at the start of the substep stays in `states` until the
-                // final combination; slopes of all but the last stage are kept.
+                // final combination, and the first stage reads it there; later stages
+                // read their state from `stage_in`; slopes of all but the last stage
+                // are kept.
                 for (st, &(ui, _)) in plan.iter().enumerate() {
-                    prog.run_lanes(&uniform[ui], lanes, lanes_n, n);
+                    if st == 0 {
+                        let (data, stride) = states.raw();
+                        prog.run_lanes_from(&uniform[ui], &data[c0..], stride, lanes, lanes_n, n);
+                    } else {
+                        prog.run_lanes_from(&uniform[ui], stage_in, lanes_n, lanes, lanes_n, n);
+                    }
                     if st == last {
                         break;
                     }
@@ -432,9 +436,9 @@ impl CellModel for CompiledCells {
                             Src::Uniform(r) => slope.fill(uniform[ui][r as usize] as f32),
                         }
                         if progs.rate_inputs.contains(&s) {
-                            let r = prog.lane_input(s) as usize * lanes_n;
                             let x0 = &states.species(s)[c0..c0 + n];
-                            for ((y, &x), &k) in lanes[r..r + n].iter_mut().zip(x0).zip(&*slope) {
+                            let y = &mut stage_in[s * lanes_n..s * lanes_n + n];
+                            for ((y, &x), &k) in y.iter_mut().zip(x0).zip(&*slope) {
                                 *y = x + c * k;
                             }
                         }
@@ -512,8 +516,7 @@ impl CellModel for CompiledCells {
         sc: &mut CompiledScratch,
     ) {
         let lanes_n = self.lanes;
-        let progs = &self.programs[ctx.genotype];
-        let prog = &progs.fate;
+        let prog = &self.programs[ctx.genotype].fate;
         let u = &mut sc.fate_uniform[ctx.genotype];
         self.uniform(prog, u, ctx.drugs, ctx.t);
         let u = &*u;
@@ -521,11 +524,8 @@ impl CellModel for CompiledCells {
         let mut c0 = 0;
         while c0 < len {
             let n = (len - c0).min(lanes_n);
-            for &s in &progs.fate_inputs {
-                let r = prog.lane_input(s) as usize * lanes_n;
-                sc.lanes[r..r + n].copy_from_slice(&states.species(s)[c0..c0 + n]);
-            }
-            prog.run_lanes(u, &mut sc.lanes, lanes_n, n);
+            let (data, stride) = states.raw();
+            prog.run_lanes_from(u, &data[c0..], stride, &mut sc.lanes, lanes_n, n);
             for (k, out) in [(0, &mut *div), (1, &mut *death)] {
                 let out = &mut out[c0..c0 + n];
                 match prog.output(k) {

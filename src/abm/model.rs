@@ -87,6 +87,12 @@ impl<S: AsRef<[f32]>> Batch<S> {
         &self.data.as_ref()[start..start + self.len]
     }
 
+    /// The whole species-major storage and its stride: species `s` of cell `i` is at
+    /// `data[s * stride + i]` (for a batch program reading cells in place).
+    pub fn raw(&self) -> (&[f32], usize) {
+        (self.data.as_ref(), self.stride)
+    }
+
     /// A read-only view of the same batch.
     pub fn as_states(&self) -> States<'_> {
         Batch::new(self.data.as_ref(), self.stride, self.len, self.n_species)

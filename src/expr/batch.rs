@@ -129,6 +129,8 @@ enum LaneOp {
     Bin(Bin, u32, Src, Src),
     Tern(Tern, u32, Src, Src, Src),
     Neg(u32, u32),
+    /// `d = a` (an output that is a varying input).
+    Copy(u32, u32),
     PowC(u32, u32, i32),
     F1(Func, u32, u32),
     /// (repressor?, d, x, kn, half-steps)
@@ -144,9 +146,10 @@ impl LaneOp {
         match *self {
             LaneOp::Bin(_, _, a, b) => ([a, b, a], 2),
             LaneOp::Tern(_, _, a, b, c) | LaneOp::HillF(_, _, a, b, c) => ([a, b, c], 3),
-            LaneOp::Neg(_, a) | LaneOp::PowC(_, a, _) | LaneOp::F1(_, _, a) => {
-                ([l(a), l(a), l(a)], 1)
-            }
+            LaneOp::Neg(_, a)
+            | LaneOp::Copy(_, a)
+            | LaneOp::PowC(_, a, _)
+            | LaneOp::F1(_, _, a) => ([l(a), l(a), l(a)], 1),
             LaneOp::Hill(_, _, x, kn, _) => ([x, kn, kn], 2),
         }
     }
@@ -162,6 +165,8 @@ pub struct BatchProgram {
     n_lane_regs: usize,
     /// Lane register of each varying input, in the order the caller listed them.
     lane_inputs: Vec<u32>,
+    /// The varying inputs were distinct, so input `k` is lane register `k`.
+    inputs_distinct: bool,
     outputs: Vec<Src>,
 }
 
@@ -316,14 +321,23 @@ impl BatchProgram {
                 free.push(ds);
             }
         }
+        // An output that is itself a varying input gets its own register, so outputs
+        // are in the lane file even when the inputs are read in place.
+        let n_in = lane_inputs.len() as u32;
         let outputs = outputs
             .iter()
             .map(|&k| {
                 let r = flat.outputs[k];
-                if lane[r as usize] {
-                    Src::Lane(slot[r as usize])
+                if !lane[r as usize] {
+                    return Src::Uniform(r);
+                }
+                let s = slot[r as usize];
+                if s < n_in {
+                    lane_ops.push(LaneOp::Copy(n_slots, s));
+                    n_slots += 1;
+                    Src::Lane(n_slots - 1)
                 } else {
-                    Src::Uniform(r)
+                    Src::Lane(s)
                 }
             })
             .collect();
@@ -333,6 +347,10 @@ impl BatchProgram {
             uniform_ops,
             lane_ops,
             n_lane_regs: n_slots as usize,
+            inputs_distinct: lane_inputs
+                .iter()
+                .enumerate()
+                .all(|(k, &r)| r as usize == k),
             lane_inputs,
             outputs,
         })
@@ -444,60 +462,102 @@ impl BatchProgram {
     /// lane operation is an IEEE operation without contraction into fused
     /// multiply-adds, so all paths give identical bits.
     pub fn run_lanes(&self, uregs: &[f64], lregs: &mut [f32], stride: usize, n: usize) {
+        self.run(uregs, &[], 0, lregs, stride, n);
+    }
+
+    /// As [`BatchProgram::run_lanes`], with varying input `k` of lane `i` read from
+    /// `inputs[k * in_stride + i]` (e.g. straight from species-major cell storage)
+    /// instead of being copied into the lane file. Needs `new` to have been given
+    /// distinct varying inputs.
+    pub fn run_lanes_from(
+        &self,
+        uregs: &[f64],
+        inputs: &[f32],
+        in_stride: usize,
+        lregs: &mut [f32],
+        stride: usize,
+        n: usize,
+    ) {
+        let k = self.lane_inputs.len();
+        assert!(
+            self.inputs_distinct
+                && n <= in_stride
+                && (k == 0 || inputs.len() >= (k - 1) * in_stride + n),
+            "external inputs do not match the program's varying inputs"
+        );
+        self.run(uregs, inputs, in_stride, lregs, stride, n);
+    }
+
+    fn run(
+        &self,
+        uregs: &[f64],
+        ext: &[f32],
+        ext_stride: usize,
+        lregs: &mut [f32],
+        stride: usize,
+        n: usize,
+    ) {
         assert!(
             n <= stride && lregs.len() >= self.n_lane_regs * stride,
             "lane file too small for the batch"
         );
+        let mut l = Lanes {
+            regs: lregs,
+            stride,
+            n,
+            ext,
+            ext_stride,
+            ext_count: if ext_stride > 0 {
+                self.lane_inputs.len()
+            } else {
+                0
+            },
+        };
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU supports AVX2 (checked just above).
-                unsafe { self.run_lanes_avx2(uregs, lregs, stride, n) };
+                unsafe { self.run_lanes_avx2(uregs, &mut l) };
                 return;
             }
         }
-        self.run_lanes_any(uregs, lregs, stride, n);
+        self.run_lanes_any(uregs, &mut l);
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
-    unsafe fn run_lanes_avx2(&self, uregs: &[f64], lregs: &mut [f32], stride: usize, n: usize) {
-        self.run_lanes_any(uregs, lregs, stride, n);
+    unsafe fn run_lanes_avx2(&self, uregs: &[f64], l: &mut Lanes<'_>) {
+        self.run_lanes_any(uregs, l);
     }
 
     /// The lane loops, inlined into each instruction-set variant.
     #[inline(always)]
-    fn run_lanes_any(&self, uregs: &[f64], lregs: &mut [f32], stride: usize, n: usize) {
+    fn run_lanes_any(&self, uregs: &[f64], l: &mut Lanes<'_>) {
         for op in &self.lane_ops {
             match *op {
-                LaneOp::Bin(k, d, a, b) => bin(k, lregs, stride, n, d, a, b, uregs),
-                LaneOp::Tern(k, d, a, b, c) => tern(k, lregs, stride, n, d, [a, b, c], uregs),
-                LaneOp::Neg(d, a) => unary(lregs, stride, n, d, a, |x| -x),
-                LaneOp::PowC(d, a, h) => pow_half_lanes(lregs, stride, n, d, a, h),
+                LaneOp::Bin(k, d, a, b) => bin(k, l, d, a, b, uregs),
+                LaneOp::Tern(k, d, a, b, c) => tern(k, l, d, [a, b, c], uregs),
+                LaneOp::Neg(d, a) => unary(l, d, a, |x| -x),
+                LaneOp::Copy(d, a) => unary(l, d, a, |x| x),
+                LaneOp::PowC(d, a, h) => pow_half_lanes(l, d, a, h),
                 LaneOp::F1(f, d, a) => match f {
-                    Func::Exp => unary(lregs, stride, n, d, a, f32::exp),
-                    Func::Ln => unary(lregs, stride, n, d, a, f32::ln),
-                    Func::Log10 => unary(lregs, stride, n, d, a, f32::log10),
-                    Func::Sqrt => unary(lregs, stride, n, d, a, f32::sqrt),
-                    Func::Abs => unary(lregs, stride, n, d, a, f32::abs),
-                    Func::Step => {
-                        unary(lregs, stride, n, d, a, |x| if x >= 0.0 { 1.0 } else { 0.0 })
-                    }
-                    Func::Min | Func::Max => unary(lregs, stride, n, d, a, |_| f32::NAN),
+                    Func::Exp => unary(l, d, a, f32::exp),
+                    Func::Ln => unary(l, d, a, f32::ln),
+                    Func::Log10 => unary(l, d, a, f32::log10),
+                    Func::Sqrt => unary(l, d, a, f32::sqrt),
+                    Func::Abs => unary(l, d, a, f32::abs),
+                    Func::Step => unary(l, d, a, |x| if x >= 0.0 { 1.0 } else { 0.0 }),
+                    Func::Min | Func::Max => unary(l, d, a, |_| f32::NAN),
                 },
-                LaneOp::Hill(rep, d, x, kn, h) => {
-                    hill_lanes(lregs, stride, n, d, x, kn, h, rep, uregs)
-                }
-                LaneOp::HillF(rep, d, x, kn, e) => {
-                    generic(lregs, stride, n, d, [x, kn, e], uregs, |x, kn, e| {
-                        let p = pow32(x.max(0.0), e);
-                        if rep {
-                            kn / (kn + p)
-                        } else {
-                            p / (kn + p)
-                        }
-                    })
-                }
+                LaneOp::Hill(rep, d, x, kn, h) => hill_lanes(l, d, x, kn, h, rep, uregs),
+                LaneOp::HillF(rep, d, x, kn, e) => generic(l, d, [x, kn, e], uregs, |x, kn, e| {
+                    let p = pow32(x.max(0.0), e);
+                    if rep {
+                        kn / (kn + p)
+                    } else {
+                        p / (kn + p)
+                    }
+                }),
             }
         }
     }
@@ -533,25 +593,77 @@ fn pow_half32(a: f32, h: i32) -> f32 {
     }
 }
 
-/// Destination register `d` (mutable) and the registers below and above it, without
-/// aliasing (`d` never equals an operand by construction of the allocation).
-#[inline(always)]
-fn split_dest(lregs: &mut [f32], stride: usize, d: u32) -> (&mut [f32], &[f32], &[f32]) {
-    let d = d as usize;
-    let (lo, rest) = lregs.split_at_mut(d * stride);
-    let (dst, hi) = rest.split_at_mut(stride);
-    (dst, lo, hi)
+/// The lane file of one run, and where the per-cell inputs are read from.
+struct Lanes<'a> {
+    regs: &'a mut [f32],
+    stride: usize,
+    n: usize,
+    /// External inputs: the first `ext_count` lane registers (the varying inputs) are
+    /// read from `ext[k * ext_stride..]` instead of `regs` (`ext_count = 0`: none).
+    ext: &'a [f32],
+    ext_stride: usize,
+    ext_count: usize,
 }
 
-#[inline(always)]
-fn reg<'a>(lo: &'a [f32], hi: &'a [f32], stride: usize, d: u32, r: u32, n: usize) -> &'a [f32] {
-    let (d, r) = (d as usize, r as usize);
-    debug_assert_ne!(d, r, "destination aliases an operand");
-    if r < d {
-        &lo[r * stride..r * stride + n]
-    } else {
-        let o = (r - d - 1) * stride;
-        &hi[o..o + n]
+/// Read access to every register but the destination of one instruction.
+struct View<'a> {
+    lo: &'a [f32],
+    hi: &'a [f32],
+    d: usize,
+    stride: usize,
+    n: usize,
+    ext: &'a [f32],
+    ext_stride: usize,
+    ext_count: usize,
+}
+
+impl<'a> Lanes<'a> {
+    /// Destination register `d` (mutable) and a view of the others, without aliasing
+    /// (`d` never equals an operand by construction of the allocation, and is never
+    /// an input).
+    #[inline(always)]
+    fn split(&mut self, d: u32) -> (&mut [f32], View<'_>) {
+        let d = d as usize;
+        let (lo, rest) = self.regs.split_at_mut(d * self.stride);
+        let (dst, hi) = rest.split_at_mut(self.stride);
+        (
+            dst,
+            View {
+                lo,
+                hi,
+                d,
+                stride: self.stride,
+                n: self.n,
+                ext: self.ext,
+                ext_stride: self.ext_stride,
+                ext_count: self.ext_count,
+            },
+        )
+    }
+}
+
+impl<'a> View<'a> {
+    #[inline(always)]
+    fn reg(&self, r: u32) -> &'a [f32] {
+        let (d, r, n) = (self.d, r as usize, self.n);
+        debug_assert_ne!(d, r, "destination aliases an operand");
+        if r < self.ext_count {
+            let o = r * self.ext_stride;
+            &self.ext[o..o + n]
+        } else if r < d {
+            &self.lo[r * self.stride..r * self.stride + n]
+        } else {
+            let o = (r - d - 1) * self.stride;
+            &self.hi[o..o + n]
+        }
+    }
+
+    #[inline(always)]
+    fn operand(&self, s: Src, u: &[f64]) -> Operand<'a> {
+        match s {
+            Src::Lane(r) => Operand::L(self.reg(r)),
+            Src::Uniform(r) => Operand::U(u[r as usize] as f32),
+        }
     }
 }
 
@@ -573,25 +685,10 @@ impl Operand<'_> {
 }
 
 #[inline(always)]
-fn operand<'a>(
-    s: Src,
-    lo: &'a [f32],
-    hi: &'a [f32],
-    stride: usize,
-    d: u32,
-    n: usize,
-    u: &[f64],
-) -> Operand<'a> {
-    match s {
-        Src::Lane(r) => Operand::L(reg(lo, hi, stride, d, r, n)),
-        Src::Uniform(r) => Operand::U(u[r as usize] as f32),
-    }
-}
-
-#[inline(always)]
-fn unary(lregs: &mut [f32], stride: usize, n: usize, d: u32, a: u32, f: impl Fn(f32) -> f32) {
-    let (dst, lo, hi) = split_dest(lregs, stride, d);
-    let x = reg(lo, hi, stride, d, a, n);
+fn unary(l: &mut Lanes<'_>, d: u32, a: u32, f: impl Fn(f32) -> f32) {
+    let n = l.n;
+    let (dst, v) = l.split(d);
+    let x = v.reg(a);
     for (o, &v) in dst[..n].iter_mut().zip(x) {
         *o = f(v);
     }
@@ -599,36 +696,29 @@ fn unary(lregs: &mut [f32], stride: usize, n: usize, d: u32, a: u32, f: impl Fn(
 
 /// `x^(h/2)` per lane.
 #[inline(always)]
-fn pow_half_lanes(lregs: &mut [f32], stride: usize, n: usize, d: u32, a: u32, h: i32) {
+fn pow_half_lanes(l: &mut Lanes<'_>, d: u32, a: u32, h: i32) {
     match h {
-        0 => unary(lregs, stride, n, d, a, |_| 1.0),
-        2 => unary(lregs, stride, n, d, a, |x| x),
-        3 => unary(lregs, stride, n, d, a, |x| x.sqrt() * x),
-        4 => unary(lregs, stride, n, d, a, |x| x * x),
-        6 => unary(lregs, stride, n, d, a, |x| x * x * x),
-        8 => unary(lregs, stride, n, d, a, |x| {
+        0 => unary(l, d, a, |_| 1.0),
+        2 => unary(l, d, a, |x| x),
+        3 => unary(l, d, a, |x| x.sqrt() * x),
+        4 => unary(l, d, a, |x| x * x),
+        6 => unary(l, d, a, |x| x * x * x),
+        8 => unary(l, d, a, |x| {
             let y = x * x;
             y * y
         }),
-        -2 => unary(lregs, stride, n, d, a, |x| 1.0 / x),
-        _ => unary(lregs, stride, n, d, a, |x| pow_half32(x, h)),
+        -2 => unary(l, d, a, |x| 1.0 / x),
+        _ => unary(l, d, a, |x| pow_half32(x, h)),
     }
 }
 
 /// Any instruction as a per-lane closure of up to three operands: the slow, general
 /// path for rare shapes (operand kinds are matched per element).
 #[inline(always)]
-fn generic(
-    lregs: &mut [f32],
-    stride: usize,
-    n: usize,
-    d: u32,
-    s: [Src; 3],
-    u: &[f64],
-    f: impl Fn(f32, f32, f32) -> f32,
-) {
-    let (dst, lo, hi) = split_dest(lregs, stride, d);
-    let [a, b, c] = s.map(|x| operand(x, lo, hi, stride, d, n, u));
+fn generic(l: &mut Lanes<'_>, d: u32, s: [Src; 3], u: &[f64], f: impl Fn(f32, f32, f32) -> f32) {
+    let n = l.n;
+    let (dst, v) = l.split(d);
+    let [a, b, c] = s.map(|x| v.operand(x, u));
     for (i, o) in dst[..n].iter_mut().enumerate() {
         *o = f(a.at(i), b.at(i), c.at(i));
     }
@@ -637,28 +727,18 @@ fn generic(
 /// A Hill term per lane; the usual shape (per-cell x, uniform kn) as a straight loop.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn hill_lanes(
-    lregs: &mut [f32],
-    stride: usize,
-    n: usize,
-    d: u32,
-    x: Src,
-    kn: Src,
-    h: i32,
-    rep: bool,
-    u: &[f64],
-) {
+fn hill_lanes(l: &mut Lanes<'_>, d: u32, x: Src, kn: Src, h: i32, rep: bool, u: &[f64]) {
     if let (Src::Lane(xr), Src::Uniform(kr)) = (x, kn) {
         let k = u[kr as usize] as f32;
         macro_rules! go {
             ($p:expr) => {
                 if rep {
-                    unary(lregs, stride, n, d, xr, |x| {
+                    unary(l, d, xr, |x| {
                         let p = $p(x.max(0.0));
                         k / (k + p)
                     })
                 } else {
-                    unary(lregs, stride, n, d, xr, |x| {
+                    unary(l, d, xr, |x| {
                         let p = $p(x.max(0.0));
                         p / (k + p)
                     })
@@ -678,7 +758,7 @@ fn hill_lanes(
         }
         return;
     }
-    generic(lregs, stride, n, d, [x, kn, kn], u, |x, kn, _| {
+    generic(l, d, [x, kn, kn], u, |x, kn, _| {
         let p = pow_half32(x.max(0.0), h);
         if rep {
             kn / (kn + p)
@@ -700,27 +780,28 @@ fn pow32(a: f32, b: f32) -> f32 {
 
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn bin(k: Bin, lregs: &mut [f32], stride: usize, n: usize, d: u32, a: Src, b: Src, u: &[f64]) {
+fn bin(k: Bin, l: &mut Lanes<'_>, d: u32, a: Src, b: Src, u: &[f64]) {
     macro_rules! lanes {
         ($f:expr) => {{
             let f = $f;
-            let (dst, lo, hi) = split_dest(lregs, stride, d);
+            let n = l.n;
+            let (dst, v) = l.split(d);
             let dst = &mut dst[..n];
             match (a, b) {
                 (Src::Lane(x), Src::Lane(y)) => {
-                    let (x, y) = (reg(lo, hi, stride, d, x, n), reg(lo, hi, stride, d, y, n));
+                    let (x, y) = (v.reg(x), v.reg(y));
                     for ((o, &p), &q) in dst.iter_mut().zip(x).zip(y) {
                         *o = f(p, q);
                     }
                 }
                 (Src::Lane(x), Src::Uniform(y)) => {
-                    let (x, q) = (reg(lo, hi, stride, d, x, n), u[y as usize] as f32);
+                    let (x, q) = (v.reg(x), u[y as usize] as f32);
                     for (o, &p) in dst.iter_mut().zip(x) {
                         *o = f(p, q);
                     }
                 }
                 (Src::Uniform(x), Src::Lane(y)) => {
-                    let (p, y) = (u[x as usize] as f32, reg(lo, hi, stride, d, y, n));
+                    let (p, y) = (u[x as usize] as f32, v.reg(y));
                     for (o, &q) in dst.iter_mut().zip(y) {
                         *o = f(p, q);
                     }
@@ -748,7 +829,7 @@ fn bin(k: Bin, lregs: &mut [f32], stride: usize, n: usize, d: u32, a: Src, b: Sr
 /// term, plus or minus a constant or a per-cell term) are straight loops; any other
 /// takes the general path.
 #[inline(always)]
-fn tern(k: Tern, lregs: &mut [f32], stride: usize, n: usize, d: u32, s: [Src; 3], u: &[f64]) {
+fn tern(k: Tern, l: &mut Lanes<'_>, d: u32, s: [Src; 3], u: &[f64]) {
     // The product commutes: put a uniform factor first.
     let [a, b, c] = match s {
         [Src::Lane(x), Src::Uniform(y), c] => [Src::Uniform(y), Src::Lane(x), c],
@@ -757,9 +838,10 @@ fn tern(k: Tern, lregs: &mut [f32], stride: usize, n: usize, d: u32, s: [Src; 3]
     macro_rules! shapes {
         ($f:expr) => {{
             let f = $f;
-            let (dst, lo, hi) = split_dest(lregs, stride, d);
+            let n = l.n;
+            let (dst, view) = l.split(d);
             let dst = &mut dst[..n];
-            let r = |x: u32| reg(lo, hi, stride, d, x, n);
+            let r = |x: u32| view.reg(x);
             let v = |x: u32| u[x as usize] as f32;
             match (a, b, c) {
                 (Src::Uniform(p), Src::Lane(q), Src::Uniform(c)) => {
@@ -793,7 +875,7 @@ fn tern(k: Tern, lregs: &mut [f32], stride: usize, n: usize, d: u32, s: [Src; 3]
                     }
                 }
                 _ => {
-                    let [a, b, c] = [a, b, c].map(|x| operand(x, lo, hi, stride, d, n, u));
+                    let [a, b, c] = [a, b, c].map(|x| view.operand(x, u));
                     for (i, o) in dst.iter_mut().enumerate() {
                         *o = f(a.at(i), b.at(i), c.at(i));
                     }
@@ -950,9 +1032,32 @@ mod tests {
         fill(&mut a);
         fill(&mut b);
         bp.run_lanes(&u, &mut a, 256, 256);
-        bp.run_lanes_any(&u, &mut b, 256, 256);
+        let mut l = Lanes {
+            regs: &mut b,
+            stride: 256,
+            n: 256,
+            ext: &[],
+            ext_stride: 0,
+            ext_count: 0,
+        };
+        bp.run_lanes_any(&u, &mut l);
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&a), bits(&b));
+        // Inputs read in place from species-major storage (stride 300, from cell 10)
+        // give the same outputs as inputs copied into the lane file.
+        let mut store = vec![0.0f32; 2 * 300];
+        for i in 0..256 {
+            store[10 + i] = a[bp.lane_input(0) as usize * 256 + i];
+            store[300 + 10 + i] = a[bp.lane_input(1) as usize * 256 + i];
+        }
+        let mut c = vec![0.0f32; bp.n_lane_regs() * 256];
+        bp.run_lanes_from(&u, &store[10..], 300, &mut c, 256, 256);
+        for k in 0..all.len() {
+            if let Src::Lane(r) = bp.output(k) {
+                let r = r as usize * 256;
+                assert_eq!(bits(&a[r..r + 256]), bits(&c[r..r + 256]), "output {k}");
+            }
+        }
     }
 
     #[test]
