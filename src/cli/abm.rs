@@ -256,7 +256,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 /// The agent-based part of `resloop demo`: a small ensemble of the teaching model
 /// under its scenario (hybrid mode, so 10^6 cells and their rare mutants take
 /// seconds), written to `out`.
-#[allow(dead_code)] // called by `resloop demo` (wired in by the lead)
 pub fn demo(out: &Path) -> anyhow::Result<()> {
     let model = Path::new("models/minimal_loop.toml");
     let mut req = AbmRequest::new(model);

@@ -151,6 +151,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             }
         }
     }
+    println!("\n=== agent-based ensemble (models/minimal_loop.toml)");
+    super::abm::demo(&a.out.join("abm"))?;
+    println!("\n=== sweeps and sensitivity (models/sweeps/)");
+    super::sweep::demo(&a.out.join("sweeps"))?;
     println!(
         "\ndemo finished in {:.2} s; outputs in {}",
         start.elapsed().as_secs_f64(),

@@ -192,7 +192,6 @@ fn print_ranking(rep: &SensitivityReport) {
 /// Run every sweep in `models/sweeps/` into `out/<sweep>/` with its sensitivity
 /// analysis (the sweep part of `resloop demo`). An earlier demo output of the same
 /// sweep is replaced; any other existing content is refused.
-#[cfg_attr(not(test), allow(dead_code))] // called by `resloop demo`
 pub fn demo(out: &Path) -> anyhow::Result<()> {
     demo_from(Path::new("models/sweeps"), out)
 }
