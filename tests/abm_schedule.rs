@@ -112,9 +112,11 @@ fn ladder_levels_and_mean_against_the_ode_driver() {
 
     let model = compile_file(&mpath).unwrap();
     let schedule = Schedule::load(&spath, &model).unwrap();
-    let mut opts = TherapyOptions::default();
-    opts.rtol = 1e-9;
-    opts.atol = 1e-9;
+    let opts = TherapyOptions {
+        rtol: 1e-9,
+        atol: 1e-9,
+        ..TherapyOptions::default()
+    };
     let ode = therapy::run(&model, &schedule, &opts).unwrap();
     let stride = model.species.len() + 1;
     let ode_cells: Vec<f64> = (0..model.genotypes.len())
