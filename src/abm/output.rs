@@ -291,7 +291,7 @@ pub fn write_events_csv(
                         csv_text(&if e.unit.is_empty() {
                             e.detail.clone()
                         } else {
-                            format!("[{}] {}", e.unit, e.detail)
+                            format!("[{}] {}", e.unit, e.detail).trim_end().to_string()
                         })
                     ),
                 ));
