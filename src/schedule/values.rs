@@ -118,30 +118,19 @@ pub fn amount(s: &str, drug: &Drug) -> Result<Amount, String> {
     convert(v, &u, drug).map(Amount::Concentration)
 }
 
-/// Convert `v` in `from` into the drug's unit.
+/// Convert `v` in `from` into the drug's unit (one conversion rule for the whole
+/// crate: [`ConcUnit::factor_to_with_mw`]).
 pub fn convert(v: f64, from: &ConcUnit, drug: &Drug) -> Result<f64, String> {
-    if let Some(f) = from.factor_to(&drug.unit) {
-        return Ok(v * f);
-    }
-    let mw = drug
-        .in_vivo
-        .and_then(|pk| pk.molecular_weight)
+    let mw = drug.in_vivo.and_then(|pk| pk.molecular_weight);
+    from.factor_to_with_mw(&drug.unit, mw)
+        .map(|f| v * f)
         .ok_or_else(|| {
             format!(
                 "cannot convert {} into the drug's unit {} (molar vs mass) without the drug's \
              `molecular_weight` in the model",
                 from, drug.unit
             )
-        })?;
-    // Through g/L: molar -> mass multiplies by the molecular weight.
-    let g_per_l = match *from {
-        ConcUnit::Molar { per_mol_l, .. } => v * per_mol_l * mw,
-        ConcUnit::Mass { per_g_l, .. } => v * per_g_l,
-    };
-    Ok(match drug.unit {
-        ConcUnit::Molar { per_mol_l, .. } => g_per_l / mw / per_mol_l,
-        ConcUnit::Mass { per_g_l, .. } => g_per_l / per_g_l,
-    })
+        })
 }
 
 /// `"IC30"` -> 30.
