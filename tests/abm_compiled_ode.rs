@@ -25,70 +25,7 @@ use resloop::compile::{compile_str, BoundModel};
 use resloop::engine::ode::{simulate, OdeOptions};
 use resloop::pkpd::parse_dose_spec;
 
-const MODEL: &str = r#"
-[model]
-name = "linear_fate"
-title = "Loop with a fate map linear in the species"
-time_unit = "hours"
-description = "x relaxes to 1 - 0.8 E(drug); y follows x; division ~ y, death ~ 1 - x"
-
-[species.x]
-initial = 1.0
-unit = "1"
-description = "drug-sensitive signal"
-rate = "k * (1 - 0.8 * blk - x)"
-
-[species.y]
-initial = 1.0
-unit = "1"
-description = "downstream of x"
-rate = "k2 * (x - y)"
-
-[parameters.k]
-value = 0.08
-unit = "1/h"
-provenance = "assumed"
-note = "test"
-[parameters.k2]
-value = 0.05
-unit = "1/h"
-provenance = "assumed"
-note = "test"
-[parameters.b0]
-value = 0.04
-unit = "1/h"
-provenance = "assumed"
-note = "test"
-[parameters.d0]
-value = 0.004
-unit = "1/h"
-provenance = "assumed"
-note = "test"
-[parameters.d1]
-value = 0.05
-unit = "1/h"
-provenance = "assumed"
-note = "test"
-
-[drugs.tki]
-unit = "uM"
-description = "drug"
-target = "x"
-[drugs.tki.in_vitro]
-medium_half_life = 24.0
-[drugs.tki.effects.blk]
-ic50 = 0.2
-
-[fate]
-division = "b0 * y"
-death = "d0 + d1 * (1 - x)"
-
-[genotypes.resistant]
-mutation_probability = 2.0e-3
-description = "ignores the drug's killing"
-[genotypes.resistant.overrides]
-d1 = 0.0
-"#;
+const MODEL: &str = include_str!("data/linear_fate.toml");
 
 #[test]
 fn ensemble_mean_matches_ode() {
