@@ -10,40 +10,7 @@ use resloop::engine::ode::OdeRun;
 /// Death rate chosen so that 72 h viability is exactly `1 - block`, with
 /// `block = hill(C, 2 uM, 1.5)`: the fitted IC50 must be 2 uM.
 fn known_hill_model() -> CompiledModel {
-    model(
-        &(header("hours")
-            + r#"
-[species.X]
-initial = 1.0
-unit = "1"
-description = "inert"
-rate = "0"
-[parameters.r]
-value = 0.03
-unit = "1/h"
-provenance = "assumed"
-note = "test"
-[drugs.d]
-unit = "uM"
-description = "test drug"
-[drugs.d.effects.block]
-ic50 = 2.0
-hill = 1.5
-emax = 0.999999
-description = "fraction blocked"
-[drugs.e]
-unit = "nM"
-description = "second drug, independent kill"
-[drugs.e.effects.kill]
-ic50 = 30.0
-hill = 1.0
-emax = 0.9
-description = "fraction killed"
-[fate]
-division = "r"
-death = "-ln(1 - block) / 72 - ln(1 - kill) / 72"
-"#),
-    )
+    model(include_str!("data/known_hill.toml"))
 }
 
 #[test]

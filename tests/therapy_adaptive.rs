@@ -109,35 +109,11 @@ check_every = "1d"
     );
 }
 
-/// Viability after 72 h is exactly 1 - 0.999999 hill(C, 2 uM, 1.5) (the death rate
-/// integrates to -ln(1 - block)); the IC50 is 2 uM and the IC30 is known.
+/// Viability after 72 h of drug `d` alone is exactly 1 - 0.999999 hill(C, 2 uM, 1.5)
+/// (the death rate integrates to -ln(1 - block)); the IC50 is 2 uM and the IC30 is
+/// known. The model's second drug is never given here.
 fn known_hill_model() -> CompiledModel {
-    model(
-        &(header("hours")
-            + r#"
-[species.X]
-initial = 1.0
-unit = "1"
-description = "inert"
-rate = "0"
-[parameters.r]
-value = 0.03
-unit = "1/h"
-provenance = "assumed"
-note = "test"
-[drugs.d]
-unit = "uM"
-description = "test drug"
-[drugs.d.effects.block]
-ic50 = 2.0
-hill = 1.5
-emax = 0.999999
-description = "fraction blocked"
-[fate]
-division = "r"
-death = "-ln(1 - block) / 72"
-"#),
-    )
+    model(include_str!("data/known_hill.toml"))
 }
 
 #[test]
