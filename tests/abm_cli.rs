@@ -221,7 +221,7 @@ fn bad_input_is_refused_clearly() {
             "--memory-gb",
             "0.001",
         ],
-        &["1000000 cells needs about 24000000 bytes"],
+        &["1000000 cells needs about 20000000 bytes"],
     );
     fails(
         &["abm", m, "--days", "1", "--dose", "tkk=1uM@24h"],

@@ -70,7 +70,7 @@ fn population_over_memory_is_refused_up_front() {
                 limit,
             }
             .to_string();
-            assert!(msg.contains("12000000 bytes"), "{msg}");
+            assert!(msg.contains("8000000 bytes"), "{msg}");
         }
         Err(other) => panic!("wrong error {other}"),
         Ok(_) => panic!("accepted"),

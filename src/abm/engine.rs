@@ -30,8 +30,9 @@ use rand_distr::{Binomial, Distribution, Gamma, Poisson, StandardNormal};
 use rayon::prelude::*;
 
 use super::error::AbmError;
+use super::fates::{draw_fates, first_bad_hazard, kendall, valid_hazard, BadHazard, FateEvent};
 use super::model::{CellModel, Exposure, NoiseSpec, StateError, States, StatesMut, StepContext};
-use super::rng::Stream;
+use super::rng::{LaneStream, Stream};
 
 /// Cells per block. Loop states are stored in blocks of `BLOCK` cells, species-major
 /// inside a block, so a model call sees up to `BLOCK` cells whose values of one species
@@ -48,6 +49,7 @@ const TAG_BLOCK: u64 = 1;
 const TAG_SEQ: u64 = 2;
 const TAG_LUMP: u64 = 3;
 const TAG_PASSAGE: u64 = 4;
+const TAG_LANES: u64 = 5;
 
 /// A founding clone: `count` cells of `genotype`, in the model's initial state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,10 +143,11 @@ impl AbmOptions {
 }
 
 /// Bytes of storage per individual cell for a loop of `n_species` species: `f32` per
-/// species, clone id (`u32`), birth time (`f32`) and the per-step fate count (`u32`).
-/// The genotype costs nothing: cells are grouped by genotype.
+/// species, clone id (`u32`) and birth time (`f32`). The genotype costs nothing: cells
+/// are grouped by genotype; a step's fates are kept only for the cells that died or
+/// divided.
 pub fn bytes_per_cell(n_species: usize) -> u64 {
-    4 * n_species as u64 + 12
+    4 * n_species as u64 + 8
 }
 
 /// One clone: the founder or mutant cell and all its same-genotype descendants.
@@ -277,207 +280,6 @@ pub struct NoProgress;
 
 impl Progress for NoProgress {}
 
-/// `(exp(x) - 1) / x`, accurate for all `x` (Taylor series near 0, where the direct
-/// formula cancels).
-#[inline(always)]
-pub fn expm1_over_x(x: f64) -> f64 {
-    if x.abs() < 0.0625 {
-        expm1_over_x_series(x)
-    } else {
-        x.exp_m1() / x
-    }
-}
-
-/// Taylor series of `(exp(x) - 1) / x` to `x^7`; truncation error < x^8/9! < 2e-15
-/// relative for `|x| < 1/16`.
-#[inline(always)]
-fn expm1_over_x_series(x: f64) -> f64 {
-    1.0 + x
-        * (0.5
-            + x * (1.0 / 6.0
-                + x * (1.0 / 24.0
-                    + x * (1.0 / 120.0
-                        + x * (1.0 / 720.0 + x * (1.0 / 5040.0 + x * (1.0 / 40320.0)))))))
-}
-
-/// Kendall's `(alpha, beta)` for hazards `b`, `d` frozen over `dt`: a cell leaves
-/// `K = 0` cells with probability `alpha`, else `1 + Geometric` cells with ratio `beta`.
-#[inline(always)]
-pub fn kendall(b: f64, d: f64, dt: f64) -> (f64, f64) {
-    let g = dt * expm1_over_x((b - d) * dt);
-    let bg = b * g;
-    let inv = 1.0 / (1.0 + bg);
-    (d * g * inv, bg * inv)
-}
-
-/// Given `K >= 2`, i.e. a uniform `u >= p1`, draw `K = 2 + J`, `P(J = j) =
-/// (1 - beta) beta^j`, recovering `beta` from the thresholds `p0 = alpha`,
-/// `p1 = alpha + (1 - alpha)(1 - beta)`.
-///
-/// For `beta <= 1/2` (every step with `b dt < 1`) `J` is found by sequential search on
-/// the residual `r = (u - p1) / (1 - p1)`, which is uniform on [0, 1) given `u >= p1`:
-/// `J = 0` when `r < 1 - beta` (probability `1 - beta`), else `r` is rescaled to the
-/// tail and the search goes on; this takes no logarithm and no new random number in
-/// the usual case. Otherwise `J` is drawn by inversion from a fresh uniform.
-#[inline]
-fn draw_extra(p0: f64, p1: f64, u: f64, rng: &mut Stream) -> u32 {
-    let beta = 1.0 - (p1 - p0) / (1.0 - p0);
-    if beta <= 0.0 {
-        return 2;
-    }
-    let mut base = 2u32;
-    if beta <= 0.5 {
-        let q = 1.0 - beta;
-        let mut r = (u - p1) / (1.0 - p1);
-        // A residual rescaled 20 times has lost about 20 of its 53 bits; beyond that
-        // (probability beta^20 < 1e-6) the rest is drawn afresh: J is memoryless, so
-        // given J >= 20, J - 20 has the same law.
-        for j in 0..20 {
-            if r < q {
-                return base + j;
-            }
-            r = (r - q) / beta;
-        }
-        base += 20;
-    }
-    let j = (rng.uniform_open0().ln() / beta.ln()).floor();
-    // Saturate: more than 2^31 daughters of one cell in one step is a runaway
-    // configuration whose count is meaningless anyway.
-    base.saturating_add(j.min(2_147_483_647.0) as u32)
-}
-
-/// A hazard must be finite and non-negative (NaN fails).
-#[inline(always)]
-fn valid_hazard(x: f64) -> bool {
-    (0.0..f64::INFINITY).contains(&x)
-}
-
-/// The first hazard that is not finite and non-negative, as `(index, which, value)`.
-///
-/// The common all-valid case is decided by branch-free vectorisable reductions: every
-/// hazard is valid when the minimum is >= 0 and the sum is finite (NaN and infinity
-/// make the sum non-finite; `b < lo` is false for NaN). Only otherwise is each value
-/// checked (a finite sum that merely overflowed finds nothing and passes).
-#[inline(always)]
-fn first_bad_hazard(div: &[f64], death: &[f64]) -> Option<(usize, &'static str, f64)> {
-    const W: usize = 4;
-    let mut lo = [f64::INFINITY; W];
-    let mut sum = [0.0f64; W];
-    let mut acc = |j: usize, b: f64, d: f64| {
-        lo[j] = if b < lo[j] { b } else { lo[j] };
-        lo[j] = if d < lo[j] { d } else { lo[j] };
-        sum[j] += b + d;
-    };
-    let mut bc = div.chunks_exact(W);
-    let mut dc = death.chunks_exact(W);
-    for (b, d) in (&mut bc).zip(&mut dc) {
-        for j in 0..W {
-            acc(j, b[j], d[j]);
-        }
-    }
-    for (&b, &d) in bc.remainder().iter().zip(dc.remainder()) {
-        acc(0, b, d);
-    }
-    let lo = lo.iter().fold(f64::INFINITY, |m, &x| m.min(x));
-    let sum: f64 = sum.iter().sum();
-    if lo >= 0.0 && sum.is_finite() {
-        return None;
-    }
-    div.iter().zip(death).enumerate().find_map(|(i, (&b, &d))| {
-        if !valid_hazard(b) {
-            Some((i, "division", b))
-        } else if !valid_hazard(d) {
-            Some((i, "death", d))
-        } else {
-            None
-        }
-    })
-}
-
-/// Check every hazard, then overwrite them with Kendall thresholds for the division
-/// hazard scaled by `factor` (carrying capacity): `div[i] = P(K = 0)`,
-/// `death[i] = P(K <= 1)`. Returns the first bad hazard as `(index, which, value)`.
-///
-/// When every `|b - d| dt` is below 1/16 (the usual case) the threshold pass uses the
-/// branch-free series for `(e^x - 1)/x`, so it vectorises; on x86-64 CPUs with AVX2 it
-/// runs compiled for AVX2 (chosen at run time; same IEEE operations, same bits).
-fn hazard_thresholds(
-    div: &mut [f64],
-    death: &mut [f64],
-    factor: f64,
-    dt: f64,
-) -> Option<(usize, &'static str, f64)> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { hazard_thresholds_avx2(div, death, factor, dt) };
-        }
-    }
-    hazard_thresholds_any(div, death, factor, dt)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn hazard_thresholds_avx2(
-    div: &mut [f64],
-    death: &mut [f64],
-    factor: f64,
-    dt: f64,
-) -> Option<(usize, &'static str, f64)> {
-    hazard_thresholds_any(div, death, factor, dt)
-}
-
-#[inline(always)]
-fn hazard_thresholds_any(
-    div: &mut [f64],
-    death: &mut [f64],
-    factor: f64,
-    dt: f64,
-) -> Option<(usize, &'static str, f64)> {
-    if let Some(bad) = first_bad_hazard(div, death) {
-        return Some(bad);
-    }
-    const W: usize = 4;
-    let mut big = [0.0f64; W];
-    let mut bc = div.chunks_exact(W);
-    let mut dc = death.chunks_exact(W);
-    for (b, d) in (&mut bc).zip(&mut dc) {
-        for j in 0..W {
-            let x = (b[j] * factor - d[j]).abs();
-            big[j] = if x > big[j] { x } else { big[j] };
-        }
-    }
-    for (&b, &d) in bc.remainder().iter().zip(dc.remainder()) {
-        let x = (b * factor - d).abs();
-        big[0] = if x > big[0] { x } else { big[0] };
-    }
-    let small = big.iter().fold(0.0f64, |m, &x| m.max(x)) * dt < 0.0625;
-    let finish = |b: f64, d: f64, e: f64| {
-        let g = dt * e;
-        let bg = b * g;
-        let inv = 1.0 / (1.0 + bg);
-        let (alpha, beta) = (d * g * inv, bg * inv);
-        (alpha, alpha + (1.0 - alpha) * (1.0 - beta))
-    };
-    if small {
-        for (b, d) in div.iter_mut().zip(death.iter_mut()) {
-            let bf = *b * factor;
-            let (p0, p1) = finish(bf, *d, expm1_over_x_series((bf - *d) * dt));
-            *b = p0;
-            *d = p1;
-        }
-    } else {
-        for (b, d) in div.iter_mut().zip(death.iter_mut()) {
-            let bf = *b * factor;
-            let (p0, p1) = finish(bf, *d, expm1_over_x((bf - *d) * dt));
-            *b = p0;
-            *d = p1;
-        }
-    }
-    None
-}
-
 /// Sum of `n` geometric counts `P(j) = (1 - beta) beta^j`: negative binomial, drawn as
 /// Poisson(Gamma(n, beta / (1 - beta))).
 fn negative_binomial(n: u64, beta: f64, rng: &mut Stream) -> u64 {
@@ -565,8 +367,6 @@ struct Group {
     states: Vec<f32>,
     clone: Vec<u32>,
     birth: Vec<f32>,
-    /// Per-step scratch: number of cells each cell has become.
-    fate: Vec<u32>,
 }
 
 impl Group {
@@ -641,13 +441,15 @@ struct UnitScratch<S> {
     /// Hazards at the start of the step (trapezoid rule).
     div0: Vec<f64>,
     death0: Vec<f64>,
+    /// The unit's cells that died or divided in this step, in index order.
+    events: Vec<FateEvent>,
 }
 
 /// Outcome of the parallel phase for one unit of blocks.
 #[derive(Debug, Clone, Copy, Default)]
 struct UnitOutcome {
     clamps: u64,
-    bad: Option<(usize, &'static str, f64)>,
+    bad: Option<BadHazard>,
     bad_state: Option<(usize, StateError)>,
 }
 
@@ -706,14 +508,15 @@ fn process_unit<M: CellModel + ?Sized>(
     inp: &PhaseInput<'_, M>,
     unit: usize,
     states: &mut [f32],
-    fate: &mut [u32],
+    cells: usize,
     scratch: &mut UnitScratch<M::Scratch>,
 ) -> UnitOutcome {
     let ns = inp.model.n_species();
     let mut out = UnitOutcome::default();
     let dt = inp.ctx.dt;
-    for (b, fate_b) in fate.chunks_mut(BLOCK).enumerate() {
-        let len = fate_b.len();
+    scratch.events.clear();
+    for b in 0..cells.div_ceil(BLOCK) {
+        let len = (cells - b * BLOCK).min(BLOCK);
         let block = unit * UNIT_BLOCKS + b;
         let data = if ns == 0 {
             &mut [][..]
@@ -746,7 +549,6 @@ fn process_unit<M: CellModel + ?Sized>(
                 if out.bad.is_none() {
                     out.bad = Some((block * BLOCK + i, which, v));
                 }
-                fate_b.fill(1);
                 continue;
             }
         }
@@ -754,7 +556,6 @@ fn process_unit<M: CellModel + ?Sized>(
             if out.bad_state.is_none() {
                 out.bad_state = Some((block * BLOCK, e));
             }
-            fate_b.fill(1);
             continue;
         }
         for (s, &scale) in inp.noise_scale.iter().enumerate() {
@@ -784,23 +585,33 @@ fn process_unit<M: CellModel + ?Sized>(
             trapezoid(div, &scratch.div0[..len]);
             trapezoid(death, &scratch.death0[..len]);
         }
-        // Kendall's law for every cell (vectorisable), then one uniform per cell.
-        // `div` becomes P(K = 0) and `death` becomes P(K <= 1).
-        if let Some((i, which, v)) = hazard_thresholds(div, death, inp.div_factor, dt) {
+        // Kendall's law for every cell, one uniform per cell from the block's lanes;
+        // only the cells that died or divided are kept.
+        let mut lanes = LaneStream::derive(
+            inp.seed,
+            &[
+                TAG_LANES,
+                inp.keys[0],
+                inp.keys[1],
+                inp.keys[2],
+                block as u64,
+            ],
+        );
+        let base = (block * BLOCK) as u32;
+        let drawn = draw_fates(
+            div,
+            death,
+            inp.div_factor,
+            dt,
+            &mut lanes,
+            &mut rng,
+            base,
+            &mut scratch.events,
+        );
+        if let Some((i, which, v)) = drawn {
             if out.bad.is_none() {
                 out.bad = Some((block * BLOCK + i, which, v));
             }
-            fate_b.fill(1);
-            continue;
-        }
-        for ((f, &p0), &p1) in fate_b.iter_mut().zip(div.iter()).zip(death.iter()) {
-            let u = rng.uniform();
-            let k = (u >= p0) as u32 + (u >= p1) as u32;
-            *f = if k == 2 {
-                draw_extra(p0, p1, u, &mut rng)
-            } else {
-                k
-            };
         }
     }
     out
@@ -827,8 +638,6 @@ pub struct Simulation<'m, M: CellModel + ?Sized> {
     lump_scratch: M::Scratch,
     drugs: Vec<f64>,
     tmp_state: Vec<f32>,
-    /// Per-step scratch: indices of cells that died or divided.
-    events: Vec<u32>,
     next_record: f64,
     next_snapshot: usize,
     result: ReplicateResult,
@@ -893,7 +702,6 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
             lump_scratch: model.scratch(1),
             drugs: vec![0.0; model.n_drugs()],
             tmp_state: vec![0.0; ns],
-            events: Vec::new(),
             next_record: 0.0,
             next_snapshot: 0,
             result: ReplicateResult {
@@ -1161,6 +969,7 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                 death: vec![0.0; BLOCK],
                 div0: vec![0.0; BLOCK],
                 death0: vec![0.0; BLOCK],
+                events: Vec::new(),
             });
         }
         let inp = PhaseInput {
@@ -1177,8 +986,8 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
             keys: [self.replicate, self.step, g as u64],
         };
         let group = &mut self.groups[g];
-        group.fate.resize(n, 1);
         let unit_len = ns * BLOCK * UNIT_BLOCKS;
+        let cells_in = |u: usize| (n - u * unit_cells).min(unit_cells);
         let outcome = if self.opts.parallel_cells && n_units > 1 {
             let mut jobs: Vec<&mut [f32]> = Vec::with_capacity(n_units);
             let mut rest = &mut group.states[..];
@@ -1189,17 +998,17 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                 rest = b;
             }
             jobs.into_par_iter()
-                .zip(group.fate.par_chunks_mut(unit_cells))
                 .zip(self.scratch[..n_units].par_iter_mut())
                 .enumerate()
-                .map(|(u, ((st, fa), sc))| process_unit(&inp, u, st, fa, sc))
+                .map(|(u, (st, sc))| process_unit(&inp, u, st, cells_in(u), sc))
                 .reduce(UnitOutcome::default, UnitOutcome::merge)
         } else {
             let mut acc = UnitOutcome::default();
-            for (u, fa) in group.fate.chunks_mut(unit_cells).enumerate() {
+            for u in 0..n_units {
                 let lo = (u * unit_len).min(group.states.len());
                 let hi = ((u + 1) * unit_len).min(group.states.len());
-                let o = process_unit(&inp, u, &mut group.states[lo..hi], fa, &mut self.scratch[u]);
+                let states = &mut group.states[lo..hi];
+                let o = process_unit(&inp, u, states, cells_in(u), &mut self.scratch[u]);
                 acc = acc.merge(o);
             }
             acc
@@ -1217,7 +1026,7 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                 value,
             });
         }
-        self.resolve_fates(g, t, dt);
+        self.resolve_fates(g, n_units, t, dt);
         Ok(())
     }
 
@@ -1225,26 +1034,21 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
     /// cost is proportional to the events, not to the population) and queue the
     /// newborns, mutants to their own genotype. Cells are visited from the last to the
     /// first, so a cell moved into a slot has already been resolved.
-    fn resolve_fates(&mut self, g: usize, t: f64, dt: f64) {
+    fn resolve_fates(&mut self, g: usize, n_units: usize, t: f64, dt: f64) {
         let ns = self.ns;
         let mut rng = Stream::derive(self.seed, &[TAG_SEQ, self.replicate, self.step, g as u64]);
         let cv = self.noise.partition_cv;
         let birth_time = (t + dt) as f32;
         let mut n = self.groups[g].n;
-        // Most cells neither die nor divide in a step: find the others in a tight scan.
-        let mut events = std::mem::take(&mut self.events);
-        events.clear();
-        events.extend(
-            self.groups[g]
-                .fate
-                .iter()
-                .enumerate()
-                .filter(|(_, &k)| k != 1)
-                .map(|(i, _)| i as u32),
-        );
-        for &i in events.iter().rev() {
-            let i = i as usize;
-            let k = self.groups[g].fate[i];
+        // The parallel phase kept only the cells that died or divided, per unit in
+        // index order.
+        let scratch = std::mem::take(&mut self.scratch);
+        let events = scratch[..n_units]
+            .iter()
+            .rev()
+            .flat_map(|u| u.events.iter().rev());
+        for &FateEvent { index, k } in events {
+            let i = index as usize;
             let clone = self.groups[g].clone[i];
             if k == 0 {
                 self.clones[clone as usize].size -= 1;
@@ -1283,7 +1087,7 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
             }
         }
         self.groups[g].truncate(ns, n);
-        self.events = events;
+        self.scratch = scratch;
     }
 
     fn step_lumps(&mut self, t: f64, dt: f64, div_factor: f64) -> Result<(), AbmError> {
@@ -1720,70 +1524,6 @@ pub fn check_memory(cells: u64, n_species: usize, limit: u64) -> Result<(), AbmE
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn kendall_mean_is_exact() {
-        for &(b, d, dt) in &[
-            (1.0, 0.5, 0.1),
-            (1.0, 1.0, 0.3),
-            (0.2, 2.0, 1.0),
-            (3.0, 0.0, 0.01),
-        ] {
-            let (a, be) = kendall(b, d, dt);
-            let mean = (1.0 - a) / (1.0 - be);
-            let exact = ((b - d) * dt).exp();
-            assert!((mean - exact).abs() < 1e-12 * exact, "{b} {d} {dt}");
-        }
-    }
-
-    /// K drawn from the thresholds and `draw_extra` follows Kendall's law exactly:
-    /// P(K = k) = (1 - alpha)(1 - beta) beta^(k-1) for k >= 1, both in the search
-    /// (beta <= 1/2) and the inversion (beta > 1/2) branch. 5 standard errors.
-    #[test]
-    fn step_law_frequencies() {
-        for &(alpha, beta) in &[(0.2, 0.3), (0.1, 0.7), (0.0, 0.5)] {
-            let p0 = alpha;
-            let p1 = alpha + (1.0 - alpha) * (1.0 - beta);
-            let mut rng = Stream::derive(5, &[(beta * 100.0) as u64]);
-            let n = 400_000;
-            let mut counts = [0u64; 8];
-            for _ in 0..n {
-                let u = rng.uniform();
-                let k = (u >= p0) as u32 + (u >= p1) as u32;
-                let k = if k == 2 {
-                    draw_extra(p0, p1, u, &mut rng)
-                } else {
-                    k
-                };
-                counts[(k as usize).min(7)] += 1;
-            }
-            for (k, &c) in counts.iter().enumerate().take(6) {
-                let p = if k == 0 {
-                    alpha
-                } else {
-                    (1.0 - alpha) * (1.0 - beta) * beta.powi(k as i32 - 1)
-                };
-                let hat = c as f64 / n as f64;
-                let se = (p * (1.0 - p) / n as f64).sqrt().max(1e-9);
-                assert!(
-                    (hat - p).abs() < 5.0 * se,
-                    "beta {beta} k {k}: {hat} vs {p}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn expm1_over_x_is_continuous() {
-        // The series agrees with the direct formula where it hands over.
-        for x in [0.0624999f64, -0.0624999, 0.03] {
-            assert!(
-                (expm1_over_x_series(x) - x.exp_m1() / x).abs() < 1e-14,
-                "{x}"
-            );
-        }
-        assert_eq!(expm1_over_x(0.0), 1.0);
-    }
 
     #[test]
     fn tail_matches_known_values() {

@@ -7,6 +7,7 @@
 //!   counts (clone-level tau-leaping), passaging and carrying capacity.
 //! - [`ensemble`]: replicates in parallel with thread-independent output, bands, time to
 //!   resistance, lineage attribution.
+//! - `fates`: Kendall's step law and the vectorised fate draw of a block of cells.
 //! - [`compiled`]: [`CompiledCells`], the cell model of any compiled model file.
 //! - [`dosing`]: [`DoseExposure`], drug exposure from dose events.
 //! - [`output`]: CSV writers and plots.
@@ -21,6 +22,7 @@ pub mod dosing;
 pub mod engine;
 pub mod ensemble;
 pub mod error;
+mod fates;
 pub mod model;
 pub mod output;
 pub mod rng;

@@ -1,0 +1,597 @@
+//! The fate of every cell in a step: how many cells it has become at the end of the
+//! step, drawn from the exact law of a linear birth-death process whose hazards are
+//! frozen over the step (Kendall 1948), for a block of cells at once.
+//!
+//! A cell with division and death hazards `b`, `d` leaves `K = 0` cells with
+//! probability `alpha`, else `1 + Geometric` cells with ratio `beta` (see
+//! [`kendall`]). One uniform `u` per cell decides between `K = 0` (`u < P(K = 0)`),
+//! `K = 1` (`u < P(K <= 1)`) and `K >= 2`; only the rare `K >= 2` needs more work
+//! ([`draw_extra`]). [`draw_fates`] computes both thresholds, draws the uniforms from
+//! [`LaneStream`] lanes and compares, eight cells at a time in vector registers, and
+//! returns only the cells that died or divided, so the sequential phase of the step
+//! never scans the cells that did neither.
+//!
+//! ## References
+//! - Kendall, D. G. (1948). On the generalized "birth-and-death" process. Annals of
+//!   Mathematical Statistics 19(1), 1-15.
+
+use super::rng::{unit_from_bits, LaneStream, Stream, RNG_LANES};
+
+const L: usize = RNG_LANES;
+
+/// A hazard that is not finite and non-negative: `(cell index, which, value)`.
+pub(crate) type BadHazard = (usize, &'static str, f64);
+
+/// A cell that did not simply survive the step: `k = 0` (died) or `k >= 2` (it and
+/// `k - 1` new cells at the end of the step). `index` is the cell's index in its group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FateEvent {
+    pub index: u32,
+    pub k: u32,
+}
+
+/// `(exp(x) - 1) / x`, accurate for all `x` (Taylor series near 0, where the direct
+/// formula cancels).
+#[inline(always)]
+pub fn expm1_over_x(x: f64) -> f64 {
+    if x.abs() < 0.0625 {
+        expm1_over_x_series(x)
+    } else {
+        x.exp_m1() / x
+    }
+}
+
+/// Taylor series of `(exp(x) - 1) / x` to `x^7`; truncation error < x^8/9! < 2e-15
+/// relative for `|x| < 1/16`.
+#[inline(always)]
+fn expm1_over_x_series(x: f64) -> f64 {
+    1.0 + x
+        * (0.5
+            + x * (1.0 / 6.0
+                + x * (1.0 / 24.0
+                    + x * (1.0 / 120.0
+                        + x * (1.0 / 720.0 + x * (1.0 / 5040.0 + x * (1.0 / 40320.0)))))))
+}
+
+/// Kendall's `(alpha, beta)` for hazards `b`, `d` frozen over `dt`: a cell leaves
+/// `K = 0` cells with probability `alpha`, else `1 + Geometric` cells with ratio `beta`.
+#[inline(always)]
+pub fn kendall(b: f64, d: f64, dt: f64) -> (f64, f64) {
+    let g = dt * expm1_over_x((b - d) * dt);
+    let bg = b * g;
+    let inv = 1.0 / (1.0 + bg);
+    (d * g * inv, bg * inv)
+}
+
+/// Given `K >= 2`, i.e. a uniform `u >= p1`, draw `K = 2 + J`, `P(J = j) =
+/// (1 - beta) beta^j`, recovering `beta` from the thresholds `p0 = alpha`,
+/// `p1 = alpha + (1 - alpha)(1 - beta)`.
+///
+/// For `beta <= 1/2` (every step with `b dt < 1`) `J` is found by sequential search on
+/// the residual `r = (u - p1) / (1 - p1)`, which is uniform on [0, 1) given `u >= p1`:
+/// `J = 0` when `r < 1 - beta` (probability `1 - beta`), else `r` is rescaled to the
+/// tail and the search goes on; this takes no logarithm and no new random number in
+/// the usual case. Otherwise `J` is drawn by inversion from a fresh uniform.
+#[inline]
+pub(crate) fn draw_extra(p0: f64, p1: f64, u: f64, rng: &mut Stream) -> u32 {
+    let beta = 1.0 - (p1 - p0) / (1.0 - p0);
+    if beta <= 0.0 {
+        return 2;
+    }
+    let mut base = 2u32;
+    if beta <= 0.5 {
+        let q = 1.0 - beta;
+        let mut r = (u - p1) / (1.0 - p1);
+        // A residual rescaled 20 times has lost about 20 of its 53 bits; beyond that
+        // (probability beta^20 < 1e-6) the rest is drawn afresh: J is memoryless, so
+        // given J >= 20, J - 20 has the same law.
+        for j in 0..20 {
+            if r < q {
+                return base + j;
+            }
+            r = (r - q) / beta;
+        }
+        base += 20;
+    }
+    let j = (rng.uniform_open0().ln() / beta.ln()).floor();
+    // Saturate: more than 2^31 daughters of one cell in one step is a runaway
+    // configuration whose count is meaningless anyway.
+    base.saturating_add(j.min(2_147_483_647.0) as u32)
+}
+
+/// A hazard must be finite and non-negative (NaN fails).
+#[inline(always)]
+pub(crate) fn valid_hazard(x: f64) -> bool {
+    (0.0..f64::INFINITY).contains(&x)
+}
+
+/// The first hazard that is not finite and non-negative, as `(index, which, value)`.
+///
+/// The common all-valid case is decided by [`hazard_range`]'s branch-free reductions;
+/// only otherwise is each value checked (a finite sum that merely overflowed finds
+/// nothing and passes).
+#[inline(always)]
+pub(crate) fn first_bad_hazard(div: &[f64], death: &[f64]) -> Option<BadHazard> {
+    if hazard_range(div, death).is_some() {
+        return None;
+    }
+    div.iter().zip(death).enumerate().find_map(|(i, (&b, &d))| {
+        if !valid_hazard(b) {
+            Some((i, "division", b))
+        } else if !valid_hazard(d) {
+            Some((i, "death", d))
+        } else {
+            None
+        }
+    })
+}
+
+/// Draw the fate of every cell of a block whose hazards are `div` (scaled by `factor`,
+/// the carrying capacity's brake on division) and `death`, over a step `dt`, and append
+/// to `events` the cells that died or divided, indexed from `base`. `lanes` gives one
+/// uniform per cell; `extra` the rare further draws of a multiple division.
+///
+/// Every hazard is checked first; a bad one is returned (and nothing is drawn). Usually
+/// few cells die or divide in a step, and the block's hazard range bounds every
+/// cell's thresholds, so most cells are decided by comparing their uniform with two
+/// numbers ([`fates_screened`]); when many cells are likely to change, every cell's
+/// thresholds are computed ([`fates_in_lanes`]). Both give the same fates from the
+/// same uniforms. On x86-64 CPUs with AVX2 the pass runs compiled for AVX2 (chosen at
+/// run time; the same IEEE operations, so the same bits either way).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn draw_fates(
+    div: &[f64],
+    death: &[f64],
+    factor: f64,
+    dt: f64,
+    lanes: &mut LaneStream,
+    extra: &mut Stream,
+    base: u32,
+    events: &mut Vec<FateEvent>,
+) -> Option<BadHazard> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { draw_fates_avx2(div, death, factor, dt, lanes, extra, base, events) };
+        }
+    }
+    draw_fates_any::<false>(div, death, factor, dt, lanes, extra, base, events)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn draw_fates_avx2(
+    div: &[f64],
+    death: &[f64],
+    factor: f64,
+    dt: f64,
+    lanes: &mut LaneStream,
+    extra: &mut Stream,
+    base: u32,
+    events: &mut Vec<FateEvent>,
+) -> Option<BadHazard> {
+    draw_fates_any::<true>(div, death, factor, dt, lanes, extra, base, events)
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn draw_fates_any<const AVX2: bool>(
+    div: &[f64],
+    death: &[f64],
+    factor: f64,
+    dt: f64,
+    lanes: &mut LaneStream,
+    extra: &mut Stream,
+    base: u32,
+    events: &mut Vec<FateEvent>,
+) -> Option<BadHazard> {
+    let Some(r) = hazard_range(div, death) else {
+        return first_bad_hazard(div, death);
+    };
+    // Kendall's P(K = 0) grows with d and falls with b, and P(K <= 1) grows with d and
+    // falls with b (more deaths, fewer births: fewer cells), so the block's extreme
+    // hazards bound every cell's thresholds: a uniform in [lo, hi) means K = 1 for
+    // every cell. The margins (far above rounding, far below any probability that
+    // matters) keep a threshold computed a few ulps off inside the bounds.
+    let (p0_max, _) = thresholds::<false>(r.b_min * factor, r.d_max, dt);
+    let (_, p1_min) = thresholds::<false>(r.b_max * factor, r.d_min, dt);
+    let lo = p0_max * (1.0 + 1e-9) + f64::MIN_POSITIVE;
+    let hi = p1_min - 1e-12;
+    if lo + (1.0 - hi) < SCREEN_LIMIT {
+        fates_screened::<AVX2>(div, death, factor, dt, (lo, hi), lanes, extra, base, events);
+    } else {
+        let big = (r.b_max * factor - r.d_min).max(r.d_max - r.b_min * factor);
+        if big * dt < 0.0625 {
+            fates_in_lanes::<true, AVX2>(div, death, factor, dt, lanes, extra, base, events);
+        } else {
+            fates_in_lanes::<false, AVX2>(div, death, factor, dt, lanes, extra, base, events);
+        }
+    }
+    None
+}
+
+/// Above this chance that a cell needs its own thresholds, computing them for every
+/// cell (vectorised) beats screening (scalar for each candidate).
+const SCREEN_LIMIT: f64 = 0.25;
+
+/// The range of a block's hazards.
+struct HazardRange {
+    b_min: f64,
+    b_max: f64,
+    d_min: f64,
+    d_max: f64,
+}
+
+/// The range of the hazards, or `None` when one is not finite and non-negative (or
+/// their sum overflows). One branch-free vectorisable pass: every hazard is valid when
+/// both minima are >= 0 (`NaN < x` is false, so NaN never lowers a minimum) and the
+/// sum is finite (NaN and infinity make it non-finite).
+#[inline(always)]
+fn hazard_range(div: &[f64], death: &[f64]) -> Option<HazardRange> {
+    let (b_min, b_max, b_sum) = range_of(div);
+    let (d_min, d_max, d_sum) = range_of(death);
+    let r = HazardRange {
+        b_min,
+        b_max,
+        d_min,
+        d_max,
+    };
+    let valid = b_min >= 0.0 && d_min >= 0.0 && (b_sum + d_sum).is_finite();
+    valid.then_some(r)
+}
+
+/// `(min, max, sum)` of `x` (`max` at least 0), in `W` vector accumulators: a plain
+/// loop over fixed-size chunks, one array at a time, so it compiles to packed min,
+/// max and add.
+#[inline(always)]
+fn range_of(x: &[f64]) -> (f64, f64, f64) {
+    const W: usize = 8;
+    let (mut lo, mut hi, mut sum) = ([f64::INFINITY; W], [0.0f64; W], [0.0f64; W]);
+    let mut c = x.chunks_exact(W);
+    for v in &mut c {
+        for j in 0..W {
+            lo[j] = if v[j] < lo[j] { v[j] } else { lo[j] };
+            hi[j] = if v[j] > hi[j] { v[j] } else { hi[j] };
+            sum[j] += v[j];
+        }
+    }
+    for &v in c.remainder() {
+        lo[0] = if v < lo[0] { v } else { lo[0] };
+        hi[0] = if v > hi[0] { v } else { hi[0] };
+        sum[0] += v;
+    }
+    (
+        lo.iter().fold(f64::INFINITY, |m, &v| m.min(v)),
+        hi.iter().fold(0.0f64, |m, &v| m.max(v)),
+        sum.iter().sum(),
+    )
+}
+
+/// Fates by screening: a cell whose uniform falls in `[lo, hi)` (bounds valid for the
+/// whole block) survives without computing its thresholds; only the others (a
+/// fraction `lo + 1 - hi`, about `(b + d) dt`) are decided by their own. The same
+/// uniforms and the same per-cell thresholds as [`fates_in_lanes`], so the same fates.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn fates_screened<const AVX2: bool>(
+    div: &[f64],
+    death: &[f64],
+    factor: f64,
+    dt: f64,
+    (lo, hi): (f64, f64),
+    lanes: &mut LaneStream,
+    extra: &mut Stream,
+    base: u32,
+    events: &mut Vec<FateEvent>,
+) {
+    let n = div.len();
+    let mut start = 0;
+    while start < n {
+        let bits = draw_bits::<AVX2>(lanes);
+        let mut u = [0.0f64; L];
+        let mut out = false;
+        for j in 0..L {
+            u[j] = unit_from_bits(bits[j]);
+            out |= (u[j] < lo) | (u[j] >= hi);
+        }
+        if out {
+            for (j, &u) in u.iter().enumerate().take(n - start) {
+                if u < lo || u >= hi {
+                    let i = start + j;
+                    let (p0, p1) = thresholds::<false>(div[i] * factor, death[i], dt);
+                    let k = (u >= p0) as u32 + (u >= p1) as u32;
+                    if k != 1 {
+                        let k = if k == 2 {
+                            draw_extra(p0, p1, u, extra)
+                        } else {
+                            0
+                        };
+                        events.push(FateEvent {
+                            index: base + i as u32,
+                            k,
+                        });
+                    }
+                }
+            }
+        }
+        start += L;
+    }
+}
+
+/// The thresholds `P(K = 0)`, `P(K <= 1)` of Kendall's law for hazards `b`, `d` over
+/// `dt`; `SMALL` when `|b - d| dt < 1/16` is known (branch-free series).
+#[inline(always)]
+fn thresholds<const SMALL: bool>(b: f64, d: f64, dt: f64) -> (f64, f64) {
+    let x = (b - d) * dt;
+    let e = if SMALL {
+        expm1_over_x_series(x)
+    } else {
+        expm1_over_x(x)
+    };
+    let g = dt * e;
+    let bg = b * g;
+    let inv = 1.0 / (1.0 + bg);
+    let (alpha, beta) = (d * g * inv, bg * inv);
+    (alpha, alpha + (1.0 - alpha) * (1.0 - beta))
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn fates_in_lanes<const SMALL: bool, const AVX2: bool>(
+    div: &[f64],
+    death: &[f64],
+    factor: f64,
+    dt: f64,
+    lanes: &mut LaneStream,
+    extra: &mut Stream,
+    base: u32,
+    events: &mut Vec<FateEvent>,
+) {
+    let mut start = base;
+    let mut bc = div.chunks_exact(L);
+    let mut dc = death.chunks_exact(L);
+    for (b, d) in (&mut bc).zip(&mut dc) {
+        // `chunks_exact(L)` yields slices of exactly `L`.
+        let (b, d): (&[f64; L], &[f64; L]) = (b.try_into().unwrap(), d.try_into().unwrap());
+        fate_chunk::<SMALL, AVX2>(b, d, factor, dt, lanes, extra, start, events);
+        start += L as u32;
+    }
+    let (rb, rd) = (bc.remainder(), dc.remainder());
+    if !rb.is_empty() {
+        // Padding cells with no hazards survive with certainty (P(K = 0) = 0,
+        // P(K <= 1) = 1) and so make no events.
+        let (mut b, mut d) = ([0.0f64; L], [0.0f64; L]);
+        b[..rb.len()].copy_from_slice(rb);
+        d[..rd.len()].copy_from_slice(rd);
+        fate_chunk::<SMALL, AVX2>(&b, &d, factor, dt, lanes, extra, start, events);
+    }
+}
+
+/// One random word per lane; `AVX2` only when the caller checked the CPU has it.
+#[inline(always)]
+fn draw_bits<const AVX2: bool>(lanes: &mut LaneStream) -> [u64; L] {
+    #[cfg(target_arch = "x86_64")]
+    if AVX2 {
+        // SAFETY: `AVX2` is set only on the path chosen after detecting AVX2.
+        return unsafe { lanes.bits_avx2() };
+    }
+    lanes.bits()
+}
+
+/// The fates of `L` cells, the first indexed `start`. A function, not a closure, so it
+/// is inlined into (and compiled with the features of) the AVX2 caller.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn fate_chunk<const SMALL: bool, const AVX2: bool>(
+    b: &[f64; L],
+    d: &[f64; L],
+    factor: f64,
+    dt: f64,
+    lanes: &mut LaneStream,
+    extra: &mut Stream,
+    start: u32,
+    events: &mut Vec<FateEvent>,
+) {
+    let bits = draw_bits::<AVX2>(lanes);
+    let (mut p0, mut p1, mut u, mut k) = ([0.0f64; L], [0.0f64; L], [0.0f64; L], [0u32; L]);
+    let mut odd = 0u32;
+    for j in 0..L {
+        (p0[j], p1[j]) = thresholds::<SMALL>(b[j] * factor, d[j], dt);
+        u[j] = unit_from_bits(bits[j]);
+        k[j] = (u[j] >= p0[j]) as u32 + (u[j] >= p1[j]) as u32;
+        odd |= k[j] ^ 1;
+    }
+    if odd != 0 {
+        for j in 0..L {
+            if k[j] != 1 {
+                let k = if k[j] == 2 {
+                    draw_extra(p0[j], p1[j], u[j], extra)
+                } else {
+                    0
+                };
+                events.push(FateEvent {
+                    index: start + j as u32,
+                    k,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kendall_mean_is_exact() {
+        for &(b, d, dt) in &[
+            (1.0, 0.5, 0.1),
+            (1.0, 1.0, 0.3),
+            (0.2, 2.0, 1.0),
+            (3.0, 0.0, 0.01),
+        ] {
+            let (a, be) = kendall(b, d, dt);
+            let mean = (1.0 - a) / (1.0 - be);
+            let exact = ((b - d) * dt).exp();
+            assert!((mean - exact).abs() < 1e-12 * exact, "{b} {d} {dt}");
+        }
+    }
+
+    /// K drawn from the thresholds and `draw_extra` follows Kendall's law exactly:
+    /// P(K = k) = (1 - alpha)(1 - beta) beta^(k-1) for k >= 1, both in the search
+    /// (beta <= 1/2) and the inversion (beta > 1/2) branch. 5 standard errors.
+    #[test]
+    fn step_law_frequencies() {
+        for &(alpha, beta) in &[(0.2, 0.3), (0.1, 0.7), (0.0, 0.5)] {
+            let p0 = alpha;
+            let p1 = alpha + (1.0 - alpha) * (1.0 - beta);
+            let mut rng = Stream::derive(5, &[(beta * 100.0) as u64]);
+            let n = 400_000;
+            let mut counts = [0u64; 8];
+            for _ in 0..n {
+                let u = rng.uniform();
+                let k = (u >= p0) as u32 + (u >= p1) as u32;
+                let k = if k == 2 {
+                    draw_extra(p0, p1, u, &mut rng)
+                } else {
+                    k
+                };
+                counts[(k as usize).min(7)] += 1;
+            }
+            assert_law(&counts, n, alpha, beta);
+        }
+    }
+
+    fn assert_law(counts: &[u64; 8], n: u64, alpha: f64, beta: f64) {
+        for (k, &c) in counts.iter().enumerate().take(6) {
+            let p = if k == 0 {
+                alpha
+            } else {
+                (1.0 - alpha) * (1.0 - beta) * beta.powi(k as i32 - 1)
+            };
+            let hat = c as f64 / n as f64;
+            let se = (p * (1.0 - p) / n as f64).sqrt().max(1e-9);
+            assert!(
+                (hat - p).abs() < 5.0 * se,
+                "alpha {alpha} beta {beta} k {k}: {hat} vs {p}"
+            );
+        }
+    }
+
+    /// The block kernel draws the same law: the events it returns (every other cell
+    /// survived) have Kendall's frequencies, for a block length that leaves a padded
+    /// remainder, on the series path (small `|b - d| dt`) and the general one.
+    #[test]
+    fn block_kernel_follows_the_step_law() {
+        for &(b, d, dt) in &[(0.4, 0.1, 0.1), (1.0, 1.0, 0.5), (3.0, 0.5, 0.5)] {
+            let n_cells = 253;
+            let div = vec![b; n_cells];
+            let death = vec![d; n_cells];
+            let mut lanes = LaneStream::derive(11, &[1]);
+            let mut extra = Stream::derive(11, &[2]);
+            let mut counts = [0u64; 8];
+            let mut events = Vec::new();
+            let blocks = 2000u64;
+            for _ in 0..blocks {
+                events.clear();
+                let bad = draw_fates(
+                    &div,
+                    &death,
+                    1.0,
+                    dt,
+                    &mut lanes,
+                    &mut extra,
+                    0,
+                    &mut events,
+                );
+                assert!(bad.is_none());
+                assert!(events.windows(2).all(|w| w[0].index < w[1].index));
+                assert!(events
+                    .iter()
+                    .all(|e| e.k != 1 && (e.index as usize) < n_cells));
+                for e in &events {
+                    counts[(e.k as usize).min(7)] += 1;
+                }
+                counts[1] += (n_cells - events.len()) as u64;
+            }
+            let (alpha, beta) = kendall(b, d, dt);
+            assert_law(&counts, blocks * n_cells as u64, alpha, beta);
+        }
+    }
+
+    /// Screening and computing every cell's thresholds give the same fates from the
+    /// same uniforms, with hazards spread over a block (so the bounds are loose) and a
+    /// multiple division now and then.
+    #[test]
+    fn screening_changes_no_fate() {
+        let n = 250;
+        let div: Vec<f64> = (0..n)
+            .map(|i| 0.02 + 0.9 * ((i * 37) % 101) as f64 / 101.0)
+            .collect();
+        let death: Vec<f64> = (0..n)
+            .map(|i| 0.5 * ((i * 53) % 97) as f64 / 97.0)
+            .collect();
+        for &(factor, dt) in &[(1.0, 0.05), (0.3, 0.2), (1.0, 0.01)] {
+            let mut total = 0;
+            for seed in 0..50 {
+                let run = |screen: bool| {
+                    let mut lanes = LaneStream::derive(seed, &[9]);
+                    let mut extra = Stream::derive(seed, &[10]);
+                    let mut ev = Vec::new();
+                    if screen {
+                        let (p0_max, _) = thresholds::<false>(0.02 * factor, 0.5, dt);
+                        let (_, p1_min) = thresholds::<false>(0.92 * factor, 0.0, dt);
+                        let b = (p0_max * (1.0 + 1e-9) + f64::MIN_POSITIVE, p1_min - 1e-12);
+                        fates_screened::<false>(
+                            &div, &death, factor, dt, b, &mut lanes, &mut extra, 0, &mut ev,
+                        );
+                    } else {
+                        fates_in_lanes::<false, false>(
+                            &div, &death, factor, dt, &mut lanes, &mut extra, 0, &mut ev,
+                        );
+                    }
+                    ev
+                };
+                let (a, b) = (run(true), run(false));
+                assert_eq!(a, b, "factor {factor} dt {dt} seed {seed}");
+                total += b.len();
+            }
+            assert!(total > 50, "too few events to compare: {total}");
+        }
+    }
+
+    #[test]
+    fn block_kernel_reports_the_first_bad_hazard() {
+        let div = [0.1, 0.2, f64::NAN, 0.1];
+        let death = [0.0, -1.0, 0.0, 0.0];
+        let mut lanes = LaneStream::derive(1, &[]);
+        let mut extra = Stream::derive(1, &[]);
+        let mut events = Vec::new();
+        let bad = draw_fates(
+            &div,
+            &death,
+            1.0,
+            0.1,
+            &mut lanes,
+            &mut extra,
+            0,
+            &mut events,
+        );
+        assert_eq!(bad.map(|(i, w, _)| (i, w)), Some((1, "death")));
+        assert!(events.is_empty());
+    }
+
+    #[test]
+    fn expm1_over_x_is_continuous() {
+        // The series agrees with the direct formula where it hands over.
+        for x in [0.0624999f64, -0.0624999, 0.03] {
+            assert!(
+                (expm1_over_x_series(x) - x.exp_m1() / x).abs() < 1e-14,
+                "{x}"
+            );
+        }
+        assert_eq!(expm1_over_x(0.0), 1.0);
+    }
+}
