@@ -297,69 +297,22 @@ impl CompiledCells {
     }
 }
 
-/// `x <- x + dx` for every cell; a value at or above `tol` (a negative rounding
-/// tolerance) is clamped at 0, anything else (clearly negative, NaN) is left for the
-/// caller to report. Returns whether any was left. Written as one branch-free pass so
-/// it vectorises.
-#[inline(always)]
-fn combine(x: &mut [f32], tol: f32, dx: impl Iterator<Item = f32>) -> bool {
-    let mut bad = false;
-    for (y, d) in x.iter_mut().zip(dx) {
-        let v = *y + d;
-        let ok = v >= tol;
-        bad |= !ok;
-        *y = if ok { v.max(0.0) } else { v };
-    }
-    bad
-}
-
-impl CellModel for CompiledCells {
-    type Scratch = CompiledScratch;
-
-    fn n_species(&self) -> usize {
-        self.species.len()
+impl CompiledCells {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn advance_avx2(
+        &self,
+        ctx: &StepContext<'_>,
+        states: &mut StatesMut<'_>,
+        sc: &mut CompiledScratch,
+    ) -> Result<(), StateError> {
+        self.advance_any(ctx, states, sc)
     }
 
-    fn n_genotypes(&self) -> usize {
-        self.genotypes.len()
-    }
-
-    fn n_drugs(&self) -> usize {
-        self.n_drugs
-    }
-
-    fn scratch(&self, _batch: usize) -> CompiledScratch {
-        let ns = self.species.len();
-        CompiledScratch {
-            uniform: self
-                .programs
-                .iter()
-                .map(|p| std::array::from_fn(|_| p.rates.uniform_workspace()))
-                .collect(),
-            fate_uniform: self
-                .programs
-                .iter()
-                .map(|p| p.fate.uniform_workspace())
-                .collect(),
-            lanes: vec![0.0; self.rate_regs.max(self.fate_regs).max(ns) * self.lanes],
-            slopes: vec![0.0; self.integration.method.stages() * ns * self.lanes],
-            stage_in: vec![0.0; ns * self.lanes],
-        }
-    }
-
-    fn species_name(&self, s: usize) -> String {
-        self.species[s].clone()
-    }
-
-    fn genotype_name(&self, g: usize) -> String {
-        self.genotypes[g].clone()
-    }
-
-    fn initial_state(&self, genotype: usize, out: &mut [f64]) {
-        out.copy_from_slice(&self.initial[genotype]);
-    }
-
-    fn advance(
+    /// The stage and combination loops, inlined into each instruction-set variant (the
+    /// same IEEE operations, no FMA contraction, so the same bits either way).
+    #[inline(always)]
+    fn advance_any(
         &self,
         ctx: &StepContext<'_>,
         states: &mut StatesMut<'_>,
@@ -505,6 +458,85 @@ impl CellModel for CompiledCells {
             }
         }
         Ok(())
+    }
+}
+
+/// `x <- x + dx` for every cell; a value at or above `tol` (a negative rounding
+/// tolerance) is clamped at 0, anything else (clearly negative, NaN) is left for the
+/// caller to report. Returns whether any was left. Written as one branch-free pass so
+/// it vectorises.
+#[inline(always)]
+fn combine(x: &mut [f32], tol: f32, dx: impl Iterator<Item = f32>) -> bool {
+    let mut bad = false;
+    for (y, d) in x.iter_mut().zip(dx) {
+        let v = *y + d;
+        let ok = v >= tol;
+        bad |= !ok;
+        *y = if ok { v.max(0.0) } else { v };
+    }
+    bad
+}
+
+impl CellModel for CompiledCells {
+    type Scratch = CompiledScratch;
+
+    fn n_species(&self) -> usize {
+        self.species.len()
+    }
+
+    fn n_genotypes(&self) -> usize {
+        self.genotypes.len()
+    }
+
+    fn n_drugs(&self) -> usize {
+        self.n_drugs
+    }
+
+    fn scratch(&self, _batch: usize) -> CompiledScratch {
+        let ns = self.species.len();
+        CompiledScratch {
+            uniform: self
+                .programs
+                .iter()
+                .map(|p| std::array::from_fn(|_| p.rates.uniform_workspace()))
+                .collect(),
+            fate_uniform: self
+                .programs
+                .iter()
+                .map(|p| p.fate.uniform_workspace())
+                .collect(),
+            lanes: vec![0.0; self.rate_regs.max(self.fate_regs).max(ns) * self.lanes],
+            slopes: vec![0.0; self.integration.method.stages() * ns * self.lanes],
+            stage_in: vec![0.0; ns * self.lanes],
+        }
+    }
+
+    fn species_name(&self, s: usize) -> String {
+        self.species[s].clone()
+    }
+
+    fn genotype_name(&self, g: usize) -> String {
+        self.genotypes[g].clone()
+    }
+
+    fn initial_state(&self, genotype: usize, out: &mut [f64]) {
+        out.copy_from_slice(&self.initial[genotype]);
+    }
+
+    fn advance(
+        &self,
+        ctx: &StepContext<'_>,
+        states: &mut StatesMut<'_>,
+        sc: &mut CompiledScratch,
+    ) -> Result<(), StateError> {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2 (checked just above).
+                return unsafe { self.advance_avx2(ctx, states, sc) };
+            }
+        }
+        self.advance_any(ctx, states, sc)
     }
 
     fn hazards(
