@@ -120,7 +120,11 @@ pub struct CompiledCells {
 /// the Runge-Kutta stages.
 pub struct CompiledScratch {
     uniform: Vec<[Vec<f64>; 3]>,
-    fate_uniform: Vec<Vec<f64>>,
+    /// Two files for the fate (the start and the end of a step alternate).
+    fate_uniform: Vec<[Vec<f64>; 2]>,
+    /// Whether each uniform file holds results (for the inputs stored in it).
+    uniform_filled: Vec<[bool; 3]>,
+    fate_filled: Vec<[bool; 2]>,
     lanes: Vec<f32>,
     slopes: Vec<f32>,
     /// The state at which a later Runge-Kutta stage evaluates the rates.
@@ -288,12 +292,26 @@ impl CompiledCells {
         self.species.len() + self.n_drugs
     }
 
-    /// Fill a uniform register file for time `t`.
-    fn uniform(&self, prog: &BatchProgram, u: &mut [f64], drugs: &[f64], t: f64) {
+    /// Fill a uniform register file for time `t`, unless it already holds the results
+    /// for these inputs (`filled`): every block of a step has the same drugs and
+    /// times, so a worker evaluates the uniform part once per step, not once per block.
+    fn uniform(
+        &self,
+        prog: &BatchProgram,
+        u: &mut [f64],
+        filled: &mut bool,
+        drugs: &[f64],
+        t: f64,
+    ) {
         let ns = self.species.len();
+        let ts = self.time_slot();
+        if *filled && u[ts] == t && u[ns..ns + self.n_drugs] == *drugs {
+            return;
+        }
         u[ns..ns + self.n_drugs].copy_from_slice(drugs);
-        u[self.time_slot()] = t;
+        u[ts] = t;
         prog.run_uniform(u);
+        *filled = true;
     }
 }
 
@@ -331,6 +349,7 @@ impl CompiledCells {
         let lanes_n = self.lanes;
         let CompiledScratch {
             uniform,
+            uniform_filled,
             lanes,
             slopes,
             stage_in,
@@ -356,7 +375,8 @@ impl CompiledCells {
             let tj = ctx.t + j as f64 * h;
             if j == 0 || self.rates_read_time {
                 for (k, &o) in offsets.iter().enumerate() {
-                    self.uniform(prog, &mut uniform[k], ctx.drugs, tj + o * h);
+                    let filled = &mut uniform_filled[ctx.genotype][k];
+                    self.uniform(prog, &mut uniform[k], filled, ctx.drugs, tj + o * h);
                 }
             }
             let mut c0 = 0;
@@ -503,8 +523,10 @@ impl CellModel for CompiledCells {
             fate_uniform: self
                 .programs
                 .iter()
-                .map(|p| p.fate.uniform_workspace())
+                .map(|p| std::array::from_fn(|_| p.fate.uniform_workspace()))
                 .collect(),
+            uniform_filled: vec![[false; 3]; self.programs.len()],
+            fate_filled: vec![[false; 2]; self.programs.len()],
             lanes: vec![0.0; self.rate_regs.max(self.fate_regs).max(ns) * self.lanes],
             slopes: vec![0.0; self.integration.method.stages() * ns * self.lanes],
             stage_in: vec![0.0; ns * self.lanes],
@@ -549,9 +571,25 @@ impl CellModel for CompiledCells {
     ) {
         let lanes_n = self.lanes;
         let prog = &self.programs[ctx.genotype].fate;
-        let u = &mut sc.fate_uniform[ctx.genotype];
-        self.uniform(prog, u, ctx.drugs, ctx.t);
-        let u = &*u;
+        let ts = self.time_slot();
+        let files = &mut sc.fate_uniform[ctx.genotype];
+        let filled = &mut sc.fate_filled[ctx.genotype];
+        // The file already evaluated at this time if any, else an empty one, else the
+        // one holding the earlier time.
+        let holds = |k: usize| filled[k] && files[k][ts] == ctx.t;
+        let k = if holds(0) {
+            0
+        } else if holds(1) {
+            1
+        } else if !filled[0] {
+            0
+        } else if !filled[1] {
+            1
+        } else {
+            (files[1][ts] < files[0][ts]) as usize
+        };
+        self.uniform(prog, &mut files[k], &mut filled[k], ctx.drugs, ctx.t);
+        let u = &*files[k];
         let len = states.len();
         let mut c0 = 0;
         while c0 < len {
@@ -584,5 +622,55 @@ impl CellModel for CompiledCells {
 
     fn noise(&self) -> NoiseSpec {
         self.noise.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::compile_str;
+
+    /// A worker's scratch reuses a uniform file when the drugs and time repeat and
+    /// recomputes it when they change: advancing and evaluating hazards through a
+    /// sequence of (time, drug) contexts with one scratch gives exactly what a fresh
+    /// scratch gives each time.
+    #[test]
+    fn reused_uniform_files_match_fresh_ones() {
+        let text = include_str!("../../tests/data/linear_fate.toml");
+        let m = compile_str(std::path::Path::new("linear_fate.toml"), text).unwrap();
+        let b = BoundModel::new(&m, &m.param_values()).unwrap();
+        let cells = CompiledCells::new(&m, &b, LoopIntegration::default()).unwrap();
+        let (ns, n) = (cells.n_species(), 200);
+        let init: Vec<f32> = (0..ns * n).map(|i| 0.2 + (i % 17) as f32 * 0.05).collect();
+        let (mut shared_states, mut fresh_states) = (init.clone(), init);
+        let mut shared = cells.scratch(n);
+        let (mut d1, mut h1) = (vec![0.0; n], vec![0.0; n]);
+        let (mut d2, mut h2) = (vec![0.0; n], vec![0.0; n]);
+        for &(t, c) in &[
+            (0.0, 0.5),
+            (1.0, 0.5),
+            (0.0, 0.5),
+            (1.0, 0.0),
+            (1.0, 0.5),
+            (2.0, 0.0),
+        ] {
+            let drugs = [c];
+            let ctx = StepContext {
+                genotype: 0,
+                t,
+                dt: 0.5,
+                drugs: &drugs,
+            };
+            let hctx = StepContext { dt: 0.0, ..ctx };
+            let mut a = StatesMut::new(&mut shared_states[..], n, n, ns);
+            cells.advance(&ctx, &mut a, &mut shared).unwrap();
+            cells.hazards(&hctx, &a.as_states(), &mut d1, &mut h1, &mut shared);
+            let mut fresh = cells.scratch(n);
+            let mut f = StatesMut::new(&mut fresh_states[..], n, n, ns);
+            cells.advance(&ctx, &mut f, &mut fresh).unwrap();
+            cells.hazards(&hctx, &f.as_states(), &mut d2, &mut h2, &mut fresh);
+            assert_eq!(shared_states, fresh_states, "t {t} drug {c}");
+            assert_eq!((&d1, &h1), (&d2, &h2), "t {t} drug {c}");
+        }
     }
 }
