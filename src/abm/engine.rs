@@ -503,26 +503,6 @@ impl<M: CellModel + ?Sized> PhaseInput<'_, M> {
     }
 }
 
-/// Ask the CPU to start loading `data` into cache: the next block's states, while this
-/// one is computed. A population larger than the cache is otherwise read at memory
-/// latency, because a block spans pages and the hardware prefetcher stops at page
-/// boundaries. A hint only: no effect on results.
-#[inline(always)]
-fn prefetch(data: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    for line in data.chunks(16) {
-        // SAFETY: prefetching is a hint that never faults; the pointer is in bounds.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch(
-                line.as_ptr() as *const i8,
-                std::arch::x86_64::_MM_HINT_T0,
-            )
-        };
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = data;
-}
-
 /// Advance, add noise, evaluate hazards and draw fates for one unit of blocks.
 fn process_unit<M: CellModel + ?Sized>(
     inp: &PhaseInput<'_, M>,
@@ -538,9 +518,6 @@ fn process_unit<M: CellModel + ?Sized>(
     for b in 0..cells.div_ceil(BLOCK) {
         let len = (cells - b * BLOCK).min(BLOCK);
         let block = unit * UNIT_BLOCKS + b;
-        if let Some(next) = states.get((b + 1) * ns * BLOCK..(b + 2) * ns * BLOCK) {
-            prefetch(next);
-        }
         let data = if ns == 0 {
             &mut [][..]
         } else {
