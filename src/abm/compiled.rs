@@ -318,6 +318,73 @@ impl CompiledCells {
 impl CompiledCells {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx2")]
+    unsafe fn hazards_avx2(
+        &self,
+        ctx: &StepContext<'_>,
+        states: &States<'_>,
+        div: &mut [f64],
+        death: &mut [f64],
+        sc: &mut CompiledScratch,
+    ) {
+        self.hazards_any(ctx, states, div, death, sc)
+    }
+
+    /// The fate program over the batch and the widening to `f64`, inlined into each
+    /// instruction-set variant.
+    #[inline(always)]
+    fn hazards_any(
+        &self,
+        ctx: &StepContext<'_>,
+        states: &States<'_>,
+        div: &mut [f64],
+        death: &mut [f64],
+        sc: &mut CompiledScratch,
+    ) {
+        let lanes_n = self.lanes;
+        let prog = &self.programs[ctx.genotype].fate;
+        let ts = self.time_slot();
+        let files = &mut sc.fate_uniform[ctx.genotype];
+        let filled = &mut sc.fate_filled[ctx.genotype];
+        // The file already evaluated at this time if any, else an empty one, else the
+        // one holding the earlier time.
+        let holds = |k: usize| filled[k] && files[k][ts] == ctx.t;
+        let k = if holds(0) {
+            0
+        } else if holds(1) {
+            1
+        } else if !filled[0] {
+            0
+        } else if !filled[1] {
+            1
+        } else {
+            (files[1][ts] < files[0][ts]) as usize
+        };
+        self.uniform(prog, &mut files[k], &mut filled[k], ctx.drugs, ctx.t);
+        let u = &*files[k];
+        let len = states.len();
+        let mut c0 = 0;
+        while c0 < len {
+            let n = (len - c0).min(lanes_n);
+            let (data, stride) = states.raw();
+            prog.run_lanes_from(u, &data[c0..], stride, &mut sc.lanes, lanes_n, n);
+            for (k, out) in [(0, &mut *div), (1, &mut *death)] {
+                let out = &mut out[c0..c0 + n];
+                match prog.output(k) {
+                    Src::Lane(r) => {
+                        let r = r as usize * lanes_n;
+                        for (o, &v) in out.iter_mut().zip(&sc.lanes[r..r + n]) {
+                            *o = v as f64;
+                        }
+                    }
+                    Src::Uniform(r) => out.fill(u[r as usize] as f32 as f64),
+                }
+            }
+            c0 += n;
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
     unsafe fn advance_avx2(
         &self,
         ctx: &StepContext<'_>,
@@ -569,47 +636,14 @@ impl CellModel for CompiledCells {
         death: &mut [f64],
         sc: &mut CompiledScratch,
     ) {
-        let lanes_n = self.lanes;
-        let prog = &self.programs[ctx.genotype].fate;
-        let ts = self.time_slot();
-        let files = &mut sc.fate_uniform[ctx.genotype];
-        let filled = &mut sc.fate_filled[ctx.genotype];
-        // The file already evaluated at this time if any, else an empty one, else the
-        // one holding the earlier time.
-        let holds = |k: usize| filled[k] && files[k][ts] == ctx.t;
-        let k = if holds(0) {
-            0
-        } else if holds(1) {
-            1
-        } else if !filled[0] {
-            0
-        } else if !filled[1] {
-            1
-        } else {
-            (files[1][ts] < files[0][ts]) as usize
-        };
-        self.uniform(prog, &mut files[k], &mut filled[k], ctx.drugs, ctx.t);
-        let u = &*files[k];
-        let len = states.len();
-        let mut c0 = 0;
-        while c0 < len {
-            let n = (len - c0).min(lanes_n);
-            let (data, stride) = states.raw();
-            prog.run_lanes_from(u, &data[c0..], stride, &mut sc.lanes, lanes_n, n);
-            for (k, out) in [(0, &mut *div), (1, &mut *death)] {
-                let out = &mut out[c0..c0 + n];
-                match prog.output(k) {
-                    Src::Lane(r) => {
-                        let r = r as usize * lanes_n;
-                        for (o, &v) in out.iter_mut().zip(&sc.lanes[r..r + n]) {
-                            *o = v as f64;
-                        }
-                    }
-                    Src::Uniform(r) => out.fill(u[r as usize] as f32 as f64),
-                }
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2 (checked just above).
+                return unsafe { self.hazards_avx2(ctx, states, div, death, sc) };
             }
-            c0 += n;
         }
+        self.hazards_any(ctx, states, div, death, sc)
     }
 
     fn hazards_vary(&self) -> bool {

@@ -503,8 +503,40 @@ impl<M: CellModel + ?Sized> PhaseInput<'_, M> {
     }
 }
 
-/// Advance, add noise, evaluate hazards and draw fates for one unit of blocks.
+/// Advance, add noise, evaluate hazards and draw fates for one unit of blocks. The
+/// engine's own loops (noise, trapezoid, hazard checks) run compiled for AVX2 when the
+/// CPU has it (the same IEEE operations, so the same bits either way).
 fn process_unit<M: CellModel + ?Sized>(
+    inp: &PhaseInput<'_, M>,
+    unit: usize,
+    states: &mut [f32],
+    cells: usize,
+    scratch: &mut UnitScratch<M::Scratch>,
+) -> UnitOutcome {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { process_unit_avx2(inp, unit, states, cells, scratch) };
+        }
+    }
+    process_unit_any(inp, unit, states, cells, scratch)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn process_unit_avx2<M: CellModel + ?Sized>(
+    inp: &PhaseInput<'_, M>,
+    unit: usize,
+    states: &mut [f32],
+    cells: usize,
+    scratch: &mut UnitScratch<M::Scratch>,
+) -> UnitOutcome {
+    process_unit_any(inp, unit, states, cells, scratch)
+}
+
+#[inline(always)]
+fn process_unit_any<M: CellModel + ?Sized>(
     inp: &PhaseInput<'_, M>,
     unit: usize,
     states: &mut [f32],
@@ -1043,6 +1075,7 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
         // The parallel phase kept only the cells that died or divided, per unit in
         // index order.
         let scratch = std::mem::take(&mut self.scratch);
+        let mut clock = MutationClock::new(&self.mutations[g], &mut rng);
         let events = scratch[..n_units]
             .iter()
             .rev()
@@ -1075,7 +1108,7 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                         self.tmp_state[s] = b as f32;
                     }
                 }
-                let (target, daughter_clone) = match pick_mutation(&self.mutations[g], &mut rng) {
+                let (target, daughter_clone) = match clock.next(&self.mutations[g], &mut rng) {
                     Some(c) => (c, self.new_clone(Some(clone), c, t)),
                     None => (g, clone),
                 };
@@ -1368,21 +1401,60 @@ fn clamp_count(x: f64, clamps: &mut u64) -> f64 {
     }
 }
 
-/// Which genotype (if any) the new daughter of a division mutates to.
-#[inline]
-fn pick_mutation(table: &[(usize, f64)], rng: &mut Stream) -> Option<usize> {
-    if table.is_empty() {
-        return None;
+/// Mutation at division as a clock: divisions mutate independently with the total
+/// probability `p` of the genotype's table, so the number of divisions before the next
+/// mutation is geometric, `floor(ln U / ln(1 - p))`. Drawing that gap once per mutation
+/// instead of a uniform per division gives the same law at a cost per mutation, not
+/// per division; the mutation's target is then picked with probability `p_c / p`.
+struct MutationClock {
+    total: f64,
+    /// `ln(1 - total)` (`-inf` when every division mutates).
+    ln_keep: f64,
+    /// Divisions left before the next mutating one.
+    gap: u64,
+}
+
+impl MutationClock {
+    fn new(table: &[(usize, f64)], rng: &mut Stream) -> Self {
+        let total: f64 = table.iter().map(|&(_, p)| p).sum();
+        let mut c = MutationClock {
+            total,
+            ln_keep: (-total.min(1.0)).ln_1p(),
+            gap: u64::MAX,
+        };
+        c.rewind(rng);
+        c
     }
-    let u = rng.uniform();
-    let mut acc = 0.0;
-    for &(child, p) in table {
-        acc += p;
-        if u < acc {
-            return Some(child);
+
+    fn rewind(&mut self, rng: &mut Stream) {
+        self.gap = if self.total <= 0.0 {
+            u64::MAX
+        } else {
+            // `ln U <= 0` and `ln_keep < 0`: a non-negative quotient (0 when every
+            // division mutates), saturating far beyond any population.
+            (rng.uniform_open0().ln() / self.ln_keep).floor().min(1e18) as u64
+        };
+    }
+
+    /// The genotype this division's new cell mutates to, if it does.
+    fn next(&mut self, table: &[(usize, f64)], rng: &mut Stream) -> Option<usize> {
+        if self.gap > 0 {
+            self.gap -= 1;
+            return None;
         }
+        let v = rng.uniform() * self.total;
+        let mut acc = 0.0;
+        let mut child = table.last().map(|&(c, _)| c);
+        for &(c, p) in table {
+            acc += p;
+            if v < acc {
+                child = Some(c);
+                break;
+            }
+        }
+        self.rewind(rng);
+        child
     }
-    None
 }
 
 fn validate_options(o: &AbmOptions) -> Result<(), AbmError> {
@@ -1524,6 +1596,34 @@ pub fn check_memory(cells: u64, n_species: usize, limit: u64) -> Result<(), AbmE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The clock mutates divisions with each target's probability (5 standard errors),
+    /// every division when the table sums to 1, none when it is empty.
+    #[test]
+    fn mutation_clock_has_the_per_division_law() {
+        let table = [(1usize, 0.01), (2usize, 0.03)];
+        let mut rng = Stream::derive(4, &[]);
+        let mut clock = MutationClock::new(&table, &mut rng);
+        let n = 1_000_000;
+        let mut counts = [0u64; 3];
+        for _ in 0..n {
+            if let Some(c) = clock.next(&table, &mut rng) {
+                counts[c] += 1;
+            }
+        }
+        for (c, p) in [(1, 0.01), (2, 0.03)] {
+            let se = (n as f64 * p * (1.0 - p)).sqrt();
+            assert!(
+                (counts[c] as f64 - n as f64 * p).abs() < 5.0 * se,
+                "{counts:?}"
+            );
+        }
+        let all = [(1usize, 1.0)];
+        let mut clock = MutationClock::new(&all, &mut rng);
+        assert!((0..1000).all(|_| clock.next(&all, &mut rng) == Some(1)));
+        let mut clock = MutationClock::new(&[], &mut rng);
+        assert!((0..1000).all(|_| clock.next(&[], &mut rng).is_none()));
+    }
 
     #[test]
     fn tail_matches_known_values() {

@@ -77,29 +77,59 @@ pub fn kendall(b: f64, d: f64, dt: f64) -> (f64, f64) {
 /// the usual case. Otherwise `J` is drawn by inversion from a fresh uniform.
 #[inline]
 pub(crate) fn draw_extra(p0: f64, p1: f64, u: f64, rng: &mut Stream) -> u32 {
-    let beta = 1.0 - (p1 - p0) / (1.0 - p0);
-    if beta <= 0.0 {
-        return 2;
-    }
-    let mut base = 2u32;
-    if beta <= 0.5 {
-        let q = 1.0 - beta;
-        let mut r = (u - p1) / (1.0 - p1);
-        // A residual rescaled 20 times has lost about 20 of its 53 bits; beyond that
-        // (probability beta^20 < 1e-6) the rest is drawn afresh: J is memoryless, so
-        // given J >= 20, J - 20 has the same law.
-        for j in 0..20 {
-            if r < q {
-                return base + j;
-            }
-            r = (r - q) / beta;
+    ExtraLaw::new(p0, p1).draw(u, rng)
+}
+
+/// The law of `J` in [`draw_extra`], with its divisions done once, for a block whose
+/// cells share their thresholds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExtraLaw {
+    p1: f64,
+    /// `1 / (1 - p1)`.
+    inv_tail: f64,
+    beta: f64,
+    inv_beta: f64,
+}
+
+impl ExtraLaw {
+    #[inline]
+    pub(crate) fn new(p0: f64, p1: f64) -> Self {
+        let beta = 1.0 - (p1 - p0) / (1.0 - p0);
+        ExtraLaw {
+            p1,
+            inv_tail: 1.0 / (1.0 - p1),
+            beta,
+            inv_beta: 1.0 / beta,
         }
-        base += 20;
     }
-    let j = (rng.uniform_open0().ln() / beta.ln()).floor();
-    // Saturate: more than 2^31 daughters of one cell in one step is a runaway
-    // configuration whose count is meaningless anyway.
-    base.saturating_add(j.min(2_147_483_647.0) as u32)
+
+    /// `K = 2 + J` for a uniform `u >= p1`.
+    #[inline]
+    pub(crate) fn draw(&self, u: f64, rng: &mut Stream) -> u32 {
+        let beta = self.beta;
+        if beta <= 0.0 {
+            return 2;
+        }
+        let mut base = 2u32;
+        if beta <= 0.5 {
+            let q = 1.0 - beta;
+            let mut r = (u - self.p1) * self.inv_tail;
+            // A residual rescaled 20 times has lost about 20 of its 52 bits; beyond
+            // that (probability beta^20 < 1e-6) the rest is drawn afresh: J is
+            // memoryless, so given J >= 20, J - 20 has the same law.
+            for j in 0..20 {
+                if r < q {
+                    return base + j;
+                }
+                r = (r - q) * self.inv_beta;
+            }
+            base += 20;
+        }
+        let j = (rng.uniform_open0().ln() / beta.ln()).floor();
+        // Saturate: more than 2^31 daughters of one cell in one step is a runaway
+        // configuration whose count is meaningless anyway.
+        base.saturating_add(j.min(2_147_483_647.0) as u32)
+    }
 }
 
 /// A hazard must be finite and non-negative (NaN fails).
@@ -202,8 +232,13 @@ fn draw_fates_any<const AVX2: bool>(
     let (_, p1_min) = thresholds::<false>(r.b_max * factor, r.d_min, dt);
     let lo = p0_max * (1.0 + 1e-9) + f64::MIN_POSITIVE;
     let hi = p1_min - 1e-12;
+    let shared = r.b_min == r.b_max && r.d_min == r.d_max;
     if lo + (1.0 - hi) < SCREEN_LIMIT {
         fates_screened::<AVX2>(div, death, factor, dt, (lo, hi), lanes, extra, base, events);
+    } else if shared {
+        // Every cell has the thresholds the bounds were computed from.
+        let p = thresholds::<false>(r.b_max * factor, r.d_max, dt);
+        fates_shared::<AVX2>(div.len(), p, lanes, extra, base, events);
     } else {
         let big = (r.b_max * factor - r.d_min).max(r.d_max - r.b_min * factor);
         if big * dt < 0.0625 {
@@ -215,8 +250,9 @@ fn draw_fates_any<const AVX2: bool>(
     None
 }
 
-/// Above this chance that a cell needs its own thresholds, computing them for every
-/// cell (vectorised) beats screening (scalar for each candidate).
+/// Above this chance that a cell falls outside the block's bounds, computing every
+/// cell's thresholds (vectorised) or, when the cells share them, comparing every cell
+/// with them beats screening (scalar work for each candidate).
 const SCREEN_LIMIT: f64 = 0.25;
 
 /// The range of a block's hazards.
@@ -338,6 +374,52 @@ fn fates_screened<const AVX2: bool>(
             }
         }
         start += 2 * L;
+    }
+}
+
+/// Fates of `n` cells that share their thresholds `(p0, p1)` (the same hazards: a
+/// constant-rate model, or cells still in their founders' state): only comparisons
+/// per cell. The same uniforms and thresholds as [`fates_in_lanes`] would use.
+#[inline(always)]
+fn fates_shared<const AVX2: bool>(
+    n: usize,
+    (p0, p1): (f64, f64),
+    lanes: &mut LaneStream,
+    extra: &mut Stream,
+    base: u32,
+    events: &mut Vec<FateEvent>,
+) {
+    let law = ExtraLaw::new(p0, p1);
+    let mut start = 0;
+    while start < n {
+        let bits = draw_bits::<AVX2>(lanes);
+        let mut u = [0.0f64; L];
+        let (mut die, mut split) = (0u32, 0u32);
+        for j in 0..L {
+            u[j] = unit_from_bits(bits[j]);
+            die |= ((u[j] < p0) as u32) << j;
+            split |= ((u[j] >= p1) as u32) << j;
+        }
+        let live = if n - start < L {
+            (1u32 << (n - start)) - 1
+        } else {
+            u32::MAX
+        };
+        let mut any = (die | split) & live;
+        while any != 0 {
+            let j = any.trailing_zeros() as usize;
+            any &= any - 1;
+            let k = if (split >> j) & 1 == 1 {
+                law.draw(u[j], extra)
+            } else {
+                0
+            };
+            events.push(FateEvent {
+                index: base + (start + j) as u32,
+                k,
+            });
+        }
+        start += L;
     }
 }
 
@@ -602,6 +684,39 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    /// Cells sharing their hazards take the comparison-only path; it draws exactly
+    /// what computing every cell's thresholds draws.
+    #[test]
+    fn shared_hazards_path_draws_the_same_fates() {
+        for &(b, d, dt) in &[
+            (0.4, 0.1, 0.1),
+            (1.0, 1.0, 0.5),
+            (3.0, 0.5, 0.5),
+            (0.0, 0.2, 1.0),
+        ] {
+            let n = 203;
+            let (div, death) = (vec![b; n], vec![d; n]);
+            let run = |shared: bool| {
+                let mut lanes = LaneStream::derive(21, &[1]);
+                let mut extra = Stream::derive(21, &[2]);
+                let mut ev = Vec::new();
+                for _ in 0..50 {
+                    let (l, x, e) = (&mut lanes, &mut extra, &mut ev);
+                    if shared {
+                        let p = thresholds::<false>(b, d, dt);
+                        fates_shared::<false>(n, p, l, x, 0, e);
+                    } else {
+                        fates_in_lanes::<false, false>(&div, &death, 1.0, dt, l, x, 0, e);
+                    }
+                }
+                ev
+            };
+            let (a, c) = (run(true), run(false));
+            assert!(!a.is_empty());
+            assert_eq!(a, c, "b {b} d {d} dt {dt}");
         }
     }
 
