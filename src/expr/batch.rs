@@ -57,11 +57,16 @@ pub enum FlatOp {
     HillF(u32, u32, u32, u32),
     /// As `HillRep` with the exponent `n` read from a register: (d, x, kn, n).
     HillRepF(u32, u32, u32, u32),
+    /// `a * hill + c` with `hill` a fixed-exponent Hill (repressor when the flag is
+    /// set) term: (d, x, kn, h, a, c, repressor). Never produced by
+    /// [`Program::flat`](super::Program::flat): the batch builder fuses a Hill term
+    /// and the one multiply-add that reads it (same roundings as the two apart).
+    HillAff(u32, u32, u32, i32, u32, u32, bool),
 }
 
 impl FlatOp {
     /// Destination, operand registers and their number.
-    fn parts(&self) -> (u32, [u32; 3], usize) {
+    fn parts(&self) -> (u32, [u32; 4], usize) {
         match *self {
             FlatOp::Add(d, a, b)
             | FlatOp::Sub(d, a, b)
@@ -69,14 +74,15 @@ impl FlatOp {
             | FlatOp::Div(d, a, b)
             | FlatOp::Powf(d, a, b)
             | FlatOp::Min(d, a, b)
-            | FlatOp::Max(d, a, b) => (d, [a, b, 0], 2),
-            FlatOp::Neg(d, a) | FlatOp::PowC(d, a, _) | FlatOp::F1(_, d, a) => (d, [a, 0, 0], 1),
+            | FlatOp::Max(d, a, b) => (d, [a, b, 0, 0], 2),
+            FlatOp::Neg(d, a) | FlatOp::PowC(d, a, _) | FlatOp::F1(_, d, a) => (d, [a, 0, 0, 0], 1),
             FlatOp::MulAdd(d, a, b, c)
             | FlatOp::MulSub(d, a, b, c)
             | FlatOp::SubMul(d, a, b, c)
             | FlatOp::HillF(d, a, b, c)
-            | FlatOp::HillRepF(d, a, b, c) => (d, [a, b, c], 3),
-            FlatOp::Hill(d, x, kn, _) | FlatOp::HillRep(d, x, kn, _) => (d, [x, kn, 0], 2),
+            | FlatOp::HillRepF(d, a, b, c) => (d, [a, b, c, 0], 3),
+            FlatOp::Hill(d, x, kn, _) | FlatOp::HillRep(d, x, kn, _) => (d, [x, kn, 0, 0], 2),
+            FlatOp::HillAff(d, x, kn, _, a, c, _) => (d, [x, kn, a, c], 4),
         }
     }
 
@@ -137,20 +143,23 @@ enum LaneOp {
     Hill(bool, u32, Src, Src, i32),
     /// (repressor?, d, x, kn, n)
     HillF(bool, u32, Src, Src, Src),
+    /// `a * hill + c`, `a` and `c` uniform: (repressor?, d, x, kn, half-steps, a, c)
+    HillAff(bool, u32, Src, Src, i32, u32, u32),
 }
 
 impl LaneOp {
     /// Every operand, for liveness and input queries.
-    fn operands(&self) -> ([Src; 3], usize) {
+    fn operands(&self) -> ([Src; 4], usize) {
         let l = Src::Lane;
         match *self {
-            LaneOp::Bin(_, _, a, b) => ([a, b, a], 2),
-            LaneOp::Tern(_, _, a, b, c) | LaneOp::HillF(_, _, a, b, c) => ([a, b, c], 3),
+            LaneOp::Bin(_, _, a, b) => ([a, b, a, a], 2),
+            LaneOp::Tern(_, _, a, b, c) | LaneOp::HillF(_, _, a, b, c) => ([a, b, c, c], 3),
             LaneOp::Neg(_, a)
             | LaneOp::Copy(_, a)
             | LaneOp::PowC(_, a, _)
-            | LaneOp::F1(_, _, a) => ([l(a), l(a), l(a)], 1),
-            LaneOp::Hill(_, _, x, kn, _) => ([x, kn, kn], 2),
+            | LaneOp::F1(_, _, a) => ([l(a), l(a), l(a), l(a)], 1),
+            LaneOp::Hill(_, _, x, kn, _) => ([x, kn, kn, kn], 2),
+            LaneOp::HillAff(_, _, x, kn, _, a, c) => ([x, kn, Src::Uniform(a), Src::Uniform(c)], 4),
         }
     }
 }
@@ -168,6 +177,50 @@ pub struct BatchProgram {
     /// The varying inputs were distinct, so input `k` is lane register `k`.
     inputs_distinct: bool,
     outputs: Vec<Src>,
+}
+
+/// Fuse each fixed-exponent Hill term whose only reader is a multiply-add by uniform
+/// factors (`a * hill + c`, the usual synthesis term `k_syn * hill(..) + basal`) into
+/// one instruction: one pass over the lanes instead of two. The flat program is in
+/// single-assignment form (checked; nothing is fused otherwise), so the Hill term's
+/// operands still hold their values where the multiply-add was.
+fn fuse_hill_affine(ops: Vec<FlatOp>, lane: &[bool], outputs: &[u32]) -> Vec<FlatOp> {
+    let n_regs = lane.len();
+    let mut writer = vec![usize::MAX; n_regs];
+    let mut readers = vec![0u32; n_regs];
+    for (i, op) in ops.iter().enumerate() {
+        let (d, regs, k) = op.parts();
+        if writer[d as usize] != usize::MAX {
+            return ops;
+        }
+        writer[d as usize] = i;
+        for &r in &regs[..k] {
+            readers[r as usize] += 1;
+        }
+    }
+    let mut fused: Vec<Option<FlatOp>> = ops.iter().copied().map(Some).collect();
+    for (j, op) in ops.iter().enumerate() {
+        let FlatOp::MulAdd(d, a, b, c) = *op else {
+            continue;
+        };
+        let (h, scale) = match (lane[a as usize], lane[b as usize]) {
+            (true, false) => (a, b),
+            (false, true) => (b, a),
+            _ => continue,
+        };
+        if lane[c as usize] || readers[h as usize] != 1 || outputs.contains(&h) {
+            continue;
+        }
+        let i = writer[h as usize];
+        let (x, kn, e, rep) = match ops.get(i) {
+            Some(&FlatOp::Hill(_, x, kn, e)) => (x, kn, e, false),
+            Some(&FlatOp::HillRep(_, x, kn, e)) => (x, kn, e, true),
+            _ => continue,
+        };
+        fused[i] = None;
+        fused[j] = Some(FlatOp::HillAff(d, x, kn, e, scale, c, rep));
+    }
+    fused.into_iter().flatten().collect()
 }
 
 /// Error building a batch program: an output or varying input out of range.
@@ -230,7 +283,8 @@ impl BatchProgram {
                 .collect()
         };
         let uniform_ops = kept(false);
-        let lane_flat = kept(true);
+        let out_regs: Vec<u32> = outputs.iter().map(|&k| flat.outputs[k]).collect();
+        let lane_flat = fuse_hill_affine(kept(true), &lane, &out_regs);
 
         // Last reader of every lane register (outputs and inputs live to the end:
         // the caller may read inputs back after a run).
@@ -305,6 +359,9 @@ impl BatchProgram {
                 FlatOp::HillRep(_, _, _, h) => LaneOp::Hill(true, ds, s[0], s[1], h),
                 FlatOp::HillF(..) => LaneOp::HillF(false, ds, s[0], s[1], s[2]),
                 FlatOp::HillRepF(..) => LaneOp::HillF(true, ds, s[0], s[1], s[2]),
+                FlatOp::HillAff(_, _, _, h, a, c, rep) => {
+                    LaneOp::HillAff(rep, ds, s[0], s[1], h, a, c)
+                }
             });
             slot[d as usize] = ds;
             // Free operands read for the last time here (once, even if repeated).
@@ -447,6 +504,9 @@ impl BatchProgram {
                     super::tree::pow(g(x).max(0.0), g(n)),
                     matches!(op, FlatOp::HillRepF(..)),
                 ),
+                FlatOp::HillAff(_, x, kn, h, a, c, rep) => {
+                    g(a) * hill(g(kn), pow_half64(g(x).max(0.0), h), rep) + g(c)
+                }
             };
             uregs[op.dest() as usize] = v;
         }
@@ -549,7 +609,11 @@ impl BatchProgram {
                     Func::Step => unary(l, d, a, |x| if x >= 0.0 { 1.0 } else { 0.0 }),
                     Func::Min | Func::Max => unary(l, d, a, |_| f32::NAN),
                 },
-                LaneOp::Hill(rep, d, x, kn, h) => hill_lanes(l, d, x, kn, h, rep, uregs),
+                LaneOp::Hill(rep, d, x, kn, h) => hill_lanes(l, d, x, kn, h, rep, None, uregs),
+                LaneOp::HillAff(rep, d, x, kn, h, a, c) => {
+                    let aff = (uregs[a as usize] as f32, uregs[c as usize] as f32);
+                    hill_lanes(l, d, x, kn, h, rep, Some(aff), uregs)
+                }
                 LaneOp::HillF(rep, d, x, kn, e) => generic(l, d, [x, kn, e], uregs, |x, kn, e| {
                     let p = pow32(x.max(0.0), e);
                     if rep {
@@ -724,24 +788,43 @@ fn generic(l: &mut Lanes<'_>, d: u32, s: [Src; 3], u: &[f64], f: impl Fn(f32, f3
     }
 }
 
-/// A Hill term per lane; the usual shape (per-cell x, uniform kn) as a straight loop.
+/// A Hill term per lane, times `a` plus `c` when `aff = Some((a, c))` (rounded as a
+/// separate multiply and add, like the unfused instructions); the usual shape
+/// (per-cell x, uniform kn) as a straight loop.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn hill_lanes(l: &mut Lanes<'_>, d: u32, x: Src, kn: Src, h: i32, rep: bool, u: &[f64]) {
+fn hill_lanes(
+    l: &mut Lanes<'_>,
+    d: u32,
+    x: Src,
+    kn: Src,
+    h: i32,
+    rep: bool,
+    aff: Option<(f32, f32)>,
+    u: &[f64],
+) {
     if let (Src::Lane(xr), Src::Uniform(kr)) = (x, kn) {
         let k = u[kr as usize] as f32;
-        macro_rules! go {
-            ($p:expr) => {
+        macro_rules! term {
+            ($p:expr, $out:expr) => {
                 if rep {
                     unary(l, d, xr, |x| {
                         let p = $p(x.max(0.0));
-                        k / (k + p)
+                        $out(k / (k + p))
                     })
                 } else {
                     unary(l, d, xr, |x| {
                         let p = $p(x.max(0.0));
-                        p / (k + p)
+                        $out(p / (k + p))
                     })
+                }
+            };
+        }
+        macro_rules! go {
+            ($p:expr) => {
+                match aff {
+                    None => term!($p, |v: f32| v),
+                    Some((a, c)) => term!($p, |v: f32| a * v + c),
                 }
             };
         }
@@ -758,12 +841,15 @@ fn hill_lanes(l: &mut Lanes<'_>, d: u32, x: Src, kn: Src, h: i32, rep: bool, u: 
         }
         return;
     }
+    let (a, c) = aff.unwrap_or((1.0, 0.0));
+    let scaled = aff.is_some();
     generic(l, d, [x, kn, kn], u, |x, kn, _| {
         let p = pow_half32(x.max(0.0), h);
-        if rep {
-            kn / (kn + p)
+        let v = if rep { kn / (kn + p) } else { p / (kn + p) };
+        if scaled {
+            a * v + c
         } else {
-            p / (kn + p)
+            v
         }
     })
 }
@@ -917,7 +1003,7 @@ mod tests {
     /// Every instruction kind and operand shape: fused Hill terms (fixed, half-integer
     /// and run-time exponents, per-cell dissociation constant), `a*b +- c` with
     /// uniform and per-cell factors, powers, functions, uniform-only outputs.
-    const SRCS: [&str; 10] = [
+    const SRCS: [&str; 13] = [
         "hill(x, 0.5, 2) * y + hill_rep(c, 0.3, 1.5)",
         "hill(x, 0.5, 2) + y^3 - exp(-y) + t * c",
         "x^1.7 / (1 + y) - min(x, y) + max(c, 0.2) * sqrt(y)",
@@ -928,7 +1014,28 @@ mod tests {
         "0.3 * x + 0.1 - x * y + (2 - 0.5 * y) + (x * y - 1) + (c * t + x) + (y - c * t)",
         "x^0.5 + y^2.5 + x^-1 + x^6 + y^8 + x^3",
         "hill(c, 0.2, 2) * x - 0.05 * y",
+        // Fused into `a * hill + c` (uniform factors), or not (read twice, per-cell
+        // factor).
+        "0.3 * hill(x, 0.5, 2) + 0.01 - 0.2 * y",
+        "c * hill_rep(y, 0.4, 1.5) + t * c + hill(x, c, 2) * 0.5 + 0.1",
+        "0.3 * hill(y, 0.6, 4) + 0.02 + hill(y, 0.6, 4) + x * hill(x, 0.2, 2) + 0.1",
     ];
+
+    /// A Hill term read once, by `a * hill + c` with uniform `a` and `c`, becomes one
+    /// lane instruction; one read twice stays apart.
+    #[test]
+    fn hill_times_uniform_plus_uniform_is_one_instruction() {
+        let p = program(&["0.3 * hill(x, 0.5, 2) + 0.01 - 0.2 * y"]);
+        let bp = BatchProgram::new(&p.flat(), &[0, 1], &[0]).unwrap();
+        assert_eq!(bp.n_ops().0, 2, "{:?}", bp.lane_ops);
+        assert!(matches!(bp.lane_ops[0], LaneOp::HillAff(false, ..)));
+        let p = program(&["0.3 * hill(x, 0.5, 2) + 0.01 + hill(x, 0.5, 2) * y"]);
+        let bp = BatchProgram::new(&p.flat(), &[0, 1], &[0]).unwrap();
+        assert!(!bp
+            .lane_ops
+            .iter()
+            .any(|op| matches!(op, LaneOp::HillAff(..))));
+    }
 
     /// Batch evaluation agrees with the scalar program to f32 precision, for every
     /// output subset, whatever the batch size.
@@ -947,6 +1054,7 @@ mod tests {
             vec![4, 0],
             vec![5],
             vec![7, 6],
+            vec![10, 11, 12],
         ] {
             let bp = BatchProgram::new(&flat, &[0, 1], &outs).unwrap();
             let mut u = bp.uniform_workspace();
