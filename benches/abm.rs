@@ -374,12 +374,18 @@ fn long_run<M: CellModel>(name: &str, model: &M) {
         0,
     )
     .expect("valid");
-    sim.advance_to(180.0 * 24.0, &ConstantExposure(vec![0.0]), &NoProgress)
+    // `ABM_LONG_DAYS` shortens the run, e.g. for profiling.
+    let days: f64 = std::env::var("ABM_LONG_DAYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(180.0);
+    sim.advance_to(days * 24.0, &ConstantExposure(vec![0.0]), &NoProgress)
         .expect("runs");
     let secs = start.elapsed().as_secs_f64();
     let r = sim.finish();
     eprintln!(
-        "long run ({name}): 1e6 cells x 4320 steps of 1 h: {:.1} s, {} cell-updates ({:.3e} per s), final population {}",
+        "long run ({name}): 1e6 cells x {} steps of 1 h: {:.1} s, {} cell-updates ({:.3e} per s), final population {}",
+        (days * 24.0).round(),
         secs,
         r.cell_steps,
         r.cell_steps as f64 / secs,

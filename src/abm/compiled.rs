@@ -465,21 +465,33 @@ impl CompiledCells {
                     }
                     let c = plan[st + 1].1 * hf;
                     for s in 0..ns {
-                        // Slopes of every species; inputs only where read.
+                        // Slopes of every species; inputs only where read (one pass
+                        // that keeps the slope and forms the next stage's input).
                         let off = (st * ns + s) * lanes_n;
                         let slope = &mut slopes[off..off + n];
+                        let reads = progs.rate_inputs.contains(&s);
+                        let x0 = &states.species(s)[c0..c0 + n];
+                        let y = &mut stage_in[s * lanes_n..s * lanes_n + n];
                         match prog.output(s) {
+                            Src::Lane(r) if reads => {
+                                let k = &lanes[r as usize * lanes_n..r as usize * lanes_n + n];
+                                for (((o, y), &x), &k) in slope.iter_mut().zip(y).zip(x0).zip(k) {
+                                    *o = k;
+                                    *y = x + c * k;
+                                }
+                            }
                             Src::Lane(r) => {
                                 let r = r as usize * lanes_n;
                                 slope.copy_from_slice(&lanes[r..r + n]);
                             }
-                            Src::Uniform(r) => slope.fill(uniform[ui][r as usize] as f32),
-                        }
-                        if progs.rate_inputs.contains(&s) {
-                            let x0 = &states.species(s)[c0..c0 + n];
-                            let y = &mut stage_in[s * lanes_n..s * lanes_n + n];
-                            for ((y, &x), &k) in y.iter_mut().zip(x0).zip(&*slope) {
-                                *y = x + c * k;
+                            Src::Uniform(r) => {
+                                let k = uniform[ui][r as usize] as f32;
+                                slope.fill(k);
+                                if reads {
+                                    for (y, &x) in y.iter_mut().zip(x0) {
+                                        *y = x + c * k;
+                                    }
+                                }
                             }
                         }
                     }
