@@ -443,6 +443,11 @@ struct UnitScratch<S> {
     death0: Vec<f64>,
     /// The unit's cells that died or divided in this step, in index order.
     events: Vec<FateEvent>,
+    /// The clone of each event's cell, and the state of each dividing cell (`ns`
+    /// values per event with `k >= 2`, in event order): copied while the block is in
+    /// cache, so the sequential phase does not fetch them from scattered cells.
+    event_clone: Vec<u32>,
+    event_state: Vec<f32>,
 }
 
 /// Outcome of the parallel phase for one unit of blocks.
@@ -510,6 +515,7 @@ fn process_unit<M: CellModel + ?Sized>(
     inp: &PhaseInput<'_, M>,
     unit: usize,
     states: &mut [f32],
+    clones: &[u32],
     cells: usize,
     scratch: &mut UnitScratch<M::Scratch>,
 ) -> UnitOutcome {
@@ -517,10 +523,10 @@ fn process_unit<M: CellModel + ?Sized>(
     {
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { process_unit_avx2(inp, unit, states, cells, scratch) };
+            return unsafe { process_unit_avx2(inp, unit, states, clones, cells, scratch) };
         }
     }
-    process_unit_any(inp, unit, states, cells, scratch)
+    process_unit_any(inp, unit, states, clones, cells, scratch)
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -529,10 +535,11 @@ unsafe fn process_unit_avx2<M: CellModel + ?Sized>(
     inp: &PhaseInput<'_, M>,
     unit: usize,
     states: &mut [f32],
+    clones: &[u32],
     cells: usize,
     scratch: &mut UnitScratch<M::Scratch>,
 ) -> UnitOutcome {
-    process_unit_any(inp, unit, states, cells, scratch)
+    process_unit_any(inp, unit, states, clones, cells, scratch)
 }
 
 #[inline(always)]
@@ -540,6 +547,7 @@ fn process_unit_any<M: CellModel + ?Sized>(
     inp: &PhaseInput<'_, M>,
     unit: usize,
     states: &mut [f32],
+    clones: &[u32],
     cells: usize,
     scratch: &mut UnitScratch<M::Scratch>,
 ) -> UnitOutcome {
@@ -547,6 +555,8 @@ fn process_unit_any<M: CellModel + ?Sized>(
     let mut out = UnitOutcome::default();
     let dt = inp.ctx.dt;
     scratch.events.clear();
+    scratch.event_clone.clear();
+    scratch.event_state.clear();
     for b in 0..cells.div_ceil(BLOCK) {
         let len = (cells - b * BLOCK).min(BLOCK);
         let block = unit * UNIT_BLOCKS + b;
@@ -643,6 +653,17 @@ fn process_unit_any<M: CellModel + ?Sized>(
         if let Some((i, which, v)) = drawn {
             if out.bad.is_none() {
                 out.bad = Some((block * BLOCK + i, which, v));
+            }
+        }
+        for e in &scratch.events[scratch.event_clone.len()..] {
+            let local = e.index as usize - unit * UNIT_BLOCKS * BLOCK;
+            scratch.event_clone.push(clones[local]);
+            if e.k >= 2 {
+                let j = e.index as usize % BLOCK;
+                let st = &sm.as_states();
+                scratch
+                    .event_state
+                    .extend((0..ns).map(|s| st.species(s)[j]));
             }
         }
     }
@@ -1002,6 +1023,8 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                 div0: vec![0.0; BLOCK],
                 death0: vec![0.0; BLOCK],
                 events: Vec::new(),
+                event_clone: Vec::new(),
+                event_state: Vec::new(),
             });
         }
         let inp = PhaseInput {
@@ -1030,9 +1053,10 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                 rest = b;
             }
             jobs.into_par_iter()
+                .zip(group.clone.par_chunks(unit_cells))
                 .zip(self.scratch[..n_units].par_iter_mut())
                 .enumerate()
-                .map(|(u, (st, sc))| process_unit(&inp, u, st, cells_in(u), sc))
+                .map(|(u, ((st, cl), sc))| process_unit(&inp, u, st, cl, cells_in(u), sc))
                 .reduce(UnitOutcome::default, UnitOutcome::merge)
         } else {
             let mut acc = UnitOutcome::default();
@@ -1040,7 +1064,8 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                 let lo = (u * unit_len).min(group.states.len());
                 let hi = ((u + 1) * unit_len).min(group.states.len());
                 let states = &mut group.states[lo..hi];
-                let o = process_unit(&inp, u, states, cells_in(u), &mut self.scratch[u]);
+                let cl = &group.clone[u * unit_cells..u * unit_cells + cells_in(u)];
+                let o = process_unit(&inp, u, states, cl, cells_in(u), &mut self.scratch[u]);
                 acc = acc.merge(o);
             }
             acc
@@ -1076,47 +1101,54 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
         // index order.
         let scratch = std::mem::take(&mut self.scratch);
         let mut clock = MutationClock::new(&self.mutations[g], &mut rng);
-        let events = scratch[..n_units]
-            .iter()
-            .rev()
-            .flat_map(|u| u.events.iter().rev());
-        for &FateEvent { index, k } in events {
-            let i = index as usize;
-            let clone = self.groups[g].clone[i];
-            if k == 0 {
-                self.clones[clone as usize].size -= 1;
-                if i != n - 1 {
-                    self.groups[g].move_cell(ns, n - 1, i);
+        let mut parent = vec![0.0f32; ns];
+        for unit in scratch[..n_units].iter().rev() {
+            let mut state_end = unit.event_state.len();
+            for (&FateEvent { index, k }, &clone) in unit.events.iter().zip(&unit.event_clone).rev()
+            {
+                let i = index as usize;
+                if k == 0 {
+                    self.clones[clone as usize].size -= 1;
+                    if i != n - 1 {
+                        self.groups[g].move_cell(ns, n - 1, i);
+                    }
+                    n -= 1;
+                    continue;
                 }
-                n -= 1;
-                continue;
-            }
-            for _ in 1..k {
-                // The parent's state after this division, and the daughter's.
-                let grp = &mut self.groups[g];
-                for s in 0..ns {
-                    self.tmp_state[s] = grp.states[at(ns, i, s)];
+                // Cells are visited from the last, and a death moves a cell from above
+                // the current index, so cell `i` still holds the state captured for it.
+                parent.copy_from_slice(&unit.event_state[state_end - ns..state_end]);
+                state_end -= ns;
+                for _ in 1..k {
+                    // The parent's state after this division, and the daughter's.
+                    self.tmp_state.copy_from_slice(&parent);
+                    if cv > 0.0 {
+                        for s in 0..ns {
+                            let xi: f64 = rng.sample(StandardNormal);
+                            let x = self.tmp_state[s] as f64;
+                            let clamps = &mut self.result.clamps;
+                            let a = clamp_count(x * (1.0 + cv * xi), clamps);
+                            let b = clamp_count(x * (1.0 - cv * xi), clamps);
+                            parent[s] = a as f32;
+                            self.tmp_state[s] = b as f32;
+                        }
+                    }
+                    let (target, daughter_clone) = match clock.next(&self.mutations[g], &mut rng) {
+                        Some(c) => (c, self.new_clone(Some(clone), c, t)),
+                        None => (g, clone),
+                    };
+                    self.clones[daughter_clone as usize].size += 1;
+                    let nb = &mut self.incoming[target];
+                    nb.states.extend_from_slice(&self.tmp_state);
+                    nb.clone.push(daughter_clone);
+                    nb.birth.push(birth_time);
                 }
                 if cv > 0.0 {
-                    for s in 0..ns {
-                        let xi: f64 = rng.sample(StandardNormal);
-                        let x = self.tmp_state[s] as f64;
-                        let clamps = &mut self.result.clamps;
-                        let a = clamp_count(x * (1.0 + cv * xi), clamps);
-                        let b = clamp_count(x * (1.0 - cv * xi), clamps);
-                        grp.states[at(ns, i, s)] = a as f32;
-                        self.tmp_state[s] = b as f32;
+                    let grp = &mut self.groups[g];
+                    for (s, &v) in parent.iter().enumerate() {
+                        grp.states[at(ns, i, s)] = v;
                     }
                 }
-                let (target, daughter_clone) = match clock.next(&self.mutations[g], &mut rng) {
-                    Some(c) => (c, self.new_clone(Some(clone), c, t)),
-                    None => (g, clone),
-                };
-                self.clones[daughter_clone as usize].size += 1;
-                let nb = &mut self.incoming[target];
-                nb.states.extend_from_slice(&self.tmp_state);
-                nb.clone.push(daughter_clone);
-                nb.birth.push(birth_time);
             }
         }
         self.groups[g].truncate(ns, n);
