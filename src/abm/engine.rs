@@ -1123,14 +1123,12 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                     // The parent's state after this division, and the daughter's.
                     self.tmp_state.copy_from_slice(&parent);
                     if cv > 0.0 {
-                        for s in 0..ns {
+                        let clamps = &mut self.result.clamps;
+                        for (p, d) in parent.iter_mut().zip(self.tmp_state.iter_mut()) {
                             let xi: f64 = rng.sample(StandardNormal);
-                            let x = self.tmp_state[s] as f64;
-                            let clamps = &mut self.result.clamps;
-                            let a = clamp_count(x * (1.0 + cv * xi), clamps);
-                            let b = clamp_count(x * (1.0 - cv * xi), clamps);
-                            parent[s] = a as f32;
-                            self.tmp_state[s] = b as f32;
+                            let x = *d as f64;
+                            *p = clamp_count(x * (1.0 + cv * xi), clamps) as f32;
+                            *d = clamp_count(x * (1.0 - cv * xi), clamps) as f32;
                         }
                     }
                     let (target, daughter_clone) = match clock.next(&self.mutations[g], &mut rng) {
