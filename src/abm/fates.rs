@@ -6,10 +6,10 @@
 //! probability `alpha`, else `1 + Geometric` cells with ratio `beta` (see
 //! [`kendall`]). One uniform `u` per cell decides between `K = 0` (`u < P(K = 0)`),
 //! `K = 1` (`u < P(K <= 1)`) and `K >= 2`; only the rare `K >= 2` needs more work
-//! ([`draw_extra`]). [`draw_fates`] computes both thresholds, draws the uniforms from
-//! [`LaneStream`] lanes and compares, eight cells at a time in vector registers, and
-//! returns only the cells that died or divided, so the sequential phase of the step
-//! never scans the cells that did neither.
+//! ([`draw_extra`]). [`draw_fates`] draws the uniforms from [`LaneStream`] lanes, eight
+//! or sixteen cells at a time in vector registers, decides most cells by comparing with
+//! bounds valid for the whole block, and returns only the cells that died or divided,
+//! so the sequential phase of the step never scans the cells that did neither.
 //!
 //! ## References
 //! - Kendall, D. G. (1948). On the generalized "birth-and-death" process. Annals of
@@ -166,11 +166,13 @@ pub(crate) fn first_bad_hazard(div: &[f64], death: &[f64]) -> Option<BadHazard> 
 ///
 /// Every hazard is checked first; a bad one is returned (and nothing is drawn). Usually
 /// few cells die or divide in a step, and the block's hazard range bounds every
-/// cell's thresholds, so most cells are decided by comparing their uniform with two
-/// numbers ([`fates_screened`]); when many cells are likely to change, every cell's
-/// thresholds are computed ([`fates_in_lanes`]). Both give the same fates from the
-/// same uniforms. On x86-64 CPUs with AVX2 the pass runs compiled for AVX2 (chosen at
-/// run time; the same IEEE operations, so the same bits either way).
+/// cell's thresholds, so most cells are decided by comparing a 32-bit uniform prefix
+/// with two numbers ([`fates_screened`]); when many cells are likely to change, every
+/// cell's thresholds are computed ([`fates_in_lanes`]), or only compared with when the
+/// cells share them ([`fates_shared`], the same draws as `fates_in_lanes`). Every path
+/// is exact in law, and which one runs depends only on the block's hazards. On x86-64
+/// CPUs with AVX2 the pass runs compiled for AVX2 (chosen at run time; the same IEEE
+/// operations, so the same bits either way).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn draw_fates(
     div: &[f64],
@@ -221,7 +223,12 @@ fn draw_fates_any<const AVX2: bool>(
     events: &mut Vec<FateEvent>,
 ) -> Option<BadHazard> {
     let Some(r) = hazard_range(div, death) else {
-        return first_bad_hazard(div, death);
+        if let Some(bad) = first_bad_hazard(div, death) {
+            return Some(bad);
+        }
+        // Valid hazards so large that their sum overflowed: every cell on its own.
+        fates_in_lanes::<false, AVX2>(div, death, factor, dt, lanes, extra, base, events);
+        return None;
     };
     // Kendall's P(K = 0) grows with d and falls with b, and P(K <= 1) grows with d and
     // falls with b (more deaths, fewer births: fewer cells), so the block's extreme
@@ -252,7 +259,8 @@ fn draw_fates_any<const AVX2: bool>(
 
 /// Above this chance that a cell falls outside the block's bounds, computing every
 /// cell's thresholds (vectorised) or, when the cells share them, comparing every cell
-/// with them beats screening (scalar work for each candidate).
+/// with them beats screening (scalar work for each candidate). Screening relies on
+/// `lo < 1/4` (so its 32-bit bounds fit).
 const SCREEN_LIMIT: f64 = 0.25;
 
 /// The range of a block's hazards.
@@ -316,6 +324,9 @@ fn range_of(x: &[f64]) -> (f64, f64, f64) {
 /// survives without computing anything else. Only the others (a fraction of about
 /// `lo + 1 - hi`, roughly `(b + d) dt`) draw their suffix and meet their own
 /// thresholds. Exact in law, like [`fates_in_lanes`], but not the same draws.
+///
+/// Bounds: the prefix interval `[v, v + 1) 2^-32` lies inside `[lo, hi)` iff
+/// `ceil(lo 2^32) <= v < floor(hi 2^32)`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn fates_screened<const AVX2: bool>(
@@ -718,6 +729,30 @@ mod tests {
             assert!(!a.is_empty());
             assert_eq!(a, c, "b {b} d {d} dt {dt}");
         }
+    }
+
+    /// Hazards each valid but summing past the largest float are not mistaken for bad
+    /// ones, and every cell still gets a fate (all die at an enormous death hazard).
+    #[test]
+    fn overflowing_hazard_sums_still_draw_fates() {
+        let div = vec![0.0; 20];
+        let death = vec![1e308; 20];
+        let mut lanes = LaneStream::derive(1, &[]);
+        let mut extra = Stream::derive(1, &[]);
+        let mut events = Vec::new();
+        let bad = draw_fates(
+            &div,
+            &death,
+            1.0,
+            1.0,
+            &mut lanes,
+            &mut extra,
+            0,
+            &mut events,
+        );
+        assert!(bad.is_none());
+        assert_eq!(events.len(), 20);
+        assert!(events.iter().all(|e| e.k == 0));
     }
 
     #[test]
