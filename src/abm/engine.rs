@@ -30,7 +30,10 @@ use rand_distr::{Binomial, Distribution, Gamma, Poisson, StandardNormal};
 use rayon::prelude::*;
 
 use super::error::AbmError;
-use super::fates::{draw_fates, first_bad_hazard, kendall, valid_hazard, BadHazard, FateEvent};
+use super::fates::{
+    draw_fates, first_bad_hazard, kendall, valid_hazard, BadHazard, BlockHazards, FateDraw,
+    FateEvent,
+};
 use super::model::{CellModel, Exposure, NoiseSpec, StateError, States, StatesMut, StepContext};
 use super::rng::{LaneStream, Stream};
 
@@ -640,16 +643,19 @@ fn process_unit_any<M: CellModel + ?Sized>(
             ],
         );
         let base = (block * BLOCK) as u32;
-        let drawn = draw_fates(
+        let hazards = BlockHazards {
             div,
             death,
-            inp.div_factor,
+            factor: inp.div_factor,
             dt,
-            &mut lanes,
-            &mut rng,
+        };
+        let mut draw = FateDraw {
+            lanes: &mut lanes,
+            extra: &mut rng,
             base,
-            &mut scratch.events,
-        );
+            events: &mut scratch.events,
+        };
+        let drawn = draw_fates(&hazards, &mut draw);
         if let Some((i, which, v)) = drawn {
             if out.bad.is_none() {
                 out.bad = Some((block * BLOCK + i, which, v));

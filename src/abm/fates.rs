@@ -30,6 +30,51 @@ pub(crate) struct FateEvent {
     pub k: u32,
 }
 
+/// A block's hazards over one step: division hazards `div` (scaled by `factor`, the
+/// carrying capacity's brake on division) and death hazards `death`, frozen over `dt`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BlockHazards<'a> {
+    pub div: &'a [f64],
+    pub death: &'a [f64],
+    pub factor: f64,
+    pub dt: f64,
+}
+
+/// Where a block's fates come from and go: `lanes` gives one uniform per cell, `extra`
+/// the rare further draws; the cells that died or divided are appended to `events`,
+/// indexed from `base`.
+pub(crate) struct FateDraw<'a> {
+    pub lanes: &'a mut LaneStream,
+    pub extra: &'a mut Stream,
+    pub base: u32,
+    pub events: &'a mut Vec<FateEvent>,
+}
+
+impl FateDraw<'_> {
+    /// Record that cell `i` of the block became `k` cells (`k != 1`).
+    #[inline(always)]
+    fn push(&mut self, i: usize, k: u32) {
+        self.events.push(FateEvent {
+            index: self.base + i as u32,
+            k,
+        });
+    }
+
+    /// Decide cell `i` from its uniform `u` and thresholds `(p0, p1)`, recording it
+    /// unless it simply survived.
+    #[inline(always)]
+    fn decide(&mut self, i: usize, p0: f64, p1: f64, u: f64) {
+        match (u >= p0) as u32 + (u >= p1) as u32 {
+            0 => self.push(i, 0),
+            1 => {}
+            _ => {
+                let k = draw_extra(p0, p1, u, self.extra);
+                self.push(i, k);
+            }
+        }
+    }
+}
+
 /// `(exp(x) - 1) / x`, accurate for all `x` (Taylor series near 0, where the direct
 /// formula cancels).
 #[inline(always)]
@@ -159,10 +204,8 @@ pub(crate) fn first_bad_hazard(div: &[f64], death: &[f64]) -> Option<BadHazard> 
     })
 }
 
-/// Draw the fate of every cell of a block whose hazards are `div` (scaled by `factor`,
-/// the carrying capacity's brake on division) and `death`, over a step `dt`, and append
-/// to `events` the cells that died or divided, indexed from `base`. `lanes` gives one
-/// uniform per cell; `extra` the rare further draws of a multiple division.
+/// Draw the fate of every cell of a block and append the cells that died or divided to
+/// `out.events`.
 ///
 /// Every hazard is checked first; a bad one is returned (and nothing is drawn). Usually
 /// few cells die or divide in a step, and the block's hazard range bounds every
@@ -173,61 +216,35 @@ pub(crate) fn first_bad_hazard(div: &[f64], death: &[f64]) -> Option<BadHazard> 
 /// is exact in law, and which one runs depends only on the block's hazards. On x86-64
 /// CPUs with AVX2 the pass runs compiled for AVX2 (chosen at run time; the same IEEE
 /// operations, so the same bits either way).
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn draw_fates(
-    div: &[f64],
-    death: &[f64],
-    factor: f64,
-    dt: f64,
-    lanes: &mut LaneStream,
-    extra: &mut Stream,
-    base: u32,
-    events: &mut Vec<FateEvent>,
-) -> Option<BadHazard> {
+pub(crate) fn draw_fates(h: &BlockHazards<'_>, out: &mut FateDraw<'_>) -> Option<BadHazard> {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the CPU supports AVX2 (checked just above).
-            return unsafe { draw_fates_avx2(div, death, factor, dt, lanes, extra, base, events) };
+            return unsafe { draw_fates_avx2(h, out) };
         }
     }
-    draw_fates_any::<false>(div, death, factor, dt, lanes, extra, base, events)
+    draw_fates_any::<false>(h, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn draw_fates_avx2(
-    div: &[f64],
-    death: &[f64],
-    factor: f64,
-    dt: f64,
-    lanes: &mut LaneStream,
-    extra: &mut Stream,
-    base: u32,
-    events: &mut Vec<FateEvent>,
-) -> Option<BadHazard> {
-    draw_fates_any::<true>(div, death, factor, dt, lanes, extra, base, events)
+unsafe fn draw_fates_avx2(h: &BlockHazards<'_>, out: &mut FateDraw<'_>) -> Option<BadHazard> {
+    draw_fates_any::<true>(h, out)
 }
 
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn draw_fates_any<const AVX2: bool>(
-    div: &[f64],
-    death: &[f64],
-    factor: f64,
-    dt: f64,
-    lanes: &mut LaneStream,
-    extra: &mut Stream,
-    base: u32,
-    events: &mut Vec<FateEvent>,
+    h: &BlockHazards<'_>,
+    out: &mut FateDraw<'_>,
 ) -> Option<BadHazard> {
-    let Some(r) = hazard_range(div, death) else {
-        if let Some(bad) = first_bad_hazard(div, death) {
+    let (factor, dt) = (h.factor, h.dt);
+    let Some(r) = hazard_range(h.div, h.death) else {
+        if let Some(bad) = first_bad_hazard(h.div, h.death) {
             return Some(bad);
         }
         // Valid hazards so large that their sum overflowed: every cell on its own.
-        fates_in_lanes::<false, AVX2>(div, death, factor, dt, lanes, extra, base, events);
+        fates_in_lanes::<false, AVX2>(h, out);
         return None;
     };
     // Kendall's P(K = 0) grows with d and falls with b, and P(K <= 1) grows with d and
@@ -241,17 +258,17 @@ fn draw_fates_any<const AVX2: bool>(
     let hi = p1_min - 1e-12;
     let shared = r.b_min == r.b_max && r.d_min == r.d_max;
     if lo + (1.0 - hi) < SCREEN_LIMIT {
-        fates_screened::<AVX2>(div, death, factor, dt, (lo, hi), lanes, extra, base, events);
+        fates_screened::<AVX2>(h, (lo, hi), out);
     } else if shared {
         // Every cell has the thresholds the bounds were computed from.
         let p = thresholds::<false>(r.b_max * factor, r.d_max, dt);
-        fates_shared::<AVX2>(div.len(), p, lanes, extra, base, events);
+        fates_shared::<AVX2>(h.div.len(), p, out);
     } else {
         let big = (r.b_max * factor - r.d_min).max(r.d_max - r.b_min * factor);
         if big * dt < 0.0625 {
-            fates_in_lanes::<true, AVX2>(div, death, factor, dt, lanes, extra, base, events);
+            fates_in_lanes::<true, AVX2>(h, out);
         } else {
-            fates_in_lanes::<false, AVX2>(div, death, factor, dt, lanes, extra, base, events);
+            fates_in_lanes::<false, AVX2>(h, out);
         }
     }
     None
@@ -328,27 +345,19 @@ fn range_of(x: &[f64]) -> (f64, f64, f64) {
 /// Bounds: the prefix interval `[v, v + 1) 2^-32` lies inside `[lo, hi)` iff
 /// `ceil(lo 2^32) <= v < floor(hi 2^32)`.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn fates_screened<const AVX2: bool>(
-    div: &[f64],
-    death: &[f64],
-    factor: f64,
-    dt: f64,
+    h: &BlockHazards<'_>,
     (lo, hi): (f64, f64),
-    lanes: &mut LaneStream,
-    extra: &mut Stream,
-    base: u32,
-    events: &mut Vec<FateEvent>,
+    out: &mut FateDraw<'_>,
 ) {
-    const SCALE: f64 = 4_294_967_296.0; // 2^32
-                                        // The prefix interval is inside [lo, hi) iff `a <= v < b`. `lo` < 1/4 and
-                                        // `hi` <= 1 - 1e-12 here, so both fit in 32 bits.
+    // 2^32. `lo` < 1/4 and `hi` <= 1 - 1e-12 here, so both bounds fit in 32 bits.
+    const SCALE: f64 = 4_294_967_296.0;
     let a = (lo * SCALE).ceil() as u32;
     let b = (hi * SCALE).floor() as u32;
-    let n = div.len();
+    let n = h.div.len();
     let mut start = 0;
     while start < n {
-        let bits = draw_bits::<AVX2>(lanes);
+        let bits = draw_bits::<AVX2>(out.lanes);
         let mut v = [0u32; 2 * L];
         let mut mask = 0u32;
         for j in 0..L {
@@ -368,21 +377,10 @@ fn fates_screened<const AVX2: bool>(
             let j = mask.trailing_zeros() as usize;
             mask &= mask - 1;
             let i = start + j;
-            let u =
-                (((v[j] as u64) << 20) | (extra.bits() >> 44)) as f64 * (1.0 / (1u64 << 52) as f64);
-            let (p0, p1) = thresholds::<false>(div[i] * factor, death[i], dt);
-            let k = (u >= p0) as u32 + (u >= p1) as u32;
-            if k != 1 {
-                let k = if k == 2 {
-                    draw_extra(p0, p1, u, extra)
-                } else {
-                    0
-                };
-                events.push(FateEvent {
-                    index: base + i as u32,
-                    k,
-                });
-            }
+            let w = out.extra.bits() >> 44;
+            let u = (((v[j] as u64) << 20) | w) as f64 * (1.0 / (1u64 << 52) as f64);
+            let (p0, p1) = thresholds::<false>(h.div[i] * h.factor, h.death[i], h.dt);
+            out.decide(i, p0, p1, u);
         }
         start += 2 * L;
     }
@@ -392,18 +390,11 @@ fn fates_screened<const AVX2: bool>(
 /// constant-rate model, or cells still in their founders' state): only comparisons
 /// per cell. The same uniforms and thresholds as [`fates_in_lanes`] would use.
 #[inline(always)]
-fn fates_shared<const AVX2: bool>(
-    n: usize,
-    (p0, p1): (f64, f64),
-    lanes: &mut LaneStream,
-    extra: &mut Stream,
-    base: u32,
-    events: &mut Vec<FateEvent>,
-) {
+fn fates_shared<const AVX2: bool>(n: usize, (p0, p1): (f64, f64), out: &mut FateDraw<'_>) {
     let law = ExtraLaw::new(p0, p1);
     let mut start = 0;
     while start < n {
-        let bits = draw_bits::<AVX2>(lanes);
+        let bits = draw_bits::<AVX2>(out.lanes);
         let mut u = [0.0f64; L];
         let (mut die, mut split) = (0u32, 0u32);
         for j in 0..L {
@@ -421,14 +412,11 @@ fn fates_shared<const AVX2: bool>(
             let j = any.trailing_zeros() as usize;
             any &= any - 1;
             let k = if (split >> j) & 1 == 1 {
-                law.draw(u[j], extra)
+                law.draw(u[j], out.extra)
             } else {
                 0
             };
-            events.push(FateEvent {
-                index: base + (start + j) as u32,
-                k,
-            });
+            out.push(start + j, k);
         }
         start += L;
     }
@@ -451,26 +439,20 @@ fn thresholds<const SMALL: bool>(b: f64, d: f64, dt: f64) -> (f64, f64) {
     (alpha, alpha + (1.0 - alpha) * (1.0 - beta))
 }
 
+/// Every cell's thresholds, `L` cells at a time in vector registers.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn fates_in_lanes<const SMALL: bool, const AVX2: bool>(
-    div: &[f64],
-    death: &[f64],
-    factor: f64,
-    dt: f64,
-    lanes: &mut LaneStream,
-    extra: &mut Stream,
-    base: u32,
-    events: &mut Vec<FateEvent>,
+    h: &BlockHazards<'_>,
+    out: &mut FateDraw<'_>,
 ) {
-    let mut start = base;
-    let mut bc = div.chunks_exact(L);
-    let mut dc = death.chunks_exact(L);
+    let mut start = 0;
+    let mut bc = h.div.chunks_exact(L);
+    let mut dc = h.death.chunks_exact(L);
     for (b, d) in (&mut bc).zip(&mut dc) {
         // `chunks_exact(L)` yields slices of exactly `L`.
         let (b, d): (&[f64; L], &[f64; L]) = (b.try_into().unwrap(), d.try_into().unwrap());
-        fate_chunk::<SMALL, AVX2>(b, d, factor, dt, lanes, extra, start, events);
-        start += L as u32;
+        fate_chunk::<SMALL, AVX2>(b, d, h, start, out);
+        start += L;
     }
     let (rb, rd) = (bc.remainder(), dc.remainder());
     if !rb.is_empty() {
@@ -479,7 +461,7 @@ fn fates_in_lanes<const SMALL: bool, const AVX2: bool>(
         let (mut b, mut d) = ([0.0f64; L], [0.0f64; L]);
         b[..rb.len()].copy_from_slice(rb);
         d[..rd.len()].copy_from_slice(rd);
-        fate_chunk::<SMALL, AVX2>(&b, &d, factor, dt, lanes, extra, start, events);
+        fate_chunk::<SMALL, AVX2>(&b, &d, h, start, out);
     }
 }
 
@@ -494,21 +476,19 @@ fn draw_bits<const AVX2: bool>(lanes: &mut LaneStream) -> [u64; L] {
     lanes.bits()
 }
 
-/// The fates of `L` cells, the first indexed `start`. A function, not a closure, so it
-/// is inlined into (and compiled with the features of) the AVX2 caller.
+/// The fates of `L` cells with hazards `b`, `d` (those of `h` from cell `start` on,
+/// padded), the first at block index `start`. A function, not a closure, so it is
+/// inlined into (and compiled with the features of) the AVX2 caller.
 #[inline(always)]
-#[allow(clippy::too_many_arguments)]
 fn fate_chunk<const SMALL: bool, const AVX2: bool>(
     b: &[f64; L],
     d: &[f64; L],
-    factor: f64,
-    dt: f64,
-    lanes: &mut LaneStream,
-    extra: &mut Stream,
-    start: u32,
-    events: &mut Vec<FateEvent>,
+    h: &BlockHazards<'_>,
+    start: usize,
+    out: &mut FateDraw<'_>,
 ) {
-    let bits = draw_bits::<AVX2>(lanes);
+    let (factor, dt) = (h.factor, h.dt);
+    let bits = draw_bits::<AVX2>(out.lanes);
     let (mut p0, mut p1, mut u, mut k) = ([0.0f64; L], [0.0f64; L], [0.0f64; L], [0u32; L]);
     let mut odd = 0u32;
     for j in 0..L {
@@ -520,15 +500,7 @@ fn fate_chunk<const SMALL: bool, const AVX2: bool>(
     if odd != 0 {
         for j in 0..L {
             if k[j] != 1 {
-                let k = if k[j] == 2 {
-                    draw_extra(p0[j], p1[j], u[j], extra)
-                } else {
-                    0
-                };
-                events.push(FateEvent {
-                    index: start + j as u32,
-                    k,
-                });
+                out.decide(start + j, p0[j], p1[j], u[j]);
             }
         }
     }
@@ -537,6 +509,28 @@ fn fate_chunk<const SMALL: bool, const AVX2: bool>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn hz<'a>(div: &'a [f64], death: &'a [f64], factor: f64, dt: f64) -> BlockHazards<'a> {
+        BlockHazards {
+            div,
+            death,
+            factor,
+            dt,
+        }
+    }
+
+    fn to<'a>(
+        lanes: &'a mut LaneStream,
+        extra: &'a mut Stream,
+        events: &'a mut Vec<FateEvent>,
+    ) -> FateDraw<'a> {
+        FateDraw {
+            lanes,
+            extra,
+            base: 0,
+            events,
+        }
+    }
 
     #[test]
     fn kendall_mean_is_exact() {
@@ -611,14 +605,8 @@ mod tests {
             for _ in 0..blocks {
                 events.clear();
                 let bad = draw_fates(
-                    &div,
-                    &death,
-                    1.0,
-                    dt,
-                    &mut lanes,
-                    &mut extra,
-                    0,
-                    &mut events,
+                    &hz(&div, &death, 1.0, dt),
+                    &mut to(&mut lanes, &mut extra, &mut events),
                 );
                 assert!(bad.is_none());
                 assert!(events.windows(2).all(|w| w[0].index < w[1].index));
@@ -673,9 +661,16 @@ mod tests {
                     ev.clear();
                     let (l, x, e) = (&mut lanes, &mut extra, &mut ev);
                     if screen {
-                        fates_screened::<false>(&div, &death, factor, dt, bounds, l, x, 0, e);
+                        fates_screened::<false>(
+                            &hz(&div, &death, factor, dt),
+                            bounds,
+                            &mut to(l, x, e),
+                        );
                     } else {
-                        fates_in_lanes::<false, false>(&div, &death, factor, dt, l, x, 0, e);
+                        fates_in_lanes::<false, false>(
+                            &hz(&div, &death, factor, dt),
+                            &mut to(l, x, e),
+                        );
                     }
                     assert!(ev.windows(2).all(|w| w[0].index < w[1].index));
                     assert!(ev.iter().all(|e| e.k != 1 && (e.index as usize) < n));
@@ -718,9 +713,12 @@ mod tests {
                     let (l, x, e) = (&mut lanes, &mut extra, &mut ev);
                     if shared {
                         let p = thresholds::<false>(b, d, dt);
-                        fates_shared::<false>(n, p, l, x, 0, e);
+                        fates_shared::<false>(n, p, &mut to(l, x, e));
                     } else {
-                        fates_in_lanes::<false, false>(&div, &death, 1.0, dt, l, x, 0, e);
+                        fates_in_lanes::<false, false>(
+                            &hz(&div, &death, 1.0, dt),
+                            &mut to(l, x, e),
+                        );
                     }
                 }
                 ev
@@ -741,14 +739,8 @@ mod tests {
         let mut extra = Stream::derive(1, &[]);
         let mut events = Vec::new();
         let bad = draw_fates(
-            &div,
-            &death,
-            1.0,
-            1.0,
-            &mut lanes,
-            &mut extra,
-            0,
-            &mut events,
+            &hz(&div, &death, 1.0, 1.0),
+            &mut to(&mut lanes, &mut extra, &mut events),
         );
         assert!(bad.is_none());
         assert_eq!(events.len(), 20);
@@ -763,14 +755,8 @@ mod tests {
         let mut extra = Stream::derive(1, &[]);
         let mut events = Vec::new();
         let bad = draw_fates(
-            &div,
-            &death,
-            1.0,
-            0.1,
-            &mut lanes,
-            &mut extra,
-            0,
-            &mut events,
+            &hz(&div, &death, 1.0, 0.1),
+            &mut to(&mut lanes, &mut extra, &mut events),
         );
         assert_eq!(bad.map(|(i, w, _)| (i, w)), Some((1, "death")));
         assert!(events.is_empty());
