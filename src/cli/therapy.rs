@@ -113,7 +113,7 @@ pub fn report(s: &Schedule, r: &TherapyResult) -> String {
         format!("{}, expected values", m.engine.label())
     };
     format!(
-        "{} [{engine}]: {} days ({:?}): {res}; cells {:.3e} -> {:.3e}, {} passages, {} IC50 \
+        "{} [{engine}]: {:.1} days ({:?}): {res}; cells {:.3e} -> {:.3e}, {} passages, {} IC50 \
          readouts; {} steps, {} assay wells, {:.1} ms",
         s.name,
         m.end_days,

@@ -11,6 +11,7 @@
 //!   does not exist, so nothing regrows from a fraction of a cell.
 //! - [`EngineKind::AgentBased`]: every cell followed (`crate::abm`).
 
+pub mod doses;
 pub mod ode;
 pub mod population;
 
@@ -80,8 +81,9 @@ pub enum Advanced {
     Reached,
     /// Watch `i` of the list fired at the engine's current time.
     Watch(usize),
-    /// No cell is left (stochastic engines only: a mean-field population never
-    /// reaches zero).
+    /// The last cell died, at the engine's current time (stochastic engines only: a
+    /// mean-field population never reaches zero). Advancing an extinct population
+    /// moves only time and the loop states, and returns `Reached`.
     Extinct,
 }
 

@@ -649,7 +649,10 @@ impl Engine for PopulationEngine<'_> {
             )));
         }
         if self.all_small_and_empty() {
-            return Ok(Advanced::Extinct);
+            // Extinct before this advance: only the loop states move on.
+            self.ode.advance_to(t_end, &[])?;
+            self.harvest()?;
+            return Ok(Advanced::Reached);
         }
         if let Some(i) = self.first_watch(watches, self.ode.state()) {
             return Ok(Advanced::Watch(i));

@@ -139,7 +139,11 @@ pub fn table(runs: &[&[TherapyResult]]) -> CompareTable {
                 med(&|s| Some(s.final_expanded_cells)),
                 med(&|s| Some(s.min_cells)),
                 med(&|s| s.final_volume),
-                med(&|s| Some(s.passages as f64)),
+                if many {
+                    med(&|s| Some(s.passages as f64))
+                } else {
+                    s.passages.to_string()
+                },
                 med(&|s| s.ic50_fold_final),
             ];
             for (d, _) in &drugs {
