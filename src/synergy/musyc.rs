@@ -40,6 +40,7 @@ use nalgebra::{Matrix4, Vector4};
 
 use super::{Context, Method, MethodDetail, Reference, SynergyModel};
 use crate::fit::least_squares;
+use crate::fit::quality::C_FACTOR;
 
 /// The 12 MuSyC parameters (viability scale for the `E`s).
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
@@ -124,19 +125,25 @@ impl MusycParams {
 /// Steady-state occupancy `[U, A1, A2, A12]` for log-parameters
 /// `[ln h1, ln h2, ln C1, ln C2, ln a12, ln a21, ln g12, ln g21]` at `ln d1`, `ln d2`
 /// (`-inf` for a zero dose).
+///
+/// Rates follow the `synergy` package with `r1r = r2r = 1`: every reverse rate is 1 and
+/// every forward rate is a dose ratio to a power, e.g. `U -> A1` is `(d1 / C1)^h1` and
+/// `A2 -> A12` is `(alpha21 d1 / C1)^(gamma21 h1)`. With `gamma != 1` the 4-cycle is not
+/// in detailed balance, so the absolute rate scale matters and must be this one to
+/// reproduce the reference surface.
 fn occupancy(p: &[f64], ld1: f64, ld2: f64) -> [f64; 4] {
     let (h1, h2, lc1, lc2) = (p[0].exp(), p[1].exp(), p[2], p[3]);
     let (la12, la21, g12, g21) = (p[4], p[5], p[6].exp(), p[7].exp());
-    // Log rates (r1 = r2 = 1); a zero dose gives ln 0 = -inf and a zero rate.
+    // Log rates; a zero dose gives ln 0 = -inf and a zero rate.
     let l = [
-        h1 * ld1,                // U -> A1
-        h1 * lc1,                // A1 -> U
-        h2 * ld2,                // U -> A2
-        h2 * lc2,                // A2 -> U
-        g12 * h2 * (la12 + ld2), // A1 -> A12
-        g12 * h2 * lc2,          // A12 -> A1
-        g21 * h1 * (la21 + ld1), // A2 -> A12
-        g21 * h1 * lc1,          // A12 -> A2
+        h1 * (ld1 - lc1),              // U -> A1
+        0.0,                           // A1 -> U
+        h2 * (ld2 - lc2),              // U -> A2
+        0.0,                           // A2 -> U
+        g12 * h2 * (la12 + ld2 - lc2), // A1 -> A12
+        0.0,                           // A12 -> A1
+        g21 * h1 * (la21 + ld1 - lc1), // A2 -> A12
+        0.0,                           // A12 -> A2
     ];
     let k = l.map(f64::exp);
     let w = TREES.map(|trees| {
@@ -174,16 +181,53 @@ const TREES: [[[usize; 3]; 4]; 4] = [
     [[2, 6, 4], [1, 2, 6], [3, 0, 4], [0, 4, 6]],
 ];
 
+/// Names of the nonlinear parameters, in fitting order.
+const NONLINEAR: [&str; 8] = [
+    "h1", "h2", "c1", "c2", "alpha12", "alpha21", "gamma12", "gamma21",
+];
+
 /// A MuSyC surface fitted to a plate.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MusycFit {
     pub params: MusycParams,
     pub beta: f64,
     pub r2: f64,
     pub resid_sd: f64,
+    /// Both convergence tests passed: the objective stopped falling across restarts and
+    /// the gradient test holds for every free parameter.
     pub converged: bool,
+    /// Largest `|J_k . r| / (|J_k| |r|)` over free parameters (0 = exactly stationary);
+    /// the gradient test requires it below [`GRADIENT_TOL`].
+    pub gradient_cosine: f64,
+    /// Nonlinear parameters that ended on a bound.
+    pub at_bounds: Vec<&'static str>,
+    /// Starting points refined by Levenberg-Marquardt (after screening).
+    pub starts: usize,
+    /// Residual evaluations over all starts.
     pub iterations: usize,
     pub n: usize,
+}
+
+/// Gradient test threshold (Bates & Watts suggest 1e-3 for the relative offset).
+pub const GRADIENT_TOL: f64 = 1e-3;
+
+impl MusycFit {
+    /// Why scores resting on this fit are not trustworthy, or `None`.
+    pub fn failure(&self, min_r2: f64) -> Option<String> {
+        if !self.converged {
+            return Some(format!(
+                "MuSyC fit did not converge (gradient test {:.1e} > {GRADIENT_TOL:.0e} or objective still falling)",
+                self.gradient_cosine
+            ));
+        }
+        if !self.at_bounds.is_empty() {
+            return Some(format!(
+                "MuSyC fit has {} at a bound",
+                self.at_bounds.join(", ")
+            ));
+        }
+        (self.r2 < min_r2).then(|| format!("MuSyC fit r^2 = {:.3} < {min_r2:.2}", self.r2))
+    }
 }
 
 struct Data {
@@ -227,10 +271,53 @@ impl Data {
             out[k] = self.y[k] - (w[0] * e[0] + w[1] * e[1] + w[2] * e[2] + w[3] * e[3]);
         }
     }
+
+    fn sse(&self, p: &[f64], buf: &mut [f64]) -> f64 {
+        self.residuals(p, buf);
+        let s: f64 = buf.iter().map(|r| r * r).sum();
+        if s.is_finite() {
+            s
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    /// Largest relative offset `|J_k . r| / (|J_k| |r|)` over the free parameters at `p`
+    /// (central differences); 0 when the residuals vanish.
+    fn gradient_cosine(&self, p: &[f64], free: &[bool]) -> f64 {
+        let n = self.y.len();
+        let (mut r, mut rp, mut rm) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        self.residuals(p, &mut r);
+        let rnorm = r.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let ynorm = self.y.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if rnorm <= 1e-10 * ynorm.max(1e-300) {
+            return 0.0;
+        }
+        let mut q = p.to_vec();
+        let mut worst: f64 = 0.0;
+        for k in (0..p.len()).filter(|&k| free[k]) {
+            let h = 1e-5 * p[k].abs().max(1.0);
+            q[k] = p[k] + h;
+            self.residuals(&q, &mut rp);
+            q[k] = p[k] - h;
+            self.residuals(&q, &mut rm);
+            q[k] = p[k];
+            let (mut dot, mut jn) = (0.0, 0.0);
+            for i in 0..n {
+                let j = (rp[i] - rm[i]) / (2.0 * h);
+                dot += j * r[i];
+                jn += j * j;
+            }
+            if jn > 0.0 {
+                worst = worst.max(dot.abs() / (jn.sqrt() * rnorm));
+            }
+        }
+        worst
+    }
 }
 
-/// Fit the MuSyC surface to the measured cells of a plate, starting from `start` (or
-/// from the single-agent Hill fits with no interaction).
+/// Fit the MuSyC surface to the measured cells of a plate, starting from `start` (as
+/// the bootstrap does, from the plate's own fit) or from the single-agent Hill fits.
 pub fn fit_musyc(ctx: &Context, start: Option<&MusycParams>) -> MusycFit {
     let g = &ctx.grid;
     let mut data = Data {
@@ -240,28 +327,13 @@ pub fn fit_musyc(ctx: &Context, start: Option<&MusycParams>) -> MusycFit {
     };
     for i in 0..g.na() {
         for j in 0..g.nb() {
-            if let Some(y) = g.mean(i, j) {
+            for &y in g.replicates(i, j) {
                 data.ld1.push(g.doses_a[i].ln());
                 data.ld2.push(g.doses_b[j].ln());
                 data.y.push(y);
             }
         }
     }
-    let (fa, fb) = (&ctx.fit_a, &ctx.fit_b);
-    let p0 = start.copied().unwrap_or(MusycParams {
-        e0: 0.5 * (fa.e0 + fb.e0),
-        e1: fa.emax,
-        e2: fb.emax,
-        e3: fa.emax.min(fb.emax),
-        h1: fa.h,
-        h2: fb.h,
-        c1: fa.c,
-        c2: fb.c,
-        alpha12: 1.0,
-        alpha21: 1.0,
-        gamma12: 1.0,
-        gamma21: 1.0,
-    });
     let range = |d: &[f64]| {
         let pos = d.iter().copied().filter(|&x| x > 0.0);
         (
@@ -271,33 +343,105 @@ pub fn fit_musyc(ctx: &Context, start: Option<&MusycParams>) -> MusycFit {
     };
     let (a_lo, a_hi) = range(&g.doses_a);
     let (b_lo, b_hi) = range(&g.doses_b);
-    let span = 1000f64.ln();
-    let (lh, hh) = (0.1f64.ln(), 10f64.ln());
+    let span = C_FACTOR.ln();
+    let (lh, hh) = (0.02f64.ln(), 50f64.ln());
+    let (la, lg) = (1e4f64.ln(), 20f64.ln());
     let lo = [
         lh,
         lh,
         a_lo.ln() - span,
         b_lo.ln() - span,
-        -span,
-        -span,
-        -10f64.ln(),
-        -10f64.ln(),
+        -la,
+        -la,
+        -lg,
+        -lg,
     ];
-    let hi = [
-        hh,
-        hh,
-        a_hi.ln() + span,
-        b_hi.ln() + span,
-        span,
-        span,
-        10f64.ln(),
-        10f64.ln(),
+    let hi = [hh, hh, a_hi.ln() + span, b_hi.ln() + span, la, la, lg, lg];
+    let clamp = |p: [f64; 8]| -> [f64; 8] {
+        let mut q = p;
+        for k in 0..8 {
+            q[k] = q[k].clamp(lo[k], hi[k]);
+        }
+        q
+    };
+    // Starting points: the given one, else the single agents with alpha on a 3 x 3
+    // grid; all are screened by their objective and the best few refined.
+    let (fa, fb) = (&ctx.fit_a, &ctx.fit_b);
+    let base = [
+        fa.h.ln(),
+        fb.h.ln(),
+        fa.c.ln(),
+        fb.c.ln(),
+        0.0,
+        0.0,
+        0.0,
+        0.0,
     ];
+    let mut starts: Vec<[f64; 8]> = match start {
+        Some(s) => vec![s.nonlinear()],
+        None => {
+            let steps = [0.0, -(4f64.ln()), 4f64.ln()];
+            let mut v = Vec::with_capacity(9);
+            for a12 in steps {
+                for a21 in steps {
+                    let mut p = base;
+                    p[4] = a12;
+                    p[5] = a21;
+                    v.push(p);
+                }
+            }
+            v
+        }
+    };
     let n = data.y.len();
+    let mut buf = vec![0.0; n];
+    let mut screened: Vec<(f64, [f64; 8])> = starts
+        .drain(..)
+        .map(clamp)
+        .map(|p| (data.sse(&p, &mut buf), p))
+        .collect();
+    screened.sort_by(|a, b| a.0.total_cmp(&b.0));
+    screened.truncate(if start.is_some() { 1 } else { REFINED_STARTS });
+
     let resid = |p: &[f64], out: &mut [f64]| data.residuals(p, out);
-    let out = least_squares(&p0.nonlinear(), &lo, &hi, n, &resid);
-    let p = &out.params;
-    let e = data.linear(p, &mut Vec::with_capacity(n));
+    let mut best: Option<(f64, Vec<f64>, bool)> = None;
+    let mut evaluations = 0;
+    for (_, p0) in &screened {
+        // Restart from the result until the objective stops falling: LM may stop on a
+        // plateau of its own trust region well before the optimum.
+        let mut p = p0.to_vec();
+        let mut sse = f64::INFINITY;
+        let mut settled = false;
+        for _ in 0..MAX_RESTARTS {
+            let out = least_squares(&p, &lo, &hi, n, &resid);
+            evaluations += out.evaluations;
+            let fell = sse - out.sse;
+            p = out.params;
+            let previous = sse;
+            sse = out.sse;
+            if previous.is_finite() && fell <= 1e-10 * previous.max(1e-30) {
+                settled = true;
+                break;
+            }
+        }
+        if best.as_ref().is_none_or(|b| sse < b.0) {
+            best = Some((sse, p, settled));
+        }
+    }
+    let (sse, p, settled) = best.unwrap_or((f64::INFINITY, base.to_vec(), false));
+    let at_bounds: Vec<&'static str> = (0..8)
+        .filter(|&k| {
+            let tol = 1e-6 * (hi[k] - lo[k]);
+            p[k] <= lo[k] + tol || p[k] >= hi[k] - tol
+        })
+        .map(|k| NONLINEAR[k])
+        .collect();
+    let free: Vec<bool> = NONLINEAR
+        .iter()
+        .map(|name| !at_bounds.contains(name))
+        .collect();
+    let gradient_cosine = data.gradient_cosine(&p, &free);
+    let e = data.linear(&p, &mut Vec::with_capacity(n));
     let params = MusycParams {
         e0: e[0],
         e1: e[1],
@@ -314,15 +458,45 @@ pub fn fit_musyc(ctx: &Context, start: Option<&MusycParams>) -> MusycFit {
     };
     let mean = data.y.iter().sum::<f64>() / n as f64;
     let sst: f64 = data.y.iter().map(|y| (y - mean).powi(2)).sum();
-    let r2 = if sst > 0.0 { 1.0 - out.sse / sst } else { 1.0 };
+    let r2 = if sst > 0.0 { 1.0 - sse / sst } else { 1.0 };
     MusycFit {
         beta: params.beta(),
         params,
         r2,
-        resid_sd: (out.sse / (n.saturating_sub(12).max(1)) as f64).sqrt(),
-        converged: out.converged,
-        iterations: out.evaluations,
+        resid_sd: (sse / (n.saturating_sub(12).max(1)) as f64).sqrt(),
+        converged: settled && sse.is_finite() && gradient_cosine <= GRADIENT_TOL,
+        gradient_cosine,
+        at_bounds,
+        starts: screened.len(),
+        iterations: evaluations,
         n,
+    }
+}
+
+/// Starting points refined after screening.
+const REFINED_STARTS: usize = 3;
+/// Levenberg-Marquardt restarts per starting point.
+const MAX_RESTARTS: usize = 4;
+
+/// Which per-cell MuSyC score is reported (module docs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MusycScore {
+    /// Null surface minus fitted surface (the `synergy` package's convention).
+    #[default]
+    Model,
+    /// Null surface minus the measured cell means.
+    Data,
+}
+
+impl std::str::FromStr for MusycScore {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "model" => Ok(MusycScore::Model),
+            "data" => Ok(MusycScore::Data),
+            _ => Err(format!("unknown MuSyC score {s:?} (known: model, data)")),
+        }
     }
 }
 
@@ -330,13 +504,21 @@ pub fn fit_musyc(ctx: &Context, start: Option<&MusycParams>) -> MusycFit {
 pub struct Musyc {
     pub fit: MusycFit,
     null: MusycParams,
+    mode: MusycScore,
+    /// Why every combination score is undefined (failed fit or single agent).
+    failure: Option<String>,
 }
 
 impl Musyc {
     pub fn new(ctx: &Context, start: Option<&MusycParams>) -> Musyc {
         let fit = fit_musyc(ctx, start);
+        let failure = ctx
+            .single_agent_failure()
+            .or_else(|| fit.failure(ctx.settings.gate.min_r2));
         Musyc {
             null: fit.params.null(),
+            mode: ctx.settings.musyc_score,
+            failure,
             fit,
         }
     }
@@ -346,14 +528,27 @@ impl SynergyModel for Musyc {
     fn method(&self) -> Method {
         Method::Musyc
     }
+    fn observed(&self, ctx: &Context, i: usize, j: usize) -> Option<f64> {
+        let mean = ctx.grid.mean(i, j)?;
+        Some(match self.mode {
+            MusycScore::Data => mean,
+            MusycScore::Model => self
+                .fit
+                .params
+                .eval(ctx.grid.doses_a[i], ctx.grid.doses_b[j]),
+        })
+    }
     fn reference(&self, ctx: &Context, i: usize, j: usize) -> Result<Reference, String> {
+        if let Some(reason) = &self.failure {
+            return Err(reason.clone());
+        }
         Ok(self
             .null
             .eval(ctx.grid.doses_a[i], ctx.grid.doses_b[j])
             .into())
     }
     fn detail(&self) -> MethodDetail {
-        MethodDetail::Musyc(self.fit)
+        MethodDetail::Musyc(self.fit.clone())
     }
 }
 
@@ -398,14 +593,14 @@ mod tests {
         let lp = m.nonlinear();
         let w = occupancy(&lp, d1.ln(), d2.ln());
         let k = [
-            d1.powf(m.h1),
-            m.c1.powf(m.h1),
-            d2.powf(m.h2),
-            m.c2.powf(m.h2),
-            (m.alpha12 * d2).powf(m.gamma12 * m.h2),
-            m.c2.powf(m.h2 * m.gamma12),
-            (m.alpha21 * d1).powf(m.gamma21 * m.h1),
-            m.c1.powf(m.h1 * m.gamma21),
+            (d1 / m.c1).powf(m.h1),
+            1.0,
+            (d2 / m.c2).powf(m.h2),
+            1.0,
+            (m.alpha12 * d2 / m.c2).powf(m.gamma12 * m.h2),
+            1.0,
+            (m.alpha21 * d1 / m.c1).powf(m.gamma21 * m.h1),
+            1.0,
         ];
         let [u, a1, a2, x] = w;
         // Net flux into each state is zero.

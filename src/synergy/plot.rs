@@ -331,6 +331,7 @@ pub fn draw_all(
     out_dir: &Path,
     ctx: &Context,
     results: &[MethodResult],
+    _bootstrap: Option<&super::BootstrapSummary>,
 ) -> Result<Vec<PathBuf>, SynergyError> {
     std::fs::create_dir_all(out_dir).map_err(|source| SynergyError::Write {
         path: out_dir.display().to_string(),

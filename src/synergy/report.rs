@@ -50,18 +50,34 @@ pub fn write_scores(w: &mut dyn Write, results: &[MethodResult]) -> std::io::Res
 /// The `summary.json` document.
 pub fn summary_json(
     opts: &SynergyOptions,
+    block: Option<&str>,
     ctx: &Context,
     results: &[MethodResult],
     bootstrap: Option<&BootstrapSummary>,
+    warnings: &[String],
 ) -> serde_json::Value {
     let g = &ctx.grid;
     let methods: serde_json::Map<String, serde_json::Value> = results
         .iter()
         .map(|r| {
             let ci = bootstrap.and_then(|b| b.methods.iter().find(|m| m.method == r.method));
+            // A method whose every combination cell is undefined says why, once.
+            let undefined = (r.summary.n_scored == 0).then(|| {
+                r.summary
+                    .undefined_reasons
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            });
             (
                 r.method.name().to_string(),
-                json!({ "summary": r.summary, "detail": r.detail, "bootstrap": ci }),
+                json!({
+                    "defined": r.summary.n_scored > 0,
+                    "undefined_because": undefined,
+                    "summary": r.summary,
+                    "detail": r.detail,
+                    "bootstrap": ci,
+                }),
             )
         })
         .collect();
@@ -72,9 +88,14 @@ pub fn summary_json(
             "sign": CONVENTION,
             "summaries_cover": "combination cells only (dose_a > 0 and dose_b > 0)",
             "loewe_fallback": ctx.settings.loewe_fallback,
+            "zip_emax": ctx.settings.zip_emax,
+            "musyc_score": ctx.settings.musyc_score,
+            "fit_gate": ctx.settings.gate,
         },
+        "warnings": warnings,
         "plate": {
             "path": opts.plate.display().to_string(),
+            "block": block,
             "drug_a": g.drug_a,
             "drug_b": g.drug_b,
             "doses_a": g.doses_a,
@@ -82,7 +103,11 @@ pub fn summary_json(
             "max_replicates": g.max_replicates(),
             "percent_inhibition_input": opts.percent_inhibition,
         },
-        "fits": { "hill_a": ctx.fit_a, "hill_b": ctx.fit_b },
+        "fits": {
+            "hill_a": ctx.fit_a,
+            "hill_b": ctx.fit_b,
+            "single_agent_gate": ctx.hill_failure(),
+        },
         "methods": methods,
         "bootstrap": bootstrap,
     })
@@ -92,9 +117,11 @@ pub fn summary_json(
 pub fn write_all(
     out_dir: &Path,
     opts: &SynergyOptions,
+    block: Option<&str>,
     ctx: &Context,
     results: &[MethodResult],
     bootstrap: Option<&BootstrapSummary>,
+    warnings: &[String],
 ) -> Result<Vec<PathBuf>, SynergyError> {
     let err = |path: &Path| {
         let path = path.display().to_string();
@@ -103,7 +130,7 @@ pub fn write_all(
     let scores = out_dir.join("scores.csv");
     write_atomic(&scores, |w| write_scores(w, results)).map_err(err(&scores))?;
     let summary = out_dir.join("summary.json");
-    let doc = summary_json(opts, ctx, results, bootstrap);
+    let doc = summary_json(opts, block, ctx, results, bootstrap, warnings);
     write_atomic(&summary, |w| {
         serde_json::to_writer_pretty(&mut *w, &doc)?;
         w.write_all(b"\n")
