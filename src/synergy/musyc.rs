@@ -1,21 +1,21 @@
 //! MuSyC: the two-drug Hill surface of Meyer et al. (2019) / Wooten et al. (2021).
 //!
 //! Cells move between four states, unaffected (U), affected by drug 1 (A1), by drug 2
-//! (A2) or by both (A12), with mass-action rates (`r1 = r2 = 1`, as in the Python
-//! `synergy` package):
+//! (A2) or by both (A12). As in the Python `synergy` package (`r1r = r2r = 1`), every
+//! reverse rate is 1 and the forward rates are
 //!
 //! | transition | rate |
 //! |---|---|
-//! | U -> A1, A1 -> U | `r1 d1^h1`, `r1 C1^h1` |
-//! | U -> A2, A2 -> U | `r2 d2^h2`, `r2 C2^h2` |
-//! | A2 -> A12, A12 -> A2 | `r1^g21 (alpha21 d1)^(g21 h1)`, `(r1 C1^h1)^g21` |
-//! | A1 -> A12, A12 -> A1 | `r2^g12 (alpha12 d2)^(g12 h2)`, `(r2 C2^h2)^g12` |
+//! | U -> A1 | `(d1 / C1)^h1` |
+//! | U -> A2 | `(d2 / C2)^h2` |
+//! | A2 -> A12 | `(alpha21 d1 / C1)^(gamma21 h1)` |
+//! | A1 -> A12 | `(alpha12 d2 / C2)^(gamma12 h2)` |
 //!
 //! and the response is the occupancy-weighted mean `E = U E0 + A1 E1 + A2 E2 + A12 E3`.
-//! The steady state of this 4-cycle is computed with the Markov-chain tree theorem:
-//! each state's weight is the sum, over the four spanning trees of the cycle, of the
-//! product of rates directed into that state. All terms are positive, so there is no
-//! cancellation error (unlike solving the 4x4 balance equations).
+//! The steady state of this 4-cycle is computed with the Markov-chain tree theorem
+//! (each state's weight is the sum, over the spanning trees directed into it, of the
+//! product of their rates): all terms are positive, so there is no cancellation error
+//! (unlike solving the 4x4 balance equations).
 //!
 //! Synergy is in the parameters: `alpha12`, `alpha21` > 1 synergistic potency,
 //! `gamma12`, `gamma21` > 1 synergistic cooperativity, and synergistic efficacy
@@ -23,10 +23,19 @@
 //!
 //! Fitting uses variable projection: `E0..E3` enter linearly and are solved exactly for
 //! every trial of the 8 log-transformed nonlinear parameters, which Levenberg-Marquardt
-//! searches from the single-agent Hill fits with `alpha = gamma = 1`.
+//! searches. It starts from the single-agent Hill fits with a 3 x 3 grid of `alpha`
+//! values (all screened by their residual sum of squares, the best few refined), restarts
+//! from its own result until the objective stops falling, and then checks the gradient:
+//! each free parameter's residual direction must be orthogonal to the residuals (the
+//! relative-offset test of Bates & Watts). Parameters that end on a bound are named. A
+//! fit that fails either test, sits on a bound or explains too little of the plate
+//! (r^2 below the gate) leaves every MuSyC score undefined, with the reason.
 //!
-//! The per-cell score is `reference - observed` with the reference the fitted surface
-//! with no synergy (`alpha = gamma = 1`, `beta = 0`); the parameters are the result.
+//! Per-cell score, two conventions ([`MusycScore`]):
+//! - `model` (default, as the `synergy` package): `null(d1, d2) - fitted(d1, d2)`, the
+//!   fitted surface with no synergy (`alpha = gamma = 1`, `E3 = min(E1, E2)`) minus the
+//!   fitted surface; smooth, and zero wherever the fit says there is no interaction;
+//! - `data`: `null(d1, d2) - observed(d1, d2)`, which also carries the residual noise.
 //!
 //! ## References
 //! Meyer, C. T. et al. (2019). Quantifying drug combination synergy along potency and
@@ -35,6 +44,8 @@
 //! MuSyC is a consensus framework that unifies multi-drug synergy metrics for
 //! combinatorial drug discovery. Nat. Commun. 12, 4607.
 //! Hill, T. L. (1966). Studies in irreversible thermodynamics IV (diagram method).
+//! Bates, D. M. & Watts, D. G. (1981). A relative offset orthogonality convergence
+//! criterion for nonlinear least squares. Technometrics 23, 179-183.
 
 use nalgebra::{Matrix4, Vector4};
 
@@ -132,36 +143,53 @@ impl MusycParams {
 /// in detailed balance, so the absolute rate scale matters and must be this one to
 /// reproduce the reference surface.
 fn occupancy(p: &[f64], ld1: f64, ld2: f64) -> [f64; 4] {
-    let (h1, h2, lc1, lc2) = (p[0].exp(), p[1].exp(), p[2], p[3]);
-    let (la12, la21, g12, g21) = (p[4], p[5], p[6].exp(), p[7].exp());
-    // Log rates; a zero dose gives ln 0 = -inf and a zero rate.
-    let l = [
-        h1 * (ld1 - lc1),              // U -> A1
-        0.0,                           // A1 -> U
-        h2 * (ld2 - lc2),              // U -> A2
-        0.0,                           // A2 -> U
-        g12 * h2 * (la12 + ld2 - lc2), // A1 -> A12
-        0.0,                           // A12 -> A1
-        g21 * h1 * (la21 + ld1 - lc1), // A2 -> A12
-        0.0,                           // A12 -> A2
+    let [la, lb] = [log_rates_a(p, ld1), log_rates_b(p, ld2)];
+    steady_state([la[0], lb[0], lb[1], la[1]])
+}
+
+/// Log forward rates that depend on drug 1's dose: `[U -> A1, A2 -> A12]`.
+fn log_rates_a(p: &[f64], ld1: f64) -> [f64; 2] {
+    let h1 = p[0].exp();
+    [h1 * (ld1 - p[2]), p[7].exp() * h1 * (p[5] + ld1 - p[2])]
+}
+
+/// Log forward rates that depend on drug 2's dose: `[U -> A2, A1 -> A12]`.
+fn log_rates_b(p: &[f64], ld2: f64) -> [f64; 2] {
+    let h2 = p[1].exp();
+    [h2 * (ld2 - p[3]), p[6].exp() * h2 * (p[4] + ld2 - p[3])]
+}
+
+/// Steady state of the 4-cycle U - A1 - A12 - A2 - U with unit reverse rates and log
+/// forward rates `l = [U->A1, U->A2, A1->A12, A2->A12]`.
+///
+/// By the Markov-chain tree theorem each state's weight is the sum over the spanning
+/// trees directed into it of the product of their rates; with unit reverse rates these
+/// sums are short polynomials in the forward rates `x1, x2, y12, y21` with positive
+/// terms only (no cancellation). Where the plain rates overflow, the same sums are taken
+/// in logs relative to the largest term.
+fn steady_state(l: [f64; 4]) -> [f64; 4] {
+    let [x1, x2, y12, y21] = l.map(f64::exp);
+    let w = [
+        2.0 + y12 + y21,
+        x2 * y21 + x1 * (2.0 + y21),
+        x1 * y12 + x2 * (2.0 + y12),
+        x2 * y21 * (1.0 + y12) + x1 * y12 * (1.0 + y21),
     ];
-    let k = l.map(f64::exp);
-    let w = TREES.map(|trees| {
-        trees
-            .iter()
-            .map(|t| k[t[0]] * k[t[1]] * k[t[2]])
-            .sum::<f64>()
-    });
     let total: f64 = w.iter().sum();
     if total.is_finite() && total > 0.0 {
         return w.map(|x| x / total);
     }
-    // Extreme doses overflow or underflow the plain rates: redo the sums in logs,
-    // relative to the largest spanning-tree product.
-    let terms = TREES.map(|trees| trees.map(|t| l[t[0]] + l[t[1]] + l[t[2]]));
+    let [lx1, lx2, ly12, ly21] = l;
+    let ln2 = std::f64::consts::LN_2;
+    let terms: [&[f64]; 4] = [
+        &[ln2, ly12, ly21],
+        &[lx2 + ly21, lx1 + ln2, lx1 + ly21],
+        &[lx1 + ly12, lx2 + ln2, lx2 + ly12],
+        &[lx2 + ly21, lx2 + ly21 + ly12, lx1 + ly12, lx1 + ly12 + ly21],
+    ];
     let top = terms
         .iter()
-        .flatten()
+        .flat_map(|t| t.iter())
         .copied()
         .filter(|v| v.is_finite())
         .fold(f64::NEG_INFINITY, f64::max);
@@ -169,17 +197,6 @@ fn occupancy(p: &[f64], ld1: f64, ld2: f64) -> [f64; 4] {
     let total: f64 = w.iter().sum();
     w.map(|x| x / total)
 }
-
-/// Spanning trees of the cycle U - A1 - A12 - A2 - U directed into each state
-/// (`[U, A1, A2, A12]`), as triples of rate indices into
-/// `[U->A1, A1->U, U->A2, A2->U, A1->A12, A12->A1, A2->A12, A12->A2]`. A state's
-/// steady-state weight is the sum over its four trees of the product of their rates.
-const TREES: [[[usize; 3]; 4]; 4] = [
-    [[4, 7, 3], [1, 7, 3], [5, 1, 3], [6, 5, 1]],
-    [[2, 6, 5], [0, 3, 7], [5, 0, 3], [6, 5, 0]],
-    [[4, 7, 2], [1, 2, 7], [5, 1, 2], [0, 4, 7]],
-    [[2, 6, 4], [1, 2, 6], [3, 0, 4], [0, 4, 6]],
-];
 
 /// Names of the nonlinear parameters, in fitting order.
 const NONLINEAR: [&str; 8] = [
@@ -230,9 +247,14 @@ impl MusycFit {
     }
 }
 
+/// Measured points, with the log doses tabulated once per distinct dose: every rate
+/// depends on one drug's dose only, so a residual evaluation needs `2 (na + nb)`
+/// exponentials instead of four per point.
 struct Data {
-    ld1: Vec<f64>,
-    ld2: Vec<f64>,
+    ld_a: Vec<f64>,
+    ld_b: Vec<f64>,
+    ia: Vec<usize>,
+    ib: Vec<usize>,
     y: Vec<f64>,
 }
 
@@ -240,10 +262,13 @@ impl Data {
     /// Best `E0..E3` for nonlinear parameters `p`, with the occupancies used.
     fn linear(&self, p: &[f64], occ: &mut Vec<[f64; 4]>) -> Vector4<f64> {
         occ.clear();
+        let ra: Vec<[f64; 2]> = self.ld_a.iter().map(|&l| log_rates_a(p, l)).collect();
+        let rb: Vec<[f64; 2]> = self.ld_b.iter().map(|&l| log_rates_b(p, l)).collect();
         let mut m = Matrix4::zeros();
         let mut v = Vector4::zeros();
         for k in 0..self.y.len() {
-            let w = occupancy(p, self.ld1[k], self.ld2[k]);
+            let (a, b) = (ra[self.ia[k]], rb[self.ib[k]]);
+            let w = steady_state([a[0], b[0], b[1], a[1]]);
             let w4 = Vector4::from(w);
             m += w4 * w4.transpose();
             v += w4 * self.y[k];
@@ -321,15 +346,17 @@ impl Data {
 pub fn fit_musyc(ctx: &Context, start: Option<&MusycParams>) -> MusycFit {
     let g = &ctx.grid;
     let mut data = Data {
-        ld1: Vec::new(),
-        ld2: Vec::new(),
+        ld_a: g.doses_a.iter().map(|d| d.ln()).collect(),
+        ld_b: g.doses_b.iter().map(|d| d.ln()).collect(),
+        ia: Vec::new(),
+        ib: Vec::new(),
         y: Vec::new(),
     };
     for i in 0..g.na() {
         for j in 0..g.nb() {
             for &y in g.replicates(i, j) {
-                data.ld1.push(g.doses_a[i].ln());
-                data.ld2.push(g.doses_b[j].ln());
+                data.ia.push(i);
+                data.ib.push(j);
                 data.y.push(y);
             }
         }
