@@ -123,8 +123,43 @@ def write(name, plate, truth=None):
     (OUT / f"{name}_musyc.json").write_text(json.dumps(doc, indent=2) + "\n")
 
 
+def example_plates():
+    """The README's example plates: an 8 x 8 checkerboard with 3 replicates and plate noise
+    (resloop's layout, viable fraction), and the same kind of data for two drug pairs in
+    SynergyFinder's layout (percent inhibition, two PairIndex blocks)."""
+    out = OUT.parent.parent.parent / "examples" / "plates"
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(2024)
+    da, db = grid(8, 0.1, 20.0), grid(8, 0.05, 20.0)
+    truth = {
+        "E0": 1.0, "E1": 0.15, "E2": 0.45, "E3": 0.02, "h1": 1.4, "h2": 1.1, "C1": 0.1, "C2": 0.05,
+        "alpha12": 3.0, "alpha21": 2.0, "gamma12": 1.0, "gamma21": 1.0,
+    }
+    d1, d2, e = musyc_plate(truth, da, db)
+    with open(out / "synergy_example.csv", "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["dose_a", "dose_b", "response", "replicate", "drug_a", "drug_b", "unit_a", "unit_b"])
+        for rep in range(3):
+            noise = rng.normal(0.0, 0.03, size=e.shape)
+            for k in range(len(e)):
+                w.writerow([f"{d1[k]:.4g}", f"{d2[k]:.4g}", f"{e[k] + noise[k]:.4f}", rep + 1,
+                            "ceritinib", "tazemetostat", "uM", "uM"])
+    inactive = {**truth, "E2": 1.0, "E3": 0.15}
+    with open(out / "synergyfinder_two_blocks.csv", "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["PairIndex", "Response", "Drug1", "Drug2", "Conc1", "Conc2", "ConcUnit"])
+        for block, (params, drug2) in enumerate([(truth, "tazemetostat"), (inactive, "vehicle-like")], 1):
+            d1, d2, e = musyc_plate(params, da, db)
+            for rep in range(2):
+                noise = rng.normal(0.0, 0.03, size=e.shape)
+                for k in range(len(e)):
+                    w.writerow([block, f"{100 * (1 - e[k] - noise[k]):.2f}", "ceritinib", drug2,
+                                f"{d1[k]:.4g}", f"{d2[k]:.4g}", "uM"])
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
+    example_plates()
     da, db = grid(8, 0.5, 30.0), grid(8, 2.0, 30.0)
     partial_a, full_b = hill(1.0, 0.35, 1.3, 0.5), hill(1.0, 0.0, 0.9, 2.0)
     write("bliss_partial", bliss_plate(partial_a, full_b, da, db))

@@ -512,7 +512,9 @@ fn run_synergy_writes_outputs_and_bootstrap_is_thread_independent() {
         assert!(out.join(f).exists(), "{f} missing");
     }
     let scores = std::fs::read_to_string(out.join("scores.csv")).unwrap();
-    assert!(scores.starts_with("method,dose_a,dose_b,observed,reference,score,status\n"));
+    assert!(
+        scores.starts_with("method,dose_a,dose_b,observed,reference,score,ci_lo,ci_hi,status\n")
+    );
     assert_eq!(scores.lines().count(), 1 + 7 * 36);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();

@@ -2,7 +2,8 @@
 //! `summary.json` (fits, summaries, method details, bootstrap intervals, conventions),
 //! both atomically.
 //!
-//! `scores.csv` columns: `method,dose_a,dose_b,observed,reference,score,status`.
+//! `scores.csv` columns: `method,dose_a,dose_b,observed,reference,score,ci_lo,ci_hi,status`
+//! (`ci_lo`, `ci_hi`: the cell's 95 % bootstrap interval, empty without `--bootstrap`).
 //! Empty fields mean "none" (e.g. `reference` for `ci`, `score` of an undefined cell);
 //! `status` is `neutral`, `scored`, `fallback: ...` or `undefined: reason`. For excess
 //! methods `score = reference - observed` holds on every scored row.
@@ -20,7 +21,11 @@ fn opt(v: Option<f64>) -> String {
 }
 
 /// Write `scores.csv` for all results.
-pub fn write_scores(w: &mut dyn Write, results: &[MethodResult]) -> std::io::Result<()> {
+pub fn write_scores(
+    w: &mut dyn Write,
+    results: &[MethodResult],
+    bootstrap: Option<&BootstrapSummary>,
+) -> std::io::Result<()> {
     let mut out = csv::Writer::from_writer(w);
     out.write_record([
         "method",
@@ -29,10 +34,16 @@ pub fn write_scores(w: &mut dyn Write, results: &[MethodResult]) -> std::io::Res
         "observed",
         "reference",
         "score",
+        "ci_lo",
+        "ci_hi",
         "status",
     ])?;
     for r in results {
-        for c in &r.cells {
+        let cis = bootstrap
+            .and_then(|b| b.methods.iter().find(|m| m.method == r.method))
+            .map(|m| &m.cells);
+        for (k, c) in r.cells.iter().enumerate() {
+            let iv = cis.and_then(|v| v.get(k));
             out.write_record([
                 r.method.name().to_string(),
                 format!("{}", c.dose_a),
@@ -40,6 +51,8 @@ pub fn write_scores(w: &mut dyn Write, results: &[MethodResult]) -> std::io::Res
                 opt(c.observed),
                 opt(c.reference),
                 opt(c.score),
+                opt(iv.and_then(|i| i.lo)),
+                opt(iv.and_then(|i| i.hi)),
                 c.status.to_string(),
             ])?;
         }
@@ -128,7 +141,7 @@ pub fn write_all(
         move |source| SynergyError::Write { path, source }
     };
     let scores = out_dir.join("scores.csv");
-    write_atomic(&scores, |w| write_scores(w, results)).map_err(err(&scores))?;
+    write_atomic(&scores, |w| write_scores(w, results, bootstrap)).map_err(err(&scores))?;
     let summary = out_dir.join("summary.json");
     let doc = summary_json(opts, block, ctx, results, bootstrap, warnings);
     write_atomic(&summary, |w| {
