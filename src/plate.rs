@@ -247,13 +247,12 @@ impl Plate {
         })
     }
 
-    /// Read a plate from a CSV file.
+    /// Read a plate from a CSV file (one block; see [`Plate::from_csv_reader`]).
     pub fn from_csv_path(path: &Path, opts: &CsvOptions) -> Result<Plate, PlateError> {
-        let file = std::fs::File::open(path).map_err(|source| PlateError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Plate::from_csv_reader(file, &path.display().to_string(), opts)
+        one_block(
+            Plate::blocks_from_csv_path(path, opts)?,
+            &path.display().to_string(),
+        )
     }
 
     /// Read a plate from any CSV source; `source_name` is used in error messages. A file
@@ -263,15 +262,7 @@ impl Plate {
         source_name: &str,
         opts: &CsvOptions,
     ) -> Result<Plate, PlateError> {
-        let mut blocks = parse_csv(reader, source_name, opts)?;
-        if blocks.len() > 1 {
-            return Err(PlateError::SeveralBlocks {
-                source_name: source_name.to_string(),
-                n: blocks.len(),
-                names: block_names(&blocks),
-            });
-        }
-        Ok(blocks.remove(0).plate)
+        one_block(parse_csv(reader, source_name, opts)?, source_name)
     }
 
     /// Read every block (plate) of a CSV file, in order of first appearance.
@@ -738,6 +729,18 @@ fn check_control(
         control: mean,
         hint,
     })
+}
+
+/// The plate of a one-block file, or an error naming the blocks.
+fn one_block(mut blocks: Vec<Block>, source_name: &str) -> Result<Plate, PlateError> {
+    if blocks.len() > 1 {
+        return Err(PlateError::SeveralBlocks {
+            source_name: source_name.to_string(),
+            n: blocks.len(),
+            names: block_names(&blocks),
+        });
+    }
+    Ok(blocks.remove(0).plate)
 }
 
 fn block_names(blocks: &[Block]) -> String {

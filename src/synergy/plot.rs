@@ -313,20 +313,15 @@ impl Figure for Surface<'_> {
                 let mid: RGBColor = viridis.get_color(0.5);
                 Rectangle::new([(x, y - 5), (x + 15, y + 5)], mid.filled())
             });
-        for i in 0..na {
+        // Wireframe: every row (fixed drug A dose), then every column.
+        let rows = (0..na).map(|i| (0..nb).map(move |j| (i, j)).collect::<Vec<_>>());
+        let cols = (0..nb).map(|j| (0..na).map(move |i| (i, j)).collect::<Vec<_>>());
+        for line in rows.chain(cols) {
+            let pts = line
+                .iter()
+                .map(|&(i, j)| (j as f64, neutral(i, j), i as f64));
             chart
-                .draw_series(LineSeries::new(
-                    (0..nb).map(|j| (j as f64, neutral(i, j), i as f64)),
-                    BLACK.stroke_width(1),
-                ))
-                .map_err(e)?;
-        }
-        for j in 0..nb {
-            chart
-                .draw_series(LineSeries::new(
-                    (0..na).map(|i| (j as f64, neutral(i, j), i as f64)),
-                    BLACK.stroke_width(1),
-                ))
+                .draw_series(LineSeries::new(pts, BLACK.stroke_width(1)))
                 .map_err(e)?;
         }
         chart
