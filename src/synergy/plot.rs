@@ -114,8 +114,14 @@ impl Figure for Heatmap<'_> {
         } else {
             "excess over reference (> 0 = synergy)"
         };
+        // A method with no defined cell says why in its title.
+        let reasons = &self.result.summary.undefined_reasons;
+        let (caption, size) = match reasons.keys().next() {
+            Some(why) if self.result.summary.n_scored == 0 => (format!("{m} undefined: {why}"), 12),
+            _ => (format!("{m}: {what}"), 20),
+        };
         let mut chart = ChartBuilder::on(&main)
-            .caption(format!("{m}: {what}"), ("sans-serif", 20))
+            .caption(caption, ("sans-serif", size))
             .margin(12)
             .x_label_area_size(50)
             .y_label_area_size(70)
