@@ -431,31 +431,35 @@ pub fn fit_musyc(ctx: &Context, start: Option<&MusycParams>) -> MusycFit {
     screened.truncate(if start.is_some() { 1 } else { REFINED_STARTS });
 
     let resid = |p: &[f64], out: &mut [f64]| data.residuals(p, out);
-    let mut best: Option<(f64, Vec<f64>, bool)> = None;
+    // Refine every screened start once, then restart the best from its own result
+    // until the objective stops falling: LM may stop on a plateau of its own trust
+    // region well before the optimum.
     let mut evaluations = 0;
+    let mut best: Option<(f64, Vec<f64>)> = None;
     for (_, p0) in &screened {
-        // Restart from the result until the objective stops falling: LM may stop on a
-        // plateau of its own trust region well before the optimum.
-        let mut p = p0.to_vec();
-        let mut sse = f64::INFINITY;
-        let mut settled = false;
+        let out = least_squares(p0, &lo, &hi, n, &resid);
+        evaluations += out.evaluations;
+        if best.as_ref().is_none_or(|b| out.sse < b.0) {
+            best = Some((out.sse, out.params));
+        }
+    }
+    let mut settled = false;
+    if let Some((sse, p)) = best.as_mut() {
         for _ in 0..MAX_RESTARTS {
-            let out = least_squares(&p, &lo, &hi, n, &resid);
+            let out = least_squares(p, &lo, &hi, n, &resid);
             evaluations += out.evaluations;
-            let fell = sse - out.sse;
-            p = out.params;
-            let previous = sse;
-            sse = out.sse;
-            if previous.is_finite() && fell <= 1e-10 * previous.max(1e-30) {
+            let fell = *sse - out.sse;
+            if out.sse < *sse {
+                *sse = out.sse;
+                *p = out.params;
+            }
+            if fell <= 1e-10 * sse.max(1e-30) {
                 settled = true;
                 break;
             }
         }
-        if best.as_ref().is_none_or(|b| sse < b.0) {
-            best = Some((sse, p, settled));
-        }
     }
-    let (sse, p, settled) = best.unwrap_or((f64::INFINITY, base.to_vec(), false));
+    let (sse, p) = best.unwrap_or((f64::INFINITY, base.to_vec()));
     let at_bounds: Vec<&'static str> = (0..8)
         .filter(|&k| {
             let tol = 1e-6 * (hi[k] - lo[k]);
@@ -502,7 +506,7 @@ pub fn fit_musyc(ctx: &Context, start: Option<&MusycParams>) -> MusycFit {
 
 /// Starting points refined after screening.
 const REFINED_STARTS: usize = 3;
-/// Levenberg-Marquardt restarts per starting point.
+/// Levenberg-Marquardt restarts of the best refined start.
 const MAX_RESTARTS: usize = 4;
 
 /// Which per-cell MuSyC score is reported (module docs).
