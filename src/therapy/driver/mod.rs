@@ -165,6 +165,19 @@ impl<'a> Driver<'a> {
             y0 = eq.state().to_vec();
         }
         rescale(&mut y0, stride, target);
+        if let Some(n0) = s.grow_from {
+            y0 = grow(
+                model,
+                bound,
+                &settings,
+                &y0,
+                n0,
+                target,
+                opts,
+                s.hours_per_unit,
+            )
+            .map_err(|e| sim("the growth before t = 0", e))?;
+        }
         let engine =
             start_engine(model, bound, &settings, &y0, opts).map_err(|e| sim("start", e))?;
 
@@ -600,6 +613,60 @@ fn fmt_cells(n: f64) -> String {
     } else {
         format!("{n:.3}")
     }
+}
+
+/// The drug-free growth phase before t = 0: `n0` cells of the base genotype, at the
+/// loop state of `y0`, grown until they number `target`. On the hybrid engine mutants
+/// arise at random during it (each replicate its own Luria-Delbruck draw, from a
+/// stream apart from the treatment's); a lineage that dies out is started again, so
+/// the phase is conditioned on the culture growing.
+#[allow(clippy::too_many_arguments)]
+fn grow(
+    model: &CompiledModel,
+    bound: &BoundModel,
+    settings: &RunSettings,
+    y0: &[f64],
+    n0: f64,
+    target: f64,
+    opts: &TherapyOptions,
+    hours_per_unit: f64,
+) -> Result<Vec<f64>, SimError> {
+    const ATTEMPTS: u64 = 1000;
+    let stride = model.species.len() + 1;
+    let mut start = y0.to_vec();
+    for (g, c) in start.chunks_exact_mut(stride).enumerate() {
+        c[stride - 1] = if g == 0 { n0 } else { 0.0 };
+    }
+    // Ten years is far beyond any culture's growth to its size.
+    let limit = 10.0 * 365.0 * 24.0 / hours_per_unit;
+    let watch = [Watch {
+        target: WatchTarget::Total,
+        cells: target,
+    }];
+    for attempt in 0..ATTEMPTS {
+        let mode = match opts.engine {
+            EngineKind::MeanField => Mode::MeanField,
+            _ => Mode::Hybrid {
+                settings: opts.hybrid,
+                seed: opts.seed,
+                replicate: opts.replicate ^ (1 << 63) ^ (attempt << 40),
+            },
+        };
+        let mut e = PopulationEngine::new(model, bound, settings, &start, 0.0, mode)?;
+        match e.advance_to(limit, &watch)? {
+            Advanced::Watch(_) => return Ok(e.population().to_vec()),
+            Advanced::Extinct => continue,
+            Advanced::Reached => {
+                return Err(SimError::Settings(format!(
+                    "{n0} cells did not grow to the initial {target:e} cells within ten years \
+                     without drug"
+                )))
+            }
+        }
+    }
+    Err(SimError::Settings(format!(
+        "{n0} cells died out in each of {ATTEMPTS} attempts to grow them to {target:e} cells"
+    )))
 }
 
 /// The engine the options ask for, started at t = 0 from `y0`.
