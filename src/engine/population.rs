@@ -783,8 +783,8 @@ impl Engine for PopulationEngine<'_> {
         }
     }
 
-    fn counters(&self) -> &Counters {
-        &self.counters
+    fn counters(&self) -> Option<&Counters> {
+        Some(&self.counters)
     }
     fn stats(&self) -> SolverStats {
         self.ode.stats()
