@@ -172,7 +172,7 @@ impl<'a> Driver<'a> {
         // Untreated net growth rate at t = 0: the model's division and death rates of
         // every genotype at its loop state with no drug, weighted by cells.
         let zero = vec![0.0; model.drugs.len()];
-        let readings = rec.read(0.0, &y0, &zero);
+        let readings = rec.read(0.0, y0, &zero);
         let n: f64 = readings.iter().map(|r| r.cells).sum();
         let untreated = readings
             .iter()
