@@ -7,35 +7,6 @@ use resloop::engine::EngineKind;
 use resloop::schedule::Schedule;
 use resloop::therapy::{self, TherapyOptions, TherapyResult};
 
-const MODEL: &str = r#"
-[model]
-name = "grow"
-title = "Pure birth with a neutral mutant"
-time_unit = "days"
-description = "constant rates"
-
-[species.x]
-initial = 1.0
-unit = "1"
-description = "inert"
-rate = "0"
-
-[parameters.b]
-value = 1.0
-unit = "1/day"
-provenance = "assumed"
-note = "division"
-
-[fate]
-division = "b"
-death = "0"
-initial_cells = 16384
-
-[genotypes.mutant]
-mutation_probability = 1.5e-4
-description = "neutral"
-"#;
-
 const SCHEDULE: &str = r#"
 [schedule]
 name = "grow_then_look"
@@ -52,7 +23,7 @@ fn mutants_at_start(r: &TherapyResult) -> f64 {
 
 #[test]
 fn mutants_at_the_start_follow_luria_delbruck() {
-    let m = common::model(MODEL);
+    let m = common::birth_death(1.0, 0.0, 1.5e-4, 1.0, 0.0, 16384.0);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.toml");
     std::fs::write(&path, SCHEDULE).unwrap();
@@ -100,7 +71,7 @@ fn mutants_at_the_start_follow_luria_delbruck() {
 
 #[test]
 fn a_growth_phase_must_start_below_the_initial_cells() {
-    let m = common::model(MODEL);
+    let m = common::birth_death(1.0, 0.0, 1.5e-4, 1.0, 0.0, 16384.0);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.toml");
     std::fs::write(&path, SCHEDULE.replace("grow_from = 1", "grow_from = 1e9")).unwrap();
