@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::compile::{compile_file, BoundModel, CompiledModel};
 use crate::engine::ode::{simulate, Method, OdeOptions, SimError, SimResult};
+use crate::limits::{check, Limit, LimitExceeded};
 use crate::model::ModelError;
 use crate::output::manifest::{command_line, write_json, VERSION};
 use crate::output::plot::PlotError;
@@ -19,9 +20,9 @@ use crate::pkpd::{parse_dose_spec, DoseEvent, DoseSpecError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExperimentError {
-    #[error("{0}")]
+    #[error(transparent)]
     Model(#[from] ModelError),
-    #[error("{0}")]
+    #[error(transparent)]
     Dose(#[from] DoseSpecError),
     #[error("--set `{spec}`: {message}")]
     Set { spec: String, message: String },
@@ -34,8 +35,12 @@ pub enum ExperimentError {
         path: String,
         failure: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Plot(#[from] PlotError),
+    #[error(transparent)]
+    Limit(#[from] LimitExceeded),
+    #[error(transparent)]
+    Bind(#[from] crate::compile::BindError),
 }
 
 /// A command-line style simulation request.
@@ -156,6 +161,8 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
             "--points must be at least 1".into(),
         ));
     }
+    check(Limit::Days, req.days)?;
+    check(Limit::Points, req.points as f64)?;
     if let Some(c) = req.cells {
         if !(c.is_finite() && c > 0.0) {
             return Err(ExperimentError::Settings(format!(
@@ -170,8 +177,8 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
     for d in &req.doses {
         doses.extend(parse_dose_spec(&model, d, t_end)?);
     }
-    let bound = BoundModel::new(&model, &params)
-        .map_err(|e| ExperimentError::Settings(format!("internal error binding the model: {e}")))?;
+    check(Limit::OutputMb, timeline_mb(&model, req.points))?;
+    let bound = BoundModel::new(&model, &params)?;
     let mut options = OdeOptions::new(t_end);
     options.method = req.method;
     options.rtol = req.rtol;
@@ -185,6 +192,16 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
         doses,
         options,
     })
+}
+
+/// Estimated size (MB) of a timeline of `points` intervals: one long-format row (about
+/// 40 bytes) per time, genotype and column (species, observables, drugs, cells).
+pub fn timeline_mb(model: &CompiledModel, points: usize) -> f64 {
+    let columns = model.genotypes.len() * (model.species.len() + 2)
+        + model.observables.len()
+        + model.drugs.len()
+        + 2;
+    (points as f64 + 1.0) * columns as f64 * 40.0 / 1e6
 }
 
 /// Run a simulation and write `timeline.csv`, `manifest.json` and the timeline plot

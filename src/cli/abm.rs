@@ -99,6 +99,9 @@ fn request(a: &Args) -> anyhow::Result<AbmRequest> {
     r.replicates = a.replicates;
     r.seed = a.seed;
     r.threads = a.threads;
+    if let Some(d) = a.days {
+        resloop::limits::check(resloop::limits::Limit::Days, d)?;
+    }
     r.days = a.days;
     r.doses = a.doses.clone();
     r.drug_free = a.drug_free;

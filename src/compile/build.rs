@@ -562,6 +562,14 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
     };
     if let Some(sc) = &file.scenario {
         let days = cx.positive(&sc.days, "scenario.days", "number of days")?;
+        crate::limits::check(crate::limits::Limit::Days, days).map_err(|e| {
+            cx.err(
+                sc.days.span().start,
+                K::TooLarge,
+                "scenario.days",
+                e.to_string(),
+            )
+        })?;
         let t_end = days * 24.0 / model.meta.time_unit.hours();
         for d in &sc.doses {
             crate::pkpd::parse_dose_spec(&model, d.get_ref(), t_end)

@@ -137,6 +137,11 @@ impl Cx<'_> {
                 }
             },
         };
+        let at = rs
+            .and_then(|s| s.days.as_ref())
+            .map_or(0, |d| d.span().start);
+        crate::limits::check(crate::limits::Limit::Days, days)
+            .map_err(|e| self.err(at, "schedule.days", e.to_string()))?;
         let doses = match rs.and_then(|s| s.doses.as_ref()) {
             Some(d) => d
                 .iter()
@@ -194,13 +199,15 @@ impl Cx<'_> {
         o.n_out = DEFAULT_POINTS as usize;
         if let Some(p) = rs.and_then(|s| s.points.as_ref()) {
             let v = *p.get_ref();
-            if !(1..=1_000_000).contains(&v) {
+            if v < 1 {
                 return Err(self.err(
                     p.span().start,
                     "schedule.points",
-                    format!("expected 1 to 1000000 output intervals, found {v}"),
+                    format!("expected at least 1 output interval, found {v}"),
                 ));
             }
+            crate::limits::check(crate::limits::Limit::Points, v as f64)
+                .map_err(|e| self.err(p.span().start, "schedule.points", e.to_string()))?;
             o.n_out = v as usize;
         }
         if let Some(c) = rs.and_then(|s| s.initial_cells.as_ref()) {
