@@ -40,6 +40,10 @@ pub enum ExperimentError {
     #[error(transparent)]
     Limit(#[from] LimitExceeded),
     #[error(transparent)]
+    NonPhysical(#[from] crate::output::timeline::NonPhysical),
+    #[error(transparent)]
+    Range(#[from] crate::limits::OutOfRange),
+    #[error(transparent)]
     Bind(#[from] crate::compile::BindError),
 }
 
@@ -150,12 +154,7 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
             req.days
         )));
     }
-    if !(req.rtol > 0.0 && req.rtol < 1.0 && req.atol > 0.0) {
-        return Err(ExperimentError::Settings(format!(
-            "tolerances must satisfy 0 < rtol < 1 and atol > 0 (rtol {}, atol {})",
-            req.rtol, req.atol
-        )));
-    }
+    crate::limits::check_tolerances(req.rtol, req.atol)?;
     if req.points == 0 {
         return Err(ExperimentError::Settings(
             "--points must be at least 1".into(),
@@ -164,11 +163,7 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
     check(Limit::Days, req.days)?;
     check(Limit::Points, req.points as f64)?;
     if let Some(c) = req.cells {
-        if !(c.is_finite() && c > 0.0) {
-            return Err(ExperimentError::Settings(format!(
-                "--cells must be a positive number, found {c}"
-            )));
-        }
+        crate::limits::check_positive("--cells", c)?;
     }
     let model = compile_file(&req.model)?;
     let t_end = req.days * 24.0 / model.meta.time_unit.hours();
@@ -217,6 +212,7 @@ pub fn run_simulate(
             failure,
         }
     })?;
+    crate::output::timeline::check_timeline(&res.timeline)?;
     let io = |path: &Path| {
         let path = path.display().to_string();
         move |failure| ExperimentError::Io { path, failure }

@@ -1,4 +1,5 @@
-//! Caps on the work an input asks for, checked before the work starts.
+//! Caps on the work an input asks for, checked before the work starts; and the range
+//! checks of run settings (tolerances, positive quantities) every front end shares.
 //!
 //! Why: a short input can ask for unbounded work (a scenario of 1e9 days, a dose
 //! every microsecond, 1e8 output points, an IC50 readout every minute). Without a cap
@@ -170,6 +171,49 @@ pub fn check(limit: Limit, asked: f64) -> Result<(), LimitExceeded> {
         Ok(())
     } else {
         Err(LimitExceeded { limit, asked, max })
+    }
+}
+
+/// A setting outside the range where it means anything (a tolerance of `inf`, a
+/// negative volume). Checked where the setting enters, the same for every engine.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{name} = {value}: expected {expected}")]
+pub struct OutOfRange {
+    pub name: String,
+    pub value: f64,
+    pub expected: &'static str,
+}
+
+/// Solver tolerances: `0 < rtol < 1` and a finite `atol > 0` (an infinite atol turns
+/// error control off and lets cell counts go negative).
+pub fn check_tolerances(rtol: f64, atol: f64) -> Result<(), OutOfRange> {
+    if !(rtol > 0.0 && rtol < 1.0) {
+        return Err(OutOfRange {
+            name: "rtol".into(),
+            value: rtol,
+            expected: "a relative tolerance with 0 < rtol < 1",
+        });
+    }
+    if !(atol > 0.0 && atol.is_finite()) {
+        return Err(OutOfRange {
+            name: "atol".into(),
+            value: atol,
+            expected: "a finite absolute tolerance > 0",
+        });
+    }
+    Ok(())
+}
+
+/// A finite positive quantity (cells, volumes, rates given as settings).
+pub fn check_positive(name: &str, value: f64) -> Result<(), OutOfRange> {
+    if value > 0.0 && value.is_finite() {
+        Ok(())
+    } else {
+        Err(OutOfRange {
+            name: name.to_string(),
+            value,
+            expected: "a finite number > 0",
+        })
     }
 }
 

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use rayon::prelude::*;
 use resloop::compile::compile_file;
 use resloop::therapy::{self, compare::write_compare};
@@ -46,6 +46,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .par_iter()
         .map(|s| therapy::run(&model, s, &opts))
         .collect::<Result<Vec<_>, _>>()?;
+    for (s, r) in schedules.iter().zip(&results) {
+        resloop::output::timeline::check_timeline(&r.timeline)
+            .with_context(|| format!("schedule `{}`", s.name))?;
+    }
     let runs: Vec<_> = schedules.iter().zip(&results).collect();
     let table = write_compare(&a.out, &model, &opts, &runs, !a.run.no_plot)?;
     for (s, r) in &runs {

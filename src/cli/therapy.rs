@@ -33,6 +33,7 @@ impl RunArgs {
                 self.method
             )
         })?;
+        resloop::limits::check_tolerances(self.rtol, self.atol)?;
         Ok(TherapyOptions {
             params: Some(apply_sets(model, &self.sets)?),
             method,
@@ -103,6 +104,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     {
         eprintln!("warning: {w}");
     }
+    resloop::output::timeline::check_timeline(&result.timeline)?;
     let outputs = write_run(&a.out, &model, &schedule, &opts, &result, !a.run.no_plot)
         .with_context(|| format!("writing {}", a.out.display()))?;
     println!("{}", report(&schedule, &result));

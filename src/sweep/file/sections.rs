@@ -176,24 +176,14 @@ impl Cx<'_> {
         }
         if let Some(r) = &rm.rtol {
             let v = *r.get_ref();
-            if !(v > 0.0 && v < 1.0) {
-                return Err(self.err(
-                    r.span().start,
-                    "model.rtol",
-                    format!("expected 0 < rtol < 1, found {v}"),
-                ));
-            }
+            crate::limits::check_tolerances(v, o.atol)
+                .map_err(|e| self.err(r.span().start, "model.rtol", e.to_string()))?;
             o.rtol = v;
         }
         if let Some(a) = &rm.atol {
             let v = *a.get_ref();
-            if !(v > 0.0 && v.is_finite()) {
-                return Err(self.err(
-                    a.span().start,
-                    "model.atol",
-                    format!("expected a positive atol, found {v}"),
-                ));
-            }
+            crate::limits::check_tolerances(o.rtol, v)
+                .map_err(|e| self.err(a.span().start, "model.atol", e.to_string()))?;
             o.atol = v;
         }
         o.n_out = DEFAULT_POINTS as usize;
