@@ -22,6 +22,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    let run = super::run_dir::begin(&a.out)?;
     let model = compile_file(&a.model)?;
     let opts = a.run.options(&model)?;
     // Every schedule is checked before anything runs or is written.
@@ -51,7 +52,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .with_context(|| format!("schedule `{}`", s.name))?;
     }
     let runs: Vec<_> = schedules.iter().zip(&results).collect();
-    let table = write_compare(&a.out, &model, &opts, &runs, !a.run.no_plot)?;
+    let table = write_compare(run.path(), &model, &opts, &runs, !a.run.no_plot)?;
+    run.finish()?;
     for (s, r) in &runs {
         println!("{}", report(s, r));
     }

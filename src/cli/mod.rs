@@ -6,6 +6,7 @@ mod check;
 mod checkerboard;
 mod compare;
 mod demo;
+mod run_dir;
 mod simulate;
 mod sweep;
 mod synergy;
@@ -27,6 +28,9 @@ struct Cli {
     /// points, readouts, ic50, refreshes, doses, output_mb (`inf` for none).
     #[arg(long = "limit", value_name = "NAME=VALUE", global = true)]
     limits: Vec<String>,
+    /// Replace an existing non-empty output folder (only once the new run is complete).
+    #[arg(long, global = true)]
+    overwrite: bool,
 }
 
 #[derive(Subcommand)]
@@ -62,6 +66,8 @@ enum Command {
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     set_limits(&cli.limits)?;
+    run_dir::set_overwrite(cli.overwrite);
+    run_dir::install_signal_handler();
     dispatch(cli.command)
 }
 

@@ -93,6 +93,7 @@ pub fn report(s: &Schedule, r: &TherapyResult) -> String {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    let run = super::run_dir::begin(&a.out)?;
     let model = compile_file(&a.model)?;
     let opts = a.run.options(&model)?;
     let schedule = load_schedule(&a.schedule, &model)?;
@@ -105,8 +106,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         eprintln!("warning: {w}");
     }
     resloop::output::timeline::check_timeline(&result.timeline)?;
-    let outputs = write_run(&a.out, &model, &schedule, &opts, &result, !a.run.no_plot)
+    let outputs = write_run(run.path(), &model, &schedule, &opts, &result, !a.run.no_plot)
         .with_context(|| format!("writing {}", a.out.display()))?;
+    run.finish()?;
     println!("{}", report(&schedule, &result));
     for e in result
         .events
