@@ -84,6 +84,67 @@ fn killed_runs_leave_no_folder_or_a_complete_one() {
     }
     // Not a timing assertion: the delays must have hit both outcomes for the test to
     // mean anything.
-    eprintln!("absent {}, complete {} (run length {full:?})", seen[0], seen[1]);
+    eprintln!(
+        "absent {}, complete {} (run length {full:?})",
+        seen[0], seen[1]
+    );
     assert!(seen[0] > 0 && seen[1] > 0, "{seen:?}");
+}
+
+/// Ctrl-C during a sweep: the sweep stops taking points, its manifest says
+/// `cancelled` (not `running`), and `--resume` finishes it with the same rows as an
+/// uninterrupted sweep.
+#[test]
+fn interrupted_sweep_has_a_truthful_manifest_and_resumes() {
+    let root = tempfile::tempdir().unwrap();
+    let model = std::fs::canonicalize("models/mir34a_axl.toml").unwrap();
+    let spec = root.path().join("sweep.toml");
+    let text = std::fs::read_to_string("models/sweeps/mir34a_axl_sobol.toml")
+        .unwrap()
+        .replace("samples = 32", "samples = 128")
+        .replace(
+            "\"../mir34a_axl.toml\"",
+            &format!("{:?}", model.display().to_string()),
+        );
+    std::fs::write(&spec, text).unwrap();
+    let sweep = |out: &Path, extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_resloop"));
+        c.arg("sweep")
+            .arg(&spec)
+            .args(["--no-analysis", "--threads", "1", "--out"])
+            .arg(out)
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        c
+    };
+    let reference = root.path().join("reference");
+    assert!(sweep(&reference, &[]).status().unwrap().success());
+
+    let out = root.path().join("interrupted");
+    let mut child = sweep(&out, &[]).spawn().unwrap();
+    // Wait for some rows, then Ctrl-C.
+    let runs = out.join("runs.csv");
+    let t0 = Instant::now();
+    while std::fs::read_to_string(&runs).map_or(0, |t| t.lines().count()) < 20 {
+        assert!(t0.elapsed().as_secs() < 120, "the sweep wrote no rows");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "a cancelled sweep is not a success");
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"status\": \"cancelled\""), "{manifest}");
+    let rows = std::fs::read_to_string(&runs).unwrap().lines().count();
+    let all = std::fs::read_to_string(reference.join("runs.csv")).unwrap();
+    assert!(
+        rows < all.lines().count(),
+        "{rows} rows: the sweep was not interrupted"
+    );
+
+    assert!(sweep(&out, &["--resume"]).status().unwrap().success());
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("\"status\": \"complete\""));
+    assert_eq!(std::fs::read_to_string(&runs).unwrap(), all);
 }

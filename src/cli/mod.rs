@@ -68,7 +68,9 @@ pub fn run() -> anyhow::Result<()> {
     set_limits(&cli.limits)?;
     run_dir::set_overwrite(cli.overwrite);
     run_dir::install_signal_handler();
-    dispatch(cli.command)
+    let result = dispatch(cli.command);
+    run_dir::wait_if_interrupted();
+    result
 }
 
 /// Put the `--limit` settings in force (on top of the defaults).

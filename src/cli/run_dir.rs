@@ -8,7 +8,6 @@
 //! ends with a truthful `cancelled` manifest and can be resumed (a second signal
 //! exits at once, leaving a resumable folder as a `kill -9` would).
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -40,9 +39,14 @@ pub fn begin(out: &Path) -> anyhow::Result<RunDir> {
 pub fn relocate(run: &RunDir, file: &str) -> anyhow::Result<()> {
     let path = run.path().join(file);
     let text = std::fs::read_to_string(&path)?;
-    let (from, to) = (run.path().display().to_string(), run.out().display().to_string());
+    let (from, to) = (
+        run.path().display().to_string(),
+        run.out().display().to_string(),
+    );
     let text = text.replace(&from, &to);
-    resloop::output::atomic::write_atomic(&path, |w| w.write_all(text.as_bytes()))?;
+    resloop::output::atomic::write_atomic(&path, |w| {
+        std::io::Write::write_all(w, text.as_bytes())
+    })?;
     Ok(())
 }
 
@@ -58,6 +62,16 @@ pub fn sweep_cancel_flag() -> Arc<AtomicBool> {
     Arc::clone(cancel())
 }
 
+/// After a command returns: if a signal handler is removing the run folders, wait for
+/// it to end the process (exit 130) instead of exiting first, half way through.
+pub fn wait_if_interrupted() {
+    if resloop::output::atomic::abandoning() {
+        loop {
+            std::thread::park();
+        }
+    }
+}
+
 /// Install the Ctrl-C / SIGTERM / SIGHUP handler (once per process).
 pub fn install_signal_handler() {
     static ONCE: OnceLock<()> = OnceLock::new();
@@ -65,7 +79,9 @@ pub fn install_signal_handler() {
         // The handler runs on its own thread, so it may take locks and touch files.
         let r = ctrlc::set_handler(|| {
             if COOPERATIVE.load(Ordering::SeqCst) && !cancel().swap(true, Ordering::SeqCst) {
-                eprintln!("interrupted: finishing the points in progress (signal again to stop now)");
+                eprintln!(
+                    "interrupted: finishing the points in progress (signal again to stop now)"
+                );
                 return;
             }
             abandon_all();

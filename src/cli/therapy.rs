@@ -106,8 +106,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         eprintln!("warning: {w}");
     }
     resloop::output::timeline::check_timeline(&result.timeline)?;
-    let outputs = write_run(run.path(), &model, &schedule, &opts, &result, !a.run.no_plot)
-        .with_context(|| format!("writing {}", a.out.display()))?;
+    let outputs = write_run(
+        run.path(),
+        &model,
+        &schedule,
+        &opts,
+        &result,
+        !a.run.no_plot,
+    )
+    .with_context(|| format!("writing {}", a.out.display()))?;
     run.finish()?;
     println!("{}", report(&schedule, &result));
     for e in result

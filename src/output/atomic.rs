@@ -161,7 +161,9 @@ impl RunDir {
         let prefix = format!(".{name}.partial-");
         for entry in fs::read_dir(&parent).map_err(io)?.flatten() {
             let file = entry.file_name().to_string_lossy().to_string();
-            let Some(pid) = file.strip_prefix(&prefix).and_then(|p| p.parse::<u32>().ok()) else {
+            // `.NAME.partial-PID`, `.NAME.partial-PID.old` or `.NAME.partial-PID.abandoned`.
+            let pid = file.strip_prefix(&prefix).and_then(|p| p.split('.').next());
+            let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok()) else {
                 continue;
             };
             if !alive(pid) {
@@ -173,10 +175,17 @@ impl RunDir {
             fs::remove_dir_all(&tmp).map_err(io)?;
         }
         fs::create_dir(&tmp).map_err(io)?;
-        IN_PROGRESS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(tmp.clone());
+        {
+            // Registered under the lock `abandon_all` takes after raising its flag, so
+            // a folder is either seen by it or never started.
+            let mut runs = IN_PROGRESS.lock().unwrap_or_else(|e| e.into_inner());
+            if abandoning() {
+                drop(runs);
+                let _ = fs::remove_dir_all(&tmp);
+                return Err(io(abandoned()));
+            }
+            runs.push(tmp.clone());
+        }
         Ok(RunDir {
             out: out.to_path_buf(),
             tmp,
@@ -244,20 +253,37 @@ impl Drop for RunDir {
 /// Set once the process is abandoning its runs: from then on no file is written.
 static ABANDONED: AtomicBool = AtomicBool::new(false);
 
+/// Is a signal handler removing this process's unfinished runs? (Then the thread
+/// that ran the command must not exit the process before the handler is done.)
+pub fn abandoning() -> bool {
+    ABANDONED.load(Ordering::SeqCst)
+}
+
 fn abandoned() -> io::Error {
     io::Error::new(io::ErrorKind::Interrupted, "the run was interrupted")
 }
 
 /// Remove the temporary folders of every unfinished run of this process (for a
-/// signal handler about to exit: nothing half-written stays behind). Writers of
-/// other threads are stopped first ([`write_atomic`] and [`commit_file`] refuse from
-/// now on) and given a moment to see it, so none recreates a removed folder.
+/// signal handler about to exit: nothing half-written stays behind).
+///
+/// Other threads may still be writing: from now on [`write_atomic`] and
+/// [`commit_file`] refuse, each folder is first renamed aside (so a writer holding its
+/// path fails instead of filling it again) and removed, and the sweep is repeated a
+/// few times in case a writer recreated a folder in between.
 pub fn abandon_all() {
     ABANDONED.store(true, Ordering::SeqCst);
-    std::thread::sleep(std::time::Duration::from_millis(20));
     let dirs = std::mem::take(&mut *IN_PROGRESS.lock().unwrap_or_else(|e| e.into_inner()));
-    for d in dirs {
-        let _ = fs::remove_dir_all(d);
+    for _ in 0..5 {
+        for d in &dirs {
+            if d.exists() {
+                let mut name = d.file_name().unwrap_or_default().to_os_string();
+                name.push(".abandoned");
+                let aside = d.with_file_name(name);
+                let gone = fs::rename(d, &aside).map_or(d.clone(), |_| aside);
+                let _ = fs::remove_dir_all(gone);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
 
