@@ -148,3 +148,35 @@ fn interrupted_sweep_has_a_truthful_manifest_and_resumes() {
     assert!(manifest.contains("\"status\": \"complete\""));
     assert_eq!(std::fs::read_to_string(&runs).unwrap(), all);
 }
+
+/// Writing into an existing run folder is refused; `--overwrite` replaces the whole
+/// folder, so a `--no-plot` rerun leaves no stale plot of the earlier run.
+#[test]
+fn an_existing_run_folder_is_refused_or_replaced_whole() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("run");
+    let simulate = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_resloop"))
+            .args(["simulate", "models/minimal_loop.toml", "--days", "5", "--out"])
+            .arg(&out)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    assert!(simulate(&[]).status.success());
+    assert!(out.join("timeline.png").exists());
+    let again = simulate(&["--no-plot"]);
+    assert_eq!(again.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("already exists and is not empty; pass --overwrite to replace it"),
+        "{stderr}"
+    );
+    assert!(simulate(&["--no-plot", "--overwrite"]).status.success());
+    assert!(!out.join("timeline.png").exists(), "a stale plot survived");
+    assert_eq!(
+        files(&out),
+        ["manifest.json", "timeline.csv"].map(String::from).into()
+    );
+    assert_eq!(files(root.path()), ["run"].map(String::from).into());
+}
