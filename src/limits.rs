@@ -125,7 +125,7 @@ impl Limits {
             .trim()
             .parse()
             .map_err(|_| format!("--limit `{setting}`: cannot read `{value}` as a number"))?;
-        if !(v > 0.0) || v.is_nan() {
+        if v.is_nan() || v <= 0.0 {
             return Err(format!(
                 "--limit `{setting}`: expected a positive number (inf for no limit)"
             ));

@@ -2,37 +2,20 @@
 //! either compiles and evaluates correctly, fast and in bounded memory, or fails with a
 //! located error that names the limit.
 
+mod common;
+
 use std::path::Path;
 
 use resloop::compile::{compile_str, BoundModel};
 use resloop::model::ModelErrorKind;
 
-/// A one-species model whose rate is `rate`.
+/// A one-species model whose rate is `rate` (on line 11).
 fn model(rate: &str) -> String {
     format!(
-        r#"[model]
-name = "t"
-title = "test"
-time_unit = "hours"
-description = "test model"
-
-[species.X]
-initial = 1.0
-unit = "a.u."
-description = "x"
-rate = "{rate}"
-
-[parameters.k]
-value = 0.1
-unit = "1/h"
-bounds = [0.01, 1.0]
-provenance = "assumed"
-note = "test"
-
-[fate]
-division = "0.01"
-death = "0.001"
-"#
+        "{}[species.X]\ninitial = 1.0\nunit = \"a.u.\"\ndescription = \"x\"\nrate = \"{rate}\"\n\n\
+         [parameters.k]\nvalue = 0.1\nunit = \"1/h\"\nprovenance = \"assumed\"\nnote = \"test\"\n\n\
+         [fate]\ndivision = \"0.01\"\ndeath = \"0.001\"\n",
+        common::header("hours")
     )
 }
 

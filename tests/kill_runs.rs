@@ -157,7 +157,13 @@ fn an_existing_run_folder_is_refused_or_replaced_whole() {
     let out = root.path().join("run");
     let simulate = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_resloop"))
-            .args(["simulate", "models/minimal_loop.toml", "--days", "5", "--out"])
+            .args([
+                "simulate",
+                "models/minimal_loop.toml",
+                "--days",
+                "5",
+                "--out",
+            ])
             .arg(&out)
             .args(extra)
             .output()
