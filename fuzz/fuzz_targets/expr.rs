@@ -16,7 +16,9 @@ fuzz_target!(|data: &[u8]| {
     scope.insert("k", Var::Param(0));
     let Ok(e) = resolve(&ast, &scope) else { return };
     let mut budget = 1_000_000;
-    let Ok(d) = diff_within(&e, Var::Species(0), &mut budget) else { return };
+    let Ok(d) = diff_within(&e, Var::Species(0), &mut budget) else {
+        return;
+    };
     let params = [0.5];
     let bound = e.substitute(&|v| match v {
         Var::Param(0) => Some(resloop::expr::Expr::c(params[0])),
