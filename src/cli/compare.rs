@@ -45,17 +45,23 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     let results = schedules
         .par_iter()
-        .map(|s| therapy::run(&model, s, &opts))
+        .map(|s| therapy::run_replicates(&model, s, &opts, a.run.replicates))
         .collect::<Result<Vec<_>, _>>()?;
-    for (s, r) in schedules.iter().zip(&results) {
-        resloop::output::timeline::check_timeline(&r.timeline)
-            .with_context(|| format!("schedule `{}`", s.name))?;
+    for (s, reps) in schedules.iter().zip(&results) {
+        for r in reps {
+            resloop::output::timeline::check_timeline(&r.timeline)
+                .with_context(|| format!("schedule `{}`", s.name))?;
+        }
     }
-    let runs: Vec<_> = schedules.iter().zip(&results).collect();
+    let runs: Vec<_> = schedules
+        .iter()
+        .zip(&results)
+        .map(|(s, r)| (s, r.as_slice()))
+        .collect();
     let table = write_compare(run.path(), &model, &opts, &runs, !a.run.no_plot)?;
     run.finish()?;
     for (s, r) in &runs {
-        println!("{}", report(s, r));
+        println!("{}", report(s, &r[0]));
     }
     println!();
     print!("{}", table.render());

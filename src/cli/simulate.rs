@@ -31,6 +31,13 @@ pub struct Args {
     /// Cells at the start (default: the model's `initial_cells`).
     #[arg(long)]
     pub cells: Option<f64>,
+    /// Engine: hybrid (default for a model with genotypes: mutants arise and die out
+    /// as whole cells) or mean-field (the ODE alone: counts are expected values).
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
+    /// Seed of the hybrid engine's random events.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
     /// Skip the plots.
     #[arg(long)]
     pub no_plot: bool,
@@ -46,6 +53,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             a.method
         )
     })?;
+    let model = resloop::compile::compile_file(&a.model)?;
+    let engine = super::therapy::engine_for(a.engine.as_deref(), &model)?;
     let req = SimulateRequest {
         model: a.model,
         days: a.days,
@@ -57,6 +66,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         points: a.points,
         cells: a.cells,
         plot: !a.no_plot,
+        engine: Some(engine),
+        seed: a.seed,
     };
     let run = super::run_dir::begin(&a.out)?;
     let (manifest, res) = run_simulate(&req, run.path())?;
@@ -65,8 +76,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let total = tl.column("total", "cells").map(|c| tl.series(c));
     if let Some(total) = total {
         println!(
-            "{}: {} days, cells {:.3e} -> {:.3e} (min {:.3e}); {} steps, {} rhs evaluations, {:.1} ms",
+            "{} [{}]: {} days, cells {:.3e} -> {:.3e} (min {:.3e}); {} steps, {} rhs evaluations, {:.1} ms",
             manifest.model.name,
+            manifest.engine.label(),
             a.days,
             total[0],
             total[total.len() - 1],

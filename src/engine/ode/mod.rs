@@ -12,7 +12,7 @@ mod solver;
 pub use adapter::OdeSolversDopri5;
 pub use dopri5::Dopri5;
 pub use driver::{simulate, simulate_with, Column, OdeOptions, SimError, SimResult, Timeline};
-pub use population::PopulationSystem;
+pub use population::{PopulationSystem, ACC_PER_GENOTYPE, ACC_VARIANCE};
 pub use rosenbrock::Rosenbrock23;
 pub use run::{
     timeline_columns, total_cells, Captured, GenotypeReading, OdeRun, RowRecorder, RunSettings,
