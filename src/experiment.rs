@@ -15,6 +15,7 @@ use crate::engine::ode::{
 };
 use crate::engine::population::{HybridSettings, Mode, PopulationEngine};
 use crate::engine::{Engine, EngineKind};
+use crate::limits::{check, Limit, LimitExceeded};
 use crate::model::ModelError;
 use crate::output::manifest::{command_line, write_json, VERSION};
 use crate::output::plot::PlotError;
@@ -24,9 +25,9 @@ use crate::pkpd::{parse_dose_spec, DoseEvent, DoseSpecError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExperimentError {
-    #[error("{0}")]
+    #[error(transparent)]
     Model(#[from] ModelError),
-    #[error("{0}")]
+    #[error(transparent)]
     Dose(#[from] DoseSpecError),
     #[error("--set `{spec}`: {message}")]
     Set { spec: String, message: String },
@@ -39,8 +40,16 @@ pub enum ExperimentError {
         path: String,
         failure: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Plot(#[from] PlotError),
+    #[error(transparent)]
+    Limit(#[from] LimitExceeded),
+    #[error(transparent)]
+    NonPhysical(#[from] crate::output::timeline::NonPhysical),
+    #[error(transparent)]
+    Range(#[from] crate::limits::OutOfRange),
+    #[error(transparent)]
+    Bind(#[from] crate::compile::BindError),
 }
 
 /// A command-line style simulation request.
@@ -158,23 +167,16 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
             req.days
         )));
     }
-    if !(req.rtol > 0.0 && req.rtol < 1.0 && req.atol > 0.0) {
-        return Err(ExperimentError::Settings(format!(
-            "tolerances must satisfy 0 < rtol < 1 and atol > 0 (rtol {}, atol {})",
-            req.rtol, req.atol
-        )));
-    }
+    crate::limits::check_tolerances(req.rtol, req.atol)?;
     if req.points == 0 {
         return Err(ExperimentError::Settings(
             "--points must be at least 1".into(),
         ));
     }
+    check(Limit::Days, req.days)?;
+    check(Limit::Points, req.points as f64)?;
     if let Some(c) = req.cells {
-        if !(c.is_finite() && c > 0.0) {
-            return Err(ExperimentError::Settings(format!(
-                "--cells must be a positive number, found {c}"
-            )));
-        }
+        crate::limits::check_positive("--cells", c)?;
     }
     let model = compile_file(&req.model)?;
     let t_end = req.days * 24.0 / model.meta.time_unit.hours();
@@ -183,8 +185,8 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
     for d in &req.doses {
         doses.extend(parse_dose_spec(&model, d, t_end)?);
     }
-    let bound = BoundModel::new(&model, &params)
-        .map_err(|e| ExperimentError::Settings(format!("internal error binding the model: {e}")))?;
+    check(Limit::OutputMb, timeline_mb(&model, req.points))?;
+    let bound = BoundModel::new(&model, &params)?;
     let mut options = OdeOptions::new(t_end);
     options.method = req.method;
     options.rtol = req.rtol;
@@ -198,6 +200,16 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
         doses,
         options,
     })
+}
+
+/// Estimated size (MB) of a timeline of `points` intervals: one long-format row (about
+/// 40 bytes) per time, genotype and column (species, observables, drugs, cells).
+pub fn timeline_mb(model: &CompiledModel, points: usize) -> f64 {
+    let columns = model.genotypes.len() * (model.species.len() + 2)
+        + model.observables.len()
+        + model.drugs.len()
+        + 2;
+    (points as f64 + 1.0) * columns as f64 * 40.0 / 1e6
 }
 
 /// Run the prepared doses on the mean-field or hybrid engine (replicate 0 of `seed`).
@@ -257,6 +269,7 @@ pub fn run_simulate(
         model: p.model.meta.path.clone(),
         failure,
     })?;
+    crate::output::timeline::check_timeline(&res.timeline)?;
     let io = |path: &Path| {
         let path = path.display().to_string();
         move |failure| ExperimentError::Io { path, failure }

@@ -16,6 +16,7 @@ pub mod experiment;
 pub mod expr;
 pub mod facts;
 pub mod fit;
+pub mod limits;
 pub mod model;
 pub mod output;
 pub mod pkpd;

@@ -99,6 +99,9 @@ fn request(a: &Args) -> anyhow::Result<AbmRequest> {
     r.replicates = a.replicates;
     r.seed = a.seed;
     r.threads = a.threads;
+    if let Some(d) = a.days {
+        resloop::limits::check(resloop::limits::Limit::Days, d)?;
+    }
     r.days = a.days;
     r.doses = a.doses.clone();
     r.drug_free = a.drug_free;
@@ -247,8 +250,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let ens = simulate(&p, &bar);
     bar.bar.finish_and_clear();
     let ens = ens.with_context(context)?;
-    let manifest = write_outputs(&req, &p, &ens, &a.out, start.elapsed().as_secs_f64())
+    let run = super::run_dir::begin(&a.out)?;
+    let manifest = write_outputs(&req, &p, &ens, run.path(), start.elapsed().as_secs_f64())
         .with_context(context)?;
+    run.finish()?;
     report(&manifest, &ens, &a.out);
     Ok(())
 }
@@ -262,8 +267,10 @@ pub fn demo(out: &Path) -> anyhow::Result<()> {
     req.replicates = 16;
     req.seed = 1;
     req.cells = Some(1_000_000);
-    let (manifest, ens) = run_abm(&req, out, &resloop::abm::NoProgress)
+    let run = super::run_dir::begin(out)?;
+    let (manifest, ens) = run_abm(&req, run.path(), &resloop::abm::NoProgress)
         .with_context(|| format!("agent-based demo of {}", model.display()))?;
+    run.finish()?;
     report(&manifest, &ens, out);
     Ok(())
 }

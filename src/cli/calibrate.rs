@@ -132,11 +132,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             values.join(" ")
         );
     };
+    let run = super::run_dir::begin(&a.out)?;
     let cal = calibrate::calibrate(&file, &space, settings, &mut report)?;
-    calibrate::write_evaluations(&outputs[0], &cal)?;
-    calibrate::write_best(&outputs[1], &cal, &file)?;
+    let tmp = |p: &std::path::Path| run.path().join(p.file_name().unwrap_or_default());
+    calibrate::write_evaluations(&tmp(&outputs[0]), &cal)?;
+    calibrate::write_best(&tmp(&outputs[1]), &cal, &file)?;
     let manifest = Manifest::new(&cal, &file)?;
-    calibrate::write_manifest(&outputs[2], &manifest)?;
+    calibrate::write_manifest(&tmp(&outputs[2]), &manifest)?;
+    run.finish()?;
 
     let (start, best) = (cal.start(), cal.best());
     println!(

@@ -137,7 +137,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         &doses_b,
         &settings,
     )?;
-    let plate_path = a.out.join("plate.csv");
+    let run = super::run_dir::begin(&a.out)?;
+    let plate_path = run.path().join("plate.csv");
     plate
         .save_csv(&plate_path)
         .with_context(|| format!("cannot write {}", plate_path.display()))?;
@@ -149,15 +150,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         a.drug_b,
         a.state,
         a.hours,
-        plate_path.display()
+        a.out.join("plate.csv").display()
     );
     if !methods.is_empty() {
         let mut o = SynergyOptions::new(&plate_path);
         o.methods = methods;
-        for report in run_synergy(&o, &a.out)? {
+        for report in run_synergy(&o, run.path())? {
             super::synergy::print_table(&report);
         }
         println!("scores and plots in {}", a.out.display());
+        // The scores name the plate they read: its final place, not the temporary one.
+        super::run_dir::relocate(&run, "summary.json")?;
     }
+    run.finish()?;
     Ok(())
 }

@@ -1,6 +1,6 @@
 use std::path::PathBuf;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use rayon::prelude::*;
 use resloop::compile::compile_file;
 use resloop::therapy::{self, compare::write_compare};
@@ -22,6 +22,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    let run = super::run_dir::begin(&a.out)?;
     let model = compile_file(&a.model)?;
     let opts = a.run.options(&model)?;
     // Every schedule is checked before anything runs or is written.
@@ -46,12 +47,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .par_iter()
         .map(|s| therapy::run_replicates(&model, s, &opts, a.run.replicates))
         .collect::<Result<Vec<_>, _>>()?;
+    for (s, reps) in schedules.iter().zip(&results) {
+        for r in reps {
+            resloop::output::timeline::check_timeline(&r.timeline)
+                .with_context(|| format!("schedule `{}`", s.name))?;
+        }
+    }
     let runs: Vec<_> = schedules
         .iter()
         .zip(&results)
         .map(|(s, r)| (s, r.as_slice()))
         .collect();
-    let table = write_compare(&a.out, &model, &opts, &runs, !a.run.no_plot)?;
+    let table = write_compare(run.path(), &model, &opts, &runs, !a.run.no_plot)?;
+    run.finish()?;
     for (s, r) in &runs {
         println!("{}", report(s, &r[0]));
     }

@@ -89,6 +89,9 @@ fn checkerboard_words(
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    // The demo regenerates its own outputs: each of its run folders replaces the one
+    // an earlier demo wrote (still only once the new one is complete).
+    super::run_dir::set_overwrite(true);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&a.models)
         .with_context(|| format!("cannot read the models folder {}", a.models.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -115,7 +118,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         println!("\n=== {} — {}", m.meta.name, m.meta.title);
         let mut req = SimulateRequest::new(f, days);
         req.doses = doses;
-        let (_, res) = run_simulate(&req, &out.join("scenario"))?;
+        let run = super::run_dir::begin(&out.join("scenario"))?;
+        let (_, res) = run_simulate(&req, run.path())?;
+        run.finish()?;
         let tl = &res.timeline;
         let total = tl.series(
             tl.column("total", "cells")

@@ -6,6 +6,7 @@ mod check;
 mod checkerboard;
 mod compare;
 mod demo;
+mod run_dir;
 mod simulate;
 mod sweep;
 mod synergy;
@@ -23,6 +24,13 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Raise (or lower) a cap on the work an input may ask for, NAME=VALUE: days,
+    /// points, readouts, ic50, refreshes, doses, output_mb (`inf` for none).
+    #[arg(long = "limit", value_name = "NAME=VALUE", global = true)]
+    limits: Vec<String>,
+    /// Replace an existing non-empty output folder (only once the new run is complete).
+    #[arg(long, global = true)]
+    overwrite: bool,
 }
 
 #[derive(Subcommand)]
@@ -56,13 +64,32 @@ enum Command {
 }
 
 pub fn run() -> anyhow::Result<()> {
-    dispatch(Cli::parse().command)
+    let cli = Cli::parse();
+    set_limits(&cli.limits)?;
+    run_dir::set_overwrite(cli.overwrite);
+    run_dir::install_signal_handler();
+    let result = dispatch(cli.command);
+    run_dir::wait_if_interrupted();
+    result
+}
+
+/// Put the `--limit` settings in force (on top of the defaults).
+fn set_limits(settings: &[String]) -> anyhow::Result<()> {
+    let mut l = resloop::limits::Limits::DEFAULT;
+    for s in settings {
+        l.apply(s).map_err(anyhow::Error::msg)?;
+    }
+    resloop::limits::set(l);
+    Ok(())
 }
 
 /// Run a command line given as words (the demo runs the commands a user would type).
 pub fn run_words(words: &[String]) -> anyhow::Result<()> {
     let cli =
         Cli::try_parse_from(std::iter::once("resloop".to_string()).chain(words.iter().cloned()))?;
+    if !cli.limits.is_empty() {
+        set_limits(&cli.limits)?;
+    }
     dispatch(cli.command)
 }
 

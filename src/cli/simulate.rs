@@ -69,7 +69,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         engine: Some(engine),
         seed: a.seed,
     };
-    let (manifest, res) = run_simulate(&req, &a.out)?;
+    let run = super::run_dir::begin(&a.out)?;
+    let (manifest, res) = run_simulate(&req, run.path())?;
+    run.finish()?;
     let tl = &res.timeline;
     let total = tl.column("total", "cells").map(|c| tl.series(c));
     if let Some(total) = total {

@@ -80,8 +80,20 @@ pub fn run_sweep_cmd(a: SweepArgs) -> anyhow::Result<()> {
         shard,
         threads: a.threads,
         progress: true,
-        cancel: None,
+        cancel: Some(super::run_dir::sweep_cancel_flag()),
     };
+    if super::run_dir::overwrite() && !a.resume && a.out.exists() {
+        // A sweep owns its folder (it is resumable), so --overwrite removes the old
+        // sweep first; anything that is not a sweep folder is never removed.
+        if !a.out.join("manifest.json").is_file() {
+            bail!(
+                "--overwrite: {} is not a sweep folder (no manifest.json); not removing it",
+                a.out.display()
+            );
+        }
+        std::fs::remove_dir_all(&a.out)
+            .with_context(|| format!("cannot remove {}", a.out.display()))?;
+    }
     let s = run_sweep(&sweep.spec, &sweep.evaluator, &a.out, &options)?;
     print_summary(&a.out, &s, a.threads);
     if shard.is_none() && !a.no_analysis {
@@ -91,7 +103,9 @@ pub fn run_sweep_cmd(a: SweepArgs) -> anyhow::Result<()> {
 }
 
 pub fn run_merge(a: MergeArgs) -> anyhow::Result<()> {
-    let m = merge(&a.dirs, &a.out)?;
+    let run = super::run_dir::begin(&a.out)?;
+    let m = merge(&a.dirs, run.path())?;
+    run.finish()?;
     println!(
         "merged {} directories into {}: {} points ({} ok, {} failed)",
         a.dirs.len(),

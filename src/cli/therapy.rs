@@ -47,6 +47,7 @@ impl RunArgs {
                 self.method
             )
         })?;
+        resloop::limits::check_tolerances(self.rtol, self.atol)?;
         let engine = engine_for(self.engine.as_deref(), model)?;
         if self.replicates == 0 {
             bail!("--replicates must be at least 1");
@@ -130,6 +131,7 @@ pub fn report(s: &Schedule, r: &TherapyResult) -> String {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
+    let run = super::run_dir::begin(&a.out)?;
     let model = compile_file(&a.model)?;
     let opts = a.run.options(&model)?;
     let schedule = load_schedule(&a.schedule, &model)?;
@@ -142,8 +144,19 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     {
         eprintln!("warning: {w}");
     }
-    let outputs = write_run(&a.out, &model, &schedule, &opts, &results, !a.run.no_plot)
-        .with_context(|| format!("writing {}", a.out.display()))?;
+    for r in &results {
+        resloop::output::timeline::check_timeline(&r.timeline)?;
+    }
+    let outputs = write_run(
+        run.path(),
+        &model,
+        &schedule,
+        &opts,
+        &results,
+        !a.run.no_plot,
+    )
+    .with_context(|| format!("writing {}", a.out.display()))?;
+    run.finish()?;
     println!("{}", report(&schedule, result));
     if results.len() > 1 {
         let e = therapy::EnsembleSummary::of(&results);

@@ -68,9 +68,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         problems += outcomes.iter().filter(|o| o.status == Status::Fail).count();
         rows.push((file.model.meta.name.clone(), outcomes));
     }
-    let csv = a.out.join("validate.csv");
+    let run = super::run_dir::begin(&a.out)?;
+    let csv = run.path().join("validate.csv");
     facts::write_csv(&csv, &rows).with_context(|| format!("cannot write {}", csv.display()))?;
-    println!("wrote {}", csv.display());
+    run.finish()?;
+    println!("wrote {}", a.out.join("validate.csv").display());
     if problems > 0 {
         bail!("{problems} fact(s) fail that are not marked as known failures");
     }

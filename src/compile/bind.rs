@@ -7,10 +7,30 @@
 //! right-hand-side evaluation.
 
 use super::types::{CompiledModel, Effect};
-use crate::expr::deriv::diff;
+use crate::expr::deriv::{diff_within, TooLarge};
 use crate::expr::program::UnboundVar;
 use crate::expr::{Expr, Program, Var};
 use crate::model::EffectMode;
+
+/// Most expression nodes the exact Jacobian of one genotype may take (about 50 bytes
+/// each). The derivative of an expression can be larger than the expression (the
+/// chain rule copies inner terms), so it has its own budget.
+pub const MAX_JACOBIAN_NODES: usize = 5_000_000;
+
+/// Why a model could not be bound.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BindError {
+    #[error(transparent)]
+    Unbound(#[from] UnboundVar),
+    #[error("the exact Jacobian of genotype `{genotype}` is too large: {source} (at d rate[{row}] / d {species}); this limit cannot be raised: simplify or split the rate expressions")]
+    Jacobian {
+        genotype: String,
+        row: usize,
+        species: String,
+        #[source]
+        source: TooLarge,
+    },
+}
 
 /// The programs of one genotype.
 #[derive(Debug, Clone)]
@@ -38,7 +58,7 @@ pub struct BoundModel {
 
 impl BoundModel {
     /// Bind with base parameter values `base` (the model's values plus any changes).
-    pub fn new(model: &CompiledModel, base: &[f64]) -> Result<BoundModel, UnboundVar> {
+    pub fn new(model: &CompiledModel, base: &[f64]) -> Result<BoundModel, BindError> {
         let genotypes = model
             .genotypes
             .iter()
@@ -56,7 +76,7 @@ impl BoundModel {
                         p[i] = v;
                     }
                 }
-                bind_genotype(model, p)
+                bind_genotype(model, p, &g.name)
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(BoundModel {
@@ -91,7 +111,11 @@ fn effect_expr(e: &Effect, params: &[f64]) -> Expr {
     .simplify()
 }
 
-fn bind_genotype(model: &CompiledModel, params: Vec<f64>) -> Result<BoundGenotype, UnboundVar> {
+fn bind_genotype(
+    model: &CompiledModel,
+    params: Vec<f64>,
+    genotype: &str,
+) -> Result<BoundGenotype, BindError> {
     let effects: Vec<Expr> = model
         .effects
         .iter()
@@ -147,9 +171,17 @@ fn bind_genotype(model: &CompiledModel, params: Vec<f64>) -> Result<BoundGenotyp
     };
     let mut jac_exprs = Vec::new();
     let mut jac_pattern = Vec::new();
+    let mut budget = MAX_JACOBIAN_NODES;
     for (row, e) in rhs_exprs.iter().enumerate() {
         for col in 0..n {
-            let d = diff(e, Var::Species(col));
+            let d = diff_within(e, Var::Species(col), &mut budget).map_err(|source| {
+                BindError::Jacobian {
+                    genotype: genotype.to_string(),
+                    row,
+                    species: model.species[col].name.clone(),
+                    source,
+                }
+            })?;
             if d.as_const() != Some(0.0) {
                 jac_exprs.push(d);
                 jac_pattern.push((row, col));

@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 use toml::Spanned;
 
 use super::types::*;
+use crate::expr::parse::ParseErrorKind;
 use crate::expr::resolve::did_you_mean_among;
 use crate::expr::{parse, resolve_forbidding, Expr, NameKind, ResolveError, Scope, Var};
 use crate::model::{
@@ -48,8 +49,13 @@ impl Ctx<'_> {
     ) -> Result<Expr, ModelError> {
         let start = s.span().start;
         let at = |pos: usize| self.src.offset_in_string(start, pos);
-        let ast =
-            parse(s.get_ref()).map_err(|e| self.err(at(e.pos), K::Syntax, field, e.message))?;
+        let ast = parse(s.get_ref()).map_err(|e| {
+            let kind = match e.kind {
+                ParseErrorKind::Syntax => K::Syntax,
+                ParseErrorKind::TooDeep | ParseErrorKind::TooLong => K::TooLarge,
+            };
+            self.err(at(e.pos), kind, field, e.message)
+        })?;
         resolve_forbidding(&ast, scope, forbid).map_err(|e| {
             let kind = match e {
                 ResolveError::UnknownName { .. } => K::UnknownName,
@@ -57,6 +63,7 @@ impl Ctx<'_> {
                 ResolveError::UnknownFunction { .. } | ResolveError::Arity { .. } => {
                     K::BadFunctionCall
                 }
+                ResolveError::TooLarge { .. } => K::TooLarge,
             };
             self.err(at(e.pos()), kind, field, e.to_string())
         })
@@ -396,6 +403,14 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
     }
     let division = cx.expr(&file.fate.division, &scope, "fate.division")?;
     let death = cx.expr(&file.fate.death, &scope, "fate.death")?;
+    check_inlined_sizes(
+        &cx,
+        file,
+        &effects,
+        &observables,
+        &species,
+        [&division, &death],
+    )?;
     let initial_cells = match &file.fate.initial_cells {
         Some(v) => cx.positive(v, "fate.initial_cells", "number of cells")?,
         None => 1e6,
@@ -547,6 +562,14 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
     };
     if let Some(sc) = &file.scenario {
         let days = cx.positive(&sc.days, "scenario.days", "number of days")?;
+        crate::limits::check(crate::limits::Limit::Days, days).map_err(|e| {
+            cx.err(
+                sc.days.span().start,
+                K::TooLarge,
+                "scenario.days",
+                e.to_string(),
+            )
+        })?;
         let t_end = days * 24.0 / model.meta.time_unit.hours();
         for d in &sc.doses {
             crate::pkpd::parse_dose_spec(&model, d.get_ref(), t_end)
@@ -559,6 +582,73 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
         });
     }
     Ok(model)
+}
+
+/// Most nodes a rate, division or death expression may have once observables, drug
+/// effects and the parameters effects scale are inlined (see [`crate::compile::BoundModel`]).
+pub const MAX_INLINED_NODES: usize = 1_000_000;
+
+/// Refuse, before any binding work, a rate that inlining would blow up (an observable
+/// of 10^5 nodes used 10^3 times): an upper bound on its bound size, with the file
+/// position of the rate.
+fn check_inlined_sizes(
+    cx: &Ctx,
+    file: &ModelFile,
+    effects: &[Effect],
+    observables: &[Observable],
+    species: &[Species],
+    fate: [&Expr; 2],
+) -> Result<(), ModelError> {
+    // A bound effect is `emax * hill(C, ic50, n)` over constants: 16 nodes bounds it;
+    // a scaled parameter is its value times one `(1 -+ E)` per effect.
+    const EFFECT: usize = 16;
+    let base = |v: Var| match v {
+        Var::Param(i) => 1 + (EFFECT + 2) * effects.iter().filter(|e| e.scales == Some(i)).count(),
+        Var::Effect(_) => EFFECT,
+        _ => 1,
+    };
+    let obs: Vec<usize> = observables
+        .iter()
+        .map(|o| o.expr.size_with(&base))
+        .collect();
+    let full = |v: Var| match v {
+        Var::Observable(i) => obs[i],
+        other => base(other),
+    };
+    let mut rates: Vec<(usize, String, &Expr)> = file
+        .species
+        .iter()
+        .zip(species)
+        .map(|((name, raw), s)| {
+            (
+                raw.rate.span().start,
+                format!("species.{}.rate", name.get_ref()),
+                &s.rate,
+            )
+        })
+        .collect();
+    rates.push((
+        file.fate.division.span().start,
+        "fate.division".into(),
+        fate[0],
+    ));
+    rates.push((file.fate.death.span().start, "fate.death".into(), fate[1]));
+    for (at, field, e) in rates {
+        let n = e.size_with(&full);
+        if n > MAX_INLINED_NODES {
+            return Err(cx.err(
+                at,
+                K::TooLarge,
+                &field,
+                format!(
+                    "with observables and drug effects inlined this expression has about {n} \
+                     nodes, over the limit of {MAX_INLINED_NODES}; this limit cannot be raised: \
+                     use large observables fewer times"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn non_negative(cx: &Ctx, v: &Spanned<f64>, field: &str) -> Result<f64, ModelError> {

@@ -9,6 +9,6 @@ mod bind;
 mod build;
 mod types;
 
-pub use bind::{BoundGenotype, BoundModel};
+pub use bind::{BindError, BoundGenotype, BoundModel, MAX_JACOBIAN_NODES};
 pub use build::{compile, compile_file, compile_str};
 pub use types::*;

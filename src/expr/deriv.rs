@@ -7,93 +7,144 @@
 
 use super::tree::{Expr, Func, Var};
 
-/// d e / d v.
-pub fn diff(e: &Expr, v: Var) -> Expr {
-    // Simplify first: `y - y` inside a power with exponent < 1 would otherwise give
-    // inf * 0 = NaN through the chain rule for an expression that is constant.
-    d(&e.simplify(), v).simplify()
+/// The derivative would exceed its node budget (see [`diff_within`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the symbolic derivative needs more than {limit} expression nodes")]
+pub struct TooLarge {
+    pub limit: usize,
 }
 
-fn d(e: &Expr, v: Var) -> Expr {
-    use Expr::*;
-    if !e.depends_on(v) {
-        return Const(0.0);
+/// d e / d v.
+pub fn diff(e: &Expr, v: Var) -> Expr {
+    let mut left = usize::MAX;
+    diff_within(e, v, &mut left).expect("an unlimited budget is never exhausted")
+}
+
+/// d e / d v, building at most `*budget` nodes (the budget left is written back, so
+/// one budget can cover a whole Jacobian).
+///
+/// Why a budget: the chain and product rules copy sub-expressions, so the derivative
+/// of a deeply nested expression is larger than the expression (size times depth at
+/// worst). The parser keeps trees shallow, and this bound turns the rest into an
+/// error instead of an out-of-memory abort.
+pub fn diff_within(e: &Expr, v: Var, budget: &mut usize) -> Result<Expr, TooLarge> {
+    let limit = *budget;
+    // Simplify first: `y - y` inside a power with exponent < 1 would otherwise give
+    // inf * 0 = NaN through the chain rule for an expression that is constant.
+    let mut b = Budget {
+        left: *budget,
+        limit,
+    };
+    let out = b.d(&e.simplify(), v)?.simplify();
+    *budget = b.left;
+    Ok(out)
+}
+
+struct Budget {
+    left: usize,
+    limit: usize,
+}
+
+impl Budget {
+    /// Charge `n` nodes.
+    fn take(&mut self, n: usize) -> Result<(), TooLarge> {
+        self.left = self
+            .left
+            .checked_sub(n)
+            .ok_or(TooLarge { limit: self.limit })?;
+        Ok(())
     }
-    match e {
-        Const(_) => Const(0.0),
-        Var(w) => Const(if *w == v { 1.0 } else { 0.0 }),
-        Neg(a) => Expr::neg(d(a, v)),
-        Add(a, b) => Expr::add(d(a, v), d(b, v)),
-        Sub(a, b) => Expr::sub(d(a, v), d(b, v)),
-        Mul(a, b) => Expr::add(
-            Expr::mul(d(a, v), (**b).clone()),
-            Expr::mul((**a).clone(), d(b, v)),
-        ),
-        Div(a, b) => {
-            // (a' b - a b') / b^2
-            Expr::div(
-                Expr::sub(
-                    Expr::mul(d(a, v), (**b).clone()),
-                    Expr::mul((**a).clone(), d(b, v)),
-                ),
-                Expr::pow((**b).clone(), Expr::c(2.0)),
-            )
+
+    /// A charged copy of `e`.
+    fn copy(&mut self, e: &Expr) -> Result<Expr, TooLarge> {
+        self.take(e.size())?;
+        Ok(e.clone())
+    }
+
+    fn d(&mut self, e: &Expr, v: Var) -> Result<Expr, TooLarge> {
+        use Expr::*;
+        if !e.depends_on(v) {
+            return Ok(Const(0.0));
         }
-        Pow(a, b) => {
-            if !b.depends_on(v) {
-                // b a^(b-1) a'
-                Expr::mul(
-                    Expr::mul(
-                        (**b).clone(),
-                        Expr::pow((**a).clone(), Expr::sub((**b).clone(), Expr::c(1.0))),
+        self.take(4)?;
+        Ok(match e {
+            Const(_) => Const(0.0),
+            Var(w) => Const(if *w == v { 1.0 } else { 0.0 }),
+            Neg(a) => Expr::neg(self.d(a, v)?),
+            Add(a, b) => Expr::add(self.d(a, v)?, self.d(b, v)?),
+            Sub(a, b) => Expr::sub(self.d(a, v)?, self.d(b, v)?),
+            Mul(a, b) => Expr::add(
+                Expr::mul(self.d(a, v)?, self.copy(b)?),
+                Expr::mul(self.copy(a)?, self.d(b, v)?),
+            ),
+            Div(a, b) => {
+                // (a' b - a b') / b^2
+                Expr::div(
+                    Expr::sub(
+                        Expr::mul(self.d(a, v)?, self.copy(b)?),
+                        Expr::mul(self.copy(a)?, self.d(b, v)?),
                     ),
-                    d(a, v),
-                )
-            } else {
-                // a^b (b' ln a + b a'/a)
-                Expr::mul(
-                    e.clone(),
-                    Expr::add(
-                        Expr::mul(d(b, v), Expr::f1(Func::Ln, (**a).clone())),
-                        Expr::div(Expr::mul((**b).clone(), d(a, v)), (**a).clone()),
-                    ),
+                    Expr::pow(self.copy(b)?, Expr::c(2.0)),
                 )
             }
-        }
-        F1(f, a) => {
-            let da = d(a, v);
-            let a = (**a).clone();
-            let outer = match f {
-                Func::Exp => Expr::f1(Func::Exp, a),
-                Func::Ln => Expr::div(Expr::c(1.0), a),
-                Func::Log10 => {
-                    Expr::div(Expr::c(1.0), Expr::mul(a, Expr::c(std::f64::consts::LN_10)))
+            Pow(a, b) => {
+                if !b.depends_on(v) {
+                    // b a^(b-1) a'
+                    Expr::mul(
+                        Expr::mul(
+                            self.copy(b)?,
+                            Expr::pow(self.copy(a)?, Expr::sub(self.copy(b)?, Expr::c(1.0))),
+                        ),
+                        self.d(a, v)?,
+                    )
+                } else {
+                    // a^b (b' ln a + b a'/a)
+                    Expr::mul(
+                        self.copy(e)?,
+                        Expr::add(
+                            Expr::mul(self.d(b, v)?, Expr::f1(Func::Ln, self.copy(a)?)),
+                            Expr::div(Expr::mul(self.copy(b)?, self.d(a, v)?), self.copy(a)?),
+                        ),
+                    )
                 }
-                Func::Sqrt => Expr::div(Expr::c(0.5), Expr::f1(Func::Sqrt, a)),
-                // sign(a) = 2 step(a) - 1
-                Func::Abs => Expr::sub(
-                    Expr::mul(Expr::c(2.0), Expr::f1(Func::Step, a)),
-                    Expr::c(1.0),
-                ),
-                Func::Step => Expr::c(0.0),
-                Func::Min | Func::Max => unreachable!("binary function in unary node"),
-            };
-            Expr::mul(outer, da)
-        }
-        F2(f, a, b) => {
-            // max(a, b) takes a where a - b >= 0, min(a, b) where b - a >= 0:
-            // d = s a' + (1 - s) b' with s the Heaviside step of that difference.
-            let (a, b) = (&**a, &**b);
-            let s = match f {
-                Func::Max => Expr::f1(Func::Step, Expr::sub(a.clone(), b.clone())),
-                Func::Min => Expr::f1(Func::Step, Expr::sub(b.clone(), a.clone())),
-                _ => unreachable!("unary function in binary node"),
-            };
-            Expr::add(
-                Expr::mul(s.clone(), d(a, v)),
-                Expr::mul(Expr::sub(Expr::c(1.0), s), d(b, v)),
-            )
-        }
+            }
+            F1(f, a) => {
+                let da = self.d(a, v)?;
+                let a = self.copy(a)?;
+                let outer = match f {
+                    Func::Exp => Expr::f1(Func::Exp, a),
+                    Func::Ln => Expr::div(Expr::c(1.0), a),
+                    Func::Log10 => {
+                        Expr::div(Expr::c(1.0), Expr::mul(a, Expr::c(std::f64::consts::LN_10)))
+                    }
+                    Func::Sqrt => Expr::div(Expr::c(0.5), Expr::f1(Func::Sqrt, a)),
+                    // sign(a) = 2 step(a) - 1
+                    Func::Abs => Expr::sub(
+                        Expr::mul(Expr::c(2.0), Expr::f1(Func::Step, a)),
+                        Expr::c(1.0),
+                    ),
+                    Func::Step => Expr::c(0.0),
+                    Func::Min | Func::Max => unreachable!("binary function in unary node"),
+                };
+                Expr::mul(outer, da)
+            }
+            F2(f, a, b) => {
+                // max(a, b) takes a where a - b >= 0, min(a, b) where b - a >= 0:
+                // d = s a' + (1 - s) b' with s the Heaviside step of that difference.
+                let (a, b) = (&**a, &**b);
+                let (x, y) = match f {
+                    Func::Max => (a, b),
+                    Func::Min => (b, a),
+                    _ => unreachable!("unary function in binary node"),
+                };
+                let s = Expr::f1(Func::Step, Expr::sub(self.copy(x)?, self.copy(y)?));
+                self.take(s.size())?;
+                Expr::add(
+                    Expr::mul(s.clone(), self.d(a, v)?),
+                    Expr::mul(Expr::sub(Expr::c(1.0), s), self.d(b, v)?),
+                )
+            }
+        })
     }
 }
 

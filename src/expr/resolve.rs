@@ -125,6 +125,39 @@ pub enum ResolveError {
         pos: usize,
         kind: &'static str,
     },
+    /// The expression expands to more than [`MAX_NODES`] nodes (`hill` and
+    /// `hill_rep` copy their arguments, so nesting them multiplies the size).
+    #[error("expression expands to {} nodes or more, over the limit of {limit} (`hill(x, K, n)` copies x twice and n three times, so nested Hill terms grow geometrically); this limit cannot be raised: name the inner Hill terms as observables", if *.size == usize::MAX { "an overflowing number of".to_string() } else { .size.to_string() })]
+    TooLarge { size: usize, limit: usize },
+}
+
+/// Most nodes a resolved expression may have after `hill` and `hill_rep` are expanded.
+pub const MAX_NODES: usize = 250_000;
+
+/// The number of nodes `resolve` would build for `ast` (saturating), computed without
+/// building it: `hill(x, K, n)` becomes `max(x,0)^n / (K^n + max(x,0)^n)`.
+pub fn expanded_size(ast: &Ast) -> usize {
+    match ast {
+        Ast::Num(_) | Ast::Name { .. } => 1,
+        Ast::Neg(a) => expanded_size(a).saturating_add(1),
+        Ast::Bin(_, a, b) => expanded_size(a)
+            .saturating_add(expanded_size(b))
+            .saturating_add(1),
+        Ast::Call { name, args, .. } => {
+            let sizes: Vec<usize> = args.iter().map(expanded_size).collect();
+            let arg = |i: usize| sizes.get(i).copied().unwrap_or(0);
+            let weighted = |w: [usize; 3]| {
+                w.iter().enumerate().fold(8usize, |acc, (i, &k)| {
+                    acc.saturating_add(arg(i).saturating_mul(k))
+                })
+            };
+            match name.as_str() {
+                "hill" => weighted([2, 1, 3]),
+                "hill_rep" => weighted([1, 2, 3]),
+                _ => sizes.iter().fold(1usize, |acc, &s| acc.saturating_add(s)),
+            }
+        }
+    }
 }
 
 fn did_you_mean(s: &Option<String>) -> String {
@@ -147,6 +180,7 @@ impl ResolveError {
             | ResolveError::UnknownFunction { pos, .. }
             | ResolveError::Arity { pos, .. }
             | ResolveError::NotAllowed { pos, .. } => *pos,
+            ResolveError::TooLarge { .. } => 0,
         }
     }
 }
@@ -163,7 +197,22 @@ pub fn resolve_forbidding(
     scope: &Scope,
     forbid: Option<NameKind>,
 ) -> Result<Expr, ResolveError> {
-    let resolve = |a: &Ast, s: &Scope| resolve_forbidding(a, s, forbid);
+    let size = expanded_size(ast);
+    if size > MAX_NODES {
+        return Err(ResolveError::TooLarge {
+            size,
+            limit: MAX_NODES,
+        });
+    }
+    resolve_checked(ast, scope, forbid)
+}
+
+fn resolve_checked(
+    ast: &Ast,
+    scope: &Scope,
+    forbid: Option<NameKind>,
+) -> Result<Expr, ResolveError> {
+    let resolve = |a: &Ast, s: &Scope| resolve_checked(a, s, forbid);
     Ok(match ast {
         Ast::Num(v) => Expr::Const(*v),
         Ast::Name { name, pos } => match scope.get(name) {

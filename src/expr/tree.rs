@@ -175,6 +175,39 @@ impl Expr {
         }
     }
 
+    /// Number of nodes.
+    pub fn size(&self) -> usize {
+        match self {
+            Expr::Const(_) | Expr::Var(_) => 1,
+            Expr::Neg(a) | Expr::F1(_, a) => 1 + a.size(),
+            Expr::Add(a, b)
+            | Expr::Sub(a, b)
+            | Expr::Mul(a, b)
+            | Expr::Div(a, b)
+            | Expr::Pow(a, b)
+            | Expr::F2(_, a, b) => 1 + a.size() + b.size(),
+        }
+    }
+
+    /// Number of nodes after every variable `v` is replaced by `weight(v)` nodes
+    /// (saturating), computed without building the substituted tree.
+    pub fn size_with(&self, weight: &dyn Fn(Var) -> usize) -> usize {
+        match self {
+            Expr::Const(_) => 1,
+            Expr::Var(v) => weight(*v),
+            Expr::Neg(a) | Expr::F1(_, a) => a.size_with(weight).saturating_add(1),
+            Expr::Add(a, b)
+            | Expr::Sub(a, b)
+            | Expr::Mul(a, b)
+            | Expr::Div(a, b)
+            | Expr::Pow(a, b)
+            | Expr::F2(_, a, b) => a
+                .size_with(weight)
+                .saturating_add(b.size_with(weight))
+                .saturating_add(1),
+        }
+    }
+
     /// Does the expression read `v`?
     pub fn depends_on(&self, v: Var) -> bool {
         let mut found = false;

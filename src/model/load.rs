@@ -18,6 +18,8 @@ pub enum ModelErrorKind {
     DuplicateName,
     BadValue,
     Syntax,
+    /// Over a size or depth limit (expressions).
+    TooLarge,
 }
 
 /// An error in a model (or schedule) file: where, which field, and what was expected.

@@ -38,7 +38,11 @@ impl SourceText {
 
     /// Line and column (1-based, column counted in characters) of a byte offset.
     pub fn locate(&self, offset: usize) -> Located {
-        let offset = offset.min(self.text.len());
+        // An offset computed inside a string with escapes may fall within a character.
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
         let column = self.text[start..offset].chars().count() + 1;

@@ -140,6 +140,9 @@ pub fn parse_dose_spec(
     if every <= 0.0 {
         return Err(fail("the dosing interval must be positive".into()));
     }
+    // Count before expanding: `@1e-6h` over a month is 7e8 events.
+    let n = crate::limits::events_in(t_end, every).min(count.map_or(f64::INFINITY, |c| c as f64));
+    crate::limits::check(crate::limits::Limit::Doses, n).map_err(|e| fail(e.to_string()))?;
     let mut events = Vec::new();
     let mut k = 0usize;
     loop {

@@ -65,14 +65,21 @@ impl ScheduleError {
 /// at it (an unknown key), prefixed by the table the line is in (`culture.split`,
 /// `drug.adaptive.factor`).
 fn key_before(text: &str, offset: usize) -> Option<String> {
-    let offset = offset.min(text.len());
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
     let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
     let before = &text[line_start..offset];
     let is_key = |c: char| c.is_alphanumeric() || c == '_' || c == '-' || c == '.' || c == '"';
     let key = match before.rfind('=') {
         Some(eq) => {
             let head = before[..eq].trim_end();
-            let start = head.rfind(|c: char| !is_key(c)).map_or(0, |i| i + 1);
+            let start = head
+                .char_indices()
+                .rev()
+                .find(|&(_, c)| !is_key(c))
+                .map_or(0, |(i, c)| i + c.len_utf8());
             Some(head[start..].trim_matches('"').to_string())
         }
         None => {
@@ -143,5 +150,14 @@ mod tests {
         assert_eq!(key_before(t, 1), Some("culture".into()));
         let t = "[[drug]]\nholidays = [\n  [\"9d\", 2],\n]\n";
         assert_eq!(key_before(t, t.find('2').unwrap()), Some("drug".into()));
+    }
+
+    #[test]
+    fn keys_next_to_multibyte_characters_do_not_split_them() {
+        // Found by fuzzing: a non-key character of several bytes before `=`.
+        let t = "[schedule]\nreadout_every = \"1\u{fffd}\u{fffd}c50_every = \"2w\"\n";
+        for offset in 0..=t.len() {
+            let _ = key_before(t, offset);
+        }
     }
 }

@@ -127,6 +127,8 @@ pub fn run_sweep<E: Evaluator + ?Sized>(
         units: evaluator.units(),
     };
     let runs = runs_path(out_dir);
+    // Files a killed writer left half-written (`runs.csv` itself is repaired on resume).
+    crate::output::atomic::clean_partial_files(out_dir).map_err(|e| SweepError::io(out_dir, e))?;
     let previous = prepare_output(out_dir, &runs, &manifest, &header, slice, options.resume)?;
     manifest.write(out_dir)?;
 

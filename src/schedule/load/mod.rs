@@ -175,6 +175,7 @@ impl Cx<'_> {
             .transpose()?;
 
         let culture = self.culture(f, setting)?;
+        self.within_limits(f, setting, duration, readout_every, ic50_every, &culture)?;
         let cell_volume = match &f.tumour {
             Some(t) if setting == Setting::InVitro => {
                 return Err(self.err(
@@ -302,6 +303,49 @@ impl Cx<'_> {
             cell_volume,
             warnings,
         })
+    }
+
+    /// Refuse, before any run, a schedule that asks for more work than the limits in
+    /// force allow ([`crate::limits`]): run length, readouts, IC50 readouts, medium
+    /// refreshes, in vivo dosing days.
+    fn within_limits(
+        &self,
+        f: &ScheduleFile,
+        setting: Setting,
+        duration: f64,
+        readout_every: f64,
+        ic50_every: Option<f64>,
+        culture: &Culture,
+    ) -> R<()> {
+        use crate::limits::{check, events_in, Limit};
+        let meta = f.schedule.get_ref();
+        let at = |s: &Spanned<String>, field: &'static str| {
+            let offset = s.span().start;
+            move |e: crate::limits::LimitExceeded| self.err(offset, field, e.to_string())
+        };
+        let days = duration * self.tu.hours() / 24.0;
+        check(Limit::Days, days).map_err(at(&meta.duration, "schedule.duration"))?;
+        if setting == Setting::InVivo {
+            // At most one bolus per arm and day.
+            let doses = f.drug.len() as f64 * (days.ceil() + 1.0);
+            check(Limit::Doses, doses).map_err(at(&meta.duration, "schedule.duration"))?;
+        }
+        if let Some(s) = &meta.readout_every {
+            check(Limit::Readouts, events_in(duration, readout_every))
+                .map_err(at(s, "schedule.readout_every"))?;
+        }
+        if let (Some(s), Some(every)) = (&meta.ic50_every, ic50_every) {
+            check(Limit::Ic50, events_in(duration, every)).map_err(at(s, "schedule.ic50_every"))?;
+        }
+        let refresh = f
+            .culture
+            .as_ref()
+            .and_then(|c| c.get_ref().refresh_every.as_ref());
+        if let (Some(s), Some(every)) = (refresh, culture.refresh_every) {
+            check(Limit::Refreshes, events_in(duration, every))
+                .map_err(at(s, "culture.refresh_every"))?;
+        }
+        Ok(())
     }
 
     fn culture(&self, f: &ScheduleFile, setting: Setting) -> R<Culture> {

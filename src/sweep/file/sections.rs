@@ -137,6 +137,11 @@ impl Cx<'_> {
                 }
             },
         };
+        let at = rs
+            .and_then(|s| s.days.as_ref())
+            .map_or(0, |d| d.span().start);
+        crate::limits::check(crate::limits::Limit::Days, days)
+            .map_err(|e| self.err(at, "schedule.days", e.to_string()))?;
         let doses = match rs.and_then(|s| s.doses.as_ref()) {
             Some(d) => d
                 .iter()
@@ -171,36 +176,28 @@ impl Cx<'_> {
         }
         if let Some(r) = &rm.rtol {
             let v = *r.get_ref();
-            if !(v > 0.0 && v < 1.0) {
-                return Err(self.err(
-                    r.span().start,
-                    "model.rtol",
-                    format!("expected 0 < rtol < 1, found {v}"),
-                ));
-            }
+            crate::limits::check_tolerances(v, o.atol)
+                .map_err(|e| self.err(r.span().start, "model.rtol", e.to_string()))?;
             o.rtol = v;
         }
         if let Some(a) = &rm.atol {
             let v = *a.get_ref();
-            if !(v > 0.0 && v.is_finite()) {
-                return Err(self.err(
-                    a.span().start,
-                    "model.atol",
-                    format!("expected a positive atol, found {v}"),
-                ));
-            }
+            crate::limits::check_tolerances(o.rtol, v)
+                .map_err(|e| self.err(a.span().start, "model.atol", e.to_string()))?;
             o.atol = v;
         }
         o.n_out = DEFAULT_POINTS as usize;
         if let Some(p) = rs.and_then(|s| s.points.as_ref()) {
             let v = *p.get_ref();
-            if !(1..=1_000_000).contains(&v) {
+            if v < 1 {
                 return Err(self.err(
                     p.span().start,
                     "schedule.points",
-                    format!("expected 1 to 1000000 output intervals, found {v}"),
+                    format!("expected at least 1 output interval, found {v}"),
                 ));
             }
+            crate::limits::check(crate::limits::Limit::Points, v as f64)
+                .map_err(|e| self.err(p.span().start, "schedule.points", e.to_string()))?;
             o.n_out = v as usize;
         }
         if let Some(c) = rs.and_then(|s| s.initial_cells.as_ref()) {
