@@ -302,7 +302,9 @@ impl OdeSystem for PopulationSystem<'_> {
             dpop[g * s + n] += kept - death * cells;
             if self.accumulate {
                 let var = y[pop + g * ACC_PER_GENOTYPE + ACC_VARIANCE];
-                let keep_rate = if cells > 0.0 { kept / cells } else { 0.0 };
+                // Per-cell rate of births that keep the genotype (as the Jacobian).
+                let u_out: f64 = self.children[g].iter().map(|c| c.1).sum();
+                let keep_rate = div * crowd * (1.0 - u_out);
                 let a = &mut dgen[g * ACC_PER_GENOTYPE..(g + 1) * ACC_PER_GENOTYPE];
                 a[2] = births;
                 a[3] = death * cells;
@@ -342,7 +344,6 @@ impl OdeSystem for PopulationSystem<'_> {
             } else {
                 0.0
             };
-            let v_over_n = if cells > 0.0 { var / cells } else { 0.0 };
             let u_out: f64 = self.children[g].iter().map(|c| c.1).sum();
             let mut birth_rows: Vec<(usize, f64)> = Vec::new();
             let mut death_rows: Vec<(usize, f64)> = Vec::new();
@@ -406,10 +407,9 @@ impl OdeSystem for PopulationSystem<'_> {
                 for (k, &(row, col)) in bg.jac_pattern.iter().enumerate() {
                     let v = bg.jacobian.output(jr, k);
                     if row == n {
-                        jac[(rv, g * s + col)] +=
-                            2.0 * v_over_n * cells * v * crowd * (1.0 - u_out);
+                        jac[(rv, g * s + col)] += 2.0 * var * v * crowd * (1.0 - u_out);
                     } else if row == n + 1 {
-                        jac[(rv, g * s + col)] -= 2.0 * v_over_n * cells * v;
+                        jac[(rv, g * s + col)] -= 2.0 * var * v;
                     }
                 }
                 if dcrowd != 0.0 {
