@@ -132,6 +132,8 @@ pub struct PopulationEngine<'a> {
     edges: Vec<(usize, usize, f64)>,
     /// Time resolution: stops closer than this are the same time.
     eps: f64,
+    /// The running totals (after the population block) at the last harvest.
+    acc_base: Vec<f64>,
 }
 
 /// How an interval of the grid ended.
@@ -197,7 +199,9 @@ impl<'a> PopulationEngine<'a> {
             pop,
             edges,
             eps: 1e-12 * t0.abs().max(1.0),
+            acc_base: Vec::new(),
         };
+        e.acc_base = vec![0.0; e.ode.state().len() - pop];
         if let Some(h) = &e.hybrid {
             let promote_at = h.s.promote_at;
             let small: Vec<usize> = (0..ng)
@@ -247,33 +251,48 @@ impl<'a> PopulationEngine<'a> {
     fn harvest(&mut self) -> Result<(), SimError> {
         let mut y = self.ode.state().to_vec();
         let mut any = false;
+        // The mean-field engine keeps its running totals in the state (no restart at
+        // every stop) and counts what they gained since the last harvest; the hybrid
+        // zeroes them at every segment so that each interval's increments stay exact
+        // to the solver's tolerance rather than to a growing total's.
+        let reset = self.hybrid.is_some();
+        let mut take = |i: usize, y: &mut [f64], base: &mut [f64]| -> f64 {
+            let j = i - self.pop;
+            let gained = y[i] - base[j];
+            any |= y[i] != 0.0;
+            if reset {
+                y[i] = 0.0;
+                base[j] = 0.0;
+            } else {
+                base[j] = y[i];
+            }
+            gained
+        };
+        let mut base = std::mem::take(&mut self.acc_base);
         for g in 0..self.ng {
             for k in 0..ACC_PER_GENOTYPE {
                 if k == ACC_VARIANCE {
                     continue;
                 }
-                let i = self.acc(g, k);
-                any |= y[i] != 0.0;
+                let gained = take(self.acc(g, k), &mut y, &mut base);
                 if !self.stochastic(g) {
                     match k {
-                        2 => self.counters.divisions[g] += y[i],
-                        3 => self.counters.deaths[g] += y[i],
+                        2 => self.counters.divisions[g] += gained,
+                        3 => self.counters.deaths[g] += gained,
                         _ => {}
                     }
                 }
-                y[i] = 0.0;
             }
         }
         for (e, &(_, c, _)) in self.edges.iter().enumerate() {
-            let i = self.edge_acc(e);
-            any |= y[i] != 0.0;
+            let gained = take(self.edge_acc(e), &mut y, &mut base);
             // Arrivals into a small child were counted one by one as events.
             if !self.stochastic(c) {
-                self.counters.arrivals[c] += y[i];
+                self.counters.arrivals[c] += gained;
             }
-            y[i] = 0.0;
         }
-        if any {
+        self.acc_base = base;
+        if any && reset {
             let t = self.ode.time();
             self.ode.set_time_state(t, &y)?;
         }

@@ -65,6 +65,9 @@ pub struct PopulationSystem<'a> {
     stochastic: Vec<bool>,
     /// Accumulators appended to the state (see the module docs).
     accumulate: bool,
+    /// Scratch of the Jacobian: the rows a genotype's births and deaths feed.
+    birth_rows: Vec<(usize, f64)>,
+    death_rows: Vec<(usize, f64)>,
     regs: Vec<Vec<f64>>,
     jregs: Vec<Vec<f64>>,
     drugs: Vec<f64>,
@@ -96,6 +99,8 @@ impl<'a> PopulationSystem<'a> {
             stochastic: vec![false; model.genotypes.len()],
             edges,
             accumulate: false,
+            birth_rows: Vec::new(),
+            death_rows: Vec::new(),
             regs: bound.genotypes.iter().map(|g| g.rhs.workspace()).collect(),
             jregs: bound
                 .genotypes
@@ -332,7 +337,9 @@ impl OdeSystem for PopulationSystem<'_> {
             bg.jacobian.run(jr);
             let cells = y[g * s + n];
             let stochastic = self.stochastic[g];
-            // Rows fed by this genotype's births: (row, weight per birth). The own
+            // Rows fed by this genotype's births: (row, weight per birth), and rows
+            // that its deaths lower: (row, weight per death; negative where a death
+            // adds, as to the deaths counted). The own
             // count keeps the non-mutant share; mutant children gain theirs, in their
             // count or in the edge's accumulator when they are stochastic.
             //
@@ -345,8 +352,10 @@ impl OdeSystem for PopulationSystem<'_> {
                 0.0
             };
             let u_out: f64 = self.children[g].iter().map(|c| c.1).sum();
-            let mut birth_rows: Vec<(usize, f64)> = Vec::new();
-            let mut death_rows: Vec<(usize, f64)> = Vec::new();
+            let mut birth_rows = std::mem::take(&mut self.birth_rows);
+            let mut death_rows = std::mem::take(&mut self.death_rows);
+            birth_rows.clear();
+            death_rows.clear();
             if !stochastic {
                 birth_rows.push((g * s + n, 1.0 - u_out));
                 for &(c, u, e) in &self.children[g] {
@@ -364,7 +373,7 @@ impl OdeSystem for PopulationSystem<'_> {
                 death_rows.push((g * s + n, 1.0));
                 if self.accumulate {
                     birth_rows.push((acc(g, 2), 1.0));
-                    death_rows.push((acc(g, 3), 1.0));
+                    death_rows.push((acc(g, 3), -1.0));
                     // Only the mean-proportional parts here; V's own column below.
                     birth_rows.push((acc(g, ACC_VARIANCE), 1.0 - u_out));
                     death_rows.push((acc(g, ACC_VARIANCE), -1.0));
@@ -428,6 +437,8 @@ impl OdeSystem for PopulationSystem<'_> {
                     }
                 }
             }
+            self.birth_rows = birth_rows;
+            self.death_rows = death_rows;
         }
     }
 
@@ -462,5 +473,79 @@ impl OdeSystem for PopulationSystem<'_> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile::compile_file;
+    use std::path::Path;
+
+    /// The exact Jacobian of the hybrid layout (loop, counts, accumulators and count
+    /// variances, with crowding, a mutation edge and a stochastic genotype) against
+    /// central differences, entry by entry.
+    #[test]
+    fn jacobian_with_accumulators_matches_finite_differences() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let m = compile_file(&root.join("models/minimal_loop.toml")).unwrap();
+        let b = BoundModel::new(&m, &m.param_values()).unwrap();
+        for stochastic_mutant in [false, true] {
+            let mut sys = PopulationSystem::new(&m, &b, Some(3e6), 1.0).with_accumulators();
+            sys.set_stochastic(1, stochastic_mutant);
+            let mut y = sys.initial_state(1e6);
+            let s = sys.stride();
+            y[s + s - 1] = 2.5e4; // mutant cells
+                                  // Away from the survival signal's kinks (max(0, bypass - 1), min(1, ...)),
+                                  // where one-sided derivatives and central differences differ.
+            let bypass = m.species_index("bypass").unwrap();
+            for g in 0..2 {
+                y[g * s + bypass] = 1.3;
+            }
+            let pop = sys.population_len();
+            for g in 0..2 {
+                // Counts' variances, and running totals that feed back into nothing.
+                y[pop + g * ACC_PER_GENOTYPE + ACC_VARIANCE] = 1.4e6 * (g + 1) as f64;
+                y[pop + g * ACC_PER_GENOTYPE] = 0.3;
+            }
+            // Some drug, so the rates depend on the loop state.
+            sys.exposure
+                .apply(
+                    &crate::pkpd::DoseEvent {
+                        time: 0.0,
+                        drug: 0,
+                        kind: crate::pkpd::DoseKind::SetConcentration { value: 1.0 },
+                    },
+                    &m,
+                )
+                .unwrap();
+            let n = y.len();
+            let mut jac = DMatrix::zeros(n, n);
+            sys.jacobian(0.0, &y, &mut jac);
+            let (mut fp, mut fm, mut f0) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+            sys.rhs(0.0, &y, &mut f0);
+            for j in 0..n {
+                let h = 1e-6 * y[j].abs().max(1e-3);
+                let mut yp = y.clone();
+                yp[j] += h;
+                sys.rhs(0.0, &yp, &mut fp);
+                yp[j] = y[j] - h;
+                sys.rhs(0.0, &yp, &mut fm);
+                for i in 0..n {
+                    let fd = (fp[i] - fm[i]) / (2.0 * h);
+                    let scale = fd.abs().max(jac[(i, j)].abs()).max(1e-6);
+                    // Truncation, and the rounding of rows whose values are large.
+                    let tol = 1e-4 * scale + 1e-12 * f0[i].abs().max(1.0) / h;
+                    assert!(
+                        (fd - jac[(i, j)]).abs() <= tol,
+                        "d {} / d {} (mutant stochastic: {stochastic_mutant}): exact {} vs \
+                         differences {fd}",
+                        sys.variable_name(i),
+                        sys.variable_name(j),
+                        jac[(i, j)]
+                    );
+                }
+            }
+        }
     }
 }
