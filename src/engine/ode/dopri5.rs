@@ -16,8 +16,8 @@
 
 use super::auto::{StiffnessTest, Stop};
 use super::solver::{
-    emit_start, initial_step_in, locate_failure, next_due, OdeSystem, Solver, SolverError,
-    SolverErrorKind, SolverStats,
+    emit_start, initial_step_in, locate_failure, next_due, starting_step, OdeSystem, Solver,
+    SolverError, SolverErrorKind, SolverStats,
 };
 
 const C2: f64 = 1.0 / 5.0;
@@ -244,13 +244,7 @@ impl Dopri5 {
                 &mut self.ytmp,
                 k2,
             );
-            self.h = if !warm {
-                start.h
-            } else if start.informative {
-                self.h.min(start.h)
-            } else {
-                self.h
-            };
+            self.h = starting_step(self.h, warm, start);
             self.stats.rhs_evals += start.rhs_evals;
         }
 

@@ -39,8 +39,8 @@ use nalgebra::DMatrix;
 use super::auto::{NonStiffTest, Stop};
 use super::lu::DenseLu;
 use super::solver::{
-    emit_start, error_norm, initial_step_in, locate_failure, next_due, OdeSystem, Solver,
-    SolverError, SolverErrorKind, SolverStats,
+    emit_start, error_norm, initial_step_in, locate_failure, next_due, starting_step, OdeSystem,
+    Solver, SolverError, SolverErrorKind, SolverStats,
 };
 
 const MAX_STAGES: usize = 8;
@@ -535,20 +535,11 @@ impl Rodas {
                 &mut self.fnew,
             );
             self.stats.rhs_evals += start.rhs_evals;
-            self.h = if !warm {
-                start.h
-            } else if start.informative {
-                // Warm restart: the carried step, capped by the estimate at the
-                // new state. On the 105-dose benchmark the carried step was
-                // rejected two or three times after every dose (error ~1e4);
-                // the cap (one right-hand side) removed 415 of 416 rejections at
-                // rtol 1e-4 and 221 of 288 at 1e-6 (a cap of 2x or 4x the
-                // estimate kept more of them). Not capped when the probe saw no
-                // motion (its fallback is a guess).
-                self.h.min(start.h)
-            } else {
-                self.h
-            };
+            // On the 105-dose benchmark the uncapped carried step was rejected
+            // two or three times after every dose (error ~1e4); the cap (one
+            // right-hand side) removed 415 of 416 rejections at rtol 1e-4 and 221
+            // of 288 at 1e-6 (a cap of 2x or 4x the estimate kept more).
+            self.h = starting_step(self.h, warm, start);
         }
         let (rtol, atol) = (self.rtol, self.atol);
         let expo = 1.0 / tab.order as f64;

@@ -335,6 +335,21 @@ pub struct StartStep {
     pub informative: bool,
 }
 
+/// The step a segment starts with, given the probe `start` at its first state:
+/// Hairer's estimate on a cold start; on a warm restart (after a dose) the step
+/// carried over, capped by the estimate when the probe measured motion (a dose
+/// changes f abruptly, and the step tuned to the slow tail before it would be
+/// rejected), and kept as it is when the probe saw none (its fallback is a guess).
+pub fn starting_step(carried: f64, warm: bool, start: StartStep) -> f64 {
+    if !warm {
+        start.h
+    } else if start.informative {
+        carried.min(start.h)
+    } else {
+        carried
+    }
+}
+
 /// [`initial_step`] with caller-provided scratch `y1`, `f1` (length of `y`), for
 /// solvers that call it at every restart and must not allocate.
 #[allow(clippy::too_many_arguments)]
