@@ -1,7 +1,9 @@
 //! Therapy runs on the teaching model: the shipped 12-month adaptive escalation in
 //! ODE mode with its monthly IC50 readouts (the target: <= 0.5 s), the same
 //! run without readouts (the driver alone), and one IC50 readout (a 72 h
-//! dose-response of every tested concentration, wells in parallel).
+//! dose-response of every tested concentration, wells in parallel); and the hybrid
+//! engine's replicates on loop A in vivo (the target: 1,000 replicates of
+//! 180 days from 10^9 cells in under a minute on 2 cores).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -45,6 +47,24 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             black_box(dose_response(&m, &bound, &y, &[0.0, 0.0], 0, &doses, &settings).unwrap())
         })
+    });
+    g.finish();
+
+    // Loop A in vivo: ceritinib 50 mg/kg daily from 10^9 cells for 180 days, no
+    // stop at a burden, hybrid engine, 1,000 replicates on every core.
+    let a = compile_file(&root.join("mir34a_axl.toml")).unwrap();
+    let mut x = Schedule::load(&root.join("schedules/mir34a_axl_xenograft.toml"), &a).unwrap();
+    x.initial_cells = Some(1e9);
+    x.duration = 180.0 * 24.0 / x.hours_per_unit;
+    x.stop.max_cells = None;
+    let hybrid = TherapyOptions {
+        engine: resloop::engine::EngineKind::Hybrid,
+        ..TherapyOptions::default()
+    };
+    let mut g = c.benchmark_group("hybrid");
+    g.sample_size(10);
+    g.bench_function("loop_a_in_vivo_180d_1e9_cells_1000_replicates", |b| {
+        b.iter(|| black_box(therapy::run_replicates(&a, &x, &hybrid, 1000).unwrap()))
     });
     g.finish();
 }

@@ -9,7 +9,12 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::compile::{compile_file, BoundModel, CompiledModel};
-use crate::engine::ode::{simulate, Method, OdeOptions, SimError, SimResult};
+use crate::engine::doses::run_doses;
+use crate::engine::ode::{
+    Method, OdeOptions, OdeRun, RowRecorder, RunSettings, SimError, SimResult,
+};
+use crate::engine::population::{HybridSettings, Mode, PopulationEngine};
+use crate::engine::{Engine, EngineKind};
 use crate::model::ModelError;
 use crate::output::manifest::{command_line, write_json, VERSION};
 use crate::output::plot::PlotError;
@@ -53,6 +58,10 @@ pub struct SimulateRequest {
     pub points: usize,
     pub cells: Option<f64>,
     pub plot: bool,
+    /// `None`: hybrid for a model with genotypes, mean-field otherwise.
+    pub engine: Option<EngineKind>,
+    /// Seed of the hybrid engine's random events.
+    pub seed: u64,
 }
 
 impl SimulateRequest {
@@ -68,6 +77,8 @@ impl SimulateRequest {
             points: 400,
             cells: None,
             plot: true,
+            engine: None,
+            seed: 1,
         }
     }
 }
@@ -114,6 +125,8 @@ pub struct RunManifest {
     pub parameter_changes: Vec<String>,
     pub dose_specs: Vec<String>,
     pub doses: Vec<DoseEvent>,
+    pub engine: EngineKind,
+    pub seed: u64,
     pub solver: OdeOptions,
     pub stats: crate::engine::ode::SolverStats,
     pub columns: Vec<crate::engine::ode::Column>,
@@ -187,6 +200,47 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
     })
 }
 
+/// Run the prepared doses on the mean-field or hybrid engine (replicate 0 of `seed`).
+pub fn simulate_on(p: &Prepared, engine: EngineKind, seed: u64) -> Result<SimResult, SimError> {
+    let started = std::time::Instant::now();
+    let o = &p.options;
+    let settings = RunSettings {
+        method: o.method,
+        rtol: o.rtol,
+        atol: o.atol,
+        carrying_capacity: o.carrying_capacity.or(p.model.carrying_capacity),
+        negative_tolerance: o.negative_tolerance.unwrap_or(1e3 * o.atol),
+    };
+    let mode = match engine {
+        EngineKind::MeanField => Mode::MeanField,
+        EngineKind::Hybrid => Mode::Hybrid {
+            settings: HybridSettings::default(),
+            seed,
+            replicate: 0,
+        },
+        EngineKind::AgentBased => {
+            return Err(SimError::Settings(
+                "the agent-based engine runs through `resloop abm`".into(),
+            ))
+        }
+    };
+    let cells = o.initial_cells.unwrap_or(p.model.initial_cells);
+    let y0 = OdeRun::initial_state(&p.model, &p.bound, cells);
+    let mut e = PopulationEngine::new(&p.model, &p.bound, &settings, &y0, 0.0, mode)?;
+    let outs: Vec<f64> = (0..=o.n_out)
+        .map(|k| o.t_end * k as f64 / o.n_out as f64)
+        .collect();
+    let mut rec = RowRecorder::new(&p.model, &p.bound);
+    let unit = p.model.meta.time_unit.symbol();
+    let timeline = run_doses(&mut e, &mut rec, &p.doses, &outs, unit)?;
+    Ok(SimResult {
+        timeline,
+        stats: e.stats(),
+        final_state: e.population().to_vec(),
+        wall_seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
 /// Run a simulation and write `timeline.csv`, `manifest.json` and the timeline plot
 /// into `out`.
 pub fn run_simulate(
@@ -194,11 +248,14 @@ pub fn run_simulate(
     out: &Path,
 ) -> Result<(RunManifest, SimResult), ExperimentError> {
     let p = prepare(req)?;
-    let res = simulate(&p.model, &p.bound, &p.doses, &p.options).map_err(|failure| {
-        ExperimentError::Sim {
-            model: p.model.meta.path.clone(),
-            failure,
-        }
+    let engine = req.engine.unwrap_or(if p.model.genotypes.len() > 1 {
+        EngineKind::Hybrid
+    } else {
+        EngineKind::MeanField
+    });
+    let res = simulate_on(&p, engine, req.seed).map_err(|failure| ExperimentError::Sim {
+        model: p.model.meta.path.clone(),
+        failure,
     })?;
     let io = |path: &Path| {
         let path = path.display().to_string();
@@ -236,6 +293,8 @@ pub fn run_simulate(
         parameter_changes: req.sets.clone(),
         dose_specs: req.doses.clone(),
         doses: p.doses.clone(),
+        engine,
+        seed: req.seed,
         solver: p.options.clone(),
         stats: res.stats,
         columns: res.timeline.columns.clone(),

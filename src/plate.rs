@@ -6,9 +6,20 @@
 //! so both go through one validation path.
 //!
 //! CSV format (long, one well per line, header required, columns in any order):
-//! `dose_a,dose_b,response[,replicate][,drug_a,drug_b,unit_a,unit_b]`. With
+//! `dose_a,dose_b,response[,replicate][,drug_a,drug_b,unit_a,unit_b][,block]`. With
 //! [`CsvOptions::percent_inhibition`] the `response` column holds percent inhibition and
 //! is converted to `1 - pct/100` before validation.
+//!
+//! SynergyFinder's input layout is read directly: `PairIndex` (or `block_id`),
+//! `Response`, `Drug1`, `Drug2`, `Conc1`, `Conc2`, `ConcUnit` (or `conc_unit1`,
+//! `conc_unit2`), with responses as percent inhibition; repeated dose pairs within a
+//! block are replicates. A file may hold several plates (blocks: the `block` column,
+//! or SynergyFinder's `PairIndex`); [`Plate::blocks_from_csv_path`] returns them all.
+//!
+//! Responses are kept as measured: plate noise makes viable fractions slightly negative
+//! or above 1, and both are normal ([`Plate::out_of_unit_range`] counts them). Only values
+//! below [`MIN_RESPONSE`] or above [`MAX_RESPONSE`] are rejected, and an untreated control
+//! near 0 is rejected with a hint, because that is inhibition data read as viability.
 //!
 //! [`Grid`] is the checkerboard view used by every scoring method: distinct doses per
 //! drug (ascending, the first one zero), replicate values and mean per cell.
@@ -19,6 +30,10 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::output::atomic::write_atomic;
+
+/// Smallest accepted viable fraction: background subtraction and noise push dead wells
+/// a little below 0; far below it the column is not a viable fraction.
+pub const MIN_RESPONSE: f64 = -0.25;
 
 /// Largest accepted viable fraction. Above 1 is normal noise or mild growth stimulation;
 /// far above it almost always means the column holds percent or raw luminescence.
@@ -60,7 +75,7 @@ pub enum PlateError {
     },
     #[error("{at}: malformed CSV: {message}")]
     Csv { at: Loc, message: String },
-    #[error("{source_name}: required column `{column}` is missing (header: {header})")]
+    #[error("{source_name}: required column `{column}` is missing (header: {header}; expected dose_a,dose_b,response or SynergyFinder's PairIndex,Response,Drug1,Drug2,Conc1,Conc2,ConcUnit)")]
     MissingColumn {
         source_name: String,
         column: &'static str,
@@ -80,10 +95,29 @@ pub enum PlateError {
     },
     #[error("{at}: response {value:?} is not a number (NaN or infinite)")]
     NonFiniteResponse { at: Loc, value: String },
-    #[error("{at}: response {value:?} is negative (viable fraction must be >= 0)")]
-    NegativeResponse { at: Loc, value: String },
-    #[error("{at}: response {value:?} is above {max} (is the column percent or raw signal?)")]
-    ResponseTooHigh { at: Loc, value: String, max: f64 },
+    #[error("{at}: response {value:?} is below {min} (a viable fraction is between 0 and 1, give or take plate noise){hint}")]
+    NegativeResponse {
+        at: Loc,
+        value: String,
+        min: f64,
+        hint: String,
+    },
+    #[error(
+        "{at}: response {value:?} is above {max} (is the column percent or raw signal?){hint}"
+    )]
+    ResponseTooHigh {
+        at: Loc,
+        value: String,
+        max: f64,
+        hint: String,
+    },
+    #[error("{source_name}{block}: the untreated control (dose_a = dose_b = 0) has mean response {control}, but a viable fraction is about 1 there; {hint}")]
+    LooksLikeInhibition {
+        source_name: String,
+        block: String,
+        control: f64,
+        hint: String,
+    },
     #[error("{at}: duplicate well dose_a={dose_a}, dose_b={dose_b}{rep} (first at {first}); add a `replicate` column if these are replicates")]
     DuplicateWell {
         at: Loc,
@@ -110,6 +144,12 @@ pub enum PlateError {
     },
     #[error("plate has no wells")]
     Empty,
+    #[error("{source_name} holds {n} blocks ({names}); read it with Plate::blocks_from_csv_path")]
+    SeveralBlocks {
+        source_name: String,
+        n: usize,
+        names: String,
+    },
     #[error("no zero-dose {which} for drug {drug}: single-agent wells of {drug} need {other} = 0")]
     MissingZeroDose {
         drug: String,
@@ -165,7 +205,8 @@ pub struct Well {
 }
 
 /// A validated two-drug plate. Construct with [`Plate::new`] or [`Plate::from_csv_path`];
-/// both reject NaN, negative or implausibly high responses and duplicate wells.
+/// both reject NaN or implausible responses (below [`MIN_RESPONSE`], above
+/// [`MAX_RESPONSE`], an untreated control near 0) and duplicate wells.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plate {
     drug_a: DrugInfo,
@@ -197,6 +238,7 @@ impl Plate {
             })
             .collect();
         let raw: Vec<String> = wells.iter().map(|w| w.response.to_string()).collect();
+        check_control(&wells, &raw, IN_MEMORY, "", false)?;
         validate(&wells, &locs, &raw)?;
         Ok(Plate {
             drug_a,
@@ -205,22 +247,47 @@ impl Plate {
         })
     }
 
-    /// Read a plate from a CSV file.
+    /// Read a plate from a CSV file (one block; see [`Plate::from_csv_reader`]).
     pub fn from_csv_path(path: &Path, opts: &CsvOptions) -> Result<Plate, PlateError> {
-        let file = std::fs::File::open(path).map_err(|source| PlateError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Plate::from_csv_reader(file, &path.display().to_string(), opts)
+        one_block(
+            Plate::blocks_from_csv_path(path, opts)?,
+            &path.display().to_string(),
+        )
     }
 
-    /// Read a plate from any CSV source; `source_name` is used in error messages.
+    /// Read a plate from any CSV source; `source_name` is used in error messages. A file
+    /// with several blocks is an error here (use [`Plate::blocks_from_csv_reader`]).
     pub fn from_csv_reader(
         reader: impl Read,
         source_name: &str,
         opts: &CsvOptions,
     ) -> Result<Plate, PlateError> {
+        one_block(parse_csv(reader, source_name, opts)?, source_name)
+    }
+
+    /// Read every block (plate) of a CSV file, in order of first appearance.
+    pub fn blocks_from_csv_path(path: &Path, opts: &CsvOptions) -> Result<Vec<Block>, PlateError> {
+        let file = std::fs::File::open(path).map_err(|source| PlateError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Plate::blocks_from_csv_reader(file, &path.display().to_string(), opts)
+    }
+
+    /// Read every block of any CSV source.
+    pub fn blocks_from_csv_reader(
+        reader: impl Read,
+        source_name: &str,
+        opts: &CsvOptions,
+    ) -> Result<Vec<Block>, PlateError> {
         parse_csv(reader, source_name, opts)
+    }
+
+    /// Wells whose response is below 0 and above 1 (kept: plate noise), in that order.
+    pub fn out_of_unit_range(&self) -> (usize, usize) {
+        let below = self.wells.iter().filter(|w| w.response < 0.0).count();
+        let above = self.wells.iter().filter(|w| w.response > 1.0).count();
+        (below, above)
     }
 
     pub fn drug_a(&self) -> &DrugInfo {
@@ -340,17 +407,25 @@ fn validate(wells: &[Well], locs: &[Loc], raw: &[String]) -> Result<(), PlateErr
                 value: raw[i].clone(),
             });
         }
-        if r < 0.0 {
+        if r < MIN_RESPONSE {
             return Err(PlateError::NegativeResponse {
                 at: at(),
                 value: raw[i].clone(),
+                min: MIN_RESPONSE,
+                hint: String::new(),
             });
         }
         if r > MAX_RESPONSE {
+            let hint = if r > 10.0 {
+                "; values like this are percent: percent inhibition needs --percent-inhibition, percent viability needs dividing by 100"
+            } else {
+                ""
+            };
             return Err(PlateError::ResponseTooHigh {
                 at: at(),
                 value: raw[i].clone(),
                 max: MAX_RESPONSE,
+                hint: hint.to_string(),
             });
         }
         if w.replicate.is_some() != reps {
@@ -390,6 +465,7 @@ fn dose_key(d: f64) -> u64 {
     ((d * scale).round() / scale).to_bits()
 }
 
+/// Where each field sits in the header, for either layout.
 struct Columns {
     dose_a: usize,
     dose_b: usize,
@@ -399,9 +475,77 @@ struct Columns {
     drug_b: Option<usize>,
     unit_a: Option<usize>,
     unit_b: Option<usize>,
+    block: Option<usize>,
+    /// SynergyFinder layout: responses are percent inhibition, repeats are replicates.
+    synergyfinder: bool,
+    /// Field names as the file spells them, for error messages.
+    names: [&'static str; 3],
 }
 
-fn parse_csv(reader: impl Read, name: &str, opts: &CsvOptions) -> Result<Plate, PlateError> {
+impl Columns {
+    fn of(header: &[String], name: &str) -> Result<Columns, PlateError> {
+        let find = |c: &str| header.iter().position(|h| h == c);
+        let any = |cs: &[&str]| cs.iter().find_map(|c| find(c));
+        let need = |c: &'static str| {
+            find(c).ok_or_else(|| PlateError::MissingColumn {
+                source_name: name.to_string(),
+                column: c,
+                header: header.join(","),
+            })
+        };
+        if find("dose_a").is_none() && find("conc1").is_some() {
+            let unit = any(&["concunit", "conc_unit"]);
+            return Ok(Columns {
+                dose_a: need("conc1")?,
+                dose_b: need("conc2")?,
+                response: need("response")?,
+                replicate: None,
+                drug_a: find("drug1"),
+                drug_b: find("drug2"),
+                unit_a: find("conc_unit1").or(unit),
+                unit_b: find("conc_unit2").or(unit),
+                block: any(&["pairindex", "block_id", "blockid"]),
+                synergyfinder: true,
+                names: ["conc1", "conc2", "response"],
+            });
+        }
+        Ok(Columns {
+            dose_a: need("dose_a")?,
+            dose_b: need("dose_b")?,
+            response: need("response")?,
+            replicate: find("replicate"),
+            drug_a: find("drug_a"),
+            drug_b: find("drug_b"),
+            unit_a: find("unit_a"),
+            unit_b: find("unit_b"),
+            block: find("block"),
+            synergyfinder: false,
+            names: ["dose_a", "dose_b", "response"],
+        })
+    }
+}
+
+/// One plate of a multi-plate file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Block {
+    /// The `block` / `PairIndex` value; `None` for a file without block column.
+    pub id: Option<String>,
+    pub plate: Plate,
+}
+
+/// Rows of one block while reading.
+struct RawBlock {
+    id: Option<String>,
+    wells: Vec<Well>,
+    locs: Vec<Loc>,
+    raw: Vec<String>,
+    /// Per-plate text fields: (field, value seen first, where), checked for consistency.
+    text: [(&'static str, Option<(String, Loc)>); 4],
+    /// SynergyFinder layout: occurrences of each dose pair so far (replicate numbers).
+    seen: HashMap<(u64, u64), usize>,
+}
+
+fn parse_csv(reader: impl Read, name: &str, opts: &CsvOptions) -> Result<Vec<Block>, PlateError> {
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .comment(Some(b'#'))
@@ -412,35 +556,10 @@ fn parse_csv(reader: impl Read, name: &str, opts: &CsvOptions) -> Result<Plate, 
         .iter()
         .map(|h| h.to_ascii_lowercase())
         .collect::<Vec<_>>();
-    let find = |c: &str| header.iter().position(|h| h == c);
-    let need = |c: &'static str| {
-        find(c).ok_or_else(|| PlateError::MissingColumn {
-            source_name: name.to_string(),
-            column: c,
-            header: header.join(","),
-        })
-    };
-    let cols = Columns {
-        dose_a: need("dose_a")?,
-        dose_b: need("dose_b")?,
-        response: need("response")?,
-        replicate: find("replicate"),
-        drug_a: find("drug_a"),
-        drug_b: find("drug_b"),
-        unit_a: find("unit_a"),
-        unit_b: find("unit_b"),
-    };
+    let cols = Columns::of(&header, name)?;
+    let percent = opts.percent_inhibition || cols.synergyfinder;
 
-    let mut wells = Vec::new();
-    let mut locs = Vec::new();
-    let mut raw = Vec::new();
-    // Per-plate text fields: (field, value seen first, where), checked for consistency.
-    let mut text: [(&'static str, Option<(String, Loc)>); 4] = [
-        ("drug_a", None),
-        ("drug_b", None),
-        ("unit_a", None),
-        ("unit_b", None),
-    ];
+    let mut blocks: Vec<RawBlock> = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| {
             let line = e.position().map(|p| p.line()).unwrap_or(0);
@@ -458,20 +577,45 @@ fn parse_csv(reader: impl Read, name: &str, opts: &CsvOptions) -> Result<Plate, 
                 value: s.to_string(),
             })
         };
-        let dose_a = num("dose_a", cols.dose_a)?;
-        let dose_b = num("dose_b", cols.dose_b)?;
-        let value = num("response", cols.response)?;
-        let response = if opts.percent_inhibition {
-            1.0 - value / 100.0
-        } else {
-            value
+        let dose_a = num(cols.names[0], cols.dose_a)?;
+        let dose_b = num(cols.names[1], cols.dose_b)?;
+        let value = num(cols.names[2], cols.response)?;
+        let response = if percent { 1.0 - value / 100.0 } else { value };
+        let id = cols.block.map(|i| rec.get(i).unwrap_or("").to_string());
+        let k = match blocks.iter().position(|b| b.id == id) {
+            Some(k) => k,
+            None => {
+                blocks.push(RawBlock {
+                    id: id.clone(),
+                    wells: Vec::new(),
+                    locs: Vec::new(),
+                    raw: Vec::new(),
+                    text: [
+                        ("drug_a", None),
+                        ("drug_b", None),
+                        ("unit_a", None),
+                        ("unit_b", None),
+                    ],
+                    seen: HashMap::new(),
+                });
+                blocks.len() - 1
+            }
         };
-        let replicate = cols
-            .replicate
-            .map(|i| rec.get(i).unwrap_or("").to_string())
-            .filter(|s| !s.is_empty());
+        let block = &mut blocks[k];
+        let replicate = if cols.synergyfinder {
+            let n = block
+                .seen
+                .entry((dose_key(dose_a), dose_key(dose_b)))
+                .or_insert(0);
+            *n += 1;
+            Some(n.to_string())
+        } else {
+            cols.replicate
+                .map(|i| rec.get(i).unwrap_or("").to_string())
+                .filter(|s| !s.is_empty())
+        };
         let idx = [cols.drug_a, cols.drug_b, cols.unit_a, cols.unit_b];
-        for (slot, col) in text.iter_mut().zip(idx) {
+        for (slot, col) in block.text.iter_mut().zip(idx) {
             let Some(col) = col else { continue };
             let found = rec.get(col).unwrap_or("").to_string();
             match &slot.1 {
@@ -482,18 +626,39 @@ fn parse_csv(reader: impl Read, name: &str, opts: &CsvOptions) -> Result<Plate, 
                 Some(_) => {}
             }
         }
-        raw.push(rec.get(cols.response).unwrap_or("").to_string());
-        wells.push(Well {
+        block
+            .raw
+            .push(rec.get(cols.response).unwrap_or("").to_string());
+        block.wells.push(Well {
             dose_a,
             dose_b,
             response,
             replicate,
         });
-        locs.push(at);
+        block.locs.push(at);
     }
-    validate(&wells, &locs, &raw)?;
+    if blocks.is_empty() {
+        return Err(PlateError::Empty);
+    }
+    blocks
+        .into_iter()
+        .map(|b| finish_block(b, name, opts, percent))
+        .collect()
+}
 
-    let [(_, name_a), (_, name_b), (_, unit_a), (_, unit_b)] = text;
+fn finish_block(
+    b: RawBlock,
+    name: &str,
+    opts: &CsvOptions,
+    percent: bool,
+) -> Result<Block, PlateError> {
+    let label =
+        b.id.as_ref()
+            .map(|id| format!(" block {id}"))
+            .unwrap_or_default();
+    check_control(&b.wells, &b.raw, name, &label, percent)?;
+    validate(&b.wells, &b.locs, &b.raw)?;
+    let [(_, name_a), (_, name_b), (_, unit_a), (_, unit_b)] = b.text;
     let pick_name = |arg: &Option<String>, col: Option<(String, Loc)>, default: &str| {
         arg.clone()
             .or(col.map(|c| c.0))
@@ -518,11 +683,73 @@ fn parse_csv(reader: impl Read, name: &str, opts: &CsvOptions) -> Result<Plate, 
         pick_name(&opts.drug_b, name_b, "B"),
         pick_unit("unit_b", &opts.unit_b, unit_b)?,
     );
-    Ok(Plate {
-        drug_a,
-        drug_b,
-        wells,
+    Ok(Block {
+        id: b.id,
+        plate: Plate {
+            drug_a,
+            drug_b,
+            wells: b.wells,
+        },
     })
+}
+
+/// An untreated control far below 1 means the responses are inhibition, not viability:
+/// say so before any single well trips a range check with a less helpful message.
+fn check_control(
+    wells: &[Well],
+    raw: &[String],
+    name: &str,
+    block: &str,
+    percent: bool,
+) -> Result<(), PlateError> {
+    let control: Vec<usize> = (0..wells.len())
+        .filter(|&k| wells[k].dose_a == 0.0 && wells[k].dose_b == 0.0)
+        .collect();
+    if control.is_empty() {
+        return Ok(());
+    }
+    let mean = control.iter().map(|&k| wells[k].response).sum::<f64>() / control.len() as f64;
+    if !(mean.is_finite() && mean < 0.25) {
+        return Ok(());
+    }
+    let top = raw
+        .iter()
+        .filter_map(|r| r.parse::<f64>().ok())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let hint = if percent {
+        "the responses look like viability, not percent inhibition: drop --percent-inhibition (and give viable fractions)".to_string()
+    } else if top > 1.5 {
+        format!("responses up to {top} look like percent inhibition: pass --percent-inhibition")
+    } else {
+        "the responses look like fraction inhibition: give 1 - value (viable fraction)".to_string()
+    };
+    Err(PlateError::LooksLikeInhibition {
+        source_name: name.to_string(),
+        block: block.to_string(),
+        control: mean,
+        hint,
+    })
+}
+
+/// The plate of a one-block file, or an error naming the blocks.
+fn one_block(mut blocks: Vec<Block>, source_name: &str) -> Result<Plate, PlateError> {
+    if blocks.len() > 1 {
+        return Err(PlateError::SeveralBlocks {
+            source_name: source_name.to_string(),
+            n: blocks.len(),
+            names: block_names(&blocks),
+        });
+    }
+    Ok(blocks.remove(0).plate)
+}
+
+fn block_names(blocks: &[Block]) -> String {
+    let names: Vec<&str> = blocks.iter().filter_map(|b| b.id.as_deref()).collect();
+    if names.len() > 5 {
+        format!("{}, ...", names[..5].join(", "))
+    } else {
+        names.join(", ")
+    }
 }
 
 fn mismatch(field: &'static str, at: Loc, expected: String, found: String) -> PlateError {

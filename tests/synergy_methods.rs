@@ -126,6 +126,7 @@ fn loewe_fallback_is_explicit_and_counted() {
         Method::Loewe,
         ScoreSettings {
             loewe_fallback: LoeweFallback::Weakest,
+            ..Default::default()
         },
     );
     assert!(close(
@@ -138,6 +139,7 @@ fn loewe_fallback_is_explicit_and_counted() {
         Method::Loewe,
         ScoreSettings {
             loewe_fallback: LoeweFallback::Nan,
+            ..Default::default()
         },
     );
     assert_eq!(nan.summary.n_undefined, det.fallback_cells);
@@ -147,7 +149,8 @@ fn loewe_fallback_is_explicit_and_counted() {
 
 #[test]
 fn zip_by_hand() {
-    // Reference = Bliss of the fixed-E0/Emax single fits: (1, 2) -> 0.5 * 0.5 = 0.25.
+    // Reference = Bliss of the fitted single agents (exactly E0 = 1, Emax = 0 here):
+    // (1, 2) -> 0.5 * 0.5 = 0.25.
     let p = exact(|a, b| 1.0 / (1.0 + 2.0 * a) / (1.0 + b));
     let r = score(&p, Method::Zip, ScoreSettings::default());
     let c = cell(&r, 1.0, 2.0);
@@ -304,9 +307,10 @@ fn bad_nan_response() {
 
 #[test]
 fn bad_negative_response() {
-    let e = plate_err("dose_a,dose_b,response\n0,0,1\n1,0,-0.2\n");
+    // Plate noise (-0.0075) is kept; a value far below 0 is not a viable fraction.
+    let e = plate_err("dose_a,dose_b,response\n0,0,1\n1,0,-0.0075\n2,0,-0.4\n");
     assert!(
-        matches!(&e, PlateError::NegativeResponse { value, .. } if value == "-0.2"),
+        matches!(&e, PlateError::NegativeResponse { value, at, .. } if value == "-0.4" && at.line == 4),
         "{e}"
     );
 }
@@ -400,7 +404,7 @@ fn csv_percent_inhibition_and_names() {
     assert_eq!(p.drug_a().name, "ceritinib");
     // 150 % inhibition is a negative viable fraction: rejected, quoting the raw value.
     let e = Plate::from_csv_reader(
-        "dose_a,dose_b,response\n0,0,150\n".as_bytes(),
+        "dose_a,dose_b,response\n0,0,0\n1,0,150\n".as_bytes(),
         "p",
         &CsvOptions {
             percent_inhibition: true,
@@ -496,7 +500,7 @@ fn run_synergy_writes_outputs_and_bootstrap_is_thread_independent() {
     opts.bootstrap = 16;
     opts.seed = 42;
     let out = dir.path().join("out");
-    let report = run_synergy(&opts, &out).unwrap();
+    let report = run_synergy(&opts, &out).unwrap().remove(0);
     for f in [
         "scores.csv",
         "summary.json",
@@ -508,7 +512,9 @@ fn run_synergy_writes_outputs_and_bootstrap_is_thread_independent() {
         assert!(out.join(f).exists(), "{f} missing");
     }
     let scores = std::fs::read_to_string(out.join("scores.csv")).unwrap();
-    assert!(scores.starts_with("method,dose_a,dose_b,observed,reference,score,status\n"));
+    assert!(
+        scores.starts_with("method,dose_a,dose_b,observed,reference,score,ci_lo,ci_hi,status\n")
+    );
     assert_eq!(scores.lines().count(), 1 + 7 * 36);
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
@@ -538,8 +544,16 @@ fn run_synergy_writes_outputs_and_bootstrap_is_thread_independent() {
         .num_threads(2)
         .build()
         .unwrap();
-    let r1 = one.install(|| run_synergy(&opts, &dir.path().join("o1")).unwrap());
-    let r2 = two.install(|| run_synergy(&opts, &dir.path().join("o2")).unwrap());
+    let r1 = one.install(|| {
+        run_synergy(&opts, &dir.path().join("o1"))
+            .unwrap()
+            .remove(0)
+    });
+    let r2 = two.install(|| {
+        run_synergy(&opts, &dir.path().join("o2"))
+            .unwrap()
+            .remove(0)
+    });
     assert_eq!(r1.bootstrap, r2.bootstrap);
     assert_eq!(r1.bootstrap, report.bootstrap);
 }

@@ -80,11 +80,16 @@ fn compare_prints_the_table_writes_plots_and_matches_the_timelines() {
             assert!(run.join(file).is_file(), "{name}/{file} written");
         }
         // The timeline: total cells per readout (model time in hours).
-        let (_, tl) = read_csv(&run.join("timeline.csv"));
+        // The default engine for a model with genotypes is the hybrid: one replicate,
+        // with a leading `replicate` column.
+        let (th, tl) = read_csv(&run.join("timeline.csv"));
+        let at = |name: &str| th.iter().position(|h| h == name).unwrap();
+        let (ct, cp, cv, cx) = (at("time"), at("population"), at("variable"), at("value"));
+        assert_eq!(th[0], "replicate");
         let pick = |pop: &str, var: &str| -> Vec<(f64, f64)> {
             tl.iter()
-                .filter(|r| r[1] == pop && r[2] == var)
-                .map(|r| (f(&r[0]), f(&r[3])))
+                .filter(|r| r[cp] == pop && r[cv] == var)
+                .map(|r| (f(&r[ct]), f(&r[cx])))
                 .collect()
         };
         let total = pick("total", "cells");

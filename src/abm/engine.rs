@@ -285,7 +285,7 @@ impl Progress for NoProgress {}
 
 /// Sum of `n` geometric counts `P(j) = (1 - beta) beta^j`: negative binomial, drawn as
 /// Poisson(Gamma(n, beta / (1 - beta))).
-fn negative_binomial(n: u64, beta: f64, rng: &mut Stream) -> u64 {
+pub(crate) fn negative_binomial(n: u64, beta: f64, rng: &mut Stream) -> u64 {
     if n == 0 || beta <= 0.0 {
         return 0;
     }
@@ -297,7 +297,7 @@ fn negative_binomial(n: u64, beta: f64, rng: &mut Stream) -> u64 {
     poisson(lambda, rng)
 }
 
-fn poisson(lambda: f64, rng: &mut Stream) -> u64 {
+pub(crate) fn poisson(lambda: f64, rng: &mut Stream) -> u64 {
     if lambda.is_nan() || lambda <= 0.0 {
         return 0;
     }

@@ -154,16 +154,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if !methods.is_empty() {
         let mut o = SynergyOptions::new(&plate_path);
         o.methods = methods;
-        let report = run_synergy(&o, &a.out)?;
-        for r in &report.results {
-            let f = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.4}"));
-            println!(
-                "  {:<11} mean {:>9}  min {:>9}  max {:>9}",
-                r.method.name(),
-                f(r.summary.mean),
-                f(r.summary.min),
-                f(r.summary.max)
-            );
+        for report in run_synergy(&o, &a.out)? {
+            super::synergy::print_table(&report);
         }
         println!("scores and plots in {}", a.out.display());
     }

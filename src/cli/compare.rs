@@ -44,12 +44,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     let results = schedules
         .par_iter()
-        .map(|s| therapy::run(&model, s, &opts))
+        .map(|s| therapy::run_replicates(&model, s, &opts, a.run.replicates))
         .collect::<Result<Vec<_>, _>>()?;
-    let runs: Vec<_> = schedules.iter().zip(&results).collect();
+    let runs: Vec<_> = schedules
+        .iter()
+        .zip(&results)
+        .map(|(s, r)| (s, r.as_slice()))
+        .collect();
     let table = write_compare(&a.out, &model, &opts, &runs, !a.run.no_plot)?;
     for (s, r) in &runs {
-        println!("{}", report(s, r));
+        println!("{}", report(s, &r[0]));
     }
     println!();
     print!("{}", table.render());

@@ -32,6 +32,13 @@ pub struct Args {
     /// Cells at the start (default: the model's `initial_cells`).
     #[arg(long)]
     pub cells: Option<f64>,
+    /// Engine: hybrid (default for a model with genotypes: mutants arise and die out
+    /// as whole cells) or mean-field (the ODE alone: counts are expected values).
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
+    /// Seed of the hybrid engine's random events.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
     /// Skip the plots.
     #[arg(long)]
     pub no_plot: bool,
@@ -43,6 +50,8 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let method = Method::parse(&a.method)
         .ok_or_else(|| anyhow!("--method `{}`: expected {}", a.method, Method::EXPECTED))?;
+    let model = resloop::compile::compile_file(&a.model)?;
+    let engine = super::therapy::engine_for(a.engine.as_deref(), &model)?;
     let req = SimulateRequest {
         model: a.model,
         days: a.days,
@@ -54,14 +63,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         points: a.points,
         cells: a.cells,
         plot: !a.no_plot,
+        engine: Some(engine),
+        seed: a.seed,
     };
     let (manifest, res) = run_simulate(&req, &a.out)?;
     let tl = &res.timeline;
     let total = tl.column("total", "cells").map(|c| tl.series(c));
     if let Some(total) = total {
         println!(
-            "{}: {} days, cells {:.3e} -> {:.3e} (min {:.3e}); {} steps, {} rhs evaluations, {:.1} ms",
+            "{} [{}]: {} days, cells {:.3e} -> {:.3e} (min {:.3e}); {} steps, {} rhs evaluations, {:.1} ms",
             manifest.model.name,
+            manifest.engine.label(),
             a.days,
             total[0],
             total[total.len() - 1],

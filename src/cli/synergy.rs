@@ -1,11 +1,14 @@
 use std::path::PathBuf;
 
 use anyhow::anyhow;
-use resloop::synergy::{run_synergy, LoeweFallback, Method, SynergyOptions};
+use resloop::fit::FitGate;
+use resloop::synergy::{run_synergy, LoeweFallback, Method, SynergyOptions, SynergyReport};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Plate CSV in long format: dose_a,dose_b,response[,replicate] (response = viable fraction).
+    /// Plate CSV: long format dose_a,dose_b,response[,replicate][,block] (response = viable
+    /// fraction), or SynergyFinder's PairIndex,Response,Drug1,Drug2,Conc1,Conc2,ConcUnit
+    /// (response = % inhibition). Every block in the file is scored.
     plate: PathBuf,
     /// Methods: all, or a comma list of bliss,bliss_hill,hsa,loewe,zip,ci,musyc.
     #[arg(long, default_value = "all")]
@@ -30,6 +33,19 @@ pub struct Args {
     /// Loewe cells beyond the weaker drug's Emax: hsa (default), weakest or nan.
     #[arg(long, default_value = "hsa")]
     loewe_fallback: String,
+    /// ZIP curves: fitted Emax (default, as the synergy package) or fixed Emax = 0.
+    #[arg(long, default_value = "fitted")]
+    zip_emax: String,
+    /// MuSyC per-cell score: model (null minus fitted surface, default) or data (null
+    /// minus measured means).
+    #[arg(long, default_value = "model")]
+    musyc_score: String,
+    /// Fit gate: smallest r^2 of a Hill or MuSyC fit a score may rest on.
+    #[arg(long, default_value_t = FitGate::default().min_r2)]
+    min_r2: f64,
+    /// Fit gate: smallest effect (fraction of untreated) each drug alone must reach.
+    #[arg(long, default_value_t = FitGate::default().min_effect)]
+    min_effect: f64,
     /// Skip the plots.
     #[arg(long)]
     no_plot: bool,
@@ -52,21 +68,47 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .loewe_fallback
         .parse::<LoeweFallback>()
         .map_err(|e| anyhow!("--loewe-fallback: {e}"))?;
+    o.zip_emax = a.zip_emax.parse().map_err(|e| anyhow!("--zip-emax: {e}"))?;
+    o.musyc_score = a
+        .musyc_score
+        .parse()
+        .map_err(|e| anyhow!("--musyc-score: {e}"))?;
+    o.gate.min_r2 = a.min_r2;
+    o.gate.min_effect = a.min_effect;
     o.plots = !a.no_plot;
-    let report = run_synergy(&o, &a.out)?;
+    let reports = run_synergy(&o, &a.out)?;
     println!(
         "convention: excess scores = reference - observed viability (> 0 synergy); ci < 1 synergy"
     );
+    for report in &reports {
+        print_table(report);
+    }
+    println!("wrote {}", a.out.display());
+    Ok(())
+}
+
+/// One block's summary table, the reasons behind undefined cells and the warnings.
+pub fn print_table(report: &SynergyReport) {
+    let c = &report.context;
+    if let Some(id) = &report.block {
+        println!(
+            "\nblock {id}: {} + {}",
+            c.grid.drug_a.name, c.grid.drug_b.name
+        );
+    }
+    for w in &report.warnings {
+        println!("warning: {w}");
+    }
     println!(
         "{:<11} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9}",
         "method", "mean", "median", "min", "max", "scored", "undefined"
     );
-    let f = |v: Option<f64>| v.map_or("-".to_string(), |x| format!("{x:.4}"));
+    let f = |v: Option<f64>| v.map_or("undefined".to_string(), |x| format!("{x:.4}"));
     for r in &report.results {
         let s = &r.summary;
         println!(
             "{:<11} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9}",
-            format!("{:?}", r.method).to_lowercase(),
+            r.method.name(),
             f(s.mean),
             f(s.median),
             f(s.min),
@@ -75,6 +117,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             s.n_undefined
         );
     }
-    println!("wrote {}", a.out.display());
-    Ok(())
+    for r in &report.results {
+        for (reason, n) in &r.summary.undefined_reasons {
+            println!("  {}: {n} cell(s) undefined: {reason}", r.method.name());
+        }
+    }
 }

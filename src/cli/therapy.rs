@@ -1,8 +1,9 @@
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context};
+use anyhow::{anyhow, bail, Context};
 use resloop::compile::{compile_file, CompiledModel};
 use resloop::engine::ode::Method;
+use resloop::engine::EngineKind;
 use resloop::experiment::apply_sets;
 use resloop::schedule::Schedule;
 use resloop::therapy::{self, output::write_run, TherapyOptions, TherapyResult};
@@ -21,6 +22,17 @@ pub struct RunArgs {
     pub rtol: f64,
     #[arg(long, default_value_t = 1e-9)]
     pub atol: f64,
+    /// Engine: hybrid (default for a model with genotypes: small clones as exact random
+    /// births, deaths and mutant arrivals, large ones as ODEs), mean-field (the ODE
+    /// alone: counts are expected values; default for a model with one genotype).
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
+    /// Replicates of a stochastic engine (run in parallel; ignored by mean-field).
+    #[arg(long, default_value_t = 1)]
+    pub replicates: u64,
+    /// Seed of a stochastic engine: replicate r is a pure function of (inputs, seed, r).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
     /// Skip the plots.
     #[arg(long)]
     pub no_plot: bool,
@@ -30,13 +42,39 @@ impl RunArgs {
     pub fn options(&self, model: &CompiledModel) -> anyhow::Result<TherapyOptions> {
         let method = Method::parse(&self.method)
             .ok_or_else(|| anyhow!("--method `{}`: expected {}", self.method, Method::EXPECTED))?;
+        let engine = engine_for(self.engine.as_deref(), model)?;
+        if self.replicates == 0 {
+            bail!("--replicates must be at least 1");
+        }
         Ok(TherapyOptions {
             params: Some(apply_sets(model, &self.sets)?),
             method,
             rtol: self.rtol,
             atol: self.atol,
+            engine,
+            seed: self.seed,
             ..TherapyOptions::default()
         })
+    }
+}
+
+/// The engine named by `--engine`, or the default: hybrid for a model with
+/// genotypes (mutants arise and die out as whole cells), mean-field otherwise.
+pub fn engine_for(name: Option<&str>, model: &CompiledModel) -> anyhow::Result<EngineKind> {
+    match name {
+        None => Ok(if model.genotypes.len() > 1 {
+            EngineKind::Hybrid
+        } else {
+            EngineKind::MeanField
+        }),
+        Some(n) => match EngineKind::parse(n) {
+            Some(EngineKind::AgentBased) => bail!(
+                "--engine agent-based: schedules run on the agent-based engine through \
+                 `resloop abm MODEL SCHEDULE`; here use mean-field or hybrid"
+            ),
+            Some(k) => Ok(k),
+            None => bail!("--engine `{n}`: expected one of {}", EngineKind::NAMES),
+        },
     }
 }
 
@@ -65,13 +103,15 @@ pub fn load_schedule(path: &Path, model: &CompiledModel) -> anyhow::Result<Sched
 /// One line about a finished run.
 pub fn report(s: &Schedule, r: &TherapyResult) -> String {
     let m = &r.summary;
-    let res = match (m.time_to_resistance_days, m.resistance_rule) {
-        (Some(t), Some(rule)) => format!("resistant at day {t:.1} ({})", rule.label()),
-        _ => "no resistance event".to_string(),
+    let res = &m.story;
+    let engine = if m.engine.is_stochastic() {
+        format!("{} replicate {}", m.engine.label(), m.replicate)
+    } else {
+        format!("{}, expected values", m.engine.label())
     };
     format!(
-        "{}: {} days ({:?}), {res}; cells {:.3e} -> {:.3e}, {} passages, {} IC50 readouts; \
-         {} steps, {} assay wells, {:.1} ms",
+        "{} [{engine}]: {:.1} days ({:?}): {res}; cells {:.3e} -> {:.3e}, {} passages, {} IC50 \
+         readouts; {} steps, {} assay wells, {:.1} ms",
         s.name,
         m.end_days,
         m.stop_reason,
@@ -92,7 +132,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let model = compile_file(&a.model)?;
     let opts = a.run.options(&model)?;
     let schedule = load_schedule(&a.schedule, &model)?;
-    let result = therapy::run(&model, &schedule, &opts)?;
+    let results = therapy::run_replicates(&model, &schedule, &opts, a.run.replicates)?;
+    let result = &results[0];
     for w in result
         .warnings
         .iter()
@@ -100,9 +141,21 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     {
         eprintln!("warning: {w}");
     }
-    let outputs = write_run(&a.out, &model, &schedule, &opts, &result, !a.run.no_plot)
+    let outputs = write_run(&a.out, &model, &schedule, &opts, &results, !a.run.no_plot)
         .with_context(|| format!("writing {}", a.out.display()))?;
-    println!("{}", report(&schedule, &result));
+    println!("{}", report(&schedule, result));
+    if results.len() > 1 {
+        let e = therapy::EnsembleSummary::of(&results);
+        println!("  {} replicates: {}", e.replicates, e.story());
+        let q = |v: Option<f64>| v.map_or("not reached".to_string(), |d| format!("day {d:.1}"));
+        println!(
+            "  time to resistance (Kaplan-Meier): median {}, quartiles {} .. {}; {} censored",
+            q(e.resistance.median_days),
+            q(e.resistance.q25_days),
+            q(e.resistance.q75_days),
+            e.resistance.censored
+        );
+    }
     for e in result
         .events
         .iter()

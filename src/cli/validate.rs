@@ -13,6 +13,13 @@ pub struct Args {
     /// Only facts whose id contains this text.
     #[arg(long)]
     only: Option<String>,
+    /// Engine of the facts' schedules: mean-field (default: facts compare expected
+    /// behaviour with the studies) or hybrid (replicate 0 of --seed).
+    #[arg(long, default_value = "mean-field")]
+    engine: String,
+    /// Seed of a stochastic engine.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
     /// Output directory for validate.csv.
     #[arg(long, default_value = "out/validate")]
     out: PathBuf,
@@ -43,7 +50,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         if let Some(only) = &a.only {
             file.facts.retain(|f| f.id.contains(only.as_str()));
         }
-        let mut runner = Runner::new(&file);
+        let engine = match resloop::engine::EngineKind::parse(&a.engine) {
+            Some(resloop::engine::EngineKind::AgentBased) | None => {
+                bail!("--engine `{}`: expected mean-field or hybrid", a.engine)
+            }
+            Some(k) => k,
+        };
+        let mut runner = Runner::new(&file).with_engine(engine, a.seed);
         let outcomes = runner.run_all();
         println!(
             "{}\n",

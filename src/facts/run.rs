@@ -14,6 +14,7 @@ use crate::assay::{
 };
 use crate::compile::{BoundModel, CompiledModel};
 use crate::engine::ode::{total_cells, OdeRun, RowRecorder, RunSettings, SimError, Timeline};
+use crate::engine::EngineKind;
 use crate::plate::{same_dose, DrugInfo, Plate, Well};
 use crate::schedule::Schedule;
 use crate::synergy::{score_plate, Method, ScoreSettings};
@@ -168,6 +169,10 @@ pub struct Runner<'f> {
     /// States that could not be made, with the reason.
     failed: HashMap<String, String>,
     assay: AssaySettings,
+    /// Engine of the states' schedules (mean-field by default: facts compare expected
+    /// behaviour with the studies' numbers), and its seed.
+    engine: EngineKind,
+    seed: u64,
 }
 
 fn hours(model: &CompiledModel, h: f64) -> f64 {
@@ -199,7 +204,16 @@ impl<'f> Runner<'f> {
             states: HashMap::new(),
             failed: HashMap::new(),
             assay: AssaySettings::standard(&file.model),
+            engine: EngineKind::MeanField,
+            seed: 1,
         }
+    }
+
+    /// Run the states' schedules on `engine` (replicate 0 of `seed` when stochastic).
+    pub fn with_engine(mut self, engine: EngineKind, seed: u64) -> Self {
+        self.engine = engine;
+        self.seed = seed;
+        self
     }
 
     fn model(&self) -> &'f CompiledModel {
@@ -312,6 +326,8 @@ impl<'f> Runner<'f> {
             let opts = TherapyOptions {
                 params: Some(params_with(model, &[&set])),
                 initial_state: Some(result.y.clone()),
+                engine: self.engine,
+                seed: self.seed,
                 ..TherapyOptions::default()
             };
             let r = therapy::run(model, &schedule, &opts).map_err(|e| fail(e.to_string()))?;

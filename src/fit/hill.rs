@@ -72,6 +72,16 @@ pub struct HillFit {
     pub iterations: usize,
     /// Number of points fitted.
     pub n: usize,
+    /// Nonlinear parameters that ended on their bounds.
+    pub at_bounds: HillAtBounds,
+}
+
+/// Which nonlinear Hill parameters ended on a bound (a sign that the data do not
+/// determine them, e.g. a flat or U-shaped curve).
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct HillAtBounds {
+    pub c: bool,
+    pub h: bool,
 }
 
 impl HillFit {
@@ -144,6 +154,10 @@ impl HillFit {
             0.0
         };
         let dof = (n - free).max(1) as f64;
+        let on = |k: usize| {
+            let tol = 1e-6 * (hi[k] - lo[k]);
+            out.params[k] <= lo[k] + tol || out.params[k] >= hi[k] - tol
+        };
         Ok(HillFit {
             e0,
             emax,
@@ -154,6 +168,7 @@ impl HillFit {
             converged: out.converged,
             iterations: out.evaluations,
             n,
+            at_bounds: HillAtBounds { c: on(0), h: on(1) },
         })
     }
 
@@ -169,6 +184,7 @@ impl HillFit {
             converged: true,
             iterations: 0,
             n: 0,
+            at_bounds: HillAtBounds::default(),
         }
     }
 

@@ -5,9 +5,11 @@
 
 pub mod hill;
 pub mod median_effect;
+pub mod quality;
 
-pub use hill::{HillBounds, HillFit, HillOptions};
+pub use hill::{HillAtBounds, HillBounds, HillFit, HillOptions};
 pub use median_effect::MedianEffectFit;
+pub use quality::FitGate;
 
 use levenberg_marquardt::{LeastSquaresProblem, LevenbergMarquardt};
 use nalgebra::{DMatrix, DVector, Dyn, Owned};

@@ -89,6 +89,11 @@ impl Exposure {
         }
     }
 
+    /// Number of drugs.
+    pub fn n_drugs(&self) -> usize {
+        self.level.len()
+    }
+
     /// Concentration of drug `i` at time `t` (>= its last event).
     #[inline]
     pub fn concentration(&self, i: usize, t: f64) -> f64 {

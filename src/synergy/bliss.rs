@@ -31,6 +31,9 @@ impl SynergyModel for BlissHill {
         Method::BlissHill
     }
     fn reference(&self, ctx: &Context, i: usize, j: usize) -> Result<Reference, String> {
+        if let Some(reason) = ctx.hill_failure() {
+            return Err(reason);
+        }
         let g = &ctx.grid;
         Ok((ctx.fit_a.eval(g.doses_a[i]) * ctx.fit_b.eval(g.doses_b[j])).into())
     }

@@ -7,7 +7,8 @@
 //!
 //! Determinism: sample `k` draws from `StdRng::seed_from_u64(mix(seed, k))`, so samples
 //! are identical whatever the number of rayon threads; results are collected in sample
-//! order. Intervals are percentile intervals (2.5 %, 97.5 %).
+//! order. Intervals are percentile intervals (2.5 %, 97.5 %), of each method's mean and
+//! median and of every cell's score.
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -64,6 +65,10 @@ pub struct MethodIntervals {
     pub method: Method,
     pub mean: Interval,
     pub median: Interval,
+    /// Per-cell score intervals, in the order of [`MethodResult::cells`] (written to
+    /// `scores.csv` as `ci_lo`, `ci_hi` and drawn on the heatmaps, not to the JSON).
+    #[serde(skip)]
+    pub cells: Vec<Interval>,
 }
 
 /// Bootstrap output.
@@ -90,6 +95,8 @@ pub fn sample_seed(seed: u64, k: u64) -> u64 {
 
 struct Sample {
     means: Vec<(Option<f64>, Option<f64>)>,
+    /// Per method, the score of every cell.
+    cells: Vec<Vec<Option<f64>>>,
     musyc: Option<MusycParams>,
 }
 
@@ -162,6 +169,7 @@ pub fn run(
             );
             let c = Context::new(grid, ctx.settings).ok()?;
             let mut musyc_params = None;
+            let mut cells = Vec::with_capacity(methods.len());
             let means = methods
                 .iter()
                 .map(|&m| {
@@ -172,11 +180,13 @@ pub fn run(
                     } else {
                         score_method(&c, m)
                     };
+                    cells.push(r.cells.iter().map(|c| c.score).collect());
                     (r.summary.mean, r.summary.median)
                 })
                 .collect();
             Some(Sample {
                 means,
+                cells,
                 musyc: musyc_params,
             })
         })
@@ -189,6 +199,9 @@ pub fn run(
             method,
             mean: Interval::of(ok.iter().filter_map(|s| s.means[k].0).collect()),
             median: Interval::of(ok.iter().filter_map(|s| s.means[k].1).collect()),
+            cells: (0..na * nb)
+                .map(|c| Interval::of(ok.iter().filter_map(|s| s.cells[k][c]).collect()))
+                .collect(),
         })
         .collect();
     let musyc = want_musyc.then(|| {

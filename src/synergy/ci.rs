@@ -74,11 +74,28 @@ pub struct CombinationIndex {
 impl CombinationIndex {
     pub fn new(ctx: &Context) -> Self {
         let fit = |name: &str, (d, y): (Vec<f64>, Vec<f64>)| {
-            MedianEffectFit::fit(&d, &y).map_err(|e| format!("{name}: {e}"))
+            MedianEffectFit::fit(&d, &y)
+                .map_err(|e| format!("median-effect fit of {name} failed: {e}"))
         };
         let g = &ctx.grid;
-        let fits = fit(&g.drug_a.name, g.single_a())
-            .and_then(|a| fit(&g.drug_b.name, g.single_b()).map(|b| (a, b)));
+        let gate = &ctx.settings.gate;
+        let range = |d: &[f64]| {
+            let pos = d.iter().copied().filter(|&x| x > 0.0);
+            (
+                pos.clone().fold(f64::INFINITY, f64::min),
+                pos.fold(0.0, f64::max),
+            )
+        };
+        let checked = |name: &str, (d, y): (Vec<f64>, Vec<f64>)| {
+            let f = fit(name, (d.clone(), y))?;
+            let (lo, hi) = range(&d);
+            gate.median_effect(name, &f, lo, hi).map_or(Ok(f), Err)
+        };
+        let fits = match ctx.single_agent_failure() {
+            Some(reason) => Err(reason),
+            None => checked(&g.drug_a.name, g.single_a())
+                .and_then(|a| checked(&g.drug_b.name, g.single_b()).map(|b| (a, b))),
+        };
         CombinationIndex { fits }
     }
 
@@ -158,7 +175,7 @@ impl SynergyModel for CombinationIndex {
             };
             let fits = match &self.fits {
                 Ok(f) => f,
-                Err(e) => return undefined(Some(obs), &format!("median-effect fit failed: {e}")),
+                Err(e) => return undefined(Some(obs), e),
             };
             let fa = 1.0 - obs;
             if fa <= 0.0 || fa >= 1.0 {

@@ -117,6 +117,9 @@ impl SynergyModel for Loewe {
     }
 
     fn reference(&self, ctx: &Context, i: usize, j: usize) -> Result<Reference, String> {
+        if let Some(reason) = ctx.hill_failure() {
+            return Err(reason);
+        }
         let (a, b) = (ctx.grid.doses_a[i], ctx.grid.doses_b[j]);
         let (fa, fb) = (&ctx.fit_a, &ctx.fit_b);
         if let Some(e) = loewe_response(fa, fb, a, b) {

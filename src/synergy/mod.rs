@@ -29,12 +29,13 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::fit::{FitError, HillFit};
+use crate::fit::{FitError, FitGate, HillFit};
 use crate::plate::{CsvOptions, Grid, Plate, PlateError};
 
 pub use bootstrap::{BootstrapMode, BootstrapSummary, Interval};
 pub use loewe::LoeweFallback;
-pub use musyc::{MusycFit, MusycParams};
+pub use musyc::{MusycFit, MusycParams, MusycScore};
+pub use zip::ZipEmax;
 
 /// The sign convention, written into `summary.json` and the docs.
 pub const CONVENTION: &str = "excess scores (bliss, bliss_hill, hsa, loewe, zip, musyc) = reference - observed on the viability scale, > 0 = synergy; ci is an index, < 1 = synergy; single-agent and control cells get the neutral value (0; 1 for ci); summaries cover combination cells only";
@@ -266,6 +267,12 @@ pub struct MethodResult {
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct ScoreSettings {
     pub loewe_fallback: LoeweFallback,
+    /// ZIP with fitted (default) or fixed `Emax`.
+    pub zip_emax: ZipEmax,
+    /// MuSyC per-cell score: null minus fitted model (default) or minus data.
+    pub musyc_score: MusycScore,
+    /// Quality gates of every fit a score rests on.
+    pub gate: FitGate,
 }
 
 /// A plate ready for scoring: the grid and the single-agent Hill fits every
@@ -276,6 +283,10 @@ pub struct Context {
     pub fit_a: HillFit,
     pub fit_b: HillFit,
     pub settings: ScoreSettings,
+    /// Failed single-agent data gate, if any (see [`Context::single_agent_failure`]).
+    single_issue: Option<String>,
+    /// Failed data or Hill gate, if any (see [`Context::hill_failure`]).
+    hill_issue: Option<String>,
 }
 
 impl Context {
@@ -288,12 +299,36 @@ impl Context {
         };
         let fit_a = fit(&grid.drug_a.name, grid.single_a())?;
         let fit_b = fit(&grid.drug_b.name, grid.single_b())?;
+        let gate = &settings.gate;
+        let (da, ya) = grid.single_a();
+        let (db, yb) = grid.single_b();
+        let single_issue = gate
+            .single_agent(&grid.drug_a.name, &da, &ya)
+            .or_else(|| gate.single_agent(&grid.drug_b.name, &db, &yb));
+        let hill_issue = single_issue.clone().or_else(|| {
+            gate.hill(&grid.drug_a.name, &fit_a)
+                .or_else(|| gate.hill(&grid.drug_b.name, &fit_b))
+        });
         Ok(Context {
             grid,
             fit_a,
             fit_b,
             settings,
+            single_issue,
+            hill_issue,
         })
+    }
+
+    /// Why a drug alone cannot carry a fitted-curve score (inactive or non-monotone,
+    /// see [`FitGate::single_agent`]); drug A is checked first.
+    pub fn single_agent_failure(&self) -> Option<String> {
+        self.single_issue.clone()
+    }
+
+    /// Why the single-agent Hill fits cannot carry a score: a failed data gate, or a
+    /// Hill fit with a poor r^2 or a parameter on its bound.
+    pub fn hill_failure(&self) -> Option<String> {
+        self.hill_issue.clone()
     }
 
     /// Mean response of drug A alone at `doses_a[i]` (always measured: checked by `Grid`).
@@ -460,6 +495,9 @@ pub struct SynergyOptions {
     pub unit_a: Option<String>,
     pub unit_b: Option<String>,
     pub loewe_fallback: LoeweFallback,
+    pub zip_emax: ZipEmax,
+    pub musyc_score: MusycScore,
+    pub gate: FitGate,
     /// Draw heatmaps and curve plots (PNG + SVG).
     pub plots: bool,
 }
@@ -478,23 +516,34 @@ impl SynergyOptions {
             unit_a: None,
             unit_b: None,
             loewe_fallback: LoeweFallback::default(),
+            zip_emax: ZipEmax::default(),
+            musyc_score: MusycScore::default(),
+            gate: FitGate::default(),
             plots: true,
         }
     }
 }
 
-/// Everything [`run_synergy`] computed, and the files it wrote.
+/// Everything [`run_synergy`] computed for one plate (block), and the files it wrote.
 #[derive(Debug, Clone)]
 pub struct SynergyReport {
+    /// The block id for multi-plate files.
+    pub block: Option<String>,
     pub context: Context,
     pub results: Vec<MethodResult>,
     pub bootstrap: Option<BootstrapSummary>,
+    /// Things the user should know that did not stop the run (e.g. noisy responses kept).
+    pub warnings: Vec<String>,
     pub files: Vec<PathBuf>,
 }
 
-/// Read a plate, score it, optionally bootstrap, and write `scores.csv`,
-/// `summary.json` and plots into `out_dir`.
-pub fn run_synergy(opts: &SynergyOptions, out_dir: &Path) -> Result<SynergyReport, SynergyError> {
+/// Read a plate file, score every block in it, optionally bootstrap, and write
+/// `scores.csv`, `summary.json` and plots: into `out_dir` for a one-plate file, into
+/// `out_dir/block-<id>/` per block otherwise.
+pub fn run_synergy(
+    opts: &SynergyOptions,
+    out_dir: &Path,
+) -> Result<Vec<SynergyReport>, SynergyError> {
     let csv = CsvOptions {
         percent_inhibition: opts.percent_inhibition,
         drug_a: opts.drug_a.clone(),
@@ -502,23 +551,80 @@ pub fn run_synergy(opts: &SynergyOptions, out_dir: &Path) -> Result<SynergyRepor
         unit_a: opts.unit_a.clone(),
         unit_b: opts.unit_b.clone(),
     };
-    let plate = Plate::from_csv_path(&opts.plate, &csv)?;
+    let blocks = Plate::blocks_from_csv_path(&opts.plate, &csv)?;
+    let several = blocks.len() > 1;
     let settings = ScoreSettings {
         loewe_fallback: opts.loewe_fallback,
+        zip_emax: opts.zip_emax,
+        musyc_score: opts.musyc_score,
+        gate: opts.gate,
     };
-    let (context, results) = score_plate(&plate, &opts.methods, settings)?;
-    let bootstrap = (opts.bootstrap > 0)
-        .then(|| bootstrap::run(&context, &results, &opts.methods, opts.bootstrap, opts.seed));
-    let mut files = report::write_all(out_dir, opts, &context, &results, bootstrap.as_ref())?;
-    if opts.plots {
-        files.extend(plot::draw_all(out_dir, &context, &results)?);
+    let mut reports = Vec::with_capacity(blocks.len());
+    for block in blocks {
+        let dir = match (&block.id, several) {
+            (Some(id), true) => out_dir.join(format!("block-{}", file_safe(id))),
+            _ => out_dir.to_path_buf(),
+        };
+        std::fs::create_dir_all(&dir).map_err(|source| SynergyError::Write {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let (context, results) = score_plate(&block.plate, &opts.methods, settings)?;
+        let bootstrap = (opts.bootstrap > 0)
+            .then(|| bootstrap::run(&context, &results, &opts.methods, opts.bootstrap, opts.seed));
+        let warnings = plate_warnings(&block.plate);
+        let mut files = report::write_all(
+            &dir,
+            opts,
+            block.id.as_deref(),
+            &context,
+            &results,
+            bootstrap.as_ref(),
+            &warnings,
+        )?;
+        if opts.plots {
+            files.extend(plot::draw_all(
+                &dir,
+                &context,
+                &results,
+                bootstrap.as_ref(),
+            )?);
+        }
+        reports.push(SynergyReport {
+            block: block.id,
+            context,
+            results,
+            bootstrap,
+            warnings,
+            files,
+        });
     }
-    Ok(SynergyReport {
-        context,
-        results,
-        bootstrap,
-        files,
-    })
+    Ok(reports)
+}
+
+/// Warnings about a plate that is scored as given.
+fn plate_warnings(plate: &Plate) -> Vec<String> {
+    let (below, above) = plate.out_of_unit_range();
+    let mut w = Vec::new();
+    if below + above > 0 {
+        w.push(format!(
+            "{below} well(s) below 0 and {above} above 1 (plate noise) kept as measured; the combination index and median-effect fits skip cells whose mean is outside (0, 1), Hill fits bound E0 and Emax to [0, 1.5]"
+        ));
+    }
+    w
+}
+
+/// A block id as a directory name: letters, digits, `-`, `_` and `.` kept, others `_`.
+fn file_safe(id: &str) -> String {
+    id.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

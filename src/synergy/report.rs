@@ -2,7 +2,8 @@
 //! `summary.json` (fits, summaries, method details, bootstrap intervals, conventions),
 //! both atomically.
 //!
-//! `scores.csv` columns: `method,dose_a,dose_b,observed,reference,score,status`.
+//! `scores.csv` columns: `method,dose_a,dose_b,observed,reference,score,ci_lo,ci_hi,status`
+//! (`ci_lo`, `ci_hi`: the cell's 95 % bootstrap interval, empty without `--bootstrap`).
 //! Empty fields mean "none" (e.g. `reference` for `ci`, `score` of an undefined cell);
 //! `status` is `neutral`, `scored`, `fallback: ...` or `undefined: reason`. For excess
 //! methods `score = reference - observed` holds on every scored row.
@@ -20,7 +21,11 @@ fn opt(v: Option<f64>) -> String {
 }
 
 /// Write `scores.csv` for all results.
-pub fn write_scores(w: &mut dyn Write, results: &[MethodResult]) -> std::io::Result<()> {
+pub fn write_scores(
+    w: &mut dyn Write,
+    results: &[MethodResult],
+    bootstrap: Option<&BootstrapSummary>,
+) -> std::io::Result<()> {
     let mut out = csv::Writer::from_writer(w);
     out.write_record([
         "method",
@@ -29,10 +34,16 @@ pub fn write_scores(w: &mut dyn Write, results: &[MethodResult]) -> std::io::Res
         "observed",
         "reference",
         "score",
+        "ci_lo",
+        "ci_hi",
         "status",
     ])?;
     for r in results {
-        for c in &r.cells {
+        let cis = bootstrap
+            .and_then(|b| b.methods.iter().find(|m| m.method == r.method))
+            .map(|m| &m.cells);
+        for (k, c) in r.cells.iter().enumerate() {
+            let iv = cis.and_then(|v| v.get(k));
             out.write_record([
                 r.method.name().to_string(),
                 format!("{}", c.dose_a),
@@ -40,6 +51,8 @@ pub fn write_scores(w: &mut dyn Write, results: &[MethodResult]) -> std::io::Res
                 opt(c.observed),
                 opt(c.reference),
                 opt(c.score),
+                opt(iv.and_then(|i| i.lo)),
+                opt(iv.and_then(|i| i.hi)),
                 c.status.to_string(),
             ])?;
         }
@@ -50,18 +63,34 @@ pub fn write_scores(w: &mut dyn Write, results: &[MethodResult]) -> std::io::Res
 /// The `summary.json` document.
 pub fn summary_json(
     opts: &SynergyOptions,
+    block: Option<&str>,
     ctx: &Context,
     results: &[MethodResult],
     bootstrap: Option<&BootstrapSummary>,
+    warnings: &[String],
 ) -> serde_json::Value {
     let g = &ctx.grid;
     let methods: serde_json::Map<String, serde_json::Value> = results
         .iter()
         .map(|r| {
             let ci = bootstrap.and_then(|b| b.methods.iter().find(|m| m.method == r.method));
+            // A method whose every combination cell is undefined says why, once.
+            let undefined = (r.summary.n_scored == 0).then(|| {
+                r.summary
+                    .undefined_reasons
+                    .keys()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            });
             (
                 r.method.name().to_string(),
-                json!({ "summary": r.summary, "detail": r.detail, "bootstrap": ci }),
+                json!({
+                    "defined": r.summary.n_scored > 0,
+                    "undefined_because": undefined,
+                    "summary": r.summary,
+                    "detail": r.detail,
+                    "bootstrap": ci,
+                }),
             )
         })
         .collect();
@@ -72,9 +101,14 @@ pub fn summary_json(
             "sign": CONVENTION,
             "summaries_cover": "combination cells only (dose_a > 0 and dose_b > 0)",
             "loewe_fallback": ctx.settings.loewe_fallback,
+            "zip_emax": ctx.settings.zip_emax,
+            "musyc_score": ctx.settings.musyc_score,
+            "fit_gate": ctx.settings.gate,
         },
+        "warnings": warnings,
         "plate": {
             "path": opts.plate.display().to_string(),
+            "block": block,
             "drug_a": g.drug_a,
             "drug_b": g.drug_b,
             "doses_a": g.doses_a,
@@ -82,7 +116,11 @@ pub fn summary_json(
             "max_replicates": g.max_replicates(),
             "percent_inhibition_input": opts.percent_inhibition,
         },
-        "fits": { "hill_a": ctx.fit_a, "hill_b": ctx.fit_b },
+        "fits": {
+            "hill_a": ctx.fit_a,
+            "hill_b": ctx.fit_b,
+            "single_agent_gate": ctx.hill_failure(),
+        },
         "methods": methods,
         "bootstrap": bootstrap,
     })
@@ -92,18 +130,20 @@ pub fn summary_json(
 pub fn write_all(
     out_dir: &Path,
     opts: &SynergyOptions,
+    block: Option<&str>,
     ctx: &Context,
     results: &[MethodResult],
     bootstrap: Option<&BootstrapSummary>,
+    warnings: &[String],
 ) -> Result<Vec<PathBuf>, SynergyError> {
     let err = |path: &Path| {
         let path = path.display().to_string();
         move |source| SynergyError::Write { path, source }
     };
     let scores = out_dir.join("scores.csv");
-    write_atomic(&scores, |w| write_scores(w, results)).map_err(err(&scores))?;
+    write_atomic(&scores, |w| write_scores(w, results, bootstrap)).map_err(err(&scores))?;
     let summary = out_dir.join("summary.json");
-    let doc = summary_json(opts, ctx, results, bootstrap);
+    let doc = summary_json(opts, block, ctx, results, bootstrap, warnings);
     write_atomic(&summary, |w| {
         serde_json::to_writer_pretty(&mut *w, &doc)?;
         w.write_all(b"\n")

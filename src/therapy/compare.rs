@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::ensemble::{quantile, EnsembleSummary};
 use super::output::{num, write_run, OutputError};
 use super::plot::CompareFigure;
 use super::types::{Summary, TherapyOptions, TherapyResult};
@@ -27,12 +28,18 @@ fn opt(v: Option<f64>) -> String {
     v.map_or(String::new(), num)
 }
 
-/// Build the comparison table. Drug columns cover every drug scheduled in any run
+/// Build the comparison table: one row per schedule from its replicates (one run
+/// for the mean-field engine). Drug columns cover every drug scheduled in any run
 /// (AUC in unit·day; total mg/kg in vivo); a drug a schedule does not give is 0.
-pub fn table(runs: &[&Summary]) -> CompareTable {
+///
+/// Endpoints are censored values: `resistant` and `extinct` say whether the event
+/// happened (`k/R` replicates for several), and `time_to_resistance_day` is the event
+/// time (the Kaplan-Meier median for several), empty when not reached: never the
+/// run's end. For several replicates the numeric columns are medians.
+pub fn table(runs: &[&[TherapyResult]]) -> CompareTable {
     let mut drugs: Vec<(String, String)> = Vec::new();
-    for s in runs {
-        for d in &s.drugs {
+    for set in runs {
+        for d in &set[0].summary.drugs {
             if !drugs.iter().any(|x| x.0 == d.drug) {
                 drugs.push((d.drug.clone(), d.unit.clone()));
             }
@@ -41,10 +48,15 @@ pub fn table(runs: &[&Summary]) -> CompareTable {
     let mut header: Vec<String> = [
         "schedule",
         "setting",
+        "engine",
+        "replicates",
         "end_day",
         "stop_reason",
+        "resistant",
         "time_to_resistance_day",
         "resistance_rule",
+        "extinct",
+        "time_to_extinction_day",
         "final_cells",
         "final_expanded_cells",
         "min_cells",
@@ -59,32 +71,89 @@ pub fn table(runs: &[&Summary]) -> CompareTable {
         header.push(format!("auc_{d}_{u}_day"));
         header.push(format!("mg_per_kg_{d}"));
     }
+    header.push("story".into());
     let rows = runs
         .iter()
-        .map(|s| {
+        .map(|set| {
+            let s = &set[0].summary;
+            let many = set.len() > 1;
+            let med = |f: &dyn Fn(&Summary) -> Option<f64>| -> String {
+                let mut v: Vec<f64> = set.iter().filter_map(|r| f(&r.summary)).collect();
+                if v.is_empty() {
+                    return String::new();
+                }
+                v.sort_by(f64::total_cmp);
+                num(quantile(&v, 0.5))
+            };
+            let ens = many.then(|| EnsembleSummary::of(set));
+            let flag = |reached: bool, k: usize| {
+                if many {
+                    format!("{k}/{}", set.len())
+                } else if reached {
+                    "yes".into()
+                } else {
+                    "no".into()
+                }
+            };
+            let (res_flag, res_time, ext_flag, ext_time, story) = match &ens {
+                Some(e) => (
+                    flag(false, e.resistance.reached),
+                    opt(e.resistance.median_days),
+                    flag(false, e.extinction.reached),
+                    opt(e.extinction.median_days),
+                    e.story(),
+                ),
+                None => (
+                    flag(s.resistance.reached, 0),
+                    opt(s.resistance.reached.then_some(s.resistance.days)),
+                    flag(s.extinction.reached, 0),
+                    opt(s.extinction.reached.then_some(s.extinction.days)),
+                    s.story.clone(),
+                ),
+            };
             let mut row = vec![
                 s.schedule.clone(),
                 s.setting.label().to_string(),
-                num(s.end_days),
-                serde_json::to_value(s.stop_reason)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-                opt(s.time_to_resistance_days),
-                s.resistance_rule
-                    .map_or(String::new(), |r| r.label().into()),
-                num(s.final_cells),
-                num(s.final_expanded_cells),
-                num(s.min_cells),
-                opt(s.final_volume),
-                s.passages.to_string(),
-                opt(s.ic50_fold_final),
+                s.engine.label().to_string(),
+                set.len().to_string(),
+                med(&|s| Some(s.end_days)),
+                if many {
+                    String::new()
+                } else {
+                    serde_json::to_value(s.stop_reason)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
+                },
+                res_flag,
+                res_time,
+                if many {
+                    String::new()
+                } else {
+                    s.resistance_rule
+                        .map_or(String::new(), |r| r.label().into())
+                },
+                ext_flag,
+                ext_time,
+                med(&|s| Some(s.final_cells)),
+                med(&|s| Some(s.final_expanded_cells)),
+                med(&|s| Some(s.min_cells)),
+                med(&|s| s.final_volume),
+                if many {
+                    med(&|s| Some(s.passages as f64))
+                } else {
+                    s.passages.to_string()
+                },
+                med(&|s| s.ic50_fold_final),
             ];
             for (d, _) in &drugs {
-                let x = s.drugs.iter().find(|x| &x.drug == d);
-                row.push(num(x.map_or(0.0, |x| x.auc_unit_days)));
-                row.push(num(x.map_or(0.0, |x| x.total_mg_per_kg)));
+                let pick = |s: &Summary, f: fn(&super::types::DrugSummary) -> f64| {
+                    Some(s.drugs.iter().find(|x| &x.drug == d).map_or(0.0, f))
+                };
+                row.push(med(&|s| pick(s, |x| x.auc_unit_days)));
+                row.push(med(&|s| pick(s, |x| x.total_mg_per_kg)));
             }
+            row.push(story);
             row
         })
         .collect();
@@ -165,7 +234,7 @@ pub fn write_compare(
     out: &Path,
     model: &CompiledModel,
     options: &TherapyOptions,
-    runs: &[(&Schedule, &TherapyResult)],
+    runs: &[(&Schedule, &[TherapyResult])],
     plots: bool,
 ) -> Result<CompareTable, OutputError> {
     let io = |p: &Path| {
@@ -178,8 +247,8 @@ pub fn write_compare(
         write_run(&out.join(&s.name), model, s, options, r, plots)?;
         outputs.push(format!("{}/", s.name));
     }
-    let summaries: Vec<&Summary> = runs.iter().map(|(_, r)| &r.summary).collect();
-    let t = table(&summaries);
+    let sets: Vec<&[TherapyResult]> = runs.iter().map(|(_, r)| *r).collect();
+    let t = table(&sets);
     let p = out.join("compare.csv");
     write_atomic(&p, |w| {
         let mut csv = csv::Writer::from_writer(w);
@@ -193,7 +262,9 @@ pub fn write_compare(
     .map_err(io(&p))?;
     outputs.push("compare.csv".into());
     if plots {
-        CompareFigure::new(runs).save(&out.join("compare"))?;
+        let first: Vec<(&Schedule, &TherapyResult)> =
+            runs.iter().map(|(s, r)| (*s, &r[0])).collect();
+        CompareFigure::new(&first).save(&out.join("compare"))?;
         outputs.extend(["compare.png".into(), "compare.svg".into()]);
     }
     let m = Manifest {

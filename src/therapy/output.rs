@@ -8,6 +8,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use super::ensemble::EnsembleSummary;
 use super::plot::TherapyFigure;
 use super::types::{Summary, TherapyOptions, TherapyResult};
 use crate::compile::CompiledModel;
@@ -46,18 +47,54 @@ pub fn num(v: f64) -> String {
 /// the IC50 readouts merged in time order as population `ic50` and `ic50_fold`
 /// (variable = drug; NaN when the IC50 is above the tested range or the fold is
 /// undefined).
-pub fn write_timeline(path: &Path, r: &TherapyResult) -> Result<(), OutputError> {
+///
+/// Replicates of a stochastic engine are stacked with a leading `replicate` column.
+pub fn write_timeline(path: &Path, runs: &[TherapyResult]) -> Result<(), OutputError> {
+    let with_rep = runs
+        .first()
+        .is_some_and(|r| r.summary.engine.is_stochastic());
     write_atomic(path, |w| {
         let mut csv = csv::Writer::from_writer(w);
-        csv.write_record(["time", "population", "variable", "value"])?;
+        if with_rep {
+            csv.write_record(["replicate", "time", "population", "variable", "value"])?;
+        } else {
+            csv.write_record(["time", "population", "variable", "value"])?;
+        }
+        for r in runs {
+            write_timeline_rows(&mut csv, r, with_rep)?;
+        }
+        csv.flush()?;
+        Ok(())
+    })
+    .map_err(io_err(path))
+}
+
+fn write_timeline_rows(
+    csv: &mut csv::Writer<&mut dyn Write>,
+    r: &TherapyResult,
+    with_rep: bool,
+) -> io::Result<()> {
+    let rep = r.summary.replicate.to_string();
+    let record = |csv: &mut csv::Writer<&mut dyn Write>, fields: [&str; 4]| {
+        if with_rep {
+            csv.write_record([rep.as_str(), fields[0], fields[1], fields[2], fields[3]])
+        } else {
+            csv.write_record(fields)
+        }
+    };
+    {
         let tl = &r.timeline;
         let mut k = 0;
         let mut ic50_rows = |csv: &mut csv::Writer<&mut dyn Write>, upto: f64| -> io::Result<()> {
             while k < r.ic50.len() && r.ic50[k].time <= upto {
                 let x = &r.ic50[k];
                 let t = num(x.time);
-                csv.write_record([&t, "ic50", &x.drug, &num(x.ic50.unwrap_or(f64::NAN))])?;
-                csv.write_record([&t, "ic50_fold", &x.drug, &num(x.fold.unwrap_or(f64::NAN))])?;
+                let (v, f) = (
+                    num(x.ic50.unwrap_or(f64::NAN)),
+                    num(x.fold.unwrap_or(f64::NAN)),
+                );
+                record(csv, [&t, "ic50", &x.drug, &v])?;
+                record(csv, [&t, "ic50_fold", &x.drug, &f])?;
                 k += 1;
             }
             Ok(())
@@ -65,41 +102,53 @@ pub fn write_timeline(path: &Path, r: &TherapyResult) -> Result<(), OutputError>
         for (row, &t) in tl.times.iter().enumerate() {
             let ts = num(t);
             for (col, c) in tl.columns.iter().enumerate() {
-                csv.write_record([
-                    ts.as_str(),
-                    &c.population,
-                    &c.variable,
-                    &num(tl.get(row, col)),
-                ])?;
+                let v = num(tl.get(row, col));
+                record(csv, [ts.as_str(), &c.population, &c.variable, &v])?;
             }
-            ic50_rows(&mut csv, t)?;
+            ic50_rows(csv, t)?;
         }
-        ic50_rows(&mut csv, f64::INFINITY)?;
-        csv.flush()?;
-        Ok(())
-    })
-    .map_err(io_err(path))
+        ic50_rows(csv, f64::INFINITY)?;
+    }
+    Ok(())
 }
 
-/// `time,day,kind,drug,value,unit,detail`.
+/// `time,day,kind,drug,value,unit,detail` (a leading `replicate` column for the
+/// replicates of a stochastic engine).
 pub fn write_events(
     path: &Path,
-    r: &TherapyResult,
+    runs: &[TherapyResult],
     hours_per_unit: f64,
 ) -> Result<(), OutputError> {
+    let with_rep = runs
+        .first()
+        .is_some_and(|r| r.summary.engine.is_stochastic());
     write_atomic(path, |w| {
         let mut csv = csv::Writer::from_writer(w);
-        csv.write_record(["time", "day", "kind", "drug", "value", "unit", "detail"])?;
-        for e in &r.events {
-            csv.write_record([
-                num(e.time),
-                num(e.time * hours_per_unit / 24.0),
-                e.kind.label(),
-                e.drug.clone().unwrap_or_default(),
-                num(e.value),
-                e.unit.clone(),
-                e.detail.clone(),
-            ])?;
+        let head = ["time", "day", "kind", "drug", "value", "unit", "detail"];
+        if with_rep {
+            let mut h = vec!["replicate"];
+            h.extend(head);
+            csv.write_record(h)?;
+        } else {
+            csv.write_record(head)?;
+        }
+        for r in runs {
+            for e in &r.events {
+                let mut rec = Vec::with_capacity(8);
+                if with_rep {
+                    rec.push(r.summary.replicate.to_string());
+                }
+                rec.extend([
+                    num(e.time),
+                    num(e.time * hours_per_unit / 24.0),
+                    e.kind.label(),
+                    e.drug.clone().unwrap_or_default(),
+                    num(e.value),
+                    e.unit.clone(),
+                    e.detail.clone(),
+                ]);
+                csv.write_record(&rec)?;
+            }
         }
         csv.flush()?;
         Ok(())
@@ -165,7 +214,10 @@ struct Manifest<'a> {
     stats: SolverStats,
     assay_wells: usize,
     columns: &'a [Column],
+    /// The first replicate's summary (the only run of the mean-field engine).
     summary: &'a Summary,
+    /// Replicates of a stochastic engine together.
+    ensemble: Option<&'a EnsembleSummary>,
     warnings: &'a [String],
     wall_seconds: f64,
     outputs: &'a [String],
@@ -173,29 +225,47 @@ struct Manifest<'a> {
 
 /// Write every output of a run into `out` (created if needed). Returns the files
 /// written (relative names).
+///
+/// `runs` are the replicates of one schedule (one run for the mean-field engine);
+/// `summary.json` holds each replicate's summary and, for several, the ensemble's.
 pub fn write_run(
     out: &Path,
     model: &CompiledModel,
     schedule: &Schedule,
     options: &TherapyOptions,
-    r: &TherapyResult,
+    runs: &[TherapyResult],
     plots: bool,
 ) -> Result<Vec<String>, OutputError> {
+    let r = &runs[0];
     std::fs::create_dir_all(out).map_err(io_err(out))?;
     let mut outputs = Vec::new();
     let p = out.join("timeline.csv");
-    write_timeline(&p, r)?;
+    write_timeline(&p, runs)?;
     outputs.push("timeline.csv".to_string());
     let p = out.join("events.csv");
-    write_events(&p, r, schedule.hours_per_unit)?;
+    write_events(&p, runs, schedule.hours_per_unit)?;
     outputs.push("events.csv".to_string());
     if !r.ic50.is_empty() {
         let p = out.join("ic50.csv");
         write_ic50(&p, r, model)?;
         outputs.push("ic50.csv".to_string());
     }
+    let ensemble = (runs.len() > 1).then(|| EnsembleSummary::of(runs));
     let p = out.join("summary.json");
-    write_json(&p, &r.summary).map_err(io_err(&p))?;
+    if let Some(e) = &ensemble {
+        #[derive(Serialize)]
+        struct Both<'a> {
+            ensemble: &'a EnsembleSummary,
+            replicates: Vec<&'a Summary>,
+        }
+        let both = Both {
+            ensemble: e,
+            replicates: runs.iter().map(|r| &r.summary).collect(),
+        };
+        write_json(&p, &both).map_err(io_err(&p))?;
+    } else {
+        write_json(&p, &r.summary).map_err(io_err(&p))?;
+    }
     outputs.push("summary.json".to_string());
     if plots {
         TherapyFigure::new(model, schedule, r).save(&out.join("therapy"))?;
@@ -230,6 +300,7 @@ pub fn write_run(
         assay_wells: r.assay_wells,
         columns: &r.timeline.columns,
         summary: &r.summary,
+        ensemble: ensemble.as_ref(),
         warnings: &r.warnings,
         wall_seconds: r.wall_seconds,
         outputs: &outputs,

@@ -4,6 +4,8 @@ use serde::Serialize;
 
 use crate::assay::{AssayError, AssaySettings};
 use crate::engine::ode::{Method, SimError, SolverStats, Timeline};
+use crate::engine::population::HybridSettings;
+use crate::engine::{Counters, EngineKind};
 use crate::fit::HillFit;
 use crate::schedule::Setting;
 
@@ -27,6 +29,13 @@ pub struct TherapyOptions {
     pub ic50_range: Option<(f64, f64)>,
     /// Points of that range (`None`: 3 per decade, at least 7).
     pub ic50_points: Option<usize>,
+    /// Which engine runs the population.
+    pub engine: EngineKind,
+    /// Thresholds of the hybrid engine.
+    pub hybrid: HybridSettings,
+    /// Seed and replicate number of a stochastic engine's random stream.
+    pub seed: u64,
+    pub replicate: u64,
 }
 
 impl Default for TherapyOptions {
@@ -40,6 +49,10 @@ impl Default for TherapyOptions {
             assay: None,
             ic50_range: None,
             ic50_points: None,
+            engine: EngineKind::MeanField,
+            hybrid: HybridSettings::default(),
+            seed: 1,
+            replicate: 0,
         }
     }
 }
@@ -161,11 +174,27 @@ pub struct DrugSummary {
     pub final_dose: f64,
 }
 
+/// A time-to-event endpoint: the event's time when it was reached, otherwise the
+/// time at which observation stopped (a right-censored value, never to be read as
+/// an event time).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Endpoint {
+    pub reached: bool,
+    /// Event time, or censoring time when `reached` is false (model time unit).
+    pub time: f64,
+    pub days: f64,
+}
+
 /// The what-if numbers of one run (one row of `compare`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
     pub schedule: String,
     pub setting: Setting,
+    /// The engine, and whether cell counts are expected values (mean-field) rather
+    /// than one random realisation.
+    pub engine: EngineKind,
+    pub expected_values: bool,
+    pub replicate: u64,
     pub time_unit: String,
     /// When the run ended (model time unit) and why.
     pub end_time: f64,
@@ -175,6 +204,14 @@ pub struct Summary {
     pub time_to_resistance: Option<f64>,
     pub time_to_resistance_days: Option<f64>,
     pub resistance_rule: Option<ResistanceRule>,
+    /// Time to the first resistance event, censored at the run's end if none.
+    pub resistance: Endpoint,
+    /// Time to extinction (no cell left; below `stop.extinct_below` for the
+    /// mean-field engine), censored at the run's end if none.
+    pub extinction: Endpoint,
+    /// The run in one sentence, e.g. "resistant at day 41 (steady_growth); extinct
+    /// at day 63".
+    pub story: String,
     /// Cells at the end (in the dish or the tumour).
     pub final_cells: f64,
     /// Cells at the end as if no passage had discarded any (the in vitro burden).
@@ -192,6 +229,9 @@ pub struct Summary {
     pub ic50_fold_final: Option<f64>,
     pub resistant_fraction_final: f64,
     pub drugs: Vec<DrugSummary>,
+    /// Divisions, deaths and mutant arrivals per genotype (expected numbers for the
+    /// mean-field engine).
+    pub counters: Counters,
 }
 
 /// Everything a therapy run produced.

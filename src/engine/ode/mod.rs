@@ -18,7 +18,7 @@ pub use auto::Auto;
 pub use dopri5::Dopri5;
 pub use driver::{simulate, simulate_with, Column, OdeOptions, SimError, SimResult, Timeline};
 pub use lu::DenseLu;
-pub use population::PopulationSystem;
+pub use population::{PopulationSystem, ACC_PER_GENOTYPE, ACC_VARIANCE};
 pub use rodas::{Rodas, RodasTableau, RODAS4, RODAS5P};
 pub use rosenbrock::Rosenbrock23;
 pub use run::{

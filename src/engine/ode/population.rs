@@ -11,6 +11,33 @@
 //! cell follows the loop with its own parameters from the model's initial state; the
 //! state of incoming mutant cells is not averaged into it (the loop settles within
 //! days, fast next to clonal expansion).
+//!
+//! ## The hybrid layout
+//!
+//! The hybrid engine (`crate::engine::population`) keeps small clones as integer
+//! counts that change by random events. For it the system can mark genotypes as
+//! *stochastic*: their count is held constant by the ODE (it still enters the
+//! crowding term), and mutation flux from a deterministic parent into a stochastic
+//! child is not added to the child but integrated into an accumulator, the expected
+//! number of mutant arrivals, which the engine turns into discrete arrivals. With
+//! accumulators on, the state carries after the population block, per genotype,
+//! the per-cell division hazard `int b c dt`, the per-cell death hazard `int d dt`
+//! and the divisions and deaths of its deterministic cells `int b c N dt`,
+//! `int d N dt`, and the variance `V` of its count; then per mutation edge the
+//! expected arrivals `int u b_p c N_p dt`. They feed back into nothing, so they never
+//! change the population's trajectory.
+//!
+//! The count of a deterministic genotype is the mean of a linear birth-death process
+//! with per-cell birth rate `l = b c (1 - sum u)` (births that keep the genotype),
+//! death rate `m = d` and Poisson immigration `r` (mutants from deterministic
+//! parents). Its variance obeys the exact moment equation
+//! `dV/dt = 2 (l - m) V + (l + m) N + r`, so when a large clone shrinks to the
+//! hybrid threshold the engine can draw its count from a law with the right mean and
+//! variance instead of rounding the mean (which would bias extinction).
+//!
+//! ## References
+//! - Kendall DG (1948). On the generalized "birth-and-death" process. Ann Math Stat
+//!   19:1-15 (moments of the time-inhomogeneous linear birth-death process).
 
 use nalgebra::DMatrix;
 
@@ -18,13 +45,26 @@ use super::solver::{OdeSystem, SolverError, SolverErrorKind};
 use crate::compile::{BoundModel, CompiledModel};
 use crate::pkpd::Exposure;
 
+/// Accumulators per genotype in the hybrid layout: per-cell division hazard,
+/// per-cell death hazard, divisions, deaths, and the variance of the count.
+pub const ACC_PER_GENOTYPE: usize = 5;
+/// Index of the count's variance among a genotype's accumulators. Unlike the others it
+/// is a state, not a running total: the engine never resets it within a segment.
+pub const ACC_VARIANCE: usize = 4;
+
 pub struct PopulationSystem<'a> {
     pub model: &'a CompiledModel,
     pub bound: &'a BoundModel,
     pub exposure: Exposure,
     pub capacity: Option<f64>,
-    /// Per genotype: (child genotype, probability per division).
-    children: Vec<Vec<(usize, f64)>>,
+    /// Per genotype: (child genotype, probability per division, edge index).
+    children: Vec<Vec<(usize, f64, usize)>>,
+    /// Mutation edges (parent, child, probability per division).
+    edges: Vec<(usize, usize, f64)>,
+    /// Genotypes whose count the ODE holds constant (see the module docs).
+    stochastic: Vec<bool>,
+    /// Accumulators appended to the state (see the module docs).
+    accumulate: bool,
     regs: Vec<Vec<f64>>,
     jregs: Vec<Vec<f64>>,
     drugs: Vec<f64>,
@@ -40,9 +80,11 @@ impl<'a> PopulationSystem<'a> {
         negative_tolerance: f64,
     ) -> Self {
         let mut children = vec![Vec::new(); model.genotypes.len()];
+        let mut edges = Vec::new();
         for (c, g) in model.genotypes.iter().enumerate() {
             if let Some(p) = g.parent {
-                children[p].push((c, g.mutation_probability));
+                children[p].push((c, g.mutation_probability, edges.len()));
+                edges.push((p, c, g.mutation_probability));
             }
         }
         PopulationSystem {
@@ -51,6 +93,9 @@ impl<'a> PopulationSystem<'a> {
             exposure: Exposure::new(model),
             capacity,
             children,
+            stochastic: vec![false; model.genotypes.len()],
+            edges,
+            accumulate: false,
             regs: bound.genotypes.iter().map(|g| g.rhs.workspace()).collect(),
             jregs: bound
                 .genotypes
@@ -67,12 +112,48 @@ impl<'a> PopulationSystem<'a> {
         self.bound.n_species + 1
     }
 
+    /// Entries of the population block (every genotype's species and cells).
+    pub fn population_len(&self) -> usize {
+        self.stride() * self.model.genotypes.len()
+    }
+
+    /// Append the hybrid engine's accumulators to the state (module docs).
+    pub fn with_accumulators(mut self) -> Self {
+        self.accumulate = true;
+        self
+    }
+
+    /// Entries of the whole state: the population block, then the accumulators.
+    pub fn state_len(&self) -> usize {
+        let acc = if self.accumulate {
+            ACC_PER_GENOTYPE * self.model.genotypes.len() + self.edges.len()
+        } else {
+            0
+        };
+        self.population_len() + acc
+    }
+
+    /// Mutation edges: (parent, child, probability per division), in the order of
+    /// their accumulators.
+    pub fn edges(&self) -> &[(usize, usize, f64)] {
+        &self.edges
+    }
+
+    /// Hold genotype `g`'s count constant (stochastic) or let it follow the ODE.
+    pub fn set_stochastic(&mut self, g: usize, on: bool) {
+        self.stochastic[g] = on;
+    }
+
+    pub fn is_stochastic(&self, g: usize) -> bool {
+        self.stochastic[g]
+    }
+
     /// Initial state: every genotype's loop at the model's initial values; cells
     /// split by the genotypes' initial fractions.
     pub fn initial_state(&self, cells: f64) -> Vec<f64> {
         let n = self.bound.n_species;
         let s = self.stride();
-        let mut y = vec![0.0; s * self.model.genotypes.len()];
+        let mut y = vec![0.0; self.state_len()];
         let mutant: f64 = self
             .model
             .genotypes
@@ -131,6 +212,27 @@ impl<'a> PopulationSystem<'a> {
     /// Variable name of state component `i`, for error messages.
     pub fn variable_name(&self, i: usize) -> String {
         let s = self.stride();
+        let pop = self.population_len();
+        if i >= pop {
+            let k = i - pop;
+            let ng = self.model.genotypes.len();
+            if k < ACC_PER_GENOTYPE * ng {
+                const WHAT: [&str; ACC_PER_GENOTYPE] = [
+                    "per-cell division hazard",
+                    "per-cell death hazard",
+                    "divisions",
+                    "deaths",
+                    "variance of the count",
+                ];
+                let g = &self.model.genotypes[k / ACC_PER_GENOTYPE].name;
+                return format!("{} (genotype {g})", WHAT[k % ACC_PER_GENOTYPE]);
+            }
+            let (p, c, _) = self.edges[k - ACC_PER_GENOTYPE * ng];
+            return format!(
+                "mutant arrivals {} -> {}",
+                self.model.genotypes[p].name, self.model.genotypes[c].name
+            );
+        }
         let (g, j) = (i / s, i % s);
         let gname = &self.model.genotypes[g].name;
         if j < self.bound.n_species {
@@ -147,12 +249,21 @@ impl OdeSystem for PopulationSystem<'_> {
         let n = self.bound.n_species;
         let nd = self.bound.n_drugs;
         let s = n + 1;
+        let pop = self.population_len();
         let (crowd, _) = self.crowding(y);
-        for cells in dy.iter_mut().skip(n).step_by(s) {
+        for cells in dy[..pop].iter_mut().skip(n).step_by(s) {
             *cells = 0.0;
         }
+        let (dpop, dacc) = dy.split_at_mut(pop);
+        dacc.fill(0.0);
+        let ng = self.regs.len();
+        let (dgen, dedge) = dacc.split_at_mut(if self.accumulate {
+            ACC_PER_GENOTYPE * ng
+        } else {
+            0
+        });
         let genotypes = self.regs.iter_mut().zip(&self.bound.genotypes);
-        for (g, ((regs, bg), yg)) in genotypes.zip(y.chunks_exact(s)).enumerate() {
+        for (g, ((regs, bg), yg)) in genotypes.zip(y[..pop].chunks_exact(s)).enumerate() {
             let (x, cells) = (&yg[..n], yg[n]);
             let inputs = &mut regs[..n + nd + 1];
             inputs[..n].copy_from_slice(x);
@@ -161,15 +272,42 @@ impl OdeSystem for PopulationSystem<'_> {
             let p = &bg.rhs;
             p.run(regs);
             // The first n outputs are the species rates, then division and death.
-            p.outputs_into(regs, &mut dy[g * s..g * s + n]);
+            p.outputs_into(regs, &mut dpop[g * s..g * s + n]);
             let (div, death) = (p.output(regs, n), p.output(regs, n + 1));
+            let stochastic = self.stochastic[g];
+            if self.accumulate {
+                let a = &mut dgen[g * ACC_PER_GENOTYPE..(g + 1) * ACC_PER_GENOTYPE];
+                a[0] = div * crowd;
+                a[1] = death;
+            }
+            if stochastic {
+                // Births, deaths and mutations of a stochastic clone are events.
+                continue;
+            }
             let births = div * crowd * cells;
             let mut kept = births;
-            for &(c, u) in &self.children[g] {
-                dy[c * s + n] += u * births;
+            for &(c, u, e) in &self.children[g] {
+                if self.stochastic[c] {
+                    if let Some(m) = dedge.get_mut(e) {
+                        *m = u * births;
+                    }
+                } else {
+                    dpop[c * s + n] += u * births;
+                    if self.accumulate {
+                        dgen[c * ACC_PER_GENOTYPE + ACC_VARIANCE] += u * births;
+                    }
+                }
                 kept -= u * births;
             }
-            dy[g * s + n] += kept - death * cells;
+            dpop[g * s + n] += kept - death * cells;
+            if self.accumulate {
+                let var = y[pop + g * ACC_PER_GENOTYPE + ACC_VARIANCE];
+                let keep_rate = if cells > 0.0 { kept / cells } else { 0.0 };
+                let a = &mut dgen[g * ACC_PER_GENOTYPE..(g + 1) * ACC_PER_GENOTYPE];
+                a[2] = births;
+                a[3] = death * cells;
+                a[ACC_VARIANCE] += 2.0 * (keep_rate - death) * var + kept + death * cells;
+            }
         }
     }
 
@@ -180,6 +318,9 @@ impl OdeSystem for PopulationSystem<'_> {
         let nd = self.bound.n_drugs;
         let s = n + 1;
         let ng = self.model.genotypes.len();
+        let pop = self.population_len();
+        let acc = |g: usize, k: usize| pop + g * ACC_PER_GENOTYPE + k;
+        let edge_row = |e: usize| pop + ng * ACC_PER_GENOTYPE + e;
         let (crowd, dcrowd) = self.crowding(y);
         for g in 0..ng {
             let (div, death) = self.run_genotype(g, t, y);
@@ -188,31 +329,102 @@ impl OdeSystem for PopulationSystem<'_> {
             jr[..n + nd + 1].copy_from_slice(&self.regs[g][..n + nd + 1]);
             bg.jacobian.run(jr);
             let cells = y[g * s + n];
+            let stochastic = self.stochastic[g];
+            // Rows fed by this genotype's births: (row, weight per birth). The own
+            // count keeps the non-mutant share; mutant children gain theirs, in their
+            // count or in the edge's accumulator when they are stochastic.
+            //
+            // The variance row: dV/dt = 2 (l - m) V + (l + m) N + r with l N the kept
+            // births, m N the deaths: a birth-proportional term (1 + 2 V / N) per kept
+            // birth, a death term (1 - 2 V / N) per death, the immigration of mutants.
+            let var = if self.accumulate {
+                y[acc(g, ACC_VARIANCE)]
+            } else {
+                0.0
+            };
+            let v_over_n = if cells > 0.0 { var / cells } else { 0.0 };
             let u_out: f64 = self.children[g].iter().map(|c| c.1).sum();
+            let mut birth_rows: Vec<(usize, f64)> = Vec::new();
+            let mut death_rows: Vec<(usize, f64)> = Vec::new();
+            if !stochastic {
+                birth_rows.push((g * s + n, 1.0 - u_out));
+                for &(c, u, e) in &self.children[g] {
+                    if self.stochastic[c] {
+                        if self.accumulate {
+                            birth_rows.push((edge_row(e), u));
+                        }
+                    } else {
+                        birth_rows.push((c * s + n, u));
+                        if self.accumulate {
+                            birth_rows.push((acc(c, ACC_VARIANCE), u));
+                        }
+                    }
+                }
+                death_rows.push((g * s + n, 1.0));
+                if self.accumulate {
+                    birth_rows.push((acc(g, 2), 1.0));
+                    death_rows.push((acc(g, 3), 1.0));
+                    // Only the mean-proportional parts here; V's own column below.
+                    birth_rows.push((acc(g, ACC_VARIANCE), 1.0 - u_out));
+                    death_rows.push((acc(g, ACC_VARIANCE), -1.0));
+                }
+            }
             for (k, &(row, col)) in bg.jac_pattern.iter().enumerate() {
                 let v = bg.jacobian.output(jr, k);
                 if row < n {
                     jac[(g * s + row, g * s + col)] += v;
                 } else if row == n {
                     // d division / d x
-                    jac[(g * s + n, g * s + col)] += v * crowd * cells * (1.0 - u_out);
-                    for &(c, u) in &self.children[g] {
-                        jac[(c * s + n, g * s + col)] += u * v * crowd * cells;
+                    for &(r, w) in &birth_rows {
+                        jac[(r, g * s + col)] += w * v * crowd * cells;
+                    }
+                    if self.accumulate {
+                        jac[(acc(g, 0), g * s + col)] += v * crowd;
                     }
                 } else {
-                    jac[(g * s + n, g * s + col)] -= v * cells;
+                    for &(r, w) in &death_rows {
+                        jac[(r, g * s + col)] -= w * v * cells;
+                    }
+                    if self.accumulate {
+                        jac[(acc(g, 1), g * s + col)] += v;
+                    }
                 }
             }
             // Dependence on cell counts: own count, and every count through crowding.
-            jac[(g * s + n, g * s + n)] += div * crowd * (1.0 - u_out) - death;
-            for &(c, u) in &self.children[g] {
-                jac[(c * s + n, g * s + n)] += u * div * crowd;
+            for &(r, w) in &birth_rows {
+                jac[(r, g * s + n)] += w * div * crowd;
+            }
+            for &(r, w) in &death_rows {
+                jac[(r, g * s + n)] -= w * death;
+            }
+            if self.accumulate && !stochastic {
+                // 2 (l - m) V: its own column, and l, m through the loop state and
+                // crowding (per cell, so the derivative is 2 V dl/dx, -2 V dm/dx).
+                let keep = div * crowd * (1.0 - u_out);
+                let rv = acc(g, ACC_VARIANCE);
+                jac[(rv, rv)] += 2.0 * (keep - death);
+                for (k, &(row, col)) in bg.jac_pattern.iter().enumerate() {
+                    let v = bg.jacobian.output(jr, k);
+                    if row == n {
+                        jac[(rv, g * s + col)] +=
+                            2.0 * v_over_n * cells * v * crowd * (1.0 - u_out);
+                    } else if row == n + 1 {
+                        jac[(rv, g * s + col)] -= 2.0 * v_over_n * cells * v;
+                    }
+                }
+                if dcrowd != 0.0 {
+                    for h in 0..ng {
+                        jac[(rv, h * s + n)] += 2.0 * var * div * dcrowd * (1.0 - u_out);
+                    }
+                }
             }
             if dcrowd != 0.0 {
                 for h in 0..ng {
-                    jac[(g * s + n, h * s + n)] += div * dcrowd * cells * (1.0 - u_out);
-                    for &(c, u) in &self.children[g] {
-                        jac[(c * s + n, h * s + n)] += u * div * dcrowd * cells;
+                    for &(r, w) in &birth_rows {
+                        jac[(r, h * s + n)] += w * div * dcrowd * cells;
+                    }
+                    if self.accumulate {
+                        jac[(acc(g, 0), h * s + n)] += div * dcrowd;
                     }
                 }
             }

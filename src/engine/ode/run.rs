@@ -108,13 +108,24 @@ impl<'a> OdeRun<'a> {
         t0: f64,
         solver: Box<dyn Solver + 'a>,
     ) -> Result<OdeRun<'a>, SimError> {
-        settings.check()?;
         let sys = PopulationSystem::new(
             model,
             bound,
             settings.carrying_capacity,
             settings.negative_tolerance,
         );
+        Self::with_system(sys, settings, y0, t0, solver)
+    }
+
+    /// As [`OdeRun::new`] on a given system (the hybrid engine's, with accumulators).
+    pub fn with_system(
+        sys: PopulationSystem<'a>,
+        settings: &RunSettings,
+        y0: &[f64],
+        t0: f64,
+        solver: Box<dyn Solver + 'a>,
+    ) -> Result<OdeRun<'a>, SimError> {
+        settings.check()?;
         if !t0.is_finite() {
             return Err(SimError::Settings(format!(
                 "the start time must be finite, found {t0}"
@@ -122,7 +133,7 @@ impl<'a> OdeRun<'a> {
         }
         let mut run = OdeRun {
             captured: Captured {
-                stride: sys.stride() * model.genotypes.len(),
+                stride: sys.state_len(),
                 ..Captured::default()
             },
             sys,
@@ -153,6 +164,41 @@ impl<'a> OdeRun<'a> {
     pub fn stride(&self) -> usize {
         self.sys.stride()
     }
+    /// The population block of the state (every genotype's species and cells),
+    /// without the hybrid layout's accumulators.
+    pub fn population(&self) -> &[f64] {
+        &self.y[..self.sys.population_len()]
+    }
+    pub fn system(&self) -> &PopulationSystem<'a> {
+        &self.sys
+    }
+    /// The system, to mark genotypes stochastic (a discontinuity: call
+    /// [`OdeRun::set_state`] or [`OdeRun::restart`] after a change).
+    pub fn system_mut(&mut self) -> &mut PopulationSystem<'a> {
+        &mut self.sys
+    }
+    /// The right-hand side at the current time and state.
+    pub fn derivative(&mut self) -> Vec<f64> {
+        use super::solver::OdeSystem;
+        let mut dy = vec![0.0; self.y.len()];
+        self.sys.rhs(self.t, &self.y, &mut dy);
+        dy
+    }
+    /// Forget the solver's derivative information (the system changed).
+    pub fn restart(&mut self) {
+        self.solver.restart();
+    }
+    /// Move to time `t` with state `y` (a restore; the solver restarts).
+    pub fn set_time_state(&mut self, t: f64, y: &[f64]) -> Result<(), SimError> {
+        if !t.is_finite() {
+            return Err(SimError::Settings(format!(
+                "the time must be finite, found {t}"
+            )));
+        }
+        self.set_state(y)?;
+        self.t = t;
+        Ok(())
+    }
     pub fn stats(&self) -> SolverStats {
         self.solver.stats()
     }
@@ -163,9 +209,10 @@ impl<'a> OdeRun<'a> {
     /// Replace the state (a discontinuity: the solver restarts).
     pub fn set_state(&mut self, y: &[f64]) -> Result<(), SimError> {
         let want = self.captured.stride;
-        if y.len() != want {
+        let pop = self.sys.population_len();
+        if y.len() != want && y.len() != pop {
             return Err(SimError::Settings(format!(
-                "a state of this model has {want} entries (species and cells per genotype), found {}",
+                "a state of this model has {pop} entries (species and cells per genotype), found {}",
                 y.len()
             )));
         }
@@ -179,6 +226,8 @@ impl<'a> OdeRun<'a> {
         }
         self.y.clear();
         self.y.extend_from_slice(y);
+        // A population block alone starts the accumulators at zero.
+        self.y.resize(want, 0.0);
         self.solver.restart();
         Ok(())
     }
@@ -224,7 +273,7 @@ impl<'a> OdeRun<'a> {
         self.y[g * s + s - 1]
     }
     pub fn total_cells(&self) -> f64 {
-        total_cells(&self.y, self.stride())
+        total_cells(self.population(), self.stride())
     }
 
     /// Integrate to `t_end` with no discontinuity in between, capturing the state at

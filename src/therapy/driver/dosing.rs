@@ -20,7 +20,7 @@ impl Driver<'_> {
                 AdaptiveStart::Concentration(c) => c,
                 AdaptiveStart::Icxx(x) => {
                     let drug = self.s.arms[i].drug;
-                    let dr = self.dose_response(drug, self.ode.state().to_vec())?;
+                    let dr = self.dose_response(drug, self.engine.population().to_vec())?;
                     let c = dr.icxx(x).ok_or_else(|| TherapyError::Settings {
                         schedule: self.s.name.clone(),
                         message: format!(
@@ -81,15 +81,15 @@ impl Driver<'_> {
     /// drugs whose concentration changes are touched) or the boluses due (in vivo,
     /// when `edge` says the plan has an event now). Records dose changes and boluses.
     pub(super) fn dose(&mut self, edge: bool, why: &str) -> Result<(), TherapyError> {
-        let t = self.ode.time();
+        let t = self.engine.time();
         match self.s.setting {
             Setting::InVitro => {
-                let now = self.ode.concentrations();
+                let now = self.engine.concentrations();
                 for ev in self.plan.medium_change(t) {
                     if let DoseKind::SetConcentration { value } = ev.kind {
                         self.dosed |= value > 0.0;
                         if value != now[ev.drug] {
-                            self.ode
+                            self.engine
                                 .apply_dose(ev.drug, ev.kind)
                                 .map_err(|e| self.sim_err(e))?;
                         }
@@ -109,7 +109,7 @@ impl Driver<'_> {
     }
 
     pub(super) fn bolus(&mut self, drug: usize, kind: DoseKind) -> Result<(), TherapyError> {
-        self.ode
+        self.engine
             .apply_dose(drug, kind)
             .map_err(|e| self.sim_err(e))?;
         if let DoseKind::Bolus { mg_per_kg } = kind {
@@ -129,7 +129,7 @@ impl Driver<'_> {
 
     /// Record a `dose_change` event for every drug whose scheduled dose changed.
     pub(super) fn note_dose_changes(&mut self, why: &str) {
-        let t = self.ode.time();
+        let t = self.engine.time();
         for k in 0..self.scheduled.len() {
             let d = self.scheduled[k];
             let new = self.plan.drug_dose(d, t);
@@ -152,12 +152,12 @@ impl Driver<'_> {
         let Some(p) = self.s.culture.passage else {
             return Ok(());
         };
-        while self.ode.total_cells() >= p.cap {
-            let before = self.ode.total_cells();
-            self.ode.scale_cells(1.0 / p.split);
+        while self.engine.total_cells() >= p.cap {
+            let before = self.engine.total_cells();
+            self.engine.passage(p.split).map_err(|e| self.sim_err(e))?;
             self.ln_expanded += p.split.ln();
             self.passages += 1;
-            let after = self.ode.total_cells();
+            let after = self.engine.total_cells();
             self.event(
                 EventKind::Passage,
                 None,

@@ -25,6 +25,8 @@ use crate::compile::{BoundModel, CompiledModel};
 use crate::engine::ode::{
     total_cells, Column, OdeRun, RowRecorder, RunSettings, SimError, Timeline,
 };
+use crate::engine::population::{Mode, PopulationEngine};
+use crate::engine::{Advanced, Engine, EngineKind, Watch, WatchTarget};
 use crate::pkpd::DoseKind;
 use crate::schedule::{AdaptiveStart, ArmStart, DosePlan, Regimen, Schedule, Setting};
 
@@ -72,7 +74,7 @@ struct Driver<'a> {
     s: &'a Schedule,
     opts: &'a TherapyOptions,
     plan: DosePlan<'a>,
-    ode: OdeRun<'a>,
+    engine: Box<dyn Engine + 'a>,
     rec: RowRecorder<'a>,
     eps: f64,
     assay: AssaySettings,
@@ -163,7 +165,8 @@ impl<'a> Driver<'a> {
             y0 = eq.state().to_vec();
         }
         rescale(&mut y0, stride, target);
-        let ode = OdeRun::new(model, bound, &settings, &y0, 0.0).map_err(|e| sim("start", e))?;
+        let engine =
+            start_engine(model, bound, &settings, &y0, opts).map_err(|e| sim("start", e))?;
 
         let mut scheduled: Vec<usize> = s.arms.iter().map(|a| a.drug).collect();
         scheduled.sort_unstable();
@@ -219,7 +222,7 @@ impl<'a> Driver<'a> {
             s,
             opts,
             plan: DosePlan::new(s),
-            ode,
+            engine,
             rec,
             eps: 1e-9 * s.duration.max(1.0),
             assay,
@@ -271,7 +274,7 @@ impl<'a> Driver<'a> {
         detail: String,
     ) {
         self.events.push(Event {
-            time: self.ode.time(),
+            time: self.engine.time(),
             kind,
             drug: drug.map(|d| self.model.drugs[d].name.clone()),
             value,
@@ -294,18 +297,18 @@ impl<'a> Driver<'a> {
     fn run(&mut self) -> Result<(), TherapyError> {
         let s = self.s;
         // t = 0: arms starting now, the first medium / doses, passage, readouts.
-        self.growth.push(0.0, self.ode.total_cells());
+        self.growth.push(0.0, self.engine.total_cells());
         self.start_arms_due(0.0)?;
         self.dose(true, "start")?;
         self.passage()?;
         let ic50_due = s.ic50_every.is_some();
         self.act_on_readouts(true, ic50_due)?;
-        self.conc_prev = self.ode.concentrations();
+        self.conc_prev = self.engine.concentrations();
         if self.check_stop() {
             return Ok(());
         }
         loop {
-            let t = self.ode.time();
+            let t = self.engine.time();
             if t >= s.duration - self.eps {
                 break;
             }
@@ -321,9 +324,22 @@ impl<'a> Driver<'a> {
             for c in self.check_intervals() {
                 t_next = t_next.min(self.next_on_grid(t, c));
             }
-            self.ode
-                .advance_to(t_next, &[])
+            let watches = self.watches();
+            let why = self
+                .engine
+                .advance_to(t_next, &watches)
                 .map_err(|e| self.sim_err(e))?;
+            if why != Advanced::Reached {
+                // The run ends at the event itself, not at the next readout.
+                let t = self.engine.time();
+                self.accumulate(t);
+                self.stop_reason = match why {
+                    Advanced::Extinct => StopReason::Extinct,
+                    _ => StopReason::MaxCells,
+                };
+                self.check_stop();
+                break;
+            }
             let t = t_next;
             self.accumulate(t);
             let end = t >= s.duration - self.eps;
@@ -340,12 +356,25 @@ impl<'a> Driver<'a> {
                 self.passage()?;
             }
             self.act_on_readouts(readout_due, ic50_due)?;
-            self.conc_prev = self.ode.concentrations();
+            self.conc_prev = self.engine.concentrations();
             if self.check_stop() || end {
                 break;
             }
         }
         Ok(())
+    }
+
+    /// Sizes at which the engine must stop at the crossing event itself.
+    fn watches(&self) -> Vec<Watch> {
+        self.s
+            .stop
+            .max_cells
+            .map(|m| Watch {
+                target: WatchTarget::Total,
+                cells: m,
+            })
+            .into_iter()
+            .collect()
     }
 
     /// Check intervals of the adaptive arms.
@@ -364,13 +393,13 @@ impl<'a> Driver<'a> {
     /// between events, so the logarithmic mean of the end values is exact), and the
     /// expanded population's growth history.
     fn accumulate(&mut self, t: f64) {
-        let now = self.ode.concentrations();
+        let now = self.engine.concentrations();
         let dt = t - self.t_prev;
         for (i, (&c0, &c1)) in self.conc_prev.iter().zip(&now).enumerate() {
             self.auc[i] += dt * log_mean(c0, c1);
         }
         self.t_prev = t;
-        let n = self.ode.total_cells();
+        let n = self.engine.total_cells();
         let ln_n = if n > 0.0 { n.ln() } else { f64::NEG_INFINITY };
         self.growth.push_ln(t, ln_n + self.ln_expanded);
     }
@@ -379,9 +408,11 @@ impl<'a> Driver<'a> {
 impl Driver<'_> {
     /// Apply the stop conditions; true when the run ends here.
     fn check_stop(&mut self) -> bool {
-        let total = self.ode.total_cells();
+        let total = self.engine.total_cells();
         if self.stop_reason == StopReason::End {
-            if total < self.s.stop.extinct_below {
+            let gone = total < self.s.stop.extinct_below
+                || (self.engine.kind().is_stochastic() && total <= 0.0);
+            if gone {
                 self.stop_reason = StopReason::Extinct;
             } else if self.s.stop.max_cells.is_some_and(|m| total > m) {
                 self.stop_reason = StopReason::MaxCells;
@@ -392,11 +423,12 @@ impl Driver<'_> {
         }
         self.record_row();
         let why = match self.stop_reason {
+            StopReason::Extinct if total <= 0.0 => "extinct: no cell left".to_string(),
             StopReason::Extinct => {
                 format!("extinct: {total:.4e} cells < {}", self.s.stop.extinct_below)
             }
             StopReason::MaxCells => format!(
-                "burden {total:.4e} cells > max_cells {}",
+                "burden {total:.4e} cells >= max_cells {}",
                 self.s.stop.max_cells.unwrap_or(f64::NAN)
             ),
             StopReason::OnResistance => "first resistance event (stop.on_resistance)".into(),
@@ -408,7 +440,7 @@ impl Driver<'_> {
 
     fn finish(self, wall_seconds: f64) -> TherapyResult {
         let s = self.s;
-        let t_end = self.ode.time();
+        let t_end = self.engine.time();
         let days = |t: f64| t * s.hours_per_unit / 24.0;
         let drugs = self
             .scheduled
@@ -423,7 +455,7 @@ impl Driver<'_> {
                 final_dose: self.plan.drug_dose(d, t_end),
             })
             .collect();
-        let total = self.ode.total_cells();
+        let total = self.engine.total_cells();
         let last_ic50 = self.ic50.last();
         let genetic_col = self
             .columns
@@ -436,9 +468,31 @@ impl Driver<'_> {
             .get((self.times.len().saturating_sub(1)) * w + genetic_col)
             .copied()
             .unwrap_or(0.0);
+        let extinct = self.stop_reason == StopReason::Extinct;
+        let endpoint = |reached: bool, t: f64| Endpoint {
+            reached,
+            time: t,
+            days: days(t),
+        };
+        let resistance = match self.first_resistance {
+            Some((t, _)) => endpoint(true, t),
+            None => endpoint(false, t_end),
+        };
+        let extinction = endpoint(extinct, t_end);
+        let story = story(
+            &resistance,
+            self.first_resistance.map(|r| r.1),
+            &extinction,
+            self.stop_reason,
+            total,
+            s.setting,
+        );
         let summary = Summary {
             schedule: s.name.clone(),
             setting: s.setting,
+            engine: self.engine.kind(),
+            expected_values: !self.engine.kind().is_stochastic(),
+            replicate: self.opts.replicate,
             time_unit: s.time_unit.clone(),
             end_time: t_end,
             end_days: days(t_end),
@@ -446,6 +500,9 @@ impl Driver<'_> {
             time_to_resistance: self.first_resistance.map(|r| r.0),
             time_to_resistance_days: self.first_resistance.map(|r| days(r.0)),
             resistance_rule: self.first_resistance.map(|r| r.1),
+            resistance,
+            extinction,
+            story,
             final_cells: total,
             final_expanded_cells: total * self.ln_expanded.exp(),
             min_cells: self.min_cells,
@@ -458,6 +515,7 @@ impl Driver<'_> {
             ic50_fold_final: last_ic50.and_then(|r| r.fold),
             resistant_fraction_final,
             drugs,
+            counters: self.engine.counters().clone(),
         };
         TherapyResult {
             timeline: Timeline {
@@ -468,15 +526,106 @@ impl Driver<'_> {
             },
             ic50: self.ic50,
             events: self.events,
-            final_state: self.ode.state().to_vec(),
+            final_state: self.engine.population().to_vec(),
             final_time: t_end,
             summary,
-            stats: self.ode.stats(),
+            stats: self.engine.stats(),
             assay_wells: self.assay_wells,
             wall_seconds,
             warnings: self.warnings,
         }
     }
+}
+
+/// One sentence for a run: what happened and when, or what was not reached by the
+/// end (censored).
+fn story(
+    resistance: &Endpoint,
+    rule: Option<ResistanceRule>,
+    extinction: &Endpoint,
+    stop: StopReason,
+    cells: f64,
+    setting: Setting,
+) -> String {
+    let mut parts = Vec::new();
+    if resistance.reached {
+        let how = rule.map_or(String::new(), |r| format!(" ({})", r.label()));
+        parts.push(format!(
+            "resistant at day {}{how}",
+            fmt_days(resistance.days)
+        ));
+    }
+    if extinction.reached {
+        let what = if resistance.reached {
+            "then extinct"
+        } else {
+            "extinct"
+        };
+        parts.push(format!("{what} at day {}", fmt_days(extinction.days)));
+    } else {
+        if !resistance.reached {
+            parts.push(format!(
+                "no resistance by day {} (censored)",
+                fmt_days(resistance.days)
+            ));
+        }
+        let place = match setting {
+            Setting::InVitro => "in the dish",
+            Setting::InVivo => "in the tumour",
+        };
+        let end = match stop {
+            StopReason::MaxCells => "stopped at the burden limit with",
+            StopReason::OnResistance => "stopped on resistance with",
+            _ => "ended with",
+        };
+        parts.push(format!("{end} {} cells {place}", fmt_cells(cells)));
+    }
+    parts.join("; ")
+}
+
+fn fmt_days(d: f64) -> String {
+    let r = (d * 10.0).round() / 10.0;
+    if r.fract() == 0.0 {
+        format!("{r:.0}")
+    } else {
+        format!("{r:.1}")
+    }
+}
+
+fn fmt_cells(n: f64) -> String {
+    if n >= 1e4 {
+        format!("{n:.2e}")
+    } else if n.fract() == 0.0 {
+        format!("{n:.0}")
+    } else {
+        format!("{n:.3}")
+    }
+}
+
+/// The engine the options ask for, started at t = 0 from `y0`.
+fn start_engine<'a>(
+    model: &'a CompiledModel,
+    bound: &'a BoundModel,
+    settings: &RunSettings,
+    y0: &[f64],
+    opts: &TherapyOptions,
+) -> Result<Box<dyn Engine + 'a>, SimError> {
+    let mode = match opts.engine {
+        EngineKind::MeanField => Mode::MeanField,
+        EngineKind::Hybrid => Mode::Hybrid {
+            settings: opts.hybrid,
+            seed: opts.seed,
+            replicate: opts.replicate,
+        },
+        EngineKind::AgentBased => {
+            return Err(SimError::Settings(
+                "the agent-based engine runs schedules through `resloop abm`".into(),
+            ))
+        }
+    };
+    Ok(Box::new(PopulationEngine::new(
+        model, bound, settings, y0, 0.0, mode,
+    )?))
 }
 
 /// Rescale a state's cells to `total`, keeping the genotype mix.

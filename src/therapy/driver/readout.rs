@@ -22,7 +22,7 @@ impl Driver<'_> {
             .ic50_points
             .or(self.s.ic50_points.filter(|_| mine))
             .unwrap_or_else(|| assay::points_for(lo, hi));
-        let t = self.ode.time();
+        let t = self.engine.time();
         let fail = |source| TherapyError::Assay {
             schedule: self.s.name.clone(),
             time: t,
@@ -49,7 +49,7 @@ impl Driver<'_> {
         readout_due: bool,
         ic50_due: bool,
     ) -> Result<(), TherapyError> {
-        let t = self.ode.time();
+        let t = self.engine.time();
         if ic50_due {
             self.ic50_readout()?;
         }
@@ -77,7 +77,7 @@ impl Driver<'_> {
                 }
             }
             if self.nadir.is_some() && self.dosed {
-                let v = self.ode.total_cells() * self.s.cell_volume;
+                let v = self.engine.total_cells() * self.s.cell_volume;
                 let hit = self.nadir.as_mut().and_then(|n| n.push(t, v));
                 if let Some(r) = hit {
                     let fraction = self.s.resistance.regrowth.unwrap_or(0.25);
@@ -107,8 +107,8 @@ impl Driver<'_> {
         let Some(drug) = self.s.ic50_drug else {
             return Ok(());
         };
-        let t = self.ode.time();
-        let state = self.ode.state().to_vec();
+        let t = self.engine.time();
+        let state = self.engine.population().to_vec();
         let dr = self.dose_response(drug, state.clone())?;
         let ic50 = dr.ic50();
         let top = dr.top_dose();
@@ -218,7 +218,7 @@ impl Driver<'_> {
             self.stop_reason = StopReason::OnResistance;
             return Ok(());
         }
-        let t = self.ode.time();
+        let t = self.engine.time();
         let mut started = Vec::new();
         for i in 0..self.s.arms.len() {
             if self.s.arms[i].start == ArmStart::OnResistance
@@ -256,13 +256,13 @@ impl Driver<'_> {
 
     /// Append the timeline row of the current state.
     pub(super) fn record_row(&mut self) {
-        let t = self.ode.time();
+        let t = self.engine.time();
         if self.times.last() == Some(&t) {
             return;
         }
-        let y = self.ode.state();
+        let y = self.engine.population();
         let start = self.values.len();
-        self.rec.row(t, y, self.ode.exposure(), &mut self.values);
+        self.rec.row(t, y, self.engine.exposure(), &mut self.values);
         let stride = self.model.species.len() + 1;
         let total = total_cells(y, stride);
         self.min_cells = self.min_cells.min(total);

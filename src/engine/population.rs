@@ -1,0 +1,778 @@
+//! The mean-field and hybrid population engines: one implementation over the
+//! population ODE.
+//!
+//! The mean-field engine integrates the population ODE: every count is an expected
+//! value, so a genotype can hold 0.03 cells and regrow from it. The hybrid engine
+//! runs the same ODE for large clones and keeps every clone below
+//! [`HybridSettings::promote_at`] cells as an integer count that changes by random
+//! events:
+//!
+//! - a birth or death in a small clone (per-cell hazards `b c` and `d` from its
+//!   genotype's loop state, the drugs and the crowding, as in the ODE);
+//! - a mutant arrival into a small clone, from a division of a small parent
+//!   (probability `u` per division) or, at rate `u b_p c N_p`, from a large parent.
+//!
+//! Between the driver's stops the engine integrates the ODE once over a grid fine
+//! enough that no cell has more than [`HybridSettings::max_hazard`] expected events
+//! per grid interval. The ODE carries, per genotype, the integrated per-cell hazards
+//! and, per mutation edge, the expected arrivals from a large parent (the accumulators
+//! of [`PopulationSystem`](super::ode::PopulationSystem)), so each grid interval's
+//! hazards are exact to the solver's tolerance; within an interval the engine draws
+//! events with those hazards spread uniformly in time (Gillespie's direct method).
+//! With constant rates this is exact; with rates that change it is exact up to how
+//! the rates vary within one interval, a bias far below the sampling error of
+//! 10,000 replicates at the default grid.
+//!
+//! A small clone reaching `promote_at` cells joins the ODE at that event; a large clone
+//! falling below `demote_below` cells leaves it at the grid point where it is seen
+//! below, with a count drawn from a law with the ODE's mean *and variance* (the ODE
+//! carries the count's variance, see the population system's docs): a compound
+//! Poisson number of surviving lineages, each of geometric size, which is the law of
+//! a linear birth-death process descended from many founders (Kendall 1948). Rounding
+//! the mean instead would ignore the fluctuations a shrinking clone has built up and
+//! bias the probability of extinction. Mutants sent from a small parent into a large
+//! child are added to the child at the end of the segment (one cell into a clone of
+//! at least `demote_below`).
+//!
+//! Crowding sees the small clones' counts as of the start of each segment.
+//!
+//! ## References
+//! - Gillespie DT (1977). Exact stochastic simulation of coupled chemical reactions.
+//!   J Phys Chem 81:2340-2361.
+//! - Kendall DG (1948). On the generalized "birth-and-death" process. Ann Math Stat
+//!   19:1-15.
+
+use super::ode::{
+    Captured, OdeRun, PopulationSystem, RunSettings, SimError, SolverStats, ACC_PER_GENOTYPE,
+    ACC_VARIANCE,
+};
+use super::{Advanced, Counters, Engine, EngineKind, Watch, WatchTarget};
+use crate::abm::engine::{binomial, negative_binomial, poisson};
+use crate::abm::rng::Stream;
+use crate::compile::{BoundModel, CompiledModel};
+use crate::pkpd::{DoseKind, Exposure};
+
+/// Thresholds and grid of the hybrid engine.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct HybridSettings {
+    /// A small clone with this many cells joins the ODE.
+    pub promote_at: f64,
+    /// A large clone with fewer cells leaves the ODE (below `promote_at`, so that a
+    /// clone does not flip at every step).
+    pub demote_below: f64,
+    /// Largest expected number of events per cell in one grid interval.
+    pub max_hazard: f64,
+}
+
+impl Default for HybridSettings {
+    fn default() -> Self {
+        HybridSettings {
+            promote_at: 1000.0,
+            demote_below: 250.0,
+            max_hazard: 0.05,
+        }
+    }
+}
+
+impl HybridSettings {
+    fn check(&self) -> Result<(), SimError> {
+        let ok = self.promote_at.is_finite()
+            && self.demote_below >= 1.0
+            && self.demote_below < self.promote_at
+            && self.max_hazard > 0.0
+            && self.max_hazard <= 1.0;
+        if ok {
+            Ok(())
+        } else {
+            Err(SimError::Settings(format!(
+                "hybrid thresholds must satisfy 1 <= demote_below < promote_at < inf and \
+                 0 < max_hazard <= 1 (found demote_below {}, promote_at {}, max_hazard {})",
+                self.demote_below, self.promote_at, self.max_hazard
+            )))
+        }
+    }
+}
+
+/// Which engine a [`PopulationEngine`] is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    MeanField,
+    Hybrid {
+        settings: HybridSettings,
+        seed: u64,
+        replicate: u64,
+    },
+}
+
+/// Most grid points in one segment (bounds memory; the hazard per interval grows
+/// beyond `max_hazard` only for segments longer than this many intervals).
+const MAX_GRID: usize = 200_000;
+/// Random stream tag of the hybrid engine.
+const TAG_HYBRID: u64 = 0x4859_4252;
+
+struct Hybrid {
+    s: HybridSettings,
+    rng: Stream,
+    /// Cells of every genotype that is stochastic (others: unused).
+    counts: Vec<f64>,
+    /// Mutants from small parents waiting to join their large child.
+    pending: Vec<f64>,
+}
+
+/// The mean-field or hybrid engine.
+pub struct PopulationEngine<'a> {
+    ode: OdeRun<'a>,
+    hybrid: Option<Hybrid>,
+    counters: Counters,
+    ng: usize,
+    stride: usize,
+    pop: usize,
+    edges: Vec<(usize, usize, f64)>,
+    /// Time resolution: stops closer than this are the same time.
+    eps: f64,
+}
+
+/// How an interval of the grid ended.
+enum Interrupt {
+    Promote(usize),
+    Watch(usize),
+    Extinct,
+}
+
+impl<'a> PopulationEngine<'a> {
+    /// Start at `t0` from `y0` (the population block: per genotype, species then
+    /// cells). In hybrid mode, every clone below `promote_at` becomes an integer
+    /// count (the fractional part by a Bernoulli draw, so the mean is kept).
+    pub fn new(
+        model: &'a CompiledModel,
+        bound: &'a BoundModel,
+        settings: &RunSettings,
+        y0: &[f64],
+        t0: f64,
+        mode: Mode,
+    ) -> Result<Self, SimError> {
+        let sys = PopulationSystem::new(
+            model,
+            bound,
+            settings.carrying_capacity,
+            settings.negative_tolerance,
+        )
+        .with_accumulators();
+        let ng = model.genotypes.len();
+        let stride = sys.stride();
+        let pop = sys.population_len();
+        let edges = sys.edges().to_vec();
+        if y0.len() != pop {
+            return Err(SimError::Settings(format!(
+                "a state of this model has {pop} entries (species and cells per genotype), found {}",
+                y0.len()
+            )));
+        }
+        let solver = settings.method.solver(settings.rtol, settings.atol);
+        let ode = OdeRun::with_system(sys, settings, y0, t0, solver)?;
+        let hybrid = match mode {
+            Mode::MeanField => None,
+            Mode::Hybrid {
+                settings,
+                seed,
+                replicate,
+            } => {
+                settings.check()?;
+                Some(Hybrid {
+                    s: settings,
+                    rng: Stream::derive(seed, &[replicate, TAG_HYBRID]),
+                    counts: vec![0.0; ng],
+                    pending: vec![0.0; ng],
+                })
+            }
+        };
+        let mut e = PopulationEngine {
+            ode,
+            hybrid,
+            counters: Counters::new(ng),
+            ng,
+            stride,
+            pop,
+            edges,
+            eps: 1e-12 * t0.abs().max(1.0),
+        };
+        if let Some(h) = &e.hybrid {
+            let promote_at = h.s.promote_at;
+            let small: Vec<usize> = (0..ng)
+                .filter(|&g| e.cells_of(e.ode.state(), g) < promote_at)
+                .collect();
+            let mut y = e.ode.state().to_vec();
+            for g in small {
+                let n = e.cells_of(&y, g);
+                let h = e.hybrid.as_mut().expect("hybrid");
+                let k = round_unbiased(n, &mut h.rng);
+                h.counts[g] = k;
+                y[g * stride + stride - 1] = k;
+                e.ode.system_mut().set_stochastic(g, true);
+            }
+            e.ode.set_state(&y)?;
+        }
+        Ok(e)
+    }
+
+    fn cells_of(&self, y: &[f64], g: usize) -> f64 {
+        y[g * self.stride + self.stride - 1]
+    }
+    fn acc(&self, g: usize, k: usize) -> usize {
+        self.pop + g * ACC_PER_GENOTYPE + k
+    }
+    fn edge_acc(&self, e: usize) -> usize {
+        self.pop + self.ng * ACC_PER_GENOTYPE + e
+    }
+    fn stochastic(&self, g: usize) -> bool {
+        self.ode.system().is_stochastic(g)
+    }
+
+    /// Whether genotype `g` is currently a small clone of integer count.
+    pub fn is_small(&self, g: usize) -> bool {
+        self.stochastic(g)
+    }
+
+    /// The variance of each genotype's count as the ODE carries it (0 for small
+    /// clones, whose counts are exact).
+    pub fn count_variance(&self) -> Vec<f64> {
+        let y = self.ode.state();
+        (0..self.ng).map(|g| y[self.acc(g, ACC_VARIANCE)]).collect()
+    }
+
+    /// Move the accumulated expected divisions, deaths and arrivals of the large
+    /// clones into the counters and zero the accumulators (not the variances).
+    fn harvest(&mut self) -> Result<(), SimError> {
+        let mut y = self.ode.state().to_vec();
+        let mut any = false;
+        for g in 0..self.ng {
+            for k in 0..ACC_PER_GENOTYPE {
+                if k == ACC_VARIANCE {
+                    continue;
+                }
+                let i = self.acc(g, k);
+                any |= y[i] != 0.0;
+                if !self.stochastic(g) {
+                    match k {
+                        2 => self.counters.divisions[g] += y[i],
+                        3 => self.counters.deaths[g] += y[i],
+                        _ => {}
+                    }
+                }
+                y[i] = 0.0;
+            }
+        }
+        for (e, &(_, c, _)) in self.edges.iter().enumerate() {
+            let i = self.edge_acc(e);
+            any |= y[i] != 0.0;
+            // Arrivals into a small child were counted one by one as events.
+            if !self.stochastic(c) {
+                self.counters.arrivals[c] += y[i];
+            }
+            y[i] = 0.0;
+        }
+        if any {
+            let t = self.ode.time();
+            self.ode.set_time_state(t, &y)?;
+        }
+        Ok(())
+    }
+
+    /// Restart the ODE at `(t, y)` with the small clones' current counts and the
+    /// mutants waiting for large children.
+    fn load(&mut self, t: f64, y: &[f64]) -> Result<(), SimError> {
+        let mut y = y.to_vec();
+        if let Some(h) = &mut self.hybrid {
+            for g in 0..self.ng {
+                let i = g * self.stride + self.stride - 1;
+                if self.ode.system().is_stochastic(g) {
+                    y[i] = h.counts[g];
+                } else {
+                    y[i] += h.pending[g];
+                    h.pending[g] = 0.0;
+                }
+            }
+        }
+        self.ode.set_time_state(t, &y)
+    }
+
+    /// Make large clone `g` small, drawing its count from the law with the ODE's mean
+    /// and variance.
+    fn demote(&mut self, g: usize) -> Result<(), SimError> {
+        let mut y = self.ode.state().to_vec();
+        let (ni, vi) = (g * self.stride + self.stride - 1, self.acc(g, ACC_VARIANCE));
+        let h = self
+            .hybrid
+            .as_mut()
+            .expect("demotion needs the hybrid engine");
+        let n = draw_count(y[ni], y[vi], &mut h.rng);
+        h.counts[g] = n;
+        y[ni] = n;
+        y[vi] = 0.0;
+        self.ode.system_mut().set_stochastic(g, true);
+        let t = self.ode.time();
+        self.ode.set_time_state(t, &y)
+    }
+
+    /// Make small clone `g` large: its exact count becomes the ODE's mean, with no
+    /// variance.
+    fn promote(&mut self, g: usize) -> Result<(), SimError> {
+        let mut y = self.ode.state().to_vec();
+        let h = self
+            .hybrid
+            .as_ref()
+            .expect("promotion needs the hybrid engine");
+        y[g * self.stride + self.stride - 1] = h.counts[g];
+        let vi = self.acc(g, ACC_VARIANCE);
+        y[vi] = 0.0;
+        self.ode.system_mut().set_stochastic(g, false);
+        let t = self.ode.time();
+        self.ode.set_time_state(t, &y)
+    }
+
+    /// Demote every large clone now below the threshold; true if any was.
+    fn demote_small(&mut self) -> Result<bool, SimError> {
+        let Some(h) = &self.hybrid else {
+            return Ok(false);
+        };
+        let below = h.s.demote_below;
+        let low: Vec<usize> = (0..self.ng)
+            .filter(|&g| !self.stochastic(g) && self.cells_of(self.ode.state(), g) < below)
+            .collect();
+        for &g in &low {
+            self.demote(g)?;
+        }
+        Ok(!low.is_empty())
+    }
+
+    fn all_small_and_empty(&self) -> bool {
+        match &self.hybrid {
+            None => false,
+            Some(h) => (0..self.ng).all(|g| self.stochastic(g) && h.counts[g] == 0.0),
+        }
+    }
+
+    /// Value a watch reads from a state (small clones at their current counts).
+    fn watched(&self, w: &Watch, y: &[f64]) -> f64 {
+        let cells = |g: usize| match &self.hybrid {
+            Some(h) if self.stochastic(g) => h.counts[g],
+            _ => self.cells_of(y, g),
+        };
+        match w.target {
+            WatchTarget::Total => (0..self.ng).map(cells).sum(),
+            WatchTarget::Genotype(g) => cells(g),
+        }
+    }
+
+    fn first_watch(&self, watches: &[Watch], y: &[f64]) -> Option<usize> {
+        watches.iter().position(|w| self.watched(w, y) >= w.cells)
+    }
+
+    /// Grid points of a segment: enough that no cell's expected events per interval
+    /// exceed `max_hazard` at the segment's start (one interval per 1/32 of the
+    /// segment for the mean-field engine, which needs a grid only to locate watches).
+    fn grid_points(&mut self, t0: f64, t_end: f64) -> usize {
+        let span = t_end - t0;
+        let Some(max_hazard) = self.hybrid.as_ref().map(|h| h.s.max_hazard) else {
+            return 32;
+        };
+        let dy = self.ode.derivative();
+        let rate = (0..self.ng)
+            .map(|g| dy[self.acc(g, 0)].abs() + dy[self.acc(g, 1)].abs())
+            .fold(0.0f64, f64::max);
+        let k = (span * rate / max_hazard).ceil();
+        if k.is_finite() {
+            (k as usize).clamp(1, MAX_GRID)
+        } else {
+            MAX_GRID
+        }
+    }
+
+    /// Random events of the small clones in `(ta, tb]` (stopping at `t_stop`), with
+    /// the interval's hazards from the accumulators of `ya` and `yb`. Returns the
+    /// event that interrupts the segment and its time.
+    fn events(
+        &mut self,
+        (ta, ya): (f64, &[f64]),
+        (tb, yb): (f64, &[f64]),
+        t_stop: f64,
+        watches: &[Watch],
+    ) -> Option<(f64, Interrupt)> {
+        let ng = self.ng;
+        let dt = tb - ta;
+        if dt <= 0.0 {
+            return None;
+        }
+        let small: Vec<bool> = (0..ng).map(|g| self.stochastic(g)).collect();
+        let per_dt = |i: usize| ((yb[i] - ya[i]) / dt).max(0.0);
+        let birth: Vec<f64> = (0..ng).map(|g| per_dt(self.acc(g, 0))).collect();
+        let death: Vec<f64> = (0..ng).map(|g| per_dt(self.acc(g, 1))).collect();
+        // Arrivals into small children from large parents.
+        let arrive: Vec<f64> = (0..self.edges.len())
+            .map(|e| {
+                let (p, c, _) = self.edges[e];
+                if !small[p] && small[c] {
+                    per_dt(self.edge_acc(e))
+                } else {
+                    0.0
+                }
+            })
+            .collect();
+        let arrive_total: f64 = arrive.iter().sum();
+        // The large clones' total, log-linear within the interval, for total watches.
+        let large = |y: &[f64]| -> f64 {
+            (0..ng)
+                .filter(|&g| !small[g])
+                .map(|g| self.cells_of(y, g))
+                .sum()
+        };
+        let (la, lb) = (large(ya), large(yb));
+        let edges = self.edges.clone();
+        let h = self.hybrid.as_mut()?;
+        let promote_at = h.s.promote_at;
+        let mut t = ta;
+        let t_lim = tb.min(t_stop);
+        loop {
+            let mut rate = arrive_total;
+            for g in 0..ng {
+                if small[g] {
+                    rate += h.counts[g] * (birth[g] + death[g]);
+                }
+            }
+            if rate <= 0.0 {
+                return None;
+            }
+            t += -h.rng.uniform_open0().ln() / rate;
+            if t >= t_lim {
+                return None;
+            }
+            // Pick the channel.
+            let mut x = h.rng.uniform() * rate;
+            let mut changed: Option<usize> = None;
+            for (e, &a) in arrive.iter().enumerate() {
+                if x < a {
+                    let c = edges[e].1;
+                    h.counts[c] += 1.0;
+                    self.counters.arrivals[c] += 1.0;
+                    changed = Some(c);
+                    break;
+                }
+                x -= a;
+            }
+            if changed.is_none() {
+                for g in 0..ng {
+                    if !small[g] || h.counts[g] == 0.0 {
+                        continue;
+                    }
+                    let b = h.counts[g] * birth[g];
+                    if x < b {
+                        self.counters.divisions[g] += 1.0;
+                        // One daughter may carry a mutation.
+                        let mut v = h.rng.uniform();
+                        let mut target = g;
+                        for &(p, c, u) in &edges {
+                            if p != g {
+                                continue;
+                            }
+                            if v < u {
+                                target = c;
+                                break;
+                            }
+                            v -= u;
+                        }
+                        if target != g {
+                            self.counters.arrivals[target] += 1.0;
+                        }
+                        if small[target] {
+                            h.counts[target] += 1.0;
+                            changed = Some(target);
+                        } else {
+                            h.pending[target] += 1.0;
+                        }
+                        break;
+                    }
+                    x -= b;
+                    let d = h.counts[g] * death[g];
+                    if x < d {
+                        self.counters.deaths[g] += 1.0;
+                        h.counts[g] -= 1.0;
+                        if (0..ng).all(|k| small[k] && h.counts[k] == 0.0) {
+                            return Some((t, Interrupt::Extinct));
+                        }
+                        break;
+                    }
+                    x -= d;
+                }
+            }
+            let Some(g) = changed else { continue };
+            if h.counts[g] >= promote_at {
+                return Some((t, Interrupt::Promote(g)));
+            }
+            let smalls: f64 = (0..ng).filter(|&k| small[k]).map(|k| h.counts[k]).sum();
+            for (i, w) in watches.iter().enumerate() {
+                let v = match w.target {
+                    WatchTarget::Genotype(k) if k == g => h.counts[g],
+                    WatchTarget::Genotype(_) => continue,
+                    WatchTarget::Total => smalls + log_linear(la, lb, (t - ta) / dt),
+                };
+                if v >= w.cells {
+                    return Some((t, Interrupt::Watch(i)));
+                }
+            }
+        }
+    }
+
+    /// First time in `(ta, tb]` at which the large clones carry a watch across its
+    /// threshold (log-linear between the grid points), with its index.
+    fn large_crossing(
+        &self,
+        watches: &[Watch],
+        (ta, ya): (f64, &[f64]),
+        (tb, yb): (f64, &[f64]),
+    ) -> Option<(f64, usize)> {
+        let mut best: Option<(f64, usize)> = None;
+        for (i, w) in watches.iter().enumerate() {
+            if let WatchTarget::Genotype(g) = w.target {
+                if self.stochastic(g) {
+                    continue;
+                }
+            }
+            let (a, b) = (self.watched(w, ya), self.watched(w, yb));
+            if a < w.cells && b >= w.cells {
+                let f = if a > 0.0 && b > 0.0 {
+                    (w.cells / a).ln() / (b / a).ln()
+                } else {
+                    (w.cells - a) / (b - a)
+                };
+                let t = ta + f.clamp(0.0, 1.0) * (tb - ta);
+                if best.is_none_or(|(tb0, _)| t < tb0) {
+                    best = Some((t, i));
+                }
+            }
+        }
+        best
+    }
+}
+
+/// `a` to `b` at fraction `f`, geometrically when both are positive.
+fn log_linear(a: f64, b: f64, f: f64) -> f64 {
+    if a > 0.0 && b > 0.0 {
+        a * (b / a).powf(f)
+    } else {
+        a + (b - a) * f
+    }
+}
+
+/// `floor(x)` plus one with probability `x - floor(x)`: an integer with mean `x`.
+fn round_unbiased(x: f64, rng: &mut Stream) -> f64 {
+    let f = x.max(0.0).floor();
+    f + if rng.uniform() < x - f { 1.0 } else { 0.0 }
+}
+
+/// A count with mean `m` and variance `v`: when over-dispersed (`v > m`), a Poisson
+/// number of lineages each of geometric size on {1, 2, ...} (mean `a`, so
+/// `m = lambda a` and `v = lambda a (2 a - 1)`), the law of a linear birth-death
+/// process descended from many founders; otherwise the mean rounded without bias.
+pub fn draw_count(m: f64, v: f64, rng: &mut Stream) -> f64 {
+    if m.is_nan() || m <= 0.0 {
+        return 0.0;
+    }
+    if v.is_nan() || v <= m * (1.0 + 1e-9) || !v.is_finite() {
+        return round_unbiased(m, rng);
+    }
+    let a = 0.5 * (v / m + 1.0);
+    let lineages = poisson(m / a, rng);
+    if lineages == 0 {
+        return 0.0;
+    }
+    // Sizes beyond the first cell: geometric with P(j) = (1 - beta) beta^j.
+    let beta = (a - 1.0) / a;
+    (lineages + negative_binomial(lineages, beta, rng)) as f64
+}
+
+impl Engine for PopulationEngine<'_> {
+    fn kind(&self) -> EngineKind {
+        if self.hybrid.is_some() {
+            EngineKind::Hybrid
+        } else {
+            EngineKind::MeanField
+        }
+    }
+    fn time(&self) -> f64 {
+        self.ode.time()
+    }
+    fn population(&self) -> &[f64] {
+        self.ode.population()
+    }
+    fn stride(&self) -> usize {
+        self.stride
+    }
+    fn exposure(&self) -> &Exposure {
+        self.ode.exposure()
+    }
+    fn apply_dose(&mut self, drug: usize, kind: DoseKind) -> Result<(), SimError> {
+        self.ode.apply_dose(drug, kind)
+    }
+
+    fn passage(&mut self, split: f64) -> Result<(), SimError> {
+        if !(split.is_finite() && split >= 1.0) {
+            return Err(SimError::Settings(format!(
+                "a passage splits 1:K with K >= 1, found {split}"
+            )));
+        }
+        let p = 1.0 / split;
+        let mut y = self.ode.state().to_vec();
+        for g in 0..self.ng {
+            let ni = g * self.stride + self.stride - 1;
+            let vi = self.acc(g, ACC_VARIANCE);
+            if self.stochastic(g) {
+                let h = self.hybrid.as_mut().expect("small clones are hybrid");
+                h.counts[g] = binomial(h.counts[g] as u64, p, &mut h.rng) as f64;
+                y[ni] = h.counts[g];
+            } else {
+                let n = y[ni];
+                y[ni] = p * n;
+                y[vi] = p * p * y[vi] + p * (1.0 - p) * n;
+            }
+        }
+        let t = self.ode.time();
+        self.ode.set_time_state(t, &y)?;
+        self.demote_small()?;
+        Ok(())
+    }
+
+    fn advance_to(&mut self, t_end: f64, watches: &[Watch]) -> Result<Advanced, SimError> {
+        let t = self.ode.time();
+        if !t_end.is_finite() || t_end < t {
+            return Err(SimError::Settings(format!(
+                "cannot advance from t = {t} to t = {t_end}"
+            )));
+        }
+        if self.all_small_and_empty() {
+            // Extinct before this advance: only the loop states move on.
+            self.ode.advance_to(t_end, &[])?;
+            self.harvest()?;
+            return Ok(Advanced::Reached);
+        }
+        if let Some(i) = self.first_watch(watches, self.ode.state()) {
+            return Ok(Advanced::Watch(i));
+        }
+        self.eps = 1e-12 * t_end.abs().max(1.0);
+        if self.hybrid.is_none() && watches.is_empty() {
+            self.ode.advance_to(t_end, &[])?;
+            self.harvest()?;
+            return Ok(Advanced::Reached);
+        }
+        'segment: loop {
+            self.harvest()?;
+            let t0 = self.ode.time();
+            if t_end - t0 <= self.eps {
+                return Ok(Advanced::Reached);
+            }
+            let y0 = self.ode.state().to_vec();
+            let k = self.grid_points(t0, t_end);
+            let step = (t_end - t0) / k as f64;
+            let outs: Vec<f64> = (1..k).map(|i| t0 + i as f64 * step).collect();
+            self.ode.advance_to(t_end, &outs)?;
+            let cap: Captured = self.ode.captured().clone();
+            let y_end = self.ode.state().to_vec();
+            let point = |i: usize| -> (f64, &[f64]) {
+                if i == 0 {
+                    (t0, &y0)
+                } else if i < k && i - 1 < cap.times.len() {
+                    let w = cap.stride;
+                    (cap.times[i - 1], &cap.states[(i - 1) * w..i * w])
+                } else {
+                    (t_end, &y_end)
+                }
+            };
+            for i in 1..=k {
+                let (a, b) = (point(i - 1), point(i));
+                let crossing = self.large_crossing(watches, a, b);
+                let t_stop = crossing.map_or(f64::INFINITY, |c| c.0);
+                let hit = self
+                    .events(a, b, t_stop, watches)
+                    .or(crossing.map(|(t, w)| (t, Interrupt::Watch(w))));
+                if let Some((at, what)) = hit {
+                    let ya = a.1.to_vec();
+                    self.load(a.0, &ya)?;
+                    self.ode.advance_to(at, &[])?;
+                    match what {
+                        Interrupt::Promote(g) => {
+                            self.promote(g)?;
+                            continue 'segment;
+                        }
+                        Interrupt::Watch(w) => {
+                            self.load_current()?;
+                            self.polish_crossing(&watches[w])?;
+                            self.harvest()?;
+                            return Ok(Advanced::Watch(w));
+                        }
+                        Interrupt::Extinct => {
+                            self.load_current()?;
+                            self.harvest()?;
+                            return Ok(Advanced::Extinct);
+                        }
+                    }
+                }
+                if self.hybrid.is_some() {
+                    let below = self.hybrid.as_ref().map_or(0.0, |h| h.s.demote_below);
+                    let low =
+                        (0..self.ng).any(|g| !self.stochastic(g) && self.cells_of(b.1, g) < below);
+                    if low {
+                        let yb = b.1.to_vec();
+                        self.load(b.0, &yb)?;
+                        self.demote_small()?;
+                        continue 'segment;
+                    }
+                }
+            }
+            self.load_current()?;
+            self.harvest()?;
+            return Ok(Advanced::Reached);
+        }
+    }
+
+    fn counters(&self) -> &Counters {
+        &self.counters
+    }
+    fn stats(&self) -> SolverStats {
+        self.ode.stats()
+    }
+}
+
+impl PopulationEngine<'_> {
+    /// After stopping at an interpolated crossing of the large clones' trajectory,
+    /// take Newton steps along the ODE until the watched value reaches its threshold.
+    fn polish_crossing(&mut self, w: &Watch) -> Result<(), SimError> {
+        for _ in 0..8 {
+            let v = self.watched(w, self.ode.state());
+            if v >= w.cells {
+                break;
+            }
+            let dy = self.ode.derivative();
+            let n = self.stride - 1;
+            let slope: f64 = (0..self.ng)
+                .filter(|&g| !self.stochastic(g))
+                .filter(|&g| w.target == WatchTarget::Total || w.target == WatchTarget::Genotype(g))
+                .map(|g| dy[g * self.stride + n])
+                .sum();
+            if slope.is_nan() || slope <= 0.0 {
+                break;
+            }
+            let t = self.ode.time() + (w.cells - v) / slope * (1.0 + 1e-9) + self.eps;
+            self.ode.advance_to(t, &[])?;
+        }
+        Ok(())
+    }
+
+    /// Write the small clones' counts and pending mutants into the ODE's state.
+    fn load_current(&mut self) -> Result<(), SimError> {
+        if self.hybrid.is_none() {
+            return Ok(());
+        }
+        let y = self.ode.state().to_vec();
+        let t = self.ode.time();
+        self.load(t, &y)
+    }
+}
