@@ -833,4 +833,42 @@ mod tests {
         assert_eq!(s.stats().accepted - before, 1);
         assert_eq!(y[0], 1.0);
     }
+
+    /// y' = -2 from y = 1: crosses zero at t = 0.5, which the check rejects.
+    struct Falling;
+
+    impl OdeSystem for Falling {
+        fn rhs(&mut self, _t: f64, _y: &[f64], dy: &mut [f64]) {
+            dy[0] = -2.0;
+        }
+        fn jacobian(&mut self, _t: f64, _y: &[f64], jac: &mut DMatrix<f64>) {
+            jac[(0, 0)] = 0.0;
+        }
+        fn check(&self, t: f64, y: &[f64]) -> Result<(), SolverError> {
+            if y[0] < -1e-9 {
+                return Err(SolverError {
+                    time: t,
+                    kind: SolverErrorKind::Negative {
+                        variable: "y".into(),
+                        value: y[0],
+                        tolerance: 1e-9,
+                    },
+                });
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_state_is_reported_where_the_dense_output_crosses() {
+        for tab in [&RODAS4, &RODAS5P] {
+            let mut s = Rodas::new(tab, 1e-6, 1e-9);
+            let (mut t, mut y) = (0.0, vec![1.0]);
+            let e = s
+                .advance(&mut Falling, &mut t, &mut y, 10.0, &[], &mut |_, _| {})
+                .unwrap_err();
+            assert!(matches!(e.kind, SolverErrorKind::Negative { .. }), "{e}");
+            assert!((e.time - 0.5).abs() < 1e-6, "{}: t = {}", tab.name, e.time);
+        }
+    }
 }
