@@ -274,4 +274,29 @@ mod tests {
         assert_eq!(s.stats().jacobian_evals, 0);
         assert!((y[0] - (-10.0f64).exp()).abs() < 1e-8);
     }
+
+    /// A segment shorter than the step-size underflow threshold (two stops that
+    /// differ by rounding) is a step, not a failure, for every method.
+    #[test]
+    fn a_segment_below_the_underflow_threshold_is_taken() {
+        use crate::engine::ode::Method;
+        for method in [
+            Method::Auto,
+            Method::Dopri5,
+            Method::Rodas5p,
+            Method::Rodas4,
+            Method::Rosenbrock23,
+        ] {
+            let mut s = method.solver(1e-6, 1e-9);
+            let (mut t, mut y) = (0.0, vec![1.0, 1.0]);
+            s.advance(&mut Slow, &mut t, &mut y, 20.075, &[], &mut |_, _| {})
+                .unwrap();
+            s.restart();
+            let end = 20.075 + 1.7e-13;
+            s.advance(&mut Slow, &mut t, &mut y, end, &[], &mut |_, _| {})
+                .unwrap_or_else(|e| panic!("{}: {e}", method.label()));
+            assert_eq!(t, end);
+            assert!((y[0] - (-20.075f64).exp()).abs() < 1e-6);
+        }
+    }
 }

@@ -16,8 +16,8 @@
 
 use super::auto::{StiffnessTest, Stop};
 use super::solver::{
-    emit_start, initial_step_in, locate_failure, next_due, starting_step, OdeSystem, Solver,
-    SolverError, SolverErrorKind, SolverStats,
+    emit_start, initial_step_in, locate_failure, next_due, starting_step, step_underflow,
+    OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
 };
 
 const C2: f64 = 1.0 / 5.0;
@@ -264,7 +264,7 @@ impl Dopri5 {
                     },
                 });
             }
-            if h.abs() <= 1e-14 * t.abs().max(1.0) {
+            if step_underflow(h, *t, t_end) {
                 self.ytmp = dense_buf;
                 return Err(SolverError {
                     time: *t,

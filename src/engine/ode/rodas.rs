@@ -39,8 +39,8 @@ use nalgebra::DMatrix;
 use super::auto::{NonStiffTest, Stop};
 use super::lu::DenseLu;
 use super::solver::{
-    emit_start, error_norm, initial_step_in, locate_failure, next_due, starting_step, OdeSystem,
-    Solver, SolverError, SolverErrorKind, SolverStats,
+    emit_start, error_norm, initial_step_in, locate_failure, next_due, starting_step,
+    step_underflow, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
 };
 
 const MAX_STAGES: usize = 8;
@@ -557,7 +557,7 @@ impl Rodas {
                     },
                 });
             }
-            if h.is_nan() || h <= 1e-14 * t.abs().max(1.0) {
+            if step_underflow(h, *t, t_end) {
                 return Err(SolverError {
                     time: *t,
                     kind: SolverErrorKind::StepSizeUnderflow { step: h },

@@ -293,6 +293,15 @@ pub fn locate_failure(
     sys.check(t0 + hi * h, buf).err()
 }
 
+/// Whether the controller has driven the step `h` from `t` below what floating
+/// point can resolve (a numerical failure). A step that reaches the segment end
+/// `t_end` is never an underflow: a caller may ask for a segment shorter than
+/// the threshold (two stops that differ by rounding), and that step is exact.
+#[inline]
+pub fn step_underflow(h: f64, t: f64, t_end: f64) -> bool {
+    h.is_nan() || (h <= 1e-14 * t.abs().max(1.0) && t + h < t_end)
+}
+
 /// Weighted RMS norm used by the step-size controllers.
 #[inline]
 pub fn error_norm(err: &[f64], y0: &[f64], y1: &[f64], rtol: f64, atol: f64) -> f64 {
@@ -330,8 +339,9 @@ pub struct StartStep {
     pub h: f64,
     pub rhs_evals: u64,
     /// False when the probe saw (almost) no motion (f or its change below the
-    /// thresholds), so `h` is Hairer's fallback guess (1e-6 or so), not a
-    /// measurement: a warm restart should not be capped by it.
+    /// thresholds), so `h` is Hairer's fallback guess (1e-6 or so), or when the
+    /// estimate fell below the floor: not a measurement of the state's motion, so
+    /// a warm restart should not be capped by it.
     pub informative: bool,
 }
 
@@ -391,9 +401,18 @@ pub fn initial_step_in(
     } else {
         (0.01 / d1.max(d2)).powf(1.0 / (order as f64 + 1.0))
     };
+    // Floor: components that start at zero with a large rate under a tiny atol
+    // (counts accumulated since the last stop, just reset to zero) drive the
+    // estimate toward the resolution of t, where the first step would be
+    // reported as an underflow; 1e3 times that resolution is still far below any
+    // step the controller keeps, and it grows from there.
+    // An estimate at the floor measured those components, not the motion of the
+    // state, so it does not cap a warm restart either.
+    let floor = 1e-11 * t.abs().max(1.0);
+    let h = (100.0 * h0).min(h1);
     StartStep {
-        h: (100.0 * h0).min(h1).min(h_max),
+        h: h.max(floor).min(h_max),
         rhs_evals: 1,
-        informative: !(still || flat),
+        informative: !(still || flat || h < floor),
     }
 }
