@@ -63,6 +63,61 @@ fn bench(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("hybrid");
     g.sample_size(10);
+    // Exact events alone: a critical birth-death clone (b = d = 1/day) of about 500
+    // cells kept small (no promotion) for 100 days, about 1e5 events per run; the
+    // bench prints the event rate once.
+    let bd = resloop::compile::compile_str(
+        Path::new("bd.toml"),
+        r#"
+[model]
+name = "bd"
+title = "critical birth-death"
+time_unit = "days"
+description = "b = d"
+[species.x]
+initial = 1.0
+unit = "1"
+description = "inert"
+rate = "0"
+[fate]
+division = "1"
+death = "1"
+initial_cells = 500
+"#,
+    )
+    .unwrap();
+    let bd_bound = BoundModel::new(&bd, &bd.param_values()).unwrap();
+    let small_only = resloop::engine::population::Mode::Hybrid {
+        settings: resloop::engine::population::HybridSettings {
+            promote_at: 1e12,
+            demote_below: 1e11,
+            ..Default::default()
+        },
+        seed: 1,
+        replicate: 0,
+    };
+    let events_run = || {
+        use resloop::engine::Engine;
+        let y0 = OdeRun::initial_state(&bd, &bd_bound, 500.0);
+        let settings = resloop::engine::ode::RunSettings::default();
+        let mut e = resloop::engine::population::PopulationEngine::new(
+            &bd, &bd_bound, &settings, &y0, 0.0, small_only,
+        )
+        .unwrap();
+        e.advance_to(100.0, &[]).unwrap();
+        let c = e.counters().unwrap();
+        c.divisions[0] + c.deaths[0]
+    };
+    let t0 = std::time::Instant::now();
+    let n = events_run();
+    println!(
+        "hybrid exact events: {n} events in {:.3} s = {:.3e} events/s (one core)",
+        t0.elapsed().as_secs_f64(),
+        n / t0.elapsed().as_secs_f64()
+    );
+    g.bench_function("exact_birth_death_events_500_cells_100d", |b| {
+        b.iter(|| black_box(events_run()))
+    });
     g.bench_function("loop_a_in_vivo_180d_1e9_cells_1000_replicates", |b| {
         b.iter(|| black_box(therapy::run_replicates(&a, &x, &hybrid, 1000).unwrap()))
     });

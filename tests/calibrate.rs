@@ -117,6 +117,7 @@ fn calibrate_pinned(seed: u64) -> calibrate::Calibration {
         Settings {
             max_evals: 300,
             seed,
+            engine: resloop::engine::EngineKind::MeanField,
         },
         &mut |_| {},
     )

@@ -150,3 +150,43 @@ fn hybrid_matches_mean_field_where_clones_are_large() {
         report.join("\n")
     );
 }
+
+#[test]
+fn agent_based_engine_runs_the_same_schedules_through_the_one_driver() {
+    // Loop B in vivo has no mutant genotype: 10^8 cells kept as counts, at 1 h steps,
+    // follow the mean field to within the step's bias (under 2 %).
+    for name in [
+        "mir150_itgb3_fak_xenograft_auy922",
+        "mir150_itgb3_fak_xenograft_combination",
+    ] {
+        let model = compile_file(Path::new("models/mir150_itgb3_fak.toml")).unwrap();
+        let schedule =
+            Schedule::load(Path::new(&format!("models/schedules/{name}.toml")), &model).unwrap();
+        let mf = therapy::run(&model, &schedule, &TherapyOptions::default()).unwrap();
+        let opts = TherapyOptions {
+            engine: EngineKind::AgentBased,
+            seed: 5,
+            ..TherapyOptions::default()
+        };
+        let ab = therapy::run_replicates(&model, &schedule, &opts, 2).unwrap();
+        let c = mf.timeline.column("total", "cells").unwrap();
+        for r in &ab {
+            assert_eq!(r.timeline.times, mf.timeline.times, "{name}: same readouts");
+            assert_eq!(r.summary.engine, EngineKind::AgentBased);
+            for k in 0..mf.timeline.times.len() {
+                let (a, b) = (r.timeline.get(k, c), mf.timeline.get(k, c));
+                assert!(
+                    (a - b).abs() <= 0.02 * b,
+                    "{name} at t = {}: agent-based {a} vs mean-field {b}",
+                    mf.timeline.times[k]
+                );
+            }
+            // The same outputs: events and drug totals.
+            assert_eq!(r.summary.drugs.len(), mf.summary.drugs.len());
+            for (x, y) in r.summary.drugs.iter().zip(&mf.summary.drugs) {
+                assert_eq!(x.total_mg_per_kg, y.total_mg_per_kg);
+                assert!((x.auc_unit_days - y.auc_unit_days).abs() <= 1e-9 * y.auc_unit_days);
+            }
+        }
+    }
+}

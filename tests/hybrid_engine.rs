@@ -23,47 +23,8 @@ use resloop::engine::{Advanced, Engine, Watch, WatchTarget};
 
 const REPLICATES: u64 = 10_000;
 
-/// Constant per-cell rates per day: parental `b`, `d`; a mutant reached with
-/// probability `u` per parental division, dividing at `bm` and dying at `dm`.
 fn model(b: f64, d: f64, u: f64, bm: f64, dm: f64) -> CompiledModel {
-    common::model(&format!(
-        r#"
-[model]
-name = "birth_death"
-title = "Linear birth-death with a mutant genotype"
-time_unit = "days"
-description = "constant rates"
-
-[species.x]
-initial = 1.0
-unit = "1"
-description = "inert"
-rate = "0"
-
-[parameters.b]
-value = {b}
-unit = "1/day"
-provenance = "assumed"
-note = "division"
-[parameters.d]
-value = {d}
-unit = "1/day"
-provenance = "assumed"
-note = "death"
-
-[fate]
-division = "b"
-death = "d"
-initial_cells = 1
-
-[genotypes.mutant]
-mutation_probability = {u}
-description = "its own rates"
-[genotypes.mutant.overrides]
-b = {bm}
-d = {dm}
-"#
-    ))
+    common::birth_death(b, d, u, bm, dm, 1.0)
 }
 
 /// Parental cells `n0`, no mutant.

@@ -468,7 +468,12 @@ fn schedule_file_sweeps_run_through_the_therapy_driver() {
     let sweep = load_model_sweep(&path, &LoadOptions::default()).unwrap();
     assert_eq!(
         sweep.evaluator.metric_names(),
-        ["time_to_resistance", "ic50_fold", "max_tki_uM"]
+        [
+            "time_to_resistance",
+            "time_to_resistance_reached",
+            "ic50_fold",
+            "max_tki_uM"
+        ]
     );
     assert_eq!(sweep.evaluator.inputs[1].role, "schedule");
     // A point's metrics are the therapy driver's own summary of the same run.
@@ -486,9 +491,13 @@ fn schedule_file_sweeps_run_through_the_therapy_driver() {
     };
     let res = resloop::therapy::run(model, &schedule, &o).unwrap();
     let s = &res.summary;
+    // A time to resistance is the event's time, flagged reached, or the run's end
+    // flagged censored: never an unflagged run length.
+    assert_eq!(m[0], s.resistance.days);
+    assert_eq!(m[1], if s.resistance.reached { 1.0 } else { 0.0 });
     assert_eq!(m[0], s.time_to_resistance_days.unwrap_or(s.end_days));
-    assert_eq!(Some(m[1]), s.ic50_fold_final);
-    assert_eq!(m[2], s.drugs[0].max_dose);
+    assert_eq!(Some(m[2]), s.ic50_fold_final);
+    assert_eq!(m[3], s.drugs[0].max_dose);
     // The whole design on 1 and 2 threads.
     let root = tempfile::tempdir().unwrap();
     let mut texts = Vec::new();

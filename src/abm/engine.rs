@@ -920,6 +920,11 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
         }
     }
 
+    /// Stop advances when the population reaches this many cells (`None`: never).
+    pub fn set_stop_at_population(&mut self, cells: Option<u64>) {
+        self.opts.stop_at_population = cells;
+    }
+
     /// Thin the population, keeping each cell with probability `keep_fraction`.
     pub fn passage(&mut self, keep_fraction: f64) -> Result<(), AbmError> {
         if !(keep_fraction > 0.0 && keep_fraction <= 1.0) {

@@ -17,6 +17,7 @@
 //!
 //! See `docs/abm.md` for the method, its error terms and measured performance.
 
+pub mod as_engine;
 pub mod compiled;
 pub mod dosing;
 pub mod engine;

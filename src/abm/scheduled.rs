@@ -97,6 +97,13 @@ pub fn initial_states(
     bound: &BoundModel,
     schedule: &Schedule,
 ) -> Result<Option<InitialStates>, AbmError> {
+    if schedule.grow_from.is_some() {
+        return Err(AbmError::Settings(format!(
+            "schedule `{}`: `grow_from` (a growth phase before t = 0) runs on the \
+             mean-field and hybrid engines (`resloop therapy`), not yet on the agent-based one",
+            schedule.name
+        )));
+    }
     let Some(te) = schedule.equilibrate else {
         return Ok(None);
     };

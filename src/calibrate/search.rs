@@ -28,6 +28,7 @@ use rand_chacha::ChaCha8Rng;
 use super::loss::{score, Score};
 use super::space::Space;
 use super::CalibrateError;
+use crate::engine::EngineKind;
 use crate::facts::{FactFile, Outcome, Runner};
 
 /// How long to search and how to seed it.
@@ -35,8 +36,11 @@ use crate::facts::{FactFile, Outcome, Runner};
 pub struct Settings {
     /// At most this many fact-file runs (distinct parameter sets).
     pub max_evals: usize,
-    /// Seeds the initial simplices.
+    /// Seeds the initial simplices (and a stochastic engine's runs: the same random
+    /// numbers at every parameter set, so the loss is a deterministic function).
     pub seed: u64,
+    /// Engine of the facts' schedules.
+    pub engine: EngineKind,
 }
 
 /// One run of the fact file.
@@ -100,12 +104,18 @@ impl Calibration {
 /// Run the fact file with the calibrated parameters set to `values` (the file itself
 /// is not changed: a copy with the new base values is run, so states, conditions and
 /// genotype overrides all see them exactly as `validate` would after an edit).
-pub fn evaluate(file: &FactFile, space: &Space, values: &[f64]) -> (Score, Vec<Outcome>) {
+pub fn evaluate(
+    file: &FactFile,
+    space: &Space,
+    values: &[f64],
+    engine: EngineKind,
+    seed: u64,
+) -> (Score, Vec<Outcome>) {
     let mut f = file.clone();
     for (a, &v) in space.axes.iter().zip(values) {
         f.model.params[a.index].value = v;
     }
-    let outcomes = Runner::new(&f).run_all();
+    let outcomes = Runner::new(&f).with_engine(engine, seed).run_all();
     (score(&f.facts, &outcomes), outcomes)
 }
 
@@ -125,6 +135,8 @@ struct Objective<'a, 'l> {
     file: &'a FactFile,
     space: &'a Space,
     log: &'l RefCell<Log<'a>>,
+    engine: EngineKind,
+    seed: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,7 +155,7 @@ impl Objective<'_, '_> {
             log.exhausted = true;
             return Err(BudgetSpent);
         }
-        let (score, outcomes) = evaluate(self.file, self.space, &values);
+        let (score, outcomes) = evaluate(self.file, self.space, &values, self.engine, self.seed);
         let e = Evaluation {
             number: log.evaluations.len() + 1,
             restart: log.restart,
@@ -232,6 +244,8 @@ pub fn calibrate(
         file,
         space,
         log: &log,
+        engine: settings.engine,
+        seed: settings.seed,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(settings.seed);
     // The start is evaluated first, so evaluation 1 is always the model as it is.
@@ -262,6 +276,8 @@ pub fn calibrate(
             file,
             space,
             log: &log,
+            engine: settings.engine,
+            seed: settings.seed,
         };
         let result = Executor::new(problem, solver)
             .configure(|s| s.max_iters(u64::MAX).target_cost(0.0))

@@ -20,9 +20,13 @@ pub struct Args {
     /// At most this many runs of the fact file.
     #[arg(long, default_value_t = 200)]
     max_evals: usize,
-    /// Seeds the search's initial simplices.
+    /// Seeds the search's initial simplices (and a hybrid engine's runs).
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Engine of the facts' schedules: mean-field (default) or hybrid (the same
+    /// random numbers at every parameter set).
+    #[arg(long, default_value = "mean-field")]
+    engine: String,
     /// Output directory (calibration.csv, best.toml, manifest.json).
     #[arg(long)]
     out: PathBuf,
@@ -78,9 +82,16 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             p.display()
         );
     }
+    let engine = match resloop::engine::EngineKind::parse(&a.engine) {
+        Some(
+            k @ (resloop::engine::EngineKind::MeanField | resloop::engine::EngineKind::Hybrid),
+        ) => k,
+        _ => anyhow::bail!("--engine `{}`: expected mean-field or hybrid", a.engine),
+    };
     let settings = Settings {
         max_evals: a.max_evals,
         seed: a.seed,
+        engine,
     };
     println!(
         "calibrating {} against {} ({} scored facts): {} (budget {} evaluations, seed {})",

@@ -152,6 +152,12 @@ fn print_summary(out: &Path, s: &SweepSummary, threads: Option<usize>) {
 fn analyse(dir: &Path, o: &SensitivityOptions) -> anyhow::Result<SensitivityReport> {
     let rep = sensitivity_with(dir, o)?;
     print_ranking(&rep);
+    for (m, k, n) in &rep.censored {
+        println!(
+            "{m}: {k} of {n} runs never reached the event (censored at the run's end); its \
+             indices are those of `{m}_reached`, P(event by the end), not of the times"
+        );
+    }
     println!(
         "sensitivity ({}): {} files in {}",
         rep.method,

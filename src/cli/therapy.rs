@@ -24,7 +24,9 @@ pub struct RunArgs {
     pub atol: f64,
     /// Engine: hybrid (default for a model with genotypes: small clones as exact random
     /// births, deaths and mutant arrivals, large ones as ODEs), mean-field (the ODE
-    /// alone: counts are expected values; default for a model with one genotype).
+    /// alone: counts are expected values; default for a model with one genotype), or
+    /// agent-based (every cell, 1 h steps; clones above 10^4 cells as counts when the
+    /// model has no cell-to-cell noise).
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,
     /// Replicates of a stochastic engine (run in parallel; ignored by mean-field).
@@ -68,10 +70,6 @@ pub fn engine_for(name: Option<&str>, model: &CompiledModel) -> anyhow::Result<E
             EngineKind::MeanField
         }),
         Some(n) => match EngineKind::parse(n) {
-            Some(EngineKind::AgentBased) => bail!(
-                "--engine agent-based: schedules run on the agent-based engine through \
-                 `resloop abm MODEL SCHEDULE`; here use mean-field or hybrid"
-            ),
             Some(k) => Ok(k),
             None => bail!("--engine `{n}`: expected one of {}", EngineKind::NAMES),
         },

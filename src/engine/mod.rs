@@ -9,7 +9,8 @@
 //! - [`EngineKind::Hybrid`]: the same ODE for large clones, exact random births,
 //!   deaths and mutant arrivals for small ones ([`population`]); a clone below one cell
 //!   does not exist, so nothing regrows from a fraction of a cell.
-//! - [`EngineKind::AgentBased`]: every cell followed (`crate::abm`).
+//! - [`EngineKind::AgentBased`]: every cell followed (`crate::abm`, behind the trait
+//!   as `crate::abm::as_engine::AgentEngine`).
 
 pub mod doses;
 pub mod ode;
@@ -142,8 +143,9 @@ pub trait Engine {
     /// Advance to `t_end` with no discontinuity in between, or until a watch fires
     /// or no cell is left.
     fn advance_to(&mut self, t_end: f64, watches: &[Watch]) -> Result<Advanced, SimError>;
-    /// Births, deaths and arrivals so far.
-    fn counters(&self) -> &Counters;
+    /// Births, deaths and arrivals so far (`None` where the engine does not count
+    /// them: the agent-based engine).
+    fn counters(&self) -> Option<&Counters>;
     /// Solver work so far.
     fn stats(&self) -> SolverStats;
 }

@@ -12,8 +12,8 @@
 //! - a mutant arrival into a small clone, from a division of a small parent
 //!   (probability `u` per division) or, at rate `u b_p c N_p`, from a large parent.
 //!
-//! Between the driver's stops the engine integrates the ODE once over a grid fine
-//! enough that no cell has more than [`HybridSettings::max_hazard`] expected events
+//! Between the driver's stops the engine integrates the ODE in segments of at most
+//! two expected events per cell, each over a grid fine enough that no cell has more than [`HybridSettings::max_hazard`] expected events
 //! per grid interval. The ODE carries, per genotype, the integrated per-cell hazards
 //! and, per mutation edge, the expected arrivals from a large parent (the accumulators
 //! of [`PopulationSystem`](super::ode::PopulationSystem)), so each grid interval's
@@ -107,6 +107,8 @@ pub enum Mode {
 /// Most grid points in one segment (bounds memory; the hazard per interval grows
 /// beyond `max_hazard` only for segments longer than this many intervals).
 const MAX_GRID: usize = 200_000;
+/// Longest segment, in expected events per cell at the segment's start.
+const SEGMENT_EVENTS: f64 = 2.0;
 /// Random stream tag of the hybrid engine.
 const TAG_HYBRID: u64 = 0x4859_4252;
 
@@ -368,24 +370,32 @@ impl<'a> PopulationEngine<'a> {
         watches.iter().position(|w| self.watched(w, y) >= w.cells)
     }
 
-    /// Grid points of a segment: enough that no cell's expected events per interval
-    /// exceed `max_hazard` at the segment's start (one interval per 1/32 of the
-    /// segment for the mean-field engine, which needs a grid only to locate watches).
-    fn grid_points(&mut self, t0: f64, t_end: f64) -> usize {
-        let span = t_end - t0;
-        let Some(max_hazard) = self.hybrid.as_ref().map(|h| h.s.max_hazard) else {
-            return 32;
-        };
+    /// The next segment from `t0`: its end and number of grid intervals. A segment
+    /// spans at most [`SEGMENT_EVENTS`] expected events per cell at the hazards of its
+    /// start (so a watch is seen before the trajectory runs far past it), with enough
+    /// grid points that no cell's expected events per interval exceed `max_hazard`
+    /// (32 points for the mean-field engine, which needs a grid only to locate
+    /// watches).
+    fn plan_segment(&mut self, t0: f64, t_end: f64) -> (f64, usize) {
         let dy = self.ode.derivative();
         let rate = (0..self.ng)
             .map(|g| dy[self.acc(g, 0)].abs() + dy[self.acc(g, 1)].abs())
             .fold(0.0f64, f64::max);
-        let k = (span * rate / max_hazard).ceil();
-        if k.is_finite() {
+        let seg_end = if rate > 0.0 {
+            t_end.min(t0 + SEGMENT_EVENTS / rate)
+        } else {
+            t_end
+        };
+        let Some(max_hazard) = self.hybrid.as_ref().map(|h| h.s.max_hazard) else {
+            return (seg_end, 32);
+        };
+        let k = ((seg_end - t0) * rate / max_hazard).ceil();
+        let k = if k.is_finite() {
             (k as usize).clamp(1, MAX_GRID)
         } else {
             MAX_GRID
-        }
+        };
+        (seg_end, k)
     }
 
     /// Random events of the small clones in `(ta, tb]` (stopping at `t_stop`), with
@@ -432,17 +442,54 @@ impl<'a> PopulationEngine<'a> {
         let promote_at = h.s.promote_at;
         let mut t = ta;
         let t_lim = tb.min(t_stop);
+        // The first time in (t0, t1] at which the large clones' total, log-linear in
+        // the interval, reaches a total watch less the small clones now.
+        let total_crossing = |t0: f64, t1: f64, smalls: f64| -> Option<(f64, usize)> {
+            let mut best: Option<(f64, usize)> = None;
+            for (i, w) in watches.iter().enumerate() {
+                if w.target != WatchTarget::Total {
+                    continue;
+                }
+                let need = w.cells - smalls;
+                let at = |t: f64| log_linear(la, lb, (t - ta) / dt);
+                if at(t1) < need {
+                    continue;
+                }
+                let tc = if at(t0) >= need {
+                    t0
+                } else if la > 0.0 && lb > 0.0 && need > 0.0 {
+                    ta + dt * (need / la).ln() / (lb / la).ln()
+                } else {
+                    ta + dt * (need - la) / (lb - la)
+                };
+                let tc = tc.clamp(t0, t1);
+                if best.is_none_or(|b| tc < b.0) {
+                    best = Some((tc, i));
+                }
+            }
+            best
+        };
         loop {
             let mut rate = arrive_total;
+            let mut smalls = 0.0;
             for g in 0..ng {
                 if small[g] {
                     rate += h.counts[g] * (birth[g] + death[g]);
+                    smalls += h.counts[g];
                 }
             }
-            if rate <= 0.0 {
-                return None;
+            let t_prev = t;
+            if rate > 0.0 {
+                t += -h.rng.uniform_open0().ln() / rate;
+            } else {
+                t = f64::INFINITY;
             }
-            t += -h.rng.uniform_open0().ln() / rate;
+            // The large clones may carry a total watch across before the next event.
+            if let Some((tc, i)) = total_crossing(t_prev, t.min(t_lim), smalls) {
+                if tc > t_prev || t_prev == ta {
+                    return Some((tc, Interrupt::Watch(i)));
+                }
+            }
             if t >= t_lim {
                 return None;
             }
@@ -670,10 +717,10 @@ impl Engine for PopulationEngine<'_> {
                 return Ok(Advanced::Reached);
             }
             let y0 = self.ode.state().to_vec();
-            let k = self.grid_points(t0, t_end);
-            let step = (t_end - t0) / k as f64;
+            let (seg_end, k) = self.plan_segment(t0, t_end);
+            let step = (seg_end - t0) / k as f64;
             let outs: Vec<f64> = (1..k).map(|i| t0 + i as f64 * step).collect();
-            self.ode.advance_to(t_end, &outs)?;
+            self.ode.advance_to(seg_end, &outs)?;
             let cap: Captured = self.ode.captured().clone();
             let y_end = self.ode.state().to_vec();
             let point = |i: usize| -> (f64, &[f64]) {
@@ -683,7 +730,7 @@ impl Engine for PopulationEngine<'_> {
                     let w = cap.stride;
                     (cap.times[i - 1], &cap.states[(i - 1) * w..i * w])
                 } else {
-                    (t_end, &y_end)
+                    (seg_end, &y_end)
                 }
             };
             for i in 1..=k {
@@ -728,13 +775,16 @@ impl Engine for PopulationEngine<'_> {
                 }
             }
             self.load_current()?;
+            if seg_end < t_end {
+                continue 'segment;
+            }
             self.harvest()?;
             return Ok(Advanced::Reached);
         }
     }
 
-    fn counters(&self) -> &Counters {
-        &self.counters
+    fn counters(&self) -> Option<&Counters> {
+        Some(&self.counters)
     }
     fn stats(&self) -> SolverStats {
         self.ode.stats()

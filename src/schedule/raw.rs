@@ -68,6 +68,9 @@ pub struct MetaDef {
     pub equilibrate: Option<Spanned<String>>,
     #[serde(default)]
     pub initial_cells: Option<Spanned<f64>>,
+    /// Cells of the base genotype that grow drug-free to `initial_cells` before t = 0.
+    #[serde(default)]
+    pub grow_from: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -32,6 +32,10 @@ pub struct Schedule {
     pub ic50_points: Option<usize>,
     pub equilibrate: Option<f64>,
     pub initial_cells: Option<f64>,
+    /// A drug-free growth phase before t = 0 from this many cells of the base
+    /// genotype up to the initial cells: mutants present at t = 0 arise during it (at
+    /// random on a stochastic engine, so each replicate has its own).
+    pub grow_from: Option<f64>,
     pub culture: Culture,
     pub arms: Vec<DrugArm>,
     /// The first escalating arm, else the first arm: its drug is the default drug of

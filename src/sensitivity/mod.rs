@@ -95,6 +95,9 @@ pub struct SensitivityReport {
     /// `sobol`, `morris`, or `none` for designs without an index method (plots only).
     pub method: &'static str,
     pub indices: Vec<IndexRow>,
+    /// Time-to-event metrics with censored runs, analysed through their `_reached`
+    /// indicator instead: (metric, censored runs, runs).
+    pub censored: Vec<(String, usize, usize)>,
     /// Every file written, in order.
     pub files: Vec<PathBuf>,
 }
@@ -181,9 +184,24 @@ pub fn sensitivity_with(
     if options.plots {
         files.extend(plot::draw_all(&out.join("plots"), &data, method, &indices)?);
     }
+    let censored = data
+        .manifest
+        .metrics
+        .iter()
+        .enumerate()
+        .map(|(m, name)| {
+            (
+                name.clone(),
+                censored_runs(&data, name),
+                data.metric(m).len(),
+            )
+        })
+        .filter(|c| c.1 > 0)
+        .collect();
     Ok(SensitivityReport {
         method,
         indices,
+        censored,
         files,
     })
 }
@@ -203,6 +221,11 @@ pub fn compute_indices(
     };
     for (m, metric) in data.manifest.metrics.iter().enumerate() {
         let y = data.metric(m);
+        if censored_runs(data, metric) > 0 {
+            // Its censored values are run lengths, not event times: the companion
+            // indicator `<metric>_reached` (P(event by the end)) is analysed instead.
+            continue;
+        }
         let mut push =
             |i: usize, index: &'static str, value: f64, ci: Option<(f64, f64)>, used: usize| {
                 rows.push(IndexRow {
@@ -241,6 +264,16 @@ pub fn compute_indices(
         }
     }
     Ok((method, rows))
+}
+
+/// Runs whose value of time-to-event `metric` is censored (its `_reached` column is
+/// 0); 0 for metrics without such a column.
+pub fn censored_runs(data: &SweepData, metric: &str) -> usize {
+    let flag = format!("{metric}{}", crate::sweep::metrics::REACHED_SUFFIX);
+    match data.manifest.metrics.iter().position(|m| *m == flag) {
+        Some(k) => data.metric(k).iter().filter(|&&v| v == 0.0).count(),
+        None => 0,
+    }
 }
 
 /// Refuse an estimate from fewer than two usable units.

@@ -69,10 +69,11 @@ pub enum Metric {
     /// Cells of the listed genotypes over all cells, at `at` days.
     ResistantFraction { genotypes: Vec<String>, at: f64 },
     /// First time (days) the population regrows by more than `fraction` above its
-    /// running minimum (the nadir so far); the run length when it never does.
+    /// running minimum (the nadir so far). A time-to-event metric: when it never
+    /// does, the value is the run's length, censored (see [`Metric::is_event`]).
     TimeToResistance { cells: ColumnRef, fraction: f64 },
-    /// First resistance event of a therapy schedule's `[resistance]` rules (days); the
-    /// run's end when none fired.
+    /// First resistance event of a therapy schedule's `[resistance]` rules (days);
+    /// censored at the run's end when none fired.
     ScheduleResistance,
     /// IC50 of the last readout of a therapy run over the first.
     Ic50Fold,
@@ -182,9 +183,45 @@ impl Series {
     }
 }
 
+/// Suffix of the companion column of a time-to-event metric: 1 when the event was
+/// reached, 0 when the time is censored at the run's end.
+pub const REACHED_SUFFIX: &str = "_reached";
+
 impl Metric {
-    /// Compute the metric from a run's output. Errors are messages for the run's
-    /// `error` column.
+    /// Whether the metric is a time to an event that a run may not reach: `runs.csv`
+    /// then carries a companion `<name>_reached` column (1 = reached, 0 = censored at
+    /// the run's end), and sensitivity analyses the indicator, P(event by the end),
+    /// wherever a time is censored.
+    pub fn is_event(&self) -> bool {
+        matches!(
+            self,
+            Metric::TimeToResistance { .. } | Metric::ScheduleResistance
+        )
+    }
+
+    /// A time-to-event metric: the event time, or the run's end when the event was
+    /// not reached (`false`).
+    pub fn compute_event(&self, run: &RunOutput) -> Result<(f64, bool), String> {
+        match self {
+            Metric::TimeToResistance { cells, fraction } => {
+                let s = Series::of(&run.timeline, cells, run.days_per_unit)?;
+                Ok(match regrowth_time(&s, *fraction) {
+                    Some(t) => (t, true),
+                    None => (s.t[s.t.len() - 1], false),
+                })
+            }
+            Metric::ScheduleResistance => match run.schedule_resistance_days {
+                Some(Some(t)) => Ok((t, true)),
+                Some(None) => Ok((run.end_days, false)),
+                None => Err("the schedule's resistance rules need a therapy run".into()),
+            },
+            _ => Err("not a time-to-event metric".into()),
+        }
+    }
+
+    /// Compute the metric from a run's output (a time-to-event metric gives its
+    /// censoring time when not reached: read [`Metric::compute_event`] for the flag).
+    /// Errors are messages for the run's `error` column.
     pub fn compute(&self, run: &RunOutput) -> Result<f64, String> {
         let (tl, days_per_unit) = (&run.timeline, run.days_per_unit);
         if tl.times.is_empty() {
@@ -216,9 +253,8 @@ impl Metric {
                 }
                 Ok(part / all)
             }
-            Metric::TimeToResistance { cells, fraction } => {
-                let s = Series::of(tl, cells, days_per_unit)?;
-                Ok(regrowth_time(&s, *fraction))
+            Metric::TimeToResistance { .. } | Metric::ScheduleResistance => {
+                self.compute_event(run).map(|e| e.0)
             }
             Metric::Auc { column, from, to } => {
                 Ok(Series::of(tl, column, days_per_unit)?.integral(*from, *to))
@@ -232,10 +268,6 @@ impl Metric {
                 let (_, v) = Series::of(tl, column, days_per_unit)?.window(*from, *to);
                 Ok(v.into_iter().fold(f64::NEG_INFINITY, f64::max))
             }
-            Metric::ScheduleResistance => match run.schedule_resistance_days {
-                Some(t) => Ok(t.unwrap_or(run.end_days)),
-                None => Err("the schedule's resistance rules need a therapy run".into()),
-            },
             Metric::Ic50Fold => match run.ic50_fold_final {
                 Some(Some(f)) => Ok(f),
                 Some(None) => Err("no IC50 fold: the readouts did not determine the initial IC50 (or none was taken)".into()),
@@ -249,9 +281,9 @@ impl Metric {
 }
 
 /// First time the series exceeds `(1 + fraction)` times its running minimum; the
-/// crossing is located inside the readout interval on the interpolant. Returns the
-/// last time (the run length: right-censored) when it never does.
-fn regrowth_time(s: &Series, fraction: f64) -> f64 {
+/// crossing is located inside the readout interval on the interpolant. `None` when
+/// it never does (censored at the run's length).
+fn regrowth_time(s: &Series, fraction: f64) -> Option<f64> {
     let mut nadir = s.v[0];
     for k in 1..s.v.len() {
         let threshold = (1.0 + fraction) * nadir;
@@ -263,11 +295,11 @@ fn regrowth_time(s: &Series, fraction: f64) -> f64 {
             } else {
                 (threshold - a) / (b - a)
             };
-            return s.t[k - 1] + w.clamp(0.0, 1.0) * (s.t[k] - s.t[k - 1]);
+            return Some(s.t[k - 1] + w.clamp(0.0, 1.0) * (s.t[k] - s.t[k - 1]));
         }
         nadir = nadir.min(s.v[k]);
     }
-    s.t[s.t.len() - 1]
+    None
 }
 
 #[cfg(test)]
@@ -372,6 +404,7 @@ mod tests {
             fraction: 0.25,
         };
         assert_eq!(ttr.compute(&tl).unwrap(), 2.0);
+        assert_eq!(ttr.compute_event(&tl).unwrap(), (2.0, false));
     }
 
     #[test]
@@ -382,6 +415,6 @@ mod tests {
             v: vec![100.0, 40.0, 10.0, 11.0, 14.0],
             log: false,
         };
-        assert!((regrowth_time(&s, 0.25) - 3.5).abs() < 1e-12);
+        assert!((regrowth_time(&s, 0.25).unwrap() - 3.5).abs() < 1e-12);
     }
 }

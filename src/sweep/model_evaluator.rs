@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use super::manifest::InputFile;
-use super::metrics::{Metric, RunOutput};
+use super::metrics::{Metric, RunOutput, REACHED_SUFFIX};
 use super::runner::Evaluator;
 use crate::compile::{BoundModel, CompiledModel};
 use crate::engine::ode::{simulate, OdeOptions};
@@ -109,6 +109,7 @@ impl ModelEvaluator {
         point: &[f64],
         params: Vec<f64>,
         bound: Option<&BoundModel>,
+        seed: u64,
     ) -> Result<RunOutput, String> {
         match &self.run {
             RunKind::Ode { options, .. } => {
@@ -125,8 +126,11 @@ impl ModelEvaluator {
                 ))
             }
             RunKind::Therapy { schedule, options } => {
+                // A stochastic engine draws from the point's own seed, so each point
+                // is a pure function of the sweep's seed and its id.
                 let o = TherapyOptions {
                     params: Some(params),
+                    seed,
                     ..options.clone()
                 };
                 let res = therapy::run(&self.model, schedule, &o)
@@ -158,13 +162,21 @@ pub fn fill_template(spec: &str, parameters: &[(String, Target)], point: &[f64])
 }
 
 impl Evaluator for ModelEvaluator {
+    /// Every metric's column, and after a time-to-event metric its `_reached` flag.
     fn metric_names(&self) -> Vec<String> {
-        self.metrics.iter().map(|(n, _)| n.clone()).collect()
+        let mut names = Vec::new();
+        for (n, m) in &self.metrics {
+            names.push(n.clone());
+            if m.is_event() {
+                names.push(format!("{n}{REACHED_SUFFIX}"));
+            }
+        }
+        names
     }
 
-    /// Simulate the point. ODE and therapy runs are deterministic, so the seed is not
-    /// used; it is kept for stochastic engines.
-    fn evaluate(&self, point: &[f64], _seed: u64) -> Result<Vec<f64>, String> {
+    /// Simulate the point. Mean-field runs are deterministic; a schedule run on the
+    /// hybrid engine draws from `seed`.
+    fn evaluate(&self, point: &[f64], seed: u64) -> Result<Vec<f64>, String> {
         let params = self.params_at(point);
         // The therapy driver binds the model itself; bind here only when needed.
         let needs_bound = matches!(self.run, RunKind::Ode { .. })
@@ -180,19 +192,25 @@ impl Evaluator for ModelEvaluator {
         } else {
             None
         };
-        let out = self.simulate(point, params, bound.as_ref())?;
-        self.metrics
-            .iter()
-            .map(|(name, m)| {
-                match (m, &bound) {
-                    (Metric::Synergy(s), Some(b)) => {
-                        s.compute(&self.model, b, self.initial_cells, &out.final_state)
-                    }
-                    _ => m.compute(&out),
+        let out = self.simulate(point, params, bound.as_ref(), seed)?;
+        let mut values = Vec::with_capacity(self.metrics.len() + 2);
+        for (name, m) in &self.metrics {
+            let fail = |e: String| format!("metric `{name}`: {e}");
+            if m.is_event() {
+                let (t, reached) = m.compute_event(&out).map_err(fail)?;
+                values.push(t);
+                values.push(if reached { 1.0 } else { 0.0 });
+                continue;
+            }
+            let v = match (m, &bound) {
+                (Metric::Synergy(s), Some(b)) => {
+                    s.compute(&self.model, b, self.initial_cells, &out.final_state)
                 }
-                .map_err(|e| format!("metric `{name}`: {e}"))
-            })
-            .collect()
+                _ => m.compute(&out),
+            };
+            values.push(v.map_err(fail)?);
+        }
+        Ok(values)
     }
 
     fn inputs(&self) -> Vec<InputFile> {

@@ -16,6 +16,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::types::{Endpoint, TherapyError, TherapyOptions, TherapyResult};
+pub use crate::abm::ensemble::quantile;
 use crate::compile::CompiledModel;
 use crate::engine::EngineKind;
 use crate::schedule::Schedule;
@@ -194,20 +195,6 @@ impl EnsembleSummary {
             .map(|(o, n)| format!("{n} of {} {}", self.replicates, o.label()))
             .collect();
         parts.join("; ")
-    }
-}
-
-/// Linear-interpolated quantile of sorted values.
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let x = q * (sorted.len() - 1) as f64;
-    let (i, f) = (x.floor() as usize, x.fract());
-    if i + 1 < sorted.len() {
-        sorted[i] * (1.0 - f) + sorted[i + 1] * f
-    } else {
-        sorted[i]
     }
 }
 

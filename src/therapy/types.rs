@@ -33,6 +33,8 @@ pub struct TherapyOptions {
     pub engine: EngineKind,
     /// Thresholds of the hybrid engine.
     pub hybrid: HybridSettings,
+    /// Time step of the agent-based engine, in hours.
+    pub agent_dt_hours: f64,
     /// Seed and replicate number of a stochastic engine's random stream.
     pub seed: u64,
     pub replicate: u64,
@@ -51,6 +53,7 @@ impl Default for TherapyOptions {
             ic50_points: None,
             engine: EngineKind::MeanField,
             hybrid: HybridSettings::default(),
+            agent_dt_hours: 1.0,
             seed: 1,
             replicate: 0,
         }
@@ -230,8 +233,9 @@ pub struct Summary {
     pub resistant_fraction_final: f64,
     pub drugs: Vec<DrugSummary>,
     /// Divisions, deaths and mutant arrivals per genotype (expected numbers for the
-    /// mean-field engine).
-    pub counters: Counters,
+    /// mean-field engine; `None` for the agent-based engine, which does not count
+    /// them).
+    pub counters: Option<Counters>,
 }
 
 /// Everything a therapy run produced.

@@ -42,3 +42,47 @@ pub const METHODS: [Method; 6] = [
 pub fn header(time_unit: &str) -> String {
     format!("[model]\nname = \"t\"\ntitle = \"test\"\ntime_unit = \"{time_unit}\"\ndescription = \"test model\"\n\n")
 }
+
+/// Constant per-cell rates per day: parental division `b` and death `d`; a mutant
+/// reached with probability `u` per parental division, dividing at `bm` and dying at
+/// `dm`; `initial_cells` cells. The analytic cases of the stochastic engines.
+pub fn birth_death(b: f64, d: f64, u: f64, bm: f64, dm: f64, initial_cells: f64) -> CompiledModel {
+    model(&format!(
+        r#"
+[model]
+name = "birth_death"
+title = "Linear birth-death with a mutant genotype"
+time_unit = "days"
+description = "constant rates"
+
+[species.x]
+initial = 1.0
+unit = "1"
+description = "inert"
+rate = "0"
+
+[parameters.b]
+value = {b}
+unit = "1/day"
+provenance = "assumed"
+note = "division"
+[parameters.d]
+value = {d}
+unit = "1/day"
+provenance = "assumed"
+note = "death"
+
+[fate]
+division = "b"
+death = "d"
+initial_cells = {initial_cells}
+
+[genotypes.mutant]
+mutation_probability = {u}
+description = "its own rates"
+[genotypes.mutant.overrides]
+b = {bm}
+d = {dm}
+"#
+    ))
+}

@@ -160,6 +160,19 @@ impl Cx<'_> {
                 )
             })
             .transpose()?;
+        let grow_from = meta
+            .grow_from
+            .as_ref()
+            .map(|v| {
+                let target = initial_cells.unwrap_or(self.model.initial_cells);
+                self.num(
+                    v,
+                    "schedule.grow_from",
+                    |x| x.is_finite() && x >= 1.0 && x < target,
+                    &format!("a number of cells from 1 up to the initial cells ({target:e})"),
+                )
+            })
+            .transpose()?;
 
         let culture = self.culture(f, setting)?;
         let cell_volume = match &f.tumour {
@@ -280,6 +293,7 @@ impl Cx<'_> {
             ic50_points,
             equilibrate,
             initial_cells,
+            grow_from,
             culture,
             primary_arm,
             arms,

@@ -24,6 +24,7 @@ use super::spec::{is_reserved, DesignSpec, ParameterSpec, Scale, SweepSpec};
 use super::synergy_metric::{normalise_doses, Snapshot, Statistic, SynergyMetric};
 use crate::compile::{compile, CompiledModel};
 use crate::engine::ode::{Method, OdeOptions};
+use crate::engine::EngineKind;
 use crate::expr::resolve::did_you_mean_among;
 use crate::model::{load_file, parse_toml, ModelError, ModelErrorKind as K, SourceText};
 use crate::pkpd::parse_dose_spec;
@@ -159,6 +160,29 @@ pub fn load_model_sweep_str(
         .unwrap_or(model.initial_cells);
     let (metrics, metric_units) =
         cx.metrics(&model, &raw.metrics, days, &parameters, schedule.as_ref())?;
+    let engine = match &rm.engine {
+        None => EngineKind::MeanField,
+        Some(e) => match EngineKind::parse(e.get_ref()) {
+            Some(k @ (EngineKind::MeanField | EngineKind::Hybrid)) => k,
+            _ => {
+                return Err(cx.err(
+                    e.span().start,
+                    "model.engine",
+                    format!("expected mean-field or hybrid, found `{}`", e.get_ref()),
+                ))
+            }
+        },
+    };
+    if engine != EngineKind::MeanField && schedule.is_none() {
+        let at = rm.engine.as_ref().map_or(0, |e| e.span().start);
+        return Err(cx.err(
+            at,
+            "model.engine",
+            "the hybrid engine runs sweeps of a schedule file ([schedule] file = ...); \
+             dose-spec sweeps run the mean-field engine"
+                .to_string(),
+        ));
+    }
     let run = match schedule {
         Some(s) => RunKind::Therapy {
             schedule: Box::new(s),
@@ -166,6 +190,7 @@ pub fn load_model_sweep_str(
                 method: ode.method,
                 rtol: ode.rtol,
                 atol: ode.atol,
+                engine,
                 ..TherapyOptions::default()
             },
         },

@@ -34,6 +34,8 @@ pub(super) struct RawModel {
     pub(super) method: Option<Spanned<String>>,
     pub(super) rtol: Option<Spanned<f64>>,
     pub(super) atol: Option<Spanned<f64>>,
+    /// `mean-field` (default) or `hybrid` (schedule runs only).
+    pub(super) engine: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

@@ -20,6 +20,8 @@ use std::time::Instant;
 
 use super::rules::{GrowthHistory, NadirRule};
 use super::types::*;
+use crate::abm::as_engine::AgentEngine;
+use crate::abm::{CompiledCells, LoopIntegration};
 use crate::assay::{self, AssaySettings, DoseResponse};
 use crate::compile::{BoundModel, CompiledModel};
 use crate::engine::ode::{
@@ -63,7 +65,20 @@ pub fn run(
     }
     let bound = BoundModel::new(model, &params)
         .map_err(|e| settings_err(format!("internal error binding the model: {e}")))?;
-    let mut d = Driver::new(model, &bound, schedule, options)?;
+    let y0 = start_state(model, &bound, schedule, options)?;
+    let sim = |source| TherapyError::Sim {
+        schedule: schedule.name.clone(),
+        phase: "start",
+        source: Box::new(source),
+    };
+    // The agent-based engine's cells start from each genotype's loop state at t = 0.
+    let cells = match options.engine {
+        EngineKind::AgentBased => Some(agent_cells(model, &bound, &y0).map_err(settings_err)?),
+        _ => None,
+    };
+    let engine =
+        start_engine(model, &bound, &y0, options, cells.as_ref(), schedule).map_err(sim)?;
+    let mut d = Driver::new(model, &bound, schedule, options, engine, &y0)?;
     d.run()?;
     Ok(d.finish(started.elapsed().as_secs_f64()))
 }
@@ -122,51 +137,13 @@ impl<'a> Driver<'a> {
         bound: &'a BoundModel,
         s: &'a Schedule,
         opts: &'a TherapyOptions,
+        engine: Box<dyn Engine + 'a>,
+        y0: &[f64],
     ) -> Result<Driver<'a>, TherapyError> {
-        let sim = |phase, source| TherapyError::Sim {
-            schedule: s.name.clone(),
-            phase,
-            source: Box::new(source),
-        };
         let settings_err = |message: String| TherapyError::Settings {
             schedule: s.name.clone(),
             message,
         };
-        let settings = RunSettings {
-            method: opts.method,
-            rtol: opts.rtol,
-            atol: opts.atol,
-            carrying_capacity: model.carrying_capacity,
-            negative_tolerance: 1e3 * opts.atol,
-        };
-        let stride = model.species.len() + 1;
-        let given_total = opts
-            .initial_state
-            .as_ref()
-            .map(|y| total_cells(y, stride))
-            .filter(|_| {
-                opts.initial_state
-                    .as_ref()
-                    .is_some_and(|y| y.len() % stride == 0)
-            });
-        let target = s
-            .initial_cells
-            .or(given_total)
-            .unwrap_or(model.initial_cells);
-        let mut y0 = match &opts.initial_state {
-            Some(y) => y.clone(),
-            None => OdeRun::initial_state(model, bound, target),
-        };
-        if let Some(te) = s.equilibrate {
-            let mut eq = OdeRun::new(model, bound, &settings, &y0, 0.0)
-                .map_err(|e| sim("equilibration", e))?;
-            eq.advance_to(te, &[])
-                .map_err(|e| sim("equilibration", e))?;
-            y0 = eq.state().to_vec();
-        }
-        rescale(&mut y0, stride, target);
-        let engine =
-            start_engine(model, bound, &settings, &y0, opts).map_err(|e| sim("start", e))?;
 
         let mut scheduled: Vec<usize> = s.arms.iter().map(|a| a.drug).collect();
         scheduled.sort_unstable();
@@ -195,7 +172,7 @@ impl<'a> Driver<'a> {
         // Untreated net growth rate at t = 0: the model's division and death rates of
         // every genotype at its loop state with no drug, weighted by cells.
         let zero = vec![0.0; model.drugs.len()];
-        let readings = rec.read(0.0, &y0, &zero);
+        let readings = rec.read(0.0, y0, &zero);
         let n: f64 = readings.iter().map(|r| r.cells).sum();
         let untreated = readings
             .iter()
@@ -515,7 +492,7 @@ impl Driver<'_> {
             ic50_fold_final: last_ic50.and_then(|r| r.fold),
             resistant_fraction_final,
             drugs,
-            counters: self.engine.counters().clone(),
+            counters: self.engine.counters().cloned(),
         };
         TherapyResult {
             timeline: Timeline {
@@ -535,6 +512,73 @@ impl Driver<'_> {
             warnings: self.warnings,
         }
     }
+}
+
+/// Numerical settings of the ODE engines for a run.
+fn run_settings(model: &CompiledModel, opts: &TherapyOptions) -> RunSettings {
+    RunSettings {
+        method: opts.method,
+        rtol: opts.rtol,
+        atol: opts.atol,
+        carrying_capacity: model.carrying_capacity,
+        negative_tolerance: 1e3 * opts.atol,
+    }
+}
+
+/// The population at t = 0: the given state or the model's, equilibrated drug-free
+/// for `equilibrate`, scaled to the initial cells, and grown from `grow_from` cells.
+fn start_state(
+    model: &CompiledModel,
+    bound: &BoundModel,
+    s: &Schedule,
+    opts: &TherapyOptions,
+) -> Result<Vec<f64>, TherapyError> {
+    let sim = |phase, source| TherapyError::Sim {
+        schedule: s.name.clone(),
+        phase,
+        source: Box::new(source),
+    };
+    let settings = run_settings(model, opts);
+    let stride = model.species.len() + 1;
+    let given_total = opts
+        .initial_state
+        .as_ref()
+        .map(|y| total_cells(y, stride))
+        .filter(|_| {
+            opts.initial_state
+                .as_ref()
+                .is_some_and(|y| y.len() % stride == 0)
+        });
+    let target = s
+        .initial_cells
+        .or(given_total)
+        .unwrap_or(model.initial_cells);
+    let mut y0 = match &opts.initial_state {
+        Some(y) => y.clone(),
+        None => OdeRun::initial_state(model, bound, target),
+    };
+    if let Some(te) = s.equilibrate {
+        let mut eq =
+            OdeRun::new(model, bound, &settings, &y0, 0.0).map_err(|e| sim("equilibration", e))?;
+        eq.advance_to(te, &[])
+            .map_err(|e| sim("equilibration", e))?;
+        y0 = eq.state().to_vec();
+    }
+    rescale(&mut y0, stride, target);
+    if let Some(n0) = s.grow_from {
+        y0 = grow(
+            model,
+            bound,
+            &settings,
+            &y0,
+            n0,
+            target,
+            opts,
+            s.hours_per_unit,
+        )
+        .map_err(|e| sim("the growth before t = 0", e))?;
+    }
+    Ok(y0)
 }
 
 /// One sentence for a run: what happened and when, or what was not reached by the
@@ -602,14 +646,70 @@ fn fmt_cells(n: f64) -> String {
     }
 }
 
+/// The drug-free growth phase before t = 0: `n0` cells of the base genotype, at the
+/// loop state of `y0`, grown until they number `target`. On the hybrid engine mutants
+/// arise at random during it (each replicate its own Luria-Delbruck draw, from a
+/// stream apart from the treatment's); a lineage that dies out is started again, so
+/// the phase is conditioned on the culture growing.
+#[allow(clippy::too_many_arguments)]
+fn grow(
+    model: &CompiledModel,
+    bound: &BoundModel,
+    settings: &RunSettings,
+    y0: &[f64],
+    n0: f64,
+    target: f64,
+    opts: &TherapyOptions,
+    hours_per_unit: f64,
+) -> Result<Vec<f64>, SimError> {
+    const ATTEMPTS: u64 = 1000;
+    let stride = model.species.len() + 1;
+    let mut start = y0.to_vec();
+    for (g, c) in start.chunks_exact_mut(stride).enumerate() {
+        c[stride - 1] = if g == 0 { n0 } else { 0.0 };
+    }
+    // Ten years is far beyond any culture's growth to its size.
+    let limit = 10.0 * 365.0 * 24.0 / hours_per_unit;
+    let watch = [Watch {
+        target: WatchTarget::Total,
+        cells: target,
+    }];
+    for attempt in 0..ATTEMPTS {
+        let mode = match opts.engine {
+            EngineKind::MeanField => Mode::MeanField,
+            _ => Mode::Hybrid {
+                settings: opts.hybrid,
+                seed: opts.seed,
+                replicate: opts.replicate ^ (1 << 63) ^ (attempt << 40),
+            },
+        };
+        let mut e = PopulationEngine::new(model, bound, settings, &start, 0.0, mode)?;
+        match e.advance_to(limit, &watch)? {
+            Advanced::Watch(_) => return Ok(e.population().to_vec()),
+            Advanced::Extinct => continue,
+            Advanced::Reached => {
+                return Err(SimError::Settings(format!(
+                    "{n0} cells did not grow to the initial {target:e} cells within ten years \
+                     without drug"
+                )))
+            }
+        }
+    }
+    Err(SimError::Settings(format!(
+        "{n0} cells died out in each of {ATTEMPTS} attempts to grow them to {target:e} cells"
+    )))
+}
+
 /// The engine the options ask for, started at t = 0 from `y0`.
 fn start_engine<'a>(
     model: &'a CompiledModel,
     bound: &'a BoundModel,
-    settings: &RunSettings,
     y0: &[f64],
     opts: &TherapyOptions,
+    cells: Option<&'a CompiledCells>,
+    s: &Schedule,
 ) -> Result<Box<dyn Engine + 'a>, SimError> {
+    let settings = run_settings(model, opts);
     let mode = match opts.engine {
         EngineKind::MeanField => Mode::MeanField,
         EngineKind::Hybrid => Mode::Hybrid {
@@ -618,14 +718,62 @@ fn start_engine<'a>(
             replicate: opts.replicate,
         },
         EngineKind::AgentBased => {
-            return Err(SimError::Settings(
-                "the agent-based engine runs schedules through `resloop abm`".into(),
-            ))
+            let cells = cells.ok_or_else(|| {
+                SimError::Settings("the agent-based engine needs its compiled cells".into())
+            })?;
+            if s.grow_from.is_some() {
+                return Err(SimError::Settings(
+                    "`grow_from` runs on the mean-field and hybrid engines, not yet on the \
+                     agent-based one"
+                        .into(),
+                ));
+            }
+            let dt = opts.agent_dt_hours / s.hours_per_unit;
+            return Ok(Box::new(AgentEngine::new(
+                model,
+                cells,
+                y0,
+                dt,
+                s.duration,
+                opts.seed,
+                opts.replicate,
+            )?));
         }
     };
     Ok(Box::new(PopulationEngine::new(
-        model, bound, settings, y0, 0.0, mode,
+        model, bound, &settings, y0, 0.0, mode,
     )?))
+}
+
+/// The agent-based engine's cell model, each genotype's cells starting from that
+/// genotype's loop state in `y0`.
+fn agent_cells(
+    model: &CompiledModel,
+    bound: &BoundModel,
+    y0: &[f64],
+) -> Result<CompiledCells, String> {
+    let mut cells = CompiledCells::new(model, bound, LoopIntegration::default())
+        .map_err(|e| format!("agent-based engine: {e}"))?;
+    let stride = model.species.len() + 1;
+    let total = total_cells(y0, stride);
+    let states = y0
+        .chunks_exact(stride)
+        .map(|c| c[..stride - 1].to_vec())
+        .collect();
+    let fractions = y0
+        .chunks_exact(stride)
+        .map(|c| {
+            if total > 0.0 {
+                (c[stride - 1] / total).clamp(0.0, 1.0)
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    cells
+        .set_initial(states, fractions)
+        .map_err(|e| format!("agent-based engine: {e}"))?;
+    Ok(cells)
 }
 
 /// Rescale a state's cells to `total`, keeping the genotype mix.
