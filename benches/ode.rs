@@ -42,7 +42,9 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     for method in [
+        Method::Auto,
         Method::Dopri5,
+        Method::Rodas5p,
         Method::OdeSolversDopri5,
         Method::Rosenbrock23,
     ] {

@@ -80,7 +80,7 @@ impl SimulateRequest {
             days,
             doses: Vec::new(),
             sets: Vec::new(),
-            method: Method::Dopri5,
+            method: Method::default(),
             rtol: 1e-6,
             atol: 1e-9,
             points: 400,

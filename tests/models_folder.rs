@@ -33,7 +33,7 @@ fn every_model_loads_and_simulates() {
             .flat_map(|d| parse_dose_spec(&m, d, t_end).unwrap())
             .collect();
         let b = BoundModel::new(&m, &m.param_values()).unwrap();
-        for method in [Method::Dopri5, Method::Rosenbrock23] {
+        for method in Method::ALL {
             let mut o = OdeOptions::new(t_end);
             o.method = method;
             let r = simulate(&m, &b, &doses, &o)

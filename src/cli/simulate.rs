@@ -18,8 +18,9 @@ pub struct Args {
     /// Change a parameter, PARAM=VALUE.
     #[arg(long = "set", value_name = "PARAM=VALUE")]
     pub sets: Vec<String>,
-    /// Integrator: dopri5 (default), rosenbrock23 (stiff), ode-solvers-dopri5.
-    #[arg(long, default_value = "dopri5")]
+    /// Integrator: auto (default: dopri5, switching to rodas5p when stiff), dopri5,
+    /// rodas5p, rodas4, rosenbrock23, ode-solvers-dopri5.
+    #[arg(long, default_value = "auto")]
     pub method: String,
     #[arg(long, default_value_t = 1e-6)]
     pub rtol: f64,
@@ -47,12 +48,8 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let method = Method::parse(&a.method).ok_or_else(|| {
-        anyhow!(
-            "--method `{}`: expected dopri5, rosenbrock23 or ode-solvers-dopri5",
-            a.method
-        )
-    })?;
+    let method = Method::parse(&a.method)
+        .ok_or_else(|| anyhow!("--method `{}`: expected {}", a.method, Method::EXPECTED))?;
     let model = resloop::compile::compile_file(&a.model)?;
     let engine = super::therapy::engine_for(a.engine.as_deref(), &model)?;
     let req = SimulateRequest {

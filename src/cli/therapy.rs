@@ -14,8 +14,9 @@ pub struct RunArgs {
     /// Change a parameter, PARAM=VALUE.
     #[arg(long = "set", value_name = "PARAM=VALUE")]
     pub sets: Vec<String>,
-    /// Integrator: dopri5 (default), rosenbrock23 (stiff), ode-solvers-dopri5.
-    #[arg(long, default_value = "dopri5")]
+    /// Integrator: auto (default: dopri5, switching to rodas5p when stiff), dopri5,
+    /// rodas5p, rodas4, rosenbrock23, ode-solvers-dopri5.
+    #[arg(long, default_value = "auto")]
     pub method: String,
     #[arg(long, default_value_t = 1e-6)]
     pub rtol: f64,
@@ -41,12 +42,8 @@ pub struct RunArgs {
 
 impl RunArgs {
     pub fn options(&self, model: &CompiledModel) -> anyhow::Result<TherapyOptions> {
-        let method = Method::parse(&self.method).ok_or_else(|| {
-            anyhow!(
-                "--method `{}`: expected dopri5, rosenbrock23 or ode-solvers-dopri5",
-                self.method
-            )
-        })?;
+        let method = Method::parse(&self.method)
+            .ok_or_else(|| anyhow!("--method `{}`: expected {}", self.method, Method::EXPECTED))?;
         resloop::limits::check_tolerances(self.rtol, self.atol)?;
         let engine = engine_for(self.engine.as_deref(), model)?;
         if self.replicates == 0 {

@@ -45,7 +45,7 @@ impl Default for TherapyOptions {
         TherapyOptions {
             params: None,
             initial_state: None,
-            method: Method::Dopri5,
+            method: Method::default(),
             rtol: 1e-6,
             atol: 1e-9,
             assay: None,

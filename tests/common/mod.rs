@@ -29,8 +29,11 @@ pub fn run(
     simulate(m, &b, doses, &o).unwrap_or_else(|e| panic!("{e}"))
 }
 
-pub const METHODS: [Method; 3] = [
+pub const METHODS: [Method; 6] = [
+    Method::Auto,
     Method::Dopri5,
+    Method::Rodas5p,
+    Method::Rodas4,
     Method::Rosenbrock23,
     Method::OdeSolversDopri5,
 ];

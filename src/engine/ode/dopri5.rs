@@ -14,9 +14,10 @@
 //! Ordinary Differential Equations I, 2nd ed., II.4-II.6 (DOPRI5, dense output, PI
 //! control).
 
+use super::auto::{StiffnessTest, Stop};
 use super::solver::{
-    emit_start, initial_step_in, next_due, OdeSystem, Solver, SolverError, SolverErrorKind,
-    SolverStats,
+    emit_start, initial_step_in, locate_failure, next_due, starting_step, step_underflow,
+    OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
 };
 
 const C2: f64 = 1.0 / 5.0;
@@ -81,6 +82,8 @@ pub struct Dopri5 {
     /// that contain an output time (or fail their check), about one step in four
     /// on the benchmark.
     rcont: [Vec<f64>; 5],
+    /// Hairer's stiffness counters (used by `--method auto`).
+    pub(super) stiffness: StiffnessTest,
     stats: SolverStats,
 }
 
@@ -98,8 +101,18 @@ impl Dopri5 {
             ytmp: Vec::new(),
             ynew: Vec::new(),
             rcont: Default::default(),
+            stiffness: StiffnessTest::default(),
             stats: SolverStats::default(),
         }
+    }
+
+    /// The step size the next step will try (kept across restarts).
+    pub(super) fn step_size(&self) -> f64 {
+        self.h
+    }
+    /// Hand over a step size (when `--method auto` switches methods).
+    pub(super) fn set_step_size(&mut self, h: f64) {
+        self.h = h;
     }
 
     fn ensure(&mut self, n: usize) {
@@ -152,47 +165,6 @@ impl Dopri5 {
     }
 }
 
-impl Dopri5 {
-    /// When a step ends in a failed state, locate the earliest time within the step
-    /// at which the dense output already fails the check (a coarse scan, then
-    /// bisection), so the error reports when things went wrong, not when the step
-    /// that noticed it ended.
-    fn first_failure(
-        &self,
-        sys: &dyn OdeSystem,
-        t0: f64,
-        h: f64,
-        buf: &mut [f64],
-    ) -> Option<SolverError> {
-        let fails = |theta: f64, buf: &mut [f64]| {
-            self.interpolate(theta, buf);
-            sys.check(t0 + theta * h, buf).is_err()
-        };
-        let mut hi = 1.0;
-        for k in 1..=32 {
-            let theta = k as f64 / 32.0;
-            if fails(theta, buf) {
-                hi = theta;
-                break;
-            }
-        }
-        let mut lo = hi - 1.0 / 32.0;
-        if lo <= 0.0 && fails(0.0, buf) {
-            hi = 0.0;
-        }
-        for _ in 0..50 {
-            let mid = 0.5 * (lo + hi);
-            if fails(mid, buf) {
-                hi = mid;
-            } else {
-                lo = mid;
-            }
-        }
-        self.interpolate(hi, buf);
-        sys.check(t0 + hi * h, buf).err()
-    }
-}
-
 impl Solver for Dopri5 {
     fn name(&self) -> &'static str {
         "dopri5"
@@ -216,11 +188,31 @@ impl Solver for Dopri5 {
         outs: &[f64],
         out: &mut dyn FnMut(f64, &[f64]),
     ) -> Result<(), SolverError> {
+        self.integrate(sys, t, y, t_end, outs, out, false)
+            .map(|_| ())
+    }
+}
+
+impl Dopri5 {
+    /// [`Solver::advance`], and with `detect` Hairer's stiffness test after every
+    /// accepted step: stop early with [`Stop::Stiff`] (at the end of the step that
+    /// decided it) once the problem looks stiff.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn integrate(
+        &mut self,
+        sys: &mut dyn OdeSystem,
+        t: &mut f64,
+        y: &mut [f64],
+        t_end: f64,
+        outs: &[f64],
+        out: &mut dyn FnMut(f64, &[f64]),
+        detect: bool,
+    ) -> Result<Stop, SolverError> {
         let n = y.len();
         self.ensure(n);
         let mut next_out = emit_start(outs, *t, t_end, y, out);
         if *t >= t_end {
-            return Ok(());
+            return Ok(Stop::Reached);
         }
         let warm = !self.fsal && self.h > 0.0;
         if !self.fsal {
@@ -252,13 +244,7 @@ impl Solver for Dopri5 {
                 &mut self.ytmp,
                 k2,
             );
-            self.h = if !warm {
-                start.h
-            } else if start.informative {
-                self.h.min(start.h)
-            } else {
-                self.h
-            };
+            self.h = starting_step(self.h, warm, start);
             self.stats.rhs_evals += start.rhs_evals;
         }
 
@@ -278,7 +264,7 @@ impl Solver for Dopri5 {
                     },
                 });
             }
-            if h.abs() <= 1e-14 * t.abs().max(1.0) {
+            if step_underflow(h, *t, t_end) {
                 self.ytmp = dense_buf;
                 return Err(SolverError {
                     time: *t,
@@ -334,6 +320,17 @@ impl Solver for Dopri5 {
             }
             sys.rhs(t_new, yn, k7);
             self.stats.rhs_evals += 6;
+            // h |lambda| ~ h |k7 - k6| / |ynew - y6| (both stages at t_new).
+            let h_lambda = if detect {
+                let (mut num, mut den) = (0.0, 0.0);
+                for i in 0..n {
+                    num += (k7[i] - k6[i]).powi(2);
+                    den += (yn[i] - yt[i]).powi(2);
+                }
+                (den > 0.0).then(|| h * (num / den).sqrt())
+            } else {
+                None
+            };
             // Weighted RMS norm of the embedded error estimate (the arithmetic of
             // `solver::error_norm`). The scaled errors go to the free stage buffer
             // first so that loop vectorises; the sum keeps its sequential order.
@@ -364,7 +361,8 @@ impl Solver for Dopri5 {
                     self.dense_coefficients(h, y);
                 }
                 if let Err(e) = checked {
-                    let e = self.first_failure(sys, *t, h, &mut dense_buf).unwrap_or(e);
+                    let interp = |theta: f64, buf: &mut [f64]| self.interpolate(theta, buf);
+                    let e = locate_failure(sys, *t, h, &mut dense_buf, &interp).unwrap_or(e);
                     self.ytmp = dense_buf;
                     return Err(e);
                 }
@@ -382,7 +380,14 @@ impl Solver for Dopri5 {
                     // from the controller's untruncated proposal (the warm restart).
                     self.h = h_new.max(proposed);
                     self.ytmp = dense_buf;
-                    return Ok(());
+                    return Ok(Stop::Reached);
+                }
+                if let Some(hl) = h_lambda {
+                    if self.stiffness.stiff_after(hl) {
+                        self.h = h_new;
+                        self.ytmp = dense_buf;
+                        return Ok(Stop::Stiff);
+                    }
                 }
                 h = h_new;
                 last_rejected = false;

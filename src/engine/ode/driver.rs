@@ -31,7 +31,7 @@ pub struct OdeOptions {
 impl OdeOptions {
     pub fn new(t_end: f64) -> OdeOptions {
         OdeOptions {
-            method: Method::Dopri5,
+            method: Method::default(),
             rtol: 1e-6,
             atol: 1e-9,
             t_end,

@@ -2,17 +2,24 @@
 //! plus the size of each subpopulation.
 
 mod adapter;
+mod auto;
 mod dopri5;
 mod driver;
+mod lu;
 mod population;
+mod rodas;
 mod rosenbrock;
 mod run;
 mod solver;
+pub mod testset;
 
 pub use adapter::OdeSolversDopri5;
+pub use auto::Auto;
 pub use dopri5::Dopri5;
 pub use driver::{simulate, simulate_with, Column, OdeOptions, SimError, SimResult, Timeline};
+pub use lu::DenseLu;
 pub use population::{PopulationSystem, ACC_PER_GENOTYPE, ACC_VARIANCE};
+pub use rodas::{Rodas, RodasTableau, RODAS4, RODAS5P};
 pub use rosenbrock::Rosenbrock23;
 pub use run::{
     timeline_columns, total_cells, Captured, GenotypeReading, OdeRun, RowRecorder, RunSettings,

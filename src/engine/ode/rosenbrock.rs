@@ -12,7 +12,7 @@
 use nalgebra::{DMatrix, DVector};
 
 use super::solver::{
-    emit_start, error_norm, initial_step, next_due, OdeSystem, Solver, SolverError,
+    emit_start, error_norm, initial_step, next_due, step_underflow, OdeSystem, Solver, SolverError,
     SolverErrorKind, SolverStats,
 };
 
@@ -105,7 +105,7 @@ impl Solver for Rosenbrock23 {
                     },
                 });
             }
-            if h <= 1e-14 * t.abs().max(1.0) {
+            if step_underflow(h, *t, t_end) {
                 return Err(SolverError {
                     time: *t,
                     kind: SolverErrorKind::StepSizeUnderflow { step: h },

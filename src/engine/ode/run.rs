@@ -30,7 +30,7 @@ pub struct RunSettings {
 impl Default for RunSettings {
     fn default() -> Self {
         RunSettings {
-            method: Method::Dopri5,
+            method: Method::default(),
             rtol: 1e-6,
             atol: 1e-9,
             carrying_capacity: None,

@@ -161,39 +161,64 @@ impl<S: Solver + ?Sized> Solver for &mut S {
 }
 
 /// Which integrator to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
-    /// Dormand-Prince 5(4), allocation-free, warm restarts (default).
+    /// Dopri5 until stiffness is detected, then Rodas5P, and back (default; see
+    /// [`super::Auto`] for how it decides).
+    #[default]
+    Auto,
+    /// Dormand-Prince 5(4), allocation-free, warm restarts.
     Dopri5,
     /// The `ode_solvers` crate's Dopri5 (reference and comparison).
     OdeSolversDopri5,
-    /// Rosenbrock 2(3) (Shampine-Reichelt `ode23s`) on the exact symbolic Jacobian,
-    /// for stiff loops.
+    /// Rosenbrock 2(3) (Shampine-Reichelt `ode23s`) on the exact symbolic Jacobian.
     Rosenbrock23,
+    /// Rodas4 (Hairer-Wanner), order 4, on the exact Jacobian.
+    Rodas4,
+    /// Rodas5P (Steinebach), order 5, on the exact Jacobian: the stiff method of
+    /// `auto`.
+    Rodas5p,
 }
 
 impl Method {
+    /// Every method, in the order help texts list them.
+    pub const ALL: [Method; 6] = [
+        Method::Auto,
+        Method::Dopri5,
+        Method::Rodas5p,
+        Method::Rodas4,
+        Method::Rosenbrock23,
+        Method::OdeSolversDopri5,
+    ];
+    /// What the command line and files accept, for error messages.
+    pub const EXPECTED: &'static str =
+        "auto, dopri5, rodas5p, rodas4, rosenbrock23 or ode-solvers-dopri5";
+
     pub fn parse(s: &str) -> Option<Method> {
         match s {
-            "dopri5" => Some(Method::Dopri5),
-            "ode-solvers-dopri5" => Some(Method::OdeSolversDopri5),
-            "rosenbrock23" | "stiff" => Some(Method::Rosenbrock23),
-            _ => None,
+            "stiff" => Some(Method::Rodas5p),
+            _ => Method::ALL.into_iter().find(|m| m.label() == s),
         }
     }
     pub fn label(self) -> &'static str {
         match self {
+            Method::Auto => "auto",
             Method::Dopri5 => "dopri5",
             Method::OdeSolversDopri5 => "ode-solvers-dopri5",
             Method::Rosenbrock23 => "rosenbrock23",
+            Method::Rodas4 => "rodas4",
+            Method::Rodas5p => "rodas5p",
         }
     }
     pub fn solver(self, rtol: f64, atol: f64) -> Box<dyn Solver> {
         match self {
+            Method::Auto => Box::new(super::Auto::new(rtol, atol)),
             Method::Dopri5 => Box::new(super::Dopri5::new(rtol, atol)),
             Method::OdeSolversDopri5 => Box::new(super::OdeSolversDopri5::new(rtol, atol)),
             Method::Rosenbrock23 => Box::new(super::Rosenbrock23::new(rtol, atol)),
+            Method::Rodas4 => Box::new(super::Rodas::new(&super::RODAS4, rtol, atol)),
+            Method::Rodas5p => Box::new(super::Rodas::new(&super::RODAS5P, rtol, atol)),
         }
     }
 }
@@ -227,6 +252,54 @@ pub fn next_due(outs: &[f64], next: &mut usize, t_new: f64, t_end: f64) -> Optio
     } else {
         None
     }
+}
+
+/// When a step ends in a state that fails [`OdeSystem::check`], the earliest time
+/// within the step at which the step's dense output `interp(theta, buf)` (theta in
+/// [0, 1] over `[t0, t0 + h]`) already fails it: a coarse scan, then bisection. So
+/// an error reports when things went wrong, not when the step that noticed it ended.
+pub fn locate_failure(
+    sys: &dyn OdeSystem,
+    t0: f64,
+    h: f64,
+    buf: &mut [f64],
+    interp: &dyn Fn(f64, &mut [f64]),
+) -> Option<SolverError> {
+    let fails = |theta: f64, buf: &mut [f64]| {
+        interp(theta, buf);
+        sys.check(t0 + theta * h, buf).is_err()
+    };
+    let mut hi = 1.0;
+    for k in 1..=32 {
+        let theta = k as f64 / 32.0;
+        if fails(theta, buf) {
+            hi = theta;
+            break;
+        }
+    }
+    let mut lo = hi - 1.0 / 32.0;
+    if lo <= 0.0 && fails(0.0, buf) {
+        hi = 0.0;
+    }
+    for _ in 0..50 {
+        let mid = 0.5 * (lo + hi);
+        if fails(mid, buf) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    interp(hi, buf);
+    sys.check(t0 + hi * h, buf).err()
+}
+
+/// Whether the controller has driven the step `h` from `t` below what floating
+/// point can resolve (a numerical failure). A step that reaches the segment end
+/// `t_end` is never an underflow: a caller may ask for a segment shorter than
+/// the threshold (two stops that differ by rounding), and that step is exact.
+#[inline]
+pub fn step_underflow(h: f64, t: f64, t_end: f64) -> bool {
+    h.is_nan() || (h <= 1e-14 * t.abs().max(1.0) && t + h < t_end)
 }
 
 /// Weighted RMS norm used by the step-size controllers.
@@ -266,9 +339,25 @@ pub struct StartStep {
     pub h: f64,
     pub rhs_evals: u64,
     /// False when the probe saw (almost) no motion (f or its change below the
-    /// thresholds), so `h` is Hairer's fallback guess (1e-6 or so), not a
-    /// measurement: a warm restart should not be capped by it.
+    /// thresholds), so `h` is Hairer's fallback guess (1e-6 or so), or when the
+    /// estimate fell below the floor: not a measurement of the state's motion, so
+    /// a warm restart should not be capped by it.
     pub informative: bool,
+}
+
+/// The step a segment starts with, given the probe `start` at its first state:
+/// Hairer's estimate on a cold start; on a warm restart (after a dose) the step
+/// carried over, capped by the estimate when the probe measured motion (a dose
+/// changes f abruptly, and the step tuned to the slow tail before it would be
+/// rejected), and kept as it is when the probe saw none (its fallback is a guess).
+pub fn starting_step(carried: f64, warm: bool, start: StartStep) -> f64 {
+    if !warm {
+        start.h
+    } else if start.informative {
+        carried.min(start.h)
+    } else {
+        carried
+    }
 }
 
 /// [`initial_step`] with caller-provided scratch `y1`, `f1` (length of `y`), for
@@ -312,9 +401,18 @@ pub fn initial_step_in(
     } else {
         (0.01 / d1.max(d2)).powf(1.0 / (order as f64 + 1.0))
     };
+    // Floor: components that start at zero with a large rate under a tiny atol
+    // (counts accumulated since the last stop, just reset to zero) drive the
+    // estimate toward the resolution of t, where the first step would be
+    // reported as an underflow; 1e3 times that resolution is still far below any
+    // step the controller keeps, and it grows from there.
+    // An estimate at the floor measured those components, not the motion of the
+    // state, so it does not cap a warm restart either.
+    let floor = 1e-11 * t.abs().max(1.0);
+    let h = (100.0 * h0).min(h1);
     StartStep {
-        h: (100.0 * h0).min(h1).min(h_max),
+        h: h.max(floor).min(h_max),
         rhs_evals: 1,
-        informative: !(still || flat),
+        informative: !(still || flat || h < floor),
     }
 }

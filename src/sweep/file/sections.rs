@@ -168,8 +168,9 @@ impl Cx<'_> {
                     m.span().start,
                     "model.method",
                     format!(
-                        "unknown method `{}`; expected dopri5, rosenbrock23 or ode-solvers-dopri5",
-                        m.get_ref()
+                        "unknown method `{}`; expected {}",
+                        m.get_ref(),
+                        Method::EXPECTED
                     ),
                 )
             })?;
