@@ -43,6 +43,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
         schedules.push(s);
     }
+    let all: Vec<&resloop::schedule::Schedule> = schedules.iter().collect();
+    super::therapy::check_output_size(&model, &all, &opts, a.run.replicates)?;
     let results = schedules
         .par_iter()
         .map(|s| therapy::run_replicates(&model, s, &opts, a.run.replicates))

@@ -61,6 +61,30 @@ impl RunArgs {
     }
 }
 
+/// Refuse, before running, replicates whose timelines would exceed the output cap
+/// (`--limit output_mb=...`): the estimate is one run's readouts times replicates.
+pub fn check_output_size(
+    model: &CompiledModel,
+    schedules: &[&Schedule],
+    opts: &TherapyOptions,
+    replicates: u64,
+) -> anyhow::Result<()> {
+    let reps = if opts.engine.is_stochastic() {
+        replicates.max(1)
+    } else {
+        1
+    };
+    let mb: f64 = schedules
+        .iter()
+        .map(|s| {
+            let readouts = (s.duration / s.readout_every).ceil() as usize;
+            resloop::experiment::timeline_mb(model, readouts) * reps as f64
+        })
+        .sum();
+    resloop::limits::check(resloop::limits::Limit::OutputMb, mb)?;
+    Ok(())
+}
+
 /// The engine named by `--engine`, or the default: hybrid for a model with
 /// genotypes (mutants arise and die out as whole cells), mean-field otherwise.
 pub fn engine_for(name: Option<&str>, model: &CompiledModel) -> anyhow::Result<EngineKind> {
@@ -132,6 +156,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let model = compile_file(&a.model)?;
     let opts = a.run.options(&model)?;
     let schedule = load_schedule(&a.schedule, &model)?;
+    check_output_size(&model, &[&schedule], &opts, a.run.replicates)?;
     let results = therapy::run_replicates(&model, &schedule, &opts, a.run.replicates)?;
     let result = &results[0];
     for w in result
