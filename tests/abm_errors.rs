@@ -236,3 +236,24 @@ fn bad_hazard_and_options() {
         })
     ));
 }
+
+#[test]
+fn memory_is_watched_while_the_population_grows() {
+    // 100 cells fit; growth at 1/h passes 1,000 cells within a few hours, and the run
+    // stops there with the population it reached, not at the start.
+    let m = ConstantRates::single(1.0, 0.0);
+    let mut o = AbmOptions::per_cell(0.1);
+    o.memory_limit_bytes = 1_000 * resloop::abm::bytes_per_cell(m.n_species());
+    let mut sim = Simulation::new(&m, &one(100), o, 1, 0).unwrap();
+    let e = sim
+        .advance_to(100.0, &ConstantExposure(vec![]), &NoProgress)
+        .err();
+    match e {
+        Some(AbmError::MemoryExceeded { cells, limit, .. }) => {
+            assert!(cells > 1_000 && cells < 2_100, "stopped at {cells} cells");
+            assert_eq!(limit, 1_000 * resloop::abm::bytes_per_cell(m.n_species()));
+        }
+        other => panic!("expected MemoryExceeded, got {other:?}"),
+    }
+    assert!(sim.time() < 10.0, "stopped early, at t = {}", sim.time());
+}

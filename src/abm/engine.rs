@@ -916,6 +916,10 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                     dt = dt.min(tj - self.t);
                 }
             }
+            // Memory is watched as the population grows, not only at the start (a
+            // step can overshoot the limit by at most its own growth, under 2x).
+            let individual = self.groups.iter().map(|g| g.n as u64).sum::<u64>();
+            check_memory(individual, self.ns, self.opts.memory_limit_bytes)?;
             self.step_once(dt, exposure, progress)?;
         }
     }
