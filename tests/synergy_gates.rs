@@ -306,3 +306,25 @@ fn synergyfinder_layout_with_two_blocks() {
     assert_eq!(json["methods"]["ci"]["defined"], false);
     assert_eq!(json["methods"]["bliss"]["defined"], true);
 }
+
+#[test]
+fn the_shipped_example_plates_score() {
+    // The README's `synergy` example and the SynergyFinder-layout example.
+    for (plate, file) in [
+        ("examples/plates/synergy_example.csv", "scores.csv"),
+        (
+            "examples/plates/synergyfinder_two_blocks.csv",
+            "block-2/scores.csv",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out");
+        let o = Command::new(env!("CARGO_BIN_EXE_resloop"))
+            .args(["synergy", plate, "--no-plot", "--out"])
+            .arg(&out)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{plate}: {o:?}");
+        assert!(out.join(file).is_file(), "{plate}: {file} written");
+    }
+}

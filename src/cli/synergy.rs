@@ -76,7 +76,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     o.gate.min_r2 = a.min_r2;
     o.gate.min_effect = a.min_effect;
     o.plots = !a.no_plot;
-    let reports = run_synergy(&o, &a.out)?;
+    // Complete or absent: written into a temporary sibling, renamed into place last.
+    let run = super::run_dir::begin(&a.out)?;
+    let reports = run_synergy(&o, run.path())?;
+    run.finish()?;
     println!(
         "convention: excess scores = reference - observed viability (> 0 synergy); ci < 1 synergy"
     );
