@@ -16,8 +16,8 @@
 
 use super::auto::{StiffnessTest, Stop};
 use super::solver::{
-    emit_start, initial_step_in, locate_failure, next_due, starting_step, step_underflow,
-    OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
+    emit_start, initial_step_in, locate_failure, next_due, starting_step, step_guard, OdeSystem,
+    Solver, SolverError, SolverStats,
 };
 
 const C2: f64 = 1.0 / 5.0;
@@ -255,21 +255,9 @@ impl Dopri5 {
         let mut dense_buf = std::mem::take(&mut self.ytmp);
         loop {
             steps += 1;
-            if steps > self.max_steps {
+            if let Err(e) = step_guard(steps, self.max_steps, h, *t, t_end) {
                 self.ytmp = dense_buf;
-                return Err(SolverError {
-                    time: *t,
-                    kind: SolverErrorKind::TooManySteps {
-                        steps: self.max_steps,
-                    },
-                });
-            }
-            if step_underflow(h, *t, t_end) {
-                self.ytmp = dense_buf;
-                return Err(SolverError {
-                    time: *t,
-                    kind: SolverErrorKind::StepSizeUnderflow { step: h },
-                });
+                return Err(e);
             }
             // Land exactly on t_end when close.
             let last = *t + 1.01 * h >= t_end;

@@ -39,8 +39,8 @@ use nalgebra::DMatrix;
 use super::auto::{NonStiffTest, Stop};
 use super::lu::DenseLu;
 use super::solver::{
-    emit_start, error_norm, initial_step_in, locate_failure, next_due, starting_step,
-    step_underflow, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
+    emit_start, error_norm, initial_step_in, locate_failure, next_due, starting_step, step_guard,
+    OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
 };
 
 const MAX_STAGES: usize = 8;
@@ -549,20 +549,7 @@ impl Rodas {
         let mut steps = 0u64;
         loop {
             steps += 1;
-            if steps > self.max_steps {
-                return Err(SolverError {
-                    time: *t,
-                    kind: SolverErrorKind::TooManySteps {
-                        steps: self.max_steps,
-                    },
-                });
-            }
-            if step_underflow(h, *t, t_end) {
-                return Err(SolverError {
-                    time: *t,
-                    kind: SolverErrorKind::StepSizeUnderflow { step: h },
-                });
-            }
+            step_guard(steps, self.max_steps, h, *t, t_end)?;
             let last = *t + 1.01 * h >= t_end;
             let proposed = h;
             if last {

@@ -12,7 +12,7 @@
 use nalgebra::{DMatrix, DVector};
 
 use super::solver::{
-    emit_start, error_norm, initial_step, next_due, step_underflow, OdeSystem, Solver, SolverError,
+    emit_start, error_norm, initial_step, next_due, step_guard, OdeSystem, Solver, SolverError,
     SolverErrorKind, SolverStats,
 };
 
@@ -97,20 +97,7 @@ impl Solver for Rosenbrock23 {
         let mut steps = 0;
         loop {
             steps += 1;
-            if steps > self.max_steps {
-                return Err(SolverError {
-                    time: *t,
-                    kind: SolverErrorKind::TooManySteps {
-                        steps: self.max_steps,
-                    },
-                });
-            }
-            if step_underflow(h, *t, t_end) {
-                return Err(SolverError {
-                    time: *t,
-                    kind: SolverErrorKind::StepSizeUnderflow { step: h },
-                });
-            }
+            step_guard(steps, self.max_steps, h, *t, t_end)?;
             let last = *t + 1.01 * h >= t_end;
             let proposed = h;
             if last {

@@ -302,6 +302,31 @@ pub fn step_underflow(h: f64, t: f64, t_end: f64) -> bool {
     h.is_nan() || (h <= 1e-14 * t.abs().max(1.0) && t + h < t_end)
 }
 
+/// The checks every integrator makes before a step attempt: at most `max_steps`
+/// attempts in one advance, and no step size below what floating point resolves.
+#[inline]
+pub fn step_guard(
+    steps: u64,
+    max_steps: u64,
+    h: f64,
+    t: f64,
+    t_end: f64,
+) -> Result<(), SolverError> {
+    if steps > max_steps {
+        return Err(SolverError {
+            time: t,
+            kind: SolverErrorKind::TooManySteps { steps: max_steps },
+        });
+    }
+    if step_underflow(h, t, t_end) {
+        return Err(SolverError {
+            time: t,
+            kind: SolverErrorKind::StepSizeUnderflow { step: h },
+        });
+    }
+    Ok(())
+}
+
 /// Weighted RMS norm used by the step-size controllers.
 #[inline]
 pub fn error_norm(err: &[f64], y0: &[f64], y1: &[f64], rtol: f64, atol: f64) -> f64 {
