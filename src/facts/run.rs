@@ -300,6 +300,7 @@ impl<'f> Runner<'f> {
         let bound = bind(model, &params_with(model, &[&set]))?;
         let settings = RunSettings {
             carrying_capacity: model.carrying_capacity,
+            division_factor: 1.0,
             ..RunSettings::default()
         };
         let drug_free = |y: &[f64], dt: f64| -> Result<Vec<f64>, FactError> {
