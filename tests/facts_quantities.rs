@@ -42,7 +42,10 @@ fn an_expression_quantity_is_evaluated_on_the_state() {
 #[test]
 fn a_bad_expression_names_the_column() {
     let e = load_beside_models(&fact("x", "mirna / bypas", "")).unwrap_err();
-    assert!(e.contains("unknown name `bypas`") && e.contains("bypass"), "{e}");
+    assert!(
+        e.contains("unknown name `bypas`") && e.contains("bypass"),
+        "{e}"
+    );
     // Line 13 of the file; column of `bypas` inside the string (after `quantity = "`).
     assert!(e.contains("test.facts.toml:13:21"), "{e}");
     let e = load_beside_models(&fact("x", "mirna * t", "")).unwrap_err();
@@ -53,12 +56,8 @@ fn a_bad_expression_names_the_column() {
 
 #[test]
 fn a_known_failure_may_name_what_the_model_lacks() {
-    let file = load_beside_models(&fact(
-        "later",
-        "FGFR1",
-        "known_failure = \"no FGFR1 yet\"",
-    ))
-    .unwrap();
+    let file =
+        load_beside_models(&fact("later", "FGFR1", "known_failure = \"no FGFR1 yet\"")).unwrap();
     let out = Runner::new(&file).run_all();
     assert_eq!(out[0].status, Status::KnownFailure);
     assert!(out[0].detail.contains("cannot express") && out[0].detail.contains("FGFR1"));
