@@ -282,8 +282,7 @@ fn predictions_are_never_calibrated_on() {
     };
     // The library refuses a file with predictions in it...
     let e = calibrate::calibrate(&file, &space, settings, &mut |_| {})
-        .err()
-        .expect("a file with predictions is refused");
+        .expect_err("a file with predictions is refused");
     assert!(e.to_string().contains("x_prediction"), "{e}");
     // ...and the loss ignores them whoever calls it.
     let targets = file.calibration_targets();
