@@ -14,7 +14,7 @@ mod run;
 mod types;
 
 pub use load::{fact_files, load, parse, KINDS};
-pub use report::{write_csv, Table};
+pub use report::{write_csv, Table, Tally};
 pub use run::{
     crossing, meets, timeline_series, Bound, FactError, Outcome, Reading, Runner, StateResult,
     Status,
