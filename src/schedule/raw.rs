@@ -199,4 +199,7 @@ pub struct TumourDef {
     /// Largest tumour the host supports (logistic crowding), mm^3.
     #[serde(default)]
     pub max_volume: Option<Spanned<f64>>,
+    /// Smallest tumour the measurement resolves, mm^3 (smaller ones read as this).
+    #[serde(default)]
+    pub detection_limit: Option<Spanned<f64>>,
 }

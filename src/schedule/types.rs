@@ -47,6 +47,10 @@ pub struct Schedule {
     pub cell_volume: f64,
     /// How the host changes growth (in vivo; neutral in culture).
     pub host: Host,
+    /// Smallest tumour volume the measurement resolves (mm^3; 0 = any): the regrowth
+    /// rule reads a smaller tumour as this size, so a tumour shrunk out of sight
+    /// progresses only when it grows back to a measurable size.
+    pub detection_limit: f64,
     /// Non-fatal findings (e.g. ladder steps that start after the arm stops).
     pub warnings: Vec<String>,
 }

@@ -197,6 +197,7 @@ impl Cx<'_> {
             None => 1e-6,
         };
         let mut host = Host::default();
+        let mut detection_limit = 0.0;
         if let Some(t) = &f.tumour {
             let t = t.get_ref();
             if let Some(v) = &t.take {
@@ -213,6 +214,14 @@ impl Cx<'_> {
                     "tumour.growth",
                     |x| x > 0.0,
                     "a positive factor on the division rates (1 = as in culture)",
+                )?;
+            }
+            if let Some(v) = &t.detection_limit {
+                detection_limit = self.num(
+                    v,
+                    "tumour.detection_limit",
+                    |x| x >= 0.0,
+                    "a non-negative tumour volume in mm^3",
                 )?;
             }
             if let Some(v) = &t.max_volume {
@@ -335,6 +344,7 @@ impl Cx<'_> {
             stop,
             cell_volume,
             host,
+            detection_limit,
             warnings,
         })
     }

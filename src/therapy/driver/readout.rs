@@ -77,7 +77,9 @@ impl Driver<'_, '_> {
                 }
             }
             if self.nadir.is_some() && self.dosed {
-                let v = self.engine.total_cells() * self.s.cell_volume;
+                // As measured: a tumour below the detection limit reads as the limit.
+                let v =
+                    (self.engine.total_cells() * self.s.cell_volume).max(self.s.detection_limit);
                 let hit = self.nadir.as_mut().and_then(|n| n.push(t, v));
                 if let Some(r) = hit {
                     let fraction = self.s.resistance.regrowth.unwrap_or(0.25);
