@@ -196,6 +196,26 @@ fn params_with(model: &CompiledModel, sets: &[&[(usize, f64)]]) -> Vec<f64> {
     p
 }
 
+/// A fact file's state as the start of another run (`therapy` and `checkerboard` with
+/// `--facts FILE --state NAME`): the model's parameters with the state's overrides,
+/// and the population block (per genotype: species, then cells) where the state ends.
+#[derive(Debug, Clone)]
+pub struct StartPoint {
+    pub params: Vec<f64>,
+    pub state: Vec<f64>,
+}
+
+/// Make state `name` of `file` (and the states it starts from) and return it as a
+/// [`StartPoint`].
+pub fn start_point(file: &FactFile, name: &str) -> Result<StartPoint, FactError> {
+    let mut runner = Runner::new(file);
+    let s = runner.state_named(name)?;
+    Ok(StartPoint {
+        params: params_with(&file.model, &[&s.set]),
+        state: s.y.clone(),
+    })
+}
+
 fn bind(model: &CompiledModel, params: &[f64]) -> Result<BoundModel, FactError> {
     BoundModel::new(model, params).map_err(|e| FactError::Undefined(e.to_string()))
 }
