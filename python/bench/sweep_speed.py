@@ -1,15 +1,21 @@
 """Cost of the Python boundary on a 1,000-run sweep: the same sweep file on the same
-number of threads, run by the command line (`resloop sweep`) and by `resloop.sweep`,
-alternated so that both see the same machine load. Prints each wall time, the
-medians and the overhead of Python over the command line.
+number of threads, run by the command line (`resloop sweep --no-analysis`) and by
+`resloop.sweep`, alternated so that both see the same machine load.
 
-    python python/bench/sweep_speed.py [--threads 2] [--repeats 5]
+For each it records the wall time and the CPU time (user + system, all threads; for
+the command line the child process's, process start included). On a shared machine
+the CPU time is the steadier measure of cost: other jobs stretch the wall time, not
+the work done. Prints the minimum and median of each and the difference of Python
+from the command line.
+
+    python python/bench/sweep_speed.py [--threads 2] [--repeats 15]
 
 Run from the repository root after `cargo build --release` and `pip install ./python`.
 """
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -23,33 +29,46 @@ ROOT = Path(__file__).resolve().parents[2]
 SWEEP = ROOT / "python/bench/sweep_1000.toml"
 
 
+def cpu(who) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
+def measure(run, who):
+    c, t = cpu(who), time.perf_counter()
+    run()
+    return time.perf_counter() - t, cpu(who) - c
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=15)
     a = ap.parse_args()
     exe = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "resloop"
     tmp = Path(tempfile.mkdtemp(prefix="resloop-bench-"))
-    cli_times, py_times = [], []
+    times = {"command line": [], "Python": []}
     try:
         for k in range(a.repeats):
-            out = tmp / f"cli{k}"
-            t = time.perf_counter()
-            subprocess.run([str(exe), "sweep", str(SWEEP), "--out", str(out), "--threads",
-                            str(a.threads), "--no-analysis"], check=True, capture_output=True)
-            cli_times.append(time.perf_counter() - t)
-            t = time.perf_counter()
-            s = rl.sweep(SWEEP, tmp / f"py{k}", threads=a.threads)
-            py_times.append(time.perf_counter() - t)
-            assert len(s.runs) == 1000
-            print(f"repeat {k}: command line {cli_times[-1]:.3f} s, Python {py_times[-1]:.3f} s")
+            cmd = [str(exe), "sweep", str(SWEEP), "--out", str(tmp / f"cli{k}"), "--threads",
+                   str(a.threads), "--no-analysis"]
+            times["command line"].append(measure(
+                lambda: subprocess.run(cmd, check=True, capture_output=True), resource.RUSAGE_CHILDREN))
+
+            def py():
+                assert len(rl.sweep(SWEEP, tmp / f"py{k}", threads=a.threads).runs) == 1000
+
+            times["Python"].append(measure(py, resource.RUSAGE_SELF))
     finally:
         shutil.rmtree(tmp)
-    c, p = statistics.median(cli_times), statistics.median(py_times)
-    print(f"median of {a.repeats}: command line {c:.3f} s, Python {p:.3f} s "
-          f"({1000 / c:.0f} vs {1000 / p:.0f} runs/s on {a.threads} threads); "
-          f"Python overhead {100 * (p - c) / c:+.1f} %")
-    print("load:", os.getloadavg())
+    print(f"1,000-run sweep ({SWEEP.name}), {a.threads} threads, {a.repeats} alternating repeats")
+    for i, what in [(0, "wall"), (1, "CPU")]:
+        for label, f in [("minimum", min), ("median", statistics.median)]:
+            c = f(t[i] for t in times["command line"])
+            p = f(t[i] for t in times["Python"])
+            print(f"  {what:4} {label:7}: command line {c:.3f} s, Python {p:.3f} s, "
+                  f"Python {100 * (p - c) / c:+.1f} %")
+    print("load average (1, 5, 15 min): %.2f %.2f %.2f" % os.getloadavg())
 
 
 if __name__ == "__main__":

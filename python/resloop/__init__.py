@@ -45,6 +45,9 @@ __all__ = [
     "sweep",
     "sensitivity",
     "validate",
+    "set_limits",
+    "wide",
+    "schedule_toml",
 ]
 
 PathLike = Union[str, os.PathLike]
@@ -93,6 +96,14 @@ def _schedule(s: Schedule, k: int = 0):
         name = name or f"schedule {k}"
         return None, _native.schedule_toml(dict(s)), f"<schedule dict {name}>"
     return os.fspath(s), None, os.fspath(s)
+
+
+def set_limits(**limits: float) -> None:
+    """The command line's ``--limit NAME=VALUE`` caps on the work an input may ask
+    for (days, points, readouts, ic50, refreshes, doses, output_mb; ``float("inf")``
+    for none), on top of the defaults, for every later call; ``set_limits()``
+    restores the defaults."""
+    _native.set_limits([f"{k}={'inf' if v == float('inf') else repr(float(v))}" for k, v in limits.items()])
 
 
 def schedule_toml(schedule: Mapping[str, Any]) -> str:

@@ -15,8 +15,8 @@ use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
-use resloop::abm::run::{prepare as abm_prepare, simulate as abm_simulate, write_outputs};
 use resloop::abm::run::AbmSettings;
+use resloop::abm::run::{prepare as abm_prepare, simulate as abm_simulate, write_outputs};
 use resloop::abm::AbmError;
 use resloop::compile::{compile_file, CompiledModel};
 use resloop::engine::ode::{Method, Timeline};
@@ -80,9 +80,7 @@ impl Place {
             | NegativeResponse { at, .. }
             | ResponseTooHigh { at, .. } => (at, Some("response")),
             DuplicateWell { at, .. } | MixedReplicate { at } => (at, None),
-            UnitMismatch { at, field, .. } | DrugMismatch { at, field, .. } => {
-                (at, Some(*field))
-            }
+            UnitMismatch { at, field, .. } | DrugMismatch { at, field, .. } => (at, Some(*field)),
             _ => return None,
         };
         Some(Place {
@@ -165,8 +163,11 @@ fn json(v: &impl serde::Serialize) -> PyResult<String> {
 /// value` columns.
 fn timeline_columns<'py>(py: Python<'py>, tl: &Timeline) -> PyResult<Bound<'py, PyDict>> {
     let n = tl.times.len() * tl.columns.len();
-    let (mut time, mut population, mut variable) =
-        (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    let (mut time, mut population, mut variable) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
     for &t in &tl.times {
         for c in &tl.columns {
             time.push(t);
@@ -214,7 +215,13 @@ fn load_model(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyDict>> {
     let drugs: Vec<(&str, String, &str)> = m
         .drugs
         .iter()
-        .map(|x| (x.name.as_str(), x.unit.symbol().to_string(), x.target.as_str()))
+        .map(|x| {
+            (
+                x.name.as_str(),
+                x.unit.symbol().to_string(),
+                x.target.as_str(),
+            )
+        })
         .collect();
     d.set_item("drugs", drugs)?;
     let obs: Vec<&str> = m.observables.iter().map(|o| o.name.as_str()).collect();
@@ -417,7 +424,8 @@ fn compare<'py>(
             .zip(&results)
             .map(|(s, r)| (s, r.as_slice()))
             .collect();
-        let table = resloop::therapy::compare::write_compare(&out, &model, &opts, &runs, plot).map_err(py_err)?;
+        let table = resloop::therapy::compare::write_compare(&out, &model, &opts, &runs, plot)
+            .map_err(py_err)?;
         let names: Vec<String> = loaded.iter().map(|s| s.name.clone()).collect();
         Ok((names, table, results))
     })?;
@@ -741,15 +749,23 @@ fn sensitivity<'py>(
     let out = PyDict::new(py);
     out.set_item("method", rep.method)?;
     let rows = &rep.indices;
-    out.set_item("metric", rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>())?;
+    out.set_item(
+        "metric",
+        rows.iter().map(|r| r.metric.as_str()).collect::<Vec<_>>(),
+    )?;
     out.set_item(
         "parameter",
-        rows.iter().map(|r| r.parameter.as_str()).collect::<Vec<_>>(),
+        rows.iter()
+            .map(|r| r.parameter.as_str())
+            .collect::<Vec<_>>(),
     )?;
     out.set_item("index", rows.iter().map(|r| r.index).collect::<Vec<_>>())?;
     out.set_item("value", rows.iter().map(|r| r.value).collect::<Vec<_>>())?;
     out.set_item("ci_low", rows.iter().map(|r| r.ci_low).collect::<Vec<_>>())?;
-    out.set_item("ci_high", rows.iter().map(|r| r.ci_high).collect::<Vec<_>>())?;
+    out.set_item(
+        "ci_high",
+        rows.iter().map(|r| r.ci_high).collect::<Vec<_>>(),
+    )?;
     out.set_item("used", rows.iter().map(|r| r.used).collect::<Vec<_>>())?;
     out.set_item("censored", rep.censored.clone())?;
     Ok(out)
@@ -821,6 +837,18 @@ fn validate<'py>(
     d.set_item("known_failure", known)?;
     d.set_item("detail", detail)?;
     Ok(d)
+}
+
+/// The command line's `--limit NAME=VALUE` settings, on top of the defaults, in force
+/// for every later call in this process (an empty list restores the defaults).
+#[pyfunction]
+fn set_limits(settings: Vec<String>) -> PyResult<()> {
+    let mut l = resloop::limits::Limits::DEFAULT;
+    for s in &settings {
+        l.apply(s).map_err(msg_err)?;
+    }
+    resloop::limits::set(l);
+    Ok(())
 }
 
 /// The fact file a model file names (`x.toml` -> `x.facts.toml`).
@@ -909,6 +937,7 @@ fn _resloop(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sweep, m)?)?;
     m.add_function(wrap_pyfunction!(sensitivity, m)?)?;
     m.add_function(wrap_pyfunction!(validate, m)?)?;
+    m.add_function(wrap_pyfunction!(set_limits, m)?)?;
     m.add_function(wrap_pyfunction!(facts_path, m)?)?;
     m.add_function(wrap_pyfunction!(fact_files, m)?)?;
     m.add_function(wrap_pyfunction!(schedule_toml, m)?)?;

@@ -115,6 +115,20 @@ def test_simulate_bad_input(kwargs, text):
         rl.simulate(MINIMAL, 10, **kwargs)
 
 
+def test_limits_are_the_cli_limits(tmp_path, cli):
+    try:
+        rl.set_limits(days=20)
+        with pytest.raises(rl.ResloopError, match="days"):
+            rl.simulate(MINIMAL, 30)
+        assert cli("--limit", "days=20", "simulate", MINIMAL, "--days", 30, "--out", tmp_path / "x",
+                   ok=False).returncode != 0
+        with pytest.raises(rl.ResloopError, match="parsecs"):
+            rl.set_limits(parsecs=3)
+    finally:
+        rl.set_limits()
+    assert len(rl.simulate(MINIMAL, 30, points=10).timeline) > 0
+
+
 # --- therapy and compare ---------------------------------------------------------------
 
 
