@@ -29,6 +29,7 @@ use resloop::plate::{Plate, PlateError};
 use resloop::schedule::{Schedule, ScheduleError};
 use resloop::sensitivity::{sensitivity_with, SensitivityOptions};
 use resloop::sweep::{load_model_sweep, run_sweep, LoadOptions, Outcome, RunOptions, SweepError};
+use resloop::synergy::report::score_rows;
 use resloop::synergy::{
     score_blocks, LoeweFallback, Method as SynergyMethod, SynergyError, SynergyOptions,
 };
@@ -572,27 +573,20 @@ fn synergy<'py>(
         d.set_item("drug_b", r.context.grid.drug_b.name.clone())?;
         let mut cols: [Vec<Option<f64>>; 7] = Default::default();
         let (mut method, mut status) = (Vec::new(), Vec::new());
-        for m in &r.results {
-            let cis = r
-                .bootstrap
-                .as_ref()
-                .and_then(|b| b.methods.iter().find(|x| x.method == m.method))
-                .map(|x| &x.cells);
-            for (k, c) in m.cells.iter().enumerate() {
-                let iv = cis.and_then(|v| v.get(k));
-                method.push(m.method.name());
-                status.push(c.status.to_string());
-                for (col, v) in cols.iter_mut().zip([
-                    Some(c.dose_a),
-                    Some(c.dose_b),
-                    c.observed,
-                    c.reference,
-                    c.score,
-                    iv.and_then(|i| i.lo),
-                    iv.and_then(|i| i.hi),
-                ]) {
-                    col.push(v);
-                }
+        for row in score_rows(&r.results, r.bootstrap.as_ref()) {
+            let (c, iv) = (row.cell, row.interval);
+            method.push(row.method.name());
+            status.push(c.status.to_string());
+            for (col, v) in cols.iter_mut().zip([
+                Some(c.dose_a),
+                Some(c.dose_b),
+                c.observed,
+                c.reference,
+                c.score,
+                iv.and_then(|i| i.lo),
+                iv.and_then(|i| i.hi),
+            ]) {
+                col.push(v);
             }
         }
         d.set_item("method", method)?;

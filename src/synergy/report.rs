@@ -13,11 +13,39 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{BootstrapSummary, Context, MethodResult, SynergyError, SynergyOptions, CONVENTION};
+use super::{
+    BootstrapSummary, CellScore, Context, Interval, MethodResult, SynergyError, SynergyOptions,
+    CONVENTION,
+};
 use crate::output::atomic::write_atomic;
 
 fn opt(v: Option<f64>) -> String {
     v.map(|x| format!("{x}")).unwrap_or_default()
+}
+
+/// One row of `scores.csv`: a method's cell and its bootstrap interval (if any).
+pub struct ScoreRow<'a> {
+    pub method: super::Method,
+    pub cell: &'a CellScore,
+    pub interval: Option<&'a Interval>,
+}
+
+/// The rows of `scores.csv`, in file order (also what the Python package's
+/// `synergy` returns).
+pub fn score_rows<'a>(
+    results: &'a [MethodResult],
+    bootstrap: Option<&'a BootstrapSummary>,
+) -> impl Iterator<Item = ScoreRow<'a>> {
+    results.iter().flat_map(move |r| {
+        let cis = bootstrap
+            .and_then(|b| b.methods.iter().find(|m| m.method == r.method))
+            .map(|m| &m.cells);
+        r.cells.iter().enumerate().map(move |(k, cell)| ScoreRow {
+            method: r.method,
+            cell,
+            interval: cis.and_then(|v| v.get(k)),
+        })
+    })
 }
 
 /// Write `scores.csv` for all results.
@@ -38,24 +66,23 @@ pub fn write_scores(
         "ci_hi",
         "status",
     ])?;
-    for r in results {
-        let cis = bootstrap
-            .and_then(|b| b.methods.iter().find(|m| m.method == r.method))
-            .map(|m| &m.cells);
-        for (k, c) in r.cells.iter().enumerate() {
-            let iv = cis.and_then(|v| v.get(k));
-            out.write_record([
-                r.method.name().to_string(),
-                format!("{}", c.dose_a),
-                format!("{}", c.dose_b),
-                opt(c.observed),
-                opt(c.reference),
-                opt(c.score),
-                opt(iv.and_then(|i| i.lo)),
-                opt(iv.and_then(|i| i.hi)),
-                c.status.to_string(),
-            ])?;
-        }
+    for ScoreRow {
+        method,
+        cell: c,
+        interval: iv,
+    } in score_rows(results, bootstrap)
+    {
+        out.write_record([
+            method.name().to_string(),
+            format!("{}", c.dose_a),
+            format!("{}", c.dose_b),
+            opt(c.observed),
+            opt(c.reference),
+            opt(c.score),
+            opt(iv.and_then(|i| i.lo)),
+            opt(iv.and_then(|i| i.hi)),
+            c.status.to_string(),
+        ])?;
     }
     out.flush()
 }
