@@ -9,7 +9,7 @@
 //! 10^8 cells fit in memory.
 
 use super::compiled::CompiledCells;
-use super::engine::{AbmOptions, Founders, NoProgress, Simulation, StopReason};
+use super::engine::{AbmOptions, Founders, NoProgress, Progress, Simulation, StopReason};
 use super::error::AbmError;
 use super::model::{CellModel, Exposure as CellExposure};
 use crate::compile::CompiledModel;
@@ -39,6 +39,8 @@ pub struct AgentEngine<'a> {
     exposure: Exposure,
     population: Vec<f64>,
     stride: usize,
+    /// Told of every record the simulation keeps.
+    progress: &'a dyn Progress,
     /// The time reported: the requested end of an advance that reached it (the
     /// simulation's sum of steps can fall short of it by rounding), else the
     /// simulation's own time.
@@ -84,17 +86,36 @@ impl<'a> AgentEngine<'a> {
         opts.carrying_capacity = model.carrying_capacity;
         opts.stop_when_extinct = true;
         let sim = Simulation::new(cells, &founders, opts, seed, replicate).map_err(sim_err)?;
+        Ok(Self::from_simulation(model, cells, sim, &NoProgress))
+    }
+
+    /// Wrap a simulation the caller set up (its own options: step, mode, records,
+    /// snapshots), at time 0 and with no drug given yet. The `abm` command runs
+    /// schedules this way and takes the simulation back with
+    /// [`AgentEngine::into_simulation`] for its clone lineages and snapshots.
+    pub fn from_simulation(
+        model: &'a CompiledModel,
+        cells: &'a CompiledCells,
+        sim: Simulation<'a, CompiledCells>,
+        progress: &'a dyn Progress,
+    ) -> Self {
         let mut e = AgentEngine {
             model,
             cells,
             sim,
             exposure: Exposure::new(model),
             population: Vec::new(),
-            stride,
+            stride: model.species.len() + 1,
+            progress,
             t: 0.0,
         };
         e.refresh();
-        Ok(e)
+        e
+    }
+
+    /// The simulation, where the run left it.
+    pub fn into_simulation(self) -> Simulation<'a, CompiledCells> {
+        self.sim
     }
 
     /// Rebuild the population block from the cells.
@@ -171,7 +192,7 @@ impl Engine for AgentEngine<'_> {
             .set_stop_at_population(limit.is_finite().then_some(limit as u64));
         let why = self
             .sim
-            .advance_to(t_end, &Between(&self.exposure), &NoProgress)
+            .advance_to(t_end, &Between(&self.exposure), self.progress)
             .map_err(sim_err)?;
         self.refresh();
         self.t = match why {

@@ -76,20 +76,50 @@ pub fn run(
         EngineKind::AgentBased => Some(agent_cells(model, &bound, &y0).map_err(settings_err)?),
         _ => None,
     };
-    let engine =
+    let mut engine =
         start_engine(model, &bound, &y0, options, cells.as_ref(), schedule).map_err(sim)?;
-    let mut d = Driver::new(model, &bound, schedule, options, engine, &y0)?;
+    let mut result = drive(model, &bound, schedule, options, &y0, engine.as_mut())?;
+    result.wall_seconds = started.elapsed().as_secs_f64();
+    Ok(result)
+}
+
+/// The state a run of `schedule` starts from with these options: the model's (or
+/// `options.initial_state`), after the schedule's `equilibrate` period, rescaled to
+/// its initial cells, grown from `grow_from` cells if the schedule says so (a random
+/// growth per replicate on the stochastic engines). Per genotype: species then cells.
+pub fn start(
+    model: &CompiledModel,
+    bound: &BoundModel,
+    schedule: &Schedule,
+    options: &TherapyOptions,
+) -> Result<Vec<f64>, TherapyError> {
+    start_state(model, bound, schedule, options)
+}
+
+/// Run `schedule` on an engine the caller built (at time 0, holding `y0`), for callers
+/// that keep the engine afterwards (the `abm` command reads its clone lineages). The
+/// engine is left where the run ended.
+pub fn drive(
+    model: &CompiledModel,
+    bound: &BoundModel,
+    schedule: &Schedule,
+    options: &TherapyOptions,
+    y0: &[f64],
+    engine: &mut dyn Engine,
+) -> Result<TherapyResult, TherapyError> {
+    let started = Instant::now();
+    let mut d = Driver::new(model, bound, schedule, options, engine, y0)?;
     d.run()?;
     Ok(d.finish(started.elapsed().as_secs_f64()))
 }
 
-struct Driver<'a> {
+struct Driver<'a, 'e> {
     model: &'a CompiledModel,
     bound: &'a BoundModel,
     s: &'a Schedule,
     opts: &'a TherapyOptions,
     plan: DosePlan<'a>,
-    engine: Box<dyn Engine + 'a>,
+    engine: &'e mut dyn Engine,
     rec: RowRecorder<'a>,
     eps: f64,
     assay: AssaySettings,
@@ -131,15 +161,15 @@ struct Driver<'a> {
     min_cells: f64,
 }
 
-impl<'a> Driver<'a> {
+impl<'a, 'e> Driver<'a, 'e> {
     fn new(
         model: &'a CompiledModel,
         bound: &'a BoundModel,
         s: &'a Schedule,
         opts: &'a TherapyOptions,
-        engine: Box<dyn Engine + 'a>,
+        engine: &'e mut dyn Engine,
         y0: &[f64],
-    ) -> Result<Driver<'a>, TherapyError> {
+    ) -> Result<Driver<'a, 'e>, TherapyError> {
         let settings_err = |message: String| TherapyError::Settings {
             schedule: s.name.clone(),
             message,
@@ -382,7 +412,7 @@ impl<'a> Driver<'a> {
     }
 }
 
-impl Driver<'_> {
+impl Driver<'_, '_> {
     /// Apply the stop conditions; true when the run ends here.
     fn check_stop(&mut self) -> bool {
         let total = self.engine.total_cells();
@@ -721,13 +751,6 @@ fn start_engine<'a>(
             let cells = cells.ok_or_else(|| {
                 SimError::Settings("the agent-based engine needs its compiled cells".into())
             })?;
-            if s.grow_from.is_some() {
-                return Err(SimError::Settings(
-                    "`grow_from` runs on the mean-field and hybrid engines, not yet on the \
-                     agent-based one"
-                        .into(),
-                ));
-            }
             let dt = opts.agent_dt_hours / s.hours_per_unit;
             return Ok(Box::new(AgentEngine::new(
                 model,

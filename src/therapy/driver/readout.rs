@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Driver<'_> {
+impl Driver<'_, '_> {
     /// A 72 h dose-response of `drug` on the snapshot `state` (no other drug).
     pub(super) fn dose_response(
         &mut self,
