@@ -5,8 +5,9 @@ number of threads, run by the command line (`resloop sweep --no-analysis`) and b
 For each it records the wall time and the CPU time (user + system, all threads; for
 the command line the child process's, process start included). On a shared machine
 the CPU time is the steadier measure of cost: other jobs stretch the wall time, not
-the work done. Prints the minimum and median of each and the difference of Python
-from the command line.
+the work done. Prints the minimum and median of each, the difference of Python from
+the command line, and the part of the Python call spent outside the library's sweep
+runner (the boundary itself: arguments in, the DataFrame out).
 
     python python/bench/sweep_speed.py [--threads 2] [--repeats 15]
 
@@ -48,6 +49,7 @@ def main():
     exe = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release" / "resloop"
     tmp = Path(tempfile.mkdtemp(prefix="resloop-bench-"))
     times = {"command line": [], "Python": []}
+    inner = []  # the library's own sweep time inside each Python call
     try:
         for k in range(a.repeats):
             cmd = [str(exe), "sweep", str(SWEEP), "--out", str(tmp / f"cli{k}"), "--threads",
@@ -56,7 +58,9 @@ def main():
                 lambda: subprocess.run(cmd, check=True, capture_output=True), resource.RUSAGE_CHILDREN))
 
             def py():
-                assert len(rl.sweep(SWEEP, tmp / f"py{k}", threads=a.threads).runs) == 1000
+                s = rl.sweep(SWEEP, tmp / f"py{k}", threads=a.threads)
+                assert len(s.runs) == 1000
+                inner.append(s.wall_seconds)
 
             times["Python"].append(measure(py, resource.RUSAGE_SELF))
     finally:
@@ -68,6 +72,10 @@ def main():
             p = f(t[i] for t in times["Python"])
             print(f"  {what:4} {label:7}: command line {c:.3f} s, Python {p:.3f} s, "
                   f"Python {100 * (p - c) / c:+.1f} %")
+    # What the boundary itself costs: the Python call's wall time minus the time the
+    # library's sweep runner measured for itself (loading the sweep file is on both sides).
+    gap = statistics.median(t[0] - i for t, i in zip(times["Python"], inner))
+    print(f"  Python call outside the library's sweep runner: median {1000 * gap:.1f} ms")
     print("load average (1, 5, 15 min): %.2f %.2f %.2f" % os.getloadavg())
 
 

@@ -508,7 +508,7 @@ def synergy(
 
 def _synergy_result(blocks: list, out: Optional[PathLike]) -> SynergyResult:
     """The scores of every block as one frame (a ``block`` column when several)."""
-    cols = ["method", "dose_a", "dose_b", "observed", "reference", "score", "ci_lo", "ci_hi", "status"]
+    cols = list(_native.SCORE_COLUMNS)  # scores.csv's columns
     frames, summaries, boots, warnings = [], [], [], []
     for b in blocks:
         df = pd.DataFrame({c: b[c] for c in cols})

@@ -29,7 +29,7 @@ use resloop::plate::{Plate, PlateError};
 use resloop::schedule::{Schedule, ScheduleError};
 use resloop::sensitivity::{sensitivity_with, SensitivityOptions};
 use resloop::sweep::{load_model_sweep, run_sweep, LoadOptions, Outcome, RunOptions, SweepError};
-use resloop::synergy::report::score_rows;
+use resloop::synergy::report::{score_rows, SCORE_COLUMNS};
 use resloop::synergy::{
     score_blocks, LoeweFallback, Method as SynergyMethod, SynergyError, SynergyOptions,
 };
@@ -574,35 +574,18 @@ fn synergy<'py>(
         let mut cols: [Vec<Option<f64>>; 7] = Default::default();
         let (mut method, mut status) = (Vec::new(), Vec::new());
         for row in score_rows(&r.results, r.bootstrap.as_ref()) {
-            let (c, iv) = (row.cell, row.interval);
             method.push(row.method.name());
-            status.push(c.status.to_string());
-            for (col, v) in cols.iter_mut().zip([
-                Some(c.dose_a),
-                Some(c.dose_b),
-                c.observed,
-                c.reference,
-                c.score,
-                iv.and_then(|i| i.lo),
-                iv.and_then(|i| i.hi),
-            ]) {
+            status.push(row.cell.status.to_string());
+            for (col, v) in cols.iter_mut().zip(row.numbers()) {
                 col.push(v);
             }
         }
-        d.set_item("method", method)?;
-        let names = [
-            "dose_a",
-            "dose_b",
-            "observed",
-            "reference",
-            "score",
-            "ci_lo",
-            "ci_hi",
-        ];
-        for (name, col) in names.iter().zip(cols) {
+        let [method_col, numbers @ .., status_col] = SCORE_COLUMNS;
+        d.set_item(method_col, method)?;
+        for (name, col) in numbers.iter().zip(cols) {
             d.set_item(*name, col)?;
         }
-        d.set_item("status", status)?;
+        d.set_item(status_col, status)?;
         let summary: Vec<_> = r
             .results
             .iter()
@@ -921,6 +904,7 @@ fn to_toml(obj: &Bound<'_, PyAny>, at: &str) -> PyResult<toml::Value> {
 fn _resloop(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ResloopError", m.py().get_type::<ResloopError>())?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("SCORE_COLUMNS", SCORE_COLUMNS.to_vec())?;
     m.add_function(wrap_pyfunction!(load_model, m)?)?;
     m.add_function(wrap_pyfunction!(simulate, m)?)?;
     m.add_function(wrap_pyfunction!(therapy, m)?)?;
