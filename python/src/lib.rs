@@ -775,44 +775,54 @@ fn validate<'py>(
         }
         Ok(rows)
     })?;
+    // The columns of `validate.csv`, in its order.
+    let all = || rows.iter().flat_map(|(m, o)| o.iter().map(move |x| (m, x)));
     let d = PyDict::new(py);
-    let mut cols: [Vec<String>; 6] = Default::default();
-    let (mut value, mut bound) = (Vec::new(), Vec::new());
-    for (model, outcomes) in &rows {
-        for o in outcomes {
-            for (c, v) in cols.iter_mut().zip([
-                model.clone(),
-                o.id.clone(),
-                o.claim.clone(),
-                o.study.clone(),
-                o.tolerance.clone(),
-                o.detail.clone(),
-            ]) {
-                c.push(v);
-            }
-            value.push(o.reading.map(|r| r.value));
-            bound.push(o.reading.map(|r| json(&r.bound)).transpose()?);
-        }
-    }
-    let statuses: Vec<&str> = rows
-        .iter()
-        .flat_map(|(_, o)| o.iter().map(|x| x.status.label()))
-        .collect();
-    let known: Vec<Option<String>> = rows
-        .iter()
-        .flat_map(|(_, o)| o.iter().map(|x| x.known_failure.clone()))
-        .collect();
-    let [model, fact, claim, study, tolerance, detail] = cols;
-    d.set_item("model", model)?;
-    d.set_item("fact", fact)?;
-    d.set_item("claim", claim)?;
-    d.set_item("study", study)?;
-    d.set_item("tolerance", tolerance)?;
-    d.set_item("value", value)?;
-    d.set_item("bound", bound)?;
-    d.set_item("status", statuses)?;
-    d.set_item("known_failure", known)?;
-    d.set_item("detail", detail)?;
+    d.set_item("model", all().map(|(m, _)| m.as_str()).collect::<Vec<_>>())?;
+    d.set_item(
+        "fact",
+        all().map(|(_, o)| o.id.as_str()).collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "role",
+        all().map(|(_, o)| o.role.label()).collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "claim",
+        all().map(|(_, o)| o.claim.as_str()).collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "study",
+        all().map(|(_, o)| o.study.as_str()).collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "tolerance",
+        all().map(|(_, o)| o.tolerance.as_str()).collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "value",
+        all()
+            .map(|(_, o)| o.reading.map(|r| r.value))
+            .collect::<Vec<_>>(),
+    )?;
+    let bounds = all()
+        .map(|(_, o)| o.reading.map(|r| json(&r.bound)).transpose())
+        .collect::<PyResult<Vec<_>>>()?;
+    d.set_item("bound", bounds)?;
+    d.set_item(
+        "status",
+        all().map(|(_, o)| o.status.label()).collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "known_failure",
+        all()
+            .map(|(_, o)| o.known_failure.as_deref())
+            .collect::<Vec<_>>(),
+    )?;
+    d.set_item(
+        "detail",
+        all().map(|(_, o)| o.detail.as_str()).collect::<Vec<_>>(),
+    )?;
     Ok(d)
 }
 

@@ -13,7 +13,7 @@ use super::engine::{AbmOptions, Founders, NoProgress, Progress, Simulation, Stop
 use super::error::AbmError;
 use super::model::{CellModel, Exposure as CellExposure};
 use crate::compile::CompiledModel;
-use crate::engine::ode::{SimError, SolverStats};
+use crate::engine::ode::{RunSettings, SimError, SolverStats};
 use crate::engine::{Advanced, Counters, Engine, EngineKind, Watch, WatchTarget};
 use crate::pkpd::{DoseEvent, DoseKind, Exposure};
 
@@ -53,14 +53,16 @@ fn sim_err(e: AbmError) -> SimError {
 
 impl<'a> AgentEngine<'a> {
     /// Start replicate `replicate` of `seed` from `y0` (the population block; cell
-    /// counts rounded to whole cells), with time step `dt` (model time unit) and room
-    /// for `duration`.
+    /// counts rounded to whole cells), with time step `dt` (model time unit), room
+    /// for `duration`, and the run's carrying capacity and division factor.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         model: &'a CompiledModel,
         cells: &'a CompiledCells,
         y0: &[f64],
         dt: f64,
         duration: f64,
+        settings: &RunSettings,
         seed: u64,
         replicate: u64,
     ) -> Result<Self, SimError> {
@@ -83,7 +85,8 @@ impl<'a> AgentEngine<'a> {
         // The driver records and passages; the simulation keeps two records only.
         opts.record_every = duration.max(dt);
         opts.record_clones = false;
-        opts.carrying_capacity = model.carrying_capacity;
+        opts.carrying_capacity = settings.carrying_capacity;
+        opts.division_factor = settings.division_factor;
         opts.stop_when_extinct = true;
         let sim = Simulation::new(cells, &founders, opts, seed, replicate).map_err(sim_err)?;
         Ok(Self::from_simulation(model, cells, sim, &NoProgress))

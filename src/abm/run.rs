@@ -506,7 +506,7 @@ pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
                     path.display()
                 )));
             }
-            let mut s = Schedule::load(path, &model).map_err(|e| settings(e.to_string()))?;
+            let mut s = Schedule::load(path, &model).map_err(Box::new)?;
             if let Some(c) = req.cells {
                 s.initial_cells = Some(c as f64);
             }
@@ -514,7 +514,7 @@ pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
             // start (equilibration, growth); the same in every replicate, since loop
             // states do not depend on the cell counts.
             let y0 = crate::therapy::start(&model, &bound, &s, &therapy_options(&params, 0, 0))
-                .map_err(|e| settings(e.to_string()))?;
+                .map_err(Box::new)?;
             let (states, fractions) = states_and_fractions(&y0, model.species.len() + 1);
             cells.set_initial(states, fractions)?;
             Some(s)
@@ -644,7 +644,10 @@ pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
     options.parallel_cells = (req.replicates as usize) < threads;
     let mut criterion = req.resistance.criterion(&model)?;
     if let Some(s) = &schedule {
-        // The therapy driver passages and stops; the simulation records.
+        // The therapy driver passages and stops; the simulation records. The host
+        // (in vivo) sets the growth.
+        options.carrying_capacity = s.host.carrying_capacity.or(model.carrying_capacity);
+        options.division_factor = s.host.division_factor;
         options.passage = None;
         options.stop_at_population = None;
         options.stop_when_extinct = true;
@@ -653,7 +656,7 @@ pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
             .iter()
             .filter_map(|a| match a.start {
                 crate::schedule::ArmStart::At(t) => Some(t),
-                crate::schedule::ArmStart::OnResistance => None,
+                _ => None,
             })
             .fold(f64::INFINITY, f64::min);
         if !options.treatment_start.is_finite() {
@@ -747,7 +750,7 @@ fn scheduled_replicate(
 ) -> Result<ReplicateResult, AbmError> {
     let m = &p.model;
     let opts = therapy_options(&p.params, p.config.seed, r);
-    let therapy = |e: crate::therapy::TherapyError| settings(e.to_string());
+    let therapy = |e: crate::therapy::TherapyError| AbmError::from(Box::new(e));
     // Founders: the start state's cells (a random growth per replicate under
     // `grow_from`), whole cells.
     let founders: Vec<Founders> = if schedule.grow_from.is_some() {
