@@ -648,5 +648,4 @@ def validate(
     d = _native.validate(files, only, engine, seed, None if out is None else os.fspath(out))
     df = pd.DataFrame(d)
     df["value"] = df["value"].astype(float)
-    df["bound"] = [None if b is None else json.loads(b) for b in df["bound"]]
     return df

@@ -805,9 +805,14 @@ fn validate<'py>(
             .map(|(_, o)| o.reading.map(|r| r.value))
             .collect::<Vec<_>>(),
     )?;
-    let bounds = all()
-        .map(|(_, o)| o.reading.map(|r| json(&r.bound)).transpose())
-        .collect::<PyResult<Vec<_>>>()?;
+    // The bound's serde name (`exact`, `at_least`, `at_most`), as the CSV writes it.
+    let bounds: Vec<Option<String>> = all()
+        .map(|(_, o)| {
+            o.reading
+                .and_then(|r| serde_json::to_value(r.bound).ok())
+                .and_then(|v| v.as_str().map(str::to_string))
+        })
+        .collect();
     d.set_item("bound", bounds)?;
     d.set_item(
         "status",

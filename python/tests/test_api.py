@@ -329,7 +329,10 @@ def test_validate_equals_cli(tmp_path, cli):
     cli("validate", MINIMAL, "--out", tmp_path / "cli")
     cli_df = read_csv(tmp_path / "cli/validate.csv")
     assert list(df["fact"]) == list(cli_df["fact"])
+    assert list(df.columns) == list(cli_df.columns)
     assert list(df["status"]) == list(cli_df["status"])
+    assert list(df["role"]) == list(cli_df["role"])
+    assert list(df["bound"].fillna("")) == list(cli_df["bound"].fillna(""))
     np.testing.assert_array_equal(df["value"].to_numpy(), cli_df["value"].to_numpy())
     assert (tmp_path / "py/validate.csv").read_text() == (tmp_path / "cli/validate.csv").read_text()
 
