@@ -385,7 +385,7 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
     for (name, s) in &file.species {
         let field = format!("species.{}", name.get_ref());
         let initial = cx.finite(&s.initial, &format!("{field}.initial"), "initial value")?;
-        if initial < 0.0 {
+        if initial < 0.0 && file.fate.is_some() {
             return Err(cx.err(
                 s.initial.span().start,
                 K::BadValue,
@@ -401,8 +401,36 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
             rate: cx.expr(&s.rate, &scope, &format!("{field}.rate"))?,
         });
     }
-    let division = cx.expr(&file.fate.division, &scope, "fate.division")?;
-    let death = cx.expr(&file.fate.death, &scope, "fate.death")?;
+    // A model without `[fate]` is a plain ODE model: one population of one
+    // representative "cell" that neither divides nor dies.
+    let (division, death, initial_cells, carrying_capacity) = match &file.fate {
+        Some(fate) => (
+            cx.expr(&fate.division, &scope, "fate.division")?,
+            cx.expr(&fate.death, &scope, "fate.death")?,
+            match &fate.initial_cells {
+                Some(v) => cx.positive(v, "fate.initial_cells", "number of cells")?,
+                None => 1e6,
+            },
+            match &fate.carrying_capacity {
+                Some(v) => {
+                    Some(cx.positive(v, "fate.carrying_capacity", "carrying capacity (cells)")?)
+                }
+                None => None,
+            },
+        ),
+        None => {
+            if let Some((name, _)) = file.genotypes.first() {
+                return Err(cx.err(
+                    name.span().start,
+                    K::BadValue,
+                    &format!("genotypes.{}", name.get_ref()),
+                    "genotypes need cells: add a `[fate]` table (division and death), or \
+                     remove the genotypes for a plain ODE model",
+                ));
+            }
+            (Expr::c(0.0), Expr::c(0.0), 1.0, None)
+        }
+    };
     check_inlined_sizes(
         &cx,
         file,
@@ -411,14 +439,6 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
         &species,
         [&division, &death],
     )?;
-    let initial_cells = match &file.fate.initial_cells {
-        Some(v) => cx.positive(v, "fate.initial_cells", "number of cells")?,
-        None => 1e6,
-    };
-    let carrying_capacity = match &file.fate.carrying_capacity {
-        Some(v) => Some(cx.positive(v, "fate.carrying_capacity", "carrying capacity (cells)")?),
-        None => None,
-    };
 
     // 5. Genotypes: the base first, then each declared one (parents must come first).
     let base = file
@@ -551,6 +571,7 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
         drugs,
         effects,
         observables,
+        has_cells: file.fate.is_some(),
         division,
         death,
         initial_cells,
@@ -627,12 +648,10 @@ fn check_inlined_sizes(
             )
         })
         .collect();
-    rates.push((
-        file.fate.division.span().start,
-        "fate.division".into(),
-        fate[0],
-    ));
-    rates.push((file.fate.death.span().start, "fate.death".into(), fate[1]));
+    if let Some(f) = &file.fate {
+        rates.push((f.division.span().start, "fate.division".into(), fate[0]));
+        rates.push((f.death.span().start, "fate.death".into(), fate[1]));
+    }
     for (at, field, e) in rates {
         let n = e.size_with(&full);
         if n > MAX_INLINED_NODES {

@@ -116,6 +116,9 @@ pub struct CompiledModel {
     pub drugs: Vec<Drug>,
     pub effects: Vec<Effect>,
     pub observables: Vec<Observable>,
+    /// False for a plain ODE model (no `[fate]`): no cells, division and death 0,
+    /// species may be negative, and timelines carry no cell columns.
+    pub has_cells: bool,
     pub division: Expr,
     pub death: Expr,
     pub initial_cells: f64,

@@ -20,7 +20,9 @@ pub struct ModelFile {
     pub drugs: IndexMap<Name, DrugDef>,
     #[serde(default)]
     pub observables: IndexMap<Name, ObservableDef>,
-    pub fate: FateDef,
+    /// How the loop sets division and death; absent: a plain ODE model (no cells).
+    #[serde(default)]
+    pub fate: Option<FateDef>,
     #[serde(default)]
     pub genotypes: IndexMap<Name, GenotypeDef>,
     #[serde(default)]

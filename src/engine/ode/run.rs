@@ -39,6 +39,18 @@ impl Default for RunSettings {
     }
 }
 
+/// How far below zero a species or cell count may go before a run fails, unless
+/// the caller says otherwise: 1e3 x atol for a model of cells (a count or a
+/// concentration dipping through the solver's error), no limit for a plain ODE
+/// model, whose species may be signed quantities.
+pub fn default_negative_tolerance(model: &CompiledModel, atol: f64) -> f64 {
+    if model.has_cells {
+        1e3 * atol
+    } else {
+        f64::INFINITY
+    }
+}
+
 impl RunSettings {
     fn check(&self) -> Result<(), SimError> {
         if !(self.rtol > 0.0 && self.atol > 0.0 && self.rtol < 1.0) {
@@ -424,17 +436,22 @@ impl<'a> RowRecorder<'a> {
             }
             let cells = y[g * s + n];
             total += cells;
-            row.push(cells);
-            row.push(division);
-            row.push(death);
+            if self.model.has_cells {
+                row.push(cells);
+                row.push(division);
+                row.push(death);
+            }
         }
-        row.push(total);
+        if self.model.has_cells {
+            row.push(total);
+        }
         row.extend_from_slice(&self.drugs);
     }
 }
 
 /// Columns of a population timeline: per genotype its species, observables, cells,
-/// division and death rates; then total cells and every drug's exposure.
+/// division and death rates; then total cells and every drug's exposure. A plain
+/// ODE model (no cells) has only its species, observables and exposures.
 pub fn timeline_columns(model: &CompiledModel) -> Vec<Column> {
     let mut cols = Vec::new();
     let per = format!("1/{}", model.meta.time_unit.symbol());
@@ -450,15 +467,19 @@ pub fn timeline_columns(model: &CompiledModel) -> Vec<Column> {
         for o in &model.observables {
             cols.push(col(&o.name, o.unit.as_deref().unwrap_or_default()));
         }
-        cols.push(col("cells", "cells"));
-        cols.push(col("division_rate", &per));
-        cols.push(col("death_rate", &per));
+        if model.has_cells {
+            cols.push(col("cells", "cells"));
+            cols.push(col("division_rate", &per));
+            cols.push(col("death_rate", &per));
+        }
     }
-    cols.push(Column {
-        population: "total".into(),
-        variable: "cells".into(),
-        unit: "cells".into(),
-    });
+    if model.has_cells {
+        cols.push(Column {
+            population: "total".into(),
+            variable: "cells".into(),
+            unit: "cells".into(),
+        });
+    }
     for d in &model.drugs {
         cols.push(Column {
             population: "exposure".into(),
