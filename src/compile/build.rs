@@ -556,6 +556,8 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
         },
     };
 
+    let events = compile_events(&cx, file, &scope, genotypes.len())?;
+
     let mut model = CompiledModel {
         meta: Meta {
             name: file.model.name.get_ref().clone(),
@@ -578,6 +580,7 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
         carrying_capacity,
         genotypes,
         heterogeneity,
+        events,
         scenario: None,
         warnings,
     };
@@ -668,6 +671,79 @@ fn check_inlined_sizes(
         }
     }
     Ok(())
+}
+
+/// Events: a trigger, species to set, and how simultaneous events are ordered.
+fn compile_events(
+    cx: &Ctx,
+    file: &ModelFile,
+    scope: &Scope,
+    n_genotypes: usize,
+) -> Result<Vec<Event>, ModelError> {
+    let mut events = Vec::new();
+    for (name, e) in &file.events {
+        let field = format!("events.{}", name.get_ref());
+        if n_genotypes > 1 {
+            return Err(cx.err(
+                name.span().start,
+                K::NotAllowed,
+                &field,
+                "events are supported in models with one genotype only (an event would \
+                 have to choose whose loop state triggers it)",
+            ));
+        }
+        if !is_identifier(name.get_ref()) {
+            return Err(cx.err(
+                name.span().start,
+                K::BadValue,
+                &field,
+                "names must start with a letter or `_` and contain only letters, digits, `_` and `.`",
+            ));
+        }
+        let trigger = cx.expr(&e.trigger, scope, &format!("{field}.trigger"))?;
+        let priority = match &e.priority {
+            Some(p) => Some(cx.expr(p, scope, &format!("{field}.priority"))?),
+            None => None,
+        };
+        let mut assignments = Vec::new();
+        for (target, value) in &e.assign {
+            let tf = format!("{field}.assign.{}", target.get_ref());
+            let i = match scope.get(target.get_ref()) {
+                Some(Var::Species(i)) => i,
+                other => {
+                    let msg = match other {
+                        Some(v) => format!(
+                            "`{}` is a {}; an event sets species only (a quantity that \
+                             events change is a species, with rate \"0\" if nothing else \
+                             changes it)",
+                            target.get_ref(),
+                            NameKind::of(v).label()
+                        ),
+                        None => format!(
+                            "unknown species `{}`{}",
+                            target.get_ref(),
+                            did_you_mean_among(
+                                target.get_ref(),
+                                file.species.keys().map(|k| k.get_ref().as_str())
+                            )
+                        ),
+                    };
+                    return Err(cx.err(target.span().start, K::UnknownName, &tf, msg));
+                }
+            };
+            assignments.push((i, cx.expr(value, scope, &tf)?));
+        }
+        events.push(Event {
+            name: name.get_ref().clone(),
+            trigger,
+            assignments,
+            initial_value: e.initial_value.unwrap_or(true),
+            persistent: e.persistent.unwrap_or(true),
+            priority,
+            description: e.description.clone(),
+        });
+    }
+    Ok(events)
 }
 
 fn non_negative(cx: &Ctx, v: &Spanned<f64>, field: &str) -> Result<f64, ModelError> {

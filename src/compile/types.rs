@@ -83,6 +83,20 @@ pub struct Observable {
     pub expr: Expr,
 }
 
+/// An event: when `trigger` goes from 0 to non-zero, set species (see
+/// [`crate::model::EventDef`]).
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub name: String,
+    pub trigger: Expr,
+    /// (species index, new value), every value computed before any is set.
+    pub assignments: Vec<(usize, Expr)>,
+    pub initial_value: bool,
+    pub persistent: bool,
+    pub priority: Option<Expr>,
+    pub description: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Genotype {
     pub name: String,
@@ -126,6 +140,8 @@ pub struct CompiledModel {
     /// Index 0 is the base genotype.
     pub genotypes: Vec<Genotype>,
     pub heterogeneity: Heterogeneity,
+    /// Events (only in models with one genotype).
+    pub events: Vec<Event>,
     pub scenario: Option<Scenario>,
     pub warnings: Vec<Warning>,
 }

@@ -73,7 +73,17 @@ pub struct PopulationSystem<'a> {
     drugs: Vec<f64>,
     /// A species or population more negative than this is a failure.
     pub negative_tolerance: f64,
+    /// Per event: whether it fires when its trigger is next true (its trigger was
+    /// false at the last accepted state).
+    armed: Vec<bool>,
+    /// Register files of the trigger and assignment programs (genotype 0).
+    tregs: Vec<f64>,
+    aregs: Vec<f64>,
 }
+
+/// Most rounds of events one instant may cascade through (an event whose
+/// assignments make another trigger true fires it at the same instant).
+pub const MAX_EVENT_ROUNDS: usize = 1000;
 
 impl<'a> PopulationSystem<'a> {
     pub fn new(
@@ -109,7 +119,96 @@ impl<'a> PopulationSystem<'a> {
                 .collect(),
             drugs: vec![0.0; model.drugs.len()],
             negative_tolerance,
+            armed: model.events.iter().map(|e| !e.initial_value).collect(),
+            tregs: bound.genotypes[0].triggers.workspace(),
+            aregs: bound.genotypes[0].assignments.workspace(),
         }
+    }
+
+    /// Evaluate every event's trigger and priority at `(t, y)` into the trigger
+    /// registers (read them with [`PopulationSystem::trigger`]).
+    fn run_triggers(&mut self, t: f64, y: &[f64]) {
+        self.exposure.concentrations(t, &mut self.drugs);
+        let (n, nd) = (self.bound.n_species, self.bound.n_drugs);
+        self.tregs[..n].copy_from_slice(&y[..n]);
+        self.tregs[n..n + nd].copy_from_slice(&self.drugs);
+        self.tregs[n + nd] = t;
+        self.bound.genotypes[0].triggers.run(&mut self.tregs);
+    }
+
+    fn trigger(&self, k: usize) -> bool {
+        self.bound.genotypes[0].triggers.output(&self.tregs, k) != 0.0
+    }
+
+    fn priority(&self, k: usize) -> f64 {
+        let p = self.bound.genotypes[0]
+            .triggers
+            .output(&self.tregs, self.model.events.len() + k);
+        if p.is_nan() {
+            f64::NEG_INFINITY
+        } else {
+            p
+        }
+    }
+
+    /// Fire every event due at `(t, y)`, changing `y`: due events in order of
+    /// priority (then file order), each computing its values from the state when
+    /// it fires; a non-persistent event whose trigger an earlier one turned off is
+    /// dropped; events whose triggers the assignments turn on fire in a further
+    /// round at the same instant. Afterwards every event whose trigger is false is
+    /// armed. Returns whether any event fired.
+    pub fn fire_events(&mut self, t: f64, y: &mut [f64]) -> Result<bool, SolverError> {
+        let ne = self.model.events.len();
+        if ne == 0 {
+            return Ok(false);
+        }
+        let (n, nd) = (self.bound.n_species, self.bound.n_drugs);
+        let mut fired = false;
+        for _ in 0..MAX_EVENT_ROUNDS {
+            self.run_triggers(t, y);
+            let mut due: Vec<usize> = (0..ne)
+                .filter(|&k| self.armed[k] && self.trigger(k))
+                .collect();
+            if due.is_empty() {
+                for k in 0..ne {
+                    self.armed[k] = !self.trigger(k);
+                }
+                return Ok(fired);
+            }
+            let prio: Vec<f64> = (0..ne).map(|k| self.priority(k)).collect();
+            due.sort_by(|&a, &b| prio[b].total_cmp(&prio[a]).then(a.cmp(&b)));
+            for (i, &k) in due.iter().enumerate() {
+                let ev = &self.model.events[k];
+                if i > 0 && !ev.persistent {
+                    self.run_triggers(t, y);
+                    if !self.trigger(k) {
+                        self.armed[k] = true;
+                        continue;
+                    }
+                }
+                self.aregs[..n].copy_from_slice(&y[..n]);
+                self.aregs[n..n + nd].copy_from_slice(&self.drugs);
+                self.aregs[n + nd] = t;
+                let prog = &self.bound.genotypes[0].assignments;
+                prog.run(&mut self.aregs);
+                let first: usize = self.model.events[..k]
+                    .iter()
+                    .map(|e| e.assignments.len())
+                    .sum();
+                for (j, &(species, _)) in ev.assignments.iter().enumerate() {
+                    y[species] = prog.output(&self.aregs, first + j);
+                }
+                self.armed[k] = false;
+                fired = true;
+            }
+            self.check(t, y)?;
+        }
+        Err(SolverError {
+            time: t,
+            kind: SolverErrorKind::EventLoop {
+                rounds: MAX_EVENT_ROUNDS,
+            },
+        })
     }
 
     /// Entries per genotype in the state vector: species then cell count.
@@ -439,6 +538,24 @@ impl OdeSystem for PopulationSystem<'_> {
             }
             self.birth_rows = birth_rows;
             self.death_rows = death_rows;
+        }
+    }
+
+    fn has_events(&self) -> bool {
+        !self.model.events.is_empty()
+    }
+
+    fn event_due(&mut self, t: f64, y: &[f64]) -> bool {
+        self.run_triggers(t, y);
+        (0..self.model.events.len()).any(|k| self.armed[k] && self.trigger(k))
+    }
+
+    fn rearm(&mut self, t: f64, y: &[f64]) {
+        self.run_triggers(t, y);
+        for k in 0..self.model.events.len() {
+            if !self.trigger(k) {
+                self.armed[k] = true;
+            }
         }
     }
 

@@ -10,7 +10,7 @@
 
 use super::driver::{Column, SimError};
 use super::population::PopulationSystem;
-use super::solver::{Method, Solver, SolverStats};
+use super::solver::{Method, OdeSystem, Solver, SolverStats};
 use crate::compile::{BoundModel, CompiledModel};
 use crate::pkpd::{DoseEvent, DoseKind, Exposure};
 
@@ -95,6 +95,8 @@ pub struct OdeRun<'a> {
     t: f64,
     y: Vec<f64>,
     captured: Captured,
+    /// Whether events due at the start time have been fired.
+    events_started: bool,
 }
 
 impl<'a> OdeRun<'a> {
@@ -138,6 +140,13 @@ impl<'a> OdeRun<'a> {
         solver: Box<dyn Solver + 'a>,
     ) -> Result<OdeRun<'a>, SimError> {
         settings.check()?;
+        if sys.has_events() && !solver.supports_events() {
+            return Err(SimError::Settings(format!(
+                "the model has events, which method `{}` does not locate; use auto, dopri5, \
+                 rodas5p or rodas4",
+                solver.name()
+            )));
+        }
         if !t0.is_finite() {
             return Err(SimError::Settings(format!(
                 "the start time must be finite, found {t0}"
@@ -152,6 +161,7 @@ impl<'a> OdeRun<'a> {
             solver,
             t: t0,
             y: Vec::new(),
+            events_started: false,
         };
         run.set_state(y0)?;
         Ok(run)
@@ -299,21 +309,41 @@ impl<'a> OdeRun<'a> {
                 self.t
             )));
         }
+        if !self.events_started {
+            self.events_started = true;
+            self.fire_events()?;
+        }
         if t_end == self.t {
             return Ok(());
         }
-        let cap = &mut self.captured;
-        self.solver.advance(
-            &mut self.sys,
-            &mut self.t,
-            &mut self.y,
-            t_end,
-            outs,
-            &mut |tk, yk| {
-                cap.times.push(tk);
-                cap.states.extend_from_slice(yk);
-            },
-        )?;
+        loop {
+            let cap = &mut self.captured;
+            self.solver.advance(
+                &mut self.sys,
+                &mut self.t,
+                &mut self.y,
+                t_end,
+                outs,
+                &mut |tk, yk| {
+                    cap.times.push(tk);
+                    cap.states.extend_from_slice(yk);
+                },
+            )?;
+            // The solver stops early only at an event (also checked at the end).
+            if self.sys.has_events() && self.sys.event_due(self.t, &self.y) {
+                self.fire_events()?;
+            }
+            if self.t >= t_end {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Fire the events due now (a discontinuity: the solver restarts).
+    fn fire_events(&mut self) -> Result<(), SimError> {
+        if self.sys.fire_events(self.t, &mut self.y)? {
+            self.solver.restart();
+        }
         Ok(())
     }
 
