@@ -740,6 +740,7 @@ fn compile_events(
             initial_value: e.initial_value.unwrap_or(true),
             persistent: e.persistent.unwrap_or(true),
             priority,
+            use_values_from_trigger_time: e.use_values_from_trigger_time.unwrap_or(true),
             description: e.description.clone(),
         });
     }

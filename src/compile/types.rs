@@ -94,6 +94,7 @@ pub struct Event {
     pub initial_value: bool,
     pub persistent: bool,
     pub priority: Option<Expr>,
+    pub use_values_from_trigger_time: bool,
     pub description: String,
 }
 

@@ -289,9 +289,15 @@ pub struct EventDef {
     #[serde(default)]
     pub persistent: Option<bool>,
     /// Among events due at the same instant, higher priorities fire first (an
-    /// expression; default: after every event with a priority, in file order).
+    /// expression, evaluated again after each event fires; default: after every
+    /// event with a priority, in file order). Equal priorities fire in an order
+    /// drawn from a fixed-seed random stream (the same in every run).
     #[serde(default)]
     pub priority: Option<Spanned<String>>,
+    /// When several events fire at one instant: whether this one's values are
+    /// computed before any of them fires (default true) or when it fires.
+    #[serde(default)]
+    pub use_values_from_trigger_time: Option<bool>,
     #[serde(default)]
     pub description: String,
 }

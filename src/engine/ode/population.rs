@@ -79,6 +79,9 @@ pub struct PopulationSystem<'a> {
     /// Register files of the trigger and assignment programs (genotype 0).
     tregs: Vec<f64>,
     aregs: Vec<f64>,
+    /// Breaks ties between events of equal priority (SBML leaves their order
+    /// random); a fixed seed keeps every run the same.
+    tie_rng: rand_chacha::ChaCha8Rng,
 }
 
 /// Most rounds of events one instant may cascade through (an event whose
@@ -122,6 +125,7 @@ impl<'a> PopulationSystem<'a> {
             armed: model.events.iter().map(|e| !e.initial_value).collect(),
             tregs: bound.genotypes[0].triggers.workspace(),
             aregs: bound.genotypes[0].assignments.workspace(),
+            tie_rng: rand::SeedableRng::seed_from_u64(0),
         }
     }
 
@@ -151,52 +155,90 @@ impl<'a> PopulationSystem<'a> {
         }
     }
 
-    /// Fire every event due at `(t, y)`, changing `y`: due events in order of
-    /// priority (then file order), each computing its values from the state when
-    /// it fires; a non-persistent event whose trigger an earlier one turned off is
-    /// dropped; events whose triggers the assignments turn on fire in a further
-    /// round at the same instant. Afterwards every event whose trigger is false is
-    /// armed. Returns whether any event fired.
+    /// Run the assignment programs at `(t, y)`; read values with
+    /// [`PopulationSystem::assigned`].
+    fn run_assignments(&mut self, t: f64, y: &[f64]) {
+        self.exposure.concentrations(t, &mut self.drugs);
+        let (n, nd) = (self.bound.n_species, self.bound.n_drugs);
+        self.aregs[..n].copy_from_slice(&y[..n]);
+        self.aregs[n..n + nd].copy_from_slice(&self.drugs);
+        self.aregs[n + nd] = t;
+        self.bound.genotypes[0].assignments.run(&mut self.aregs);
+    }
+
+    /// Every event's assigned values after [`PopulationSystem::run_assignments`].
+    fn assigned(&self) -> Vec<f64> {
+        let p = &self.bound.genotypes[0].assignments;
+        (0..p.n_outputs())
+            .map(|k| p.output(&self.aregs, k))
+            .collect()
+    }
+
+    /// Fire every event due at `(t, y)`, changing `y`. The due events fire one at a
+    /// time, highest priority first, priorities evaluated again after each (equal
+    /// priorities in an order drawn from the system's fixed-seed stream; events
+    /// without one last, in file order); a non-persistent event whose trigger an
+    /// earlier one turned off is dropped. An event computes its values before any of
+    /// the group fires (`use_values_from_trigger_time`) or when it fires. Events
+    /// whose triggers the assignments turn on fire in a further round at the same
+    /// instant. Afterwards every event whose trigger is false is armed. Returns
+    /// whether any event fired.
     pub fn fire_events(&mut self, t: f64, y: &mut [f64]) -> Result<bool, SolverError> {
+        use rand::Rng;
         let ne = self.model.events.len();
         if ne == 0 {
             return Ok(false);
         }
-        let (n, nd) = (self.bound.n_species, self.bound.n_drugs);
         let mut fired = false;
         for _ in 0..MAX_EVENT_ROUNDS {
             self.run_triggers(t, y);
-            let mut due: Vec<usize> = (0..ne)
+            let mut pending: Vec<usize> = (0..ne)
                 .filter(|&k| self.armed[k] && self.trigger(k))
                 .collect();
-            if due.is_empty() {
+            if pending.is_empty() {
                 for k in 0..ne {
                     self.armed[k] = !self.trigger(k);
                 }
                 return Ok(fired);
             }
-            let prio: Vec<f64> = (0..ne).map(|k| self.priority(k)).collect();
-            due.sort_by(|&a, &b| prio[b].total_cmp(&prio[a]).then(a.cmp(&b)));
-            for (i, &k) in due.iter().enumerate() {
-                let ev = &self.model.events[k];
-                if i > 0 && !ev.persistent {
-                    self.run_triggers(t, y);
-                    if !self.trigger(k) {
+            self.run_assignments(t, y);
+            let at_trigger = self.assigned();
+            while !pending.is_empty() {
+                self.run_triggers(t, y);
+                pending.retain(|&k| {
+                    let keep = self.model.events[k].persistent || self.trigger(k);
+                    if !keep {
                         self.armed[k] = true;
-                        continue;
                     }
-                }
-                self.aregs[..n].copy_from_slice(&y[..n]);
-                self.aregs[n..n + nd].copy_from_slice(&self.drugs);
-                self.aregs[n + nd] = t;
-                let prog = &self.bound.genotypes[0].assignments;
-                prog.run(&mut self.aregs);
+                    keep
+                });
+                let Some(best) = pending.iter().map(|&k| self.priority(k)).reduce(f64::max) else {
+                    break;
+                };
+                let ties: Vec<usize> = pending
+                    .iter()
+                    .copied()
+                    .filter(|&k| self.priority(k) == best)
+                    .collect();
+                let k = if ties.len() > 1 && best > f64::NEG_INFINITY {
+                    ties[self.tie_rng.random_range(0..ties.len())]
+                } else {
+                    ties[0]
+                };
+                pending.retain(|&j| j != k);
+                let ev = &self.model.events[k];
+                let values = if ev.use_values_from_trigger_time {
+                    at_trigger.clone()
+                } else {
+                    self.run_assignments(t, y);
+                    self.assigned()
+                };
                 let first: usize = self.model.events[..k]
                     .iter()
                     .map(|e| e.assignments.len())
                     .sum();
                 for (j, &(species, _)) in ev.assignments.iter().enumerate() {
-                    y[species] = prog.output(&self.aregs, first + j);
+                    y[species] = values[first + j];
                 }
                 self.armed[k] = false;
                 fired = true;
