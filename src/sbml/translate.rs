@@ -330,6 +330,7 @@ pub fn translate(m: &Sbml) -> Result<Imported, SbmlError> {
         assignments: Vec<(String, Math)>,
         initial_value: bool,
         persistent: bool,
+        use_values_from_trigger_time: bool,
         line: u32,
         id: Option<String>,
     }
@@ -386,6 +387,7 @@ pub fn translate(m: &Sbml) -> Result<Imported, SbmlError> {
             assignments,
             initial_value: e.initial_value,
             persistent: e.persistent,
+            use_values_from_trigger_time: e.use_values_from_trigger_time,
             line: e.line,
             id: e.id.clone(),
         });
@@ -420,12 +422,13 @@ pub fn translate(m: &Sbml) -> Result<Imported, SbmlError> {
                 .iter()
                 .any(|c| c.id == s.compartment && c.dims == 0.0)
     };
-    // A concentration in a compartment that a rate rule resizes changes with it
-    // (its amount is what reactions change).
+    // A concentration in a compartment that a rate rule resizes changes with it:
+    // its amount is what reactions change and what stays put otherwise (also for
+    // a `constant` species, whose amount SBML keeps constant).
     let diluted: HashSet<String> = m
         .species
         .iter()
-        .filter(|s| !amount(s) && !s.constant && rate_rules.contains_key(&s.compartment))
+        .filter(|s| !amount(s) && rate_rules.contains_key(&s.compartment))
         .filter(|s| !rate_rules.contains_key(&s.id) && !assign_rules.contains_key(&s.id))
         .map(|s| s.id.clone())
         .collect();
@@ -734,7 +737,9 @@ pub fn translate(m: &Sbml) -> Result<Imported, SbmlError> {
         for (var, math) in &e.assignments {
             assign.insert(tx.name(var), Value::String(tx.expr(math, at)?));
         }
-        // A compartment's new size keeps the amounts of the species inside.
+        // A compartment's new size keeps the amounts of the species inside: each
+        // concentration (the one assigned in this event, else the current one,
+        // both meant at the old size) is scaled by old size / new size.
         for (var, math) in &e.assignments {
             if tx.decls[var].kind != "compartment" {
                 continue;
@@ -744,26 +749,20 @@ pub fn translate(m: &Sbml) -> Result<Imported, SbmlError> {
                 .iter()
                 .filter(|s| &s.compartment == var && !amount(s))
             {
-                if symbols[&s.id].role != Role::State
-                    || e.assignments.iter().any(|(v, _)| v == &s.id)
-                {
-                    if symbols[&s.id].role != Role::State {
-                        return Err(SbmlError::Unsupported {
-                            at: at(),
-                            what: format!(
-                                "event resizing compartment `{var}` holding species `{}`, whose concentration does not otherwise change",
-                                s.id
-                            ),
-                        });
-                    }
-                    continue;
+                if symbols[&s.id].role != Role::State {
+                    return Err(SbmlError::Unsupported {
+                        at: at(),
+                        what: format!(
+                            "event resizing compartment `{var}` holding species `{}`, whose concentration does not otherwise change",
+                            s.id
+                        ),
+                    });
                 }
-                let scaled = format!(
-                    "{} * {} / ({})",
-                    tx.name(&s.id),
-                    tx.name(var),
-                    tx.expr(math, at)?
-                );
+                let value = match e.assignments.iter().find(|(v, _)| v == &s.id) {
+                    Some((_, m)) => format!("({})", tx.expr(m, at)?),
+                    None => tx.name(&s.id),
+                };
+                let scaled = format!("{value} * {} / ({})", tx.name(var), tx.expr(math, at)?);
                 assign.insert(tx.name(&s.id), Value::String(scaled));
             }
         }
@@ -772,6 +771,10 @@ pub fn translate(m: &Sbml) -> Result<Imported, SbmlError> {
         t.insert("assign".into(), Value::Table(assign));
         t.insert("initial_value".into(), Value::Boolean(e.initial_value));
         t.insert("persistent".into(), Value::Boolean(e.persistent));
+        t.insert(
+            "use_values_from_trigger_time".into(),
+            Value::Boolean(e.use_values_from_trigger_time),
+        );
         if let Some(p) = &e.priority {
             t.insert("priority".into(), Value::String(tx.expr(p, at)?));
         }

@@ -84,9 +84,9 @@ pub struct PopulationSystem<'a> {
     tie_rng: rand_chacha::ChaCha8Rng,
 }
 
-/// Most rounds of events one instant may cascade through (an event whose
-/// assignments make another trigger true fires it at the same instant).
-pub const MAX_EVENT_ROUNDS: usize = 1000;
+/// Most events that may fire at one instant (an event whose assignments make
+/// another trigger true fires it at the same instant; a loop of them is an error).
+pub const MAX_EVENT_ROUNDS: usize = 10_000;
 
 impl<'a> PopulationSystem<'a> {
     pub fn new(
@@ -166,91 +166,85 @@ impl<'a> PopulationSystem<'a> {
         self.bound.genotypes[0].assignments.run(&mut self.aregs);
     }
 
-    /// Every event's assigned values after [`PopulationSystem::run_assignments`].
-    fn assigned(&self) -> Vec<f64> {
+    /// The values event `k` assigns, computed at `(t, y)`.
+    fn values_of(&mut self, k: usize, t: f64, y: &[f64]) -> Vec<f64> {
+        self.run_assignments(t, y);
+        let first: usize = self.model.events[..k]
+            .iter()
+            .map(|e| e.assignments.len())
+            .sum();
         let p = &self.bound.genotypes[0].assignments;
-        (0..p.n_outputs())
-            .map(|k| p.output(&self.aregs, k))
+        (first..first + self.model.events[k].assignments.len())
+            .map(|j| p.output(&self.aregs, j))
             .collect()
     }
 
-    /// Fire every event due at `(t, y)`, changing `y`. The due events fire one at a
-    /// time, highest priority first, priorities evaluated again after each (equal
-    /// priorities in an order drawn from the system's fixed-seed stream; events
-    /// without one last, in file order); a non-persistent event whose trigger an
-    /// earlier one turned off is dropped. An event computes its values before any of
-    /// the group fires (`use_values_from_trigger_time`) or when it fires. Events
-    /// whose triggers the assignments turn on fire in a further round at the same
-    /// instant. Afterwards every event whose trigger is false is armed. Returns
-    /// whether any event fired.
+    /// Fire every event due at `(t, y)`, changing `y` (SBML's semantics of events
+    /// without delay). An armed event whose trigger is true becomes pending (with
+    /// its values computed then, if `use_values_from_trigger_time`); pending events
+    /// fire one at a time, highest priority first, and after each firing every
+    /// trigger and priority is evaluated again: an event whose trigger turned false
+    /// is armed again (and may become pending once more at this instant), a
+    /// pending non-persistent one whose trigger turned false is dropped. Equal
+    /// priorities fire in an order drawn from the system's fixed-seed stream;
+    /// events without a priority fire last, in file order. Returns whether any
+    /// event fired.
     pub fn fire_events(&mut self, t: f64, y: &mut [f64]) -> Result<bool, SolverError> {
         use rand::Rng;
         let ne = self.model.events.len();
         if ne == 0 {
             return Ok(false);
         }
-        let mut fired = false;
-        for _ in 0..MAX_EVENT_ROUNDS {
+        // (event, values from its trigger time)
+        let mut pending: Vec<(usize, Option<Vec<f64>>)> = Vec::new();
+        let mut fired = 0usize;
+        loop {
             self.run_triggers(t, y);
-            let mut pending: Vec<usize> = (0..ne)
-                .filter(|&k| self.armed[k] && self.trigger(k))
-                .collect();
+            let on: Vec<bool> = (0..ne).map(|k| self.trigger(k)).collect();
+            pending.retain(|&(k, _)| self.model.events[k].persistent || on[k]);
+            for k in 0..ne {
+                if !on[k] {
+                    self.armed[k] = true;
+                } else if self.armed[k] {
+                    self.armed[k] = false;
+                    let v = match self.model.events[k].use_values_from_trigger_time {
+                        true => Some(self.values_of(k, t, y)),
+                        false => None,
+                    };
+                    pending.push((k, v));
+                }
+            }
             if pending.is_empty() {
-                for k in 0..ne {
-                    self.armed[k] = !self.trigger(k);
-                }
-                return Ok(fired);
+                return Ok(fired > 0);
             }
-            self.run_assignments(t, y);
-            let at_trigger = self.assigned();
-            while !pending.is_empty() {
-                self.run_triggers(t, y);
-                pending.retain(|&k| {
-                    let keep = self.model.events[k].persistent || self.trigger(k);
-                    if !keep {
-                        self.armed[k] = true;
-                    }
-                    keep
+            if fired >= MAX_EVENT_ROUNDS {
+                return Err(SolverError {
+                    time: t,
+                    kind: SolverErrorKind::EventLoop {
+                        rounds: MAX_EVENT_ROUNDS,
+                    },
                 });
-                let Some(best) = pending.iter().map(|&k| self.priority(k)).reduce(f64::max) else {
-                    break;
-                };
-                let ties: Vec<usize> = pending
-                    .iter()
-                    .copied()
-                    .filter(|&k| self.priority(k) == best)
-                    .collect();
-                let k = if ties.len() > 1 && best > f64::NEG_INFINITY {
-                    ties[self.tie_rng.random_range(0..ties.len())]
-                } else {
-                    ties[0]
-                };
-                pending.retain(|&j| j != k);
-                let ev = &self.model.events[k];
-                let values = if ev.use_values_from_trigger_time {
-                    at_trigger.clone()
-                } else {
-                    self.run_assignments(t, y);
-                    self.assigned()
-                };
-                let first: usize = self.model.events[..k]
-                    .iter()
-                    .map(|e| e.assignments.len())
-                    .sum();
-                for (j, &(species, _)) in ev.assignments.iter().enumerate() {
-                    y[species] = values[first + j];
-                }
-                self.armed[k] = false;
-                fired = true;
             }
+            // Priorities as they are now (`run_triggers` evaluated them).
+            let prio: Vec<f64> = pending.iter().map(|&(k, _)| self.priority(k)).collect();
+            let best = prio.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let ties: Vec<usize> = (0..pending.len()).filter(|&i| prio[i] == best).collect();
+            let pick = if ties.len() > 1 && best > f64::NEG_INFINITY {
+                ties[self.tie_rng.random_range(0..ties.len())]
+            } else {
+                ties[0]
+            };
+            let (k, values) = pending.remove(pick);
+            let values = match values {
+                Some(v) => v,
+                None => self.values_of(k, t, y),
+            };
+            for (&(species, _), v) in self.model.events[k].assignments.iter().zip(values) {
+                y[species] = v;
+            }
+            fired += 1;
             self.check(t, y)?;
         }
-        Err(SolverError {
-            time: t,
-            kind: SolverErrorKind::EventLoop {
-                rounds: MAX_EVENT_ROUNDS,
-            },
-        })
     }
 
     /// Entries per genotype in the state vector: species then cell count.
