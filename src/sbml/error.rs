@@ -9,6 +9,7 @@ pub struct At {
     pub file: String,
     pub line: u32,
     pub element: String,
+    /// Its id (for rules and assignments: the variable or symbol they set).
     pub id: Option<String>,
 }
 
@@ -16,7 +17,13 @@ impl fmt::Display for At {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}: <{}", self.file, self.line, self.element)?;
         if let Some(id) = &self.id {
-            write!(f, " id=\"{id}\"")?;
+            // Rules and assignments name what they set, not themselves.
+            let key = match self.element.as_str() {
+                "assignmentRule" | "rateRule" | "eventAssignment" => "variable",
+                "initialAssignment" => "symbol",
+                _ => "id",
+            };
+            write!(f, " {key}=\"{id}\"")?;
         }
         write!(f, ">")
     }

@@ -220,7 +220,14 @@ fn name_of(n: Node) -> Option<String> {
 /// Parse SBML text (`file` labels errors).
 pub fn read(file: &str, text: &str) -> Result<Sbml, SbmlError> {
     let doc = Document::parse(text).map_err(|e| {
-        let p = e.pos();
+        // A truncated file ends mid-element: say where it ends.
+        let p = match e {
+            roxmltree::Error::UnexpectedEndOfStream => roxmltree::TextPos::new(
+                text.lines().count().max(1) as u32,
+                text.lines().last().map_or(0, |l| l.chars().count()) as u32 + 1,
+            ),
+            _ => e.pos(),
+        };
         SbmlError::Xml {
             file: file.to_string(),
             line: p.row,

@@ -853,23 +853,27 @@ fn species_rate(
     at: &At,
 ) -> Result<String, SbmlError> {
     let m = tx.m;
-    let mut terms: Vec<Math> = Vec::new();
+    // sum(+- stoichiometry x rate), a stoichiometry of 1 left out, in file order.
+    let mut flux: Option<Math> = None;
     for r in &m.reactions {
-        for (refs, sign) in [(&r.reactants, -1.0), (&r.products, 1.0)] {
+        for (refs, produced) in [(&r.reactants, false), (&r.products, true)] {
             for sr in refs.iter().filter(|sr| sr.species == s.id) {
-                let stoich = match &sr.id {
-                    Some(id) => Math::Name(id.clone()),
-                    None => Math::Num(sr.stoichiometry),
+                let rate = Math::Name(r.id.clone());
+                let term = match &sr.id {
+                    Some(id) => Math::Apply(Op::Times, vec![Math::Name(id.clone()), rate]),
+                    None if sr.stoichiometry == 1.0 => rate,
+                    None => Math::Apply(Op::Times, vec![Math::Num(sr.stoichiometry), rate]),
                 };
-                let mut f = vec![stoich, Math::Name(r.id.clone())];
-                if sign < 0.0 {
-                    f.insert(0, Math::Num(-1.0));
-                }
-                terms.push(Math::Apply(Op::Times, f));
+                flux = Some(match (flux.take(), produced) {
+                    (None, true) => term,
+                    (None, false) => Math::Apply(Op::Minus, vec![term]),
+                    (Some(acc), true) => Math::Apply(Op::Plus, vec![acc, term]),
+                    (Some(acc), false) => Math::Apply(Op::Minus, vec![acc, term]),
+                });
             }
         }
     }
-    let mut flux = Math::Apply(Op::Plus, terms);
+    let mut flux = flux.unwrap_or(Math::Num(0.0));
     if let Some(cf) = s
         .conversion_factor
         .as_ref()
