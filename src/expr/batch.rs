@@ -1039,7 +1039,7 @@ mod tests {
     /// Every instruction kind and operand shape: fused Hill terms (fixed, half-integer
     /// and run-time exponents, per-cell dissociation constant), `a*b +- c` with
     /// uniform and per-cell factors, powers, functions, uniform-only outputs.
-    const SRCS: [&str; 13] = [
+    const SRCS: [&str; 14] = [
         "hill(x, 0.5, 2) * y + hill_rep(c, 0.3, 1.5)",
         "hill(x, 0.5, 2) + y^3 - exp(-y) + t * c",
         "x^1.7 / (1 + y) - min(x, y) + max(c, 0.2) * sqrt(y)",
@@ -1055,6 +1055,8 @@ mod tests {
         "0.3 * hill(x, 0.5, 2) + 0.01 - 0.2 * y",
         "c * hill_rep(y, 0.4, 1.5) + t * c + hill(x, c, 2) * 0.5 + 0.1",
         "0.3 * hill(y, 0.6, 4) + 0.02 + hill(y, 0.6, 4) + x * hill(x, 0.2, 2) + 0.1",
+        // Conditions, `if` with per-cell and uniform branches, the f64 fallbacks.
+        "if(x > y, sin(x), cos(c)) + (x < 1 || c > 0.5) * atan(y) + tanh(x) * not(y > 1.9)",
     ];
 
     /// A Hill term read once, by `a * hill + c` with uniform `a` and `c`, becomes one
@@ -1091,6 +1093,7 @@ mod tests {
             vec![5],
             vec![7, 6],
             vec![10, 11, 12],
+            vec![13],
         ] {
             let bp = BatchProgram::new(&flat, &[0, 1], &outs).unwrap();
             let mut u = bp.uniform_workspace();
