@@ -432,8 +432,24 @@ pub fn translate(m: &Sbml) -> Result<Imported, SbmlError> {
         .filter(|s| !rate_rules.contains_key(&s.id) && !assign_rules.contains_key(&s.id))
         .map(|s| s.id.clone())
         .collect();
+    // A concentration in a compartment whose size an assignment rule sets: its
+    // amount is the state (`ID_amount`), and the id an observable, amount / size.
+    let mut amount_state: IndexMap<String, String> = IndexMap::new();
+    for s in &m.species {
+        if !amount(s)
+            && assign_rules.contains_key(&s.compartment)
+            && !rate_rules.contains_key(&s.id)
+            && !assign_rules.contains_key(&s.id)
+        {
+            let n = fresh(format!("{}_amount", tx.name(&s.id)), &mut taken);
+            amount_state.insert(s.id.clone(), n);
+        }
+    }
     let role = |id: &str| -> Role {
-        if tx.decls.get(id).is_some_and(|d| d.kind == "reaction") || assign_rules.contains_key(id) {
+        if tx.decls.get(id).is_some_and(|d| d.kind == "reaction")
+            || assign_rules.contains_key(id)
+            || amount_state.contains_key(id)
+        {
             Role::Observable
         } else if rate_rules.contains_key(id)
             || event_targets.contains(id)
@@ -602,9 +618,29 @@ pub fn translate(m: &Sbml) -> Result<Imported, SbmlError> {
         .filter(|(_, s)| s.role == Role::Observable)
         .map(|(k, _)| k.clone())
         .collect();
+    let mut obs_defs = defs.clone();
+    for (id, amt) in &amount_state {
+        let c = &m
+            .species
+            .iter()
+            .find(|s| &s.id == id)
+            .expect("a species")
+            .compartment;
+        let at = defs[id].1.clone();
+        obs_defs.insert(
+            id.clone(),
+            (
+                Math::Apply(
+                    Op::Divide,
+                    vec![Math::Name(amt.clone()), Math::Name(c.clone())],
+                ),
+                at,
+            ),
+        );
+    }
     for id in &obs_ids {
         let mut stack = Vec::new();
-        inline_observable(&tx, id, &defs, &symbols, &mut inlined, &mut stack)?;
+        inline_observable(&tx, id, &obs_defs, &symbols, &mut inlined, &mut stack)?;
     }
     let unit_of_species = |s: &super::read::Species| -> String {
         let c = m.compartments.iter().find(|c| c.id == s.compartment);
@@ -711,6 +747,7 @@ pub fn translate(m: &Sbml) -> Result<Imported, SbmlError> {
                         sbml_species.expect("reaction-changed species"),
                         &symbols,
                         &rate_rules,
+                        false,
                         &at,
                     )?,
                     None => "0".to_string(),
@@ -730,12 +767,60 @@ pub fn translate(m: &Sbml) -> Result<Imported, SbmlError> {
             }
         }
     }
+    for (id, amt) in &amount_state {
+        let sp = m.species.iter().find(|s| &s.id == id).expect("a species");
+        let at = defs[id].1.clone();
+        let n0 = symbols[id].initial * symbols[&sp.compartment].initial;
+        if !n0.is_finite() {
+            return Err(SbmlError::Invalid {
+                at,
+                message: format!("the initial amount of `{id}` is {n0}"),
+            });
+        }
+        let rate = if reaction_changed.contains(id) {
+            species_rate(&tx, sp, &symbols, &rate_rules, true, &at)?
+        } else {
+            "0".to_string()
+        };
+        let mut t = Table::new();
+        t.insert("initial".into(), Value::Float(n0));
+        t.insert(
+            "unit".into(),
+            Value::String(
+                sp.substance_units
+                    .clone()
+                    .unwrap_or_else(|| "substance".into()),
+            ),
+        );
+        t.insert(
+            "description".into(),
+            Value::String(format!(
+                "amount of SBML species `{id}`, whose compartment `{}` an assignment rule sizes (`{id}` is this over the size)",
+                sp.compartment
+            )),
+        );
+        t.insert("rate".into(), Value::String(rate));
+        species_t.insert(amt.clone(), Value::Table(t));
+    }
     let mut events_t = Table::new();
     for e in &events {
         let at = || tx.at("event", e.id.as_deref(), e.line);
         let mut assign = Table::new();
         for (var, math) in &e.assignments {
-            assign.insert(tx.name(var), Value::String(tx.expr(math, at)?));
+            match amount_state.get(var) {
+                // A concentration set at the current size: the amount follows.
+                Some(amt) => {
+                    let c = &m
+                        .species
+                        .iter()
+                        .find(|s| &s.id == var)
+                        .expect("a species")
+                        .compartment;
+                    let v = format!("({}) * {}", tx.expr(math, at)?, tx.name(c));
+                    assign.insert(amt.clone(), Value::String(v))
+                }
+                None => assign.insert(tx.name(var), Value::String(tx.expr(math, at)?)),
+            };
         }
         // A compartment's new size keeps the amounts of the species inside: each
         // concentration (the one assigned in this event, else the current one,
@@ -844,12 +929,13 @@ fn time_unit_key(u: crate::model::TimeUnit) -> &'static str {
     }
 }
 
-/// `d S / dt` of a species changed by reactions.
+/// `d S / dt` of a species changed by reactions (of its amount with `as_amount`).
 fn species_rate(
     tx: &Tx,
     s: &super::read::Species,
     symbols: &IndexMap<String, Symbol>,
     rate_rules: &IndexMap<String, (Math, u32)>,
+    as_amount: bool,
     at: &At,
 ) -> Result<String, SbmlError> {
     let m = tx.m;
@@ -889,7 +975,7 @@ fn species_rate(
         flux = Math::Apply(Op::Times, vec![flux, Math::Name(cf.clone())]);
     }
     let (_, is_amount) = symbols[&s.id].species.clone().expect("a species");
-    if is_amount {
+    if is_amount || as_amount {
         return tx.expr(&flux, || at.clone());
     }
     let v = Math::Name(s.compartment.clone());
