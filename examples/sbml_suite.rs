@@ -3,8 +3,10 @@
 //! of every case that does not pass.
 //!
 //! ```text
-//! cargo run --release --example sbml_suite -- [SUITE_DIR] [--out FILE] [--only N-M]
+//! cargo run --release --example sbml_suite -- [SUITE_DIR] [--out FILE] [--only N-M] [--round-trip]
 //! ```
+//! `--round-trip` exports each imported model to SBML and imports it again before
+//! running it (a check of `resloop export`).
 //! SUITE_DIR defaults to `$SBML_TEST_SUITE`, else `../shared/sbml-test-suite`; the
 //! table goes to `--out` (default `target/sbml-suite.md`).
 
@@ -13,7 +15,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use rayon::prelude::*;
-use resloop::sbml::suite::{list_cases, run_case, Outcome};
+use resloop::sbml::suite::{list_cases, run_case_with, Outcome};
 
 /// Solver tolerances for the suite (its own tolerances are 1e-4 relative and
 /// usually 1e-7 absolute or looser).
@@ -24,10 +26,12 @@ fn main() {
     let mut dir: Option<PathBuf> = None;
     let mut out = PathBuf::from("target/sbml-suite.md");
     let mut only: Option<(u32, u32)> = None;
+    let mut round_trip = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--out" => out = PathBuf::from(args.next().expect("--out FILE")),
+            "--round-trip" => round_trip = true,
             "--only" => {
                 let r = args.next().expect("--only N-M");
                 let (a, b) = r.split_once('-').unwrap_or((&r, &r));
@@ -53,7 +57,10 @@ fn main() {
         cases.retain(|c| c.id.parse::<u32>().is_ok_and(|n| (a..=b).contains(&n)));
     }
     let started = std::time::Instant::now();
-    let results: Vec<Outcome> = cases.par_iter().map(|c| run_case(c, RTOL, ATOL)).collect();
+    let results: Vec<Outcome> = cases
+        .par_iter()
+        .map(|c| run_case_with(c, RTOL, ATOL, round_trip))
+        .collect();
     let secs = started.elapsed().as_secs_f64();
 
     let mut by_outcome: BTreeMap<&str, usize> = BTreeMap::new();
@@ -78,8 +85,13 @@ fn main() {
     let _ = writeln!(md, "# SBML Test Suite: resloop\n");
     let _ = writeln!(
         md,
-        "{passed} of {} cases pass ({} at rtol {RTOL:e}, atol {ATOL:e}; {:.0} s).\n",
+        "{passed} of {} cases pass ({}{} at rtol {RTOL:e}, atol {ATOL:e}; {:.0} s).\n",
         cases.len(),
+        if round_trip {
+            "imported, exported and imported again; "
+        } else {
+            ""
+        },
         dir.display(),
         secs
     );

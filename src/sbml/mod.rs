@@ -12,6 +12,7 @@
 //! but `model`'s and `expr`'s public types (and `compile` to check its output).
 
 mod error;
+pub mod export;
 pub mod math;
 pub mod read;
 pub mod suite;

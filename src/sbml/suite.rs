@@ -183,13 +183,19 @@ fn model_file(case: &Case) -> Option<PathBuf> {
 
 /// Run one case with the given solver tolerances.
 pub fn run_case(case: &Case, rtol: f64, atol: f64) -> Outcome {
-    match run_case_inner(case, rtol, atol) {
+    run_case_with(case, rtol, atol, false)
+}
+
+/// Run one case; with `round_trip` the imported model is exported to SBML and
+/// imported again before it runs (so the case checks export as well).
+pub fn run_case_with(case: &Case, rtol: f64, atol: f64, round_trip: bool) -> Outcome {
+    match run_case_inner(case, rtol, atol, round_trip) {
         Ok(o) => o,
         Err(o) => o,
     }
 }
 
-fn run_case_inner(case: &Case, rtol: f64, atol: f64) -> Result<Outcome, Outcome> {
+fn run_case_inner(case: &Case, rtol: f64, atol: f64, round_trip: bool) -> Result<Outcome, Outcome> {
     if !case.test_type.contains("TimeCourse") {
         return Ok(Outcome::NotTimeCourse);
     }
@@ -211,7 +217,17 @@ fn run_case_inner(case: &Case, rtol: f64, atol: f64) -> Result<Outcome, Outcome>
             settings.start
         )));
     }
-    let timeline = run(&imported, &settings, rtol, atol).map_err(err)?;
+    let toml = if round_trip {
+        let model =
+            compile_str(Path::new("imported"), &imported.toml).map_err(|e| err(e.to_string()))?;
+        let xml = super::export::export(&model).map_err(|e| err(format!("export: {e}")))?;
+        import_str(Path::new("exported.xml"), &xml)
+            .map_err(|e| err(format!("import of the export: {e}")))?
+            .toml
+    } else {
+        imported.toml.clone()
+    };
+    let timeline = run(&toml, &settings, rtol, atol).map_err(err)?;
     compare(&imported, &settings, &timeline, &expected)
 }
 
@@ -222,8 +238,8 @@ struct Run {
 }
 
 /// Simulate an imported model for a case's settings.
-fn run(imported: &Imported, s: &Settings, rtol: f64, atol: f64) -> Result<Run, String> {
-    let model = compile_str(Path::new("imported"), &imported.toml).map_err(|e| e.to_string())?;
+fn run(toml: &str, s: &Settings, rtol: f64, atol: f64) -> Result<Run, String> {
+    let model = compile_str(Path::new("imported"), toml).map_err(|e| e.to_string())?;
     let bound = BoundModel::new(&model, &model.param_values()).map_err(|e| e.to_string())?;
     let mut opts = OdeOptions::new(s.start + s.duration);
     opts.n_out = s.steps.max(1);
