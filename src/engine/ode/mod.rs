@@ -25,4 +25,4 @@ pub use run::{
     default_negative_tolerance, timeline_columns, total_cells, Captured, GenotypeReading, OdeRun,
     RowRecorder, RunSettings,
 };
-pub use solver::{Method, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats};
+pub use solver::{Method, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats, StepLimit};
