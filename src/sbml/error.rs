@@ -6,11 +6,22 @@ use std::fmt;
 /// Where in an SBML file: the file, the line, the element and its id (if any).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct At {
-    pub file: String,
+    pub file: Box<str>,
     pub line: u32,
-    pub element: String,
+    pub element: Box<str>,
     /// Its id (for rules and assignments: the variable or symbol they set).
-    pub id: Option<String>,
+    pub id: Option<Box<str>>,
+}
+
+impl At {
+    pub fn new(file: &str, line: u32, element: &str, id: Option<&str>) -> At {
+        At {
+            file: file.into(),
+            line,
+            element: element.into(),
+            id: id.map(Into::into),
+        }
+    }
 }
 
 impl fmt::Display for At {
@@ -18,7 +29,7 @@ impl fmt::Display for At {
         write!(f, "{}:{}: <{}", self.file, self.line, self.element)?;
         if let Some(id) = &self.id {
             // Rules and assignments name what they set, not themselves.
-            let key = match self.element.as_str() {
+            let key = match &*self.element {
                 "assignmentRule" | "rateRule" | "eventAssignment" => "variable",
                 "initialAssignment" => "symbol",
                 _ => "id",

@@ -74,12 +74,7 @@ pub struct Reader<'a> {
 
 impl Reader<'_> {
     fn at(&self, n: Node) -> At {
-        At {
-            file: self.file.to_string(),
-            line: line_of(n),
-            element: n.tag_name().name().to_string(),
-            id: None,
-        }
+        At::new(self.file, line_of(n), n.tag_name().name(), None)
     }
 
     fn unsupported(&self, n: Node, what: impl Into<String>) -> SbmlError {
@@ -539,7 +534,7 @@ impl Math {
                 Op::Power => (format!("{}^{}", wrap(&a[0], 8)?, wrap(&a[1], 8)?), 7),
                 Op::Root => (format!("{}^(1 / {})", wrap(&a[1], 8)?, wrap(&a[0], 6)?), 7),
                 Op::Log => match a[0] {
-                    Math::Num(b) if b == 10.0 => (format!("log10({})", p(&a[1])?.0), 8),
+                    Math::Num(10.0) => (format!("log10({})", p(&a[1])?.0), 8),
                     _ => (format!("ln({}) / ln({})", p(&a[1])?.0, p(&a[0])?.0), 5),
                 },
                 Op::F1(f) => (format!("{f}({})", p(&a[0])?.0), 8),

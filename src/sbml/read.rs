@@ -126,12 +126,12 @@ struct Cx<'a> {
 
 impl Cx<'_> {
     fn at(&self, n: Node) -> At {
-        At {
-            file: self.file.to_string(),
-            line: line_of(n),
-            element: n.tag_name().name().to_string(),
-            id: n.attribute("id").map(str::to_string),
-        }
+        At::new(
+            self.file,
+            line_of(n),
+            n.tag_name().name(),
+            n.attribute("id"),
+        )
     }
 
     fn unsupported(&self, n: Node, what: impl Into<String>) -> SbmlError {
@@ -237,12 +237,7 @@ pub fn read(file: &str, text: &str) -> Result<Sbml, SbmlError> {
     })?;
     let root = doc.root_element();
     let bad = |n: Node, message: String| SbmlError::NotSbml {
-        at: At {
-            file: file.to_string(),
-            line: line_of(n),
-            element: n.tag_name().name().to_string(),
-            id: None,
-        },
+        at: At::new(file, line_of(n), n.tag_name().name(), None),
         message,
     };
     if root.tag_name().name() != "sbml" {

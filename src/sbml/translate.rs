@@ -88,12 +88,7 @@ struct Tx<'a> {
 
 impl Tx<'_> {
     fn at(&self, element: &str, id: Option<&str>, line: u32) -> At {
-        At {
-            file: self.m.file.clone(),
-            line,
-            element: element.to_string(),
-            id: id.map(str::to_string),
-        }
+        At::new(&self.m.file, line, element, id)
     }
 
     fn name(&self, id: &str) -> String {
@@ -640,7 +635,7 @@ pub fn translate(m: &Sbml) -> Result<Imported, SbmlError> {
     }
     for id in &obs_ids {
         let mut stack = Vec::new();
-        inline_observable(&tx, id, &obs_defs, &symbols, &mut inlined, &mut stack)?;
+        inline_observable(id, &obs_defs, &symbols, &mut inlined, &mut stack)?;
     }
     let unit_of_species = |s: &super::read::Species| -> String {
         let c = m.compartments.iter().find(|c| c.id == s.compartment);
@@ -1012,7 +1007,6 @@ fn species_rate(
 
 /// The expression of observable `id` with every observable it reads inlined.
 fn inline_observable(
-    tx: &Tx,
     id: &str,
     defs: &IndexMap<String, (Math, At)>,
     symbols: &IndexMap<String, Symbol>,
@@ -1037,7 +1031,7 @@ fn inline_observable(
     let mut sub: HashMap<String, Math> = HashMap::new();
     for n in names {
         if symbols.get(&n).is_some_and(|s| s.role == Role::Observable) && !sub.contains_key(&n) {
-            let m = inline_observable(tx, &n, defs, symbols, done, stack)?;
+            let m = inline_observable(&n, defs, symbols, done, stack)?;
             sub.insert(n, m);
         }
     }
@@ -1058,80 +1052,93 @@ fn evaluate_all(
     for (i, id) in ids.iter().enumerate() {
         scope.insert(&tx.name(id), Var::Param(i));
     }
-    let mut values = vec![f64::NAN; ids.len()];
-    let mut state = vec![0u8; ids.len()]; // 0 new, 1 in progress, 2 done
-    let index: HashMap<&str, usize> = ids
+    let mut ev = Evaluation {
+        tx,
+        defs,
+        index: ids
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.as_str(), i))
+            .collect(),
+        values: vec![f64::NAN; ids.len()],
+        state: vec![Visit::New; ids.len()],
+        ids,
+        scope,
+    };
+    for i in 0..ev.ids.len() {
+        ev.visit(i, &mut Vec::new())?;
+    }
+    Ok(ev
+        .ids
         .iter()
         .enumerate()
-        .map(|(i, s)| (s.as_str(), i))
-        .collect();
-    fn visit(
-        i: usize,
-        tx: &Tx,
-        ids: &[&String],
-        defs: &IndexMap<String, (Math, At)>,
-        index: &HashMap<&str, usize>,
-        scope: &Scope,
-        values: &mut Vec<f64>,
-        state: &mut Vec<u8>,
-        path: &mut Vec<usize>,
-    ) -> Result<(), SbmlError> {
-        if state[i] == 2 {
-            return Ok(());
+        .map(|(i, id)| (id.to_string(), ev.values[i]))
+        .collect())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Visit {
+    New,
+    InProgress,
+    Done,
+}
+
+/// A depth-first evaluation of definitions (see [`evaluate_all`]).
+struct Evaluation<'a> {
+    tx: &'a Tx<'a>,
+    defs: &'a IndexMap<String, (Math, At)>,
+    ids: Vec<&'a String>,
+    index: HashMap<&'a str, usize>,
+    scope: Scope,
+    values: Vec<f64>,
+    state: Vec<Visit>,
+}
+
+impl Evaluation<'_> {
+    /// Evaluate definition `i` after everything it reads; `path` is the chain of
+    /// definitions being evaluated (to name a cycle).
+    fn visit(&mut self, i: usize, path: &mut Vec<usize>) -> Result<(), SbmlError> {
+        let (math, at) = &self.defs[self.ids[i]];
+        match self.state[i] {
+            Visit::Done => return Ok(()),
+            Visit::InProgress => {
+                let from = path.iter().position(|&p| p == i).unwrap_or(0);
+                let mut cycle: Vec<&str> =
+                    path[from..].iter().map(|&p| self.ids[p].as_str()).collect();
+                cycle.push(self.ids[i]);
+                return Err(SbmlError::Cycle {
+                    at: at.clone(),
+                    cycle: cycle.join(" -> "),
+                });
+            }
+            Visit::New => {}
         }
-        let (math, at) = &defs[ids[i]];
-        if state[i] == 1 {
-            let from = path.iter().position(|&p| p == i).unwrap_or(0);
-            let mut cycle: Vec<&str> = path[from..].iter().map(|&p| ids[p].as_str()).collect();
-            cycle.push(ids[i]);
-            return Err(SbmlError::Cycle {
-                at: at.clone(),
-                cycle: cycle.join(" -> "),
-            });
-        }
-        state[i] = 1;
+        self.state[i] = Visit::InProgress;
         path.push(i);
         let mut names = Vec::new();
         math.names(&mut names);
         for n in &names {
-            if let Some(&j) = index.get(n.as_str()) {
-                visit(j, tx, ids, defs, index, scope, values, state, path)?;
+            if let Some(&j) = self.index.get(n.as_str()) {
+                self.visit(j, path)?;
             }
         }
         path.pop();
-        let text = tx.expr(math, || at.clone())?;
+        let text = self.tx.expr(math, || at.clone())?;
         let bad = |message: String| SbmlError::Translation {
-            file: tx.m.file.clone(),
+            file: self.tx.m.file.clone(),
             message: format!("{at}: expression `{text}`: {message}"),
         };
         let ast = parse(&text).map_err(|e| bad(e.to_string()))?;
-        let e = resolve(&ast, scope).map_err(|e| bad(e.to_string()))?;
-        values[i] = e.eval(&Env {
+        let e = resolve(&ast, &self.scope).map_err(|e| bad(e.to_string()))?;
+        self.values[i] = e.eval(&Env {
             species: &[],
-            params: values,
+            params: &self.values,
             drugs: &[],
             effects: &[],
             observables: &[],
             t: 0.0,
         });
-        state[i] = 2;
+        self.state[i] = Visit::Done;
         Ok(())
     }
-    for i in 0..ids.len() {
-        visit(
-            i,
-            tx,
-            &ids,
-            defs,
-            &index,
-            &scope,
-            &mut values,
-            &mut state,
-            &mut Vec::new(),
-        )?;
-    }
-    Ok(ids
-        .iter()
-        .map(|id| (id.to_string(), values[index[id.as_str()]]))
-        .collect())
 }

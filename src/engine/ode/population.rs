@@ -207,8 +207,8 @@ impl<'a> PopulationSystem<'a> {
             self.run_triggers(t, y);
             let on: Vec<bool> = (0..ne).map(|k| self.trigger(k)).collect();
             pending.retain(|&(k, _)| self.model.events[k].persistent || on[k]);
-            for k in 0..ne {
-                if !on[k] {
+            for (k, &is_on) in on.iter().enumerate() {
+                if !is_on {
                     self.armed[k] = true;
                 } else if self.armed[k] {
                     self.armed[k] = false;
