@@ -106,12 +106,12 @@ impl Func {
         }
     }
 
-    /// Whether the function takes two arguments.
-    pub fn is_binary(self) -> bool {
+    /// Whether the function is a condition (a comparison or a logical function):
+    /// its value is 1 or 0.
+    pub fn is_condition(self) -> bool {
         matches!(
             self,
-            Func::Min
-                | Func::Max
+            Func::Not
                 | Func::Lt
                 | Func::Le
                 | Func::Gt
@@ -121,29 +121,13 @@ impl Func {
                 | Func::And
                 | Func::Or
                 | Func::Xor
-                | Func::Rem
         )
     }
 
     /// Whether the value is piecewise constant in its arguments (a comparison, a
     /// logical function, floor, ceil, step): its derivative is 0 almost everywhere.
     pub fn is_piecewise_constant(self) -> bool {
-        matches!(
-            self,
-            Func::Step
-                | Func::Floor
-                | Func::Ceil
-                | Func::Not
-                | Func::Lt
-                | Func::Le
-                | Func::Gt
-                | Func::Ge
-                | Func::Eq
-                | Func::Ne
-                | Func::And
-                | Func::Or
-                | Func::Xor
-        )
+        self.is_condition() || matches!(self, Func::Step | Func::Floor | Func::Ceil)
     }
 
     pub fn apply1(self, a: f64) -> f64 {

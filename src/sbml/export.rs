@@ -236,7 +236,7 @@ impl Writer<'_> {
                 self.cond(b, s);
                 s.push_str("</apply>");
             }
-            Expr::F2(f, a, b) if is_boolean(*f) => {
+            Expr::F2(f, a, b) if f.is_condition() => {
                 let _ = write!(s, "<apply><{}/>", mathml_name(*f));
                 self.node(a, s);
                 self.node(b, s);
@@ -306,7 +306,7 @@ impl Writer<'_> {
                 self.node(&Expr::if_(c, Expr::c(1.0), Expr::c(0.0)), s);
             }
             // A truth value as a number, as resloop means it.
-            Expr::F1(f, _) | Expr::F2(f, _, _) if is_boolean(*f) => {
+            Expr::F1(f, _) | Expr::F2(f, _, _) if f.is_condition() => {
                 s.push_str("<piecewise><piece><cn>1</cn>");
                 self.cond(e, s);
                 s.push_str("</piece><otherwise><cn>0</cn></otherwise></piecewise>");
@@ -315,22 +315,6 @@ impl Writer<'_> {
             Expr::F2(f, a, b) => apply(mathml_name(*f), &[a, b], s),
         }
     }
-}
-
-fn is_boolean(f: Func) -> bool {
-    matches!(
-        f,
-        Func::Not
-            | Func::Lt
-            | Func::Le
-            | Func::Gt
-            | Func::Ge
-            | Func::Eq
-            | Func::Ne
-            | Func::And
-            | Func::Or
-            | Func::Xor
-    )
 }
 
 /// The MathML element of a resloop function.
