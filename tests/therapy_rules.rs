@@ -3,6 +3,8 @@
 //! reaches a size, progression at an absolute size, and an arm that ends on
 //! resistance.
 
+mod common;
+
 use std::path::Path;
 
 use resloop::compile::{compile_file, CompiledModel};
@@ -172,7 +174,8 @@ fn bad_rules_are_refused_with_the_field() {
 fn the_host_sets_take_growth_and_capacity_in_vivo() {
     // Constant division 1/day and death 0.2/day; in the host a tenth of the cells take
     // and divide at 0.4 times their culture rate.
-    let m = common_birth_death();
+    // The mutant genotype is never reached (probability 0): every cell is parental.
+    let m = common::birth_death(1.0, 0.2, 0.0, 1.0, 0.2, 1e6);
     let host = |extra: &str| {
         schedule(
             &m,
@@ -197,46 +200,4 @@ fn the_host_sets_take_growth_and_capacity_in_vivo() {
     let want = k / (1.0 + (k / 1e4 - 1.0) * (-a * 10.0f64).exp());
     let got = r.summary.final_cells;
     assert!((got / want - 1.0).abs() < 1e-5, "{got} vs {want}");
-}
-
-/// A linear birth-death model with constant rates (day time unit): division 1,
-/// death 0.2, one inert species, no genotype.
-fn common_birth_death() -> CompiledModel {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("bd.toml");
-    std::fs::write(
-        &path,
-        r#"
-[model]
-name = "bd"
-title = "birth-death"
-time_unit = "days"
-description = "constant rates"
-
-[species.x]
-initial = 1.0
-unit = "1"
-description = "inert"
-rate = "0"
-
-[parameters.b]
-value = 1.0
-unit = "1/day"
-provenance = "assumed"
-note = "division"
-
-[parameters.d]
-value = 0.2
-unit = "1/day"
-provenance = "assumed"
-note = "death"
-
-[fate]
-division = "b"
-death = "d"
-initial_cells = 1e6
-"#,
-    )
-    .unwrap();
-    compile_file(&path).unwrap()
 }
