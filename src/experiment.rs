@@ -61,6 +61,8 @@ pub struct SimulateRequest {
     pub doses: Vec<String>,
     /// `PARAM=VALUE`
     pub sets: Vec<String>,
+    /// Accept `sets` outside the parameters' declared bounds.
+    pub allow_out_of_bounds: bool,
     pub method: Method,
     pub rtol: f64,
     pub atol: f64,
@@ -80,6 +82,7 @@ impl SimulateRequest {
             days,
             doses: Vec::new(),
             sets: Vec::new(),
+            allow_out_of_bounds: false,
             method: Method::default(),
             rtol: 1e-6,
             atol: 1e-9,
@@ -92,8 +95,20 @@ impl SimulateRequest {
     }
 }
 
-/// Apply `PARAM=VALUE` changes to base parameter values.
+/// Apply `PARAM=VALUE` changes to base parameter values; a value outside the bounds
+/// the model declares for the parameter is refused.
 pub fn apply_sets(model: &CompiledModel, sets: &[String]) -> Result<Vec<f64>, ExperimentError> {
+    apply_sets_checked(model, sets, false)
+}
+
+/// [`apply_sets`], accepting values outside the declared bounds when
+/// `allow_out_of_bounds` (the bounds say where the model was calibrated and
+/// swept, not what is physically possible).
+pub fn apply_sets_checked(
+    model: &CompiledModel,
+    sets: &[String],
+    allow_out_of_bounds: bool,
+) -> Result<Vec<f64>, ExperimentError> {
     let mut values = model.param_values();
     for spec in sets {
         let fail = |m: String| ExperimentError::Set {
@@ -117,9 +132,56 @@ pub fn apply_sets(model: &CompiledModel, sets: &[String]) -> Result<Vec<f64>, Ex
         if !x.is_finite() {
             return Err(fail(format!("expected a finite value, found {x}")));
         }
+        if let (Some([lo, hi]), false) = (model.params[i].bounds, allow_out_of_bounds) {
+            if !(lo..=hi).contains(&x) {
+                return Err(fail(format!(
+                    "{x} lies outside the bounds [{lo}, {hi}] the model declares for `{name}`; \
+                     pass --allow-out-of-bounds to run it anyway"
+                )));
+            }
+        }
         values[i] = x;
     }
     Ok(values)
+}
+
+/// The length (days) and dose specs of a run given on the command line: what was
+/// given, else the model's `[scenario]`; `drug_free` drops the scenario's doses. The
+/// simulate and agent-based commands read it the same way, so a model runs under the
+/// same drug whichever engine runs it.
+pub fn scenario_plan(
+    model: &CompiledModel,
+    days: Option<f64>,
+    doses: &[String],
+    drug_free: bool,
+) -> Result<(f64, Vec<String>), ExperimentError> {
+    if drug_free && !doses.is_empty() {
+        return Err(ExperimentError::Settings(
+            "--drug-free and --dose exclude each other".into(),
+        ));
+    }
+    let days = match (days, &model.scenario) {
+        (Some(d), _) => d,
+        (None, Some(s)) => s.days,
+        (None, None) => {
+            return Err(ExperimentError::Settings(format!(
+                "{} has no [scenario]: give the length of the run with --days",
+                model.meta.path
+            )))
+        }
+    };
+    let doses = if drug_free {
+        Vec::new()
+    } else if !doses.is_empty() {
+        doses.to_vec()
+    } else {
+        model
+            .scenario
+            .as_ref()
+            .map(|s| s.doses.clone())
+            .unwrap_or_default()
+    };
+    Ok((days, doses))
 }
 
 /// What a finished simulation wrote and measured.
@@ -180,7 +242,7 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
     }
     let model = compile_file(&req.model)?;
     let t_end = req.days * 24.0 / model.meta.time_unit.hours();
-    let params = apply_sets(&model, &req.sets)?;
+    let params = apply_sets_checked(&model, &req.sets, req.allow_out_of_bounds)?;
     let mut doses = Vec::new();
     for d in &req.doses {
         doses.extend(parse_dose_spec(&model, d, t_end)?);

@@ -4,6 +4,8 @@ use anyhow::bail;
 use resloop::compile::{compile_file, CompiledModel};
 use resloop::model::Provenance;
 
+use super::common::say;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Model file (TOML).
@@ -92,8 +94,9 @@ pub fn summary(m: &CompiledModel) -> String {
     );
     if let Some(sc) = &m.scenario {
         s += &format!(
-            "  default scenario: {} days, doses {:?}\n",
-            sc.days, sc.doses
+            "  default scenario: {} days, doses {}\n",
+            resloop::output::number::num(sc.days),
+            sc.doses.join(", ")
         );
     }
     s
@@ -112,7 +115,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             a.model.display()
         );
     }
-    println!(
+    say!(
         "ok: {} checks out{}",
         a.model.display(),
         if m.warnings.is_empty() {

@@ -7,6 +7,8 @@ use resloop::therapy::{self, compare::write_compare};
 
 use super::therapy::{load_schedule, report, RunArgs};
 
+use super::common::say;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Model file (TOML).
@@ -60,17 +62,23 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .zip(&results)
         .map(|(s, r)| (s, r.as_slice()))
         .collect();
-    let table = write_compare(run.path(), &model, &opts, &runs, !a.run.no_plot)?;
+    let table = write_compare(
+        run.path(),
+        &model,
+        &opts,
+        &runs,
+        !super::common::get().no_plot,
+    )?;
     run.finish()?;
     for (s, r) in &runs {
-        println!("{}", report(s, &r[0]));
+        say!("{}", report(s, &r[0]));
     }
-    println!();
+    say!();
     print!("{}", table.render());
-    println!(
+    say!(
         "\nwrote {} (one folder per schedule, compare.csv{})",
         a.out.display(),
-        if a.run.no_plot {
+        if super::common::get().no_plot {
             ""
         } else {
             ", compare.png, compare.svg"

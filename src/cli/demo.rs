@@ -10,6 +10,8 @@ use resloop::compile::compile_file;
 use resloop::experiment::{run_simulate, SimulateRequest};
 use resloop::facts::{self, Measure};
 
+use super::common::say;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Folder of model files.
@@ -21,7 +23,7 @@ pub struct Args {
 }
 
 fn step(words: Vec<String>) -> anyhow::Result<()> {
-    println!("\n$ resloop {}", words.join(" "));
+    say!("\n$ resloop {}", words.join(" "));
     super::run_words(&words)
 }
 
@@ -115,7 +117,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             ),
         };
         let out = a.out.join(&m.meta.name);
-        println!("\n=== {} — {}", m.meta.name, m.meta.title);
+        say!("\n=== {} — {}", m.meta.name, m.meta.title);
         let mut req = SimulateRequest::new(f, days);
         req.doses = doses;
         let run = super::run_dir::begin(&out.join("scenario"))?;
@@ -126,8 +128,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             tl.column("total", "cells")
                 .expect("every timeline has total cells"),
         );
-        println!("default scenario: {days} days; {what}");
-        println!(
+        say!(
+            "default scenario: {} days; {what}",
+            resloop::output::number::num(days)
+        );
+        say!(
             "  cells {:.3e} -> {:.3e} (nadir {:.3e}); outputs in {}",
             total[0],
             total[total.len() - 1],
@@ -156,11 +161,11 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             }
         }
     }
-    println!("\n=== agent-based ensemble (models/minimal_loop.toml)");
+    say!("\n=== agent-based ensemble (models/minimal_loop.toml)");
     super::abm::demo(&a.out.join("abm"))?;
-    println!("\n=== sweeps and sensitivity (models/sweeps/)");
+    say!("\n=== sweeps and sensitivity (models/sweeps/)");
     super::sweep::demo(&a.out.join("sweeps"))?;
-    println!(
+    say!(
         "\ndemo finished in {:.2} s; outputs in {}",
         start.elapsed().as_secs_f64(),
         a.out.display()

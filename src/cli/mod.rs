@@ -4,6 +4,7 @@ mod abm;
 mod calibrate;
 mod check;
 mod checkerboard;
+mod common;
 mod compare;
 mod demo;
 mod run_dir;
@@ -31,6 +32,8 @@ struct Cli {
     /// Replace an existing non-empty output folder (only once the new run is complete).
     #[arg(long, global = true)]
     overwrite: bool,
+    #[command(flatten)]
+    common: common::Common,
 }
 
 #[derive(Subcommand)]
@@ -66,6 +69,7 @@ enum Command {
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     set_limits(&cli.limits)?;
+    common::set(cli.common);
     run_dir::set_overwrite(cli.overwrite);
     run_dir::install_signal_handler();
     let result = dispatch(cli.command);
@@ -90,6 +94,7 @@ pub fn run_words(words: &[String]) -> anyhow::Result<()> {
     if !cli.limits.is_empty() {
         set_limits(&cli.limits)?;
     }
+    common::set(cli.common);
     dispatch(cli.command)
 }
 
@@ -108,5 +113,29 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Sweep(a) => sweep::run_sweep_cmd(a),
         Command::Merge(a) => sweep::run_merge(a),
         Command::Sensitivity(a) => sweep::run_sensitivity(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every flag of every subcommand says what it does in `--help`.
+    #[test]
+    fn every_flag_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "resloop", &mut missing);
+        assert!(missing.is_empty(), "flags without help: {missing:?}");
     }
 }

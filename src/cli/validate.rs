@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use resloop::facts::{self, Runner, Status, Table};
 
+use super::common::say;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Model files (`models/x.toml`, whose facts are `models/x.facts.toml`) or fact
@@ -43,22 +45,42 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if files.is_empty() {
         bail!("no fact files found (expected models/*.facts.toml)");
     }
-    let mut rows = Vec::new();
-    let mut problems = 0;
+    let engine = match resloop::engine::EngineKind::parse(&a.engine) {
+        Some(resloop::engine::EngineKind::AgentBased) | None => {
+            bail!("--engine `{}`: expected mean-field or hybrid", a.engine)
+        }
+        Some(k) => k,
+    };
+    let mut loaded = Vec::new();
+    let mut ids = Vec::new();
     for path in &files {
         let mut file = facts::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        ids.extend(file.facts.iter().map(|f| f.id.clone()));
         if let Some(only) = &a.only {
             file.facts.retain(|f| f.id.contains(only.as_str()));
         }
-        let engine = match resloop::engine::EngineKind::parse(&a.engine) {
-            Some(resloop::engine::EngineKind::AgentBased) | None => {
-                bail!("--engine `{}`: expected mean-field or hybrid", a.engine)
-            }
-            Some(k) => k,
-        };
-        let mut runner = Runner::new(&file).with_engine(engine, a.seed);
+        loaded.push(file);
+    }
+    if let Some(only) = &a.only {
+        if loaded.iter().all(|f| f.facts.is_empty()) {
+            let shown = ids.iter().take(12).cloned().collect::<Vec<_>>().join(", ");
+            let more = ids.len().saturating_sub(12);
+            bail!(
+                "--only `{only}`: no fact id contains it; the facts are: {shown}{}",
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            );
+        }
+    }
+    let mut rows = Vec::new();
+    let mut problems = 0;
+    for file in &loaded {
+        let mut runner = Runner::new(file).with_engine(engine, a.seed);
         let outcomes = runner.run_all();
-        println!(
+        say!(
             "{}\n",
             Table {
                 model: &file.model.meta.name,
@@ -72,7 +94,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let csv = run.path().join("validate.csv");
     facts::write_csv(&csv, &rows).with_context(|| format!("cannot write {}", csv.display()))?;
     run.finish()?;
-    println!("wrote {}", a.out.join("validate.csv").display());
+    say!("wrote {}", a.out.join("validate.csv").display());
     if problems > 0 {
         bail!("{problems} fact(s) fail that are not marked as known failures");
     }

@@ -3,6 +3,8 @@
 
 pub mod atomic;
 pub mod manifest;
+pub mod number;
 pub mod plot;
+pub mod progress;
 pub mod timeline;
 pub mod timeline_plot;
