@@ -21,7 +21,7 @@ use super::ensemble::{
 use super::error::AbmError;
 use super::model::{CellModel, Exposure};
 use super::output::{
-    plot_muller, plot_population, plot_resistance_times, plot_species_distributions,
+    most_mutant, plot_muller, plot_population, plot_resistance_times, plot_species_distributions,
     write_clones_csv, write_events_csv, write_muller_csv, write_summary_csv, write_timeline_csv,
     ExposureRows,
 };
@@ -627,8 +627,8 @@ pub fn write_outputs(
             plot_resistance_times(&out.join("time_to_resistance"), ens, tu)?;
             outputs.push("time_to_resistance.png/svg".into());
         }
-        if let Some(r) = ens.replicates.first() {
-            plot_muller(&out.join("muller"), r, tu)?;
+        if let Some(r) = most_mutant(ens) {
+            plot_muller(&out.join("muller"), r, &ens.genotype_names, tu)?;
             outputs.push("muller.png/svg".into());
             for &s in &p.plot_species {
                 let sp = &m.species[s];

@@ -104,7 +104,9 @@ pub fn summary(m: &CompiledModel) -> String {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let m = compile_file(&a.model)?;
-    print!("{}", summary(&m));
+    if !super::common::get().quiet {
+        print!("{}", summary(&m));
+    }
     for w in &m.warnings {
         eprintln!("warning: {}: {}", w.at, w.message);
     }

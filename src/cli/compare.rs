@@ -74,7 +74,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         say!("{}", report(s, &r[0]));
     }
     say!();
-    print!("{}", table.render());
+    if !super::common::get().quiet {
+        print!("{}", table.render());
+    }
     say!(
         "\nwrote {} (one folder per schedule, compare.csv{})",
         a.out.display(),

@@ -4,6 +4,7 @@
 pub mod atomic;
 pub mod manifest;
 pub mod number;
+pub mod panels;
 pub mod plot;
 pub mod progress;
 pub mod timeline;

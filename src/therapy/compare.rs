@@ -255,7 +255,7 @@ pub fn write_compare(
     if plots {
         let first: Vec<(&Schedule, &TherapyResult)> =
             runs.iter().map(|(s, r)| (*s, &r[0])).collect();
-        CompareFigure::new(&first).save(&out.join("compare"))?;
+        CompareFigure::new(model, &first).save(&out.join("compare"))?;
         outputs.extend(["compare.png".into(), "compare.svg".into()]);
     }
     let m = Manifest {
