@@ -251,7 +251,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let run = super::run_dir::begin(&a.out)?;
     let manifest = write_outputs(&req, &p, &ens, run.path(), start.elapsed().as_secs_f64())
         .with_context(context)?;
-    run.finish()?;
+    super::common::finish(run, &super::common::title("Agent-based run of", &a.model))?;
     report(&manifest, &ens, &a.out);
     Ok(())
 }
@@ -268,7 +268,7 @@ pub fn demo(out: &Path) -> anyhow::Result<()> {
     let run = super::run_dir::begin(out)?;
     let (manifest, ens) = run_abm(&req, run.path(), &resloop::abm::NoProgress)
         .with_context(|| format!("agent-based demo of {}", model.display()))?;
-    run.finish()?;
+    super::common::finish(run, &super::common::title("Agent-based ensemble of", model))?;
     report(&manifest, &ens, out);
     Ok(())
 }

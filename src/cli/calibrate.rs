@@ -141,7 +141,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     calibrate::write_best(&tmp(&outputs[1]), &cal, &file)?;
     let manifest = Manifest::new(&cal, &file)?;
     calibrate::write_manifest(&tmp(&outputs[2]), &manifest)?;
-    run.finish()?;
+    super::common::finish(run, &super::common::title("Calibration of", &a.model))?;
 
     let (start, best) = (cal.start(), cal.best());
     say!(

@@ -168,6 +168,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         // The scores name the plate they read: its final place, not the temporary one.
         super::run_dir::relocate(&run, "summary.json")?;
     }
-    run.finish()?;
+    super::common::finish(run, &super::common::title("Checkerboard on", &a.model))?;
     Ok(())
 }

@@ -69,7 +69,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         &runs,
         !super::common::get().no_plot,
     )?;
-    run.finish()?;
+    super::common::finish(
+        run,
+        &super::common::title("What-if comparison of", &a.model),
+    )?;
     for (s, r) in &runs {
         say!("{}", report(s, &r[0]));
     }

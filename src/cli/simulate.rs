@@ -84,7 +84,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     };
     let run = super::run_dir::begin(&a.out)?;
     let (manifest, res) = run_simulate(&req, run.path())?;
-    run.finish()?;
+    super::common::finish(run, &super::common::title("Simulation of", &req.model))?;
     let tl = &res.timeline;
     let total = tl.column("total", "cells").map(|c| tl.series(c));
     if let Some(total) = total {

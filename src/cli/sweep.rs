@@ -98,13 +98,16 @@ pub fn run_sweep_cmd(a: SweepArgs) -> anyhow::Result<()> {
     if shard.is_none() && !a.no_analysis {
         analyse(&a.out, &default_analysis())?;
     }
+    if super::common::get().report {
+        resloop::report::write_report(&a.out, &super::common::title("Sweep", &a.sweep))?;
+    }
     Ok(())
 }
 
 pub fn run_merge(a: MergeArgs) -> anyhow::Result<()> {
     let run = super::run_dir::begin(&a.out)?;
     let m = merge(&a.dirs, run.path())?;
-    run.finish()?;
+    super::common::finish(run, &super::common::title("Merged sweep", &a.out))?;
     say!(
         "merged {} directories into {}: {} points ({} ok, {} failed)",
         a.dirs.len(),
@@ -258,6 +261,9 @@ fn demo_from(sweeps: &Path, out: &Path) -> anyhow::Result<()> {
         say!("sweep {}", f.display());
         print_summary(&dir, &s, None);
         analyse(&dir, &default_analysis())?;
+        if super::common::get().report {
+            resloop::report::write_report(&dir, &super::common::title("Sweep", f))?;
+        }
     }
     Ok(())
 }

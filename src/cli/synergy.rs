@@ -82,7 +82,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // Complete or absent: written into a temporary sibling, renamed into place last.
     let run = super::run_dir::begin(&a.out)?;
     let reports = run_synergy(&o, run.path())?;
-    run.finish()?;
+    super::common::finish(run, &super::common::title("Synergy of", &a.plate))?;
     say!(
         "convention: excess scores = reference - observed viability (> 0 synergy); ci < 1 synergy"
     );

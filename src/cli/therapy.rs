@@ -182,7 +182,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         !super::common::get().no_plot,
     )
     .with_context(|| format!("writing {}", a.out.display()))?;
-    run.finish()?;
+    super::common::finish(
+        run,
+        &format!(
+            "{} under {}",
+            super::common::title("Therapy of", &a.model),
+            schedule.name
+        ),
+    )?;
     say!("{}", report(&schedule, result));
     if results.len() > 1 {
         let e = therapy::EnsembleSummary::of(&results);

@@ -93,7 +93,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let run = super::run_dir::begin(&a.out)?;
     let csv = run.path().join("validate.csv");
     facts::write_csv(&csv, &rows).with_context(|| format!("cannot write {}", csv.display()))?;
-    run.finish()?;
+    super::common::finish(run, "Fact validation")?;
     say!("wrote {}", a.out.join("validate.csv").display());
     if problems > 0 {
         bail!("{problems} fact(s) fail that are not marked as known failures");
