@@ -147,6 +147,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             total.iter().copied().fold(f64::INFINITY, f64::min),
             out.join("scenario").display()
         );
+        let story = a
+            .models
+            .join("stories")
+            .join(format!("{}.toml", m.meta.name));
+        if story.is_file() {
+            step(vec![
+                "story".into(),
+                s(&story),
+                "--out".into(),
+                s(&out.join("story")),
+            ])?;
+        }
         let fp = super::validate::facts_path(f);
         if fp.is_file() {
             step(vec![
@@ -165,7 +177,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         index.push(Section {
             heading: format!("{} — {}", m.meta.name, m.meta.title),
             text: format!("default scenario: {}", what),
-            links: ["scenario", "validate", "compare", "checkerboard"]
+            links: ["story", "scenario", "validate", "compare", "checkerboard"]
                 .into_iter()
                 .map(page)
                 .collect(),

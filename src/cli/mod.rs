@@ -9,6 +9,7 @@ mod compare;
 mod demo;
 mod run_dir;
 mod simulate;
+mod story;
 mod sweep;
 mod synergy;
 mod therapy;
@@ -58,6 +59,8 @@ enum Command {
     Abm(abm::Args),
     /// Run every model in models/ under its default scenario (the README's main job).
     Demo(demo::Args),
+    /// The teaching figure of a model: drug alone against drug + loop breaker (a story file).
+    Story(story::Args),
     /// Run a parameter sweep of a model (all points, or one shard with --shard i/N).
     Sweep(sweep::SweepArgs),
     /// Combine the shard directories of one sweep, checking every point is present once.
@@ -110,6 +113,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Calibrate(a) => calibrate::run(a),
         Command::Abm(a) => abm::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Story(a) => story::run(a),
         Command::Sweep(a) => sweep::run_sweep_cmd(a),
         Command::Merge(a) => sweep::run_merge(a),
         Command::Sensitivity(a) => sweep::run_sensitivity(a),

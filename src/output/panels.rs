@@ -81,6 +81,51 @@ pub struct Band {
     pub label: Option<String>,
 }
 
+/// A filled area between two curves, e.g. one genotype's share in a stacked
+/// composition plot: points (x, lower, upper).
+#[derive(Debug, Clone)]
+pub struct Area {
+    pub label: String,
+    pub points: Vec<(f64, f64, f64)>,
+    pub color: RGBAColor,
+}
+
+/// Stacked areas of `parts` (label, points (x, value)) on the x grid of the first
+/// part, as fractions of their sum at each x (a Muller-style composition).
+pub fn stacked_fractions(parts: &[(String, Vec<(f64, f64)>)]) -> Vec<Area> {
+    let n = parts.first().map_or(0, |p| p.1.len());
+    let mut lower = vec![0.0; n];
+    let totals: Vec<f64> = (0..n)
+        .map(|i| {
+            parts
+                .iter()
+                .map(|p| p.1.get(i).map_or(0.0, |v| v.1.max(0.0)))
+                .sum()
+        })
+        .collect();
+    parts
+        .iter()
+        .enumerate()
+        .map(|(k, (label, pts))| {
+            let points = (0..n)
+                .map(|i| {
+                    let x = parts[0].1[i].0;
+                    let v = pts.get(i).map_or(0.0, |p| p.1.max(0.0));
+                    let f = if totals[i] > 0.0 { v / totals[i] } else { 0.0 };
+                    let lo = lower[i];
+                    lower[i] += f;
+                    (x, lo, lo + f)
+                })
+                .collect();
+            Area {
+                label: label.clone(),
+                points,
+                color: series_colour(k),
+            }
+        })
+        .collect()
+}
+
 /// One panel: lines, shaded x-bands, vertical event marks, horizontal references.
 #[derive(Debug, Clone)]
 pub struct Panel {
@@ -93,6 +138,8 @@ pub struct Panel {
     pub marks: Vec<(f64, String)>,
     /// (y, label) horizontal dotted references.
     pub hlines: Vec<(f64, String)>,
+    /// Filled areas (linear panels), drawn under the lines.
+    pub areas: Vec<Area>,
     /// Lowest y shown on a log axis (e.g. below a detection line); default: nine
     /// decades below the top.
     pub log_floor: Option<f64>,
@@ -108,6 +155,7 @@ impl Panel {
             bands: Vec::new(),
             marks: Vec::new(),
             hlines: Vec::new(),
+            areas: Vec::new(),
             log_floor: None,
         }
     }
@@ -136,7 +184,13 @@ impl Panel {
             .lines
             .iter()
             .flat_map(|l| l.points.iter().filter_map(|p| self.y(p.1)))
-            .chain(self.hlines.iter().filter_map(|h| self.y(h.0)));
+            .chain(self.hlines.iter().filter_map(|h| self.y(h.0)))
+            .chain(
+                self.areas
+                    .iter()
+                    .flat_map(|a| a.points.iter().flat_map(|p| [p.1, p.2]))
+                    .filter_map(|v| self.y(v)),
+            );
         let (mut lo, mut hi) = ys.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
             (a.min(v), b.max(v))
         });
@@ -176,7 +230,7 @@ impl Panel {
         DB::ErrorType: 'static,
     {
         let (w, _) = area.dim_in_pixel();
-        let (plot_area, legend_area) = area.split_horizontally(w.saturating_sub(210));
+        let (plot_area, legend_area) = area.split_horizontally(w.saturating_sub(240));
         let (lo, hi) = self.y_range();
         let mut chart = ChartBuilder::on(&plot_area)
             .caption(&self.title, ("sans-serif", 18))
@@ -217,24 +271,21 @@ impl Panel {
                 )))
                 .map_err(e)?;
         }
-        let dashed = |chart: &mut ChartContext<'_, DB, _>,
-                      from: (f64, f64),
-                      to: (f64, f64),
-                      style: ShapeStyle|
-         -> Result<(), String> {
-            let n = 40;
-            let segs = (0..n).step_by(2).map(|k| {
-                let f0 = k as f64 / n as f64;
-                let f1 = (k + 1) as f64 / n as f64;
-                let at = |f: f64| (from.0 + (to.0 - from.0) * f, from.1 + (to.1 - from.1) * f);
-                PathElement::new(vec![at(f0), at(f1)], style)
-            });
-            chart.draw_series(segs).map_err(e)?;
-            Ok(())
-        };
+        for a in &self.areas {
+            let mut poly: Vec<(f64, f64)> = a.points.iter().map(|p| (p.0, p.2)).collect();
+            poly.extend(a.points.iter().rev().map(|p| (p.0, p.1)));
+            chart
+                .draw_series(std::iter::once(Polygon::new(
+                    poly,
+                    a.color.mix(0.75).filled(),
+                )))
+                .map_err(e)?;
+        }
         for (k, (x, label)) in self.marks.iter().enumerate() {
             let style = ShapeStyle::from(&BLACK.mix(0.7)).stroke_width(1);
-            dashed(&mut chart, (*x, lo), (*x, hi), style)?;
+            chart
+                .draw_series(DashedLineSeries::new([(*x, lo), (*x, hi)], 4, 4, style))
+                .map_err(e)?;
             // Stagger labels of nearby marks so they do not overlap.
             let y = hi - (hi - lo) * (0.05 + 0.09 * (k % 3) as f64);
             chart
@@ -248,7 +299,9 @@ impl Panel {
         for (v, label) in &self.hlines {
             if let Some(y) = self.y(*v) {
                 let style = ShapeStyle::from(&RGBColor(90, 90, 90)).stroke_width(1);
-                dashed(&mut chart, (0.0, y), (x_max, y), style)?;
+                chart
+                    .draw_series(DashedLineSeries::new([(0.0, y), (x_max, y)], 8, 6, style))
+                    .map_err(e)?;
                 chart
                     .draw_series(std::iter::once(Text::new(
                         label.clone(),
@@ -276,11 +329,9 @@ impl Panel {
                     chart.draw_series(LineSeries::new(pts, style)).map_err(e)?;
                 }
                 Stroke::Dashed => {
-                    for w in pts.windows(2).step_by(2) {
-                        chart
-                            .draw_series(std::iter::once(PathElement::new(vec![w[0], w[1]], style)))
-                            .map_err(e)?;
-                    }
+                    chart
+                        .draw_series(DashedLineSeries::new(pts, 9, 5, style))
+                        .map_err(e)?;
                 }
             }
         }
@@ -308,11 +359,31 @@ impl Panel {
                 &|y| {
                     match stroke {
                         Stroke::Markers => area.draw(&Circle::new((15, y), 4, c.filled())),
-                        _ => area.draw(&PathElement::new(vec![(4, y), (26, y)], c.stroke_width(2))),
+                        Stroke::Dashed => area
+                            .draw(&PathElement::new(vec![(4, y), (11, y)], c.stroke_width(2)))
+                            .and_then(|_| {
+                                area.draw(&PathElement::new(
+                                    vec![(16, y), (26, y)],
+                                    c.stroke_width(2),
+                                ))
+                            }),
+                        Stroke::Solid => {
+                            area.draw(&PathElement::new(vec![(4, y), (26, y)], c.stroke_width(2)))
+                        }
                     }
                     .map_err(e)
                 },
                 &l.label,
+            )?;
+        }
+        for a in &self.areas {
+            let c = a.color.mix(0.75);
+            row(
+                &|y| {
+                    area.draw(&Rectangle::new([(4, y - 6), (26, y + 6)], c.filled()))
+                        .map_err(e)
+                },
+                &a.label,
             )?;
         }
         let mut seen: Vec<&str> = Vec::new();
@@ -451,6 +522,17 @@ mod tests {
                 assert_ne!((c[i].0, c[i].1, c[i].2), (c[j].0, c[j].1, c[j].2));
             }
         }
+    }
+
+    #[test]
+    fn fractions_stack_to_one() {
+        let parts = vec![
+            ("a".to_string(), vec![(0.0, 3.0), (1.0, 0.0)]),
+            ("b".to_string(), vec![(0.0, 1.0), (1.0, 2.0)]),
+        ];
+        let a = stacked_fractions(&parts);
+        assert_eq!(a[0].points, vec![(0.0, 0.0, 0.75), (1.0, 0.0, 0.0)]);
+        assert_eq!(a[1].points, vec![(0.0, 0.75, 1.0), (1.0, 0.0, 1.0)]);
     }
 
     #[test]
