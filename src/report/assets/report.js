@@ -124,4 +124,28 @@ function initExplorer() {
   draw();
 }
 
+// `page.html#selftest` (used by CI in headless Chromium): check the page works and
+// write the verdict into <body data-selftest="...">: figures decode, tables are
+// there, and in the explorer a toggled series and a hover change what is shown.
+function selftest() {
+  const fail = (why) => { document.body.dataset.selftest = "fail: " + why; };
+  const imgs = Array.from(document.images);
+  if (imgs.some((i) => !i.complete || i.naturalWidth === 0)) return fail("a figure did not decode");
+  const svg = document.querySelector("#explorer svg");
+  if (svg) {
+    const before = svg.innerHTML;
+    const box = document.querySelector("#explorer .series input");
+    if (!box) return fail("the explorer lists no series");
+    box.checked = !box.checked;
+    box.dispatchEvent(new Event("change"));
+    if (svg.innerHTML === before) return fail("toggling a series changed nothing");
+    const r = svg.getBoundingClientRect();
+    svg.dispatchEvent(new MouseEvent("mousemove", { clientX: r.left + r.width / 2, clientY: r.top + r.height / 2 }));
+    if (!document.querySelector("#explorer .tip").textContent) return fail("hover shows no value");
+  }
+  document.body.dataset.selftest = `ok: ${imgs.length} figures, ${document.querySelectorAll("table").length} tables` + (svg ? ", explorer" : "");
+}
+
+window.addEventListener("error", (e) => { document.body.dataset.selftest = "fail: script error " + e.message; });
 document.addEventListener("DOMContentLoaded", () => { initTables(); initExplorer(); });
+window.addEventListener("load", () => { if (location.hash === "#selftest") selftest(); });
