@@ -283,6 +283,7 @@ pub fn simulate_on(p: &Prepared, engine: EngineKind, seed: u64) -> Result<SimRes
         rtol: o.rtol,
         atol: o.atol,
         carrying_capacity: o.carrying_capacity.or(p.model.carrying_capacity),
+        division_factor: 1.0,
         negative_tolerance: o.negative_tolerance.unwrap_or(1e3 * o.atol),
     };
     let mode = match engine {

@@ -97,7 +97,9 @@ fn threads_do_not_change_the_output() {
         "noisy.toml",
         (
             "mutation_probability = 1.0e-7",
-            "mutation_probability = 1.0e-3",
+            // About ten mutants expected in this run (about 1,000 divisions under
+            // the drug), so it exercises mutation with near certainty.
+            "mutation_probability = 1.0e-2",
         ),
         "[heterogeneity]\nspecies_noise = 0.05\npartition_cv = 0.1\n",
     );

@@ -79,6 +79,7 @@ set = { k_in = 1.0, k_out = 1.0, k_y = 1.0 }
 
 [[fact]]
 id = "x_fold"
+role = "calibration"
 claim = "x is 6-fold the reference"
 study = "6-fold"
 kind = "ratio"
@@ -89,6 +90,7 @@ expect = { min = 5.97, max = 6.03 }
 
 [[fact]]
 id = "y_fold"
+role = "calibration"
 claim = "y is a fifth of the reference"
 study = "0.2"
 kind = "ratio"
@@ -249,4 +251,58 @@ fn cli_refuses_parameters_it_must_not_touch() {
         assert!(err.contains("pinned.toml"), "{params}: {err}");
         assert!(!dir.path().join("out").exists(), "{params}: wrote output");
     }
+}
+
+/// A prediction that contradicts the calibration targets (x 2-fold, where the targets
+/// pin it at 6-fold): never a target.
+const PREDICTION: &str = r#"
+[[fact]]
+id = "x_prediction"
+role = "prediction"
+claim = "a prediction calibration must not see"
+study = "2-fold"
+kind = "ratio"
+quantity = "x"
+test = { state = "parental" }
+control = { state = "reference" }
+expect = { min = 1.9, max = 2.1 }
+"#;
+
+#[test]
+fn predictions_are_never_calibrated_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, facts_path) = write_inputs(dir.path());
+    std::fs::write(&facts_path, format!("{FACTS}{PREDICTION}")).unwrap();
+    let file = facts::load(&facts_path).unwrap();
+    let space = Space::new(&file.model, &model, &["k_in".into(), "k_y".into()]).unwrap();
+    let settings = Settings {
+        max_evals: 300,
+        seed: 7,
+        engine: resloop::engine::EngineKind::MeanField,
+    };
+    // The library refuses a file with predictions in it...
+    let e = calibrate::calibrate(&file, &space, settings, &mut |_| {})
+        .expect_err("a file with predictions is refused");
+    assert!(e.to_string().contains("x_prediction"), "{e}");
+    // ...and the loss ignores them whoever calls it.
+    let targets = file.calibration_targets();
+    assert_eq!(targets.facts.len(), 2);
+    let cal = calibrate::calibrate(&targets, &space, settings, &mut |_| {}).unwrap();
+    assert_eq!(cal.stop, Stop::AllPass);
+    assert!((cal.best().values[0] - 3.0).abs() < 0.03);
+    let (score, outcomes) = calibrate::evaluate(
+        &file,
+        &space,
+        &cal.best().values,
+        resloop::engine::EngineKind::MeanField,
+        1,
+    );
+    assert_eq!(outcomes.len(), 3, "predictions are still evaluated");
+    assert_eq!((score.scored, score.passing), (2, 2), "but not scored");
+    assert!(score.loss == 0.0);
+    // The command line leaves them out and says so.
+    let o = run_cli(dir.path(), &model, "k_in,k_y");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("1 prediction fact(s) left out"), "{out}");
 }

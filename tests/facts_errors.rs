@@ -18,7 +18,7 @@ fn parse(body: &str) -> String {
 
 fn fact(kind_and_fields: &str) -> String {
     format!(
-        "[[fact]]\nid = \"x\"\nclaim = \"c\"\nstudy = \"s\"\nexpect = {{ min = 1 }}\n{kind_and_fields}\n"
+        "[[fact]]\nid = \"x\"\nrole = \"calibration\"\nclaim = \"c\"\nstudy = \"s\"\nexpect = {{ min = 1 }}\n{kind_and_fields}\n"
     )
 }
 
@@ -36,7 +36,7 @@ fn unknown_state_is_named_with_a_suggestion_and_line() {
     assert!(e.contains("no state `parentl`"), "{e}");
     assert!(e.contains("parental"), "{e}");
     assert!(e.contains("fact[x].test.state"), "{e}");
-    assert_eq!(line_of(&e), 14, "{e}");
+    assert_eq!(line_of(&e), 15, "{e}");
 }
 
 #[test]
@@ -95,6 +95,20 @@ fn kinds_fields_and_ids_are_checked() {
 }
 
 #[test]
+fn every_fact_declares_its_role() {
+    let body = "kind = \"value\"\nquantity = \"mirna\"\ntest = { state = \"parental\" }";
+    let e = parse(&fact(body).replace("role = \"calibration\"\n", ""));
+    assert!(
+        e.contains("fact[x].role") && e.contains("role = \"prediction\""),
+        "{e}"
+    );
+    assert_eq!(line_of(&e), 8, "{e}");
+    let e = parse(&fact(body).replace("\"calibration\"", "\"target\""));
+    assert!(e.contains("unknown role `target`"), "{e}");
+    assert_eq!(line_of(&e), 9, "{e}");
+}
+
+#[test]
 fn states_must_not_loop_and_schedules_must_exist() {
     let e = parse("[states.a]\nfrom = \"b\"\n[states.b]\nfrom = \"a\"\n");
     assert!(e.contains("must not start from themselves"), "{e}");
@@ -110,7 +124,7 @@ fn validate_exits_non_zero_and_names_the_file() {
     std::fs::write(
         &bad,
         format!(
-            "[facts]\nmodel = \"{}\"\n\n[[fact]]\nid = \"x\"\nclaim = \"c\"\nstudy = \"s\"\nkind = \"value\"\nquantity = \"mirna\"\ntest = {{ state = \"nope\" }}\nexpect = {{ min = 1 }}\n",
+            "[facts]\nmodel = \"{}\"\n\n[[fact]]\nid = \"x\"\nrole = \"calibration\"\nclaim = \"c\"\nstudy = \"s\"\nkind = \"value\"\nquantity = \"mirna\"\ntest = {{ state = \"nope\" }}\nexpect = {{ min = 1 }}\n",
             models.join("minimal_loop.toml").display()
         ),
     )
@@ -127,6 +141,6 @@ fn validate_exits_non_zero_and_names_the_file() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    assert!(err.contains("bad.facts.toml:10:"), "{err}");
+    assert!(err.contains("bad.facts.toml:11:"), "{err}");
     assert!(!out.join("validate.csv").exists());
 }

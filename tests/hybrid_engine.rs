@@ -168,15 +168,6 @@ fn a_shrinking_population_goes_extinct_at_the_exact_rate_across_the_threshold() 
     );
 }
 
-/// P(no resistant lineage survives) for one sensitive cell under therapy: the
-/// smaller root of b (1 - u) f^2 - (b + d - b u (1 - ps)) f + d = 0, with ps the
-/// survival probability of a resistant lineage (1 - dm / bm).
-fn cure_one_cell(b: f64, d: f64, u: f64, bm: f64, dm: f64) -> f64 {
-    let ps = 1.0 - dm / bm;
-    let (qa, qb, qc) = (b * (1.0 - u), -(b + d - b * u * (1.0 - ps)), d);
-    (-qb - (qb * qb - 4.0 * qa * qc).sqrt()) / (2.0 * qa)
-}
-
 #[test]
 fn probability_of_cure_under_therapy_with_resistance_by_mutation() {
     // 2,000 sensitive cells dying faster than they divide; a division gives a
@@ -197,7 +188,7 @@ fn probability_of_cure_under_therapy_with_resistance_by_mutation() {
         "a run neither cured nor failed"
     );
     let cured = out.iter().filter(|o| o.why == Advanced::Extinct).count();
-    let p = cure_one_cell(b, d, u, bm, dm).powf(n0);
+    let p = common::cure_one_cell(b, d, u, bm, dm).powf(n0);
     assert!((p - 0.607).abs() < 0.005, "exact value {p}");
     within_2se_p(cured, out.len(), p, "P(cure)");
     // Failures stop where the population reaches 10^4 cells (at the event, or where

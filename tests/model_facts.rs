@@ -1,15 +1,17 @@
 //! Every fact of every shipped model is a named test: `<model>::<fact id>`.
 //!
 //! The facts are data beside the models (`models/*.facts.toml`); `resloop validate`
-//! runs the same definitions. A fact marked `known_failure` is reported but does not
-//! fail (it is listed as ignored with its reason); any other failing fact fails.
+//! runs the same definitions. A fact marked `known_failure` must fail: it passes the
+//! test when it fails as declared, and fails the test when it starts passing (so the
+//! list of known failures cannot rot); any other failing fact fails. Each test is
+//! labelled with the fact's role (calibration or prediction).
 //! Filter as usual: `cargo test --release --test model_facts -- mir34a`.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use resloop::facts::{self, FactFile, Runner, Status};
+use resloop::facts::{self, FactFile, Role, Runner, Status};
 
 fn main() {
     let args = Arguments::from_args();
@@ -26,6 +28,7 @@ fn main() {
             let runner = Arc::clone(&runner);
             let name = format!("{model}::{}", fact.id);
             let known = fact.known_failure.clone();
+            let role = fact.role;
             let trial = Trial::test(name, move || {
                 let r = runner.get_or_init(|| {
                     let mut r = Runner::new(file);
@@ -35,14 +38,14 @@ fn main() {
                 let o = r.check(fact);
                 match o.status {
                     Status::Pass | Status::KnownFailure => Ok(()),
-                    Status::UnexpectedPass => {
-                        eprintln!(
-                            "note: {} passes ({}) but is marked as a known failure: update the fact file",
-                            o.id,
-                            o.value_shown()
-                        );
-                        Ok(())
-                    }
+                    // The known-failure list must match the failures: a fact that
+                    // starts passing fails here until its `known_failure` is removed.
+                    Status::UnexpectedPass => Err(Failed::from(format!(
+                        "{}: passes ({}) but is marked known_failure ({}): remove the mark, and say in the model's docs what changed",
+                        o.id,
+                        o.value_shown(),
+                        o.known_failure.as_deref().unwrap_or("")
+                    ))),
                     Status::Fail => Err(Failed::from(format!(
                         "{}: {}\n  study {}, tolerance {}, achieved {} ({})",
                         o.id,
@@ -54,7 +57,12 @@ fn main() {
                     ))),
                 }
             })
-            .with_kind(if known.is_some() { "known_failure" } else { "" });
+            .with_kind(match (role, known.is_some()) {
+                (Role::Calibration, false) => "calibration",
+                (Role::Calibration, true) => "calibration, known_failure",
+                (Role::Prediction, false) => "prediction",
+                (Role::Prediction, true) => "prediction, known_failure",
+            });
             trials.push(trial);
         }
     }

@@ -76,3 +76,45 @@ fn bad_settings_are_rejected() {
         Err(SimError::Settings(_))
     ));
 }
+
+#[test]
+fn a_stalled_explicit_method_names_the_variable_and_suggests_a_stiff_one() {
+    // X relaxes to 1 at 1e9 per hour and the run asks for 10 hours: dopri5's stability
+    // limit holds its step near 3e-9 h, so it runs out of steps.
+    let m = compile_str(
+        Path::new("f.toml"),
+        &(header("hours")
+            + r#"
+[species.X]
+initial = 2.0
+unit = "a.u."
+description = "x"
+rate = "-1e9 * (X - 1)"
+[species.Y]
+initial = 1.0
+unit = "a.u."
+description = "y"
+rate = "0.1 * Y"
+[fate]
+division = "0"
+death = "0"
+"#),
+    )
+    .unwrap();
+    let b = BoundModel::new(&m, &m.param_values()).unwrap();
+    let mut o = OdeOptions::new(10.0);
+    o.method = Method::Dopri5;
+    let e = simulate(&m, &b, &[], &o).unwrap_err();
+    let SimError::Solver(s) = &e else {
+        panic!("{e}")
+    };
+    assert!(
+        matches!(s.kind, SolverErrorKind::TooManySteps { limit: Some(ref l), .. } if l.variable.starts_with('X')),
+        "{e}"
+    );
+    let text = e.to_string();
+    assert!(text.contains("--method auto"), "{text}");
+    // The default method solves it.
+    o.method = Method::default();
+    simulate(&m, &b, &[], &o).unwrap();
+}

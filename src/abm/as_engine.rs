@@ -9,11 +9,11 @@
 //! 10^8 cells fit in memory.
 
 use super::compiled::CompiledCells;
-use super::engine::{AbmOptions, Founders, NoProgress, Simulation, StopReason};
+use super::engine::{AbmOptions, Founders, NoProgress, Progress, Simulation, StopReason};
 use super::error::AbmError;
 use super::model::{CellModel, Exposure as CellExposure};
 use crate::compile::CompiledModel;
-use crate::engine::ode::{SimError, SolverStats};
+use crate::engine::ode::{RunSettings, SimError, SolverStats};
 use crate::engine::{Advanced, Counters, Engine, EngineKind, Watch, WatchTarget};
 use crate::pkpd::{DoseEvent, DoseKind, Exposure};
 
@@ -39,6 +39,8 @@ pub struct AgentEngine<'a> {
     exposure: Exposure,
     population: Vec<f64>,
     stride: usize,
+    /// Told of every record the simulation keeps.
+    progress: &'a dyn Progress,
     /// The time reported: the requested end of an advance that reached it (the
     /// simulation's sum of steps can fall short of it by rounding), else the
     /// simulation's own time.
@@ -51,14 +53,16 @@ fn sim_err(e: AbmError) -> SimError {
 
 impl<'a> AgentEngine<'a> {
     /// Start replicate `replicate` of `seed` from `y0` (the population block; cell
-    /// counts rounded to whole cells), with time step `dt` (model time unit) and room
-    /// for `duration`.
+    /// counts rounded to whole cells), with time step `dt` (model time unit), room
+    /// for `duration`, and the run's carrying capacity and division factor.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         model: &'a CompiledModel,
         cells: &'a CompiledCells,
         y0: &[f64],
         dt: f64,
         duration: f64,
+        settings: &RunSettings,
         seed: u64,
         replicate: u64,
     ) -> Result<Self, SimError> {
@@ -81,20 +85,40 @@ impl<'a> AgentEngine<'a> {
         // The driver records and passages; the simulation keeps two records only.
         opts.record_every = duration.max(dt);
         opts.record_clones = false;
-        opts.carrying_capacity = model.carrying_capacity;
+        opts.carrying_capacity = settings.carrying_capacity;
+        opts.division_factor = settings.division_factor;
         opts.stop_when_extinct = true;
         let sim = Simulation::new(cells, &founders, opts, seed, replicate).map_err(sim_err)?;
+        Ok(Self::from_simulation(model, cells, sim, &NoProgress))
+    }
+
+    /// Wrap a simulation the caller set up (its own options: step, mode, records,
+    /// snapshots), at time 0 and with no drug given yet. The `abm` command runs
+    /// schedules this way and takes the simulation back with
+    /// [`AgentEngine::into_simulation`] for its clone lineages and snapshots.
+    pub fn from_simulation(
+        model: &'a CompiledModel,
+        cells: &'a CompiledCells,
+        sim: Simulation<'a, CompiledCells>,
+        progress: &'a dyn Progress,
+    ) -> Self {
         let mut e = AgentEngine {
             model,
             cells,
             sim,
             exposure: Exposure::new(model),
             population: Vec::new(),
-            stride,
+            stride: model.species.len() + 1,
+            progress,
             t: 0.0,
         };
         e.refresh();
-        Ok(e)
+        e
+    }
+
+    /// The simulation, where the run left it.
+    pub fn into_simulation(self) -> Simulation<'a, CompiledCells> {
+        self.sim
     }
 
     /// Rebuild the population block from the cells.
@@ -171,7 +195,7 @@ impl Engine for AgentEngine<'_> {
             .set_stop_at_population(limit.is_finite().then_some(limit as u64));
         let why = self
             .sim
-            .advance_to(t_end, &Between(&self.exposure), &NoProgress)
+            .advance_to(t_end, &Between(&self.exposure), self.progress)
             .map_err(sim_err)?;
         self.refresh();
         self.t = match why {

@@ -10,14 +10,20 @@
 //! (Kendall 1948): `P(K = 0) = alpha`, `P(K = k) = (1 - alpha)(1 - beta) beta^(k-1)` for
 //! `k >= 1`, with `g = (exp((b - d) dt) - 1) / (b - d)`, `alpha = d g / (1 + b g)`,
 //! `beta = b g / (1 + b g)`; (5) each of the `K - 1` new cells inherits the state (with
-//! partition noise if on) and mutates with the genotype's probabilities.
+//! partition noise if on).
 //!
-//! For constant hazards this is exact in distribution at any `dt`: means, variances and
-//! extinction probabilities of a linear birth-death process carry no time-step error.
-//! With state-dependent hazards the only error is freezing `b`, `d` over a step, O(dt)
-//! globally. Mutation counts one division per new cell, which is exact for pure birth;
-//! with death, a division whose daughter line also died within the same step is not
-//! counted, undercounting the mutation supply by a relative `~ d dt` (see `docs/abm.md`).
+//! Mutation: a division whose new cell mutates (total probability `u`) leaves the cell's
+//! genotype as it was and adds a mutant, so the genotype's own cells are exactly a
+//! birth-death process with division hazard `b (1 - u)` (the Kendall step above, with
+//! that hazard), and mutants are emitted beside it at rate `b u` per living cell (see
+//! `emit_mutants`). Every division counts, including those whose line dies within the
+//! step, so the mutation supply carries no time-step bias.
+//!
+//! For constant hazards this is exact in distribution at any `dt` (up to order `u^2` in
+//! the joint law of a cell's fate and its emissions within one step): means, variances
+//! and extinction probabilities of a linear birth-death-mutation process carry no
+//! time-step error. With state-dependent hazards the only error is freezing `b`, `d`
+//! over a step, O(dt) globally.
 //!
 //! ## References
 //! - Kendall, D. G. (1948). On the generalized "birth-and-death" process. Annals of
@@ -31,8 +37,8 @@ use rayon::prelude::*;
 
 use super::error::AbmError;
 use super::fates::{
-    draw_fates, first_bad_hazard, kendall, valid_hazard, BadHazard, BlockHazards, FateDraw,
-    FateEvent,
+    draw_fates, expm1_over_x, first_bad_hazard, kendall, valid_hazard, BadHazard, BlockHazards,
+    FateDraw, FateEvent,
 };
 use super::model::{CellModel, Exposure, NoiseSpec, StateError, States, StatesMut, StepContext};
 use super::rng::{LaneStream, Stream};
@@ -82,6 +88,8 @@ pub struct AbmOptions {
     /// Optional carrying capacity `K`: division hazards are multiplied by
     /// `max(0, 1 - N/K)` with `N` the population at the start of the step.
     pub carrying_capacity: Option<f64>,
+    /// Every division hazard times this (1 in culture; a host's slower growth below 1).
+    pub division_factor: f64,
     /// Optional passaging rule.
     pub passage: Option<Passage>,
     /// A clone of individual cells with more than this many cells is lumped into one
@@ -113,6 +121,7 @@ impl AbmOptions {
             record_every: dt,
             treatment_start: 0.0,
             carrying_capacity: None,
+            division_factor: 1.0,
             passage: None,
             lump_above: u64::MAX,
             expand_below: 0,
@@ -451,6 +460,10 @@ struct UnitScratch<S> {
     /// cache, so the sequential phase does not fetch them from scattered cells.
     event_clone: Vec<u32>,
     event_state: Vec<f32>,
+    /// Mutant daughters emitted by the unit's cells in this step: target genotype and
+    /// parent clone of each, and its state (`ns` values each, the parent's).
+    mutants: Vec<(usize, u32)>,
+    mutant_state: Vec<f32>,
 }
 
 /// Outcome of the parallel phase for one unit of blocks.
@@ -489,6 +502,10 @@ struct PhaseInput<'a, M: ?Sized> {
     ctx: StepContext<'a>,
     noise_scale: &'a [f64],
     div_factor: f64,
+    /// The genotype's mutation table `(target, probability per division)` and its
+    /// total probability.
+    mutations: &'a [(usize, f64)],
+    mutation_total: f64,
     seed: u64,
     keys: [u64; 3],
 }
@@ -560,6 +577,8 @@ fn process_unit_any<M: CellModel + ?Sized>(
     scratch.events.clear();
     scratch.event_clone.clear();
     scratch.event_state.clear();
+    scratch.mutants.clear();
+    scratch.mutant_state.clear();
     for b in 0..cells.div_ceil(BLOCK) {
         let len = (cells - b * BLOCK).min(BLOCK);
         let block = unit * UNIT_BLOCKS + b;
@@ -643,10 +662,13 @@ fn process_unit_any<M: CellModel + ?Sized>(
             ],
         );
         let base = (block * BLOCK) as u32;
+        // Divisions whose new cell stays in the genotype: the genotype's own cells are
+        // a birth-death process with division hazard b (1 - u); mutant daughters are
+        // emitted beside it (`emit_mutants`).
         let hazards = BlockHazards {
             div,
             death,
-            factor: inp.div_factor,
+            factor: inp.div_factor * (1.0 - inp.mutation_total),
             dt,
         };
         let mut draw = FateDraw {
@@ -659,6 +681,25 @@ fn process_unit_any<M: CellModel + ?Sized>(
         if let Some((i, which, v)) = drawn {
             if out.bad.is_none() {
                 out.bad = Some((block * BLOCK + i, which, v));
+            }
+        }
+        if inp.mutation_total > 0.0 {
+            let st = sm.as_states();
+            let from = scratch.mutants.len();
+            emit_mutants(
+                inp.mutations,
+                inp.div_factor,
+                &hazards,
+                &mut rng,
+                &mut scratch.mutants,
+            );
+            for m in &mut scratch.mutants[from..] {
+                // The emitting cell's index in the block becomes its clone.
+                let j = m.1 as usize;
+                m.1 = clones[block * BLOCK - unit * UNIT_BLOCKS * BLOCK + j];
+                scratch
+                    .mutant_state
+                    .extend((0..ns).map(|s| st.species(s)[j]));
             }
         }
         for e in &scratch.events[scratch.event_clone.len()..] {
@@ -674,6 +715,67 @@ fn process_unit_any<M: CellModel + ?Sized>(
         }
     }
     out
+}
+
+/// Mutant daughters of a block's cells over one step, appended to `out` as `(target
+/// genotype, cell index in the block)`.
+///
+/// A division whose new cell mutates (probability `u`, the table's total) leaves the
+/// dividing cell's genotype unchanged and adds one mutant; one that does not adds a
+/// cell of the genotype. So the genotype's cells are exactly a birth-death process
+/// with division hazard `b (1 - u)` (the Kendall step of `fates`, with that
+/// hazard), and mutants are emitted at rate `b u` per living cell: over a step, a cell
+/// emits a Poisson number with mean `b u g`, `g = (exp((b (1 - u) - d) dt) - 1) /
+/// (b (1 - u) - d)` (the expected cell-time of its line). Every division counts,
+/// also those whose line dies within the step, so the mutation supply has no
+/// time-step bias. (The emission count is drawn independently of the cell's own
+/// fate; their correlation within one step changes the law at order `u^2`.)
+///
+/// Drawn by thinning: `Poisson(n w_max)` candidates at uniformly chosen cells, each
+/// kept with probability `w_i / w_max`, where `w_max` bounds every cell's mean; the
+/// usual step draws one Poisson variate with a tiny mean and nothing else. A kept
+/// mutant's target is drawn with probability `p_c / u`. A mutant starts as one cell
+/// of its genotype at the end of the step, with its parent's loop state.
+fn emit_mutants(
+    table: &[(usize, f64)],
+    div_factor: f64,
+    h: &BlockHazards<'_>,
+    rng: &mut Stream,
+    out: &mut Vec<(usize, u32)>,
+) {
+    let n = h.div.len();
+    let u: f64 = table.iter().map(|&(_, p)| p).sum();
+    let f = div_factor;
+    let dt = h.dt;
+    let b_max = h.div.iter().fold(0.0f64, |a, &b| a.max(b)) * f;
+    let d_min = h.death.iter().fold(f64::INFINITY, |a, &d| a.min(d));
+    let growth = (b_max * (1.0 - u) - d_min).max(0.0) * dt;
+    // (exp(x) - 1) / x <= exp(max(x, 0)), so this bounds every cell's mean.
+    let w_max = b_max * u * dt * growth.exp();
+    if !(w_max > 0.0 && w_max.is_finite()) {
+        return;
+    }
+    let mean = |i: usize| {
+        let b = h.div[i] * f;
+        b * u * dt * expm1_over_x((b * (1.0 - u) - h.death[i]) * dt)
+    };
+    for _ in 0..poisson(n as f64 * w_max, rng) {
+        let i = ((rng.uniform() * n as f64) as usize).min(n - 1);
+        if rng.uniform() * w_max >= mean(i) {
+            continue;
+        }
+        let v = rng.uniform() * u;
+        let mut acc = 0.0;
+        let mut target = table.last().map_or(0, |&(c, _)| c);
+        for &(c, p) in table {
+            acc += p;
+            if v < acc {
+                target = c;
+                break;
+            }
+        }
+        out.push((target, i as u32));
+    }
 }
 
 /// One replicate of the agent-based engine.
@@ -978,10 +1080,11 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
         let t = self.t;
         exposure.drugs_at(t + 0.5 * dt, &mut self.drugs);
         let n_now = self.population();
-        let div_factor = match self.opts.carrying_capacity {
-            Some(k) => (1.0 - n_now as f64 / k).max(0.0),
-            None => 1.0,
-        };
+        let div_factor = self.opts.division_factor
+            * match self.opts.carrying_capacity {
+                Some(k) => (1.0 - n_now as f64 / k).max(0.0),
+                None => 1.0,
+            };
         let noise_scale: Vec<f64> = (0..self.ns)
             .map(|s| self.noise.intrinsic.get(s).copied().unwrap_or(0.0) * dt.sqrt())
             .collect();
@@ -1040,6 +1143,8 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                 events: Vec::new(),
                 event_clone: Vec::new(),
                 event_state: Vec::new(),
+                mutants: Vec::new(),
+                mutant_state: Vec::new(),
             });
         }
         let inp = PhaseInput {
@@ -1052,6 +1157,8 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
             },
             noise_scale,
             div_factor,
+            mutations: &self.mutations[g],
+            mutation_total: self.mutations[g].iter().map(|&(_, p)| p).sum(),
             seed: self.seed,
             keys: [self.replicate, self.step, g as u64],
         };
@@ -1115,7 +1222,6 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
         // The parallel phase kept only the cells that died or divided, per unit in
         // index order.
         let scratch = std::mem::take(&mut self.scratch);
-        let mut clock = MutationClock::new(&self.mutations[g], &mut rng);
         let mut parent = vec![0.0f32; ns];
         for unit in scratch[..n_units].iter().rev() {
             let mut state_end = unit.event_state.len();
@@ -1146,14 +1252,10 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                             *d = clamp_count(x * (1.0 - cv * xi), clamps) as f32;
                         }
                     }
-                    let (target, daughter_clone) = match clock.next(&self.mutations[g], &mut rng) {
-                        Some(c) => (c, self.new_clone(Some(clone), c, t)),
-                        None => (g, clone),
-                    };
-                    self.clones[daughter_clone as usize].size += 1;
-                    let nb = &mut self.incoming[target];
+                    self.clones[clone as usize].size += 1;
+                    let nb = &mut self.incoming[g];
                     nb.states.extend_from_slice(&self.tmp_state);
-                    nb.clone.push(daughter_clone);
+                    nb.clone.push(clone);
                     nb.birth.push(birth_time);
                 }
                 if cv > 0.0 {
@@ -1165,6 +1267,18 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
             }
         }
         self.groups[g].truncate(ns, n);
+        // Mutant daughters, in unit then emission order: new clones of their targets.
+        for unit in &scratch[..n_units] {
+            for (k, &(target, clone)) in unit.mutants.iter().enumerate() {
+                let id = self.new_clone(Some(clone), target, t);
+                self.clones[id as usize].size = 1;
+                let nb = &mut self.incoming[target];
+                nb.states
+                    .extend_from_slice(&unit.mutant_state[k * ns..(k + 1) * ns]);
+                nb.clone.push(id);
+                nb.birth.push(birth_time);
+            }
+        }
         self.scratch = scratch;
     }
 
@@ -1243,26 +1357,20 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                     value,
                 });
             }
-            let (alpha, beta) = kendall(b, d, dt);
+            // As for single cells (`emit_mutants`): the clone is a birth-death process
+            // with division hazard b (1 - u), and emits mutants to each target c at
+            // rate b p_c per cell, a Poisson number with mean b p_c N g over the step.
+            let u: f64 = self.mutations[g].iter().map(|&(_, p)| p).sum();
+            let (alpha, beta) = kendall(b * (1.0 - u), d, dt);
             let count = self.lumps[li].count;
             let dead = binomial(count, alpha, &mut rng);
             let surv = count - dead;
             let extra = negative_binomial(surv, beta, &mut rng);
-            // Mutants among the new cells: multinomial over the children, drawn as
-            // successive conditional binomials.
-            let mut left = extra;
-            let mut p_left = 1.0;
+            let cell_time = count as f64 * dt * expm1_over_x((b * (1.0 - u) - d) * dt);
             let clone = self.lumps[li].clone;
-            let mut mutants = 0;
             for mi in 0..self.mutations[g].len() {
                 let (child, p) = self.mutations[g][mi];
-                if left == 0 || p_left <= 0.0 {
-                    break;
-                }
-                let m = binomial(left, p / p_left, &mut rng);
-                left -= m;
-                p_left -= p;
-                mutants += m;
+                let m = poisson(b * p * cell_time, &mut rng);
                 for _ in 0..m {
                     let id = self.new_clone(Some(clone), child, t);
                     self.clones[id as usize].size = 1;
@@ -1272,7 +1380,7 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                     nb.birth.push(birth_time);
                 }
             }
-            let new_count = surv + extra - mutants;
+            let new_count = surv + extra;
             self.lumps[li].count = new_count;
             self.clones[clone as usize].size = new_count;
         }
@@ -1446,62 +1554,6 @@ fn clamp_count(x: f64, clamps: &mut u64) -> f64 {
     }
 }
 
-/// Mutation at division as a clock: divisions mutate independently with the total
-/// probability `p` of the genotype's table, so the number of divisions before the next
-/// mutation is geometric, `floor(ln U / ln(1 - p))`. Drawing that gap once per mutation
-/// instead of a uniform per division gives the same law at a cost per mutation, not
-/// per division; the mutation's target is then picked with probability `p_c / p`.
-struct MutationClock {
-    total: f64,
-    /// `ln(1 - total)` (`-inf` when every division mutates).
-    ln_keep: f64,
-    /// Divisions left before the next mutating one.
-    gap: u64,
-}
-
-impl MutationClock {
-    fn new(table: &[(usize, f64)], rng: &mut Stream) -> Self {
-        let total: f64 = table.iter().map(|&(_, p)| p).sum();
-        let mut c = MutationClock {
-            total,
-            ln_keep: (-total.min(1.0)).ln_1p(),
-            gap: u64::MAX,
-        };
-        c.rewind(rng);
-        c
-    }
-
-    fn rewind(&mut self, rng: &mut Stream) {
-        self.gap = if self.total <= 0.0 {
-            u64::MAX
-        } else {
-            // `ln U <= 0` and `ln_keep < 0`: a non-negative quotient (0 when every
-            // division mutates), saturating far beyond any population.
-            (rng.uniform_open0().ln() / self.ln_keep).floor().min(1e18) as u64
-        };
-    }
-
-    /// The genotype this division's new cell mutates to, if it does.
-    fn next(&mut self, table: &[(usize, f64)], rng: &mut Stream) -> Option<usize> {
-        if self.gap > 0 {
-            self.gap -= 1;
-            return None;
-        }
-        let v = rng.uniform() * self.total;
-        let mut acc = 0.0;
-        let mut child = table.last().map(|&(c, _)| c);
-        for &(c, p) in table {
-            acc += p;
-            if v < acc {
-                child = Some(c);
-                break;
-            }
-        }
-        self.rewind(rng);
-        child
-    }
-}
-
 fn validate_options(o: &AbmOptions) -> Result<(), AbmError> {
     let bad = |name, value, reason| {
         Err(AbmError::BadOption {
@@ -1527,6 +1579,13 @@ fn validate_options(o: &AbmOptions) -> Result<(), AbmError> {
         if k.is_nan() || k <= 0.0 {
             return bad("carrying_capacity", k, "must be positive");
         }
+    }
+    if !(o.division_factor.is_finite() && o.division_factor >= 0.0) {
+        return bad(
+            "division_factor",
+            o.division_factor,
+            "must be finite and non-negative",
+        );
     }
     if let Some(p) = o.passage {
         if !(p.keep_fraction > 0.0 && p.keep_fraction < 1.0) {
@@ -1642,32 +1701,45 @@ pub fn check_memory(cells: u64, n_species: usize, limit: u64) -> Result<(), AbmE
 mod tests {
     use super::*;
 
-    /// The clock mutates divisions with each target's probability (5 standard errors),
-    /// every division when the table sums to 1, none when it is empty.
+    /// Mutant emission over a step: per cell a Poisson number with mean `b u g`
+    /// (`g` the expected cell-time of its line under division hazard `b (1 - u)`),
+    /// split among targets by `p_c / u`; cells with different hazards emit in
+    /// proportion to their own means (within 5 standard errors).
     #[test]
-    fn mutation_clock_has_the_per_division_law() {
+    fn mutants_are_emitted_at_the_division_rate() {
         let table = [(1usize, 0.01), (2usize, 0.03)];
+        let u = 0.04;
+        let dt = 0.5;
+        let div = [1.0, 0.2];
+        let death = [0.7, 0.1];
+        let h = BlockHazards {
+            div: &div,
+            death: &death,
+            factor: 1.0 - u,
+            dt,
+        };
         let mut rng = Stream::derive(4, &[]);
-        let mut clock = MutationClock::new(&table, &mut rng);
-        let n = 1_000_000;
-        let mut counts = [0u64; 3];
-        for _ in 0..n {
-            if let Some(c) = clock.next(&table, &mut rng) {
-                counts[c] += 1;
-            }
+        let mut out = Vec::new();
+        let steps = 200_000;
+        for _ in 0..steps {
+            emit_mutants(&table, 1.0, &h, &mut rng, &mut out);
         }
-        for (c, p) in [(1, 0.01), (2, 0.03)] {
-            let se = (n as f64 * p * (1.0 - p)).sqrt();
+        let mean = |i: usize| div[i] * u * dt * expm1_over_x((div[i] * (1.0 - u) - death[i]) * dt);
+        for (cell, target, p) in [(0, 1, 0.01), (0, 2, 0.03), (1, 1, 0.01), (1, 2, 0.03)] {
+            let got = out
+                .iter()
+                .filter(|&&(t, i)| t == target && i as usize == cell)
+                .count() as f64;
+            let want = steps as f64 * mean(cell) * p / u;
             assert!(
-                (counts[c] as f64 - n as f64 * p).abs() < 5.0 * se,
-                "{counts:?}"
+                (got - want).abs() < 5.0 * want.sqrt(),
+                "cell {cell} -> {target}: {got} vs {want}"
             );
         }
-        let all = [(1usize, 1.0)];
-        let mut clock = MutationClock::new(&all, &mut rng);
-        assert!((0..1000).all(|_| clock.next(&all, &mut rng) == Some(1)));
-        let mut clock = MutationClock::new(&[], &mut rng);
-        assert!((0..1000).all(|_| clock.next(&[], &mut rng).is_none()));
+        // No mutation table, no mutants.
+        let before = out.len();
+        emit_mutants(&[], 1.0, &h, &mut rng, &mut out);
+        assert_eq!(out.len(), before);
     }
 
     #[test]

@@ -8,6 +8,11 @@ use std::path::PathBuf;
 pub enum AbmError {
     #[error("the initial population has no cells")]
     NoCells,
+    /// A schedule run through the therapy driver failed (its own error, kept whole).
+    #[error(transparent)]
+    Therapy(#[from] Box<crate::therapy::TherapyError>),
+    #[error(transparent)]
+    Schedule(#[from] Box<crate::schedule::ScheduleError>),
     #[error("the model declares no genotype")]
     NoGenotypes,
     #[error("genotype {genotype} is out of range: the model has {n_genotypes} genotypes")]

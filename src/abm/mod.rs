@@ -11,9 +11,10 @@
 //! - [`compiled`]: [`CompiledCells`], the cell model of any compiled model file.
 //! - [`dosing`]: [`DoseExposure`], drug exposure from dose events.
 //! - [`output`]: CSV writers and plots.
-//! - [`scheduled`]: the engine under a therapy schedule (refreshes, ladders, adaptive
-//!   escalation, boluses, holidays, passaging, resistance rules).
-//! - [`run`]: the experiment runner behind `resloop abm` (request in, files out).
+//! - [`as_engine`]: a replicate behind the [`crate::engine::Engine`] trait, so the one
+//!   therapy driver (`crate::therapy`) runs schedules on it.
+//! - [`run`]: the experiment runner behind `resloop abm` (request in, files out; a
+//!   schedule runs through the therapy driver on [`as_engine::AgentEngine`]).
 //!
 //! See `docs/abm.md` for the method, its error terms and measured performance.
 
@@ -28,7 +29,6 @@ pub mod model;
 pub mod output;
 pub mod rng;
 pub mod run;
-pub mod scheduled;
 
 pub use compiled::{CompiledCells, Integrator, LoopIntegration};
 pub use dosing::DoseExposure;

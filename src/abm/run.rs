@@ -12,9 +12,11 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::as_engine::AgentEngine;
 use super::compiled::{CompiledCells, LoopIntegration};
 use super::dosing::DoseExposure;
 use super::engine::{bytes_per_cell, AbmOptions, Founders, Progress, Simulation};
+use super::engine::{ReplicateEvent, ReplicateResult};
 use super::ensemble::{
     run_ensemble, run_replicates, Ensemble, EnsembleConfig, ResistanceCriterion,
 };
@@ -25,12 +27,12 @@ use super::output::{
     write_clones_csv, write_events_csv, write_muller_csv, write_summary_csv, write_timeline_csv,
     ExposureRows,
 };
-use super::scheduled;
-use crate::assay::AssaySettings;
 use crate::compile::{compile_file, BoundModel, CompiledModel};
+use crate::engine::{Engine, EngineKind};
 use crate::output::manifest::{command_line, write_json, VERSION};
 use crate::pkpd::{parse_dose_spec, DoseEvent};
 use crate::schedule::Schedule;
+use crate::therapy::TherapyOptions;
 
 /// How cells are represented (see `docs/abm.md`, "switch rule").
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -365,10 +367,17 @@ pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
                     path.display()
                 )));
             }
-            let s = Schedule::load(path, &model).map_err(|e| settings(e.to_string()))?;
-            if let Some((states, fractions)) = scheduled::initial_states(&model, &bound, &s)? {
-                cells.set_initial(states, fractions)?;
+            let mut s = Schedule::load(path, &model).map_err(Box::new)?;
+            if let Some(c) = req.cells {
+                s.initial_cells = Some(c as f64);
             }
+            // Every genotype's cells start from its loop state after the schedule's
+            // start (equilibration, growth); the same in every replicate, since loop
+            // states do not depend on the cell counts.
+            let y0 = crate::therapy::start(&model, &bound, &s, &therapy_options(&params, 0, 0))
+                .map_err(Box::new)?;
+            let (states, fractions) = states_and_fractions(&y0, model.species.len() + 1);
+            cells.set_initial(states, fractions)?;
             Some(s)
         }
     };
@@ -479,8 +488,24 @@ pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
     options.parallel_cells = (req.replicates as usize) < threads;
     let mut criterion = req.resistance.criterion(&model)?;
     if let Some(s) = &schedule {
-        options = scheduled::options_for(s, &options);
-        options.record_every = record_every;
+        // The therapy driver passages and stops; the simulation records. The host
+        // (in vivo) sets the growth.
+        options.carrying_capacity = s.host.carrying_capacity.or(model.carrying_capacity);
+        options.division_factor = s.host.division_factor;
+        options.passage = None;
+        options.stop_at_population = None;
+        options.stop_when_extinct = true;
+        options.treatment_start = s
+            .arms
+            .iter()
+            .filter_map(|a| match a.start {
+                crate::schedule::ArmStart::At(t) => Some(t),
+                _ => None,
+            })
+            .fold(f64::INFINITY, f64::min);
+        if !options.treatment_start.is_finite() {
+            options.treatment_start = 0.0;
+        }
         let r = &s.resistance;
         let can_fire = r.regrowth.is_some()
             || r.steady_growth.is_some()
@@ -524,33 +549,110 @@ pub fn simulate(p: &Prepared, progress: &dyn Progress) -> Result<Ensemble, AbmEr
     };
     // Validate once up front so a bad input fails before any thread starts.
     Simulation::new(&p.cells, &p.founders, p.options.clone(), p.config.seed, 0)?;
-    let untreated = scheduled::untreated_rate(&p.cells, &p.founders);
-    let needs_growth = schedule.resistance.steady_growth.is_some()
-        || schedule
-            .arms
-            .iter()
-            .any(|a| matches!(a.regimen, crate::schedule::Regimen::Adaptive(_)));
-    if needs_growth && (untreated.is_nan() || untreated <= 0.0) {
-        return Err(settings(format!(
-            "the schedule's adaptive or steady-growth rule compares growth with the untreated \
-             rate, but the population's drug-free net growth rate at t = 0 is {untreated} per {}",
-            schedule.time_unit
-        )));
-    }
-    let run = scheduled::ScheduledRun {
-        model: &p.model,
-        bound: &p.bound,
-        cells: &p.cells,
-        schedule,
-        options: &p.options,
-        founders: &p.founders,
-        seed: p.config.seed,
-        assay: AssaySettings::standard(&p.model),
-        untreated,
-    };
     run_replicates(&p.cells, &p.config, progress, |r| {
-        run.replicate(r, progress)
+        scheduled_replicate(p, schedule, r, progress)
     })
+}
+
+/// Therapy options of replicate `replicate`: this run's parameters on the
+/// agent-based engine (the schedule's `grow_from` phase runs on the hybrid engine,
+/// exact in distribution for births, deaths and mutations).
+fn therapy_options(params: &[f64], seed: u64, replicate: u64) -> TherapyOptions {
+    TherapyOptions {
+        params: Some(params.to_vec()),
+        engine: EngineKind::AgentBased,
+        seed,
+        replicate,
+        ..TherapyOptions::default()
+    }
+}
+
+/// Per genotype of a population block: its loop state and its fraction of the cells.
+fn states_and_fractions(y: &[f64], stride: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
+    let total: f64 = y.chunks_exact(stride).map(|c| c[stride - 1]).sum();
+    y.chunks_exact(stride)
+        .map(|c| {
+            let f = if total > 0.0 {
+                (c[stride - 1] / total).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            (c[..stride - 1].to_vec(), f)
+        })
+        .unzip()
+}
+
+/// Replicate `r` under the schedule: the one therapy driver (`crate::therapy`) over
+/// the agent-based engine with this command's options (step, mode, records,
+/// snapshots); the simulation's clone lineages and records, with the driver's
+/// events, resistance, doses and IC50 readouts.
+fn scheduled_replicate(
+    p: &Prepared,
+    schedule: &Schedule,
+    r: u64,
+    progress: &dyn Progress,
+) -> Result<ReplicateResult, AbmError> {
+    let m = &p.model;
+    let opts = therapy_options(&p.params, p.config.seed, r);
+    let therapy = |e: crate::therapy::TherapyError| AbmError::from(Box::new(e));
+    // Founders: the start state's cells (a random growth per replicate under
+    // `grow_from`), whole cells.
+    let founders: Vec<Founders> = if schedule.grow_from.is_some() {
+        let y0 = crate::therapy::start(m, &p.bound, schedule, &opts).map_err(therapy)?;
+        y0.chunks_exact(m.species.len() + 1)
+            .enumerate()
+            .map(|(g, c)| Founders {
+                genotype: g,
+                count: c[m.species.len()].max(0.0).round() as u64,
+            })
+            .filter(|f| f.count > 0)
+            .collect()
+    } else {
+        p.founders.clone()
+    };
+    let sim = Simulation::new(&p.cells, &founders, p.options.clone(), p.config.seed, r)?;
+    let mut engine = AgentEngine::from_simulation(m, &p.cells, sim, progress);
+    let y0 = engine.population().to_vec();
+    let result =
+        crate::therapy::drive(m, &p.bound, schedule, &opts, &y0, &mut engine).map_err(therapy)?;
+    let mut rep = engine.into_simulation().finish();
+    rep.events = result
+        .events
+        .iter()
+        .map(|e| ReplicateEvent {
+            t: e.time,
+            kind: e.kind.label(),
+            drug: e.drug.clone(),
+            value: e.value,
+            unit: e.unit.clone(),
+            detail: e.detail.clone(),
+        })
+        .collect();
+    rep.resistance = result
+        .summary
+        .resistance_rule
+        .zip(result.summary.time_to_resistance)
+        .map(|(rule, t)| (t, rule.label().to_string()));
+    let tl = &result.timeline;
+    let dose_cols: Vec<usize> = (0..tl.columns.len())
+        .filter(|&c| tl.columns[c].population == "dose")
+        .collect();
+    rep.doses = tl
+        .times
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| {
+            (
+                t,
+                dose_cols
+                    .iter()
+                    .map(|&c| tl.values[i * tl.columns.len() + c])
+                    .collect(),
+            )
+        })
+        .collect();
+    rep.ic50 = result.ic50.iter().map(|x| (x.time, x.ic50)).collect();
+    Ok(rep)
 }
 
 /// Prepare, run and write every output into `out`; returns the manifest and the

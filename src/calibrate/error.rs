@@ -33,9 +33,15 @@ pub enum CalibrateError {
     #[error("no parameters to calibrate: give --params p1,p2,...")]
     NoParams,
     #[error(
-        "{facts}: every fact is marked `known_failure`; there is nothing to calibrate against"
+        "{facts}: every calibration fact is marked `known_failure`; there is nothing to calibrate against"
     )]
     NoTargets { facts: PathBuf },
+    #[error("{facts}: {count} prediction fact(s) ({first}, ...): calibration never uses predictions; run it on FactFile::calibration_targets()")]
+    Predictions {
+        facts: PathBuf,
+        count: usize,
+        first: String,
+    },
     #[error("--max-evals {given} is too small: {n} parameter(s) need at least {need} evaluations (one simplex and one step)")]
     TooFewEvals { given: usize, n: usize, need: usize },
     #[error("the optimiser failed: {0}")]

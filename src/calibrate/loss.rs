@@ -1,6 +1,6 @@
 //! The calibration loss: how far the facts are from their tolerances.
 //!
-//! Each fact not marked `known_failure` adds the squared distance of its value
+//! Each calibration fact not marked `known_failure` adds the squared distance of its value
 //! outside its tolerance interval `[min, max]` (zero inside). Fold changes, IC50s and
 //! their ratios, times and combination indices are positive quantities whose
 //! tolerances are multiplicative ("2-fold", "15-45-fold"), so they are measured on a
@@ -12,7 +12,9 @@
 //! The loss is zero exactly when every scored fact passes (the same rule as
 //! [`crate::facts::meets`]), so "loss 0" and "all facts pass" never disagree.
 
-use crate::facts::{Bound, Fact, Measure, Outcome, Reading, Score as CombinationScore, Status};
+use crate::facts::{
+    Bound, Fact, Measure, Outcome, Reading, Role, Score as CombinationScore, Status,
+};
 
 /// Added for a fact that cannot be evaluated: the cost of missing a log-scale
 /// tolerance by a factor of e^10 (~22000), far beyond any miss a working model makes.
@@ -39,7 +41,7 @@ fn multiplicative(fact: &Fact) -> bool {
         | Measure::CrossingTime { .. }
         | Measure::EventTime { .. } => true,
         Measure::Combination { score, .. } => *score == CombinationScore::Ci,
-        Measure::Value { .. } | Measure::Window { .. } => false,
+        Measure::Value { .. } | Measure::Window { .. } | Measure::Inexpressible { .. } => false,
     }
 }
 
@@ -75,7 +77,9 @@ pub fn score(facts: &[Fact], outcomes: &[Outcome]) -> Score {
         scored: 0,
     };
     for (f, o) in facts.iter().zip(outcomes) {
-        if f.known_failure.is_some() {
+        // Predictions are never targets (calibrate refuses them; this keeps the loss
+        // honest for any other caller).
+        if f.known_failure.is_some() || f.role == Role::Prediction {
             continue;
         }
         s.scored += 1;

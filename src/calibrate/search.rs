@@ -29,7 +29,7 @@ use super::loss::{score, Score};
 use super::space::Space;
 use super::CalibrateError;
 use crate::engine::EngineKind;
-use crate::facts::{FactFile, Outcome, Runner};
+use crate::facts::{FactFile, Outcome, Role, Runner};
 
 /// How long to search and how to seed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -208,7 +208,9 @@ fn simplex(u0: &[f64], rng: &mut ChaCha8Rng) -> Vec<Vec<f64>> {
     s
 }
 
-/// Calibrate: search the space for the least loss over the fact file.
+/// Calibrate: search the space for the least loss over the fact file. The file must
+/// hold calibration facts only (a prediction fact is an error: predictions are never
+/// fitted to); [`FactFile::calibration_targets`] leaves them out.
 /// `on_improve` sees each evaluation that lowers the best loss (the first included).
 pub fn calibrate(
     file: &FactFile,
@@ -223,6 +225,19 @@ pub fn calibrate(
             given: settings.max_evals,
             n,
             need,
+        });
+    }
+    let predictions: Vec<&str> = file
+        .facts
+        .iter()
+        .filter(|f| f.role == Role::Prediction)
+        .map(|f| f.id.as_str())
+        .collect();
+    if let Some(first) = predictions.first() {
+        return Err(CalibrateError::Predictions {
+            facts: file.path.clone(),
+            count: predictions.len(),
+            first: first.to_string(),
         });
     }
     if file.facts.iter().all(|f| f.known_failure.is_some()) {

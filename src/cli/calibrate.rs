@@ -58,7 +58,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if !facts_path.is_file() {
         bail!("no fact file {} (give --facts FILE)", facts_path.display());
     }
-    let file = facts::load(&facts_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let all = facts::load(&facts_path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    // Predictions are never fitted to: they are left out before anything runs.
+    let file = all.calibration_targets();
+    let left_out = all.facts.len() - file.facts.len();
+    if left_out > 0 {
+        println!("{left_out} prediction fact(s) left out: calibration never uses predictions");
+    }
     if !same_file(&file.model_path, &a.model) {
         bail!(
             "{} is the fact file of {}, not of {}",

@@ -161,6 +161,7 @@ impl<'a> PopulationEngine<'a> {
             settings.carrying_capacity,
             settings.negative_tolerance,
         )
+        .with_division_factor(settings.division_factor)
         .with_accumulators();
         let ng = model.genotypes.len();
         let stride = sys.stride();

@@ -1,6 +1,7 @@
 //! Reading and checking a fact file: every name (state, species, drug, parameter),
 //! amount and duration is resolved here, so running a fact never meets bad input.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
@@ -26,7 +27,17 @@ pub fn parse(path: &Path, text: String) -> Result<FactFile, ModelError> {
     let src = SourceText::new(path, text);
     let raw: RawFactFile = parse_toml(&src)?;
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
-    let model_path = dir.join(raw.facts.model.get_ref());
+    let model_path = locate(&dir, raw.facts.model.get_ref()).ok_or_else(|| {
+        Checker::new(&src, &dir, None).error(
+            &raw.facts.model,
+            "facts.model",
+            format!(
+                "no model file at {} (beside the fact file) or {} (from the working directory)",
+                dir.join(raw.facts.model.get_ref()).display(),
+                raw.facts.model.get_ref()
+            ),
+        )
+    })?;
     let model = compile_file(&model_path).map_err(|e| {
         let mut err = Checker::new(&src, &dir, None).error(
             &raw.facts.model,
@@ -44,7 +55,18 @@ pub fn parse(path: &Path, text: String) -> Result<FactFile, ModelError> {
     }
     let mut facts: Vec<Fact> = Vec::new();
     for f in &raw.fact {
-        let fact = ck.fact(f, &states)?;
+        let fact = match ck.fact(f, &states) {
+            Ok(fact) => fact,
+            // A known failure may name what the model does not have yet (a drug, a
+            // species): it stays in the table, failing with the reason.
+            Err(e)
+                if f.get_ref().known_failure.is_some()
+                    && matches!(e.kind, ModelErrorKind::UnknownName) =>
+            {
+                ck.inexpressible(f, e)?
+            }
+            Err(e) => return Err(e),
+        };
         if facts.iter().any(|g| g.id == fact.id) {
             return Err(ck.error_kind(
                 &f.get_ref().id,
@@ -55,6 +77,7 @@ pub fn parse(path: &Path, text: String) -> Result<FactFile, ModelError> {
         }
         facts.push(fact);
     }
+    let expressions = ck.exprs.take();
     Ok(FactFile {
         path: path.to_path_buf(),
         model_path,
@@ -62,6 +85,7 @@ pub fn parse(path: &Path, text: String) -> Result<FactFile, ModelError> {
         model,
         states,
         facts,
+        expressions,
     })
 }
 
@@ -69,11 +93,60 @@ struct Checker<'a> {
     src: &'a SourceText,
     dir: &'a Path,
     model: Option<&'a CompiledModel>,
+    /// Quantity expressions met so far.
+    exprs: RefCell<Vec<QuantityExpr>>,
+}
+
+/// Quantities with a meaning of their own (besides species and observables).
+const QUANTITY_WORDS: &[&str] = &[
+    "cells",
+    "growth_rate",
+    "division_rate",
+    "death_rate",
+    "tumour_volume",
+];
+
+fn is_plain_name(s: &str) -> bool {
+    let mut c = s.chars();
+    c.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && c.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+}
+
+fn expr_uses_time(e: &crate::expr::Expr) -> bool {
+    use crate::expr::{Expr, Var};
+    match e {
+        Expr::Const(_) => false,
+        Expr::Var(v) => *v == Var::Time,
+        Expr::Neg(a) | Expr::F1(_, a) => expr_uses_time(a),
+        Expr::Add(a, b)
+        | Expr::Sub(a, b)
+        | Expr::Mul(a, b)
+        | Expr::Div(a, b)
+        | Expr::Pow(a, b)
+        | Expr::F2(_, a, b) => expr_uses_time(a) || expr_uses_time(b),
+    }
+}
+
+/// Where a path named in a fact file is: beside the fact file first, else relative
+/// to the working directory. `None` when it is in neither (both were tried).
+fn locate(dir: &Path, name: &str) -> Option<PathBuf> {
+    let beside = dir.join(name);
+    if beside.is_file() {
+        return Some(beside);
+    }
+    let cwd = PathBuf::from(name);
+    cwd.is_file().then_some(cwd)
 }
 
 impl<'a> Checker<'a> {
     fn new(src: &'a SourceText, dir: &'a Path, model: Option<&'a CompiledModel>) -> Self {
-        Checker { src, dir, model }
+        Checker {
+            src,
+            dir,
+            model,
+            exprs: RefCell::new(Vec::new()),
+        }
     }
     fn model(&self) -> &'a CompiledModel {
         self.model
@@ -214,17 +287,17 @@ impl<'a> Checker<'a> {
                 .map_or(Ok(0.0), |d| self.duration(d, &format!("{field}.{key}")))
         };
         let schedule = match &r.schedule {
-            Some(s) => {
-                let p = self.dir.join(s.get_ref());
-                if !p.is_file() {
-                    return Err(self.error(
-                        s,
-                        &format!("{field}.schedule"),
-                        format!("no schedule file at {}", p.display()),
-                    ));
-                }
-                Some(p)
-            }
+            Some(s) => Some(locate(self.dir, s.get_ref()).ok_or_else(|| {
+                self.error(
+                    s,
+                    &format!("{field}.schedule"),
+                    format!(
+                        "no schedule file at {} (beside the fact file) or {} (from the working directory)",
+                        self.dir.join(s.get_ref()).display(),
+                        s.get_ref()
+                    ),
+                )
+            })?),
             None => None,
         };
         if let (Some(w), None) = (&r.washout, &schedule) {
@@ -293,30 +366,83 @@ impl<'a> Checker<'a> {
             "growth_rate" => Quantity::GrowthRate,
             "division_rate" => Quantity::DivisionRate,
             "death_rate" => Quantity::DeathRate,
+            "tumour_volume" => Quantity::TumourVolume,
             _ => {
                 if let Some(i) = m.species_index(name) {
                     Quantity::Variable(i)
                 } else if let Some(k) = m.observables.iter().position(|o| o.name == name) {
                     Quantity::Variable(m.species.len() + k)
-                } else {
+                } else if is_plain_name(name) {
                     let names = m
                         .species
                         .iter()
                         .map(|s| s.name.as_str())
                         .chain(m.observables.iter().map(|o| o.name.as_str()))
-                        .chain(["cells", "growth_rate", "division_rate", "death_rate"]);
+                        .chain(QUANTITY_WORDS.iter().copied());
                     return Err(self.error_kind(
                         q,
                         field,
                         ModelErrorKind::UnknownName,
                         format!(
-                            "`{name}` is not a species, observable, or one of cells, growth_rate, division_rate, death_rate{}",
+                            "`{name}` is not a species, observable, or one of {}{}; an expression of species, observables and parameters is also accepted",
+                            QUANTITY_WORDS.join(", "),
                             did_you_mean_among(name, names)
                         ),
                     ));
+                } else {
+                    self.expression(q, field)?
                 }
             }
         })
+    }
+
+    /// A quantity written as an expression: species, observables and parameters, in
+    /// the model's expression language (drugs and effects are not visible: a fact
+    /// reads the cells' state, not the dish).
+    fn expression(&self, q: &S<String>, field: &str) -> Result<Quantity, ModelError> {
+        let m = self.model();
+        let text = q.get_ref();
+        // Column of the text inside the TOML string (after the opening quote).
+        let at = |pos: usize| q.span().start + 1 + pos;
+        let ast = crate::expr::parse(text).map_err(|e| {
+            ModelError::at(
+                self.src,
+                at(e.pos),
+                ModelErrorKind::Syntax,
+                field.to_string(),
+                format!("in the quantity expression: {}", e.message),
+            )
+        })?;
+        let mut scope = crate::expr::Scope::new();
+        for (i, s) in m.species.iter().enumerate() {
+            scope.insert(&s.name, crate::expr::Var::Species(i));
+        }
+        for (k, o) in m.observables.iter().enumerate() {
+            scope.insert(&o.name, crate::expr::Var::Observable(k));
+        }
+        for (i, p) in m.params.iter().enumerate() {
+            scope.insert(&p.name, crate::expr::Var::Param(i));
+        }
+        let expr = crate::expr::resolve(&ast, &scope).map_err(|e| {
+            ModelError::at(
+                self.src,
+                at(e.pos()),
+                ModelErrorKind::UnknownName,
+                field.to_string(),
+                format!(
+                    "in the quantity expression: {e} (an expression may use the model's species, observables and parameters; time `t` is not defined for a fact)"
+                ),
+            )
+        })?;
+        if expr_uses_time(&expr) {
+            return Err(self.error(q, field, "a quantity expression cannot use time `t`"));
+        }
+        let mut v = self.exprs.borrow_mut();
+        v.push(QuantityExpr {
+            text: text.clone(),
+            expr,
+        });
+        Ok(Quantity::Expression(v.len() - 1))
     }
 
     fn amount(&self, drug: usize, a: &S<Amount>, field: &str) -> Result<f64, ModelError> {
@@ -372,6 +498,7 @@ impl<'a> Checker<'a> {
                 ))
             }
         };
+        let role = self.role(r)?;
         let e = r.expect.get_ref();
         if e.min.is_none() && e.max.is_none() {
             return Err(self.error(&r.expect, &field("expect"), "give `min`, `max` or both"));
@@ -598,11 +725,52 @@ impl<'a> Checker<'a> {
         };
         Ok(Fact {
             id,
+            role,
             claim: r.claim.clone(),
             study: r.study.clone(),
             measure,
             min: e.min,
             max: e.max,
+            known_failure: r.known_failure.clone(),
+        })
+    }
+
+    fn role(&self, r: &RawFact) -> Result<Role, ModelError> {
+        let field = format!("fact[{}].role", r.id.get_ref());
+        Ok(match r.role.as_ref().map(|x| (x, x.get_ref().as_str())) {
+            Some((_, "calibration")) => Role::Calibration,
+            Some((_, "prediction")) => Role::Prediction,
+            Some((x, other)) => {
+                return Err(self.error(
+                    x,
+                    &field,
+                    format!("unknown role `{other}`; expected `calibration` (a target the model was fitted to) or `prediction` (written down before fitting, never calibrated on)"),
+                ))
+            }
+            None => {
+                return Err(self.error_kind(
+                    &r.id,
+                    &field,
+                    ModelErrorKind::BadValue,
+                    "every fact says what it is: add `role = \"calibration\"` (a target the model was fitted to) or `role = \"prediction\"` (written down before fitting, never calibrated on)",
+                ))
+            }
+        })
+    }
+
+    /// The fact as a known failure the model cannot express (see [`Measure::Inexpressible`]).
+    fn inexpressible(&self, f: &S<RawFact>, why: ModelError) -> Result<Fact, ModelError> {
+        let r = f.get_ref();
+        Ok(Fact {
+            id: r.id.get_ref().clone(),
+            role: self.role(r)?,
+            claim: r.claim.clone(),
+            study: r.study.clone(),
+            measure: Measure::Inexpressible {
+                reason: format!("the model cannot express this fact: {}", why.message),
+            },
+            min: r.expect.get_ref().min,
+            max: r.expect.get_ref().max,
             known_failure: r.known_failure.clone(),
         })
     }

@@ -14,9 +14,9 @@ mod run;
 mod types;
 
 pub use load::{fact_files, load, parse, KINDS};
-pub use report::{write_csv, Table};
+pub use report::{write_csv, Table, Tally};
 pub use run::{
-    crossing, meets, timeline_series, Bound, FactError, Outcome, Reading, Runner, StateResult,
-    Status,
+    crossing, meets, start_point, timeline_series, Bound, FactError, Outcome, Reading, Runner,
+    StartPoint, StateResult, Status,
 };
 pub use types::*;

@@ -78,6 +78,8 @@ pub struct RawExpect {
 #[serde(deny_unknown_fields)]
 pub struct RawFact {
     pub id: S<String>,
+    /// `calibration` or `prediction` (required).
+    pub role: Option<S<String>>,
     pub claim: String,
     pub study: String,
     pub kind: S<String>,

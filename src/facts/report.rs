@@ -1,15 +1,66 @@
-//! The validate table: printed for people, CSV for machines.
+//! The validate table: printed for people, CSV for machines. Calibration facts and
+//! prediction facts are reported apart: a model that passes the targets it was fitted
+//! to says little; the prediction pass rate says whether it predicts.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::run::Outcome;
+use super::run::{Outcome, Status};
+use super::types::Role;
 use crate::output::atomic::write_atomic;
 
 /// A model's outcomes, ready to print.
 pub struct Table<'a> {
     pub model: &'a str,
     pub outcomes: &'a [Outcome],
+}
+
+/// How one group of facts (one role) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Tally {
+    pub total: usize,
+    /// Passing (including known failures that pass, which are problems of their own).
+    pub pass: usize,
+    pub known_failures: usize,
+    /// Failures not marked as known, plus known failures that pass.
+    pub problems: usize,
+}
+
+impl Tally {
+    pub fn of<'a>(outcomes: impl IntoIterator<Item = &'a Outcome>) -> Tally {
+        let mut t = Tally::default();
+        for o in outcomes {
+            t.total += 1;
+            if matches!(o.status, Status::Pass | Status::UnexpectedPass) {
+                t.pass += 1;
+            }
+            if o.status == Status::KnownFailure {
+                t.known_failures += 1;
+            }
+            if o.status.is_problem() {
+                t.problems += 1;
+            }
+        }
+        t
+    }
+
+    /// Outcomes of one role.
+    pub fn of_role(outcomes: &[Outcome], role: Role) -> Tally {
+        Tally::of(outcomes.iter().filter(|o| o.role == role))
+    }
+
+    /// `7/12 pass (58%)`.
+    pub fn rate(&self) -> String {
+        if self.total == 0 {
+            return "none".into();
+        }
+        format!(
+            "{}/{} pass ({:.0}%)",
+            self.pass,
+            self.total,
+            100.0 * self.pass as f64 / self.total as f64
+        )
+    }
 }
 
 impl std::fmt::Display for Table<'_> {
@@ -29,46 +80,58 @@ impl std::fmt::Display for Table<'_> {
             .unwrap_or(5)
             .max(5);
         writeln!(f, "{}", self.model)?;
-        writeln!(
-            f,
-            "  {:<w_id$}  {:<w_st$}  {:<14}  {:<12}  result",
-            "fact", "study", "tolerance", "value"
-        )?;
-        for o in self.outcomes {
-            let study: String = o.study.chars().take(28).collect();
+        for (role, heading) in [
+            (
+                Role::Calibration,
+                "calibration facts (targets the model was fitted to)",
+            ),
+            (
+                Role::Prediction,
+                "prediction facts (recorded before fitting, never calibrated on)",
+            ),
+        ] {
+            let rows: Vec<&Outcome> = self.outcomes.iter().filter(|o| o.role == role).collect();
+            if rows.is_empty() {
+                writeln!(f, "  {heading}: none")?;
+                continue;
+            }
+            writeln!(f, "  {heading}")?;
             writeln!(
                 f,
-                "  {:<w_id$}  {:<w_st$}  {:<14}  {:<12}  {}",
-                o.id,
-                study,
-                o.tolerance,
-                o.value_shown(),
-                o.status.label()
+                "    {:<w_id$}  {:<w_st$}  {:<14}  {:<12}  result",
+                "fact", "study", "tolerance", "value"
             )?;
-            if o.reading.is_none() {
-                writeln!(f, "  {:<w_id$}  ({})", "", o.detail)?;
+            for o in &rows {
+                let study: String = o.study.chars().take(28).collect();
+                writeln!(
+                    f,
+                    "    {:<w_id$}  {:<w_st$}  {:<14}  {:<12}  {}",
+                    o.id,
+                    study,
+                    o.tolerance,
+                    o.value_shown(),
+                    o.status.label()
+                )?;
+                if o.reading.is_none() {
+                    writeln!(f, "    {:<w_id$}  ({})", "", o.detail)?;
+                }
             }
+            let t = Tally::of(rows.iter().copied());
+            writeln!(
+                f,
+                "    {} {}: {}, {} known failure(s), {} problem(s)",
+                t.total,
+                role.label(),
+                t.rate(),
+                t.known_failures,
+                t.problems
+            )?;
         }
-        let n = self.outcomes.len();
-        let pass = self
-            .outcomes
-            .iter()
-            .filter(|o| {
-                matches!(
-                    o.status,
-                    super::Status::Pass | super::Status::UnexpectedPass
-                )
-            })
-            .count();
-        let known = self
-            .outcomes
-            .iter()
-            .filter(|o| o.status == super::Status::KnownFailure)
-            .count();
+        let all = Tally::of(self.outcomes);
         write!(
             f,
-            "  {pass}/{n} facts pass, {known} known failure(s), {} unexpected failure(s)",
-            n - pass - known
+            "  {}/{} facts pass, {} known failure(s), {} problem(s) (unexpected failures or passes)",
+            all.pass, all.total, all.known_failures, all.problems
         )
     }
 }
@@ -83,8 +146,9 @@ fn csv_field(s: &str) -> String {
 
 /// Write `validate.csv`: one row per fact of every model.
 pub fn write_csv(path: &Path, rows: &[(String, Vec<Outcome>)]) -> std::io::Result<()> {
-    let mut s =
-        String::from("model,fact,claim,study,tolerance,value,bound,status,known_failure,detail\n");
+    let mut s = String::from(
+        "model,fact,role,claim,study,tolerance,value,bound,status,known_failure,detail\n",
+    );
     for (model, outcomes) in rows {
         for o in outcomes {
             let (value, bound) = o.reading.map_or((String::new(), String::new()), |r| {
@@ -100,9 +164,10 @@ pub fn write_csv(path: &Path, rows: &[(String, Vec<Outcome>)]) -> std::io::Resul
             });
             let _ = writeln!(
                 s,
-                "{},{},{},{},{},{},{},{},{},{}",
+                "{},{},{},{},{},{},{},{},{},{},{}",
                 csv_field(model),
                 csv_field(&o.id),
+                o.role.label(),
                 csv_field(&o.claim),
                 csv_field(&o.study),
                 csv_field(&o.tolerance),

@@ -15,6 +15,16 @@ pub struct FactFile {
     pub model: CompiledModel,
     pub states: IndexMap<String, StateSpec>,
     pub facts: Vec<Fact>,
+    /// Quantities written as expressions, indexed by [`Quantity::Expression`].
+    pub expressions: Vec<QuantityExpr>,
+}
+
+/// A quantity written as an expression of species, observables and parameters
+/// (`HEY2 / HEY1`, `1 - CDH1`): the library's expression language, resolved once.
+#[derive(Debug, Clone)]
+pub struct QuantityExpr {
+    pub text: String,
+    pub expr: crate::expr::Expr,
 }
 
 /// How a named population snapshot is made.
@@ -54,6 +64,11 @@ pub enum Quantity {
     DivisionRate,
     /// Cell-weighted death rate, per day.
     DeathRate,
+    /// Tumour volume (mm^3) along an in vivo schedule's timeline.
+    TumourVolume,
+    /// Expression `k` of the file ([`FactFile::expressions`]), evaluated on the
+    /// cell-weighted species and observables (and the state's parameters).
+    Expression(usize),
 }
 
 impl Quantity {
@@ -128,17 +143,51 @@ pub enum Measure {
         state: String,
         event: String,
     },
+    /// A fact the model cannot express yet (a drug or species it lacks); allowed only
+    /// for a fact marked `known_failure`, and reported as failing with this reason.
+    Inexpressible {
+        reason: String,
+    },
+}
+
+/// Was the fact a target the model was built or calibrated to reach, or a finding
+/// written down before the model was fitted to it? `calibrate` uses only the first;
+/// the second is what tells whether the model predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Calibration,
+    Prediction,
+}
+
+impl Role {
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Calibration => "calibration",
+            Role::Prediction => "prediction",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct Fact {
     pub id: String,
+    pub role: Role,
     pub claim: String,
     pub study: String,
     pub measure: Measure,
     pub min: Option<f64>,
     pub max: Option<f64>,
     pub known_failure: Option<String>,
+}
+
+impl FactFile {
+    /// The same file with its prediction facts left out: what `calibrate` may use.
+    pub fn calibration_targets(&self) -> FactFile {
+        let mut f = self.clone();
+        f.facts.retain(|x| x.role == Role::Calibration);
+        f
+    }
 }
 
 impl Fact {

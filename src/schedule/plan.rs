@@ -24,8 +24,11 @@ fn eps(duration: f64) -> f64 {
 #[derive(Debug, Clone)]
 pub struct DosePlan<'a> {
     s: &'a Schedule,
-    /// Resolved start of each arm (`None`: waits for a resistance event).
+    /// Resolved start of each arm (`None`: waits for a resistance event or a size).
     start: Vec<Option<f64>>,
+    /// End of each arm's window: the schedule's, or earlier for an arm that stops on
+    /// resistance.
+    stop: Vec<f64>,
     /// Current concentration of adaptive arms (`None` until set).
     level: Vec<Option<f64>>,
     /// Time of the last change of `level`.
@@ -43,9 +46,10 @@ impl<'a> DosePlan<'a> {
                 .iter()
                 .map(|a| match a.start {
                     ArmStart::At(t) => Some(t),
-                    ArmStart::OnResistance => None,
+                    _ => None,
                 })
                 .collect(),
+            stop: s.arms.iter().map(|a| a.stop).collect(),
             level: vec![None; s.arms.len()],
             level_since: vec![0.0; s.arms.len()],
             day: 24.0 / s.hours_per_unit,
@@ -63,8 +67,23 @@ impl<'a> DosePlan<'a> {
         self.start[arm]
     }
 
-    /// Start an arm that waits for resistance, at `t`. Returns false if it was not
-    /// waiting.
+    /// End an arm's window at `t` (an arm that stops on resistance). Returns false if
+    /// it had already ended.
+    pub fn stop_arm(&mut self, arm: usize, t: f64) -> bool {
+        if self.stop[arm] <= t + self.eps {
+            return false;
+        }
+        self.stop[arm] = t;
+        true
+    }
+
+    /// End of an arm's window (the schedule's, or where it was stopped).
+    pub fn arm_stop(&self, arm: usize) -> f64 {
+        self.stop[arm]
+    }
+
+    /// Start an arm that waits for resistance or a size, at `t`. Returns false if it
+    /// was not waiting.
     pub fn start_arm(&mut self, arm: usize, t: f64) -> bool {
         if self.start[arm].is_some() {
             return false;
@@ -95,8 +114,9 @@ impl<'a> DosePlan<'a> {
     /// in force at the end (the last readout shows it).
     pub fn active(&self, arm: usize, t: f64) -> bool {
         let a = &self.s.arms[arm];
-        let open = t < a.stop - self.eps
-            || (a.stop >= self.s.duration - self.eps && t <= self.s.duration + self.eps);
+        let stop = self.stop[arm];
+        let open = t < stop - self.eps
+            || (stop >= self.s.duration - self.eps && t <= self.s.duration + self.eps);
         match self.start[arm] {
             Some(t0) => t >= t0 - self.eps && open && !self.in_holiday(a, t),
             None => false,
@@ -133,7 +153,7 @@ impl<'a> DosePlan<'a> {
         let Some(t0) = self.start[i] else { return };
         let a = &self.s.arms[i];
         out.push(t0);
-        out.push(a.stop);
+        out.push(self.stop[i]);
         for &(h0, h1) in &a.holidays {
             out.push(h0);
             out.push(h1);
@@ -204,7 +224,7 @@ impl<'a> DosePlan<'a> {
         };
         loop {
             let tb = t0 + n * self.day;
-            if tb >= a.stop - self.eps || tb >= self.s.duration - self.eps {
+            if tb >= self.stop[i] - self.eps || tb >= self.s.duration - self.eps {
                 return None;
             }
             if tb <= lim {
@@ -331,11 +351,11 @@ impl<'a> DosePlan<'a> {
     }
 
     /// All fixed dose events of the whole run, for schedules whose dosing does not
-    /// depend on the run (no adaptive arms, no arms starting on resistance). `None`
-    /// otherwise.
+    /// depend on the run (no adaptive arms, no arms starting on resistance or size or
+    /// stopping on resistance). `None` otherwise.
     pub fn fixed_events(&self) -> Option<Vec<DoseEvent>> {
         let dynamic = self.s.arms.iter().any(|a| {
-            matches!(a.regimen, Regimen::Adaptive(_)) || a.start == ArmStart::OnResistance
+            matches!(a.regimen, Regimen::Adaptive(_)) || !a.start.is_fixed() || a.stop_on_resistance
         });
         if dynamic {
             return None;

@@ -88,9 +88,16 @@ pub struct CultureDef {
 #[serde(deny_unknown_fields)]
 pub struct DrugArmDef {
     pub name: Spanned<String>,
-    /// A duration, or `"on_resistance"`.
+    /// A duration, `"on_resistance"` or `"on_size"` (with `start_cells`).
     #[serde(default)]
     pub start: Option<Spanned<String>>,
+    /// With `start = "on_size"`: the cells at which the arm starts.
+    #[serde(default)]
+    pub start_cells: Option<Spanned<f64>>,
+    /// With `start = "on_size"`: the genotype whose cells are counted (default: all).
+    #[serde(default)]
+    pub start_genotype: Option<Spanned<String>>,
+    /// A duration, or `"on_resistance"`.
     #[serde(default)]
     pub stop: Option<Spanned<String>>,
     #[serde(default)]
@@ -149,6 +156,12 @@ pub struct ResistanceDef {
     pub steady_growth: Option<Spanned<SteadyGrowthDef>>,
     #[serde(default)]
     pub regrowth: Option<Spanned<f64>>,
+    /// Progression at an absolute size: the cells (in vitro or in vivo) or the tumour
+    /// volume in mm^3 (in vivo) rising to this after the first dose.
+    #[serde(default)]
+    pub cells_above: Option<Spanned<f64>>,
+    #[serde(default)]
+    pub volume_above: Option<Spanned<f64>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,10 +180,26 @@ pub struct StopDef {
     pub max_cells: Option<Spanned<f64>>,
     #[serde(default)]
     pub extinct_below: Option<Spanned<f64>>,
+    /// Stop when a genotype reaches this many cells: `{ NAME = CELLS }`.
+    #[serde(default)]
+    pub genotype_cells: Option<Spanned<std::collections::BTreeMap<String, Spanned<f64>>>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TumourDef {
-    pub cell_volume: Spanned<f64>,
+    #[serde(default)]
+    pub cell_volume: Option<Spanned<f64>>,
+    /// Fraction of the injected cells that form the tumour.
+    #[serde(default)]
+    pub take: Option<Spanned<f64>>,
+    /// Division hazards in the host relative to culture.
+    #[serde(default)]
+    pub growth: Option<Spanned<f64>>,
+    /// Largest tumour the host supports (logistic crowding), mm^3.
+    #[serde(default)]
+    pub max_volume: Option<Spanned<f64>>,
+    /// Smallest tumour the measurement resolves, mm^3 (smaller ones read as this).
+    #[serde(default)]
+    pub detection_limit: Option<Spanned<f64>>,
 }

@@ -45,8 +45,38 @@ pub struct Schedule {
     pub stop: StopRules,
     /// Volume of one cell (mm^3), for the simulated tumour volume.
     pub cell_volume: f64,
+    /// How the host changes growth (in vivo; neutral in culture).
+    pub host: Host,
+    /// Smallest tumour volume the measurement resolves (mm^3; 0 = any): the regrowth
+    /// rule reads a smaller tumour as this size, so a tumour shrunk out of sight
+    /// progresses only when it grows back to a measurable size.
+    pub detection_limit: f64,
     /// Non-fatal findings (e.g. ladder steps that start after the arm stops).
     pub warnings: Vec<String>,
+}
+
+/// How a host changes the model's growth, so one model runs in culture and as a
+/// xenograft at the right speeds: `[tumour]` of an in vivo schedule. In culture every
+/// factor is neutral.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Host {
+    /// Fraction of the injected cells (`initial_cells`) that form the tumour.
+    pub take: f64,
+    /// Division hazards times this (a xenograft grows slower than its cells in a dish).
+    pub division_factor: f64,
+    /// Largest tumour the host supports, in cells (logistic crowding); `None`: the
+    /// model's carrying capacity.
+    pub carrying_capacity: Option<f64>,
+}
+
+impl Default for Host {
+    fn default() -> Self {
+        Host {
+            take: 1.0,
+            division_factor: 1.0,
+            carrying_capacity: None,
+        }
+    }
 }
 
 /// How an in vitro culture is kept.
@@ -72,6 +102,19 @@ pub enum ArmStart {
     At(f64),
     /// At the first resistance event of the run ("add the second drug on relapse").
     OnResistance,
+    /// When the cells of `genotype` (all cells when `None`) reach `cells`, checked at
+    /// the event that crosses it ("start treatment at a detectable size").
+    OnSize {
+        genotype: Option<usize>,
+        cells: f64,
+    },
+}
+
+impl ArmStart {
+    /// The arm's start is known before the run.
+    pub fn is_fixed(&self) -> bool {
+        matches!(self, ArmStart::At(_))
+    }
 }
 
 /// One drug given over a window with one regimen.
@@ -85,6 +128,8 @@ pub struct DrugArm {
     pub start: ArmStart,
     /// End of the window (exclusive); at most the run's duration.
     pub stop: f64,
+    /// The arm also ends at the first resistance event of the run.
+    pub stop_on_resistance: bool,
     /// `[from, to)` windows without drug.
     pub holidays: Vec<(f64, f64)>,
     pub regimen: Regimen,
@@ -154,11 +199,24 @@ pub struct ResistanceRules {
     pub steady_growth: Option<SteadyGrowth>,
     /// In vivo: tumour volume > (1 + regrowth) x nadir.
     pub regrowth: Option<f64>,
+    /// Progression at an absolute size: the cells rise to this after the first dose
+    /// (from below; a tumour already above it must first fall below).
+    pub above: Option<SizeThreshold>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize)]
+/// An absolute size, as the schedule gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SizeThreshold {
+    pub cells: f64,
+    /// The tumour volume (mm^3) it was given as, in vivo.
+    pub volume: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct StopRules {
     pub on_resistance: bool,
     pub max_cells: Option<f64>,
     pub extinct_below: f64,
+    /// Stop when genotype `.0` (model index) reaches `.1` cells.
+    pub genotype_cells: Vec<(usize, f64)>,
 }

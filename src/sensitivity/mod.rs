@@ -52,6 +52,8 @@ pub enum SensitivityError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    RunDir(#[from] crate::output::atomic::RunDirError),
 }
 
 /// Settings of an analysis.
@@ -170,20 +172,32 @@ impl SweepData {
 
 /// Analyse the finished sweep in `dir`: indices (for Saltelli and Morris designs) to
 /// `sensitivity/indices.csv` and `indices.json`, and plots to `sensitivity/plots/`.
+///
+/// `sensitivity/` is complete or absent: it is written into a temporary sibling and
+/// renamed into place last, replacing an earlier analysis of the same sweep.
 pub fn sensitivity_with(
     dir: &Path,
     options: &SensitivityOptions,
 ) -> Result<SensitivityReport, SensitivityError> {
     let data = SweepData::load(dir)?;
     let (method, indices) = compute_indices(&data, options)?;
-    let out = dir.join("sensitivity");
+    let run = crate::output::atomic::RunDir::begin(&dir.join("sensitivity"), true)?;
+    let tmp = run.path().to_path_buf();
     let mut files = Vec::new();
     if method != "none" {
-        files.extend(report::write_indices(&out, method, &indices, options)?);
+        files.extend(report::write_indices(&tmp, method, &indices, options)?);
     }
     if options.plots {
-        files.extend(plot::draw_all(&out.join("plots"), &data, method, &indices)?);
+        files.extend(plot::draw_all(&tmp.join("plots"), &data, method, &indices)?);
     }
+    let out = run.finish()?;
+    let files = files
+        .into_iter()
+        .map(|f| match f.strip_prefix(&tmp) {
+            Ok(rel) => out.join(rel),
+            Err(_) => f,
+        })
+        .collect();
     let censored = data
         .manifest
         .metrics

@@ -20,6 +20,6 @@ pub mod plot;
 pub mod rules;
 mod types;
 
-pub use driver::run;
+pub use driver::{drive, run, start};
 pub use ensemble::{run_replicates, EnsembleSummary, Outcome};
 pub use types::*;

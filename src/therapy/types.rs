@@ -70,6 +70,8 @@ pub enum ResistanceRule {
     SteadyGrowth,
     /// Tumour volume > (1 + fraction) x nadir.
     Regrowth,
+    /// The cells (or tumour volume) rose to an absolute size after the first dose.
+    Threshold,
 }
 
 impl ResistanceRule {
@@ -78,6 +80,7 @@ impl ResistanceRule {
             ResistanceRule::Ic50Fold => "ic50_fold",
             ResistanceRule::SteadyGrowth => "steady_growth",
             ResistanceRule::Regrowth => "regrowth",
+            ResistanceRule::Threshold => "threshold",
         }
     }
 }
@@ -157,6 +160,8 @@ pub enum StopReason {
     End,
     OnResistance,
     MaxCells,
+    /// A genotype reached its `stop.genotype_cells` size.
+    GenotypeCells,
     Extinct,
 }
 

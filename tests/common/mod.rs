@@ -86,3 +86,19 @@ d = {dm}
 "#
     ))
 }
+
+/// P(no resistant lineage ever survives) for one sensitive cell under therapy
+/// (division `b` < death `d`), whose divisions give a resistant daughter with
+/// probability `u`; resistant lineages (division `bm` > death `dm`) survive with
+/// probability `1 - dm / bm`. The smaller root of
+/// `b (1 - u) f^2 - (b + d - b u (1 - ps)) f + d = 0`; for `n0` cells, its `n0`-th power.
+///
+/// ## References
+/// - Bozic, I. et al. (2013). Evolutionary dynamics of cancer in response to targeted
+///   combination therapy. eLife 2, e00747 (the one-mutation form of its branching
+///   process).
+pub fn cure_one_cell(b: f64, d: f64, u: f64, bm: f64, dm: f64) -> f64 {
+    let ps = 1.0 - dm / bm;
+    let (qa, qb, qc) = (b * (1.0 - u), -(b + d - b * u * (1.0 - ps)), d);
+    (-qb - (qb * qb - 4.0 * qa * qc).sqrt()) / (2.0 * qa)
+}

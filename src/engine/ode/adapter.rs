@@ -119,19 +119,26 @@ impl Solver for OdeSolversDopri5 {
             return Err(match e {
                 ode_solvers::dop_shared::IntegrationError::StepSizeUnderflow { x } => SolverError {
                     time: x,
-                    kind: SolverErrorKind::StepSizeUnderflow { step: 0.0 },
+                    kind: SolverErrorKind::StepSizeUnderflow {
+                        step: 0.0,
+                        limit: None,
+                    },
                 },
                 ode_solvers::dop_shared::IntegrationError::MaxNumStepReached { x, n_step } => {
                     SolverError {
                         time: x,
                         kind: SolverErrorKind::TooManySteps {
                             steps: n_step as u64,
+                            limit: None,
                         },
                     }
                 }
                 ode_solvers::dop_shared::IntegrationError::StiffnessDetected { x } => SolverError {
                     time: x,
-                    kind: SolverErrorKind::StepSizeUnderflow { step: 0.0 },
+                    kind: SolverErrorKind::StepSizeUnderflow {
+                        step: 0.0,
+                        limit: None,
+                    },
                 },
             });
         }

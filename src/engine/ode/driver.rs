@@ -134,6 +134,7 @@ pub fn simulate_with(
         rtol: opts.rtol,
         atol: opts.atol,
         carrying_capacity: opts.carrying_capacity.or(model.carrying_capacity),
+        division_factor: 1.0,
         negative_tolerance: opts.negative_tolerance.unwrap_or(1e3 * opts.atol),
     };
     let cells = opts.initial_cells.unwrap_or(model.initial_cells);

@@ -24,4 +24,4 @@ pub use rosenbrock::Rosenbrock23;
 pub use run::{
     timeline_columns, total_cells, Captured, GenotypeReading, OdeRun, RowRecorder, RunSettings,
 };
-pub use solver::{Method, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats};
+pub use solver::{Method, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats, StepLimit};

@@ -4,7 +4,9 @@
 //! ```text
 //! dx_g/dt = rates_g(x_g, C(t), t)
 //! dN_g/dt = b_g c N_g (1 - sum_k u_gk) - d_g N_g + sum_p u_pg b_p c N_p
-//! c       = max(0, 1 - N_total / K)        (1 without a carrying capacity)
+//! c       = f max(0, 1 - N_total / K)      (f the host's division factor, 1 in
+//!                                          culture; no max term without a carrying
+//!                                          capacity)
 //! ```
 //! with b, d the model's division and death rates and u the probability per
 //! division that one daughter carries the child genotype. A mutant's representative
@@ -57,6 +59,8 @@ pub struct PopulationSystem<'a> {
     pub bound: &'a BoundModel,
     pub exposure: Exposure,
     pub capacity: Option<f64>,
+    /// Every division hazard times this (see `RunSettings::division_factor`).
+    pub division_factor: f64,
     /// Per genotype: (child genotype, probability per division, edge index).
     children: Vec<Vec<(usize, f64, usize)>>,
     /// Mutation edges (parent, child, probability per division).
@@ -95,6 +99,7 @@ impl<'a> PopulationSystem<'a> {
             bound,
             exposure: Exposure::new(model),
             capacity,
+            division_factor: 1.0,
             children,
             stochastic: vec![false; model.genotypes.len()],
             edges,
@@ -180,7 +185,20 @@ impl<'a> PopulationSystem<'a> {
         y
     }
 
+    /// Scale every division hazard by `f` (a host's growth relative to culture).
+    pub fn with_division_factor(mut self, f: f64) -> Self {
+        self.division_factor = f;
+        self
+    }
+
+    /// The factor on division hazards (the host's division factor times the logistic
+    /// crowding) and its derivative with respect to any cell count.
     fn crowding(&self, y: &[f64]) -> (f64, f64) {
+        let (c, dc) = self.logistic(y);
+        (self.division_factor * c, self.division_factor * dc)
+    }
+
+    fn logistic(&self, y: &[f64]) -> (f64, f64) {
         match self.capacity {
             None => (1.0, 0.0),
             Some(k) => {

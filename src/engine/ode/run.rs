@@ -10,7 +10,9 @@
 
 use super::driver::{Column, SimError};
 use super::population::PopulationSystem;
-use super::solver::{Method, Solver, SolverStats};
+use super::solver::{
+    Method, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats, StepLimit,
+};
 use crate::compile::{BoundModel, CompiledModel};
 use crate::pkpd::{DoseEvent, DoseKind, Exposure};
 
@@ -23,6 +25,9 @@ pub struct RunSettings {
     pub atol: f64,
     /// `None`: unbounded growth (an assay well); `Some(K)`: logistic crowding.
     pub carrying_capacity: Option<f64>,
+    /// Every division hazard times this (1 in culture; a host's slower growth, e.g. a
+    /// xenograft's, below 1).
+    pub division_factor: f64,
     /// Species or cell counts below minus this are a failure.
     pub negative_tolerance: f64,
 }
@@ -34,6 +39,7 @@ impl Default for RunSettings {
             rtol: 1e-6,
             atol: 1e-9,
             carrying_capacity: None,
+            division_factor: 1.0,
             negative_tolerance: 1e-6,
         }
     }
@@ -45,6 +51,12 @@ impl RunSettings {
             return Err(SimError::Settings(format!(
                 "tolerances must satisfy 0 < rtol < 1 and atol > 0 (rtol {}, atol {})",
                 self.rtol, self.atol
+            )));
+        }
+        if !(self.division_factor.is_finite() && self.division_factor >= 0.0) {
+            return Err(SimError::Settings(format!(
+                "the division factor must be finite and non-negative, found {}",
+                self.division_factor
             )));
         }
         if let Some(k) = self.carrying_capacity {
@@ -80,6 +92,9 @@ impl Captured {
 pub struct OdeRun<'a> {
     sys: PopulationSystem<'a>,
     solver: Box<dyn Solver + 'a>,
+    /// Tolerances of the run, to say which variable held a stalled step down.
+    rtol: f64,
+    atol: f64,
     t: f64,
     y: Vec<f64>,
     captured: Captured,
@@ -113,7 +128,8 @@ impl<'a> OdeRun<'a> {
             bound,
             settings.carrying_capacity,
             settings.negative_tolerance,
-        );
+        )
+        .with_division_factor(settings.division_factor);
         Self::with_system(sys, settings, y0, t0, solver)
     }
 
@@ -138,6 +154,8 @@ impl<'a> OdeRun<'a> {
             },
             sys,
             solver,
+            rtol: settings.rtol,
+            atol: settings.atol,
             t: t0,
             y: Vec::new(),
         };
@@ -291,7 +309,7 @@ impl<'a> OdeRun<'a> {
             return Ok(());
         }
         let cap = &mut self.captured;
-        self.solver.advance(
+        let done = self.solver.advance(
             &mut self.sys,
             &mut self.t,
             &mut self.y,
@@ -301,8 +319,32 @@ impl<'a> OdeRun<'a> {
                 cap.times.push(tk);
                 cap.states.extend_from_slice(yk);
             },
-        )?;
-        Ok(())
+        );
+        done.map_err(|e| SimError::Solver(self.explain(e)))
+    }
+
+    /// Say which variable held the step down when a method stalled: the one whose
+    /// rate, at the last accepted state, is the largest relative to the tolerances.
+    fn explain(&mut self, mut e: SolverError) -> SolverError {
+        let limit = match &mut e.kind {
+            SolverErrorKind::StepSizeUnderflow { limit, .. }
+            | SolverErrorKind::TooManySteps { limit, .. } => limit,
+            _ => return e,
+        };
+        let n = self.sys.population_len().min(self.y.len());
+        let mut dy = vec![0.0; self.y.len()];
+        self.sys.rhs(self.t, &self.y, &mut dy);
+        let speed = |i: usize| dy[i].abs() / (self.atol + self.rtol * self.y[i].abs());
+        let fastest = (0..n)
+            .filter(|&i| speed(i).is_finite())
+            .max_by(|&a, &b| speed(a).total_cmp(&speed(b)));
+        if let Some(i) = fastest {
+            *limit = Some(StepLimit {
+                variable: self.sys.variable_name(i),
+                method: self.solver.name(),
+            });
+        }
+        e
     }
 
     pub fn captured(&self) -> &Captured {

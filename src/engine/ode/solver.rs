@@ -58,13 +58,48 @@ pub enum SolverErrorKind {
     },
     StepSizeUnderflow {
         step: f64,
+        limit: Option<StepLimit>,
     },
     TooManySteps {
         steps: u64,
+        limit: Option<StepLimit>,
     },
     SingularMatrix,
     /// The solver could not produce a requested output time.
     OutputUnavailable,
+}
+
+/// What held the step size down when a method stalled (step-size underflow, too
+/// many steps): the variable whose rate is the largest relative to the tolerances at
+/// the last accepted state, and the method, for a hint at what to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepLimit {
+    pub variable: String,
+    pub method: &'static str,
+}
+
+impl fmt::Display for StepLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "; the fastest variable relative to the tolerances is `{}`",
+            self.variable
+        )?;
+        if self.method == "dopri5" {
+            write!(
+                f,
+                ". dopri5 is explicit: on a stiff model (fast and slow time scales together) \
+                 its step stays tiny; use --method auto (the default) or rodas5p"
+            )
+        } else {
+            write!(
+                f,
+                ". Look at its rate law: a jump inside the run (a threshold in an \
+                 expression), or a value racing off to infinity, stalls any method; or \
+                 loosen --rtol / --atol"
+            )
+        }
+    }
 }
 
 /// A numerical failure, with the time it happened.
@@ -91,10 +126,14 @@ impl fmt::Display for SolverError {
                     "`{variable}` went negative ({value:e}, beyond the tolerance -{tolerance:e})"
                 )
             }
-            SolverErrorKind::StepSizeUnderflow { step } => {
-                write!(f, "step size underflow (h = {step:e})")
+            SolverErrorKind::StepSizeUnderflow { step, limit } => {
+                write!(f, "step size underflow (h = {step:e})")?;
+                limit.iter().try_for_each(|l| write!(f, "{l}"))
             }
-            SolverErrorKind::TooManySteps { steps } => write!(f, "more than {steps} steps"),
+            SolverErrorKind::TooManySteps { steps, limit } => {
+                write!(f, "more than {steps} steps")?;
+                limit.iter().try_for_each(|l| write!(f, "{l}"))
+            }
             SolverErrorKind::SingularMatrix => write!(f, "singular iteration matrix"),
             SolverErrorKind::OutputUnavailable => {
                 write!(f, "no solution available at this output time")
@@ -315,13 +354,19 @@ pub fn step_guard(
     if steps > max_steps {
         return Err(SolverError {
             time: t,
-            kind: SolverErrorKind::TooManySteps { steps: max_steps },
+            kind: SolverErrorKind::TooManySteps {
+                steps: max_steps,
+                limit: None,
+            },
         });
     }
     if step_underflow(h, t, t_end) {
         return Err(SolverError {
             time: t,
-            kind: SolverErrorKind::StepSizeUnderflow { step: h },
+            kind: SolverErrorKind::StepSizeUnderflow {
+                step: h,
+                limit: None,
+            },
         });
     }
     Ok(())

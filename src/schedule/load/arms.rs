@@ -94,10 +94,50 @@ impl Cx<'_> {
         let start = match &a.start {
             None => ArmStart::At(0.0),
             Some(s) if s.get_ref().trim() == "on_resistance" => ArmStart::OnResistance,
+            Some(s) if s.get_ref().trim() == "on_size" => {
+                let Some(c) = &a.start_cells else {
+                    return Err(self.err(
+                        s.span().start,
+                        &field("start"),
+                        "`start = \"on_size\"` needs `start_cells`, the cells at which the arm \
+                         starts",
+                    ));
+                };
+                let cells = self.num(
+                    c,
+                    &field("start_cells"),
+                    |x| x > 0.0,
+                    "a positive number of cells",
+                )?;
+                let genotype = match &a.start_genotype {
+                    None => None,
+                    Some(g) => Some(self.genotype(g, &field("start_genotype"))?),
+                };
+                ArmStart::OnSize { genotype, cells }
+            }
             Some(s) => ArmStart::At(self.dur(s, &field("start"))?),
         };
+        if !matches!(start, ArmStart::OnSize { .. }) {
+            if let Some(v) = a
+                .start_cells
+                .as_ref()
+                .map(|v| v.span().start)
+                .or(a.start_genotype.as_ref().map(|v| v.span().start))
+            {
+                return Err(self.err(
+                    v,
+                    &field("start_cells"),
+                    "`start_cells` and `start_genotype` belong to `start = \"on_size\"`",
+                ));
+            }
+        }
+        let stop_on_resistance = a
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.get_ref().trim() == "on_resistance");
         let stop = match &a.stop {
             None => duration,
+            Some(_) if stop_on_resistance => duration,
             Some(s) => self.dur(s, &field("stop"))?,
         };
         let at_start = |msg: String| {
@@ -238,6 +278,7 @@ impl Cx<'_> {
             line: self.line(arm.span().start),
             start,
             stop,
+            stop_on_resistance,
             holidays,
             regimen,
         })
@@ -269,14 +310,6 @@ impl Cx<'_> {
             let prev_end = steps.last().map_or(0.0, |p| p.offset + p.duration);
             let offset = match (&st.from, start) {
                 (None, _) => prev_end,
-                (Some(f), ArmStart::OnResistance) => {
-                    return Err(self.err(
-                        f.span().start,
-                        &sf("from"),
-                        "an arm that starts on resistance has no fixed start; give its ladder \
-                         steps as durations only",
-                    ))
-                }
                 (Some(f), ArmStart::At(t0)) => {
                     let from = self.dur(f, &sf("from"))?;
                     if from < t0 {
@@ -304,6 +337,14 @@ impl Cx<'_> {
                         ));
                     }
                     off
+                }
+                (Some(f), _) => {
+                    return Err(self.err(
+                        f.span().start,
+                        &sf("from"),
+                        "an arm that starts on resistance or on size has no fixed start; give \
+                         its ladder steps as durations only",
+                    ))
                 }
             };
             steps.push(LadderStep {
@@ -410,7 +451,7 @@ impl Cx<'_> {
                 }
                 let lo = |x: &DrugArm| match x.start {
                     ArmStart::At(t) => t,
-                    ArmStart::OnResistance => 0.0,
+                    _ => 0.0,
                 };
                 if lo(a) < b.stop && lo(b) < a.stop {
                     let def = f.drug[j].get_ref();

@@ -185,14 +185,55 @@ impl Cx<'_> {
                      schedule is in_vitro",
                 ))
             }
-            Some(t) => self.num(
-                &t.get_ref().cell_volume,
-                "tumour.cell_volume",
-                |x| x > 0.0,
-                "a positive volume per cell in mm^3",
-            )?,
+            Some(t) => match &t.get_ref().cell_volume {
+                Some(v) => self.num(
+                    v,
+                    "tumour.cell_volume",
+                    |x| x > 0.0,
+                    "a positive volume per cell in mm^3",
+                )?,
+                None => 1e-6,
+            },
             None => 1e-6,
         };
+        let mut host = Host::default();
+        let mut detection_limit = 0.0;
+        if let Some(t) = &f.tumour {
+            let t = t.get_ref();
+            if let Some(v) = &t.take {
+                host.take = self.num(
+                    v,
+                    "tumour.take",
+                    |x| x > 0.0 && x <= 1.0,
+                    "a fraction of the injected cells in (0, 1]",
+                )?;
+            }
+            if let Some(v) = &t.growth {
+                host.division_factor = self.num(
+                    v,
+                    "tumour.growth",
+                    |x| x > 0.0,
+                    "a positive factor on the division rates (1 = as in culture)",
+                )?;
+            }
+            if let Some(v) = &t.detection_limit {
+                detection_limit = self.num(
+                    v,
+                    "tumour.detection_limit",
+                    |x| x >= 0.0,
+                    "a non-negative tumour volume in mm^3",
+                )?;
+            }
+            if let Some(v) = &t.max_volume {
+                let mm3 = self.num(
+                    v,
+                    "tumour.max_volume",
+                    |x| x > 0.0,
+                    "a positive tumour volume in mm^3",
+                )?;
+                host.carrying_capacity = Some(mm3 / cell_volume);
+            }
+        }
 
         let readout_default_check = culture.refresh_every.unwrap_or(readout_every);
         let mut arms = Vec::new();
@@ -273,7 +314,8 @@ impl Cx<'_> {
                 "IC50 readouts need a drug: add a `[[drug]]` arm or name `ic50_drug`",
             ));
         }
-        let resistance = self.resistance(f, setting, ic50_every, primary_arm, &arms)?;
+        let resistance =
+            self.resistance(f, setting, ic50_every, primary_arm, &arms, cell_volume)?;
         let stop = self.stop(f, &arms, &resistance)?;
 
         Ok(Schedule {
@@ -301,6 +343,8 @@ impl Cx<'_> {
             resistance,
             stop,
             cell_volume,
+            host,
+            detection_limit,
             warnings,
         })
     }
@@ -401,6 +445,27 @@ impl Cx<'_> {
         })
     }
 
+    fn genotype_name(&self, at: usize, name: &str, field: &str) -> R<usize> {
+        let name = name.trim();
+        self.model.genotype_index(name).ok_or_else(|| {
+            let names = || self.model.genotypes.iter().map(|g| g.name.as_str());
+            self.err(
+                at,
+                field,
+                format!(
+                    "the model `{}` has no genotype `{name}`{}; its genotypes are: {}",
+                    self.model.meta.name,
+                    did_you_mean_among(name, names()),
+                    names().collect::<Vec<_>>().join(", ")
+                ),
+            )
+        })
+    }
+
+    pub(super) fn genotype(&self, n: &Spanned<String>, field: &str) -> R<usize> {
+        self.genotype_name(n.span().start, n.get_ref(), field)
+    }
+
     fn drug_index(&self, n: &Spanned<String>, field: &str) -> R<usize> {
         let name = n.get_ref().trim();
         self.model.drug_index(name).ok_or_else(|| {
@@ -426,11 +491,13 @@ impl Cx<'_> {
         ic50_every: Option<f64>,
         primary_arm: Option<usize>,
         arms: &[DrugArm],
+        cell_volume: f64,
     ) -> R<ResistanceRules> {
         let mut r = ResistanceRules {
             ic50_fold: ic50_every.map(|_| 10.0),
             steady_growth: None,
             regrowth: (setting == Setting::InVivo).then_some(0.25),
+            above: None,
         };
         let Some(def) = &f.resistance else {
             return Ok(r);
@@ -496,6 +563,46 @@ impl Cx<'_> {
                 "a positive fraction above the nadir (0.25 = 25%)",
             )?);
         }
+        match (&def.cells_above, &def.volume_above) {
+            (Some(c), Some(_)) => {
+                return Err(self.err(
+                    c.span().start,
+                    "resistance.cells_above",
+                    "give the progression size as `cells_above` or `volume_above`, not both",
+                ))
+            }
+            (Some(c), None) => {
+                r.above = Some(SizeThreshold {
+                    cells: self.num(
+                        c,
+                        "resistance.cells_above",
+                        |x| x > 0.0,
+                        "a positive number of cells",
+                    )?,
+                    volume: None,
+                })
+            }
+            (None, Some(v)) => {
+                if setting == Setting::InVitro {
+                    return Err(self.err(
+                        v.span().start,
+                        "resistance.volume_above",
+                        "a tumour volume is an in vivo size; in vitro use `cells_above`",
+                    ));
+                }
+                let mm3 = self.num(
+                    v,
+                    "resistance.volume_above",
+                    |x| x > 0.0,
+                    "a positive tumour volume in mm^3",
+                )?;
+                r.above = Some(SizeThreshold {
+                    cells: mm3 / cell_volume,
+                    volume: Some(mm3),
+                })
+            }
+            (None, None) => {}
+        }
         Ok(r)
     }
 
@@ -504,6 +611,7 @@ impl Cx<'_> {
             on_resistance: false,
             max_cells: None,
             extinct_below: 1.0,
+            genotype_cells: Vec::new(),
         };
         if let Some(def) = &f.stop {
             let d = def.get_ref();
@@ -531,6 +639,14 @@ impl Cx<'_> {
                     "a positive number of cells",
                 )?);
             }
+            if let Some(m) = &d.genotype_cells {
+                for (name, v) in m.get_ref() {
+                    let field = format!("stop.genotype_cells.{name}");
+                    let g = self.genotype_name(v.span().start, name, &field)?;
+                    let n = self.num(v, &field, |x| x > 0.0, "a positive number of cells")?;
+                    s.genotype_cells.push((g, n));
+                }
+            }
             if let Some(v) = &d.extinct_below {
                 s.extinct_below = self.num(
                     v,
@@ -540,9 +656,24 @@ impl Cx<'_> {
                 )?;
             }
         }
-        let can_fire =
-            res.ic50_fold.is_some() || res.steady_growth.is_some() || res.regrowth.is_some();
+        let can_fire = res.ic50_fold.is_some()
+            || res.steady_growth.is_some()
+            || res.regrowth.is_some()
+            || res.above.is_some();
         if !can_fire {
+            if let Some(i) = arms.iter().position(|a| a.stop_on_resistance) {
+                let at = f.drug[i]
+                    .get_ref()
+                    .stop
+                    .as_ref()
+                    .map_or(f.drug[i].span().start, |s| s.span().start);
+                return Err(self.err(
+                    at,
+                    &format!("drug[{}].stop", arms[i].drug_name),
+                    "the arm stops on resistance, but no resistance rule can fire: set \
+                     `ic50_every` (IC50 rule), `[resistance] steady_growth` or `cells_above`",
+                ));
+            }
             if let Some(i) = arms.iter().position(|a| a.start == ArmStart::OnResistance) {
                 let at = f.drug[i]
                     .get_ref()

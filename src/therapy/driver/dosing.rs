@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Driver<'_> {
+impl Driver<'_, '_> {
     /// Start the adaptive level of arms whose window opens now (ICxx by assay).
     pub(super) fn start_arms_due(&mut self, t: f64) -> Result<(), TherapyError> {
         for i in 0..self.s.arms.len() {

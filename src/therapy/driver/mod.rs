@@ -76,20 +76,60 @@ pub fn run(
         EngineKind::AgentBased => Some(agent_cells(model, &bound, &y0).map_err(settings_err)?),
         _ => None,
     };
-    let engine =
+    let mut engine =
         start_engine(model, &bound, &y0, options, cells.as_ref(), schedule).map_err(sim)?;
-    let mut d = Driver::new(model, &bound, schedule, options, engine, &y0)?;
+    let mut result = drive(model, &bound, schedule, options, &y0, engine.as_mut())?;
+    result.wall_seconds = started.elapsed().as_secs_f64();
+    Ok(result)
+}
+
+/// The state a run of `schedule` starts from with these options: the model's (or
+/// `options.initial_state`), after the schedule's `equilibrate` period, rescaled to
+/// its initial cells, grown from `grow_from` cells if the schedule says so (a random
+/// growth per replicate on the stochastic engines). Per genotype: species then cells.
+pub fn start(
+    model: &CompiledModel,
+    bound: &BoundModel,
+    schedule: &Schedule,
+    options: &TherapyOptions,
+) -> Result<Vec<f64>, TherapyError> {
+    start_state(model, bound, schedule, options)
+}
+
+/// Run `schedule` on an engine the caller built (at time 0, holding `y0`), for callers
+/// that keep the engine afterwards (the `abm` command reads its clone lineages). The
+/// engine is left where the run ended.
+pub fn drive(
+    model: &CompiledModel,
+    bound: &BoundModel,
+    schedule: &Schedule,
+    options: &TherapyOptions,
+    y0: &[f64],
+    engine: &mut dyn Engine,
+) -> Result<TherapyResult, TherapyError> {
+    let started = Instant::now();
+    let mut d = Driver::new(model, bound, schedule, options, engine, y0)?;
     d.run()?;
     Ok(d.finish(started.elapsed().as_secs_f64()))
 }
 
-struct Driver<'a> {
+/// What a [`Watch`] of the driver is for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum WatchFor {
+    MaxCells,
+    GenotypeStop,
+    /// Arm `i` starts on size.
+    ArmStart(usize),
+    Progression,
+}
+
+struct Driver<'a, 'e> {
     model: &'a CompiledModel,
     bound: &'a BoundModel,
     s: &'a Schedule,
     opts: &'a TherapyOptions,
     plan: DosePlan<'a>,
-    engine: Box<dyn Engine + 'a>,
+    engine: &'e mut dyn Engine,
     rec: RowRecorder<'a>,
     eps: f64,
     assay: AssaySettings,
@@ -131,15 +171,15 @@ struct Driver<'a> {
     min_cells: f64,
 }
 
-impl<'a> Driver<'a> {
+impl<'a, 'e> Driver<'a, 'e> {
     fn new(
         model: &'a CompiledModel,
         bound: &'a BoundModel,
         s: &'a Schedule,
         opts: &'a TherapyOptions,
-        engine: Box<dyn Engine + 'a>,
+        engine: &'e mut dyn Engine,
         y0: &[f64],
-    ) -> Result<Driver<'a>, TherapyError> {
+    ) -> Result<Driver<'a, 'e>, TherapyError> {
         let settings_err = |message: String| TherapyError::Settings {
             schedule: s.name.clone(),
             message,
@@ -275,6 +315,7 @@ impl<'a> Driver<'a> {
         let s = self.s;
         // t = 0: arms starting now, the first medium / doses, passage, readouts.
         self.growth.push(0.0, self.engine.total_cells());
+        self.size_starts(0.0)?;
         self.start_arms_due(0.0)?;
         self.dose(true, "start")?;
         self.passage()?;
@@ -301,21 +342,41 @@ impl<'a> Driver<'a> {
             for c in self.check_intervals() {
                 t_next = t_next.min(self.next_on_grid(t, c));
             }
-            let watches = self.watches();
+            let (watches, purposes) = self.watches();
             let why = self
                 .engine
                 .advance_to(t_next, &watches)
                 .map_err(|e| self.sim_err(e))?;
             if why != Advanced::Reached {
-                // The run ends at the event itself, not at the next readout.
+                // Act at the event itself, not at the next readout.
                 let t = self.engine.time();
                 self.accumulate(t);
-                self.stop_reason = match why {
-                    Advanced::Extinct => StopReason::Extinct,
-                    _ => StopReason::MaxCells,
+                let ended = match why {
+                    Advanced::Extinct => Some(StopReason::Extinct),
+                    Advanced::Watch(i) => match purposes[i] {
+                        WatchFor::MaxCells => Some(StopReason::MaxCells),
+                        WatchFor::GenotypeStop => Some(StopReason::GenotypeCells),
+                        WatchFor::ArmStart(a) => {
+                            self.start_on_size(a, t)?;
+                            None
+                        }
+                        WatchFor::Progression => {
+                            self.progression(t)?;
+                            None
+                        }
+                    },
+                    Advanced::Reached => None,
                 };
-                self.check_stop();
-                break;
+                if let Some(reason) = ended {
+                    self.stop_reason = reason;
+                    self.check_stop();
+                    break;
+                }
+                self.conc_prev = self.engine.concentrations();
+                if self.check_stop() {
+                    break;
+                }
+                continue;
             }
             let t = t_next;
             self.accumulate(t);
@@ -324,6 +385,7 @@ impl<'a> Driver<'a> {
             let readout_due = end || self.due(t, s.readout_every);
             let ic50_due = s.ic50_every.is_some_and(|e| self.due(t, e));
 
+            self.size_starts(t)?;
             self.start_arms_due(t)?;
             let raised = self.adaptive_checks(t);
             if edge_due || raised {
@@ -341,17 +403,39 @@ impl<'a> Driver<'a> {
         Ok(())
     }
 
-    /// Sizes at which the engine must stop at the crossing event itself.
-    fn watches(&self) -> Vec<Watch> {
-        self.s
-            .stop
-            .max_cells
-            .map(|m| Watch {
-                target: WatchTarget::Total,
-                cells: m,
-            })
-            .into_iter()
-            .collect()
+    /// Sizes at which the engine must stop at the crossing event itself, and why:
+    /// the burden limit, a genotype's stop size, arms that start on size, the
+    /// absolute progression size (once the population is below it after a dose).
+    fn watches(&self) -> (Vec<Watch>, Vec<WatchFor>) {
+        let mut w = Vec::new();
+        let mut why = Vec::new();
+        let mut add = |target, cells, purpose| {
+            w.push(Watch { target, cells });
+            why.push(purpose);
+        };
+        if let Some(m) = self.s.stop.max_cells {
+            add(WatchTarget::Total, m, WatchFor::MaxCells);
+        }
+        for &(g, n) in &self.s.stop.genotype_cells {
+            add(WatchTarget::Genotype(g), n, WatchFor::GenotypeStop);
+        }
+        for (i, a) in self.s.arms.iter().enumerate() {
+            if let ArmStart::OnSize { genotype, cells } = a.start {
+                if self.plan.arm_start(i).is_none() {
+                    let target = genotype.map_or(WatchTarget::Total, WatchTarget::Genotype);
+                    add(target, cells, WatchFor::ArmStart(i));
+                }
+            }
+        }
+        if let Some(above) = self.s.resistance.above {
+            let armed = self.dosed
+                && !self.fired.contains(&ResistanceRule::Threshold)
+                && self.engine.total_cells() < above.cells;
+            if armed {
+                add(WatchTarget::Total, above.cells, WatchFor::Progression);
+            }
+        }
+        (w, why)
     }
 
     /// Check intervals of the adaptive arms.
@@ -382,7 +466,19 @@ impl<'a> Driver<'a> {
     }
 }
 
-impl Driver<'_> {
+impl Driver<'_, '_> {
+    /// The first genotype at or above its `stop.genotype_cells` size, and that size.
+    fn genotype_over(&self) -> Option<(usize, f64)> {
+        let y = self.engine.population();
+        let stride = self.engine.stride();
+        self.s
+            .stop
+            .genotype_cells
+            .iter()
+            .copied()
+            .find(|&(g, n)| y[g * stride + stride - 1] >= n * (1.0 - 1e-9))
+    }
+
     /// Apply the stop conditions; true when the run ends here.
     fn check_stop(&mut self) -> bool {
         let total = self.engine.total_cells();
@@ -393,6 +489,8 @@ impl Driver<'_> {
                 self.stop_reason = StopReason::Extinct;
             } else if self.s.stop.max_cells.is_some_and(|m| total > m) {
                 self.stop_reason = StopReason::MaxCells;
+            } else if self.genotype_over().is_some() {
+                self.stop_reason = StopReason::GenotypeCells;
             }
         }
         if self.stop_reason == StopReason::End {
@@ -409,6 +507,13 @@ impl Driver<'_> {
                 self.s.stop.max_cells.unwrap_or(f64::NAN)
             ),
             StopReason::OnResistance => "first resistance event (stop.on_resistance)".into(),
+            StopReason::GenotypeCells => match self.genotype_over() {
+                Some((g, n)) => format!(
+                    "genotype `{}` reached {n} cells (stop.genotype_cells)",
+                    self.model.genotypes[g].name
+                ),
+                None => "a genotype reached its stop.genotype_cells size".into(),
+            },
             StopReason::End => unreachable!("handled above"),
         };
         self.event(EventKind::Stop, None, total, "cells", why);
@@ -515,12 +620,15 @@ impl Driver<'_> {
 }
 
 /// Numerical settings of the ODE engines for a run.
-fn run_settings(model: &CompiledModel, opts: &TherapyOptions) -> RunSettings {
+/// Solver settings of a run, with the host's growth (`[tumour]` of an in vivo
+/// schedule): its division factor and its carrying capacity, else the model's.
+fn run_settings(model: &CompiledModel, s: &Schedule, opts: &TherapyOptions) -> RunSettings {
     RunSettings {
         method: opts.method,
         rtol: opts.rtol,
         atol: opts.atol,
-        carrying_capacity: model.carrying_capacity,
+        carrying_capacity: s.host.carrying_capacity.or(model.carrying_capacity),
+        division_factor: s.host.division_factor,
         negative_tolerance: 1e3 * opts.atol,
     }
 }
@@ -538,7 +646,7 @@ fn start_state(
         phase,
         source: Box::new(source),
     };
-    let settings = run_settings(model, opts);
+    let settings = run_settings(model, s, opts);
     let stride = model.species.len() + 1;
     let given_total = opts
         .initial_state
@@ -549,10 +657,12 @@ fn start_state(
                 .as_ref()
                 .is_some_and(|y| y.len() % stride == 0)
         });
+    // In vivo only the cells that take form the tumour.
     let target = s
         .initial_cells
         .or(given_total)
-        .unwrap_or(model.initial_cells);
+        .unwrap_or(model.initial_cells)
+        * s.host.take;
     let mut y0 = match &opts.initial_state {
         Some(y) => y.clone(),
         None => OdeRun::initial_state(model, bound, target),
@@ -620,6 +730,7 @@ fn story(
         let end = match stop {
             StopReason::MaxCells => "stopped at the burden limit with",
             StopReason::OnResistance => "stopped on resistance with",
+            StopReason::GenotypeCells => "stopped at a genotype's size with",
             _ => "ended with",
         };
         parts.push(format!("{end} {} cells {place}", fmt_cells(cells)));
@@ -709,7 +820,7 @@ fn start_engine<'a>(
     cells: Option<&'a CompiledCells>,
     s: &Schedule,
 ) -> Result<Box<dyn Engine + 'a>, SimError> {
-    let settings = run_settings(model, opts);
+    let settings = run_settings(model, s, opts);
     let mode = match opts.engine {
         EngineKind::MeanField => Mode::MeanField,
         EngineKind::Hybrid => Mode::Hybrid {
@@ -721,13 +832,6 @@ fn start_engine<'a>(
             let cells = cells.ok_or_else(|| {
                 SimError::Settings("the agent-based engine needs its compiled cells".into())
             })?;
-            if s.grow_from.is_some() {
-                return Err(SimError::Settings(
-                    "`grow_from` runs on the mean-field and hybrid engines, not yet on the \
-                     agent-based one"
-                        .into(),
-                ));
-            }
             let dt = opts.agent_dt_hours / s.hours_per_unit;
             return Ok(Box::new(AgentEngine::new(
                 model,
@@ -735,6 +839,7 @@ fn start_engine<'a>(
                 y0,
                 dt,
                 s.duration,
+                &settings,
                 opts.seed,
                 opts.replicate,
             )?));

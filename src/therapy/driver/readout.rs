@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl Driver<'_> {
+impl Driver<'_, '_> {
     /// A 72 h dose-response of `drug` on the snapshot `state` (no other drug).
     pub(super) fn dose_response(
         &mut self,
@@ -77,7 +77,9 @@ impl Driver<'_> {
                 }
             }
             if self.nadir.is_some() && self.dosed {
-                let v = self.engine.total_cells() * self.s.cell_volume;
+                // As measured: a tumour below the detection limit reads as the limit.
+                let v =
+                    (self.engine.total_cells() * self.s.cell_volume).max(self.s.detection_limit);
                 let hit = self.nadir.as_mut().and_then(|n| n.push(t, v));
                 if let Some(r) = hit {
                     let fraction = self.s.resistance.regrowth.unwrap_or(0.25);
@@ -219,10 +221,25 @@ impl Driver<'_> {
             return Ok(());
         }
         let t = self.engine.time();
+        // Arms that end on resistance end now; in vitro the medium is changed.
+        let mut stopped = false;
+        for i in 0..self.s.arms.len() {
+            if self.s.arms[i].stop_on_resistance
+                && self.plan.arm_start(i).is_some()
+                && self.plan.stop_arm(i, t)
+            {
+                stopped = true;
+            }
+        }
+        if stopped && self.s.setting == Setting::InVitro {
+            self.dose(false, "stopped on resistance")?;
+        } else if stopped {
+            self.note_dose_changes("stopped on resistance");
+        }
         let mut started = Vec::new();
         for i in 0..self.s.arms.len() {
             if self.s.arms[i].start == ArmStart::OnResistance
-                && t < self.s.arms[i].stop - self.eps
+                && t < self.plan.arm_stop(i) - self.eps
                 && self.plan.start_arm(i, t)
             {
                 started.push(i);
@@ -236,22 +253,94 @@ impl Driver<'_> {
                 );
             }
         }
+        self.dose_started(&started, "started on resistance")
+    }
+
+    /// Give the first doses of arms that have just started (now).
+    fn dose_started(&mut self, started: &[usize], why: &str) -> Result<(), TherapyError> {
         if started.is_empty() {
             return Ok(());
         }
+        let t = self.engine.time();
         self.start_arms_due(t)?;
         match self.s.setting {
-            Setting::InVitro => self.dose(false, "started on resistance")?,
+            Setting::InVitro => self.dose(false, why)?,
             Setting::InVivo => {
-                for &i in &started {
+                for &i in started {
                     for ev in self.plan.arm_events_at(i, t) {
                         self.bolus(ev.drug, ev.kind)?;
                     }
                 }
-                self.note_dose_changes("started on resistance");
+                self.note_dose_changes(why);
             }
         }
         Ok(())
+    }
+
+    /// Start arm `i`, which waits for a size, now (its watch fired or a stop found
+    /// the population at or above it).
+    pub(super) fn start_on_size(&mut self, i: usize, t: f64) -> Result<(), TherapyError> {
+        let ArmStart::OnSize { genotype, cells } = self.s.arms[i].start else {
+            return Ok(());
+        };
+        if t >= self.plan.arm_stop(i) - self.eps || !self.plan.start_arm(i, t) {
+            return Ok(());
+        }
+        let whose = genotype.map_or("the population".to_string(), |g| {
+            format!("genotype `{}`", self.model.genotypes[g].name)
+        });
+        let d = self.s.arms[i].drug;
+        self.event(
+            EventKind::ArmStart,
+            Some(d),
+            t,
+            &self.s.time_unit.clone(),
+            format!("started on size: {whose} reached {cells:e} cells"),
+        );
+        self.dose_started(&[i], "started on size")
+    }
+
+    /// Arms waiting for a size that the population already holds (at a stop).
+    pub(super) fn size_starts(&mut self, t: f64) -> Result<(), TherapyError> {
+        for i in 0..self.s.arms.len() {
+            let ArmStart::OnSize { genotype, cells } = self.s.arms[i].start else {
+                continue;
+            };
+            if self.plan.arm_start(i).is_some() {
+                continue;
+            }
+            let y = self.engine.population();
+            let stride = self.engine.stride();
+            let n = match genotype {
+                Some(g) => y[g * stride + stride - 1],
+                None => self.engine.total_cells(),
+            };
+            if n >= cells * (1.0 - 1e-9) {
+                self.start_on_size(i, t)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The progression watch fired: the cells rose to the schedule's absolute size.
+    pub(super) fn progression(&mut self, t: f64) -> Result<(), TherapyError> {
+        let Some(above) = self.s.resistance.above else {
+            return Ok(());
+        };
+        let total = self.engine.total_cells();
+        let (value, unit, what) = match above.volume {
+            Some(v) => (
+                total * self.s.cell_volume,
+                "mm^3",
+                format!("tumour volume rose to {v} mm^3 after the first dose"),
+            ),
+            None => (
+                total,
+                "cells",
+                format!("cells rose to {:e} after the first dose", above.cells),
+            ),
+        };
+        self.resistance(ResistanceRule::Threshold, t, value, unit, what)
     }
 
     /// Append the timeline row of the current state.

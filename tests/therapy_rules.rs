@@ -1,0 +1,242 @@
+//! Start and stop rules that act at the event itself, on any engine: an arm that
+//! starts when the population reaches a size, a run that stops when one genotype
+//! reaches a size, progression at an absolute size, and an arm that ends on
+//! resistance.
+
+use std::path::Path;
+
+use resloop::compile::{compile_file, CompiledModel};
+use resloop::engine::EngineKind;
+use resloop::schedule::Schedule;
+use resloop::therapy::{self, EventKind, ResistanceRule, StopReason, TherapyOptions};
+
+fn model() -> CompiledModel {
+    compile_file(Path::new("models/minimal_loop.toml")).unwrap()
+}
+
+fn schedule(m: &CompiledModel, text: &str) -> Schedule {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.toml");
+    std::fs::write(&path, text).unwrap();
+    Schedule::load(&path, m).unwrap()
+}
+
+fn options(engine: EngineKind) -> TherapyOptions {
+    TherapyOptions {
+        engine,
+        seed: 3,
+        ..TherapyOptions::default()
+    }
+}
+
+const HEAD: &str = r#"
+[schedule]
+name = "rules"
+setting = "in_vitro"
+readout_every = "1d"
+initial_cells = 1e5
+"#;
+
+#[test]
+fn an_arm_starts_when_the_population_reaches_its_size() {
+    let m = model();
+    let s = schedule(
+        &m,
+        &format!(
+            "{HEAD}duration = \"20d\"\n\n[[drug]]\nname = \"tki\"\nstart = \"on_size\"\nstart_cells = 3.3e5\nconcentration = \"1 uM\"\n"
+        ),
+    );
+    let r = therapy::run(&m, &s, &options(EngineKind::MeanField)).unwrap();
+    let start = r
+        .events
+        .iter()
+        .find(|e| e.kind == EventKind::ArmStart)
+        .expect("the arm started");
+    assert!(start.time > 0.0 && start.time < s.duration);
+    // The same model without drug, run to that time, holds the start size then: the
+    // start is at the crossing, not at the next daily readout.
+    let free = schedule(&m, &format!("{HEAD}duration = \"{}h\"\n", start.time));
+    let f = therapy::run(&m, &free, &options(EngineKind::MeanField)).unwrap();
+    let cells = f.summary.final_cells;
+    assert!(
+        (cells / 3.3e5 - 1.0).abs() < 1e-5,
+        "{cells} cells at the arm's start, t = {} h",
+        start.time
+    );
+    // Before the start no drug, after it the drug.
+    let tl = &r.timeline;
+    let dose = tl.column("dose", "tki").unwrap();
+    for i in 0..tl.times.len() {
+        let want = if tl.times[i] < start.time { 0.0 } else { 1.0 };
+        assert_eq!(tl.get(i, dose), want, "t = {}", tl.times[i]);
+    }
+}
+
+#[test]
+fn a_run_stops_when_a_genotype_reaches_its_size() {
+    let m = model();
+    let s = schedule(
+        &m,
+        &format!(
+            "{HEAD}duration = \"26w\"\n\n[[drug]]\nname = \"tki\"\nconcentration = \"1 uM\"\n\n[stop]\ngenotype_cells = {{ gatekeeper = 50 }}\n"
+        ),
+    );
+    for engine in [EngineKind::MeanField, EngineKind::Hybrid] {
+        let r = therapy::run(&m, &s, &options(engine)).unwrap();
+        assert_eq!(
+            r.summary.stop_reason,
+            StopReason::GenotypeCells,
+            "{engine:?}"
+        );
+        let tl = &r.timeline;
+        let g = tl.column("gatekeeper", "cells").unwrap();
+        let last = tl.get(tl.times.len() - 1, g);
+        // Whole cells on the hybrid (the birth that makes the 50th), the crossing of
+        // the trajectory on the mean field.
+        assert!(
+            (50.0..50.0 + 1e-3).contains(&last),
+            "{engine:?}: {last} cells"
+        );
+        assert!(r.summary.end_time < s.duration);
+    }
+}
+
+#[test]
+fn progression_at_an_absolute_size_and_an_arm_that_ends_on_it() {
+    let m = model();
+    // The drug alone kills the parental cells; gatekeeper mutants regrow. Progression:
+    // back up to 2e5 cells after the first dose; the drug's arm ends there.
+    let s = schedule(
+        &m,
+        &format!(
+            "{HEAD}duration = \"26w\"\n\n[[drug]]\nname = \"tki\"\nstop = \"on_resistance\"\nconcentration = \"1 uM\"\n\n[resistance]\ncells_above = 2e5\n"
+        ),
+    );
+    let r = therapy::run(&m, &s, &options(EngineKind::MeanField)).unwrap();
+    assert_eq!(r.summary.resistance_rule, Some(ResistanceRule::Threshold));
+    let t = r.summary.time_to_resistance.unwrap();
+    let tl = &r.timeline;
+    let dose = tl.column("dose", "tki").unwrap();
+    for i in 0..tl.times.len() {
+        let want = if tl.times[i] < t { 1.0 } else { 0.0 };
+        assert_eq!(tl.get(i, dose), want, "t = {}", tl.times[i]);
+    }
+    let ev = r
+        .events
+        .iter()
+        .find(|e| e.kind == EventKind::Resistance(ResistanceRule::Threshold))
+        .unwrap();
+    assert!(
+        (ev.value / 2e5 - 1.0).abs() < 1e-5,
+        "{} cells at the event",
+        ev.value
+    );
+}
+
+#[test]
+fn bad_rules_are_refused_with_the_field() {
+    let m = model();
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "[[drug]]\nname = \"tki\"\nstart = \"on_size\"\nconcentration = \"1 uM\"\n",
+            "start_cells",
+        ),
+        (
+            "[[drug]]\nname = \"tki\"\nstart = \"on_size\"\nstart_cells = 1e6\nstart_genotype = \"nope\"\nconcentration = \"1 uM\"\n",
+            "no genotype `nope`",
+        ),
+        (
+            "[[drug]]\nname = \"tki\"\nstop = \"on_resistance\"\nconcentration = \"1 uM\"\n",
+            "no resistance rule can fire",
+        ),
+        (
+            "[[drug]]\nname = \"tki\"\nconcentration = \"1 uM\"\n\n[stop]\ngenotype_cells = { gatekeepr = 5 }\n",
+            "did you mean",
+        ),
+        (
+            "[[drug]]\nname = \"tki\"\nconcentration = \"1 uM\"\n\n[resistance]\nvolume_above = 1.0\n",
+            "in vivo size",
+        ),
+    ];
+    for (body, want) in cases {
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, format!("{HEAD}duration = \"2d\"\n\n{body}")).unwrap();
+        let e = Schedule::load(&path, &m).unwrap_err().to_string();
+        assert!(e.contains(want), "{body}: {e}");
+        assert!(e.contains("s.toml:"), "{e}");
+    }
+}
+
+#[test]
+fn the_host_sets_take_growth_and_capacity_in_vivo() {
+    // Constant division 1/day and death 0.2/day; in the host a tenth of the cells take
+    // and divide at 0.4 times their culture rate.
+    let m = common_birth_death();
+    let host = |extra: &str| {
+        schedule(
+            &m,
+            &format!(
+                "[schedule]\nname = \"host\"\nsetting = \"in_vivo\"\nduration = \"10d\"\nreadout_every = \"1d\"\ninitial_cells = 1e5\n\n[tumour]\ntake = 0.1\ngrowth = 0.4\n{extra}"
+            ),
+        )
+    };
+    let r = therapy::run(&m, &host(""), &options(EngineKind::MeanField)).unwrap();
+    let want = 1e4 * ((0.4 * 1.0 - 0.2) * 10.0f64).exp();
+    let got = r.summary.final_cells;
+    assert!((got / want - 1.0).abs() < 1e-5, "{got} vs {want}");
+    // A host capacity of 2e5 cells (0.2 mm^3 at 1e-6 mm^3 per cell) crowds division
+    // only: dN/dt = (0.4 (1 - N/2e5) - 0.2) N, logistic with rate 0.2 and plateau 1e5.
+    let r = therapy::run(
+        &m,
+        &host("max_volume = 0.2\n"),
+        &options(EngineKind::MeanField),
+    )
+    .unwrap();
+    let (a, k) = (0.4 - 0.2, 2e5 * 0.2 / 0.4);
+    let want = k / (1.0 + (k / 1e4 - 1.0) * (-a * 10.0f64).exp());
+    let got = r.summary.final_cells;
+    assert!((got / want - 1.0).abs() < 1e-5, "{got} vs {want}");
+}
+
+/// A linear birth-death model with constant rates (day time unit): division 1,
+/// death 0.2, one inert species, no genotype.
+fn common_birth_death() -> CompiledModel {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bd.toml");
+    std::fs::write(
+        &path,
+        r#"
+[model]
+name = "bd"
+title = "birth-death"
+time_unit = "days"
+description = "constant rates"
+
+[species.x]
+initial = 1.0
+unit = "1"
+description = "inert"
+rate = "0"
+
+[parameters.b]
+value = 1.0
+unit = "1/day"
+provenance = "assumed"
+note = "division"
+
+[parameters.d]
+value = 0.2
+unit = "1/day"
+provenance = "assumed"
+note = "death"
+
+[fate]
+division = "b"
+death = "d"
+initial_cells = 1e6
+"#,
+    )
+    .unwrap();
+    compile_file(&path).unwrap()
+}
