@@ -177,24 +177,32 @@ fn added_drugs(alone: &Schedule, s: &Schedule) -> Vec<String> {
         .collect()
 }
 
+/// One column of a run's timeline against time in days.
+fn series(
+    s: &Schedule,
+    r: &TherapyResult,
+    population: &str,
+    variable: &str,
+) -> Option<Vec<(f64, f64)>> {
+    let day = s.hours_per_unit / 24.0;
+    let c = r.timeline.column(population, variable)?;
+    Some(
+        r.timeline
+            .times
+            .iter()
+            .map(|t| t * day)
+            .zip(r.timeline.series(c))
+            .collect(),
+    )
+}
+
 /// The cells shown: in the dish or tumour in vivo, expanded in vitro.
 fn cells(s: &Schedule, r: &TherapyResult) -> Vec<(f64, f64)> {
     let var = match s.setting {
         Setting::InVivo => "cells",
         Setting::InVitro => "expanded_cells",
     };
-    let day = s.hours_per_unit / 24.0;
-    r.timeline
-        .column("total", var)
-        .map(|c| {
-            r.timeline
-                .times
-                .iter()
-                .map(|t| t * day)
-                .zip(r.timeline.series(c))
-                .collect()
-        })
-        .unwrap_or_default()
+    series(s, r, "total", var).unwrap_or_default()
 }
 
 /// The story figure and the series it plots.
@@ -293,6 +301,25 @@ impl StoryFigure {
         }
         let mut panels = vec![top];
 
+        // A column of both runs, as a solid (drug alone) and a dashed (combined) line.
+        let both = |population: &str, variable: &str, colour| -> Vec<Line> {
+            let label = if variable == "cells" {
+                population
+            } else {
+                variable
+            };
+            [
+                (&runs.alone, a, Stroke::Solid, alone_label.as_str()),
+                (&runs.combination, c, Stroke::Dashed, with.as_str()),
+            ]
+            .into_iter()
+            .filter_map(|(r, s, stroke, tag)| {
+                let pts = series(s, r, population, variable)?;
+                Some(Line::new(format!("{label} ({tag})"), pts, colour).stroke(stroke))
+            })
+            .collect()
+        };
+
         // 2. Key loop species of the base genotype: solid alone, dashed combined.
         let base = &m.genotypes[0].name;
         let mut units: Vec<&str> = Vec::new();
@@ -312,25 +339,8 @@ impl StoryFigure {
                 if m.species[i].unit != u {
                     continue;
                 }
-                let name = &m.species[i].name;
-                for (r, day, stroke, tag) in [
-                    (&runs.alone, day_a, Stroke::Solid, alone_label.as_str()),
-                    (&runs.combination, day_c, Stroke::Dashed, with.as_str()),
-                ] {
-                    if let Some(col) = r.timeline.column(base, name) {
-                        let pts = r
-                            .timeline
-                            .times
-                            .iter()
-                            .map(|t| t * day)
-                            .zip(r.timeline.series(col))
-                            .collect();
-                        p.lines.push(
-                            Line::new(format!("{name} ({tag})"), pts, series_colour(k))
-                                .stroke(stroke),
-                        );
-                    }
-                }
+                p.lines
+                    .extend(both(base, &m.species[i].name, series_colour(k)));
             }
             panels.push(p);
         }
@@ -345,45 +355,17 @@ impl StoryFigure {
             );
             p.log_floor = Some(0.5);
             for (g, gt) in m.genotypes.iter().enumerate() {
-                for (r, day, stroke, tag) in [
-                    (&runs.alone, day_a, Stroke::Solid, alone_label.as_str()),
-                    (&runs.combination, day_c, Stroke::Dashed, with.as_str()),
-                ] {
-                    if let Some(col) = r.timeline.column(&gt.name, "cells") {
-                        let pts = r
-                            .timeline
-                            .times
-                            .iter()
-                            .map(|t| t * day)
-                            .zip(r.timeline.series(col))
-                            .collect();
-                        p.lines.push(
-                            Line::new(format!("{} ({tag})", gt.name), pts, series_colour(g))
-                                .stroke(stroke),
-                        );
-                    }
-                }
+                p.lines.extend(both(&gt.name, "cells", series_colour(g)));
             }
             panels.push(p);
             for (r, s, tag) in [
                 (&runs.alone, a, alone_label.as_str()),
                 (&runs.combination, c, with.as_str()),
             ] {
-                let day = s.hours_per_unit / 24.0;
                 let parts: Vec<(String, Vec<(f64, f64)>)> = m
                     .genotypes
                     .iter()
-                    .filter_map(|g| {
-                        let col = r.timeline.column(&g.name, "cells")?;
-                        let pts = r
-                            .timeline
-                            .times
-                            .iter()
-                            .map(|t| t * day)
-                            .zip(r.timeline.series(col))
-                            .collect();
-                        Some((g.name.clone(), pts))
-                    })
+                    .filter_map(|g| Some((g.name.clone(), series(s, r, &g.name, "cells")?)))
                     .collect();
                 let areas = stacked_fractions(&parts);
                 let mutant_peak = areas
