@@ -63,7 +63,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let file = all.calibration_targets();
     let left_out = all.facts.len() - file.facts.len();
     if left_out > 0 {
-        println!("{left_out} prediction fact(s) left out: calibration never uses predictions");
+        say!("{left_out} prediction fact(s) left out: calibration never uses predictions");
     }
     if !same_file(&file.model_path, &a.model) {
         bail!(

@@ -90,9 +90,9 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         problems += outcomes.iter().filter(|o| o.status.is_problem()).count();
         rows.push((file.model.meta.name.clone(), outcomes));
     }
-    println!("summary (pass rate by role)");
+    say!("summary (pass rate by role)");
     for (model, outcomes) in &rows {
-        println!(
+        say!(
             "  {model:<20}  calibration {:<18}  prediction {}",
             Tally::of_role(outcomes, Role::Calibration).rate(),
             Tally::of_role(outcomes, Role::Prediction).rate()
