@@ -1,6 +1,7 @@
-//! Every command of the README tour and of docs/tutorial.md runs as written (with its
-//! `out/...` folder moved into a temporary directory): the docs cannot drift from
-//! the command line. `demo` is left to CI's smoke run.
+//! Every command of the README tour and of docs/tutorial.md runs as written, from a
+//! temporary folder that links the repository's `models/`, `examples/` and `docs/`
+//! (so `out/...`, and defaults such as `validate`'s `out/validate`, land there): the
+//! docs cannot drift from the command line. `demo` is left to CI's smoke run.
 
 use std::path::Path;
 use std::process::Command;
@@ -76,20 +77,18 @@ fn run_all(doc: &str, prefix: &str) {
     let cmds = commands(&text, prefix);
     assert!(cmds.len() >= 5, "{doc}: found only {cmds:?}");
     let tmp = tempfile::tempdir().unwrap();
+    for d in ["models", "examples", "docs"] {
+        std::os::unix::fs::symlink(root.join(d), tmp.path().join(d)).unwrap();
+    }
     for cmd in cmds {
         let mut w = words(&cmd);
         if w.first().is_some_and(|x| x == "demo") {
             continue;
         }
-        for x in w.iter_mut() {
-            if let Some(rest) = x.strip_prefix("out/") {
-                *x = tmp.path().join(rest).display().to_string();
-            }
-        }
         w.push("--quiet".into());
         let o = Command::new(env!("CARGO_BIN_EXE_resloop"))
             .args(&w)
-            .current_dir(root)
+            .current_dir(tmp.path())
             .output()
             .unwrap();
         assert!(
