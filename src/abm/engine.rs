@@ -325,7 +325,7 @@ pub(crate) fn poisson(lambda: f64, rng: &mut Stream) -> u64 {
 /// [`poisson`].
 #[inline]
 fn small_poisson(lambda: f64, rng: &mut Stream) -> u64 {
-    if !(lambda > 0.0) {
+    if lambda.is_nan() || lambda <= 0.0 {
         return 0;
     }
     if lambda > 8.0 {
