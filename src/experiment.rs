@@ -68,6 +68,8 @@ pub struct SimulateRequest {
     pub doses: Vec<String>,
     /// `PARAM=VALUE`
     pub sets: Vec<String>,
+    /// Accept `sets` outside the parameters' declared bounds.
+    pub allow_out_of_bounds: bool,
     pub method: Method,
     pub rtol: f64,
     pub atol: f64,
@@ -87,6 +89,7 @@ impl SimulateRequest {
             days,
             doses: Vec::new(),
             sets: Vec::new(),
+            allow_out_of_bounds: false,
             method: Method::default(),
             rtol: 1e-6,
             atol: 1e-9,
@@ -99,8 +102,20 @@ impl SimulateRequest {
     }
 }
 
-/// Apply `PARAM=VALUE` changes to base parameter values.
+/// Apply `PARAM=VALUE` changes to base parameter values; a value outside the bounds
+/// the model declares for the parameter is refused.
 pub fn apply_sets(model: &CompiledModel, sets: &[String]) -> Result<Vec<f64>, ExperimentError> {
+    apply_sets_checked(model, sets, false)
+}
+
+/// [`apply_sets`], accepting values outside the declared bounds when
+/// `allow_out_of_bounds` (the bounds say where the model was calibrated and
+/// swept, not what is physically possible).
+pub fn apply_sets_checked(
+    model: &CompiledModel,
+    sets: &[String],
+    allow_out_of_bounds: bool,
+) -> Result<Vec<f64>, ExperimentError> {
     let mut values = model.param_values();
     for spec in sets {
         let fail = |m: String| ExperimentError::Set {
@@ -124,9 +139,56 @@ pub fn apply_sets(model: &CompiledModel, sets: &[String]) -> Result<Vec<f64>, Ex
         if !x.is_finite() {
             return Err(fail(format!("expected a finite value, found {x}")));
         }
+        if let (Some([lo, hi]), false) = (model.params[i].bounds, allow_out_of_bounds) {
+            if !(lo..=hi).contains(&x) {
+                return Err(fail(format!(
+                    "{x} lies outside the bounds [{lo}, {hi}] the model declares for `{name}`; \
+                     pass --allow-out-of-bounds to run it anyway"
+                )));
+            }
+        }
         values[i] = x;
     }
     Ok(values)
+}
+
+/// The length (days) and dose specs of a run given on the command line: what was
+/// given, else the model's `[scenario]`; `drug_free` drops the scenario's doses. The
+/// simulate and agent-based commands read it the same way, so a model runs under the
+/// same drug whichever engine runs it.
+pub fn scenario_plan(
+    model: &CompiledModel,
+    days: Option<f64>,
+    doses: &[String],
+    drug_free: bool,
+) -> Result<(f64, Vec<String>), ExperimentError> {
+    if drug_free && !doses.is_empty() {
+        return Err(ExperimentError::Settings(
+            "--drug-free and --dose exclude each other".into(),
+        ));
+    }
+    let days = match (days, &model.scenario) {
+        (Some(d), _) => d,
+        (None, Some(s)) => s.days,
+        (None, None) => {
+            return Err(ExperimentError::Settings(format!(
+                "{} has no [scenario]: give the length of the run with --days",
+                model.meta.path
+            )))
+        }
+    };
+    let doses = if drug_free {
+        Vec::new()
+    } else if !doses.is_empty() {
+        doses.to_vec()
+    } else {
+        model
+            .scenario
+            .as_ref()
+            .map(|s| s.doses.clone())
+            .unwrap_or_default()
+    };
+    Ok((days, doses))
 }
 
 /// What a finished simulation wrote and measured.
@@ -187,7 +249,7 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
     }
     let model = compile_file(&req.model)?;
     let t_end = req.days * 24.0 / model.meta.time_unit.hours();
-    let params = apply_sets(&model, &req.sets)?;
+    let params = apply_sets_checked(&model, &req.sets, req.allow_out_of_bounds)?;
     let mut doses = Vec::new();
     for d in &req.doses {
         doses.extend(parse_dose_spec(&model, d, t_end)?);
@@ -342,6 +404,8 @@ pub fn run_simulate(
 pub struct TherapySettings {
     /// `PARAM=VALUE` changes.
     pub sets: Vec<String>,
+    /// Accept `sets` outside the parameters' declared bounds.
+    pub allow_out_of_bounds: bool,
     /// Integrator name (`auto`, `dopri5`, `rodas5p`, ...).
     pub method: String,
     pub rtol: f64,
@@ -357,6 +421,7 @@ impl Default for TherapySettings {
     fn default() -> Self {
         TherapySettings {
             sets: Vec::new(),
+            allow_out_of_bounds: false,
             method: "auto".into(),
             rtol: 1e-6,
             atol: 1e-9,
@@ -386,7 +451,11 @@ impl TherapySettings {
             ));
         }
         Ok(TherapyOptions {
-            params: Some(apply_sets(model, &self.sets)?),
+            params: Some(apply_sets_checked(
+                model,
+                &self.sets,
+                self.allow_out_of_bounds,
+            )?),
             method,
             rtol: self.rtol,
             atol: self.atol,
@@ -501,13 +570,34 @@ pub fn validate(
         }
         Some(k) => k,
     };
-    let mut rows = Vec::new();
+    let mut loaded = Vec::new();
+    let mut ids = Vec::new();
     for path in files {
         let mut file = crate::facts::load(&facts_path(path))?;
+        ids.extend(file.facts.iter().map(|f| f.id.clone()));
         if let Some(only) = only {
             file.facts.retain(|f| f.id.contains(only));
         }
-        let outcomes = crate::facts::Runner::new(&file)
+        loaded.push(file);
+    }
+    // A filter that matches nothing is a mistake, not an empty success.
+    if let Some(only) = only {
+        if loaded.iter().all(|f| f.facts.is_empty()) {
+            let shown = ids.iter().take(12).cloned().collect::<Vec<_>>().join(", ");
+            let more = ids.len().saturating_sub(12);
+            return Err(ExperimentError::Settings(format!(
+                "--only `{only}`: no fact id contains it; the facts are: {shown}{}",
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                }
+            )));
+        }
+    }
+    let mut rows = Vec::new();
+    for file in &loaded {
+        let outcomes = crate::facts::Runner::new(file)
             .with_engine(engine, seed)
             .run_all();
         rows.push((file.model.meta.name.clone(), outcomes));

@@ -7,6 +7,8 @@
 
 use std::fmt;
 
+use crate::model::TimeUnit;
+
 /// A concentration unit: molar (scale to mol/L) or mass per volume (scale to g/L).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ConcUnit {
@@ -190,6 +192,131 @@ impl fmt::Display for ConcUnit {
     }
 }
 
+// ---------------------------------------------------------------------------------
+// One grammar for durations and amounts: the command line (`--dose`, `--dt`, ...),
+// schedules, sweeps and fact files all read values with units through these.
+// ---------------------------------------------------------------------------------
+
+/// Split `"2.5 nM"` into the number and the rest (unit), trimmed.
+fn split_number(s: &str) -> (&str, &str) {
+    let s = s.trim();
+    let b = s.as_bytes();
+    let mut end = 0;
+    while end < b.len() {
+        let c = b[end];
+        let ok = c.is_ascii_digit()
+            || c == b'.'
+            || ((c == b'e' || c == b'E')
+                && end > 0
+                && b.get(end + 1).is_some_and(|n| {
+                    n.is_ascii_digit() || ((*n == b'-' || *n == b'+') && end + 2 < b.len())
+                }))
+            || ((c == b'-' || c == b'+') && (end == 0 || matches!(b[end - 1], b'e' | b'E')));
+        if !ok {
+            break;
+        }
+        end += 1;
+    }
+    (s[..end].trim(), s[end..].trim())
+}
+
+/// The leading number of `s` and the rest; `Ok(None)` when there is no number.
+fn leading(s: &str) -> Result<Option<(f64, &str)>, String> {
+    let lower = s.trim().trim_start_matches(['-', '+']).to_ascii_lowercase();
+    if lower.starts_with("nan") || lower.starts_with("inf") {
+        return Err(format!("expected a finite value, found `{s}`"));
+    }
+    let (num, rest) = split_number(s);
+    if num.is_empty() {
+        return Ok(None);
+    }
+    let v = num
+        .parse::<f64>()
+        .map_err(|_| format!("cannot read a number at the start of `{s}`"))?;
+    Ok(Some((v, rest)))
+}
+
+/// A duration with a unit (`72h`, `4d`, `6w`), converted into the model's time unit.
+/// A bare number is refused: the schedule does not know the model's time unit.
+pub fn duration(s: &str, unit: TimeUnit) -> Result<f64, String> {
+    let Some((v, u)) = leading(s)? else {
+        return Err(format!(
+            "expected a duration such as `72h`, `4d` or `6w`, found `{s}`"
+        ));
+    };
+    let hours = match u {
+        "h" | "hour" | "hours" => 1.0,
+        "d" | "day" | "days" => 24.0,
+        "w" | "week" | "weeks" => 168.0,
+        "" => {
+            return Err(format!(
+                "`{s}` has no unit; write it in hours, days or weeks (`{s}h`, `{s}d`, `{s}w`)"
+            ))
+        }
+        other => {
+            return Err(format!(
+                "unknown time unit `{other}` in `{s}`; expected h, d or w"
+            ))
+        }
+    };
+    if !v.is_finite() {
+        return Err(format!("expected a finite duration, found `{s}`"));
+    }
+    if v < 0.0 {
+        return Err(format!("expected a non-negative duration, found `{s}`"));
+    }
+    Ok(v * hours / unit.hours())
+}
+
+/// What kind of amount a text is, by its unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Amount {
+    /// A concentration already converted into the drug's unit.
+    Concentration(f64),
+    /// An mg/kg dose.
+    MgPerKg(f64),
+}
+
+/// An amount in the grammar shared by the command line, schedules, sweeps and facts:
+/// a concentration (converted into `unit`; molar <-> mass through the molecular
+/// weight `mw`, g/mol) or an mg/kg dose. A bare number is refused: it would silently
+/// mean whatever unit the reader assumed.
+pub fn amount(s: &str, unit: &ConcUnit, mw: Option<f64>) -> Result<Amount, String> {
+    let Some((v, given)) = leading(s)? else {
+        return Err(format!(
+            "expected an amount with a unit such as `2 nM`, `10 ug/ml` or `50 mg/kg`, found `{s}`"
+        ));
+    };
+    if !v.is_finite() {
+        return Err(format!("expected a finite amount, found `{s}`"));
+    }
+    if v < 0.0 {
+        return Err(format!("expected a non-negative amount, found `{s}`"));
+    }
+    if given.is_empty() {
+        return Err(format!(
+            "`{s}` has no unit; write a concentration (e.g. `{v}{unit}`) or an mg/kg dose"
+        ));
+    }
+    if given.eq_ignore_ascii_case("mg/kg") {
+        return Ok(Amount::MgPerKg(v));
+    }
+    let from = ConcUnit::parse(given).ok_or_else(|| {
+        format!(
+            "unknown unit `{given}`; expected mg/kg or a concentration ({})",
+            ConcUnit::known()
+        )
+    })?;
+    from.factor_to_with_mw(unit, mw)
+        .map(|f| Amount::Concentration(v * f))
+        .ok_or_else(|| {
+            format!(
+                "cannot convert {from} into the drug's unit {unit} (molar vs mass) without the \
+                 drug's `molecular_weight` in the model"
+            )
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +339,21 @@ mod tests {
         assert_eq!(um.from_mg_per_l(10.0, None), None);
         assert!((ugml.from_mg_per_l(10.0, None).unwrap() - 10.0).abs() < 1e-12);
         assert!(ConcUnit::parse("MM").is_none());
+    }
+
+    #[test]
+    fn one_grammar_for_durations_and_amounts() {
+        assert_eq!(duration("3w", TimeUnit::Days).unwrap(), 21.0);
+        assert_eq!(duration("72h", TimeUnit::Days).unwrap(), 3.0);
+        assert!(duration("72", TimeUnit::Days)
+            .unwrap_err()
+            .contains("no unit"));
+        let nm = ConcUnit::parse("nM").unwrap();
+        assert_eq!(
+            amount("0.05uM", &nm, None).unwrap(),
+            Amount::Concentration(50.0)
+        );
+        assert!(amount("0.05", &nm, None).unwrap_err().contains("no unit"));
+        assert_eq!(amount("5mg/kg", &nm, None).unwrap(), Amount::MgPerKg(5.0));
     }
 }

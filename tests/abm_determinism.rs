@@ -149,7 +149,7 @@ fn per_cell_parallel_cells_is_thread_independent() {
     assert_eq!(rep.snapshots.len(), 1);
     let dir = tempfile::tempdir().unwrap();
     plot_population(&dir.path().join("population"), &ens, "day").unwrap();
-    plot_muller(&dir.path().join("muller"), rep, "day").unwrap();
+    plot_muller(&dir.path().join("muller"), rep, &ens.genotype_names, "day").unwrap();
     plot_species_distribution(
         &dir.path().join("species0"),
         &rep.snapshots[0],

@@ -29,8 +29,8 @@ fn main() {
 }
 
 /// Run one case: substitute `{here}`, `{models}` and `{out}` in `cmd`, run it, and
-/// check the exit code is 1, every line of `expect` occurs in stderr and `{out}` was
-/// not created.
+/// check the exit code is 1, every line of `expect` occurs in stderr (every line of
+/// the optional `once` exactly once) and `{out}` was not created.
 fn run_case(dir: &Path) -> Result<(), Failed> {
     let read = |f: &str| std::fs::read_to_string(dir.join(f)).map_err(|e| format!("{f}: {e}"));
     let tmp = tempfile::tempdir()?;
@@ -66,6 +66,16 @@ fn run_case(dir: &Path) -> Result<(), Failed> {
     {
         if !stderr.contains(want.as_str()) {
             return Err(format!("expected `{want}` in stderr:\n{stderr}").into());
+        }
+    }
+    if let Ok(once) = read("once") {
+        for want in once.lines().map(fill).filter(|l| !l.trim().is_empty()) {
+            let n = stderr.matches(want.as_str()).count();
+            if n != 1 {
+                return Err(
+                    format!("expected `{want}` once in stderr, found {n}:\n{stderr}").into(),
+                );
+            }
         }
     }
     if out.exists() {

@@ -206,7 +206,7 @@ fn bad_sweep_files_name_file_line_and_field() {
         "{e}"
     );
     assert!(e.contains("outside the bounds [0.02, 0.04]"), "{e}");
-    assert!(e.contains("--allow-outside"), "{e}");
+    assert!(e.contains("--allow-out-of-bounds"), "{e}");
     let dir = tempfile::tempdir().unwrap();
     let p = write_sweep(dir.path(), &outside);
     let ok = load_model_sweep(

@@ -16,7 +16,7 @@
 #   shards         number of shards (default 4)
 #   threads        threads per shard job (default 1)
 #   resloop        resloop executable (default: `resloop` on PATH)
-#   allow_outside  pass --allow-outside (default false)
+#   allow_outside  pass --allow-out-of-bounds (default false)
 #   runtime        minutes per shard job on a cluster (default 60)
 #   mem_mb         memory per shard job on a cluster (default 1000)
 #
@@ -26,7 +26,7 @@ SWEEP = config["sweep"]
 OUT = config["out"].rstrip("/")
 SHARDS = int(config.get("shards", 4))
 RESLOOP = config.get("resloop", "resloop")
-EXTRA = "--allow-outside" if config.get("allow_outside", False) else ""
+EXTRA = "--allow-out-of-bounds" if config.get("allow_outside", False) else ""
 
 if SHARDS < 1:
     raise ValueError(f"config `shards` must be at least 1, found {SHARDS}")

@@ -330,6 +330,7 @@ fn therapy_settings(
     let d = TherapySettings::default();
     TherapySettings {
         sets,
+        allow_out_of_bounds: false,
         method: method_name.unwrap_or(d.method),
         rtol: rtol.unwrap_or(d.rtol),
         atol: atol.unwrap_or(d.atol),
@@ -485,6 +486,7 @@ fn abm<'py>(
         doses,
         drug_free,
         sets,
+        allow_out_of_bounds: false,
         dt: dt.unwrap_or(d.dt),
         integrator: integrator.unwrap_or(d.integrator),
         substeps: substeps.unwrap_or(d.substeps),

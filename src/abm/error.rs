@@ -94,9 +94,9 @@ pub enum AbmError {
         dt: f64,
         value: f64,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Model(#[from] crate::model::ModelError),
-    #[error("{0}")]
+    #[error(transparent)]
     Dose(#[from] crate::pkpd::DoseSpecError),
     #[error("{0}")]
     Settings(String),

@@ -22,8 +22,9 @@ use super::ensemble::{Ensemble, Origin, Variable};
 use super::error::AbmError;
 use super::model::Exposure;
 use crate::output::atomic::write_atomic;
+use crate::output::number::sig;
+use crate::output::panels::{series_colour, Line, Panel, TimeAxis};
 use crate::output::plot::{draw_png_and_svg, Figure};
-use crate::output::timeline_plot::PALETTE;
 use crate::pkpd::{DoseEvent, DoseKind};
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> AbmError + '_ {
@@ -326,9 +327,8 @@ fn csv_text(s: &str) -> String {
     }
 }
 
-fn palette(i: usize) -> RGBColor {
-    let c = PALETTE[i % PALETTE.len()];
-    RGBColor(c.0, c.1, c.2)
+fn palette(i: usize) -> RGBAColor {
+    series_colour(i)
 }
 
 fn log10_cells(x: f64) -> f64 {
@@ -369,7 +369,9 @@ impl Figure for PopulationFigure<'_> {
         chart
             .configure_mesh()
             .x_desc(format!("time ({})", self.time_unit))
-            .y_desc("cells (log10)")
+            .y_desc("cells")
+            .x_label_formatter(&|v: &f64| sig(*v, 4))
+            .y_label_formatter(&|v: &f64| sig(10f64.powf(*v), 2))
             .draw()
             .map_err(s)?;
         let vars = std::iter::once(Variable::Total)
@@ -461,9 +463,12 @@ impl Figure for ResistanceTimeFigure<'_> {
 }
 
 /// Muller plot of one replicate: clone fractions stacked in lineage (depth-first)
-/// order, so a mutant's band sits next to its parent's.
+/// order, so a mutant's band sits next to its parent's, coloured by genotype with a
+/// legend; below it, the cells of each genotype on a log axis, where a mutant too
+/// rare to show as a band is still visible.
 pub struct MullerFigure<'a> {
     pub replicate: &'a ReplicateResult,
+    pub genotypes: &'a [String],
     pub time_unit: &'a str,
 }
 
@@ -486,6 +491,60 @@ impl MullerFigure<'_> {
         }
         order
     }
+
+    /// Cells of each genotype at each record.
+    fn genotype_cells(&self) -> Vec<Vec<(f64, f64)>> {
+        let r = self.replicate;
+        let mut out = vec![Vec::with_capacity(r.clone_sizes.len()); self.genotypes.len()];
+        for cs in &r.clone_sizes {
+            let mut n = vec![0u64; self.genotypes.len()];
+            for &(id, size) in &cs.sizes {
+                if let Some(slot) = r
+                    .clones
+                    .get(id as usize)
+                    .and_then(|c| n.get_mut(c.genotype))
+                {
+                    *slot += size;
+                }
+            }
+            for (g, v) in n.into_iter().enumerate() {
+                out[g].push((cs.t, v as f64));
+            }
+        }
+        out
+    }
+}
+
+/// The replicate whose non-founder genotypes reached the largest fraction (the
+/// first on ties): the one a Muller plot has most to show about.
+pub fn most_mutant(ens: &Ensemble) -> Option<&ReplicateResult> {
+    let mutant_peak = |r: &ReplicateResult| -> f64 {
+        r.clone_sizes
+            .iter()
+            .map(|cs| {
+                let total: u64 = cs.sizes.iter().map(|x| x.1).sum();
+                let mutant: u64 = cs
+                    .sizes
+                    .iter()
+                    .filter(|(id, _)| r.clones.get(*id as usize).is_some_and(|c| c.genotype != 0))
+                    .map(|x| x.1)
+                    .sum();
+                if total > 0 {
+                    mutant as f64 / total as f64
+                } else {
+                    0.0
+                }
+            })
+            .fold(0.0, f64::max)
+    };
+    let mut best: Option<(&ReplicateResult, f64)> = None;
+    for r in &ens.replicates {
+        let f = mutant_peak(r);
+        if best.is_none_or(|(_, b)| f > b) {
+            best = Some((r, f));
+        }
+    }
+    best.map(|b| b.0)
 }
 
 impl Figure for MullerFigure<'_> {
@@ -495,27 +554,39 @@ impl Figure for MullerFigure<'_> {
     {
         area.fill(&WHITE).map_err(s)?;
         let r = self.replicate;
-        let t_max = r.clone_sizes.last().map_or(1.0, |c| c.t).max(1e-9);
+        let axis = TimeAxis::for_run(
+            r.clone_sizes.last().map_or(1.0, |c| c.t),
+            if self.time_unit == "d" { 24.0 } else { 1.0 },
+        );
+        let t_max = (r.clone_sizes.last().map_or(1.0, |c| c.t) * axis.scale).max(1e-9);
         let order = self.dfs_order();
         let mut rank = vec![0usize; r.clones.len()];
         for (k, &c) in order.iter().enumerate() {
             rank[c as usize] = k;
         }
-        // Cumulative fractions at each record: lower edge of each clone's band.
-        let mut chart = ChartBuilder::on(area)
+        let (top, bottom) = area.split_vertically(area.dim_in_pixel().1 * 55 / 100);
+        let (w, _) = top.dim_in_pixel();
+        let (plot, legend) = top.split_horizontally(w.saturating_sub(210));
+        let mut chart = ChartBuilder::on(&plot)
             .caption(
-                format!("Clone fractions (replicate {})", r.replicate),
-                ("sans-serif", 22),
+                format!(
+                    "Clone fractions, replicate {} (bands: clones in lineage order)",
+                    r.replicate
+                ),
+                ("sans-serif", 18),
             )
-            .margin(12)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
+            .margin(8)
+            .x_label_area_size(38)
+            .y_label_area_size(70)
             .build_cartesian_2d(0.0..t_max, 0.0..1.0)
             .map_err(s)?;
         chart
             .configure_mesh()
-            .x_desc(format!("time ({})", self.time_unit))
+            .x_desc(axis.label)
             .y_desc("fraction of cells")
+            .x_label_formatter(&|v: &f64| sig(*v, 4))
+            .y_label_formatter(&|v: &f64| sig(*v, 3))
+            .label_style(("sans-serif", 13))
             .draw()
             .map_err(s)?;
         let n = r.clones.len();
@@ -547,21 +618,45 @@ impl Figure for MullerFigure<'_> {
                 .clone_sizes
                 .iter()
                 .enumerate()
-                .map(|(k, cs)| (cs.t, upper[ci][k]))
+                .map(|(k, cs)| (cs.t * axis.scale, upper[ci][k]))
                 .collect();
             poly.extend(
                 r.clone_sizes
                     .iter()
                     .enumerate()
                     .rev()
-                    .map(|(k, cs)| (cs.t, lower[ci][k])),
+                    .map(|(k, cs)| (cs.t * axis.scale, lower[ci][k])),
             );
-            let col = palette(r.clones[ci].genotype).mix(0.35 + 0.65 * ((ci % 5) as f64 / 4.0));
+            // Clones of one genotype share its colour, in shades, so sister clones
+            // stay apart.
+            let col =
+                series_colour(r.clones[ci].genotype).mix(0.45 + 0.55 * ((ci % 4) as f64 / 3.0));
             chart
                 .draw_series(std::iter::once(Polygon::new(poly, col.filled())))
                 .map_err(s)?;
         }
-        Ok(())
+        let font = ("sans-serif", 12).into_font();
+        for (g, name) in self.genotypes.iter().enumerate() {
+            let y = 40 + 17 * g as i32;
+            legend
+                .draw(&Rectangle::new(
+                    [(4, y - 6), (26, y + 6)],
+                    series_colour(g).filled(),
+                ))
+                .map_err(s)?;
+            legend
+                .draw(&Text::new(name.clone(), (30, y - 6), font.clone()))
+                .map_err(s)?;
+        }
+        let mut cells = Panel::new("Cells of each genotype (this replicate)", "cells", true);
+        cells.log_floor = Some(0.5);
+        for (g, pts) in self.genotype_cells().into_iter().enumerate() {
+            let pts = pts.into_iter().map(|(t, v)| (t * axis.scale, v)).collect();
+            cells
+                .lines
+                .push(Line::new(self.genotypes[g].clone(), pts, series_colour(g)));
+        }
+        cells.draw_on(&bottom, t_max, axis.label)
     }
 }
 
@@ -704,7 +799,12 @@ pub fn plot_resistance_times(stem: &Path, ens: &Ensemble, time_unit: &str) -> Re
 }
 
 /// Muller plot of one replicate.
-pub fn plot_muller(stem: &Path, rep: &ReplicateResult, time_unit: &str) -> Result<(), AbmError> {
+pub fn plot_muller(
+    stem: &Path,
+    rep: &ReplicateResult,
+    genotypes: &[String],
+    time_unit: &str,
+) -> Result<(), AbmError> {
     if rep.clone_sizes.is_empty() {
         return Err(AbmError::NothingToPlot(
             "no clone sizes recorded (record_clones off)",
@@ -712,9 +812,10 @@ pub fn plot_muller(stem: &Path, rep: &ReplicateResult, time_unit: &str) -> Resul
     }
     let fig = MullerFigure {
         replicate: rep,
+        genotypes,
         time_unit,
     };
-    Ok(draw_png_and_svg(stem, SIZE, &fig)?)
+    Ok(draw_png_and_svg(stem, (1000, 760), &fig)?)
 }
 
 /// Single-cell distribution of one species at one snapshot.

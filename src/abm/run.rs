@@ -23,14 +23,14 @@ use super::ensemble::{
 use super::error::AbmError;
 use super::model::{CellModel, Exposure};
 use super::output::{
-    plot_muller, plot_population, plot_resistance_times, plot_species_distributions,
+    most_mutant, plot_muller, plot_population, plot_resistance_times, plot_species_distributions,
     write_clones_csv, write_events_csv, write_muller_csv, write_summary_csv, write_timeline_csv,
     ExposureRows,
 };
 use crate::compile::{compile_file, BoundModel, CompiledModel};
 use crate::engine::{Engine, EngineKind};
 use crate::output::manifest::{command_line, write_json, VERSION};
-use crate::pkpd::{parse_dose_spec, parse_duration, DoseEvent};
+use crate::pkpd::{parse_dose_spec, DoseEvent};
 use crate::schedule::Schedule;
 use crate::therapy::TherapyOptions;
 
@@ -167,6 +167,8 @@ pub struct AbmRequest {
     pub drug_free: bool,
     /// `PARAM=VALUE` changes.
     pub sets: Vec<String>,
+    /// Accept `sets` outside the parameters' declared bounds.
+    pub allow_out_of_bounds: bool,
     /// Engine step (`1h`, `0.5h`, `0.1d`).
     pub dt: String,
     pub integration: LoopIntegration,
@@ -197,6 +199,7 @@ impl AbmRequest {
             doses: Vec::new(),
             drug_free: false,
             sets: Vec::new(),
+            allow_out_of_bounds: false,
             dt: "1h".into(),
             integration: LoopIntegration::default(),
             mode: Mode::Auto,
@@ -225,6 +228,8 @@ pub struct AbmSettings {
     pub doses: Vec<String>,
     pub drug_free: bool,
     pub sets: Vec<String>,
+    /// Accept `sets` outside the parameters' declared bounds.
+    pub allow_out_of_bounds: bool,
     pub dt: String,
     /// euler, heun or rk4.
     pub integrator: String,
@@ -256,6 +261,7 @@ impl AbmSettings {
             doses: Vec::new(),
             drug_free: false,
             sets: Vec::new(),
+            allow_out_of_bounds: false,
             dt: "1h".into(),
             integrator: "heun".into(),
             substeps: 1,
@@ -297,6 +303,7 @@ impl AbmSettings {
         r.doses = a.doses.clone();
         r.drug_free = a.drug_free;
         r.sets = a.sets.clone();
+        r.allow_out_of_bounds = a.allow_out_of_bounds;
         r.dt = a.dt.clone();
         r.integration = LoopIntegration {
             method: Integrator::parse(&a.integrator).ok_or_else(|| {
@@ -455,15 +462,7 @@ pub struct Prepared {
 }
 
 fn duration(s: &str, what: &str, model: &CompiledModel) -> Result<f64, AbmError> {
-    let unit = model.meta.time_unit;
-    match parse_duration(s, unit) {
-        Some(v) if v >= 0.0 => Ok(v),
-        _ => Err(settings(format!(
-            "{what} `{s}`: expected a non-negative duration such as 1h, 0.5h or 2d (a bare \
-             number is in the model's time unit, {})",
-            unit.symbol()
-        ))),
-    }
+    crate::units::duration(s, model.meta.time_unit).map_err(|m| settings(format!("{what}: {m}")))
 }
 
 /// Load, check and build; expand doses. Nothing is simulated or written.
@@ -490,8 +489,8 @@ pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
         return Err(settings("--drug-free and --dose exclude each other".into()));
     }
     let model = compile_file(&req.model)?;
-    let params =
-        crate::experiment::apply_sets(&model, &req.sets).map_err(|e| settings(e.to_string()))?;
+    let params = crate::experiment::apply_sets_checked(&model, &req.sets, req.allow_out_of_bounds)
+        .map_err(|e| settings(e.to_string()))?;
     let bound = BoundModel::new(&model, &params)
         .map_err(|e| AbmError::Internal(format!("binding the model: {e}")))?;
     let mut cells = CompiledCells::new(&model, &bound, req.integration)?;
@@ -520,29 +519,12 @@ pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
             Some(s)
         }
     };
-    let days = match (&schedule, req.days, &model.scenario) {
-        (Some(s), _, _) => s.duration * hours / 24.0,
-        (None, Some(d), _) => d,
-        (None, None, Some(s)) => s.days,
-        (None, None, None) => {
-            return Err(settings(format!(
-                "{} has no [scenario]: give the length of the run with --days (or a schedule)",
-                model.meta.path
-            )))
-        }
+    let (days, dose_specs) = match &schedule {
+        Some(s) => (s.duration * hours / 24.0, Vec::new()),
+        None => crate::experiment::scenario_plan(&model, req.days, &req.doses, req.drug_free)
+            .map_err(|e| settings(format!("{e} (or a schedule)")))?,
     };
     let t_end = days * 24.0 / hours;
-    let dose_specs: Vec<String> = if req.drug_free || schedule.is_some() {
-        Vec::new()
-    } else if !req.doses.is_empty() {
-        req.doses.clone()
-    } else {
-        model
-            .scenario
-            .as_ref()
-            .map(|s| s.doses.clone())
-            .unwrap_or_default()
-    };
     let mut doses = Vec::new();
     for d in &dose_specs {
         doses.extend(parse_dose_spec(&model, d, t_end)?);
@@ -885,8 +867,8 @@ pub fn write_outputs(
             plot_resistance_times(&out.join("time_to_resistance"), ens, tu)?;
             outputs.push("time_to_resistance.png/svg".into());
         }
-        if let Some(r) = ens.replicates.first() {
-            plot_muller(&out.join("muller"), r, tu)?;
+        if let Some(r) = most_mutant(ens) {
+            plot_muller(&out.join("muller"), r, &ens.genotype_names, tu)?;
             outputs.push("muller.png/svg".into());
             for &s in &p.plot_species {
                 let sp = &m.species[s];

@@ -5,11 +5,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use resloop::abm::run::{
     prepare, run_abm, simulate, write_outputs, AbmManifest, AbmRequest, AbmSettings,
 };
 use resloop::abm::{Ensemble, Progress};
+use resloop::output::number::num;
+use resloop::output::progress::Meter;
+
+use super::common::say;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -40,9 +43,8 @@ pub struct Args {
     /// No drug at all (ignore the model's scenario doses).
     #[arg(long)]
     pub drug_free: bool,
-    /// Change a parameter, PARAM=VALUE.
-    #[arg(long = "set", value_name = "PARAM=VALUE")]
-    pub sets: Vec<String>,
+    #[command(flatten)]
+    pub sets: super::common::Sets,
     /// Engine time step (e.g. 1h, 0.5h, 0.05d).
     #[arg(long, default_value = "1h")]
     pub dt: String,
@@ -79,9 +81,6 @@ pub struct Args {
     /// Refuse populations of individual cells needing more memory than this (GB).
     #[arg(long, default_value_t = 4.0)]
     pub memory_gb: f64,
-    /// Skip the plots.
-    #[arg(long)]
-    pub no_plot: bool,
     /// Output directory.
     #[arg(long)]
     pub out: PathBuf,
@@ -98,7 +97,8 @@ fn request(a: &Args) -> anyhow::Result<AbmRequest> {
         days: a.days,
         doses: a.doses.clone(),
         drug_free: a.drug_free,
-        sets: a.sets.clone(),
+        sets: a.sets.sets.clone(),
+        allow_out_of_bounds: a.sets.allow_out_of_bounds,
         dt: a.dt.clone(),
         integrator: a.integrator.clone(),
         substeps: a.substeps,
@@ -110,36 +110,32 @@ fn request(a: &Args) -> anyhow::Result<AbmRequest> {
         species: a.species.clone(),
         resistance: a.resistance.clone(),
         memory_gb: a.memory_gb,
-        plot: !a.no_plot,
+        plot: !super::common::get().no_plot,
     };
     Ok(s.request()?)
 }
 
-/// Progress bar over replicate-time: each record advances its replicate's share.
+/// Progress over replicate-time: each record advances its replicate's share.
 struct Bar {
-    bar: ProgressBar,
+    meter: Meter,
     /// Last recorded time of each replicate (f64 bits).
     last: Vec<AtomicU64>,
     t_end: f64,
 }
 
 impl Bar {
-    /// Resolution of the bar per replicate.
+    /// Resolution of the meter per replicate.
     const TICKS: f64 = 1000.0;
 
     fn new(replicates: u64, t_end: f64) -> Bar {
-        let bar = ProgressBar::with_draw_target(
-            Some(replicates * Self::TICKS as u64),
-            ProgressDrawTarget::stderr(),
+        let meter = Meter::new(
+            !super::common::get().quiet,
+            &format!("{replicates} replicates"),
+            replicates * Self::TICKS as u64,
+            0,
         );
-        let style = ProgressStyle::with_template(
-            "{elapsed_precise} [{wide_bar}] {percent}% of {msg} (ETA {eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-        bar.set_style(style);
-        bar.set_message(format!("{replicates} replicates"));
         Bar {
-            bar,
+            meter,
             last: (0..replicates).map(|_| AtomicU64::new(0)).collect(),
             t_end: t_end.max(1e-12),
         }
@@ -149,7 +145,7 @@ impl Bar {
         if let Some(slot) = self.last.get(replicate as usize) {
             let old = f64::from_bits(slot.swap(t.to_bits(), Ordering::Relaxed));
             let ticks = |x: f64| (x.clamp(0.0, self.t_end) / self.t_end * Self::TICKS) as u64;
-            self.bar.inc(ticks(t).saturating_sub(ticks(old)));
+            self.meter.inc(ticks(t).saturating_sub(ticks(old)));
         }
     }
 }
@@ -167,21 +163,21 @@ fn report(m: &AbmManifest, ens: &Ensemble, out: &Path) {
     let s = &m.summary;
     let tu = &m.time_unit;
     let hours = if tu == "d" { 24.0 } else { 1.0 };
-    println!(
+    say!(
         "{}: {} replicates x {} cells for {} days ({} steps of {} h, seed {}{})",
         m.model.name,
         s.replicates,
         m.initial_cells,
-        m.days,
+        num(m.days),
         (m.t_end / m.dt).ceil(),
-        (m.dt * hours * 1e6).round() / 1e6,
+        num(m.dt * hours),
         m.seed,
         m.schedule
             .as_ref()
             .map_or(String::new(), |x| format!(", schedule {}", x.name))
     );
     match s.median_time_to_resistance {
-        Some(t) => println!(
+        Some(t) => say!(
             "  resistant: {} of {} (median time {:.1} {tu}); relapse from founder {}, \
              pre-existing {}, de novo {}",
             s.resistant,
@@ -191,20 +187,22 @@ fn report(m: &AbmManifest, ens: &Ensemble, out: &Path) {
             s.relapse_pre_existing,
             s.relapse_de_novo
         ),
-        None => println!("  resistant: 0 of {} ({})", s.replicates, m.resistance),
+        None => say!("  resistant: 0 of {} ({})", s.replicates, m.resistance),
     }
-    println!(
+    say!(
         "  extinct: {} of {}; median final population {:.3e}; P(resistant by end) {:.2}",
         s.extinct,
         s.replicates,
         s.median_final_cells,
         ens.probability_resistant_by(m.t_end)
     );
-    println!(
+    say!(
         "  {:.3e} cell-steps, {:.3e} clone-steps as counts, {:.2} s",
-        s.cell_steps as f64, s.lump_steps as f64, m.wall_seconds
+        s.cell_steps as f64,
+        s.lump_steps as f64,
+        m.wall_seconds
     );
-    println!(
+    say!(
         "wrote {} ({}, manifest.json)",
         out.display(),
         m.outputs.join(", ")
@@ -218,12 +216,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let bar = Bar::new(req.replicates, p.config.t_end);
     let start = Instant::now();
     let ens = simulate(&p, &bar);
-    bar.bar.finish_and_clear();
+    bar.meter.finish();
     let ens = ens.with_context(context)?;
     let run = super::run_dir::begin(&a.out)?;
     let manifest = write_outputs(&req, &p, &ens, run.path(), start.elapsed().as_secs_f64())
         .with_context(context)?;
-    run.finish()?;
+    super::common::finish(run, &super::common::title("Agent-based run of", &a.model))?;
     report(&manifest, &ens, &a.out);
     Ok(())
 }
@@ -240,7 +238,7 @@ pub fn demo(out: &Path) -> anyhow::Result<()> {
     let run = super::run_dir::begin(out)?;
     let (manifest, ens) = run_abm(&req, run.path(), &resloop::abm::NoProgress)
         .with_context(|| format!("agent-based demo of {}", model.display()))?;
-    run.finish()?;
+    super::common::finish(run, &super::common::title("Agent-based ensemble of", model))?;
     report(&manifest, &ens, out);
     Ok(())
 }

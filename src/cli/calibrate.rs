@@ -7,6 +7,8 @@ use anyhow::bail;
 use resloop::calibrate::{self, Manifest, Settings, Space};
 use resloop::facts;
 
+use super::common::say;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// The model file (its fact file is MODEL with `.facts.toml`, unless --facts).
@@ -61,7 +63,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let file = all.calibration_targets();
     let left_out = all.facts.len() - file.facts.len();
     if left_out > 0 {
-        println!("{left_out} prediction fact(s) left out: calibration never uses predictions");
+        say!("{left_out} prediction fact(s) left out: calibration never uses predictions");
     }
     if !same_file(&file.model_path, &a.model) {
         bail!(
@@ -99,7 +101,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         seed: a.seed,
         engine,
     };
-    println!(
+    say!(
         "calibrating {} against {} ({} scored facts): {} (budget {} evaluations, seed {})",
         file.model.meta.name,
         facts_path.display(),
@@ -129,7 +131,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             .zip(&e.values)
             .map(|(n, v)| format!("{n}={v:.6}"))
             .collect();
-        println!(
+        say!(
             "  eval {:>4}: loss {:.6}, {}/{} facts pass  {}",
             e.number,
             e.score.loss,
@@ -145,10 +147,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     calibrate::write_best(&tmp(&outputs[1]), &cal, &file)?;
     let manifest = Manifest::new(&cal, &file)?;
     calibrate::write_manifest(&tmp(&outputs[2]), &manifest)?;
-    run.finish()?;
+    super::common::finish(run, &super::common::title("Calibration of", &a.model))?;
 
     let (start, best) = (cal.start(), cal.best());
-    println!(
+    say!(
         "\nstopped: {}; {} evaluations in {:.1} s ({:.3} s each), {} restart(s)",
         cal.stop.describe(),
         cal.evaluations.len(),
@@ -156,18 +158,23 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         cal.seconds / cal.evaluations.len() as f64,
         cal.restarts
     );
-    println!(
+    say!(
         "start: loss {:.6}, {}/{} facts pass",
-        start.score.loss, start.score.passing, start.score.scored
+        start.score.loss,
+        start.score.passing,
+        start.score.scored
     );
-    println!(
+    say!(
         "best:  loss {:.6}, {}/{} facts pass (evaluation {})",
-        best.score.loss, best.score.passing, best.score.scored, best.number
+        best.score.loss,
+        best.score.passing,
+        best.score.scored,
+        best.number
     );
     for (x, v) in space.axes.iter().zip(&best.values) {
-        println!("  {:<16} {:>12.6} (was {})", x.name, v, x.start);
+        say!("  {:<16} {:>12.6} (was {})", x.name, v, x.start);
     }
-    println!(
+    say!(
         "\n{}",
         facts::Table {
             model: &file.model.meta.name,
@@ -175,7 +182,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         }
     );
     for p in &outputs {
-        println!("wrote {}", p.display());
+        say!("wrote {}", p.display());
     }
     Ok(())
 }

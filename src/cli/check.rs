@@ -3,6 +3,8 @@ use std::path::PathBuf;
 use anyhow::bail;
 use resloop::compile::compile_file;
 
+use super::common::say;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Model file (TOML).
@@ -14,7 +16,9 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let m = compile_file(&a.model)?;
-    print!("{}", m.summary());
+    if !super::common::get().quiet {
+        print!("{}", m.summary());
+    }
     for w in &m.warnings {
         eprintln!("warning: {}: {}", w.at, w.message);
     }
@@ -25,7 +29,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             a.model.display()
         );
     }
-    println!(
+    say!(
         "ok: {} checks out{}",
         a.model.display(),
         if m.warnings.is_empty() {

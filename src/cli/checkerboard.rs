@@ -7,18 +7,23 @@ use anyhow::Context;
 use resloop::experiment::{simulate_checkerboard, CheckerboardRequest};
 use resloop::synergy::{run_synergy, Method, SynergyOptions};
 
+use super::common::say;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Model file (TOML).
     model: PathBuf,
+    /// Drug A: a drug of the model (rows of the plate).
     #[arg(long)]
     drug_a: String,
     /// Comma-separated concentrations of drug A (0 included); a bare number is in the
     /// drug's unit, e.g. `0,0.1,0.3,1` or `0,100nM,300nM,1uM`.
     #[arg(long)]
     doses_a: String,
+    /// Drug B: a drug of the model (columns of the plate).
     #[arg(long)]
     drug_b: String,
+    /// Comma-separated concentrations of drug B, as for `--doses-a`.
     #[arg(long)]
     doses_b: String,
     /// Assay length in hours.
@@ -62,7 +67,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     plate
         .save_csv(&plate_path)
         .with_context(|| format!("cannot write {}", plate_path.display()))?;
-    println!(
+    say!(
         "{} x {} checkerboard of {} and {} on `{}` cells ({} h): {}",
         na,
         nb,
@@ -75,13 +80,14 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if !methods.is_empty() {
         let mut o = SynergyOptions::new(&plate_path);
         o.methods = methods;
+        o.plots = !super::common::get().no_plot;
         for report in run_synergy(&o, run.path())? {
             super::synergy::print_table(&report);
         }
-        println!("scores and plots in {}", a.out.display());
+        say!("scores and plots in {}", a.out.display());
         // The scores name the plate they read: its final place, not the temporary one.
         super::run_dir::relocate(&run, "summary.json")?;
     }
-    run.finish()?;
+    super::common::finish(run, &super::common::title("Checkerboard on", &a.model))?;
     Ok(())
 }

@@ -6,6 +6,8 @@ use resloop::therapy::compare::write_compare;
 
 use super::therapy::{load_schedule, report, RunArgs};
 
+use super::common::say;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Model file (TOML).
@@ -41,17 +43,28 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .zip(&results)
         .map(|(s, r)| (s, r.as_slice()))
         .collect();
-    let table = write_compare(run.path(), &model, &opts, &runs, !a.run.no_plot)?;
-    run.finish()?;
+    let table = write_compare(
+        run.path(),
+        &model,
+        &opts,
+        &runs,
+        !super::common::get().no_plot,
+    )?;
+    super::common::finish(
+        run,
+        &super::common::title("What-if comparison of", &a.model),
+    )?;
     for (s, r) in &runs {
-        println!("{}", report(s, &r[0]));
+        say!("{}", report(s, &r[0]));
     }
-    println!();
-    print!("{}", table.render());
-    println!(
+    say!();
+    if !super::common::get().quiet {
+        print!("{}", table.render());
+    }
+    say!(
         "\nwrote {} (one folder per schedule, compare.csv{})",
         a.out.display(),
-        if a.run.no_plot {
+        if super::common::get().no_plot {
             ""
         } else {
             ", compare.png, compare.svg"

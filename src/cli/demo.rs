@@ -9,6 +9,9 @@ use anyhow::Context;
 use resloop::compile::compile_file;
 use resloop::experiment::{run_simulate, SimulateRequest};
 use resloop::facts::{self, Measure};
+use resloop::report::index::{write_index, Section};
+
+use super::common::say;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -21,7 +24,7 @@ pub struct Args {
 }
 
 fn step(words: Vec<String>) -> anyhow::Result<()> {
-    println!("\n$ resloop {}", words.join(" "));
+    say!("\n$ resloop {}", words.join(" "));
     super::run_words(&words)
 }
 
@@ -92,6 +95,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     // The demo regenerates its own outputs: each of its run folders replaces the one
     // an earlier demo wrote (still only once the new one is complete).
     super::run_dir::set_overwrite(true);
+    // The demo is for showing: every run folder gets its page, and `index.html`
+    // links them all.
+    super::common::set(super::common::Common {
+        report: true,
+        ..super::common::get()
+    });
+    let mut index: Vec<Section> = Vec::new();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&a.models)
         .with_context(|| format!("cannot read the models folder {}", a.models.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -115,25 +125,40 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             ),
         };
         let out = a.out.join(&m.meta.name);
-        println!("\n=== {} — {}", m.meta.name, m.meta.title);
+        say!("\n=== {} — {}", m.meta.name, m.meta.title);
         let mut req = SimulateRequest::new(f, days);
         req.doses = doses;
         let run = super::run_dir::begin(&out.join("scenario"))?;
         let (_, res) = run_simulate(&req, run.path())?;
-        run.finish()?;
+        super::common::finish(run, &format!("{} — default scenario", m.meta.name))?;
         let tl = &res.timeline;
         let total = tl.series(
             tl.column("total", "cells")
                 .expect("every timeline has total cells"),
         );
-        println!("default scenario: {days} days; {what}");
-        println!(
+        say!(
+            "default scenario: {} days; {what}",
+            resloop::output::number::num(days)
+        );
+        say!(
             "  cells {:.3e} -> {:.3e} (nadir {:.3e}); outputs in {}",
             total[0],
             total[total.len() - 1],
             total.iter().copied().fold(f64::INFINITY, f64::min),
             out.join("scenario").display()
         );
+        let story = a
+            .models
+            .join("stories")
+            .join(format!("{}.toml", m.meta.name));
+        if story.is_file() {
+            step(vec![
+                "story".into(),
+                s(&story),
+                "--out".into(),
+                s(&out.join("story")),
+            ])?;
+        }
         let fp = resloop::experiment::facts_path(f);
         if fp.is_file() {
             step(vec![
@@ -143,6 +168,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 s(&out.join("validate")),
             ])?;
         }
+        let page = |step: &str| {
+            (
+                step.to_string(),
+                format!("{}/{step}/report.html", m.meta.name),
+            )
+        };
+        index.push(Section {
+            heading: format!("{} — {}", m.meta.name, m.meta.title),
+            text: format!("default scenario: {}", what),
+            links: ["story", "scenario", "validate", "compare", "checkerboard"]
+                .into_iter()
+                .map(page)
+                .collect(),
+        });
         let scheds = schedules_of(&a.models, &m.meta.name);
         if !scheds.is_empty() {
             let mut w = vec!["compare".into(), s(f)];
@@ -156,14 +195,41 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             }
         }
     }
-    println!("\n=== agent-based ensemble (models/minimal_loop.toml)");
+    say!("\n=== agent-based ensemble (models/minimal_loop.toml)");
     super::abm::demo(&a.out.join("abm"))?;
-    println!("\n=== sweeps and sensitivity (models/sweeps/)");
+    say!("\n=== sweeps and sensitivity (models/sweeps/)");
     super::sweep::demo(&a.out.join("sweeps"))?;
-    println!(
+    index.push(Section {
+        heading: "Agent-based ensemble".into(),
+        text: "16 replicates of 10^6 cells of models/minimal_loop.toml under its scenario".into(),
+        links: vec![("abm".into(), "abm/report.html".into())],
+    });
+    index.push(Section {
+        heading: "Sweeps and sensitivity".into(),
+        text: "every sweep of models/sweeps/ with its sensitivity analysis".into(),
+        links: sweep_pages(&a.out.join("sweeps")),
+    });
+    write_index(&a.out, "resloop demo", &index)?;
+    say!("pages: {}", a.out.join("index.html").display());
+    say!(
         "\ndemo finished in {:.2} s; outputs in {}",
         start.elapsed().as_secs_f64(),
         a.out.display()
     );
     Ok(())
+}
+
+/// Links to the page of every sweep folder under `dir` (relative to the demo's out).
+fn sweep_pages(dir: &Path) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.join("report.html").is_file())
+                .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .map(|n| (n.clone(), format!("sweeps/{n}/report.html")))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
 }

@@ -4,12 +4,14 @@ mod abm;
 mod calibrate;
 mod check;
 mod checkerboard;
+mod common;
 mod compare;
 mod demo;
 mod export;
 mod import;
 mod run_dir;
 mod simulate;
+mod story;
 mod sweep;
 mod synergy;
 mod therapy;
@@ -33,6 +35,8 @@ struct Cli {
     /// Replace an existing non-empty output folder (only once the new run is complete).
     #[arg(long, global = true)]
     overwrite: bool,
+    #[command(flatten)]
+    common: common::Common,
 }
 
 #[derive(Subcommand)]
@@ -61,6 +65,8 @@ enum Command {
     Abm(abm::Args),
     /// Run every model in models/ under its default scenario (the README's main job).
     Demo(demo::Args),
+    /// The teaching figure of a model: drug alone against drug + loop breaker (a story file).
+    Story(story::Args),
     /// Run a parameter sweep of a model (all points, or one shard with --shard i/N).
     Sweep(sweep::SweepArgs),
     /// Combine the shard directories of one sweep, checking every point is present once.
@@ -72,6 +78,7 @@ enum Command {
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     set_limits(&cli.limits)?;
+    common::set(cli.common);
     run_dir::set_overwrite(cli.overwrite);
     run_dir::install_signal_handler();
     let result = dispatch(cli.command);
@@ -96,6 +103,7 @@ pub fn run_words(words: &[String]) -> anyhow::Result<()> {
     if !cli.limits.is_empty() {
         set_limits(&cli.limits)?;
     }
+    common::set(cli.common);
     dispatch(cli.command)
 }
 
@@ -113,8 +121,33 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Export(a) => export::run(a),
         Command::Abm(a) => abm::run(a),
         Command::Demo(a) => demo::run(a),
+        Command::Story(a) => story::run(a),
         Command::Sweep(a) => sweep::run_sweep_cmd(a),
         Command::Merge(a) => sweep::run_merge(a),
         Command::Sensitivity(a) => sweep::run_sensitivity(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every flag of every subcommand says what it does in `--help`.
+    #[test]
+    fn every_flag_has_help() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if id != "help" && id != "version" && arg.get_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "resloop", &mut missing);
+        assert!(missing.is_empty(), "flags without help: {missing:?}");
     }
 }

@@ -3,28 +3,35 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 use resloop::engine::ode::Method;
 use resloop::engine::EngineKind;
-use resloop::experiment::{run_simulate, SimulateRequest};
+use resloop::experiment::{run_simulate, scenario_plan, SimulateRequest};
+
+use super::common::say;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Model file (TOML).
     pub model: PathBuf,
-    /// Length of the run in days.
+    /// Length of the run in days (default: the model's [scenario]).
     #[arg(long)]
-    pub days: f64,
+    pub days: Option<f64>,
     /// Repeated dosing, DRUG=AMOUNT@EVERY[xCOUNT], e.g. `tki=0.5uM@72h` (in vitro:
-    /// the medium is set to 0.5 uM every 72 h) or `tki=50mg/kg@24hx28` (in vivo bolus).
+    /// the medium is set to 0.5 uM every 72 h) or `tki=50mg/kg@24hx28` (in vivo bolus);
+    /// default: the model's [scenario] doses.
     #[arg(long = "dose", value_name = "DRUG=AMOUNT@EVERY[xCOUNT]")]
     pub doses: Vec<String>,
-    /// Change a parameter, PARAM=VALUE.
-    #[arg(long = "set", value_name = "PARAM=VALUE")]
-    pub sets: Vec<String>,
+    /// No drug at all (ignore the model's scenario doses).
+    #[arg(long)]
+    pub drug_free: bool,
+    #[command(flatten)]
+    pub sets: super::common::Sets,
     /// Integrator: auto (default: dopri5, switching to rodas5p when stiff), dopri5,
     /// rodas5p, rodas4, rosenbrock23, ode-solvers-dopri5.
     #[arg(long, default_value = "auto")]
     pub method: String,
+    /// Relative tolerance of the integrator (error per step relative to each value).
     #[arg(long, default_value_t = 1e-6)]
     pub rtol: f64,
+    /// Absolute tolerance of the integrator (in each variable's unit; matters near zero).
     #[arg(long, default_value_t = 1e-9)]
     pub atol: f64,
     /// Number of output intervals.
@@ -40,9 +47,6 @@ pub struct Args {
     /// Seed of the hybrid engine's random events.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Skip the plots.
-    #[arg(long)]
-    pub no_plot: bool,
     /// Output directory.
     #[arg(long)]
     pub out: PathBuf,
@@ -53,31 +57,43 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow!("--method `{}`: expected {}", a.method, Method::EXPECTED))?;
     let model = resloop::compile::compile_file(&a.model)?;
     let engine = EngineKind::chosen(a.engine.as_deref(), &model).map_err(anyhow::Error::msg)?;
+    let (days, doses) = scenario_plan(&model, a.days, &a.doses, a.drug_free)?;
+    if a.doses.is_empty() && !a.drug_free {
+        say!(
+            "doses: {} (the model's [scenario]; --drug-free for none)",
+            if doses.is_empty() {
+                "none".to_string()
+            } else {
+                doses.join(", ")
+            }
+        );
+    }
     let req = SimulateRequest {
         model: a.model,
-        days: a.days,
-        doses: a.doses,
-        sets: a.sets,
+        days,
+        doses,
+        sets: a.sets.sets,
+        allow_out_of_bounds: a.sets.allow_out_of_bounds,
         method,
         rtol: a.rtol,
         atol: a.atol,
         points: a.points,
         cells: a.cells,
-        plot: !a.no_plot,
+        plot: !super::common::get().no_plot,
         engine: Some(engine),
         seed: a.seed,
     };
     let run = super::run_dir::begin(&a.out)?;
     let (manifest, res) = run_simulate(&req, run.path())?;
-    run.finish()?;
+    super::common::finish(run, &super::common::title("Simulation of", &req.model))?;
     let tl = &res.timeline;
     let total = tl.column("total", "cells").map(|c| tl.series(c));
     if let Some(total) = total {
-        println!(
+        say!(
             "{} [{}]: {} days, cells {:.3e} -> {:.3e} (min {:.3e}); {} steps, {} rhs evaluations, {:.1} ms",
             manifest.model.name,
             manifest.engine.label(),
-            a.days,
+            resloop::output::number::num(days),
             total[0],
             total[total.len() - 1],
             total.iter().copied().fold(f64::INFINITY, f64::min),
@@ -86,7 +102,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             res.wall_seconds * 1e3
         );
     }
-    println!(
+    say!(
         "wrote {} ({})",
         a.out.display(),
         manifest.outputs.join(", ") + ", manifest.json"

@@ -9,6 +9,8 @@ use resloop::sweep::{
     load_model_sweep, merge, run_sweep, LoadOptions, RunOptions, Shard, SweepSummary,
 };
 
+use super::common::say;
+
 #[derive(clap::Args)]
 pub struct SweepArgs {
     /// Sweep file (TOML, see docs/sweep-format.md).
@@ -26,7 +28,7 @@ pub struct SweepArgs {
     #[arg(long)]
     pub threads: Option<usize>,
     /// Accept parameter ranges outside the bounds the model declares.
-    #[arg(long)]
+    #[arg(long = "allow-out-of-bounds", alias = "allow-outside")]
     pub allow_outside: bool,
     /// Skip the sensitivity analysis and plots after an unsharded sweep.
     #[arg(long)]
@@ -56,9 +58,6 @@ pub struct SensitivityArgs {
     /// Coverage of the confidence intervals.
     #[arg(long, default_value_t = 0.95)]
     pub confidence: f64,
-    /// Skip the plots.
-    #[arg(long)]
-    pub no_plots: bool,
 }
 
 pub fn run_sweep_cmd(a: SweepArgs) -> anyhow::Result<()> {
@@ -79,7 +78,7 @@ pub fn run_sweep_cmd(a: SweepArgs) -> anyhow::Result<()> {
         resume: a.resume,
         shard,
         threads: a.threads,
-        progress: true,
+        progress: !super::common::get().quiet,
         cancel: Some(super::run_dir::sweep_cancel_flag()),
     };
     if super::run_dir::overwrite() && !a.resume && a.out.exists() {
@@ -97,7 +96,10 @@ pub fn run_sweep_cmd(a: SweepArgs) -> anyhow::Result<()> {
     let s = run_sweep(&sweep.spec, &sweep.evaluator, &a.out, &options)?;
     print_summary(&a.out, &s, a.threads);
     if shard.is_none() && !a.no_analysis {
-        analyse(&a.out, &SensitivityOptions::default())?;
+        analyse(&a.out, &default_analysis())?;
+    }
+    if super::common::get().report {
+        resloop::report::write_report(&a.out, &super::common::title("Sweep", &a.sweep))?;
     }
     Ok(())
 }
@@ -105,8 +107,8 @@ pub fn run_sweep_cmd(a: SweepArgs) -> anyhow::Result<()> {
 pub fn run_merge(a: MergeArgs) -> anyhow::Result<()> {
     let run = super::run_dir::begin(&a.out)?;
     let m = merge(&a.dirs, run.path())?;
-    run.finish()?;
-    println!(
+    super::common::finish(run, &super::common::title("Merged sweep", &a.out))?;
+    say!(
         "merged {} directories into {}: {} points ({} ok, {} failed)",
         a.dirs.len(),
         a.out.display(),
@@ -115,7 +117,7 @@ pub fn run_merge(a: MergeArgs) -> anyhow::Result<()> {
         m.failed
     );
     if !a.no_analysis {
-        analyse(&a.out, &SensitivityOptions::default())?;
+        analyse(&a.out, &default_analysis())?;
     }
     Ok(())
 }
@@ -133,7 +135,7 @@ pub fn run_sensitivity(a: SensitivityArgs) -> anyhow::Result<()> {
     let o = SensitivityOptions {
         resamples: a.resamples,
         confidence: a.confidence,
-        plots: !a.no_plots,
+        plots: !super::common::get().no_plot,
     };
     analyse(&a.dir, &o).map(|_| ())
 }
@@ -146,7 +148,7 @@ fn print_summary(out: &Path, s: &SweepSummary, threads: Option<usize>) {
     } else {
         0.0
     };
-    println!(
+    say!(
         "{}: {} points ({} ok, {} failed; {} evaluated now, {} from before) in {:.2} s: \
          {:.1} runs/s on {} threads ({:.1} per thread)",
         out.display(),
@@ -163,16 +165,24 @@ fn print_summary(out: &Path, s: &SweepSummary, threads: Option<usize>) {
 }
 
 /// Run the sensitivity analysis of a finished sweep and print the ranking per metric.
+/// The analysis after a sweep or a merge: default settings, plots unless `--no-plot`.
+fn default_analysis() -> SensitivityOptions {
+    SensitivityOptions {
+        plots: !super::common::get().no_plot,
+        ..SensitivityOptions::default()
+    }
+}
+
 fn analyse(dir: &Path, o: &SensitivityOptions) -> anyhow::Result<SensitivityReport> {
     let rep = sensitivity_with(dir, o)?;
     print_ranking(&rep);
     for (m, k, n) in &rep.censored {
-        println!(
+        say!(
             "{m}: {k} of {n} runs never reached the event (censored at the run's end); its \
              indices are those of `{m}_reached`, P(event by the end), not of the times"
         );
     }
-    println!(
+    say!(
         "sensitivity ({}): {} files in {}",
         rep.method,
         rep.files.len(),
@@ -205,7 +215,7 @@ fn print_ranking(rep: &SensitivityReport) {
             .iter()
             .map(|r| format!("{} {:.3}", r.parameter, r.value))
             .collect();
-        println!("  {m}: {key} {}", text.join(", "));
+        say!("  {m}: {key} {}", text.join(", "));
     }
 }
 
@@ -244,13 +254,16 @@ fn demo_from(sweeps: &Path, out: &Path) -> anyhow::Result<()> {
         }
         let sweep = load_model_sweep(f, &LoadOptions::default())?;
         let options = RunOptions {
-            progress: true,
+            progress: !super::common::get().quiet,
             ..RunOptions::default()
         };
         let s = run_sweep(&sweep.spec, &sweep.evaluator, &dir, &options)?;
-        println!("sweep {}", f.display());
+        say!("sweep {}", f.display());
         print_summary(&dir, &s, None);
-        analyse(&dir, &SensitivityOptions::default())?;
+        analyse(&dir, &default_analysis())?;
+        if super::common::get().report {
+            resloop::report::write_report(&dir, &super::common::title("Sweep", f))?;
+        }
     }
     Ok(())
 }

@@ -4,6 +4,8 @@ use anyhow::anyhow;
 use resloop::fit::FitGate;
 use resloop::synergy::{run_synergy, LoeweFallback, Method, SynergyOptions, SynergyReport};
 
+use super::common::say;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Plate CSV: long format dose_a,dose_b,response[,replicate][,block] (response = viable
@@ -22,12 +24,16 @@ pub struct Args {
     /// Responses are percent inhibition (0 = untreated, 100 = all dead).
     #[arg(long)]
     percent_inhibition: bool,
+    /// Name of drug A (the `dose_a` column); overrides a `drug_a` column of the plate.
     #[arg(long)]
     drug_a: Option<String>,
+    /// Name of drug B (the `dose_b` column); overrides a `drug_b` column of the plate.
     #[arg(long)]
     drug_b: Option<String>,
+    /// Unit of drug A's doses (e.g. `nM`); must agree with a `unit_a` column if the plate has one.
     #[arg(long)]
     unit_a: Option<String>,
+    /// Unit of drug B's doses (e.g. `nM`); must agree with a `unit_b` column if the plate has one.
     #[arg(long)]
     unit_b: Option<String>,
     /// Loewe cells beyond the weaker drug's Emax: hsa (default), weakest or nan.
@@ -46,9 +52,6 @@ pub struct Args {
     /// Fit gate: smallest effect (fraction of untreated) each drug alone must reach.
     #[arg(long, default_value_t = FitGate::default().min_effect)]
     min_effect: f64,
-    /// Skip the plots.
-    #[arg(long)]
-    no_plot: bool,
     /// Output directory.
     #[arg(long)]
     out: PathBuf,
@@ -75,18 +78,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .map_err(|e| anyhow!("--musyc-score: {e}"))?;
     o.gate.min_r2 = a.min_r2;
     o.gate.min_effect = a.min_effect;
-    o.plots = !a.no_plot;
+    o.plots = !super::common::get().no_plot;
     // Complete or absent: written into a temporary sibling, renamed into place last.
     let run = super::run_dir::begin(&a.out)?;
     let reports = run_synergy(&o, run.path())?;
-    run.finish()?;
-    println!(
+    super::common::finish(run, &super::common::title("Synergy of", &a.plate))?;
+    say!(
         "convention: excess scores = reference - observed viability (> 0 synergy); ci < 1 synergy"
     );
     for report in &reports {
         print_table(report);
     }
-    println!("wrote {}", a.out.display());
+    say!("wrote {}", a.out.display());
     Ok(())
 }
 
@@ -94,22 +97,29 @@ pub fn run(a: Args) -> anyhow::Result<()> {
 pub fn print_table(report: &SynergyReport) {
     let c = &report.context;
     if let Some(id) = &report.block {
-        println!(
+        say!(
             "\nblock {id}: {} + {}",
-            c.grid.drug_a.name, c.grid.drug_b.name
+            c.grid.drug_a.name,
+            c.grid.drug_b.name
         );
     }
     for w in &report.warnings {
-        println!("warning: {w}");
+        eprintln!("warning: {w}");
     }
-    println!(
+    say!(
         "{:<11} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9}",
-        "method", "mean", "median", "min", "max", "scored", "undefined"
+        "method",
+        "mean",
+        "median",
+        "min",
+        "max",
+        "scored",
+        "undefined"
     );
     let f = |v: Option<f64>| v.map_or("undefined".to_string(), |x| format!("{x:.4}"));
     for r in &report.results {
         let s = &r.summary;
-        println!(
+        say!(
             "{:<11} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9}",
             r.method.name(),
             f(s.mean),
@@ -122,7 +132,7 @@ pub fn print_table(report: &SynergyReport) {
     }
     for r in &report.results {
         for (reason, n) in &r.summary.undefined_reasons {
-            println!("  {}: {n} cell(s) undefined: {reason}", r.method.name());
+            say!("  {}: {n} cell(s) undefined: {reason}", r.method.name());
         }
     }
 }

@@ -6,18 +6,21 @@ use resloop::experiment::{run_therapy, TherapySettings};
 use resloop::schedule::Schedule;
 use resloop::therapy::{self, output::write_run, TherapyOptions, TherapyResult};
 
+use super::common::say;
+
 /// Run settings shared by `therapy` and `compare`.
 #[derive(clap::Args)]
 pub struct RunArgs {
-    /// Change a parameter, PARAM=VALUE.
-    #[arg(long = "set", value_name = "PARAM=VALUE")]
-    pub sets: Vec<String>,
+    #[command(flatten)]
+    pub sets: super::common::Sets,
     /// Integrator: auto (default: dopri5, switching to rodas5p when stiff), dopri5,
     /// rodas5p, rodas4, rosenbrock23, ode-solvers-dopri5.
     #[arg(long, default_value = "auto")]
     pub method: String,
+    /// Relative tolerance of the integrator (error per step relative to each value).
     #[arg(long, default_value_t = 1e-6)]
     pub rtol: f64,
+    /// Absolute tolerance of the integrator (in each variable's unit; matters near zero).
     #[arg(long, default_value_t = 1e-9)]
     pub atol: f64,
     /// Engine: hybrid (default for a model with genotypes: small clones as exact random
@@ -33,15 +36,13 @@ pub struct RunArgs {
     /// Seed of a stochastic engine: replicate r is a pure function of (inputs, seed, r).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Skip the plots.
-    #[arg(long)]
-    pub no_plot: bool,
 }
 
 impl RunArgs {
     pub fn settings(&self) -> TherapySettings {
         TherapySettings {
-            sets: self.sets.clone(),
+            sets: self.sets.sets.clone(),
+            allow_out_of_bounds: self.sets.allow_out_of_bounds,
             method: self.method.clone(),
             rtol: self.rtol,
             atol: self.atol,
@@ -88,10 +89,10 @@ pub fn report(s: &Schedule, r: &TherapyResult) -> String {
         format!("{}, expected values", m.engine.label())
     };
     format!(
-        "{} [{engine}]: {:.1} days ({:?}): {res}; cells {:.3e} -> {:.3e}, {} passages, {} IC50 \
+        "{} [{engine}]: {} days ({:?}): {res}; cells {:.3e} -> {:.3e}, {} passages, {} IC50 \
          readouts; {} steps, {} assay wells, {:.1} ms",
         s.name,
-        m.end_days,
+        resloop::output::number::sig(m.end_days, 4),
         m.stop_reason,
         r.timeline.values.first().map_or(f64::NAN, |_| {
             let c = r.timeline.column("total", "cells").unwrap_or(0);
@@ -126,16 +127,23 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         &schedule,
         &opts,
         &results,
-        !a.run.no_plot,
+        !super::common::get().no_plot,
     )
     .with_context(|| format!("writing {}", a.out.display()))?;
-    run.finish()?;
-    println!("{}", report(&schedule, result));
+    super::common::finish(
+        run,
+        &format!(
+            "{} under {}",
+            super::common::title("Therapy of", &a.model),
+            schedule.name
+        ),
+    )?;
+    say!("{}", report(&schedule, result));
     if results.len() > 1 {
         let e = therapy::EnsembleSummary::of(&results);
-        println!("  {} replicates: {}", e.replicates, e.story());
+        say!("  {} replicates: {}", e.replicates, e.story());
         let q = |v: Option<f64>| v.map_or("not reached".to_string(), |d| format!("day {d:.1}"));
-        println!(
+        say!(
             "  time to resistance (Kaplan-Meier): median {}, quartiles {} .. {}; {} censored",
             q(e.resistance.median_days),
             q(e.resistance.q25_days),
@@ -148,15 +156,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .iter()
         .filter(|e| matches!(e.kind, therapy::EventKind::Resistance(_)))
     {
-        println!(
-            "  {} at t = {:.4} {} (day {:.2}): {}",
+        say!(
+            "  {} at day {}: {}",
             e.kind.label(),
-            e.time,
-            schedule.time_unit,
-            e.time * schedule.hours_per_unit / 24.0,
+            resloop::output::number::sig(e.time * schedule.hours_per_unit / 24.0, 4),
             e.detail
         );
     }
-    println!("wrote {} ({})", a.out.display(), outputs.join(", "));
+    say!("wrote {} ({})", a.out.display(), outputs.join(", "));
     Ok(())
 }

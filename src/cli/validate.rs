@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use resloop::facts::{self, Role, Table, Tally};
 
+use super::common::say;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Model files (`models/x.toml`, whose facts are `models/x.facts.toml`) or fact
@@ -37,12 +39,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let rows = resloop::experiment::validate(&files, a.only.as_deref(), &a.engine, a.seed)?;
     let mut problems = 0;
     for (model, outcomes) in &rows {
-        println!("{}\n", Table { model, outcomes });
+        say!("{}\n", Table { model, outcomes });
         problems += outcomes.iter().filter(|o| o.status.is_problem()).count();
     }
-    println!("summary (pass rate by role)");
+    say!("summary (pass rate by role)");
     for (model, outcomes) in &rows {
-        println!(
+        say!(
             "  {model:<20}  calibration {:<18}  prediction {}",
             Tally::of_role(outcomes, Role::Calibration).rate(),
             Tally::of_role(outcomes, Role::Prediction).rate()
@@ -51,8 +53,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let run = super::run_dir::begin(&a.out)?;
     let csv = run.path().join("validate.csv");
     facts::write_csv(&csv, &rows).with_context(|| format!("cannot write {}", csv.display()))?;
-    run.finish()?;
-    println!("wrote {}", a.out.join("validate.csv").display());
+    super::common::finish(run, "Fact validation")?;
+    say!("wrote {}", a.out.join("validate.csv").display());
     if problems > 0 {
         bail!("{problems} fact(s) disagree with their declaration: failures not marked `known_failure`, or known failures that now pass");
     }

@@ -3,6 +3,9 @@
 
 pub mod atomic;
 pub mod manifest;
+pub mod number;
+pub mod panels;
 pub mod plot;
+pub mod progress;
 pub mod timeline;
 pub mod timeline_plot;

@@ -2,14 +2,14 @@
 //!
 //! `AMOUNT` carries a unit: a concentration (`0.5uM`, `10ng/ml`: in vitro, the medium
 //! is set to it at every refresh) or `mg/kg` (in vivo bolus). `EVERY` is a duration
-//! with `h` or `d` (a bare number is in the model's time unit). `xCOUNT` limits the
+//! with `h`, `d` or `w`. Both are read by the one grammar of [`crate::units`] that
+//! schedules, sweeps and facts use; a bare number is an error. `xCOUNT` limits the
 //! number of doses; without it dosing repeats until the end of the run. The first
 //! dose is at t = 0.
 
 use super::{DoseEvent, DoseKind};
 use crate::compile::CompiledModel;
-use crate::model::TimeUnit;
-use crate::units::ConcUnit;
+use crate::units::Amount;
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("--dose `{spec}`: {message}")]
@@ -18,73 +18,21 @@ pub struct DoseSpecError {
     pub message: String,
 }
 
-/// Parse a duration (`72h`, `3.5d`, or a bare number in `unit`) into `unit`.
-pub fn parse_duration(s: &str, unit: TimeUnit) -> Option<f64> {
-    let s = s.trim();
-    let (num, hours_per) = if let Some(x) = s.strip_suffix('h') {
-        (x, 1.0)
-    } else if let Some(x) = s.strip_suffix('d') {
-        (x, 24.0)
-    } else {
-        (s, unit.hours())
-    };
-    let v: f64 = num.trim().parse().ok()?;
-    v.is_finite().then_some(v * hours_per / unit.hours())
-}
-
-fn split_number(s: &str) -> (&str, &str) {
-    let end = s
-        .char_indices()
-        .find(|&(i, c)| {
-            !(c.is_ascii_digit()
-                || c == '.'
-                || ((c == 'e' || c == 'E') && i > 0)
-                || ((c == '-' || c == '+')
-                    && (i == 0 || matches!(s.as_bytes()[i - 1], b'e' | b'E'))))
-        })
-        .map_or(s.len(), |(i, _)| i);
-    (&s[..end], &s[end..])
-}
-
 /// Read an amount with its unit for drug `di`: a concentration (`0.5uM`, `10 ng/ml`,
 /// converted into the drug's unit, through its molecular weight when one side is
 /// molar and the other mass) or an in vivo dose (`50 mg/kg`). The error is a sentence
 /// for the caller to place (file and line, or the flag).
 pub fn parse_amount(model: &CompiledModel, di: usize, amount: &str) -> Result<DoseKind, String> {
     let drug = &model.drugs[di];
-    let (num, unit) = split_number(amount.trim());
-    let value: f64 = num.parse().map_err(|_| {
-        format!("cannot read the amount `{amount}` (expected e.g. `10 nM` or `50 mg/kg`)")
-    })?;
-    if !value.is_finite() || value < 0.0 {
-        return Err(format!(
-            "expected a non-negative finite amount, found {value}"
-        ));
-    }
-    let unit = unit.trim();
-    if unit.eq_ignore_ascii_case("mg/kg") {
-        if drug.in_vivo.is_none() {
-            return Err(format!(
-                "mg/kg dosing needs `[drugs.{}.in_vivo]` pharmacokinetics in the model",
-                drug.name
-            ));
-        }
-        return Ok(DoseKind::Bolus { mg_per_kg: value });
-    }
-    let u = ConcUnit::parse(unit).ok_or_else(|| {
-        format!(
-            "unknown unit `{unit}`; expected mg/kg or a concentration ({})",
-            ConcUnit::known()
-        )
-    })?;
     let mw = drug.in_vivo.and_then(|pk| pk.molecular_weight);
-    let f = u.factor_to_with_mw(&drug.unit, mw).ok_or_else(|| {
-        format!(
-            "cannot convert `{unit}` to the drug's unit `{}` (molar vs mass needs the drug's molecular_weight)",
-            drug.unit
-        )
-    })?;
-    Ok(DoseKind::SetConcentration { value: value * f })
+    match crate::units::amount(amount, &drug.unit, mw)? {
+        Amount::MgPerKg(_) if drug.in_vivo.is_none() => Err(format!(
+            "mg/kg dosing needs `[drugs.{}.in_vivo]` pharmacokinetics in the model",
+            drug.name
+        )),
+        Amount::MgPerKg(mg_per_kg) => Ok(DoseKind::Bolus { mg_per_kg }),
+        Amount::Concentration(value) => Ok(DoseKind::SetConcentration { value }),
+    }
 }
 
 /// Expand one `--dose` spec into events over `[0, t_end]`.
@@ -132,11 +80,8 @@ pub fn parse_dose_spec(
         None => (timing, None),
     };
     let tu = model.meta.time_unit;
-    let every = parse_duration(every, tu).ok_or_else(|| {
-        fail(format!(
-            "cannot read the interval `{every}` (e.g. 72h or 3.5d)"
-        ))
-    })?;
+    let every =
+        crate::units::duration(every, tu).map_err(|m| fail(format!("the interval: {m}")))?;
     if every <= 0.0 {
         return Err(fail("the dosing interval must be positive".into()));
     }

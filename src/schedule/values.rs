@@ -3,119 +3,19 @@
 //! what was expected; validation adds the file, line and field.
 
 use crate::compile::Drug;
-use crate::model::TimeUnit;
 use crate::units::ConcUnit;
 
-/// Split `"2.5 nM"` into the number and the rest (unit), trimmed.
-fn split_number(s: &str) -> (&str, &str) {
-    let s = s.trim();
-    let b = s.as_bytes();
-    let mut end = 0;
-    while end < b.len() {
-        let c = b[end];
-        let ok = c.is_ascii_digit()
-            || c == b'.'
-            || ((c == b'e' || c == b'E')
-                && end > 0
-                && b.get(end + 1).is_some_and(|n| {
-                    n.is_ascii_digit() || ((*n == b'-' || *n == b'+') && end + 2 < b.len())
-                }))
-            || ((c == b'-' || c == b'+') && (end == 0 || matches!(b[end - 1], b'e' | b'E')));
-        if !ok {
-            break;
-        }
-        end += 1;
-    }
-    (s[..end].trim(), s[end..].trim())
-}
-
-/// The leading number of `s` and the rest; `Ok(None)` when there is no number.
-fn leading(s: &str) -> Result<Option<(f64, &str)>, String> {
-    let lower = s.trim().trim_start_matches(['-', '+']).to_ascii_lowercase();
-    if lower.starts_with("nan") || lower.starts_with("inf") {
-        return Err(format!("expected a finite value, found `{s}`"));
-    }
-    let (num, rest) = split_number(s);
-    if num.is_empty() {
-        return Ok(None);
-    }
-    let v = num
-        .parse::<f64>()
-        .map_err(|_| format!("cannot read a number at the start of `{s}`"))?;
-    Ok(Some((v, rest)))
-}
-
-/// A duration with a unit (`72h`, `4d`, `6w`), converted into the model's time unit.
-/// A bare number is refused: the schedule does not know the model's time unit.
-pub fn duration(s: &str, unit: TimeUnit) -> Result<f64, String> {
-    let Some((v, u)) = leading(s)? else {
-        return Err(format!(
-            "expected a duration such as `72h`, `4d` or `6w`, found `{s}`"
-        ));
-    };
-    let hours = match u {
-        "h" | "hour" | "hours" => 1.0,
-        "d" | "day" | "days" => 24.0,
-        "w" | "week" | "weeks" => 168.0,
-        "" => {
-            return Err(format!(
-                "`{s}` has no unit; write it in hours, days or weeks (`{s}h`, `{s}d`, `{s}w`)"
-            ))
-        }
-        other => {
-            return Err(format!(
-                "unknown time unit `{other}` in `{s}`; expected h, d or w"
-            ))
-        }
-    };
-    if !v.is_finite() {
-        return Err(format!("expected a finite duration, found `{s}`"));
-    }
-    if v < 0.0 {
-        return Err(format!("expected a non-negative duration, found `{s}`"));
-    }
-    Ok(v * hours / unit.hours())
-}
-
-/// What kind of amount a text is, by its unit.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Amount {
-    /// A concentration already converted into the drug's unit.
-    Concentration(f64),
-    /// An mg/kg dose.
-    MgPerKg(f64),
-}
+pub use crate::units::{duration, Amount};
 
 /// An amount for `drug`: a concentration (converted into the drug's declared unit;
-/// molar <-> mass through the drug's molecular weight) or an mg/kg dose.
+/// molar <-> mass through the drug's molecular weight) or an mg/kg dose. The grammar
+/// is [`crate::units::amount`], shared with the command line.
 pub fn amount(s: &str, drug: &Drug) -> Result<Amount, String> {
-    let Some((v, unit)) = leading(s)? else {
-        return Err(format!(
-            "expected an amount with a unit such as `2 nM`, `10 ug/ml` or `50 mg/kg`, found `{s}`"
-        ));
-    };
-    if !v.is_finite() {
-        return Err(format!("expected a finite amount, found `{s}`"));
-    }
-    if v < 0.0 {
-        return Err(format!("expected a non-negative amount, found `{s}`"));
-    }
-    if unit.is_empty() {
-        return Err(format!(
-            "`{s}` has no unit; write a concentration (e.g. `{v} {}`) or an mg/kg dose",
-            drug.unit
-        ));
-    }
-    if unit.eq_ignore_ascii_case("mg/kg") {
-        return Ok(Amount::MgPerKg(v));
-    }
-    let u = ConcUnit::parse(unit).ok_or_else(|| {
-        format!(
-            "unknown unit `{unit}`; expected mg/kg or a concentration ({})",
-            ConcUnit::known()
-        )
-    })?;
-    convert(v, &u, drug).map(Amount::Concentration)
+    crate::units::amount(
+        s,
+        &drug.unit,
+        drug.in_vivo.and_then(|pk| pk.molecular_weight),
+    )
 }
 
 /// Convert `v` in `from` into the drug's unit (one conversion rule for the whole
@@ -184,6 +84,7 @@ pub fn weekdays(list: &[i64]) -> Result<Vec<u32>, String> {
 mod tests {
     use super::*;
     use crate::compile::{Drug, Pk};
+    use crate::model::TimeUnit;
 
     fn drug(unit: &str, mw: Option<f64>) -> Drug {
         Drug {

@@ -2,7 +2,7 @@
 //! touch the file, so a slow disk cannot stall evaluation and rows are never
 //! interleaved. The writer appends each row to the streaming `runs.csv`, flushes
 //! whenever the channel is momentarily empty (so a kill loses at most the rows still
-//! in flight), and owns the progress bar.
+//! in flight), and owns the progress meter.
 
 use std::fs::OpenOptions;
 use std::io::BufWriter;
@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use crate::output::progress::Meter;
 
 use super::error::SweepError;
 use super::runs::{csv_writer, write_row, RunRow, RunsHeader};
@@ -23,7 +23,7 @@ pub(super) fn spawn(
     path: PathBuf,
     header: RunsHeader,
     rx: Receiver<RunRow>,
-    progress: Option<ProgressBar>,
+    progress: Option<Meter>,
     abort: Arc<AtomicBool>,
 ) -> JoinHandle<Result<Vec<RunRow>, SweepError>> {
     std::thread::spawn(move || {
@@ -35,7 +35,7 @@ pub(super) fn spawn(
             while rx.recv().is_ok() {}
         }
         if let Some(pb) = progress {
-            pb.finish_and_clear();
+            pb.finish();
         }
         result
     })
@@ -45,7 +45,7 @@ fn write_loop(
     path: &PathBuf,
     header: &RunsHeader,
     rx: &Receiver<RunRow>,
-    progress: Option<&ProgressBar>,
+    progress: Option<&Meter>,
 ) -> Result<Vec<RunRow>, SweepError> {
     let io = |e: std::io::Error| SweepError::io(path, e);
     let file = OpenOptions::new().append(true).open(path).map_err(io)?;
@@ -71,17 +71,8 @@ fn write_loop(
     Ok(written)
 }
 
-/// A progress bar with ETA on stderr when `show`, else none at all (tests stay quiet).
-pub(super) fn progress_bar(show: bool, total: usize, done: usize) -> Option<ProgressBar> {
-    if !show {
-        return None;
-    }
-    let pb = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template(
-        "{elapsed_precise} [{wide_bar}] {pos}/{len} points ({per_sec}, ETA {eta})",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar());
-    pb.set_style(style);
-    pb.set_position(done as u64);
-    Some(pb)
+/// Progress of the sweep's points on stderr when `show` (a bar on a terminal, log
+/// lines otherwise), else none at all (tests stay quiet).
+pub(super) fn progress_bar(show: bool, total: usize, done: usize) -> Option<Meter> {
+    show.then(|| Meter::new(true, "sweep points", total as u64, done as u64))
 }

@@ -165,16 +165,7 @@ impl CompareTable {
     pub fn render(&self) -> String {
         let short = |c: &str| -> String {
             match c.parse::<f64>() {
-                Ok(v) if c.contains('.') || c.contains('e') => {
-                    if v != 0.0 && (v.abs() >= 1e5 || v.abs() < 1e-3) {
-                        format!("{v:.3e}")
-                    } else {
-                        format!("{:.4}", v)
-                            .trim_end_matches('0')
-                            .trim_end_matches('.')
-                            .to_string()
-                    }
-                }
+                Ok(v) if c.contains('.') || c.contains('e') => crate::output::number::sig(v, 4),
                 _ if c.is_empty() => "-".into(),
                 _ => c.to_string(),
             }
@@ -264,7 +255,7 @@ pub fn write_compare(
     if plots {
         let first: Vec<(&Schedule, &TherapyResult)> =
             runs.iter().map(|(s, r)| (*s, &r[0])).collect();
-        CompareFigure::new(&first).save(&out.join("compare"))?;
+        CompareFigure::new(model, &first).save(&out.join("compare"))?;
         outputs.extend(["compare.png".into(), "compare.svg".into()]);
     }
     let m = Manifest {

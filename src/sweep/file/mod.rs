@@ -46,7 +46,7 @@ use sections::{placeholder_names, placeholder_unit};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LoadOptions {
     /// Accept parameter ranges that leave the bounds the model declares
-    /// (`--allow-outside`).
+    /// (`--allow-out-of-bounds`).
     pub allow_outside: bool,
 }
 

@@ -57,7 +57,7 @@ impl Cx<'_> {
                             &format!("{field}.{which}"),
                             format!(
                                 "{which} = {v} lies outside the bounds [{}, {}] the model `{}` declares for `{name}`; \
-                                 pass --allow-outside to sweep beyond them",
+                                 pass --allow-out-of-bounds to sweep beyond them",
                                 b[0], b[1], model.meta.name
                             ),
                         ));
