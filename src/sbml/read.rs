@@ -1,8 +1,8 @@
 //! Reading an SBML Level 2 or 3 document into plain structures (XML by `roxmltree`).
 //!
 //! Only the core elements that change a simulation are kept; anything that would
-//! (algebraic rules, fast reactions, delays, packages) is refused here with its
-//! line. Annotations, notes, unit definitions other than time, and constraints
+//! (algebraic rules, fast reactions, delay equations, packages) is refused here
+//! with its line. Annotations, notes, unit definitions other than time, and constraints
 //! (assertions that do not change a trajectory) are skipped.
 
 use std::collections::HashMap;
