@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::compile::{compile_file, BoundModel, CompiledModel};
@@ -22,6 +23,8 @@ use crate::output::plot::PlotError;
 use crate::output::timeline::write_timeline_csv;
 use crate::output::timeline_plot::TimelineFigure;
 use crate::pkpd::{parse_dose_spec, DoseEvent, DoseSpecError};
+use crate::schedule::Schedule;
+use crate::therapy::{TherapyOptions, TherapyResult};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExperimentError {
@@ -48,6 +51,10 @@ pub enum ExperimentError {
     NonPhysical(#[from] crate::output::timeline::NonPhysical),
     #[error(transparent)]
     Range(#[from] crate::limits::OutOfRange),
+    #[error(transparent)]
+    Therapy(#[from] crate::therapy::TherapyError),
+    #[error(transparent)]
+    Assay(#[from] crate::assay::AssayError),
     #[error(transparent)]
     Bind(#[from] crate::compile::BindError),
 }
@@ -256,23 +263,30 @@ pub fn simulate_on(p: &Prepared, engine: EngineKind, seed: u64) -> Result<SimRes
     })
 }
 
+/// Run a simulation in memory, writing nothing: the request's engine (or the model's
+/// default), its timeline checked as [`run_simulate`] checks it before writing.
+pub fn simulate(
+    req: &SimulateRequest,
+) -> Result<(Prepared, EngineKind, SimResult), ExperimentError> {
+    let p = prepare(req)?;
+    let engine = req
+        .engine
+        .unwrap_or_else(|| EngineKind::default_for(&p.model));
+    let res = simulate_on(&p, engine, req.seed).map_err(|failure| ExperimentError::Sim {
+        model: p.model.meta.path.clone(),
+        failure,
+    })?;
+    crate::output::timeline::check_timeline(&res.timeline)?;
+    Ok((p, engine, res))
+}
+
 /// Run a simulation and write `timeline.csv`, `manifest.json` and the timeline plot
 /// into `out`.
 pub fn run_simulate(
     req: &SimulateRequest,
     out: &Path,
 ) -> Result<(RunManifest, SimResult), ExperimentError> {
-    let p = prepare(req)?;
-    let engine = req.engine.unwrap_or(if p.model.genotypes.len() > 1 {
-        EngineKind::Hybrid
-    } else {
-        EngineKind::MeanField
-    });
-    let res = simulate_on(&p, engine, req.seed).map_err(|failure| ExperimentError::Sim {
-        model: p.model.meta.path.clone(),
-        failure,
-    })?;
-    crate::output::timeline::check_timeline(&res.timeline)?;
+    let (p, engine, res) = simulate(req)?;
     let io = |path: &Path| {
         let path = path.display().to_string();
         move |failure| ExperimentError::Io { path, failure }
@@ -320,4 +334,315 @@ pub fn run_simulate(
     let mpath = out.join("manifest.json");
     write_json(&mpath, &manifest).map_err(io(&mpath))?;
     Ok((manifest, res))
+}
+
+/// The run settings `resloop therapy` and `resloop compare` share (and the Python
+/// package's `therapy` and `compare`), as a user gives them.
+#[derive(Debug, Clone)]
+pub struct TherapySettings {
+    /// `PARAM=VALUE` changes.
+    pub sets: Vec<String>,
+    /// Integrator name (`auto`, `dopri5`, `rodas5p`, ...).
+    pub method: String,
+    pub rtol: f64,
+    pub atol: f64,
+    /// Engine name; `None`: the model's default ([`EngineKind::default_for`]).
+    pub engine: Option<String>,
+    /// Replicates of a stochastic engine (ignored by mean-field).
+    pub replicates: u64,
+    pub seed: u64,
+}
+
+impl Default for TherapySettings {
+    fn default() -> Self {
+        TherapySettings {
+            sets: Vec::new(),
+            method: "auto".into(),
+            rtol: 1e-6,
+            atol: 1e-9,
+            engine: None,
+            replicates: 1,
+            seed: 1,
+        }
+    }
+}
+
+impl TherapySettings {
+    /// Check the settings against `model` and turn them into [`TherapyOptions`].
+    pub fn options(&self, model: &CompiledModel) -> Result<TherapyOptions, ExperimentError> {
+        let method = Method::parse(&self.method).ok_or_else(|| {
+            ExperimentError::Settings(format!(
+                "--method `{}`: expected {}",
+                self.method,
+                Method::EXPECTED
+            ))
+        })?;
+        crate::limits::check_tolerances(self.rtol, self.atol)?;
+        let engine =
+            EngineKind::chosen(self.engine.as_deref(), model).map_err(ExperimentError::Settings)?;
+        if self.replicates == 0 {
+            return Err(ExperimentError::Settings(
+                "--replicates must be at least 1".into(),
+            ));
+        }
+        Ok(TherapyOptions {
+            params: Some(apply_sets(model, &self.sets)?),
+            method,
+            rtol: self.rtol,
+            atol: self.atol,
+            engine,
+            seed: self.seed,
+            ..TherapyOptions::default()
+        })
+    }
+}
+
+/// Refuse, before running, replicates whose timelines would exceed the output cap
+/// (`--limit output_mb=...`): the estimate is one run's readouts times replicates.
+pub fn check_output_size(
+    model: &CompiledModel,
+    schedules: &[&Schedule],
+    opts: &TherapyOptions,
+    replicates: u64,
+) -> Result<(), LimitExceeded> {
+    let reps = if opts.engine.is_stochastic() {
+        replicates.max(1)
+    } else {
+        1
+    };
+    let mb: f64 = schedules
+        .iter()
+        .map(|s| {
+            let readouts = (s.duration / s.readout_every).ceil() as usize;
+            timeline_mb(model, readouts) * reps as f64
+        })
+        .sum();
+    check(Limit::OutputMb, mb)
+}
+
+/// Run one schedule's replicates (in parallel) after checking the output size, and
+/// check every timeline as the writers will.
+pub fn run_therapy(
+    model: &CompiledModel,
+    schedule: &Schedule,
+    opts: &TherapyOptions,
+    replicates: u64,
+) -> Result<Vec<TherapyResult>, ExperimentError> {
+    check_output_size(model, &[schedule], opts, replicates)?;
+    let results = crate::therapy::run_replicates(model, schedule, opts, replicates)?;
+    for r in &results {
+        crate::output::timeline::check_timeline(&r.timeline)?;
+    }
+    Ok(results)
+}
+
+/// Run several schedules on one model (in parallel), each with its replicates.
+/// Schedule names name the output folders, so they must differ; `labels` (file
+/// names, one per schedule) name the clashing inputs. Everything is checked before
+/// anything runs.
+pub fn run_compare(
+    model: &CompiledModel,
+    schedules: &[Schedule],
+    labels: &[String],
+    opts: &TherapyOptions,
+    replicates: u64,
+) -> Result<Vec<Vec<TherapyResult>>, ExperimentError> {
+    for (k, s) in schedules.iter().enumerate() {
+        if let Some(prev) = schedules[..k].iter().position(|x| x.name == s.name) {
+            let label = |i: usize| labels.get(i).cloned().unwrap_or_else(|| format!("#{i}"));
+            return Err(ExperimentError::Settings(format!(
+                "{} and {} are both named `{}`; schedule names name the output folders and \
+                 must differ",
+                label(prev),
+                label(k),
+                s.name
+            )));
+        }
+    }
+    let all: Vec<&Schedule> = schedules.iter().collect();
+    check_output_size(model, &all, opts, replicates)?;
+    let results = schedules
+        .par_iter()
+        .map(|s| crate::therapy::run_replicates(model, s, opts, replicates))
+        .collect::<Result<Vec<_>, _>>()?;
+    for (s, reps) in schedules.iter().zip(&results) {
+        for r in reps {
+            crate::output::timeline::check_timeline(&r.timeline)
+                .map_err(|e| ExperimentError::Settings(format!("schedule `{}`: {e}", s.name)))?;
+        }
+    }
+    Ok(results)
+}
+
+/// The fact file of a model file (`models/x.toml` -> `models/x.facts.toml`), or the
+/// fact file itself.
+pub fn facts_path(p: &Path) -> PathBuf {
+    if p.to_string_lossy().ends_with(".facts.toml") {
+        return p.to_path_buf();
+    }
+    p.with_extension("facts.toml")
+}
+
+/// Run fact files (model files name theirs, see [`facts_path`]): per file, the
+/// model's name and one outcome per fact (only facts whose id contains `only`).
+/// `engine` is mean-field (facts compare expected behaviour with the studies) or
+/// hybrid (replicate 0 of `seed`).
+pub fn validate(
+    files: &[PathBuf],
+    only: Option<&str>,
+    engine: &str,
+    seed: u64,
+) -> Result<Vec<(String, Vec<crate::facts::Outcome>)>, ExperimentError> {
+    let engine = match EngineKind::parse(engine) {
+        Some(EngineKind::AgentBased) | None => {
+            return Err(ExperimentError::Settings(format!(
+                "--engine `{engine}`: expected mean-field or hybrid"
+            )))
+        }
+        Some(k) => k,
+    };
+    let mut rows = Vec::new();
+    for path in files {
+        let mut file = crate::facts::load(&facts_path(path))?;
+        if let Some(only) = only {
+            file.facts.retain(|f| f.id.contains(only));
+        }
+        let outcomes = crate::facts::Runner::new(&file)
+            .with_engine(engine, seed)
+            .run_all();
+        rows.push((file.model.meta.name.clone(), outcomes));
+    }
+    Ok(rows)
+}
+
+/// A simulated two-drug viability checkerboard (`resloop checkerboard`).
+#[derive(Debug, Clone)]
+pub struct CheckerboardRequest {
+    pub model: PathBuf,
+    pub drug_a: String,
+    /// Comma-separated concentrations (0 included); a bare number is in the drug's
+    /// unit, e.g. `0,0.1,0.3,1` or `0,100nM,300nM,1uM`.
+    pub doses_a: String,
+    pub drug_b: String,
+    pub doses_b: String,
+    /// Assay length in hours.
+    pub hours: f64,
+    /// Cells seeded per well.
+    pub seeding: f64,
+    /// `initial` (the model's initial state) or a state of the model's fact file.
+    pub state: String,
+}
+
+/// Simulate the checkerboard of `req` on its population state: the model and the
+/// plate (the lab-data format, ready for [`crate::synergy`]).
+pub fn simulate_checkerboard(
+    req: &CheckerboardRequest,
+) -> Result<(CompiledModel, crate::plate::Plate), ExperimentError> {
+    let model = compile_file(&req.model)?;
+    let drug = |n: &str, flag: &str| {
+        model.drug_index(n).ok_or_else(|| {
+            ExperimentError::Settings(format!(
+                "{flag} `{n}`: the model has no such drug; its drugs are: {}",
+                model
+                    .drugs
+                    .iter()
+                    .map(|d| d.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    };
+    let (da, db) = (
+        drug(&req.drug_a, "--drug-a")?,
+        drug(&req.drug_b, "--drug-b")?,
+    );
+    let doses_a = concentrations(&model, da, &req.doses_a, "--doses-a")?;
+    let doses_b = concentrations(&model, db, &req.doses_b, "--doses-b")?;
+    if !(req.hours.is_finite() && req.hours > 0.0) {
+        return Err(ExperimentError::Settings(format!(
+            "--hours must be positive, found {}",
+            req.hours
+        )));
+    }
+    let (y, bound) = assay_state(&req.model, &model, &req.state)?;
+    let mut settings = crate::assay::AssaySettings::standard(&model);
+    settings.duration = req.hours / model.meta.time_unit.hours();
+    settings.seeding = req.seeding;
+    let background = vec![0.0; model.drugs.len()];
+    let plate = crate::assay::checkerboard(
+        &model,
+        &bound,
+        &y,
+        &background,
+        da,
+        &doses_a,
+        db,
+        &doses_b,
+        &settings,
+    )?;
+    Ok((model, plate))
+}
+
+/// A comma-separated list of concentrations of drug `drug` (bare numbers in its unit).
+fn concentrations(
+    model: &CompiledModel,
+    drug: usize,
+    list: &str,
+    flag: &str,
+) -> Result<Vec<f64>, ExperimentError> {
+    use crate::pkpd::{parse_amount, DoseKind};
+    let unit = model.drugs[drug].unit.symbol();
+    let mut v = Vec::new();
+    for item in list.split(',') {
+        let item = item.trim();
+        let text = if item
+            .chars()
+            .last()
+            .is_some_and(|c| c.is_ascii_digit() || c == '.')
+        {
+            format!("{item}{unit}")
+        } else {
+            item.to_string()
+        };
+        let fail = |m: String| ExperimentError::Settings(format!("{flag} `{item}`: {m}"));
+        match parse_amount(model, drug, &text).map_err(fail)? {
+            DoseKind::SetConcentration { value } => v.push(value),
+            DoseKind::Bolus { .. } => {
+                return Err(fail(
+                    "a checkerboard takes concentrations, not mg/kg".into(),
+                ))
+            }
+        }
+    }
+    Ok(v)
+}
+
+/// The population state an assay tests (`initial`, or a state of the model's fact
+/// file) and the model bound as that state was made.
+fn assay_state(
+    model_path: &Path,
+    model: &CompiledModel,
+    name: &str,
+) -> Result<(Vec<f64>, BoundModel), ExperimentError> {
+    let fail = |m: String| ExperimentError::Settings(m);
+    if name == "initial" {
+        let b = BoundModel::new(model, &model.param_values())?;
+        let y = OdeRun::initial_state(model, &b, model.initial_cells);
+        return Ok((y, b));
+    }
+    let fp = facts_path(model_path);
+    if !fp.is_file() {
+        return Err(fail(format!(
+            "--state {name}: the model has no fact file ({}) declaring states; use --state initial",
+            fp.display()
+        )));
+    }
+    let file = crate::facts::load(&fp)?;
+    let mut runner = crate::facts::Runner::new(&file);
+    let s = runner
+        .state_named(name)
+        .map_err(|e| fail(format!("--state: {e}")))?
+        .clone();
+    let b = runner.bound_for(&s).map_err(|e| fail(e.to_string()))?;
+    Ok((s.y, b))
 }

@@ -13,7 +13,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::as_engine::AgentEngine;
-use super::compiled::{CompiledCells, LoopIntegration};
+use super::compiled::{CompiledCells, Integrator, LoopIntegration};
 use super::dosing::DoseExposure;
 use super::engine::{bytes_per_cell, AbmOptions, Founders, Progress, Simulation};
 use super::engine::{ReplicateEvent, ReplicateResult};
@@ -207,6 +207,140 @@ impl AbmRequest {
             memory_limit_bytes: 4 << 30,
             plot: true,
         }
+    }
+}
+
+/// An agent-based run as a user gives it (the `resloop abm` flags, the Python
+/// package's `abm` keywords), checked into an [`AbmRequest`] by [`AbmSettings::request`].
+#[derive(Debug, Clone)]
+pub struct AbmSettings {
+    pub model: PathBuf,
+    pub schedule: Option<PathBuf>,
+    /// Cells at the start (a whole number >= 1; default: the model's).
+    pub cells: Option<f64>,
+    pub replicates: u64,
+    pub seed: u64,
+    pub threads: Option<usize>,
+    pub days: Option<f64>,
+    pub doses: Vec<String>,
+    pub drug_free: bool,
+    pub sets: Vec<String>,
+    pub dt: String,
+    /// euler, heun or rk4.
+    pub integrator: String,
+    pub substeps: u32,
+    /// auto, per-cell, aggregated or hybrid.
+    pub mode: String,
+    pub lump_above: Option<u64>,
+    pub expand_below: Option<u64>,
+    pub record_every: Option<String>,
+    pub snapshots: Vec<String>,
+    pub species: Vec<String>,
+    /// regrowth:FACTOR, cells:N or genotype:NAME[+NAME...]:FRACTION.
+    pub resistance: String,
+    pub memory_gb: f64,
+    pub plot: bool,
+}
+
+impl AbmSettings {
+    /// The defaults of `resloop abm` for `model`.
+    pub fn new(model: &Path) -> AbmSettings {
+        AbmSettings {
+            model: model.to_path_buf(),
+            schedule: None,
+            cells: None,
+            replicates: 8,
+            seed: 1,
+            threads: None,
+            days: None,
+            doses: Vec::new(),
+            drug_free: false,
+            sets: Vec::new(),
+            dt: "1h".into(),
+            integrator: "heun".into(),
+            substeps: 1,
+            mode: "auto".into(),
+            lump_above: None,
+            expand_below: None,
+            record_every: None,
+            snapshots: Vec::new(),
+            species: Vec::new(),
+            resistance: "regrowth:1.25".into(),
+            memory_gb: 4.0,
+            plot: true,
+        }
+    }
+
+    /// Check every setting and build the request.
+    pub fn request(&self) -> Result<AbmRequest, AbmError> {
+        let a = self;
+        let mut r = AbmRequest::new(&a.model);
+        r.schedule = a.schedule.clone();
+        r.cells = match a.cells {
+            None => None,
+            Some(c) if (1.0..=1e15).contains(&c) => Some(c.round() as u64),
+            Some(0.0) => Some(0),
+            Some(c) => {
+                return Err(settings(format!(
+                    "--cells must be a whole number of cells >= 1, found {c}"
+                )))
+            }
+        };
+        r.replicates = a.replicates;
+        r.seed = a.seed;
+        r.threads = a.threads;
+        if let Some(d) = a.days {
+            crate::limits::check(crate::limits::Limit::Days, d)
+                .map_err(|e| settings(e.to_string()))?;
+        }
+        r.days = a.days;
+        r.doses = a.doses.clone();
+        r.drug_free = a.drug_free;
+        r.sets = a.sets.clone();
+        r.dt = a.dt.clone();
+        r.integration = LoopIntegration {
+            method: Integrator::parse(&a.integrator).ok_or_else(|| {
+                settings(format!(
+                    "--integrator `{}`: expected euler, heun or rk4",
+                    a.integrator
+                ))
+            })?,
+            substeps: a.substeps,
+        };
+        r.mode = Mode::parse(&a.mode).ok_or_else(|| {
+            settings(format!(
+                "--mode `{}`: expected auto, per-cell, aggregated or hybrid",
+                a.mode
+            ))
+        })?;
+        if a.lump_above.is_some() || a.expand_below.is_some() {
+            let lump_above = a.lump_above.unwrap_or(Mode::LUMP_ABOVE);
+            let expand_below = a.expand_below.unwrap_or(Mode::EXPAND_BELOW.min(lump_above));
+            r.mode = match r.mode {
+                Mode::Hybrid { .. } | Mode::Auto => Mode::Hybrid {
+                    lump_above,
+                    expand_below,
+                },
+                _ => {
+                    return Err(settings(
+                        "--lump-above and --expand-below need --mode hybrid (or auto)".into(),
+                    ))
+                }
+            };
+        }
+        r.record_every = a.record_every.clone();
+        r.snapshots = a.snapshots.clone();
+        r.species = a.species.clone();
+        r.resistance = ResistanceSpec::parse(&a.resistance).map_err(settings)?;
+        if !(a.memory_gb.is_finite() && a.memory_gb > 0.0) {
+            return Err(settings(format!(
+                "--memory-gb must be positive, found {}",
+                a.memory_gb
+            )));
+        }
+        r.memory_limit_bytes = (a.memory_gb * (1u64 << 30) as f64) as u64;
+        r.plot = a.plot;
+        Ok(r)
     }
 }
 

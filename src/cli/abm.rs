@@ -4,12 +4,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use anyhow::{anyhow, Context};
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use resloop::abm::run::{
-    prepare, run_abm, simulate, write_outputs, AbmManifest, AbmRequest, Mode, ResistanceSpec,
+    prepare, run_abm, simulate, write_outputs, AbmManifest, AbmRequest, AbmSettings,
 };
-use resloop::abm::{Ensemble, Integrator, LoopIntegration, Progress};
+use resloop::abm::{Ensemble, Progress};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -88,61 +88,31 @@ pub struct Args {
 }
 
 fn request(a: &Args) -> anyhow::Result<AbmRequest> {
-    let mut r = AbmRequest::new(&a.model);
-    r.schedule = a.schedule.clone();
-    r.cells = match a.cells {
-        None => None,
-        Some(c) if (1.0..=1e15).contains(&c) => Some(c.round() as u64),
-        Some(0.0) => Some(0),
-        Some(c) => anyhow::bail!("--cells must be a whole number of cells >= 1, found {c}"),
-    };
-    r.replicates = a.replicates;
-    r.seed = a.seed;
-    r.threads = a.threads;
-    if let Some(d) = a.days {
-        resloop::limits::check(resloop::limits::Limit::Days, d)?;
-    }
-    r.days = a.days;
-    r.doses = a.doses.clone();
-    r.drug_free = a.drug_free;
-    r.sets = a.sets.clone();
-    r.dt = a.dt.clone();
-    r.integration = LoopIntegration {
-        method: Integrator::parse(&a.integrator).ok_or_else(|| {
-            anyhow!(
-                "--integrator `{}`: expected euler, heun or rk4",
-                a.integrator
-            )
-        })?,
+    let s = AbmSettings {
+        model: a.model.clone(),
+        schedule: a.schedule.clone(),
+        cells: a.cells,
+        replicates: a.replicates,
+        seed: a.seed,
+        threads: a.threads,
+        days: a.days,
+        doses: a.doses.clone(),
+        drug_free: a.drug_free,
+        sets: a.sets.clone(),
+        dt: a.dt.clone(),
+        integrator: a.integrator.clone(),
         substeps: a.substeps,
+        mode: a.mode.clone(),
+        lump_above: a.lump_above,
+        expand_below: a.expand_below,
+        record_every: a.record_every.clone(),
+        snapshots: a.snapshots.clone(),
+        species: a.species.clone(),
+        resistance: a.resistance.clone(),
+        memory_gb: a.memory_gb,
+        plot: !a.no_plot,
     };
-    r.mode = Mode::parse(&a.mode).ok_or_else(|| {
-        anyhow!(
-            "--mode `{}`: expected auto, per-cell, aggregated or hybrid",
-            a.mode
-        )
-    })?;
-    if a.lump_above.is_some() || a.expand_below.is_some() {
-        let lump_above = a.lump_above.unwrap_or(Mode::LUMP_ABOVE);
-        let expand_below = a.expand_below.unwrap_or(Mode::EXPAND_BELOW.min(lump_above));
-        r.mode = match r.mode {
-            Mode::Hybrid { .. } | Mode::Auto => Mode::Hybrid {
-                lump_above,
-                expand_below,
-            },
-            _ => anyhow::bail!("--lump-above and --expand-below need --mode hybrid (or auto)"),
-        };
-    }
-    r.record_every = a.record_every.clone();
-    r.snapshots = a.snapshots.clone();
-    r.species = a.species.clone();
-    r.resistance = ResistanceSpec::parse(&a.resistance).map_err(|e| anyhow!(e))?;
-    if !(a.memory_gb.is_finite() && a.memory_gb > 0.0) {
-        anyhow::bail!("--memory-gb must be positive, found {}", a.memory_gb);
-    }
-    r.memory_limit_bytes = (a.memory_gb * (1u64 << 30) as f64) as u64;
-    r.plot = !a.no_plot;
-    Ok(r)
+    Ok(s.request()?)
 }
 
 /// Progress bar over replicate-time: each record advances its replicate's share.

@@ -52,7 +52,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let facts_path = a
         .facts
         .clone()
-        .unwrap_or_else(|| super::validate::facts_path(&a.model));
+        .unwrap_or_else(|| resloop::experiment::facts_path(&a.model));
     if !facts_path.is_file() {
         bail!("no fact file {} (give --facts FILE)", facts_path.display());
     }

@@ -1,14 +1,10 @@
 //! `resloop checkerboard MODEL ...`: a simulated two-drug viability checkerboard on a
 //! population state, written as a plate CSV (the lab-data format) and scored.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{anyhow, bail, Context};
-use resloop::assay::{checkerboard, AssaySettings};
-use resloop::compile::{compile_file, BoundModel, CompiledModel};
-use resloop::engine::ode::OdeRun;
-use resloop::facts::{self, Runner};
-use resloop::pkpd::{parse_amount, DoseKind};
+use anyhow::Context;
+use resloop::experiment::{simulate_checkerboard, CheckerboardRequest};
 use resloop::synergy::{run_synergy, Method, SynergyOptions};
 
 #[derive(clap::Args)]
@@ -43,100 +39,24 @@ pub struct Args {
     out: PathBuf,
 }
 
-fn doses(model: &CompiledModel, drug: usize, list: &str, flag: &str) -> anyhow::Result<Vec<f64>> {
-    let unit = model.drugs[drug].unit.symbol();
-    let mut v = Vec::new();
-    for item in list.split(',') {
-        let item = item.trim();
-        let text = if item
-            .chars()
-            .last()
-            .is_some_and(|c| c.is_ascii_digit() || c == '.')
-        {
-            format!("{item}{unit}")
-        } else {
-            item.to_string()
-        };
-        match parse_amount(model, drug, &text).map_err(|m| anyhow!("{flag} `{item}`: {m}"))? {
-            DoseKind::SetConcentration { value } => v.push(value),
-            DoseKind::Bolus { .. } => {
-                bail!("{flag} `{item}`: a checkerboard takes concentrations, not mg/kg")
-            }
-        }
-    }
-    Ok(v)
-}
-
-/// The state to test and the model bound as that state was made.
-fn state(
-    model_path: &Path,
-    model: &CompiledModel,
-    name: &str,
-) -> anyhow::Result<(Vec<f64>, BoundModel)> {
-    if name == "initial" {
-        let b = BoundModel::new(model, &model.param_values()).map_err(|e| anyhow!("{e}"))?;
-        let y = OdeRun::initial_state(model, &b, model.initial_cells);
-        return Ok((y, b));
-    }
-    let fp = super::validate::facts_path(model_path);
-    if !fp.is_file() {
-        bail!(
-            "--state {name}: the model has no fact file ({}) declaring states; use --state initial",
-            fp.display()
-        );
-    }
-    let file = facts::load(&fp).map_err(|e| anyhow!("{e}"))?;
-    let mut runner = Runner::new(&file);
-    let s = runner
-        .state_named(name)
-        .map_err(|e| anyhow!("--state: {e}"))?
-        .clone();
-    let b = runner.bound_for(&s).map_err(|e| anyhow!("{e}"))?;
-    Ok((s.y, b))
-}
-
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let model = compile_file(&a.model).map_err(|e| anyhow!("{e}"))?;
-    let drug = |n: &str, flag: &str| {
-        model.drug_index(n).ok_or_else(|| {
-            anyhow!(
-                "{flag} `{n}`: the model has no such drug; its drugs are: {}",
-                model
-                    .drugs
-                    .iter()
-                    .map(|d| d.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })
-    };
-    let (da, db) = (drug(&a.drug_a, "--drug-a")?, drug(&a.drug_b, "--drug-b")?);
-    let doses_a = doses(&model, da, &a.doses_a, "--doses-a")?;
-    let doses_b = doses(&model, db, &a.doses_b, "--doses-b")?;
-    if !(a.hours.is_finite() && a.hours > 0.0) {
-        bail!("--hours must be positive, found {}", a.hours);
-    }
     let methods = if a.methods == "none" {
         vec![]
     } else {
         Method::parse_list(&a.methods)?
     };
-    let (y, bound) = state(&a.model, &model, &a.state)?;
-    let mut settings = AssaySettings::standard(&model);
-    settings.duration = a.hours / model.meta.time_unit.hours();
-    settings.seeding = a.seeding;
-    let background = vec![0.0; model.drugs.len()];
-    let plate = checkerboard(
-        &model,
-        &bound,
-        &y,
-        &background,
-        da,
-        &doses_a,
-        db,
-        &doses_b,
-        &settings,
-    )?;
+    let req = CheckerboardRequest {
+        model: a.model.clone(),
+        drug_a: a.drug_a.clone(),
+        doses_a: a.doses_a,
+        drug_b: a.drug_b.clone(),
+        doses_b: a.doses_b,
+        hours: a.hours,
+        seeding: a.seeding,
+        state: a.state.clone(),
+    };
+    let (_, plate) = simulate_checkerboard(&req)?;
+    let (na, nb) = (plate.doses_a().len(), plate.doses_b().len());
     let run = super::run_dir::begin(&a.out)?;
     let plate_path = run.path().join("plate.csv");
     plate
@@ -144,8 +64,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", plate_path.display()))?;
     println!(
         "{} x {} checkerboard of {} and {} on `{}` cells ({} h): {}",
-        doses_a.len(),
-        doses_b.len(),
+        na,
+        nb,
         a.drug_a,
         a.drug_b,
         a.state,

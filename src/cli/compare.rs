@@ -1,9 +1,8 @@
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
-use rayon::prelude::*;
 use resloop::compile::compile_file;
-use resloop::therapy::{self, compare::write_compare};
+use resloop::experiment::run_compare;
+use resloop::therapy::compare::write_compare;
 
 use super::therapy::{load_schedule, report, RunArgs};
 
@@ -26,35 +25,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let model = compile_file(&a.model)?;
     let opts = a.run.options(&model)?;
     // Every schedule is checked before anything runs or is written.
-    let mut schedules = Vec::new();
-    for p in &a.schedules {
-        let s = load_schedule(p, &model)?;
-        if let Some(prev) = schedules
-            .iter()
-            .position(|x: &resloop::schedule::Schedule| x.name == s.name)
-        {
-            bail!(
-                "{} and {} are both named `{}`; schedule names name the output folders and \
-                 must differ",
-                a.schedules[prev].display(),
-                p.display(),
-                s.name
-            );
-        }
-        schedules.push(s);
-    }
-    let all: Vec<&resloop::schedule::Schedule> = schedules.iter().collect();
-    super::therapy::check_output_size(&model, &all, &opts, a.run.replicates)?;
-    let results = schedules
-        .par_iter()
-        .map(|s| therapy::run_replicates(&model, s, &opts, a.run.replicates))
-        .collect::<Result<Vec<_>, _>>()?;
-    for (s, reps) in schedules.iter().zip(&results) {
-        for r in reps {
-            resloop::output::timeline::check_timeline(&r.timeline)
-                .with_context(|| format!("schedule `{}`", s.name))?;
-        }
-    }
+    let schedules = a
+        .schedules
+        .iter()
+        .map(|p| load_schedule(p, &model))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let labels: Vec<String> = a
+        .schedules
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let results = run_compare(&model, &schedules, &labels, &opts, a.run.replicates)?;
     let runs: Vec<_> = schedules
         .iter()
         .zip(&results)

@@ -134,7 +134,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             total.iter().copied().fold(f64::INFINITY, f64::min),
             out.join("scenario").display()
         );
-        let fp = super::validate::facts_path(f);
+        let fp = resloop::experiment::facts_path(f);
         if fp.is_file() {
             step(vec![
                 "validate".into(),

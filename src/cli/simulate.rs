@@ -2,6 +2,7 @@ use std::path::PathBuf;
 
 use anyhow::anyhow;
 use resloop::engine::ode::Method;
+use resloop::engine::EngineKind;
 use resloop::experiment::{run_simulate, SimulateRequest};
 
 #[derive(clap::Args)]
@@ -51,7 +52,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let method = Method::parse(&a.method)
         .ok_or_else(|| anyhow!("--method `{}`: expected {}", a.method, Method::EXPECTED))?;
     let model = resloop::compile::compile_file(&a.model)?;
-    let engine = super::therapy::engine_for(a.engine.as_deref(), &model)?;
+    let engine = EngineKind::chosen(a.engine.as_deref(), &model).map_err(anyhow::Error::msg)?;
     let req = SimulateRequest {
         model: a.model,
         days: a.days,

@@ -1,10 +1,8 @@
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::Context;
 use resloop::compile::{compile_file, CompiledModel};
-use resloop::engine::ode::Method;
-use resloop::engine::EngineKind;
-use resloop::experiment::apply_sets;
+use resloop::experiment::{run_therapy, TherapySettings};
 use resloop::schedule::Schedule;
 use resloop::therapy::{self, output::write_run, TherapyOptions, TherapyResult};
 
@@ -41,63 +39,20 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    pub fn options(&self, model: &CompiledModel) -> anyhow::Result<TherapyOptions> {
-        let method = Method::parse(&self.method)
-            .ok_or_else(|| anyhow!("--method `{}`: expected {}", self.method, Method::EXPECTED))?;
-        resloop::limits::check_tolerances(self.rtol, self.atol)?;
-        let engine = engine_for(self.engine.as_deref(), model)?;
-        if self.replicates == 0 {
-            bail!("--replicates must be at least 1");
-        }
-        Ok(TherapyOptions {
-            params: Some(apply_sets(model, &self.sets)?),
-            method,
+    pub fn settings(&self) -> TherapySettings {
+        TherapySettings {
+            sets: self.sets.clone(),
+            method: self.method.clone(),
             rtol: self.rtol,
             atol: self.atol,
-            engine,
+            engine: self.engine.clone(),
+            replicates: self.replicates,
             seed: self.seed,
-            ..TherapyOptions::default()
-        })
+        }
     }
-}
 
-/// Refuse, before running, replicates whose timelines would exceed the output cap
-/// (`--limit output_mb=...`): the estimate is one run's readouts times replicates.
-pub fn check_output_size(
-    model: &CompiledModel,
-    schedules: &[&Schedule],
-    opts: &TherapyOptions,
-    replicates: u64,
-) -> anyhow::Result<()> {
-    let reps = if opts.engine.is_stochastic() {
-        replicates.max(1)
-    } else {
-        1
-    };
-    let mb: f64 = schedules
-        .iter()
-        .map(|s| {
-            let readouts = (s.duration / s.readout_every).ceil() as usize;
-            resloop::experiment::timeline_mb(model, readouts) * reps as f64
-        })
-        .sum();
-    resloop::limits::check(resloop::limits::Limit::OutputMb, mb)?;
-    Ok(())
-}
-
-/// The engine named by `--engine`, or the default: hybrid for a model with
-/// genotypes (mutants arise and die out as whole cells), mean-field otherwise.
-pub fn engine_for(name: Option<&str>, model: &CompiledModel) -> anyhow::Result<EngineKind> {
-    match name {
-        None => Ok(if model.genotypes.len() > 1 {
-            EngineKind::Hybrid
-        } else {
-            EngineKind::MeanField
-        }),
-        Some(n) => match EngineKind::parse(n) {
-            Some(k) => Ok(k),
-            None => bail!("--engine `{n}`: expected one of {}", EngineKind::NAMES),
-        },
+    pub fn options(&self, model: &CompiledModel) -> anyhow::Result<TherapyOptions> {
+        Ok(self.settings().options(model)?)
     }
 }
 
@@ -156,8 +111,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let model = compile_file(&a.model)?;
     let opts = a.run.options(&model)?;
     let schedule = load_schedule(&a.schedule, &model)?;
-    check_output_size(&model, &[&schedule], &opts, a.run.replicates)?;
-    let results = therapy::run_replicates(&model, &schedule, &opts, a.run.replicates)?;
+    let results = run_therapy(&model, &schedule, &opts, a.run.replicates)?;
     let result = &results[0];
     for w in result
         .warnings
@@ -165,9 +119,6 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .filter(|w| !schedule.warnings.contains(w))
     {
         eprintln!("warning: {w}");
-    }
-    for r in &results {
-        resloop::output::timeline::check_timeline(&r.timeline)?;
     }
     let outputs = write_run(
         run.path(),

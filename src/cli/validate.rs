@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
-use resloop::facts::{self, Role, Runner, Table, Tally};
+use resloop::facts::{self, Role, Table, Tally};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -25,48 +25,20 @@ pub struct Args {
     out: PathBuf,
 }
 
-/// The fact file of a model file (or the fact file itself).
-pub fn facts_path(p: &Path) -> PathBuf {
-    let s = p.to_string_lossy();
-    if s.ends_with(".facts.toml") {
-        return p.to_path_buf();
-    }
-    p.with_extension("facts.toml")
-}
-
 pub fn run(a: Args) -> anyhow::Result<()> {
     let files: Vec<PathBuf> = if a.models.is_empty() {
         facts::fact_files(Path::new("models")).context("cannot list models/")?
     } else {
-        a.models.iter().map(|p| facts_path(p)).collect()
+        a.models.clone()
     };
     if files.is_empty() {
         bail!("no fact files found (expected models/*.facts.toml)");
     }
-    let mut rows = Vec::new();
+    let rows = resloop::experiment::validate(&files, a.only.as_deref(), &a.engine, a.seed)?;
     let mut problems = 0;
-    for path in &files {
-        let mut file = facts::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
-        if let Some(only) = &a.only {
-            file.facts.retain(|f| f.id.contains(only.as_str()));
-        }
-        let engine = match resloop::engine::EngineKind::parse(&a.engine) {
-            Some(resloop::engine::EngineKind::AgentBased) | None => {
-                bail!("--engine `{}`: expected mean-field or hybrid", a.engine)
-            }
-            Some(k) => k,
-        };
-        let mut runner = Runner::new(&file).with_engine(engine, a.seed);
-        let outcomes = runner.run_all();
-        println!(
-            "{}\n",
-            Table {
-                model: &file.model.meta.name,
-                outcomes: &outcomes
-            }
-        );
+    for (model, outcomes) in &rows {
+        println!("{}\n", Table { model, outcomes });
         problems += outcomes.iter().filter(|o| o.status.is_problem()).count();
-        rows.push((file.model.meta.name.clone(), outcomes));
     }
     println!("summary (pass rate by role)");
     for (model, outcomes) in &rows {

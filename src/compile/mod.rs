@@ -7,6 +7,7 @@
 
 mod bind;
 mod build;
+mod summary;
 mod types;
 
 pub use bind::{BindError, BoundGenotype, BoundModel, MAX_JACOBIAN_NODES};

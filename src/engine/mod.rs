@@ -54,6 +54,28 @@ impl EngineKind {
     pub fn is_stochastic(self) -> bool {
         self != EngineKind::MeanField
     }
+
+    /// The default engine of a model: hybrid for a model with genotypes (mutants
+    /// arise and die out as whole cells), mean-field otherwise.
+    pub fn default_for(model: &crate::compile::CompiledModel) -> EngineKind {
+        if model.genotypes.len() > 1 {
+            EngineKind::Hybrid
+        } else {
+            EngineKind::MeanField
+        }
+    }
+
+    /// The engine a user named (`--engine`), or the model's default when none.
+    pub fn chosen(
+        name: Option<&str>,
+        model: &crate::compile::CompiledModel,
+    ) -> Result<EngineKind, String> {
+        match name {
+            None => Ok(EngineKind::default_for(model)),
+            Some(n) => EngineKind::parse(n)
+                .ok_or_else(|| format!("--engine `{n}`: expected one of {}", EngineKind::NAMES)),
+        }
+    }
 }
 
 /// What a watch looks at.

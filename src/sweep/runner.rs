@@ -76,6 +76,11 @@ pub struct SweepSummary {
     pub ok: usize,
     pub failed: usize,
     pub wall_time: Duration,
+    /// Column layout of the rows.
+    pub header: RunsHeader,
+    /// Every row of the slice, by id (what `runs.csv` holds), so a caller in the
+    /// same process needs not read the file back.
+    pub rows: Vec<RunRow>,
 }
 
 /// Seed handed to the evaluator for point `id` of a sweep seeded with `seed`.
@@ -172,6 +177,8 @@ pub fn run_sweep<E: Evaluator + ?Sized>(
         ok,
         failed,
         wall_time: started.elapsed(),
+        header,
+        rows,
     })
 }
 

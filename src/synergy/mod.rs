@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::fit::{FitError, FitGate, HillFit};
-use crate::plate::{CsvOptions, Grid, Plate, PlateError};
+use crate::plate::{Block, CsvOptions, Grid, Plate, PlateError};
 
 pub use bootstrap::{BootstrapMode, BootstrapSummary, Interval};
 pub use loewe::LoeweFallback;
@@ -524,6 +524,19 @@ impl SynergyOptions {
     }
 }
 
+impl SynergyOptions {
+    /// How the plate CSV is read (response convention, drug names and units).
+    pub fn csv_options(&self) -> CsvOptions {
+        CsvOptions {
+            percent_inhibition: self.percent_inhibition,
+            drug_a: self.drug_a.clone(),
+            drug_b: self.drug_b.clone(),
+            unit_a: self.unit_a.clone(),
+            unit_b: self.unit_b.clone(),
+        }
+    }
+}
+
 /// Everything [`run_synergy`] computed for one plate (block), and the files it wrote.
 #[derive(Debug, Clone)]
 pub struct SynergyReport {
@@ -544,14 +557,17 @@ pub fn run_synergy(
     opts: &SynergyOptions,
     out_dir: &Path,
 ) -> Result<Vec<SynergyReport>, SynergyError> {
-    let csv = CsvOptions {
-        percent_inhibition: opts.percent_inhibition,
-        drug_a: opts.drug_a.clone(),
-        drug_b: opts.drug_b.clone(),
-        unit_a: opts.unit_a.clone(),
-        unit_b: opts.unit_b.clone(),
-    };
-    let blocks = Plate::blocks_from_csv_path(&opts.plate, &csv)?;
+    let blocks = Plate::blocks_from_csv_path(&opts.plate, &opts.csv_options())?;
+    score_blocks(blocks, opts, Some(out_dir))
+}
+
+/// Score plate blocks already read (e.g. from CSV text in memory), optionally
+/// bootstrap, and, when `out_dir` is given, write what [`run_synergy`] writes.
+pub fn score_blocks(
+    blocks: Vec<Block>,
+    opts: &SynergyOptions,
+    out_dir: Option<&Path>,
+) -> Result<Vec<SynergyReport>, SynergyError> {
     let several = blocks.len() > 1;
     let settings = ScoreSettings {
         loewe_fallback: opts.loewe_fallback,
@@ -561,34 +577,37 @@ pub fn run_synergy(
     };
     let mut reports = Vec::with_capacity(blocks.len());
     for block in blocks {
-        let dir = match (&block.id, several) {
-            (Some(id), true) => out_dir.join(format!("block-{}", file_safe(id))),
-            _ => out_dir.to_path_buf(),
-        };
-        std::fs::create_dir_all(&dir).map_err(|source| SynergyError::Write {
-            path: dir.display().to_string(),
-            source,
-        })?;
         let (context, results) = score_plate(&block.plate, &opts.methods, settings)?;
         let bootstrap = (opts.bootstrap > 0)
             .then(|| bootstrap::run(&context, &results, &opts.methods, opts.bootstrap, opts.seed));
         let warnings = plate_warnings(&block.plate);
-        let mut files = report::write_all(
-            &dir,
-            opts,
-            block.id.as_deref(),
-            &context,
-            &results,
-            bootstrap.as_ref(),
-            &warnings,
-        )?;
-        if opts.plots {
-            files.extend(plot::draw_all(
+        let mut files = Vec::new();
+        if let Some(out_dir) = out_dir {
+            let dir = match (&block.id, several) {
+                (Some(id), true) => out_dir.join(format!("block-{}", file_safe(id))),
+                _ => out_dir.to_path_buf(),
+            };
+            std::fs::create_dir_all(&dir).map_err(|source| SynergyError::Write {
+                path: dir.display().to_string(),
+                source,
+            })?;
+            files = report::write_all(
                 &dir,
+                opts,
+                block.id.as_deref(),
                 &context,
                 &results,
                 bootstrap.as_ref(),
-            )?);
+                &warnings,
+            )?;
+            if opts.plots {
+                files.extend(plot::draw_all(
+                    &dir,
+                    &context,
+                    &results,
+                    bootstrap.as_ref(),
+                )?);
+            }
         }
         reports.push(SynergyReport {
             block: block.id,

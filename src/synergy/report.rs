@@ -13,11 +13,69 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{BootstrapSummary, Context, MethodResult, SynergyError, SynergyOptions, CONVENTION};
+use super::{
+    BootstrapSummary, CellScore, Context, Interval, MethodResult, SynergyError, SynergyOptions,
+    CONVENTION,
+};
 use crate::output::atomic::write_atomic;
 
 fn opt(v: Option<f64>) -> String {
     v.map(|x| format!("{x}")).unwrap_or_default()
+}
+
+/// One row of `scores.csv`: a method's cell and its bootstrap interval (if any).
+pub struct ScoreRow<'a> {
+    pub method: super::Method,
+    pub cell: &'a CellScore,
+    pub interval: Option<&'a Interval>,
+}
+
+impl ScoreRow<'_> {
+    /// The numbers of the row, in file order: `dose_a`, `dose_b`, `observed`,
+    /// `reference`, `score`, `ci_lo`, `ci_hi` (`None`: an empty field).
+    pub fn numbers(&self) -> [Option<f64>; 7] {
+        let (c, iv) = (self.cell, self.interval);
+        [
+            Some(c.dose_a),
+            Some(c.dose_b),
+            c.observed,
+            c.reference,
+            c.score,
+            iv.and_then(|i| i.lo),
+            iv.and_then(|i| i.hi),
+        ]
+    }
+}
+
+/// The columns of `scores.csv`: `method`, the [`ScoreRow::numbers`], `status`.
+pub const SCORE_COLUMNS: [&str; 9] = [
+    "method",
+    "dose_a",
+    "dose_b",
+    "observed",
+    "reference",
+    "score",
+    "ci_lo",
+    "ci_hi",
+    "status",
+];
+
+/// The rows of `scores.csv`, in file order (also what the Python package's
+/// `synergy` returns).
+pub fn score_rows<'a>(
+    results: &'a [MethodResult],
+    bootstrap: Option<&'a BootstrapSummary>,
+) -> impl Iterator<Item = ScoreRow<'a>> {
+    results.iter().flat_map(move |r| {
+        let cis = bootstrap
+            .and_then(|b| b.methods.iter().find(|m| m.method == r.method))
+            .map(|m| &m.cells);
+        r.cells.iter().enumerate().map(move |(k, cell)| ScoreRow {
+            method: r.method,
+            cell,
+            interval: cis.and_then(|v| v.get(k)),
+        })
+    })
 }
 
 /// Write `scores.csv` for all results.
@@ -27,35 +85,12 @@ pub fn write_scores(
     bootstrap: Option<&BootstrapSummary>,
 ) -> std::io::Result<()> {
     let mut out = csv::Writer::from_writer(w);
-    out.write_record([
-        "method",
-        "dose_a",
-        "dose_b",
-        "observed",
-        "reference",
-        "score",
-        "ci_lo",
-        "ci_hi",
-        "status",
-    ])?;
-    for r in results {
-        let cis = bootstrap
-            .and_then(|b| b.methods.iter().find(|m| m.method == r.method))
-            .map(|m| &m.cells);
-        for (k, c) in r.cells.iter().enumerate() {
-            let iv = cis.and_then(|v| v.get(k));
-            out.write_record([
-                r.method.name().to_string(),
-                format!("{}", c.dose_a),
-                format!("{}", c.dose_b),
-                opt(c.observed),
-                opt(c.reference),
-                opt(c.score),
-                opt(iv.and_then(|i| i.lo)),
-                opt(iv.and_then(|i| i.hi)),
-                c.status.to_string(),
-            ])?;
-        }
+    out.write_record(SCORE_COLUMNS)?;
+    for row in score_rows(results, bootstrap) {
+        let mut fields = vec![row.method.name().to_string()];
+        fields.extend(row.numbers().map(opt));
+        fields.push(row.cell.status.to_string());
+        out.write_record(&fields)?;
     }
     out.flush()
 }
