@@ -47,7 +47,7 @@ pub struct BoundGenotype {
     /// (row in rhs outputs, species column) of each Jacobian output.
     pub jac_pattern: Vec<(usize, usize)>,
     /// Same inputs; outputs every event's trigger, then every event's priority
-    /// (`-inf` where it has none).
+    /// (`-inf` where it has none), then every event's delay (0 where it has none).
     pub triggers: Program,
     /// Same inputs; outputs every event's assigned values, events in order.
     pub assignments: Program,
@@ -201,6 +201,10 @@ fn bind_genotype(
     trigger_exprs.extend(model.events.iter().map(|e| match &e.priority {
         Some(p) => p.substitute(&full_sub),
         None => Expr::c(f64::NEG_INFINITY),
+    }));
+    trigger_exprs.extend(model.events.iter().map(|e| match &e.delay {
+        Some(d) => d.substitute(&full_sub),
+        None => Expr::c(0.0),
     }));
     let assign_exprs: Vec<Expr> = model
         .events

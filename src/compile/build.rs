@@ -705,6 +705,10 @@ fn compile_events(
             Some(p) => Some(cx.expr(p, scope, &format!("{field}.priority"))?),
             None => None,
         };
+        let delay = match &e.delay {
+            Some(d) => Some(cx.expr(d, scope, &format!("{field}.delay"))?),
+            None => None,
+        };
         let mut assignments = Vec::new();
         for (target, value) in &e.assign {
             let tf = format!("{field}.assign.{}", target.get_ref());
@@ -740,6 +744,7 @@ fn compile_events(
             initial_value: e.initial_value.unwrap_or(true),
             persistent: e.persistent.unwrap_or(true),
             priority,
+            delay,
             use_values_from_trigger_time: e.use_values_from_trigger_time.unwrap_or(true),
             description: e.description.clone(),
         });

@@ -94,6 +94,8 @@ pub struct Event {
     pub initial_value: bool,
     pub persistent: bool,
     pub priority: Option<Expr>,
+    /// Time from trigger to execution (`None`: at once).
+    pub delay: Option<Expr>,
     pub use_values_from_trigger_time: bool,
     pub description: String,
 }

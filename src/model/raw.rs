@@ -294,8 +294,13 @@ pub struct EventDef {
     /// drawn from a fixed-seed random stream (the same in every run).
     #[serde(default)]
     pub priority: Option<Spanned<String>>,
-    /// When several events fire at one instant: whether this one's values are
-    /// computed before any of them fires (default true) or when it fires.
+    /// Time from the trigger to the assignments (an expression evaluated when the
+    /// trigger fires; default 0).
+    #[serde(default)]
+    pub delay: Option<Spanned<String>>,
+    /// Whether the values are computed when the trigger fires (default true; with
+    /// several events at one instant, before any of them fires) or when this one
+    /// executes (after its delay, or after the events of higher priority).
     #[serde(default)]
     pub use_values_from_trigger_time: Option<bool>,
     #[serde(default)]

@@ -165,6 +165,9 @@ pub fn export(m: &CompiledModel) -> Result<String, ExportError> {
                 e.persistent,
                 w.trigger(&e.trigger)
             );
+            if let Some(d) = &e.delay {
+                let _ = writeln!(x, "        <delay>{}</delay>", w.math(d));
+            }
             if let Some(p) = &e.priority {
                 let _ = writeln!(x, "        <priority>{}</priority>", w.math(p));
             }

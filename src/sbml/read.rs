@@ -1,8 +1,8 @@
 //! Reading an SBML Level 2 or 3 document into plain structures (XML by `roxmltree`).
 //!
 //! Only the core elements that change a simulation are kept; anything that would
-//! (algebraic rules, fast reactions, delays, packages) is refused here with its
-//! line. Annotations, notes, unit definitions other than time, and constraints
+//! (algebraic rules, fast reactions, delay equations, packages) is refused here
+//! with its line. Annotations, notes, unit definitions other than time, and constraints
 //! (assertions that do not change a trajectory) are skipped.
 
 use std::collections::HashMap;
@@ -93,6 +93,7 @@ pub struct Event {
     pub persistent: bool,
     pub use_values_from_trigger_time: bool,
     pub priority: Option<Math>,
+    pub delay: Option<Math>,
     pub assignments: Vec<(String, Math, u32)>,
     pub line: u32,
 }
@@ -459,9 +460,6 @@ fn read_model(cx: &Cx, model: Node, level: u32, version: u32) -> Result<Sbml, Sb
             Some(id) => format!("event `{id}`"),
             None => format!("the event on line {}", line_of(e)),
         };
-        if let Some(d) = child(e, "delay") {
-            return Err(cx.unsupported(d, format!("event delays ({label})")));
-        }
         // Level 3 Version 2: an event without a trigger (or trigger math) never
         // fires, so it changes nothing.
         let Some(trig) = child(e, "trigger") else {
@@ -472,6 +470,10 @@ fn read_model(cx: &Cx, model: Node, level: u32, version: u32) -> Result<Sbml, Sb
         };
         let priority = match child(e, "priority") {
             Some(p) => cx.math_of(p, format!("priority of {label}"))?,
+            None => None,
+        };
+        let delay = match child(e, "delay") {
+            Some(d) => cx.math_of(d, format!("delay of {label}"))?,
             None => None,
         };
         let mut assignments = Vec::new();
@@ -489,6 +491,7 @@ fn read_model(cx: &Cx, model: Node, level: u32, version: u32) -> Result<Sbml, Sb
             persistent: cx.flag(trig, "persistent", true)?,
             use_values_from_trigger_time: cx.flag(e, "useValuesFromTriggerTime", true)?,
             priority,
+            delay,
             assignments,
             line: line_of(e),
         });

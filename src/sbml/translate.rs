@@ -322,6 +322,7 @@ pub fn translate(m: &Sbml) -> Result<Imported, SbmlError> {
         name: String,
         trigger: Math,
         priority: Option<Math>,
+        delay: Option<Math>,
         assignments: Vec<(String, Math)>,
         initial_value: bool,
         persistent: bool,
@@ -336,6 +337,10 @@ pub fn translate(m: &Sbml) -> Result<Imported, SbmlError> {
         let trigger = tx.prepare(&e.trigger, &[], at)?;
         let priority = match &e.priority {
             Some(p) => Some(tx.prepare(p, &[], at)?),
+            None => None,
+        };
+        let delay = match &e.delay {
+            Some(d) => Some(tx.prepare(d, &[], at)?),
             None => None,
         };
         let mut assignments = Vec::new();
@@ -379,6 +384,7 @@ pub fn translate(m: &Sbml) -> Result<Imported, SbmlError> {
             name,
             trigger,
             priority,
+            delay,
             assignments,
             initial_value: e.initial_value,
             persistent: e.persistent,
@@ -576,6 +582,9 @@ pub fn translate(m: &Sbml) -> Result<Imported, SbmlError> {
             e.trigger.names(&mut names);
             if let Some(p) = &e.priority {
                 p.names(&mut names);
+            }
+            if let Some(d) = &e.delay {
+                d.names(&mut names);
             }
             for (v, a) in &e.assignments {
                 names.push(v.clone());
@@ -840,6 +849,18 @@ pub fn translate(m: &Sbml) -> Result<Imported, SbmlError> {
                 }
                 let value = match e.assignments.iter().find(|(v, _)| v == &s.id) {
                     Some((_, m)) => format!("({})", tx.expr(m, at)?),
+                    // The current concentration is needed when the event executes;
+                    // a delayed event computing its values when triggered cannot
+                    // give it.
+                    None if e.delay.is_some() && e.use_values_from_trigger_time => {
+                        return Err(SbmlError::Unsupported {
+                            at: at(),
+                            what: format!(
+                                "delayed event resizing compartment `{var}` with values from the trigger time: the concentration of `{}` would be rescaled with its value at the trigger",
+                                s.id
+                            ),
+                        })
+                    }
                     None => tx.name(&s.id),
                 };
                 let scaled = format!("{value} * {} / ({})", tx.name(var), tx.expr(math, at)?);
@@ -857,6 +878,9 @@ pub fn translate(m: &Sbml) -> Result<Imported, SbmlError> {
         );
         if let Some(p) = &e.priority {
             t.insert("priority".into(), Value::String(tx.expr(p, at)?));
+        }
+        if let Some(d) = &e.delay {
+            t.insert("delay".into(), Value::String(tx.expr(d, at)?));
         }
         events_t.insert(e.name.clone(), Value::Table(t));
     }

@@ -83,6 +83,9 @@ pub struct PopulationSystem<'a> {
     /// Register files of the trigger and assignment programs (genotype 0).
     tregs: Vec<f64>,
     aregs: Vec<f64>,
+    /// Delayed events waiting to execute: (time, event, values from the trigger
+    /// time if the event uses them).
+    queue: Vec<(f64, usize, Option<Vec<f64>>)>,
     /// Breaks ties between events of equal priority (SBML leaves their order
     /// random); a fixed seed keeps every run the same.
     tie_rng: rand_chacha::ChaCha8Rng,
@@ -130,6 +133,7 @@ impl<'a> PopulationSystem<'a> {
             armed: model.events.iter().map(|e| !e.initial_value).collect(),
             tregs: bound.genotypes[0].triggers.workspace(),
             aregs: bound.genotypes[0].assignments.workspace(),
+            queue: Vec::new(),
             tie_rng: rand::SeedableRng::seed_from_u64(0),
         }
     }
@@ -143,6 +147,19 @@ impl<'a> PopulationSystem<'a> {
         self.tregs[n..n + nd].copy_from_slice(&self.drugs);
         self.tregs[n + nd] = t;
         self.bound.genotypes[0].triggers.run(&mut self.tregs);
+    }
+
+    /// The delay of event `k` after [`PopulationSystem::run_triggers`].
+    fn delay(&self, k: usize) -> f64 {
+        let ne = self.model.events.len();
+        self.bound.genotypes[0]
+            .triggers
+            .output(&self.tregs, 2 * ne + k)
+    }
+
+    /// The earliest time a delayed event waits for, if any.
+    pub fn next_scheduled(&self) -> Option<f64> {
+        self.queue.iter().map(|q| q.0).reduce(f64::min)
     }
 
     fn trigger(&self, k: usize) -> bool {
@@ -206,6 +223,16 @@ impl<'a> PopulationSystem<'a> {
         loop {
             self.run_triggers(t, y);
             let on: Vec<bool> = (0..ne).map(|k| self.trigger(k)).collect();
+            // Delayed events whose time has come join the ones due now.
+            let mut i = 0;
+            while i < self.queue.len() {
+                if self.queue[i].0 <= t {
+                    let (_, k, v) = self.queue.remove(i);
+                    pending.push((k, v));
+                } else {
+                    i += 1;
+                }
+            }
             pending.retain(|&(k, _)| self.model.events[k].persistent || on[k]);
             for (k, &is_on) in on.iter().enumerate() {
                 if !is_on {
@@ -216,7 +243,12 @@ impl<'a> PopulationSystem<'a> {
                         true => Some(self.values_of(k, t, y)),
                         false => None,
                     };
-                    pending.push((k, v));
+                    let d = self.delay(k);
+                    if self.model.events[k].delay.is_some() && d > 0.0 {
+                        self.queue.push((t + d, k, v));
+                    } else {
+                        pending.push((k, v));
+                    }
                 }
             }
             if pending.is_empty() {

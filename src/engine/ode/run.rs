@@ -335,12 +335,25 @@ impl<'a> OdeRun<'a> {
             return Ok(());
         }
         loop {
+            // Stop also where a delayed event is due and, in a model with events,
+            // at every output time: a trigger that is true only between two step
+            // ends is missed, and output times bound the steps (as they do where
+            // runs advance output by output).
+            let mut stop = self
+                .sys
+                .next_scheduled()
+                .map_or(t_end, |s| s.clamp(self.t, t_end));
+            if self.sys.has_events() {
+                if let Some(&o) = outs.iter().find(|&&o| o > self.t) {
+                    stop = stop.min(o);
+                }
+            }
             let cap = &mut self.captured;
             let done = self.solver.advance(
                 &mut self.sys,
                 &mut self.t,
                 &mut self.y,
-                t_end,
+                stop,
                 outs,
                 &mut |tk, yk| {
                     cap.times.push(tk);
@@ -348,8 +361,10 @@ impl<'a> OdeRun<'a> {
                 },
             );
             done.map_err(|e| SimError::Solver(self.explain(e)))?;
-            // The solver stops early only at an event (also checked at the end).
-            if self.sys.has_events() && self.sys.event_due(self.t, &self.y) {
+            // The solver stops early only at an event (also checked at the end);
+            // a delayed event due now executes here.
+            let delayed = self.sys.next_scheduled().is_some_and(|s| s <= self.t);
+            if self.sys.has_events() && (delayed || self.sys.event_due(self.t, &self.y)) {
                 self.fire_events()?;
             }
             if self.t >= t_end {
