@@ -21,6 +21,7 @@ pub mod model;
 pub mod output;
 pub mod pkpd;
 pub mod plate;
+pub mod sbml;
 pub mod schedule;
 pub mod sensitivity;
 pub mod sweep;

@@ -7,7 +7,8 @@ use resloop::expr::deriv::diff;
 use resloop::expr::tree::Env;
 use resloop::expr::{parse, resolve, Expr, Program, Scope, Var};
 
-/// Random expressions over x, y, z that stay smooth on positive inputs.
+/// Random expressions over x, y, z that stay smooth on positive inputs (except for
+/// kinks and jumps, which the derivative test steps around).
 fn expr_src() -> impl Strategy<Value = String> {
     let leaf = prop_oneof![
         Just("x".to_string()),
@@ -28,6 +29,10 @@ fn expr_src() -> impl Strategy<Value = String> {
             (inner.clone(), 0.5f64..3.0)
                 .prop_map(|(a, n)| format!("hill_rep(abs({a}), 1.3, {n:.2})")),
             (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("max({a}, {b})")),
+            inner.clone().prop_map(|a| format!("sin({a}) + cos({a})")),
+            inner.clone().prop_map(|a| format!("atan({a}) * tanh({a})")),
+            (inner.clone(), inner.clone())
+                .prop_map(|(a, b)| format!("if({a} > {b} && {a} < 4, {a} * {b}, floor({b}))")),
             (inner.clone(), inner).prop_map(|(a, b)| format!("min({a}, {b})")),
         ]
     })

@@ -319,6 +319,30 @@ pub(crate) fn poisson(lambda: f64, rng: &mut Stream) -> u64 {
     }
 }
 
+/// Poisson(`lambda`) by sequential inversion for the small means of a block's mutant
+/// emission (one uniform and one exponential; `rand_distr`'s sampler sets up tables
+/// on every call, which cost more than the block's fates); large means go to
+/// [`poisson`].
+#[inline]
+fn small_poisson(lambda: f64, rng: &mut Stream) -> u64 {
+    if lambda.is_nan() || lambda <= 0.0 {
+        return 0;
+    }
+    if lambda > 8.0 {
+        return poisson(lambda, rng);
+    }
+    let u = rng.uniform();
+    let mut p = (-lambda).exp();
+    let mut cum = p;
+    let mut k = 0u64;
+    while u >= cum && k < 1000 {
+        k += 1;
+        p *= lambda / k as f64;
+        cum += p;
+    }
+    k
+}
+
 /// Binomial(n, p) with `p` clamped into [0, 1].
 pub(crate) fn binomial(n: u64, p: f64, rng: &mut Stream) -> u64 {
     if n == 0 || p.is_nan() || p <= 0.0 {
@@ -759,7 +783,7 @@ fn emit_mutants(
         let b = h.div[i] * f;
         b * u * dt * expm1_over_x((b * (1.0 - u) - h.death[i]) * dt)
     };
-    for _ in 0..poisson(n as f64 * w_max, rng) {
+    for _ in 0..small_poisson(n as f64 * w_max, rng) {
         let i = ((rng.uniform() * n as f64) as usize).min(n - 1);
         if rng.uniform() * w_max >= mean(i) {
             continue;

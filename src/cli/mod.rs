@@ -6,6 +6,8 @@ mod check;
 mod checkerboard;
 mod compare;
 mod demo;
+mod export;
+mod import;
 mod run_dir;
 mod simulate;
 mod sweep;
@@ -51,6 +53,10 @@ enum Command {
     Validate(validate::Args),
     /// Calibrate a model's `assumed` parameters against its fact file (a reproducible record).
     Calibrate(calibrate::Args),
+    /// Translate an SBML model (Level 2/3 core) into a resloop model file.
+    Import(import::Args),
+    /// Write a plain ODE model file as SBML Level 3 Version 2.
+    Export(export::Args),
     /// Agent-based run: stochastic cells carrying the loop (ensembles, lineages).
     Abm(abm::Args),
     /// Run every model in models/ under its default scenario (the README's main job).
@@ -103,6 +109,8 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Checkerboard(a) => checkerboard::run(a),
         Command::Validate(a) => validate::run(a),
         Command::Calibrate(a) => calibrate::run(a),
+        Command::Import(a) => import::run(a),
+        Command::Export(a) => export::run(a),
         Command::Abm(a) => abm::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Sweep(a) => sweep::run_sweep_cmd(a),

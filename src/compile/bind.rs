@@ -46,6 +46,11 @@ pub struct BoundGenotype {
     pub jacobian: Program,
     /// (row in rhs outputs, species column) of each Jacobian output.
     pub jac_pattern: Vec<(usize, usize)>,
+    /// Same inputs; outputs every event's trigger, then every event's priority
+    /// (`-inf` where it has none).
+    pub triggers: Program,
+    /// Same inputs; outputs every event's assigned values, events in order.
+    pub assignments: Program,
 }
 
 /// A model with every genotype's parameters bound.
@@ -188,7 +193,23 @@ fn bind_genotype(
             }
         }
     }
+    let mut trigger_exprs: Vec<Expr> = model
+        .events
+        .iter()
+        .map(|e| e.trigger.substitute(&full_sub))
+        .collect();
+    trigger_exprs.extend(model.events.iter().map(|e| match &e.priority {
+        Some(p) => p.substitute(&full_sub),
+        None => Expr::c(f64::NEG_INFINITY),
+    }));
+    let assign_exprs: Vec<Expr> = model
+        .events
+        .iter()
+        .flat_map(|e| e.assignments.iter().map(|(_, x)| x.substitute(&full_sub)))
+        .collect();
     Ok(BoundGenotype {
+        triggers: Program::compile(&trigger_exprs, n + nd + 1, &slot)?,
+        assignments: Program::compile(&assign_exprs, n + nd + 1, &slot)?,
         rhs: Program::compile(&rhs_exprs, n + nd + 1, &slot)?,
         observables: Program::compile(&observables, n + nd + 1, &slot)?,
         jacobian: Program::compile(&jac_exprs, n + nd + 1, &slot)?,

@@ -385,7 +385,7 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
     for (name, s) in &file.species {
         let field = format!("species.{}", name.get_ref());
         let initial = cx.finite(&s.initial, &format!("{field}.initial"), "initial value")?;
-        if initial < 0.0 {
+        if initial < 0.0 && file.fate.is_some() {
             return Err(cx.err(
                 s.initial.span().start,
                 K::BadValue,
@@ -401,8 +401,36 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
             rate: cx.expr(&s.rate, &scope, &format!("{field}.rate"))?,
         });
     }
-    let division = cx.expr(&file.fate.division, &scope, "fate.division")?;
-    let death = cx.expr(&file.fate.death, &scope, "fate.death")?;
+    // A model without `[fate]` is a plain ODE model: one population of one
+    // representative "cell" that neither divides nor dies.
+    let (division, death, initial_cells, carrying_capacity) = match &file.fate {
+        Some(fate) => (
+            cx.expr(&fate.division, &scope, "fate.division")?,
+            cx.expr(&fate.death, &scope, "fate.death")?,
+            match &fate.initial_cells {
+                Some(v) => cx.positive(v, "fate.initial_cells", "number of cells")?,
+                None => 1e6,
+            },
+            match &fate.carrying_capacity {
+                Some(v) => {
+                    Some(cx.positive(v, "fate.carrying_capacity", "carrying capacity (cells)")?)
+                }
+                None => None,
+            },
+        ),
+        None => {
+            if let Some((name, _)) = file.genotypes.first() {
+                return Err(cx.err(
+                    name.span().start,
+                    K::BadValue,
+                    &format!("genotypes.{}", name.get_ref()),
+                    "genotypes need cells: add a `[fate]` table (division and death), or \
+                     remove the genotypes for a plain ODE model",
+                ));
+            }
+            (Expr::c(0.0), Expr::c(0.0), 1.0, None)
+        }
+    };
     check_inlined_sizes(
         &cx,
         file,
@@ -411,14 +439,6 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
         &species,
         [&division, &death],
     )?;
-    let initial_cells = match &file.fate.initial_cells {
-        Some(v) => cx.positive(v, "fate.initial_cells", "number of cells")?,
-        None => 1e6,
-    };
-    let carrying_capacity = match &file.fate.carrying_capacity {
-        Some(v) => Some(cx.positive(v, "fate.carrying_capacity", "carrying capacity (cells)")?),
-        None => None,
-    };
 
     // 5. Genotypes: the base first, then each declared one (parents must come first).
     let base = file
@@ -536,6 +556,8 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
         },
     };
 
+    let events = compile_events(&cx, file, &scope, genotypes.len())?;
+
     let mut model = CompiledModel {
         meta: Meta {
             name: file.model.name.get_ref().clone(),
@@ -551,12 +573,14 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
         drugs,
         effects,
         observables,
+        has_cells: file.fate.is_some(),
         division,
         death,
         initial_cells,
         carrying_capacity,
         genotypes,
         heterogeneity,
+        events,
         scenario: None,
         warnings,
     };
@@ -627,12 +651,10 @@ fn check_inlined_sizes(
             )
         })
         .collect();
-    rates.push((
-        file.fate.division.span().start,
-        "fate.division".into(),
-        fate[0],
-    ));
-    rates.push((file.fate.death.span().start, "fate.death".into(), fate[1]));
+    if let Some(f) = &file.fate {
+        rates.push((f.division.span().start, "fate.division".into(), fate[0]));
+        rates.push((f.death.span().start, "fate.death".into(), fate[1]));
+    }
     for (at, field, e) in rates {
         let n = e.size_with(&full);
         if n > MAX_INLINED_NODES {
@@ -649,6 +671,80 @@ fn check_inlined_sizes(
         }
     }
     Ok(())
+}
+
+/// Events: a trigger, species to set, and how simultaneous events are ordered.
+fn compile_events(
+    cx: &Ctx,
+    file: &ModelFile,
+    scope: &Scope,
+    n_genotypes: usize,
+) -> Result<Vec<Event>, ModelError> {
+    let mut events = Vec::new();
+    for (name, e) in &file.events {
+        let field = format!("events.{}", name.get_ref());
+        if n_genotypes > 1 {
+            return Err(cx.err(
+                name.span().start,
+                K::NotAllowed,
+                &field,
+                "events are supported in models with one genotype only (an event would \
+                 have to choose whose loop state triggers it)",
+            ));
+        }
+        if !is_identifier(name.get_ref()) {
+            return Err(cx.err(
+                name.span().start,
+                K::BadValue,
+                &field,
+                "names must start with a letter or `_` and contain only letters, digits, `_` and `.`",
+            ));
+        }
+        let trigger = cx.expr(&e.trigger, scope, &format!("{field}.trigger"))?;
+        let priority = match &e.priority {
+            Some(p) => Some(cx.expr(p, scope, &format!("{field}.priority"))?),
+            None => None,
+        };
+        let mut assignments = Vec::new();
+        for (target, value) in &e.assign {
+            let tf = format!("{field}.assign.{}", target.get_ref());
+            let i = match scope.get(target.get_ref()) {
+                Some(Var::Species(i)) => i,
+                other => {
+                    let msg = match other {
+                        Some(v) => format!(
+                            "`{}` is a {}; an event sets species only (a quantity that \
+                             events change is a species, with rate \"0\" if nothing else \
+                             changes it)",
+                            target.get_ref(),
+                            NameKind::of(v).label()
+                        ),
+                        None => format!(
+                            "unknown species `{}`{}",
+                            target.get_ref(),
+                            did_you_mean_among(
+                                target.get_ref(),
+                                file.species.keys().map(|k| k.get_ref().as_str())
+                            )
+                        ),
+                    };
+                    return Err(cx.err(target.span().start, K::UnknownName, &tf, msg));
+                }
+            };
+            assignments.push((i, cx.expr(value, scope, &tf)?));
+        }
+        events.push(Event {
+            name: name.get_ref().clone(),
+            trigger,
+            assignments,
+            initial_value: e.initial_value.unwrap_or(true),
+            persistent: e.persistent.unwrap_or(true),
+            priority,
+            use_values_from_trigger_time: e.use_values_from_trigger_time.unwrap_or(true),
+            description: e.description.clone(),
+        });
+    }
+    Ok(events)
 }
 
 fn non_negative(cx: &Ctx, v: &Spanned<f64>, field: &str) -> Result<f64, ModelError> {

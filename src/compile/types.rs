@@ -83,6 +83,21 @@ pub struct Observable {
     pub expr: Expr,
 }
 
+/// An event: when `trigger` goes from 0 to non-zero, set species (see
+/// [`crate::model::EventDef`]).
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub name: String,
+    pub trigger: Expr,
+    /// (species index, new value), every value computed before any is set.
+    pub assignments: Vec<(usize, Expr)>,
+    pub initial_value: bool,
+    pub persistent: bool,
+    pub priority: Option<Expr>,
+    pub use_values_from_trigger_time: bool,
+    pub description: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct Genotype {
     pub name: String,
@@ -116,6 +131,9 @@ pub struct CompiledModel {
     pub drugs: Vec<Drug>,
     pub effects: Vec<Effect>,
     pub observables: Vec<Observable>,
+    /// False for a plain ODE model (no `[fate]`): no cells, division and death 0,
+    /// species may be negative, and timelines carry no cell columns.
+    pub has_cells: bool,
     pub division: Expr,
     pub death: Expr,
     pub initial_cells: f64,
@@ -123,6 +141,8 @@ pub struct CompiledModel {
     /// Index 0 is the base genotype.
     pub genotypes: Vec<Genotype>,
     pub heterogeneity: Heterogeneity,
+    /// Events (only in models with one genotype).
+    pub events: Vec<Event>,
     pub scenario: Option<Scenario>,
     pub warnings: Vec<Warning>,
 }

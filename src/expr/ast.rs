@@ -1,7 +1,8 @@
 //! The parsed, unresolved expression: names are still strings, each with its byte
 //! offset in the expression text so errors can point at it.
 
-/// Binary operators, in the usual precedence classes (`+ -` < `* /` < `^`).
+/// Binary operators, in the usual precedence classes (`||` < `&&` < comparisons <
+/// `+ -` < `* /` < `^`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BinOp {
     Add,
@@ -9,6 +10,14 @@ pub enum BinOp {
     Mul,
     Div,
     Pow,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+    And,
+    Or,
 }
 
 #[derive(Debug, Clone, PartialEq)]

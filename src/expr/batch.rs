@@ -43,6 +43,10 @@ pub enum FlatOp {
     F1(Func, u32, u32),
     Min(u32, u32, u32),
     Max(u32, u32, u32),
+    /// Any other two-argument function: (f, d, a, b).
+    F2(Func, u32, u32, u32),
+    /// `if(c, a, b)`: (d, c, a, b).
+    If(u32, u32, u32, u32),
     /// `a*b + c`
     MulAdd(u32, u32, u32, u32),
     /// `a*b - c`
@@ -74,13 +78,15 @@ impl FlatOp {
             | FlatOp::Div(d, a, b)
             | FlatOp::Powf(d, a, b)
             | FlatOp::Min(d, a, b)
-            | FlatOp::Max(d, a, b) => (d, [a, b, 0, 0], 2),
+            | FlatOp::Max(d, a, b)
+            | FlatOp::F2(_, d, a, b) => (d, [a, b, 0, 0], 2),
             FlatOp::Neg(d, a) | FlatOp::PowC(d, a, _) | FlatOp::F1(_, d, a) => (d, [a, 0, 0, 0], 1),
             FlatOp::MulAdd(d, a, b, c)
             | FlatOp::MulSub(d, a, b, c)
             | FlatOp::SubMul(d, a, b, c)
             | FlatOp::HillF(d, a, b, c)
-            | FlatOp::HillRepF(d, a, b, c) => (d, [a, b, c, 0], 3),
+            | FlatOp::HillRepF(d, a, b, c)
+            | FlatOp::If(d, a, b, c) => (d, [a, b, c, 0], 3),
             FlatOp::Hill(d, x, kn, _) | FlatOp::HillRep(d, x, kn, _) => (d, [x, kn, 0, 0], 2),
             FlatOp::HillAff(d, x, kn, _, a, c, _) => (d, [x, kn, a, c], 4),
         }
@@ -145,6 +151,10 @@ enum LaneOp {
     HillF(bool, u32, Src, Src, Src),
     /// `a * hill + c`, `a` and `c` uniform: (repressor?, d, x, kn, half-steps, a, c)
     HillAff(bool, u32, Src, Src, i32, u32, u32),
+    /// A generic two-argument function (comparisons, logic, `rem`), in `f64`.
+    F2(Func, u32, Src, Src),
+    /// `if(c, a, b)`: (d, c, a, b).
+    If(u32, Src, Src, Src),
 }
 
 impl LaneOp {
@@ -153,7 +163,10 @@ impl LaneOp {
         let l = Src::Lane;
         match *self {
             LaneOp::Bin(_, _, a, b) => ([a, b, a, a], 2),
-            LaneOp::Tern(_, _, a, b, c) | LaneOp::HillF(_, _, a, b, c) => ([a, b, c, c], 3),
+            LaneOp::Tern(_, _, a, b, c) | LaneOp::HillF(_, _, a, b, c) | LaneOp::If(_, a, b, c) => {
+                ([a, b, c, c], 3)
+            }
+            LaneOp::F2(_, _, a, b) => ([a, b, b, b], 2),
             LaneOp::Neg(_, a)
             | LaneOp::Copy(_, a)
             | LaneOp::PowC(_, a, _)
@@ -355,6 +368,8 @@ impl BatchProgram {
                 FlatOp::Neg(..) => LaneOp::Neg(ds, lane_of(s[0])?),
                 FlatOp::PowC(_, _, h) => LaneOp::PowC(ds, lane_of(s[0])?, h),
                 FlatOp::F1(f, ..) => LaneOp::F1(f, ds, lane_of(s[0])?),
+                FlatOp::F2(f, ..) => LaneOp::F2(f, ds, s[0], s[1]),
+                FlatOp::If(..) => LaneOp::If(ds, s[0], s[1], s[2]),
                 FlatOp::Hill(_, _, _, h) => LaneOp::Hill(false, ds, s[0], s[1], h),
                 FlatOp::HillRep(_, _, _, h) => LaneOp::Hill(true, ds, s[0], s[1], h),
                 FlatOp::HillF(..) => LaneOp::HillF(false, ds, s[0], s[1], s[2]),
@@ -491,6 +506,8 @@ impl BatchProgram {
                 FlatOp::F1(f, _, a) => f.apply1(g(a)),
                 FlatOp::Min(_, a, b) => g(a).min(g(b)),
                 FlatOp::Max(_, a, b) => g(a).max(g(b)),
+                FlatOp::F2(f, _, a, b) => f.apply2(g(a), g(b)),
+                FlatOp::If(_, c, a, b) => super::tree::select(g(c), g(a), g(b)),
                 FlatOp::MulAdd(_, a, b, c) => g(a) * g(b) + g(c),
                 FlatOp::MulSub(_, a, b, c) => g(a) * g(b) - g(c),
                 FlatOp::SubMul(_, a, b, c) => g(c) - g(a) * g(b),
@@ -607,8 +624,27 @@ impl BatchProgram {
                     Func::Sqrt => unary(l, d, a, f32::sqrt),
                     Func::Abs => unary(l, d, a, f32::abs),
                     Func::Step => unary(l, d, a, |x| if x >= 0.0 { 1.0 } else { 0.0 }),
-                    Func::Min | Func::Max => unary(l, d, a, |_| f32::NAN),
+                    // The rarer functions (trigonometric, floor, ...) in f64.
+                    f => unary(l, d, a, |x| f.apply1(x as f64) as f32),
                 },
+                LaneOp::F2(f, d, a, b) => generic(l, d, [a, b, b], uregs, |p, q, _| {
+                    f.apply2(p as f64, q as f64) as f32
+                }),
+                LaneOp::If(d, c, a, b) => {
+                    generic(
+                        l,
+                        d,
+                        [c, a, b],
+                        uregs,
+                        |c, a, b| {
+                            if c != 0.0 {
+                                a
+                            } else {
+                                b
+                            }
+                        },
+                    )
+                }
                 LaneOp::Hill(rep, d, x, kn, h) => hill_lanes(l, d, x, kn, h, rep, None, uregs),
                 LaneOp::HillAff(rep, d, x, kn, h, a, c) => {
                     let aff = (uregs[a as usize] as f32, uregs[c as usize] as f32);
@@ -1003,7 +1039,7 @@ mod tests {
     /// Every instruction kind and operand shape: fused Hill terms (fixed, half-integer
     /// and run-time exponents, per-cell dissociation constant), `a*b +- c` with
     /// uniform and per-cell factors, powers, functions, uniform-only outputs.
-    const SRCS: [&str; 13] = [
+    const SRCS: [&str; 14] = [
         "hill(x, 0.5, 2) * y + hill_rep(c, 0.3, 1.5)",
         "hill(x, 0.5, 2) + y^3 - exp(-y) + t * c",
         "x^1.7 / (1 + y) - min(x, y) + max(c, 0.2) * sqrt(y)",
@@ -1019,6 +1055,8 @@ mod tests {
         "0.3 * hill(x, 0.5, 2) + 0.01 - 0.2 * y",
         "c * hill_rep(y, 0.4, 1.5) + t * c + hill(x, c, 2) * 0.5 + 0.1",
         "0.3 * hill(y, 0.6, 4) + 0.02 + hill(y, 0.6, 4) + x * hill(x, 0.2, 2) + 0.1",
+        // Conditions, `if` with per-cell and uniform branches, the f64 fallbacks.
+        "if(x > y, sin(x), cos(c)) + (x < 1 || c > 0.5) * atan(y) + tanh(x) * not(y > 1.9)",
     ];
 
     /// A Hill term read once, by `a * hill + c` with uniform `a` and `c`, becomes one
@@ -1055,6 +1093,7 @@ mod tests {
             vec![5],
             vec![7, 6],
             vec![10, 11, 12],
+            vec![13],
         ] {
             let bp = BatchProgram::new(&flat, &[0, 1], &outs).unwrap();
             let mut u = bp.uniform_workspace();

@@ -2,8 +2,10 @@
 //!
 //! Rules are the textbook ones; `min`, `max` and `abs` differentiate through the
 //! Heaviside `step` (their derivative is undefined only on a set of measure zero,
-//! where we take the left branch). The result is simplified, so terms that do not
-//! depend on the variable vanish.
+//! where we take the left branch). Comparisons, logical functions, `floor` and
+//! `ceil` are piecewise constant (derivative 0 between their jumps), and
+//! `if(c, a, b)` differentiates branch by branch: `if(c, a', b')`. The result is
+//! simplified, so terms that do not depend on the variable vanish.
 
 use super::tree::{Expr, Func, Var};
 
@@ -108,6 +110,21 @@ impl Budget {
                     )
                 }
             }
+            F1(f, _) | F2(f, _, _) if f.is_piecewise_constant() => Const(0.0),
+            If(c, a, b) => {
+                let (da, db) = (self.d(a, v)?, self.d(b, v)?);
+                Expr::if_(self.copy(c)?, da, db)
+            }
+            F2(Func::Rem, a, b) => {
+                // rem(a, b) = a - b trunc(a / b): d = a' - trunc(a / b) b'
+                let q = Expr::div(self.copy(a)?, self.copy(b)?);
+                let trunc = Expr::if_(
+                    Expr::f2(Func::Ge, q.clone(), Expr::c(0.0)),
+                    Expr::f1(Func::Floor, q.clone()),
+                    Expr::f1(Func::Ceil, q),
+                );
+                Expr::sub(self.d(a, v)?, Expr::mul(trunc, self.d(b, v)?))
+            }
             F1(f, a) => {
                 let da = self.d(a, v)?;
                 let a = self.copy(a)?;
@@ -123,8 +140,50 @@ impl Budget {
                         Expr::mul(Expr::c(2.0), Expr::f1(Func::Step, a)),
                         Expr::c(1.0),
                     ),
-                    Func::Step => Expr::c(0.0),
-                    Func::Min | Func::Max => unreachable!("binary function in unary node"),
+                    Func::Sin => Expr::f1(Func::Cos, a),
+                    Func::Cos => Expr::neg(Expr::f1(Func::Sin, a)),
+                    // 1 / cos^2
+                    Func::Tan => Expr::div(
+                        Expr::c(1.0),
+                        Expr::pow(Expr::f1(Func::Cos, a), Expr::c(2.0)),
+                    ),
+                    // +-1 / sqrt(1 - a^2)
+                    Func::Asin | Func::Acos => {
+                        let sign = if *f == Func::Asin { 1.0 } else { -1.0 };
+                        Expr::div(
+                            Expr::c(sign),
+                            Expr::f1(
+                                Func::Sqrt,
+                                Expr::sub(Expr::c(1.0), Expr::pow(a, Expr::c(2.0))),
+                            ),
+                        )
+                    }
+                    Func::Atan => Expr::div(
+                        Expr::c(1.0),
+                        Expr::add(Expr::c(1.0), Expr::pow(a, Expr::c(2.0))),
+                    ),
+                    Func::Sinh => Expr::f1(Func::Cosh, a),
+                    Func::Cosh => Expr::f1(Func::Sinh, a),
+                    Func::Tanh => Expr::sub(
+                        Expr::c(1.0),
+                        Expr::pow(Expr::f1(Func::Tanh, a), Expr::c(2.0)),
+                    ),
+                    // 1 / sqrt(a^2 +- 1)
+                    Func::Asinh | Func::Acosh => {
+                        let pm = if *f == Func::Asinh { 1.0 } else { -1.0 };
+                        Expr::div(
+                            Expr::c(1.0),
+                            Expr::f1(
+                                Func::Sqrt,
+                                Expr::add(Expr::pow(a, Expr::c(2.0)), Expr::c(pm)),
+                            ),
+                        )
+                    }
+                    Func::Atanh => Expr::div(
+                        Expr::c(1.0),
+                        Expr::sub(Expr::c(1.0), Expr::pow(a, Expr::c(2.0))),
+                    ),
+                    other => unreachable!("`{}` in a unary node", other.name()),
                 };
                 Expr::mul(outer, da)
             }
@@ -135,7 +194,7 @@ impl Budget {
                 let (x, y) = match f {
                     Func::Max => (a, b),
                     Func::Min => (b, a),
-                    _ => unreachable!("unary function in binary node"),
+                    other => unreachable!("`{}` in a binary node", other.name()),
                 };
                 let s = Expr::f1(Func::Step, Expr::sub(self.copy(x)?, self.copy(y)?));
                 self.take(s.size())?;
@@ -204,5 +263,17 @@ mod tests {
             &[1.0, 2.0, 3.0],
         );
         check("x^y", &[1.7, 2.2, 0.0]);
+        check(
+            "sin(x) * cos(y) + tan(z) + asin(x / 2) + acos(y / 3) + atan(z)",
+            &[0.8, 1.1, 0.3],
+        );
+        check(
+            "sinh(x) + cosh(y) * tanh(z) + asinh(x) + acosh(y + 1) + atanh(z)",
+            &[0.8, 1.1, 0.3],
+        );
+        check(
+            "if(x > y, x * z, y^2) + floor(z) * x + rem(x * 5, y) + (x < 2 && y > 1) * z",
+            &[0.8, 1.1, 2.3],
+        );
     }
 }

@@ -2,13 +2,19 @@
 //!
 //! Grammar (lowest precedence first):
 //! ```text
-//! expr   := term (('+' | '-') term)*
+//! expr   := conj ('||' conj)*
+//! conj   := cmp ('&&' cmp)*
+//! cmp    := sum (('<' | '<=' | '>' | '>=' | '==' | '!=') sum)?   (not chained)
+//! sum    := term (('+' | '-') term)*
 //! term   := unary (('*' | '/') unary)*
 //! unary  := '-' unary | '+' unary | power
 //! power  := atom ('^' unary)?          (right-associative; -x^2 = -(x^2))
 //! atom   := number | name | name '(' args ')' | '(' expr ')'
 //! ```
 //! Numbers accept exponents (`1.5e-3`). Names are `[A-Za-z_][A-Za-z0-9_.]*`.
+//! Comparisons and `&&`, `||` give 1 (true) or 0 (false); they exist for conditions
+//! (event triggers, `if(c, a, b)`), and a chain of them is parsed like a sum chain
+//! (left to right), without the balancing, since conditions are short.
 //!
 //! Why the limits: every later pass (resolution, simplification, the symbolic
 //! derivative, the register compiler, even dropping the tree) walks the tree
@@ -70,6 +76,8 @@ enum Tok {
     Num(f64),
     Name(String),
     Op(char),
+    /// A comparison or logical operator (`<`, `<=`, `>`, `>=`, `==`, `!=`, `&&`, `||`).
+    Rel(BinOp),
     LParen,
     RParen,
     Comma,
@@ -125,6 +133,9 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
                 i += 1;
             }
             toks.push((Tok::Name(src[start..i].to_string()), start));
+        } else if let Some((op, len)) = relation(&bytes[i..]) {
+            toks.push((Tok::Rel(op), start));
+            i += len;
         } else {
             let t = match c {
                 '+' | '-' | '*' | '/' | '^' => Tok::Op(c),
@@ -142,6 +153,22 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ParseError> {
     }
     toks.push((Tok::End, src.len()));
     Ok(toks)
+}
+
+/// The comparison or logical operator at the start of `b`, and its length.
+fn relation(b: &[u8]) -> Option<(BinOp, usize)> {
+    let two = |op| Some((op, 2));
+    match (b.first()?, b.get(1)) {
+        (b'<', Some(b'=')) => two(BinOp::Le),
+        (b'>', Some(b'=')) => two(BinOp::Ge),
+        (b'=', Some(b'=')) => two(BinOp::Eq),
+        (b'!', Some(b'=')) => two(BinOp::Ne),
+        (b'&', Some(b'&')) => two(BinOp::And),
+        (b'|', Some(b'|')) => two(BinOp::Or),
+        (b'<', _) => Some((BinOp::Lt, 1)),
+        (b'>', _) => Some((BinOp::Gt, 1)),
+        _ => None,
+    }
 }
 
 struct Parser {
@@ -206,6 +233,44 @@ impl Parser {
     }
 
     fn expr(&mut self) -> Result<Ast, ParseError> {
+        let mut lhs = self.conj()?;
+        while let Tok::Rel(BinOp::Or) = *self.peek() {
+            self.bump();
+            lhs = Ast::Bin(BinOp::Or, Box::new(lhs), Box::new(self.conj()?));
+        }
+        Ok(lhs)
+    }
+
+    fn conj(&mut self) -> Result<Ast, ParseError> {
+        let mut lhs = self.cmp()?;
+        while let Tok::Rel(BinOp::And) = *self.peek() {
+            self.bump();
+            lhs = Ast::Bin(BinOp::And, Box::new(lhs), Box::new(self.cmp()?));
+        }
+        Ok(lhs)
+    }
+
+    fn cmp(&mut self) -> Result<Ast, ParseError> {
+        let lhs = self.sum()?;
+        match *self.peek() {
+            Tok::Rel(op) if !matches!(op, BinOp::And | BinOp::Or) => {
+                let (_, pos) = self.bump();
+                let rhs = self.sum()?;
+                if let Tok::Rel(next) = *self.peek() {
+                    if !matches!(next, BinOp::And | BinOp::Or) {
+                        return err(
+                            pos,
+                            "comparisons do not chain (`a < b < c`): write `a < b && b < c`",
+                        );
+                    }
+                }
+                Ok(Ast::Bin(op, Box::new(lhs), Box::new(rhs)))
+            }
+            _ => Ok(lhs),
+        }
+    }
+
+    fn sum(&mut self) -> Result<Ast, ParseError> {
         let first = self.term()?;
         let mut rest = Vec::new();
         while let Tok::Op(c @ ('+' | '-')) = *self.peek() {
@@ -323,6 +388,7 @@ impl Parser {
             Tok::RParen => err(pos, "unexpected `)`"),
             Tok::Comma => err(pos, "unexpected `,`"),
             Tok::Op(c) => err(pos, format!("unexpected operator `{c}`")),
+            Tok::Rel(_) => err(pos, "unexpected comparison or logical operator"),
         }
     }
 }

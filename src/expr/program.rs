@@ -47,6 +47,10 @@ enum Op {
     F1(Func, u32, u32),
     Min(u32, u32, u32),
     Max(u32, u32, u32),
+    /// Any other two-argument function (comparisons, logic, `rem`): (f, d, a, b).
+    F2(Func, u32, u32, u32),
+    /// `if(c, a, b)` ([`super::tree::select`]): (d, c, a, b).
+    If(u32, u32, u32, u32),
     /// `a*b + c`
     MulAdd(u32, u32, u32, u32),
     /// `a*b - c`
@@ -76,6 +80,8 @@ enum Kind {
     F1,
     Min,
     Max,
+    F2,
+    If,
     MulAdd,
     MulSub,
     SubMul,
@@ -99,6 +105,8 @@ impl Op {
             Op::F1(_, d, a) => (Kind::F1, d, [a, 0, 0], 1),
             Op::Min(d, a, b) => (Kind::Min, d, [a, b, 0], 2),
             Op::Max(d, a, b) => (Kind::Max, d, [a, b, 0], 2),
+            Op::F2(_, d, a, b) => (Kind::F2, d, [a, b, 0], 2),
+            Op::If(d, c, a, b) => (Kind::If, d, [c, a, b], 3),
             Op::MulAdd(d, a, b, c) => (Kind::MulAdd, d, [a, b, c], 3),
             Op::MulSub(d, a, b, c) => (Kind::MulSub, d, [a, b, c], 3),
             Op::SubMul(d, a, b, c) => (Kind::SubMul, d, [a, b, c], 3),
@@ -168,6 +176,9 @@ const HILL: u8 = 43;
 const HILL_REP: u8 = 44;
 const HILL_F: u8 = 45;
 const HILL_REP_F: u8 = 46;
+const IF: u8 = 47;
+/// Key code of a generic two-argument function `f` (`Key::Bin`): `F2_BASE + f`.
+const F2_BASE: u8 = 50;
 
 /// A constant exponent as a whole number of half-steps, when the program can raise
 /// to it without `powf`: any integer with |n| <= 64, or a positive half-integer
@@ -336,11 +347,14 @@ impl Builder<'_> {
             }
             Expr::F2(Func::Min, a, b) => self.commutative(6, a, b, Op::Min)?,
             Expr::F2(Func::Max, a, b) => self.commutative(7, a, b, Op::Max)?,
-            Expr::F2(f, a, _) => {
-                // Only min and max are binary; anything else is a malformed tree.
-                let a = self.node(a)?;
+            Expr::F2(f, a, b) => {
+                let (a, b) = (self.node(a)?, self.node(b)?);
                 let f = *f;
-                self.emit(Key::Un(10 + f as u8, a), |d| Op::F1(f, d, a))
+                self.emit(Key::Bin(F2_BASE + f as u8, a, b), |d| Op::F2(f, d, a, b))
+            }
+            Expr::If(c, a, b) => {
+                let (c, a, b) = (self.node(c)?, self.node(a)?, self.node(b)?);
+                self.emit(Key::Tri(IF, c, a, b), |d| Op::If(d, c, a, b))
             }
         })
     }
@@ -510,6 +524,10 @@ impl Program {
                     Kind::F1 => each!(Op::F1(f, d, a) => s(d, f.apply1(g(a)))),
                     Kind::Min => each!(Op::Min(d, a, b) => s(d, g(a).min(g(b)))),
                     Kind::Max => each!(Op::Max(d, a, b) => s(d, g(a).max(g(b)))),
+                    Kind::F2 => each!(Op::F2(f, d, a, b) => s(d, f.apply2(g(a), g(b)))),
+                    Kind::If => {
+                        each!(Op::If(d, c, a, b) => s(d, super::tree::select(g(c), g(a), g(b))))
+                    }
                     Kind::MulAdd => each!(Op::MulAdd(d, a, b, c) => s(d, g(a) * g(b) + g(c))),
                     Kind::MulSub => each!(Op::MulSub(d, a, b, c) => s(d, g(a) * g(b) - g(c))),
                     Kind::SubMul => each!(Op::SubMul(d, a, b, c) => s(d, g(c) - g(a) * g(b))),
@@ -576,6 +594,8 @@ impl Program {
                     Op::F1(f, d, a) => F::F1(f, d, a),
                     Op::Min(d, a, b) => F::Min(d, a, b),
                     Op::Max(d, a, b) => F::Max(d, a, b),
+                    Op::F2(f, d, a, b) => F::F2(f, d, a, b),
+                    Op::If(d, c, a, b) => F::If(d, c, a, b),
                     Op::MulAdd(d, a, b, c) => F::MulAdd(d, a, b, c),
                     Op::MulSub(d, a, b, c) => F::MulSub(d, a, b, c),
                     Op::SubMul(d, a, b, c) => F::SubMul(d, a, b, c),

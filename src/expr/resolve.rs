@@ -60,7 +60,52 @@ pub const FUNCTIONS: &[(&str, usize)] = &[
     ("pow", 2),
     ("hill", 3),
     ("hill_rep", 3),
+    ("floor", 1),
+    ("ceil", 1),
+    ("sin", 1),
+    ("cos", 1),
+    ("tan", 1),
+    ("asin", 1),
+    ("acos", 1),
+    ("atan", 1),
+    ("sinh", 1),
+    ("cosh", 1),
+    ("tanh", 1),
+    ("asinh", 1),
+    ("acosh", 1),
+    ("atanh", 1),
+    ("not", 1),
+    ("xor", 2),
+    ("rem", 2),
+    ("if", 3),
 ];
+
+/// The one-argument functions a name in [`FUNCTIONS`] stands for directly.
+const UNARY: &[Func] = &[
+    Func::Exp,
+    Func::Ln,
+    Func::Log10,
+    Func::Sqrt,
+    Func::Abs,
+    Func::Floor,
+    Func::Ceil,
+    Func::Sin,
+    Func::Cos,
+    Func::Tan,
+    Func::Asin,
+    Func::Acos,
+    Func::Atan,
+    Func::Sinh,
+    Func::Cosh,
+    Func::Tanh,
+    Func::Asinh,
+    Func::Acosh,
+    Func::Atanh,
+    Func::Not,
+];
+
+/// The two-argument functions a name in [`FUNCTIONS`] stands for directly.
+const BINARY: &[Func] = &[Func::Min, Func::Max, Func::Xor, Func::Rem];
 
 impl Scope {
     pub fn new() -> Scope {
@@ -241,6 +286,14 @@ fn resolve_checked(
                 BinOp::Mul => Expr::mul(a, b),
                 BinOp::Div => Expr::div(a, b),
                 BinOp::Pow => Expr::pow(a, b),
+                BinOp::Lt => Expr::f2(Func::Lt, a, b),
+                BinOp::Le => Expr::f2(Func::Le, a, b),
+                BinOp::Gt => Expr::f2(Func::Gt, a, b),
+                BinOp::Ge => Expr::f2(Func::Ge, a, b),
+                BinOp::Eq => Expr::f2(Func::Eq, a, b),
+                BinOp::Ne => Expr::f2(Func::Ne, a, b),
+                BinOp::And => Expr::f2(Func::And, a, b),
+                BinOp::Or => Expr::f2(Func::Or, a, b),
             }
         }
         Ast::Call { name, pos, args } => {
@@ -265,15 +318,15 @@ fn resolve_checked(
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter();
             let mut next = || a.next().expect("arity checked above");
+            if let Some(&f) = UNARY.iter().find(|f| f.name() == name) {
+                return Ok(Expr::f1(f, next()));
+            }
+            if let Some(&f) = BINARY.iter().find(|f| f.name() == name) {
+                return Ok(Expr::f2(f, next(), next()));
+            }
             match name.as_str() {
-                "exp" => Expr::f1(Func::Exp, next()),
-                "ln" => Expr::f1(Func::Ln, next()),
-                "log10" => Expr::f1(Func::Log10, next()),
-                "sqrt" => Expr::f1(Func::Sqrt, next()),
-                "abs" => Expr::f1(Func::Abs, next()),
-                "min" => Expr::f2(Func::Min, next(), next()),
-                "max" => Expr::f2(Func::Max, next(), next()),
                 "pow" => Expr::pow(next(), next()),
+                "if" => Expr::if_(next(), next(), next()),
                 "hill" => Expr::hill(next(), next(), next()),
                 "hill_rep" => Expr::hill_rep(next(), next(), next()),
                 other => unreachable!("function table and match disagree on `{other}`"),

@@ -24,6 +24,10 @@ pub enum Var {
 /// Functions. `Hill` and `HillRep` are expanded into primitives at resolution time so
 /// that the derivative and the compiler only see primitives; `Step` (Heaviside, with
 /// step(0) = 1) appears only in derivatives of `max`, `min` and `abs`.
+///
+/// Comparisons and logical functions return 1 (true) or 0 (false) and read any
+/// non-zero number as true, so a condition is an ordinary expression: it can be an
+/// event trigger, the first argument of `if(c, a, b)`, or a factor in a rate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Func {
     Exp,
@@ -34,6 +38,33 @@ pub enum Func {
     Min,
     Max,
     Step,
+    Floor,
+    Ceil,
+    Sin,
+    Cos,
+    Tan,
+    Asin,
+    Acos,
+    Atan,
+    Sinh,
+    Cosh,
+    Tanh,
+    Asinh,
+    Acosh,
+    Atanh,
+    /// Logical negation: 1 where the argument is 0, else 0.
+    Not,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    Eq,
+    Ne,
+    And,
+    Or,
+    Xor,
+    /// Remainder with the sign of the dividend (C `fmod`, SBML `rem`).
+    Rem,
 }
 
 impl Func {
@@ -47,7 +78,56 @@ impl Func {
             Func::Min => "min",
             Func::Max => "max",
             Func::Step => "step",
+            Func::Floor => "floor",
+            Func::Ceil => "ceil",
+            Func::Sin => "sin",
+            Func::Cos => "cos",
+            Func::Tan => "tan",
+            Func::Asin => "asin",
+            Func::Acos => "acos",
+            Func::Atan => "atan",
+            Func::Sinh => "sinh",
+            Func::Cosh => "cosh",
+            Func::Tanh => "tanh",
+            Func::Asinh => "asinh",
+            Func::Acosh => "acosh",
+            Func::Atanh => "atanh",
+            Func::Not => "not",
+            Func::Lt => "lt",
+            Func::Le => "le",
+            Func::Gt => "gt",
+            Func::Ge => "ge",
+            Func::Eq => "eq",
+            Func::Ne => "ne",
+            Func::And => "and",
+            Func::Or => "or",
+            Func::Xor => "xor",
+            Func::Rem => "rem",
         }
+    }
+
+    /// Whether the function is a condition (a comparison or a logical function):
+    /// its value is 1 or 0.
+    pub fn is_condition(self) -> bool {
+        matches!(
+            self,
+            Func::Not
+                | Func::Lt
+                | Func::Le
+                | Func::Gt
+                | Func::Ge
+                | Func::Eq
+                | Func::Ne
+                | Func::And
+                | Func::Or
+                | Func::Xor
+        )
+    }
+
+    /// Whether the value is piecewise constant in its arguments (a comparison, a
+    /// logical function, floor, ceil, step): its derivative is 0 almost everywhere.
+    pub fn is_piecewise_constant(self) -> bool {
+        self.is_condition() || matches!(self, Func::Step | Func::Floor | Func::Ceil)
     }
 
     pub fn apply1(self, a: f64) -> f64 {
@@ -57,14 +137,23 @@ impl Func {
             Func::Log10 => a.log10(),
             Func::Sqrt => a.sqrt(),
             Func::Abs => a.abs(),
-            Func::Step => {
-                if a >= 0.0 {
-                    1.0
-                } else {
-                    0.0
-                }
-            }
-            Func::Min | Func::Max => f64::NAN,
+            Func::Step => truth(a >= 0.0),
+            Func::Floor => a.floor(),
+            Func::Ceil => a.ceil(),
+            Func::Sin => a.sin(),
+            Func::Cos => a.cos(),
+            Func::Tan => a.tan(),
+            Func::Asin => a.asin(),
+            Func::Acos => a.acos(),
+            Func::Atan => a.atan(),
+            Func::Sinh => a.sinh(),
+            Func::Cosh => a.cosh(),
+            Func::Tanh => a.tanh(),
+            Func::Asinh => a.asinh(),
+            Func::Acosh => a.acosh(),
+            Func::Atanh => a.atanh(),
+            Func::Not => truth(a == 0.0),
+            _ => f64::NAN,
         }
     }
 
@@ -72,8 +161,39 @@ impl Func {
         match self {
             Func::Min => a.min(b),
             Func::Max => a.max(b),
+            Func::Lt => truth(a < b),
+            Func::Le => truth(a <= b),
+            Func::Gt => truth(a > b),
+            Func::Ge => truth(a >= b),
+            Func::Eq => truth(a == b),
+            Func::Ne => truth(a != b),
+            Func::And => truth(a != 0.0 && b != 0.0),
+            Func::Or => truth(a != 0.0 || b != 0.0),
+            Func::Xor => truth((a != 0.0) != (b != 0.0)),
+            Func::Rem => a % b,
             _ => f64::NAN,
         }
+    }
+}
+
+/// A truth value as a number: 1 or 0.
+#[inline]
+pub fn truth(b: bool) -> f64 {
+    if b {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+/// `if(c, a, b)`: `a` where `c` is non-zero, else `b` (only the chosen branch's value
+/// is used, so `if(x > 0, 1/x, 0)` is 0 at x = 0, not NaN).
+#[inline]
+pub fn select(c: f64, a: f64, b: f64) -> f64 {
+    if c != 0.0 {
+        a
+    } else {
+        b
     }
 }
 
@@ -89,6 +209,8 @@ pub enum Expr {
     Pow(Box<Expr>, Box<Expr>),
     F1(Func, Box<Expr>),
     F2(Func, Box<Expr>, Box<Expr>),
+    /// `if(c, a, b)`, see [`select`].
+    If(Box<Expr>, Box<Expr>, Box<Expr>),
 }
 
 /// Values for every kind of variable, for the reference evaluator.
@@ -137,6 +259,9 @@ impl Expr {
     pub fn f2(f: Func, a: Expr, b: Expr) -> Expr {
         Expr::F2(f, Box::new(a), Box::new(b))
     }
+    pub fn if_(c: Expr, a: Expr, b: Expr) -> Expr {
+        Expr::If(Box::new(c), Box::new(a), Box::new(b))
+    }
 
     /// `hill(x, K, n) = x^n / (K^n + x^n)`, with x clamped at 0 so that a species a
     /// solver has pushed a hair below zero gives 0 rather than NaN.
@@ -172,6 +297,7 @@ impl Expr {
             Expr::Pow(a, b) => pow(a.eval(env), b.eval(env)),
             Expr::F1(f, a) => f.apply1(a.eval(env)),
             Expr::F2(f, a, b) => f.apply2(a.eval(env), b.eval(env)),
+            Expr::If(c, a, b) => select(c.eval(env), a.eval(env), b.eval(env)),
         }
     }
 
@@ -186,6 +312,7 @@ impl Expr {
             | Expr::Div(a, b)
             | Expr::Pow(a, b)
             | Expr::F2(_, a, b) => 1 + a.size() + b.size(),
+            Expr::If(c, a, b) => 1 + c.size() + a.size() + b.size(),
         }
     }
 
@@ -203,6 +330,11 @@ impl Expr {
             | Expr::Pow(a, b)
             | Expr::F2(_, a, b) => a
                 .size_with(weight)
+                .saturating_add(b.size_with(weight))
+                .saturating_add(1),
+            Expr::If(c, a, b) => c
+                .size_with(weight)
+                .saturating_add(a.size_with(weight))
                 .saturating_add(b.size_with(weight))
                 .saturating_add(1),
         }
@@ -230,6 +362,11 @@ impl Expr {
                 a.visit_vars(f);
                 b.visit_vars(f);
             }
+            Expr::If(c, a, b) => {
+                c.visit_vars(f);
+                a.visit_vars(f);
+                b.visit_vars(f);
+            }
         }
     }
 
@@ -251,6 +388,7 @@ impl Expr {
             Expr::Pow(x, y) => Expr::Pow(b(x), b(y)),
             Expr::F1(g, x) => Expr::F1(*g, b(x)),
             Expr::F2(g, x, y) => Expr::F2(*g, b(x), b(y)),
+            Expr::If(c, x, y) => Expr::If(b(c), b(x), b(y)),
         }
     }
 
@@ -330,6 +468,14 @@ impl Expr {
             F2(f, a, b) => match (a.simplify(), b.simplify()) {
                 (Const(x), Const(y)) => Const(f.apply2(x, y)),
                 (x, y) => Expr::f2(*f, x, y),
+            },
+            If(c, a, b) => match c.simplify() {
+                Const(v) if v != 0.0 => a.simplify(),
+                Const(_) => b.simplify(),
+                c => match (a.simplify(), b.simplify()) {
+                    (x, y) if x == y => x,
+                    (x, y) => Expr::if_(c, x, y),
+                },
             },
         }
     }

@@ -114,18 +114,7 @@ fn is_plain_name(s: &str) -> bool {
 }
 
 fn expr_uses_time(e: &crate::expr::Expr) -> bool {
-    use crate::expr::{Expr, Var};
-    match e {
-        Expr::Const(_) => false,
-        Expr::Var(v) => *v == Var::Time,
-        Expr::Neg(a) | Expr::F1(_, a) => expr_uses_time(a),
-        Expr::Add(a, b)
-        | Expr::Sub(a, b)
-        | Expr::Mul(a, b)
-        | Expr::Div(a, b)
-        | Expr::Pow(a, b)
-        | Expr::F2(_, a, b) => expr_uses_time(a) || expr_uses_time(b),
-    }
+    e.depends_on(crate::expr::Var::Time)
 }
 
 /// Where a path named in a fact file is: beside the fact file first, else relative

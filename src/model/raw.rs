@@ -20,9 +20,14 @@ pub struct ModelFile {
     pub drugs: IndexMap<Name, DrugDef>,
     #[serde(default)]
     pub observables: IndexMap<Name, ObservableDef>,
-    pub fate: FateDef,
+    /// How the loop sets division and death; absent: a plain ODE model (no cells).
+    #[serde(default)]
+    pub fate: Option<FateDef>,
     #[serde(default)]
     pub genotypes: IndexMap<Name, GenotypeDef>,
+    /// Discontinuities in the state: when a condition becomes true, set species.
+    #[serde(default)]
+    pub events: IndexMap<Name, EventDef>,
     #[serde(default)]
     pub heterogeneity: Option<HeterogeneityDef>,
     #[serde(default)]
@@ -45,6 +50,9 @@ pub struct ScenarioDef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TimeUnit {
+    /// Seconds: SBML's default time unit (imported models).
+    Seconds,
+    Minutes,
     Hours,
     Days,
 }
@@ -53,12 +61,16 @@ impl TimeUnit {
     /// Length of one unit in hours.
     pub fn hours(self) -> f64 {
         match self {
+            TimeUnit::Seconds => 1.0 / 3600.0,
+            TimeUnit::Minutes => 1.0 / 60.0,
             TimeUnit::Hours => 1.0,
             TimeUnit::Days => 24.0,
         }
     }
     pub fn symbol(self) -> &'static str {
         match self {
+            TimeUnit::Seconds => "s",
+            TimeUnit::Minutes => "min",
             TimeUnit::Hours => "h",
             TimeUnit::Days => "d",
         }
@@ -256,4 +268,36 @@ pub struct HeterogeneityDef {
     /// Coefficient of variation of the split of species between daughters.
     #[serde(default)]
     pub partition_cv: Option<Spanned<f64>>,
+}
+
+/// An event: when `trigger` goes from false (0) to true (non-zero), the species in
+/// `assign` are set to the values of their expressions (all computed from the state
+/// just before the event).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventDef {
+    /// A condition on species, observables, drugs and `t`, e.g. `"A < 0.1 && t > 5"`.
+    pub trigger: Spanned<String>,
+    /// `SPECIES = "expression"` pairs.
+    pub assign: IndexMap<Name, Spanned<String>>,
+    /// The trigger's value just before the start (default true: a trigger already
+    /// true at the start does not fire; false: it fires at the start).
+    #[serde(default)]
+    pub initial_value: Option<bool>,
+    /// Whether a trigger that turns false while an event waits behind others of
+    /// higher priority at the same instant still fires (default true).
+    #[serde(default)]
+    pub persistent: Option<bool>,
+    /// Among events due at the same instant, higher priorities fire first (an
+    /// expression, evaluated again after each event fires; default: after every
+    /// event with a priority, in file order). Equal priorities fire in an order
+    /// drawn from a fixed-seed random stream (the same in every run).
+    #[serde(default)]
+    pub priority: Option<Spanned<String>>,
+    /// When several events fire at one instant: whether this one's values are
+    /// computed before any of them fires (default true) or when it fires.
+    #[serde(default)]
+    pub use_values_from_trigger_time: Option<bool>,
+    #[serde(default)]
+    pub description: String,
 }

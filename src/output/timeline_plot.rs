@@ -52,12 +52,17 @@ impl<'a> TimelineFigure<'a> {
         let cells: Vec<usize> = (0..tl.columns.len())
             .filter(|&c| tl.columns[c].variable == "cells")
             .collect();
-        panels.push(Panel {
-            title: "Population".into(),
-            y_label: "cells".into(),
-            log: true,
-            cols: cells,
-        });
+        // A plain ODE model has no cells: no population panel (unless nothing else
+        // would be drawn).
+        let plain = cells.is_empty() && !(species.is_empty() && observables.is_empty());
+        if !plain {
+            panels.push(Panel {
+                title: "Population".into(),
+                y_label: "cells".into(),
+                log: true,
+                cols: cells,
+            });
+        }
         let pick = |names: &[String]| -> Vec<usize> {
             names.iter().filter_map(|n| tl.column(base, n)).collect()
         };

@@ -51,6 +51,8 @@ pub(super) enum Stop {
     Stiff,
     /// The stiff method found the problem no longer stiff.
     NonStiff,
+    /// An event is due at the (located) time the method stopped at.
+    Event,
 }
 
 /// Hairer's DOPRI5 stiffness counters.
@@ -179,6 +181,10 @@ impl Solver for Auto {
             rejected: a.rejected + b.rejected,
             restarts: self.restarts,
         }
+    }
+
+    fn supports_events(&self) -> bool {
+        true
     }
 
     fn advance(

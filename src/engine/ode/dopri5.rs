@@ -16,8 +16,8 @@
 
 use super::auto::{StiffnessTest, Stop};
 use super::solver::{
-    emit_start, initial_step_in, locate_failure, next_due, starting_step, step_guard, OdeSystem,
-    Solver, SolverError, SolverStats,
+    emit_start, initial_step_in, locate_event, locate_failure, next_due, starting_step, step_guard,
+    OdeSystem, Solver, SolverError, SolverStats,
 };
 
 const C2: f64 = 1.0 / 5.0;
@@ -177,6 +177,10 @@ impl Solver for Dopri5 {
 
     fn stats(&self) -> SolverStats {
         self.stats
+    }
+
+    fn supports_events(&self) -> bool {
+        true
     }
 
     fn advance(
@@ -345,7 +349,8 @@ impl Dopri5 {
                 let due = outs
                     .get(next_out)
                     .is_some_and(|&tk| tk < t_new && tk < t_end);
-                if checked.is_err() || due {
+                let event = checked.is_ok() && sys.has_events() && sys.event_due(t_new, &self.ynew);
+                if checked.is_err() || due || event {
                     self.dense_coefficients(h, y);
                 }
                 if let Err(e) = checked {
@@ -353,6 +358,29 @@ impl Dopri5 {
                     let e = locate_failure(sys, *t, h, &mut dense_buf, &interp).unwrap_or(e);
                     self.ytmp = dense_buf;
                     return Err(e);
+                }
+                if event {
+                    // Stop at the event: outputs before it from this step's dense
+                    // output, then the state at the event time.
+                    let interp = |theta: f64, buf: &mut [f64]| self.interpolate(theta, buf);
+                    let theta = locate_event(sys, *t, h, &mut dense_buf, &interp);
+                    let t_event = *t + theta * h;
+                    let t_old = *t;
+                    while let Some(tk) = next_due(outs, &mut next_out, t_event, t_end) {
+                        self.interpolate((tk - t_old) / h, &mut dense_buf);
+                        out(tk, &dense_buf);
+                    }
+                    self.interpolate(theta, &mut dense_buf);
+                    y.copy_from_slice(&dense_buf[..n]);
+                    *t = t_event;
+                    self.stats.accepted += 1;
+                    self.fsal = false;
+                    self.h = h;
+                    self.ytmp = dense_buf;
+                    return Ok(Stop::Event);
+                }
+                if sys.has_events() {
+                    sys.rearm(t_new, &self.ynew);
                 }
                 let t_old = *t;
                 y.copy_from_slice(&self.ynew);

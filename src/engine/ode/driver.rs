@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::run::{OdeRun, RowRecorder, RunSettings};
+use super::run::{default_negative_tolerance, OdeRun, RowRecorder, RunSettings};
 use super::solver::{Method, Solver, SolverError, SolverStats};
 use crate::compile::{BoundModel, CompiledModel};
 use crate::pkpd::{DoseEvent, ExposureError};
@@ -135,7 +135,9 @@ pub fn simulate_with(
         atol: opts.atol,
         carrying_capacity: opts.carrying_capacity.or(model.carrying_capacity),
         division_factor: 1.0,
-        negative_tolerance: opts.negative_tolerance.unwrap_or(1e3 * opts.atol),
+        negative_tolerance: opts
+            .negative_tolerance
+            .unwrap_or(default_negative_tolerance(model, opts.atol)),
     };
     let cells = opts.initial_cells.unwrap_or(model.initial_cells);
     let y0 = OdeRun::initial_state(model, bound, cells);

@@ -77,7 +77,20 @@ pub struct PopulationSystem<'a> {
     drugs: Vec<f64>,
     /// A species or population more negative than this is a failure.
     pub negative_tolerance: f64,
+    /// Per event: whether it fires when its trigger is next true (its trigger was
+    /// false at the last accepted state).
+    armed: Vec<bool>,
+    /// Register files of the trigger and assignment programs (genotype 0).
+    tregs: Vec<f64>,
+    aregs: Vec<f64>,
+    /// Breaks ties between events of equal priority (SBML leaves their order
+    /// random); a fixed seed keeps every run the same.
+    tie_rng: rand_chacha::ChaCha8Rng,
 }
+
+/// Most events that may fire at one instant (an event whose assignments make
+/// another trigger true fires it at the same instant; a loop of them is an error).
+pub const MAX_EVENT_ROUNDS: usize = 10_000;
 
 impl<'a> PopulationSystem<'a> {
     pub fn new(
@@ -114,6 +127,128 @@ impl<'a> PopulationSystem<'a> {
                 .collect(),
             drugs: vec![0.0; model.drugs.len()],
             negative_tolerance,
+            armed: model.events.iter().map(|e| !e.initial_value).collect(),
+            tregs: bound.genotypes[0].triggers.workspace(),
+            aregs: bound.genotypes[0].assignments.workspace(),
+            tie_rng: rand::SeedableRng::seed_from_u64(0),
+        }
+    }
+
+    /// Evaluate every event's trigger and priority at `(t, y)` into the trigger
+    /// registers (read them with [`PopulationSystem::trigger`]).
+    fn run_triggers(&mut self, t: f64, y: &[f64]) {
+        self.exposure.concentrations(t, &mut self.drugs);
+        let (n, nd) = (self.bound.n_species, self.bound.n_drugs);
+        self.tregs[..n].copy_from_slice(&y[..n]);
+        self.tregs[n..n + nd].copy_from_slice(&self.drugs);
+        self.tregs[n + nd] = t;
+        self.bound.genotypes[0].triggers.run(&mut self.tregs);
+    }
+
+    fn trigger(&self, k: usize) -> bool {
+        self.bound.genotypes[0].triggers.output(&self.tregs, k) != 0.0
+    }
+
+    fn priority(&self, k: usize) -> f64 {
+        let p = self.bound.genotypes[0]
+            .triggers
+            .output(&self.tregs, self.model.events.len() + k);
+        if p.is_nan() {
+            f64::NEG_INFINITY
+        } else {
+            p
+        }
+    }
+
+    /// Run the assignment programs at `(t, y)`; read values with
+    /// [`PopulationSystem::assigned`].
+    fn run_assignments(&mut self, t: f64, y: &[f64]) {
+        self.exposure.concentrations(t, &mut self.drugs);
+        let (n, nd) = (self.bound.n_species, self.bound.n_drugs);
+        self.aregs[..n].copy_from_slice(&y[..n]);
+        self.aregs[n..n + nd].copy_from_slice(&self.drugs);
+        self.aregs[n + nd] = t;
+        self.bound.genotypes[0].assignments.run(&mut self.aregs);
+    }
+
+    /// The values event `k` assigns, computed at `(t, y)`.
+    fn values_of(&mut self, k: usize, t: f64, y: &[f64]) -> Vec<f64> {
+        self.run_assignments(t, y);
+        let first: usize = self.model.events[..k]
+            .iter()
+            .map(|e| e.assignments.len())
+            .sum();
+        let p = &self.bound.genotypes[0].assignments;
+        (first..first + self.model.events[k].assignments.len())
+            .map(|j| p.output(&self.aregs, j))
+            .collect()
+    }
+
+    /// Fire every event due at `(t, y)`, changing `y` (SBML's semantics of events
+    /// without delay). An armed event whose trigger is true becomes pending (with
+    /// its values computed then, if `use_values_from_trigger_time`); pending events
+    /// fire one at a time, highest priority first, and after each firing every
+    /// trigger and priority is evaluated again: an event whose trigger turned false
+    /// is armed again (and may become pending once more at this instant), a
+    /// pending non-persistent one whose trigger turned false is dropped. Equal
+    /// priorities fire in an order drawn from the system's fixed-seed stream;
+    /// events without a priority fire last, in file order. Returns whether any
+    /// event fired.
+    pub fn fire_events(&mut self, t: f64, y: &mut [f64]) -> Result<bool, SolverError> {
+        use rand::Rng;
+        let ne = self.model.events.len();
+        if ne == 0 {
+            return Ok(false);
+        }
+        // (event, values from its trigger time)
+        let mut pending: Vec<(usize, Option<Vec<f64>>)> = Vec::new();
+        let mut fired = 0usize;
+        loop {
+            self.run_triggers(t, y);
+            let on: Vec<bool> = (0..ne).map(|k| self.trigger(k)).collect();
+            pending.retain(|&(k, _)| self.model.events[k].persistent || on[k]);
+            for (k, &is_on) in on.iter().enumerate() {
+                if !is_on {
+                    self.armed[k] = true;
+                } else if self.armed[k] {
+                    self.armed[k] = false;
+                    let v = match self.model.events[k].use_values_from_trigger_time {
+                        true => Some(self.values_of(k, t, y)),
+                        false => None,
+                    };
+                    pending.push((k, v));
+                }
+            }
+            if pending.is_empty() {
+                return Ok(fired > 0);
+            }
+            if fired >= MAX_EVENT_ROUNDS {
+                return Err(SolverError {
+                    time: t,
+                    kind: SolverErrorKind::EventLoop {
+                        rounds: MAX_EVENT_ROUNDS,
+                    },
+                });
+            }
+            // Priorities as they are now (`run_triggers` evaluated them).
+            let prio: Vec<f64> = pending.iter().map(|&(k, _)| self.priority(k)).collect();
+            let best = prio.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let ties: Vec<usize> = (0..pending.len()).filter(|&i| prio[i] == best).collect();
+            let pick = if ties.len() > 1 && best > f64::NEG_INFINITY {
+                ties[self.tie_rng.random_range(0..ties.len())]
+            } else {
+                ties[0]
+            };
+            let (k, values) = pending.remove(pick);
+            let values = match values {
+                Some(v) => v,
+                None => self.values_of(k, t, y),
+            };
+            for (&(species, _), v) in self.model.events[k].assignments.iter().zip(values) {
+                y[species] = v;
+            }
+            fired += 1;
+            self.check(t, y)?;
         }
     }
 
@@ -457,6 +592,24 @@ impl OdeSystem for PopulationSystem<'_> {
             }
             self.birth_rows = birth_rows;
             self.death_rows = death_rows;
+        }
+    }
+
+    fn has_events(&self) -> bool {
+        !self.model.events.is_empty()
+    }
+
+    fn event_due(&mut self, t: f64, y: &[f64]) -> bool {
+        self.run_triggers(t, y);
+        (0..self.model.events.len()).any(|k| self.armed[k] && self.trigger(k))
+    }
+
+    fn rearm(&mut self, t: f64, y: &[f64]) {
+        self.run_triggers(t, y);
+        for k in 0..self.model.events.len() {
+            if !self.trigger(k) {
+                self.armed[k] = true;
+            }
         }
     }
 

@@ -39,8 +39,8 @@ use nalgebra::DMatrix;
 use super::auto::{NonStiffTest, Stop};
 use super::lu::DenseLu;
 use super::solver::{
-    emit_start, error_norm, initial_step_in, locate_failure, next_due, starting_step, step_guard,
-    OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
+    emit_start, error_norm, initial_step_in, locate_event, locate_failure, next_due, starting_step,
+    step_guard, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
 };
 
 const MAX_STAGES: usize = 8;
@@ -646,7 +646,8 @@ impl Rodas {
                     .get(next_out)
                     .is_some_and(|&tk| tk < t_new && tk < t_end);
                 let checked = sys.check(t_new, &self.ynew);
-                if due || checked.is_err() {
+                let event = checked.is_ok() && sys.has_events() && sys.event_due(t_new, &self.ynew);
+                if due || checked.is_err() || event {
                     self.dense_coefficients(n);
                 }
                 if let Err(e) = checked {
@@ -656,6 +657,30 @@ impl Rodas {
                     let e = locate_failure(sys, *t, h, &mut buf, &interp).unwrap_or(e);
                     self.fnew = buf;
                     return Err(e);
+                }
+                if event {
+                    // Stop at the event: outputs before it, then the state there.
+                    let mut buf = std::mem::take(&mut self.fnew);
+                    let y0: &[f64] = y;
+                    let interp = |theta: f64, b: &mut [f64]| self.interpolate(y0, theta, b);
+                    let theta = locate_event(sys, *t, h, &mut buf, &interp);
+                    let t_event = *t + theta * h;
+                    while let Some(tk) = next_due(outs, &mut next_out, t_event, t_end) {
+                        self.interpolate(y, (tk - *t) / h, &mut buf);
+                        out(tk, &buf);
+                    }
+                    self.interpolate(y, theta, &mut buf);
+                    y.copy_from_slice(&buf[..n]);
+                    self.fnew = buf;
+                    *t = t_event;
+                    self.stats.accepted += 1;
+                    self.fsal = false;
+                    self.last_accepted = None;
+                    self.h = h;
+                    return Ok(Stop::Event);
+                }
+                if sys.has_events() {
+                    sys.rearm(t_new, &self.ynew);
                 }
                 while let Some(tk) = next_due(outs, &mut next_out, t_new, t_end) {
                     let mut buf = std::mem::take(&mut self.fnew);
@@ -714,6 +739,9 @@ impl Solver for Rodas {
     }
     fn stats(&self) -> SolverStats {
         self.stats
+    }
+    fn supports_events(&self) -> bool {
+        true
     }
     fn advance(
         &mut self,

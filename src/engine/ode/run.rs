@@ -45,6 +45,18 @@ impl Default for RunSettings {
     }
 }
 
+/// How far below zero a species or cell count may go before a run fails, unless
+/// the caller says otherwise: 1e3 x atol for a model of cells (a count or a
+/// concentration dipping through the solver's error), no limit for a plain ODE
+/// model, whose species may be signed quantities.
+pub fn default_negative_tolerance(model: &CompiledModel, atol: f64) -> f64 {
+    if model.has_cells {
+        1e3 * atol
+    } else {
+        f64::INFINITY
+    }
+}
+
 impl RunSettings {
     fn check(&self) -> Result<(), SimError> {
         if !(self.rtol > 0.0 && self.atol > 0.0 && self.rtol < 1.0) {
@@ -98,6 +110,8 @@ pub struct OdeRun<'a> {
     t: f64,
     y: Vec<f64>,
     captured: Captured,
+    /// Whether events due at the start time have been fired.
+    events_started: bool,
 }
 
 impl<'a> OdeRun<'a> {
@@ -142,6 +156,13 @@ impl<'a> OdeRun<'a> {
         solver: Box<dyn Solver + 'a>,
     ) -> Result<OdeRun<'a>, SimError> {
         settings.check()?;
+        if sys.has_events() && !solver.supports_events() {
+            return Err(SimError::Settings(format!(
+                "the model has events, which method `{}` does not locate; use auto, dopri5, \
+                 rodas5p or rodas4",
+                solver.name()
+            )));
+        }
         if !t0.is_finite() {
             return Err(SimError::Settings(format!(
                 "the start time must be finite, found {t0}"
@@ -158,6 +179,7 @@ impl<'a> OdeRun<'a> {
             atol: settings.atol,
             t: t0,
             y: Vec::new(),
+            events_started: false,
         };
         run.set_state(y0)?;
         Ok(run)
@@ -305,22 +327,43 @@ impl<'a> OdeRun<'a> {
                 self.t
             )));
         }
+        if !self.events_started {
+            self.events_started = true;
+            self.fire_events()?;
+        }
         if t_end == self.t {
             return Ok(());
         }
-        let cap = &mut self.captured;
-        let done = self.solver.advance(
-            &mut self.sys,
-            &mut self.t,
-            &mut self.y,
-            t_end,
-            outs,
-            &mut |tk, yk| {
-                cap.times.push(tk);
-                cap.states.extend_from_slice(yk);
-            },
-        );
-        done.map_err(|e| SimError::Solver(self.explain(e)))
+        loop {
+            let cap = &mut self.captured;
+            let done = self.solver.advance(
+                &mut self.sys,
+                &mut self.t,
+                &mut self.y,
+                t_end,
+                outs,
+                &mut |tk, yk| {
+                    cap.times.push(tk);
+                    cap.states.extend_from_slice(yk);
+                },
+            );
+            done.map_err(|e| SimError::Solver(self.explain(e)))?;
+            // The solver stops early only at an event (also checked at the end).
+            if self.sys.has_events() && self.sys.event_due(self.t, &self.y) {
+                self.fire_events()?;
+            }
+            if self.t >= t_end {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Fire the events due now (a discontinuity: the solver restarts).
+    fn fire_events(&mut self) -> Result<(), SimError> {
+        if self.sys.fire_events(self.t, &mut self.y)? {
+            self.solver.restart();
+        }
+        Ok(())
     }
 
     /// Say which variable held the step down when a method stalled: the one whose
@@ -466,17 +509,22 @@ impl<'a> RowRecorder<'a> {
             }
             let cells = y[g * s + n];
             total += cells;
-            row.push(cells);
-            row.push(division);
-            row.push(death);
+            if self.model.has_cells {
+                row.push(cells);
+                row.push(division);
+                row.push(death);
+            }
         }
-        row.push(total);
+        if self.model.has_cells {
+            row.push(total);
+        }
         row.extend_from_slice(&self.drugs);
     }
 }
 
 /// Columns of a population timeline: per genotype its species, observables, cells,
-/// division and death rates; then total cells and every drug's exposure.
+/// division and death rates; then total cells and every drug's exposure. A plain
+/// ODE model (no cells) has only its species, observables and exposures.
 pub fn timeline_columns(model: &CompiledModel) -> Vec<Column> {
     let mut cols = Vec::new();
     let per = format!("1/{}", model.meta.time_unit.symbol());
@@ -492,15 +540,19 @@ pub fn timeline_columns(model: &CompiledModel) -> Vec<Column> {
         for o in &model.observables {
             cols.push(col(&o.name, o.unit.as_deref().unwrap_or_default()));
         }
-        cols.push(col("cells", "cells"));
-        cols.push(col("division_rate", &per));
-        cols.push(col("death_rate", &per));
+        if model.has_cells {
+            cols.push(col("cells", "cells"));
+            cols.push(col("division_rate", &per));
+            cols.push(col("death_rate", &per));
+        }
     }
-    cols.push(Column {
-        population: "total".into(),
-        variable: "cells".into(),
-        unit: "cells".into(),
-    });
+    if model.has_cells {
+        cols.push(Column {
+            population: "total".into(),
+            variable: "cells".into(),
+            unit: "cells".into(),
+        });
+    }
     for d in &model.drugs {
         cols.push(Column {
             population: "exposure".into(),

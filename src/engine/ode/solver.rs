@@ -29,6 +29,18 @@ pub trait OdeSystem {
     fn check(&self, t: f64, y: &[f64]) -> Result<(), SolverError> {
         check_finite(t, y, |i| format!("y[{i}]"))
     }
+    /// Whether the system has events (conditions at which integration must stop).
+    fn has_events(&self) -> bool {
+        false
+    }
+    /// Whether an armed event's trigger holds at `(t, y)` (a state inside or at the
+    /// end of a step; must not change which events are armed).
+    fn event_due(&mut self, _t: f64, _y: &[f64]) -> bool {
+        false
+    }
+    /// An accepted state at which no event was due: arm every event whose trigger
+    /// is false there, so that it fires when the trigger next becomes true.
+    fn rearm(&mut self, _t: f64, _y: &[f64]) {}
 }
 
 /// Report the first non-finite component.
@@ -67,6 +79,10 @@ pub enum SolverErrorKind {
     SingularMatrix,
     /// The solver could not produce a requested output time.
     OutputUnavailable,
+    /// Events kept triggering each other at one instant.
+    EventLoop {
+        rounds: usize,
+    },
 }
 
 /// What held the step size down when a method stalled (step-size underflow, too
@@ -138,6 +154,10 @@ impl fmt::Display for SolverError {
             SolverErrorKind::OutputUnavailable => {
                 write!(f, "no solution available at this output time")
             }
+            SolverErrorKind::EventLoop { rounds } => write!(
+                f,
+                "events kept triggering each other for {rounds} rounds at one instant"
+            ),
         }
     }
 }
@@ -173,6 +193,12 @@ pub trait Solver {
     /// keep the step size, which is the cheap restart.
     fn restart(&mut self);
     fn stats(&self) -> SolverStats;
+    /// Whether [`Solver::advance`] stops at events of a system that has them (then
+    /// it returns early, with `*t` the event time located on the step's dense
+    /// output and `y` the state there; see [`locate_event`]).
+    fn supports_events(&self) -> bool {
+        false
+    }
 }
 
 /// A borrowed solver is a solver (lets a caller lend one to a run and reuse it).
@@ -196,6 +222,9 @@ impl<S: Solver + ?Sized> Solver for &mut S {
     }
     fn stats(&self) -> SolverStats {
         (**self).stats()
+    }
+    fn supports_events(&self) -> bool {
+        (**self).supports_events()
     }
 }
 
@@ -330,6 +359,36 @@ pub fn locate_failure(
     }
     interp(hi, buf);
     sys.check(t0 + hi * h, buf).err()
+}
+
+/// The earliest point of a step `[t0, t0 + h]` at which an event is due, given that
+/// none was due at `t0` and one is at the step's end: bisection on the step's dense
+/// output `interp(theta, buf)` to the resolution of floating point (60 halvings of
+/// theta). Returns theta at the first due point; `buf` holds the state there. A
+/// trigger that turns on and off again within one step is not seen (as in every
+/// integrator that looks for sign changes at step ends).
+pub fn locate_event(
+    sys: &mut dyn OdeSystem,
+    t0: f64,
+    h: f64,
+    buf: &mut [f64],
+    interp: &dyn Fn(f64, &mut [f64]),
+) -> f64 {
+    let (mut lo, mut hi) = (0.0f64, 1.0f64);
+    for _ in 0..60 {
+        let mid = 0.5 * (lo + hi);
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        interp(mid, buf);
+        if sys.event_due(t0 + mid * h, buf) {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    interp(hi, buf);
+    hi
 }
 
 /// Whether the controller has driven the step `h` from `t` below what floating
