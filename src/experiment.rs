@@ -630,17 +630,8 @@ pub fn simulate_checkerboard(
 ) -> Result<(CompiledModel, crate::plate::Plate), ExperimentError> {
     let model = compile_file(&req.model)?;
     let drug = |n: &str, flag: &str| {
-        model.drug_index(n).ok_or_else(|| {
-            ExperimentError::Settings(format!(
-                "{flag} `{n}`: the model has no such drug; its drugs are: {}",
-                model
-                    .drugs
-                    .iter()
-                    .map(|d| d.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })
+        crate::pkpd::find_drug(&model, n)
+            .map_err(|m| ExperimentError::Settings(format!("{flag} `{n}`: {m}")))
     };
     let (da, db) = (
         drug(&req.drug_a, "--drug-a")?,

@@ -276,7 +276,7 @@ def test_checkerboard_equals_cli(tmp_path, cli):
         "--doses-b", "0,10nM,30nM,100nM", "--state", "initial", "--out", tmp_path / "cli")
     assert_same_numbers(cb.plate, read_csv(tmp_path / "cli/plate.csv"))
     assert_same_numbers(cb.scores.scores, read_csv(tmp_path / "cli/scores.csv"))
-    with pytest.raises(rl.ResloopError, match="no such drug"):
+    with pytest.raises(rl.ResloopError, match="the model has no drug `aspirin`"):
         rl.checkerboard(MINIMAL, "aspirin", [0, 1], "hdaci", [0, 1], state="initial")
 
 

@@ -35,6 +35,19 @@ pub fn parse_amount(model: &CompiledModel, di: usize, amount: &str) -> Result<Do
     }
 }
 
+/// The index of the drug `name`, or a message naming the model's drugs (and the
+/// closest, for a typo).
+pub fn find_drug(model: &CompiledModel, name: &str) -> Result<usize, String> {
+    model.drug_index(name).ok_or_else(|| {
+        let names = || model.drugs.iter().map(|d| d.name.as_str());
+        format!(
+            "the model has no drug `{name}`{}; its drugs are: {}",
+            crate::expr::resolve::did_you_mean_among(name, names()),
+            names().collect::<Vec<_>>().join(", ")
+        )
+    })
+}
+
 /// Expand one `--dose` spec into events over `[0, t_end]`.
 pub fn parse_dose_spec(
     model: &CompiledModel,
@@ -48,22 +61,7 @@ pub fn parse_dose_spec(
     let (drug, rest) = spec
         .split_once('=')
         .ok_or_else(|| fail("expected DRUG=AMOUNT@EVERY[xCOUNT]".into()))?;
-    let drug = drug.trim();
-    let di = model.drug_index(drug).ok_or_else(|| {
-        fail(format!(
-            "the model has no drug `{drug}`{}; its drugs are: {}",
-            crate::expr::resolve::did_you_mean_among(
-                drug,
-                model.drugs.iter().map(|d| d.name.as_str())
-            ),
-            model
-                .drugs
-                .iter()
-                .map(|d| d.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })?;
+    let di = find_drug(model, drug.trim()).map_err(fail)?;
     let (amount, timing) = rest
         .split_once('@')
         .ok_or_else(|| fail("missing `@EVERY` (e.g. `@72h`)".into()))?;

@@ -13,7 +13,7 @@
 
 mod dose_spec;
 
-pub use dose_spec::{parse_amount, parse_dose_spec, DoseSpecError};
+pub use dose_spec::{find_drug, parse_amount, parse_dose_spec, DoseSpecError};
 
 use serde::Serialize;
 
