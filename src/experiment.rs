@@ -116,7 +116,16 @@ pub fn apply_sets_checked(
     sets: &[String],
     allow_out_of_bounds: bool,
 ) -> Result<Vec<f64>, ExperimentError> {
-    let mut values = model.param_values();
+    apply_sets_onto(model, model.param_values(), sets, allow_out_of_bounds)
+}
+
+/// [`apply_sets_checked`] on given parameter values (e.g. a fact state's).
+pub fn apply_sets_onto(
+    model: &CompiledModel,
+    mut values: Vec<f64>,
+    sets: &[String],
+    allow_out_of_bounds: bool,
+) -> Result<Vec<f64>, ExperimentError> {
     for spec in sets {
         let fail = |m: String| ExperimentError::Set {
             spec: spec.clone(),
@@ -406,6 +415,9 @@ pub struct TherapySettings {
     pub sets: Vec<String>,
     /// Accept `sets` outside the parameters' declared bounds.
     pub allow_out_of_bounds: bool,
+    /// Start from a state of a fact file (`--facts FILE --state NAME`): its
+    /// parameters (with `sets` on top) and its population.
+    pub start: Option<FactState>,
     /// Integrator name (`auto`, `dopri5`, `rodas5p`, ...).
     pub method: String,
     pub rtol: f64,
@@ -417,11 +429,55 @@ pub struct TherapySettings {
     pub seed: u64,
 }
 
+/// A state of a fact file as the start of a run (`--facts FILE --state NAME`).
+#[derive(Debug, Clone)]
+pub struct FactState {
+    /// The fact file (`None`: the model's own, `models/x.facts.toml` for `models/x.toml`).
+    pub facts: Option<PathBuf>,
+    pub state: String,
+}
+
+impl FactState {
+    /// Make the state on `model`: the fact file must describe the same model file
+    /// (same SHA-256), so a state is never carried into a different model.
+    pub fn start_point(
+        &self,
+        model: &CompiledModel,
+    ) -> Result<crate::facts::StartPoint, ExperimentError> {
+        let fail = ExperimentError::Settings;
+        let path = match &self.facts {
+            Some(p) => p.clone(),
+            None => facts_path(Path::new(&model.meta.path)),
+        };
+        if !path.is_file() {
+            return Err(fail(format!(
+                "--state {}: no fact file {} (give one with --facts FILE)",
+                self.state,
+                path.display()
+            )));
+        }
+        let file = crate::facts::load(&path)?;
+        if file.model.meta.sha256 != model.meta.sha256 {
+            return Err(fail(format!(
+                "--facts {}: its states are of {} ({}), not of {} ({})",
+                path.display(),
+                file.model.meta.path,
+                file.model.meta.name,
+                model.meta.path,
+                model.meta.name
+            )));
+        }
+        crate::facts::start_point(&file, &self.state)
+            .map_err(|e| fail(format!("--state {} of {}: {e}", self.state, path.display())))
+    }
+}
+
 impl Default for TherapySettings {
     fn default() -> Self {
         TherapySettings {
             sets: Vec::new(),
             allow_out_of_bounds: false,
+            start: None,
             method: "auto".into(),
             rtol: 1e-6,
             atol: 1e-9,
@@ -450,12 +506,21 @@ impl TherapySettings {
                 "--replicates must be at least 1".into(),
             ));
         }
+        let (base, initial_state) = match &self.start {
+            Some(fs) => {
+                let p = fs.start_point(model)?;
+                (p.params, Some(p.state))
+            }
+            None => (model.param_values(), None),
+        };
         Ok(TherapyOptions {
-            params: Some(apply_sets_checked(
+            params: Some(apply_sets_onto(
                 model,
+                base,
                 &self.sets,
                 self.allow_out_of_bounds,
             )?),
+            initial_state,
             method,
             rtol: self.rtol,
             atol: self.atol,
@@ -619,8 +684,10 @@ pub struct CheckerboardRequest {
     pub hours: f64,
     /// Cells seeded per well.
     pub seeding: f64,
-    /// `initial` (the model's initial state) or a state of the model's fact file.
+    /// `initial` (the model's initial state) or a state of the fact file.
     pub state: String,
+    /// The fact file whose state is tested (`None`: the model's own).
+    pub facts: Option<PathBuf>,
 }
 
 /// Simulate the checkerboard of `req` on its population state: the model and the
@@ -645,7 +712,7 @@ pub fn simulate_checkerboard(
             req.hours
         )));
     }
-    let (y, bound) = assay_state(&req.model, &model, &req.state)?;
+    let (y, bound) = assay_state(&model, &req.state, req.facts.as_deref())?;
     let mut settings = crate::assay::AssaySettings::standard(&model);
     settings.duration = req.hours / model.meta.time_unit.hours();
     settings.seeding = req.seeding;
@@ -698,32 +765,23 @@ fn concentrations(
     Ok(v)
 }
 
-/// The population state an assay tests (`initial`, or a state of the model's fact
-/// file) and the model bound as that state was made.
+/// The population state an assay tests (`initial`, or a state of a fact file: the
+/// model's own unless `facts` names one) and the model bound as that state was made.
 fn assay_state(
-    model_path: &Path,
     model: &CompiledModel,
     name: &str,
+    facts: Option<&Path>,
 ) -> Result<(Vec<f64>, BoundModel), ExperimentError> {
-    let fail = |m: String| ExperimentError::Settings(m);
-    if name == "initial" {
+    if name == "initial" && facts.is_none() {
         let b = BoundModel::new(model, &model.param_values())?;
         let y = OdeRun::initial_state(model, &b, model.initial_cells);
         return Ok((y, b));
     }
-    let fp = facts_path(model_path);
-    if !fp.is_file() {
-        return Err(fail(format!(
-            "--state {name}: the model has no fact file ({}) declaring states; use --state initial",
-            fp.display()
-        )));
+    let start = FactState {
+        facts: facts.map(Path::to_path_buf),
+        state: name.to_string(),
     }
-    let file = crate::facts::load(&fp)?;
-    let mut runner = crate::facts::Runner::new(&file);
-    let s = runner
-        .state_named(name)
-        .map_err(|e| fail(format!("--state: {e}")))?
-        .clone();
-    let b = runner.bound_for(&s).map_err(|e| fail(e.to_string()))?;
-    Ok((s.y, b))
+    .start_point(model)?;
+    let b = BoundModel::new(model, &start.params)?;
+    Ok((start.state, b))
 }

@@ -331,6 +331,7 @@ fn therapy_settings(
     TherapySettings {
         sets,
         allow_out_of_bounds: false,
+        start: None,
         method: method_name.unwrap_or(d.method),
         rtol: rtol.unwrap_or(d.rtol),
         atol: atol.unwrap_or(d.atol),
@@ -625,6 +626,7 @@ fn checkerboard_plate(
         hours,
         seeding,
         state,
+        facts: None,
     };
     py.allow_threads(|| {
         let (_, plate) = experiment::simulate_checkerboard(&req).map_err(py_err)?;

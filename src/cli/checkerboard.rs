@@ -36,6 +36,10 @@ pub struct Args {
     /// model's fact file (e.g. `parental`, `resistant`; see docs/facts-format.md).
     #[arg(long, default_value = "parental")]
     state: String,
+    /// Fact file whose `--state` is tested (default: the model's own,
+    /// `models/x.facts.toml` for `models/x.toml`); it must describe the same model.
+    #[arg(long, value_name = "FILE")]
+    facts: Option<PathBuf>,
     /// Synergy methods to score the plate with (`none` to only write the plate).
     #[arg(long, default_value = "all")]
     methods: String,
@@ -59,6 +63,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         hours: a.hours,
         seeding: a.seeding,
         state: a.state.clone(),
+        facts: a.facts.clone(),
     };
     let (_, plate) = simulate_checkerboard(&req)?;
     let (na, nb) = (plate.doses_a().len(), plate.doses_b().len());

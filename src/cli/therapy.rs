@@ -36,6 +36,14 @@ pub struct RunArgs {
     /// Seed of a stochastic engine: replicate r is a pure function of (inputs, seed, r).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Start from a state of a fact file (its parameters, with --set on top, and its
+    /// population; e.g. `resistant`): `--state NAME`, with `--facts FILE` (default:
+    /// the model's own fact file). The schedule's `equilibrate` still runs from it.
+    #[arg(long, value_name = "NAME")]
+    pub state: Option<String>,
+    /// Fact file of `--state` (default: `models/x.facts.toml` for `models/x.toml`).
+    #[arg(long, value_name = "FILE", requires = "state")]
+    pub facts: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -43,6 +51,13 @@ impl RunArgs {
         TherapySettings {
             sets: self.sets.sets.clone(),
             allow_out_of_bounds: self.sets.allow_out_of_bounds,
+            start: self
+                .state
+                .clone()
+                .map(|state| resloop::experiment::FactState {
+                    facts: self.facts.clone(),
+                    state,
+                }),
             method: self.method.clone(),
             rtol: self.rtol,
             atol: self.atol,
