@@ -683,69 +683,144 @@ impl OdeSystem for PopulationSystem<'_> {
 mod tests {
     use super::*;
     use crate::compile::compile_file;
-    use std::path::Path;
+    use crate::engine::ode::{Dopri5, Solver};
+    use crate::pkpd::{DoseEvent, DoseKind};
+    use std::path::{Path, PathBuf};
 
-    /// The exact Jacobian of the hybrid layout (loop, counts, accumulators and count
-    /// variances, with crowding, a mutation edge and a stochastic genotype) against
-    /// central differences, entry by entry.
-    #[test]
-    fn jacobian_with_accumulators_matches_finite_differences() {
+    /// Every shipped model (`models/*.toml`, not fact files) and the stiff benchmark loop.
+    fn model_files() -> Vec<PathBuf> {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let m = compile_file(&root.join("models/minimal_loop.toml")).unwrap();
-        let b = BoundModel::new(&m, &m.param_values()).unwrap();
-        for stochastic_mutant in [false, true] {
-            let mut sys = PopulationSystem::new(&m, &b, Some(3e6), 1.0).with_accumulators();
-            sys.set_stochastic(1, stochastic_mutant);
-            let mut y = sys.initial_state(1e6);
-            let s = sys.stride();
-            y[s + s - 1] = 2.5e4; // mutant cells
-                                  // Away from the survival signal's kinks (max(0, bypass - 1), min(1, ...)),
-                                  // where one-sided derivatives and central differences differ.
-            let bypass = m.species_index("bypass").unwrap();
-            for g in 0..2 {
-                y[g * s + bypass] = 1.3;
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("models"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                let name = p.file_name().unwrap().to_string_lossy();
+                name.ends_with(".toml") && !name.ends_with(".facts.toml")
+            })
+            .collect();
+        files.sort();
+        files.push(root.join("benches/il6_loop.toml"));
+        files
+    }
+
+    /// Compare `sys`'s exact Jacobian at `(t, y)` with central differences of its
+    /// right-hand side, entry by entry; returns (entries compared, entries skipped).
+    /// An entry is skipped where the right-hand side has a kink in that direction
+    /// (`max`, `min`, a threshold): there forward and backward differences disagree
+    /// and the exact Jacobian holds one of the one-sided derivatives.
+    fn compare(sys: &mut PopulationSystem, t: f64, y: &[f64], what: &str) -> (usize, usize) {
+        let n = y.len();
+        let mut jac = DMatrix::zeros(n, n);
+        sys.jacobian(t, y, &mut jac);
+        let (mut fp, mut fm, mut f0) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        sys.rhs(t, y, &mut f0);
+        let (mut compared, mut kinks) = (0, 0);
+        for j in 0..n {
+            let h = 1e-6 * y[j].abs().max(1e-3);
+            let mut yp = y.to_vec();
+            yp[j] += h;
+            sys.rhs(t, &yp, &mut fp);
+            yp[j] = y[j] - h;
+            sys.rhs(t, &yp, &mut fm);
+            for i in 0..n {
+                let fd = (fp[i] - fm[i]) / (2.0 * h);
+                let (fwd, bwd) = ((fp[i] - f0[i]) / h, (f0[i] - fm[i]) / h);
+                let scale = fd.abs().max(jac[(i, j)].abs()).max(1e-6);
+                // Truncation, and the rounding of rows whose values are large.
+                let tol = 1e-4 * scale + 1e-12 * f0[i].abs().max(1.0) / h;
+                // Smooth: the one-sided differences agree to O(h f''), far below tol.
+                if (fwd - bwd).abs() > tol {
+                    kinks += 1;
+                    continue;
+                }
+                compared += 1;
+                assert!(
+                    (fd - jac[(i, j)]).abs() <= tol,
+                    "{what}: d {} / d {}: exact {} vs differences {fd}",
+                    sys.variable_name(i),
+                    sys.variable_name(j),
+                    jac[(i, j)]
+                );
             }
-            let pop = sys.population_len();
-            for g in 0..2 {
-                // Counts' variances, and running totals that feed back into nothing.
-                y[pop + g * ACC_PER_GENOTYPE + ACC_VARIANCE] = 1.4e6 * (g + 1) as f64;
-                y[pop + g * ACC_PER_GENOTYPE] = 0.3;
-            }
-            // Some drug, so the rates depend on the loop state.
-            sys.exposure
-                .apply(
-                    &crate::pkpd::DoseEvent {
-                        time: 0.0,
-                        drug: 0,
-                        kind: crate::pkpd::DoseKind::SetConcentration { value: 1.0 },
-                    },
-                    &m,
-                )
-                .unwrap();
-            let n = y.len();
-            let mut jac = DMatrix::zeros(n, n);
-            sys.jacobian(0.0, &y, &mut jac);
-            let (mut fp, mut fm, mut f0) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-            sys.rhs(0.0, &y, &mut f0);
-            for j in 0..n {
-                let h = 1e-6 * y[j].abs().max(1e-3);
-                let mut yp = y.clone();
-                yp[j] += h;
-                sys.rhs(0.0, &yp, &mut fp);
-                yp[j] = y[j] - h;
-                sys.rhs(0.0, &yp, &mut fm);
-                for i in 0..n {
-                    let fd = (fp[i] - fm[i]) / (2.0 * h);
-                    let scale = fd.abs().max(jac[(i, j)].abs()).max(1e-6);
-                    // Truncation, and the rounding of rows whose values are large.
-                    let tol = 1e-4 * scale + 1e-12 * f0[i].abs().max(1.0) / h;
+        }
+        (compared, kinks)
+    }
+
+    /// The exact Jacobian of every population system (loop, counts, accumulators and
+    /// count variances, with crowding, a division factor, mutation edges, deterministic
+    /// and stochastic mutants, every drug present) against central differences of the
+    /// right-hand side, on every shipped model and on `benches/il6_loop.toml`, at the
+    /// start and at two states along the dosed trajectory.
+    #[test]
+    fn jacobian_matches_finite_differences_on_every_model() {
+        let files = model_files();
+        assert!(files.len() >= 5, "models found: {files:?}");
+        for file in &files {
+            let m = compile_file(file).unwrap();
+            let b = BoundModel::new(&m, &m.param_values()).unwrap();
+            let ng = m.genotypes.len();
+            let stochastic_cases: &[bool] = if ng > 1 { &[false, true] } else { &[false] };
+            for accumulate in [false, true] {
+                for &stochastic in stochastic_cases {
+                    let build = |capacity: f64| {
+                        let sys = PopulationSystem::new(&m, &b, Some(capacity), 1.0)
+                            .with_division_factor(0.8);
+                        let mut sys = if accumulate {
+                            sys.with_accumulators()
+                        } else {
+                            sys
+                        };
+                        for g in 1..ng {
+                            sys.set_stochastic(g, stochastic);
+                        }
+                        sys
+                    };
+                    let mut sys = build(3e6);
+                    for drug in 0..m.drugs.len() {
+                        let dose = DoseEvent {
+                            time: 0.0,
+                            drug,
+                            kind: DoseKind::SetConcentration { value: 1.0 },
+                        };
+                        sys.exposure.apply(&dose, &m).unwrap();
+                    }
+                    let mut y = sys.initial_state(1e6);
+                    let (s, pop) = (sys.stride(), sys.population_len());
+                    for g in 1..ng {
+                        y[g * s + s - 1] = 2.5e4;
+                    }
+                    if accumulate {
+                        for g in 0..ng {
+                            // Counts' variances, and running totals that feed back
+                            // into nothing.
+                            y[pop + g * ACC_PER_GENOTYPE + ACC_VARIANCE] = 1.4e6 * (g + 1) as f64;
+                            y[pop + g * ACC_PER_GENOTYPE] = 0.3;
+                        }
+                    }
+                    let mut solver = Dopri5::new(1e-8, 1e-10);
+                    let (mut compared, mut kinks) = (0, 0);
+                    let mut t = 0.0;
+                    for t_next in [0.0, 1.0, 10.0] {
+                        solver
+                            .advance(&mut sys, &mut t, &mut y, t_next, &[], &mut |_, _| {})
+                            .unwrap();
+                        // Crowding well inside (0, 1): no kink at the capacity.
+                        let total: f64 = (0..ng).map(|g| y[g * s + s - 1]).sum();
+                        let mut check = build(2.0 * total);
+                        check.exposure = sys.exposure.clone();
+                        let what = format!(
+                            "{} at t = {t} (accumulators {accumulate}, stochastic mutants \
+                             {stochastic})",
+                            file.display()
+                        );
+                        let (c, k) = compare(&mut check, t, &y, &what);
+                        compared += c;
+                        kinks += k;
+                    }
                     assert!(
-                        (fd - jac[(i, j)]).abs() <= tol,
-                        "d {} / d {} (mutant stochastic: {stochastic_mutant}): exact {} vs \
-                         differences {fd}",
-                        sys.variable_name(i),
-                        sys.variable_name(j),
-                        jac[(i, j)]
+                        kinks * 50 <= compared,
+                        "{}: {kinks} entries at kinks, {compared} compared",
+                        file.display()
                     );
                 }
             }
