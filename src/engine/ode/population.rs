@@ -73,6 +73,9 @@ pub struct PopulationSystem<'a> {
     birth_rows: Vec<(usize, f64)>,
     death_rows: Vec<(usize, f64)>,
     regs: Vec<Vec<f64>>,
+    /// Per genotype: whether `regs` holds a completed run of the right-hand-side
+    /// program at the inputs it holds.
+    rhs_valid: Vec<bool>,
     jregs: Vec<Vec<f64>>,
     drugs: Vec<f64>,
     /// A species or population more negative than this is a failure.
@@ -123,6 +126,7 @@ impl<'a> PopulationSystem<'a> {
             birth_rows: Vec::new(),
             death_rows: Vec::new(),
             regs: bound.genotypes.iter().map(|g| g.rhs.workspace()).collect(),
+            rhs_valid: vec![false; model.genotypes.len()],
             jregs: bound
                 .genotypes
                 .iter()
@@ -384,18 +388,29 @@ impl<'a> PopulationSystem<'a> {
     }
 
     /// Load genotype g's inputs and run its right-hand-side program; returns
-    /// (division, death). Rates are left in the register file.
+    /// (division, death). Rates are left in the register file. When the register
+    /// file already holds a run at these inputs (a Rosenbrock step's Jacobian comes
+    /// right after the right-hand side at the same state), the run is skipped: the
+    /// program is a pure function of its inputs.
     #[inline]
     fn run_genotype(&mut self, g: usize, t: f64, y: &[f64]) -> (f64, f64) {
         let n = self.bound.n_species;
         let nd = self.bound.n_drugs;
         let s = n + 1;
         let regs = &mut self.regs[g];
-        regs[..n].copy_from_slice(&y[g * s..g * s + n]);
-        regs[n..n + nd].copy_from_slice(&self.drugs);
-        regs[n + nd] = t;
         let p = &self.bound.genotypes[g].rhs;
-        p.run(regs);
+        let x = &y[g * s..g * s + n];
+        let same = self.rhs_valid[g]
+            && regs[..n] == *x
+            && regs[n..n + nd] == self.drugs[..]
+            && regs[n + nd] == t;
+        if !same {
+            regs[..n].copy_from_slice(x);
+            regs[n..n + nd].copy_from_slice(&self.drugs);
+            regs[n + nd] = t;
+            p.run(regs);
+            self.rhs_valid[g] = true;
+        }
         (p.output(regs, n), p.output(regs, n + 1))
     }
 
@@ -452,6 +467,8 @@ impl OdeSystem for PopulationSystem<'_> {
         } else {
             0
         });
+        // Every genotype's program runs below, at the inputs left in its registers.
+        self.rhs_valid.fill(true);
         let genotypes = self.regs.iter_mut().zip(&self.bound.genotypes);
         for (g, ((regs, bg), yg)) in genotypes.zip(y[..pop].chunks_exact(s)).enumerate() {
             let (x, cells) = (&yg[..n], yg[n]);
