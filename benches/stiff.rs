@@ -1,7 +1,7 @@
 //! Stiff ODE benchmark: work-precision tables and the libRoadRunner comparison.
 //!
-//! Printed first (the numbers docs/performance.md keeps), each row the best of
-//! several runs of one simulation on one thread (model loading excluded), its
+//! Printed first (the numbers docs/performance.md keeps), each row the best CPU time
+//! of several runs of one simulation on one thread (model loading excluded), its
 //! largest relative error against a reference, and its work counters:
 //!
 //! 1. The Bari test set (ROBER, HIRES, OREGO, POLLU; `engine::ode::testset`):
@@ -23,7 +23,6 @@
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use nalgebra::DMatrix;
@@ -52,14 +51,30 @@ fn rtols() -> Vec<f64> {
     }
 }
 
-/// Best wall time of `f` over repeated runs (at least 3, until 0.3 s in total).
+/// CPU time of the calling thread, in seconds. Timings are CPU, not wall, time: on a
+/// machine shared with other builds a run of tens of milliseconds is preempted and
+/// its wall time inflated several-fold while a sub-millisecond run is not, which
+/// skewed ratios between long and short runs; `benches/roadrunner/compare.py` times
+/// libRoadRunner the same way (`time.thread_time`).
+fn thread_cpu_seconds() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; the clock id is a Linux constant.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
+    ts.tv_sec as f64 + 1e-9 * ts.tv_nsec as f64
+}
+
+/// Best CPU time of `f` over repeated runs (at least 3, until 0.3 s in total).
 fn best_of<T>(mut f: impl FnMut() -> T) -> (f64, T) {
     let (mut best, mut total, mut reps) = (f64::INFINITY, 0.0, 0);
     let mut last = None;
     while reps < 3 || (total < 0.3 && reps < 200) {
-        let t = Instant::now();
+        let t = thread_cpu_seconds();
         let r = f();
-        let s = t.elapsed().as_secs_f64();
+        let s = thread_cpu_seconds() - t;
         best = best.min(s);
         total += s;
         reps += 1;
