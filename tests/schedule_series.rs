@@ -156,7 +156,11 @@ cap = "60 mg/kg"
     let plan = DosePlan::new(&s);
     assert_eq!(plan.arm_dose(0, h(11.0)), 20.0, "latest bolus");
     assert_eq!(plan.arm_dose(0, h(15.0)), 0.0, "holiday");
-    assert_eq!(plan.arm_dose(0, h(3.0)), 50.0, "the loading dose is the latest");
+    assert_eq!(
+        plan.arm_dose(0, h(3.0)),
+        50.0,
+        "the loading dose is the latest"
+    );
 }
 
 #[test]
@@ -205,8 +209,12 @@ every = "3.5d"
 #[test]
 fn the_dose_spec_escalates_concentrations_too() {
     let m = minimal();
-    let ev = parse_dose_spec(&m, "tki=0.5uM@72h,x2,escalate_every=2,cap=1.5uM", 24.0 * 30.0)
-        .unwrap();
+    let ev = parse_dose_spec(
+        &m,
+        "tki=0.5uM@72h,x2,escalate_every=2,cap=1.5uM",
+        24.0 * 30.0,
+    )
+    .unwrap();
     let v: Vec<f64> = ev
         .iter()
         .map(|e| match e.kind {
@@ -235,11 +243,7 @@ fn drug_quantities_are_set_like_parameters() {
     assert_eq!(p[m.param_index("k_erode").unwrap()], 0.01);
     let pk = m.drugs[0].in_vivo.unwrap();
     assert_eq!((pk.half_life, pk.volume), (16.0, 2.5));
-    let e = m
-        .effects
-        .iter()
-        .find(|e| e.name == "hdaci_effect")
-        .unwrap();
+    let e = m.effects.iter().find(|e| e.name == "hdaci_effect").unwrap();
     assert_eq!(e.ic50.as_const(), Some(20.0));
     // The exposure follows: twice the concentration (half the volume), half the decay.
     let bolus = |x: &mut Exposure, m: &CompiledModel| {
@@ -257,7 +261,10 @@ fn drug_quantities_are_set_like_parameters() {
     let (mut a, mut b) = (base, Exposure::new(&m));
     let before = bolus(&mut a, &minimal());
     let after = bolus(&mut b, &m);
-    assert!((after / before - 2.0 * 2.0).abs() < 1e-9, "{before} {after}");
+    assert!(
+        (after / before - 2.0 * 2.0).abs() < 1e-9,
+        "{before} {after}"
+    );
     let err = |s: &str| {
         apply_sets_checked(&mut minimal(), &[s.to_string()], true)
             .unwrap_err()
@@ -336,12 +343,12 @@ fn a_sweep_varies_a_drug_half_life_and_ignores_extra_columns() {
         .to_string();
     assert!(e.contains("give `lo`"), "{e}");
     // A parameter column twice is an error.
-    let text = sweep_file(
-        dir.path(),
-        "drug.tki.half_life,drug.tki.half_life\n2,3\n",
-    );
+    let text = sweep_file(dir.path(), "drug.tki.half_life,drug.tki.half_life\n2,3\n");
     let e = load_model_sweep_str(&path, text, &LoadOptions::default())
         .unwrap_err()
         .to_string();
-    assert!(e.contains("two columns are named `drug.tki.half_life`"), "{e}");
+    assert!(
+        e.contains("two columns are named `drug.tki.half_life`"),
+        "{e}"
+    );
 }

@@ -149,22 +149,22 @@ impl DrugArmDef {
         }
     }
 
-    /// Offset of the first series key written on the arm itself, if any.
-    pub fn own_series_at(&self) -> Option<usize> {
+    /// The first series key written on the arm itself and its offset, if any.
+    pub fn own_series_at(&self) -> Option<(&'static str, usize)> {
         let b = self.own_series();
         [
-            b.dose.map(|v| v.span().start),
-            b.days.map(|v| v.span().start),
-            b.every.map(|v| v.span().start),
-            b.times.map(|v| v.span().start),
-            b.after.map(|v| v.span().start),
-            b.escalate.map(|v| v.span().start),
-            b.escalate_every.map(|v| v.span().start),
-            b.cap.map(|v| v.span().start),
+            ("dose", b.dose.map(|v| v.span().start)),
+            ("days", b.days.map(|v| v.span().start)),
+            ("every", b.every.map(|v| v.span().start)),
+            ("times", b.times.map(|v| v.span().start)),
+            ("after", b.after.map(|v| v.span().start)),
+            ("escalate", b.escalate.map(|v| v.span().start)),
+            ("escalate_every", b.escalate_every.map(|v| v.span().start)),
+            ("cap", b.cap.map(|v| v.span().start)),
         ]
         .into_iter()
-        .flatten()
-        .min()
+        .filter_map(|(k, at)| at.map(|at| (k, at)))
+        .min_by_key(|&(_, at)| at)
     }
 }
 

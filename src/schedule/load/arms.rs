@@ -27,7 +27,15 @@ impl Cx<'_> {
             ),
             ("ladder", a.ladder.as_ref().map(|s| s.span().start)),
             ("adaptive", a.adaptive.as_ref().map(|s| s.span().start)),
-            ("dose", a.own_series_at()),
+            (
+                "dose",
+                a.dose.as_ref().map(|s| s.span().start).or_else(|| {
+                    let other = a.concentration.is_some() || a.ladder.is_some();
+                    (!other && a.adaptive.is_none())
+                        .then(|| a.own_series_at().map(|(_, at)| at))
+                        .flatten()
+                }),
+            ),
             ("bolus", a.bolus.as_ref().map(|s| s.span().start)),
         ]
         .into_iter()
@@ -85,6 +93,16 @@ impl Cx<'_> {
                 ))
             }
             _ => {}
+        }
+
+        if key != "dose" {
+            if let Some((k, at)) = a.own_series_at() {
+                return Err(self.err(
+                    at,
+                    &field(k),
+                    format!("`{k}` belongs to an in vivo `dose` (a bolus series)"),
+                ));
+            }
         }
 
         // Window.
