@@ -112,7 +112,8 @@ pub struct DrugArmDef {
     #[serde(default)]
     pub adaptive: Option<Spanned<AdaptiveDef>>,
     /// In vivo: one bolus series written on the arm itself (the keys of
-    /// [`BolusDef`]; see [`DrugArmDef::own_series`]) ...
+    /// [`BolusDef`]; see [`DrugArmDef::own_series`]; repeated here because
+    /// `#[serde(flatten)]` would lose the spans and `deny_unknown_fields`) ...
     #[serde(default)]
     pub dose: Option<Spanned<String>>,
     #[serde(default)]
