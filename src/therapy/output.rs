@@ -14,7 +14,7 @@ use super::types::{Summary, TherapyOptions, TherapyResult};
 use crate::compile::CompiledModel;
 use crate::engine::ode::{Column, SolverStats};
 use crate::output::atomic::write_atomic;
-use crate::output::manifest::{command_line, write_json, VERSION};
+use crate::output::manifest::{model_ref, schedule_ref, write_json, Manifest};
 use crate::output::plot::PlotError;
 use crate::schedule::Schedule;
 
@@ -194,19 +194,9 @@ pub fn write_ic50(
     .map_err(io_err(path))
 }
 
+/// What `manifest.json` holds for a therapy run, inside the common envelope.
 #[derive(Serialize)]
-struct FileRef<'a> {
-    name: &'a str,
-    path: &'a str,
-    sha256: &'a str,
-}
-
-#[derive(Serialize)]
-struct Manifest<'a> {
-    resloop_version: &'static str,
-    command_line: Vec<String>,
-    model: FileRef<'a>,
-    schedule_file: FileRef<'a>,
+struct TherapyRun<'a> {
     /// The checked schedule as the run used it (times in the model's unit).
     schedule: &'a Schedule,
     parameters: Vec<(&'a str, f64)>,
@@ -219,8 +209,6 @@ struct Manifest<'a> {
     /// Replicates of a stochastic engine together.
     ensemble: Option<&'a EnsembleSummary>,
     warnings: &'a [String],
-    wall_seconds: f64,
-    outputs: &'a [String],
 }
 
 /// Write every output of a run into `out` (created if needed). Returns the files
@@ -275,19 +263,7 @@ pub fn write_run(
         .params
         .clone()
         .unwrap_or_else(|| model.param_values());
-    let manifest = Manifest {
-        resloop_version: VERSION,
-        command_line: command_line(),
-        model: FileRef {
-            name: &model.meta.name,
-            path: &model.meta.path,
-            sha256: &model.meta.sha256,
-        },
-        schedule_file: FileRef {
-            name: &schedule.name,
-            path: &schedule.path,
-            sha256: &schedule.sha256,
-        },
+    let run = TherapyRun {
         schedule,
         parameters: model
             .params
@@ -302,12 +278,12 @@ pub fn write_run(
         summary: &r.summary,
         ensemble: ensemble.as_ref(),
         warnings: &r.warnings,
-        wall_seconds: r.wall_seconds,
-        outputs: &outputs,
     };
+    let inputs = vec![model_ref(model), schedule_ref(schedule)];
+    let manifest = Manifest::new(inputs, run, Some(r.wall_seconds), outputs.clone());
     // The manifest is written last: its presence marks a complete folder.
     let p = out.join("manifest.json");
-    write_json(&p, &manifest).map_err(io_err(&p))?;
+    manifest.write(&p).map_err(io_err(&p))?;
     outputs.push("manifest.json".to_string());
     Ok(outputs)
 }
