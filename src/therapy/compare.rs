@@ -9,12 +9,13 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::ensemble::{quantile, EnsembleSummary};
-use super::output::{num, write_run, OutputError};
+use super::output::{write_run, OutputError};
 use super::plot::CompareFigure;
 use super::types::{Summary, TherapyOptions, TherapyResult};
 use crate::compile::CompiledModel;
 use crate::output::atomic::write_atomic;
 use crate::output::manifest::{model_ref, schedule_ref, Manifest};
+use crate::output::timeline::csv_number as num;
 use crate::schedule::Schedule;
 
 /// The table: a header and one row of cells per run, in the order given.
