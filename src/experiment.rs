@@ -18,11 +18,11 @@ use crate::engine::population::{HybridSettings, Mode, PopulationEngine};
 use crate::engine::{Engine, EngineKind};
 use crate::limits::{check, Limit, LimitExceeded};
 use crate::model::ModelError;
-use crate::output::manifest::{command_line, write_json, VERSION};
+use crate::output::manifest::{model_ref, Manifest};
 use crate::output::plot::PlotError;
 use crate::output::timeline::write_timeline_csv;
 use crate::output::timeline_plot::TimelineFigure;
-use crate::pkpd::{parse_dose_spec, DoseEvent, DoseSpecError};
+use crate::pkpd::{parse_dose_spec, DoseEvent, DoseSpecError, DrugQuantity};
 use crate::schedule::Schedule;
 use crate::therapy::{TherapyOptions, TherapyResult};
 
@@ -103,8 +103,9 @@ impl SimulateRequest {
 }
 
 /// Apply `PARAM=VALUE` changes to base parameter values; a value outside the bounds
-/// the model declares for the parameter is refused.
-pub fn apply_sets(model: &CompiledModel, sets: &[String]) -> Result<Vec<f64>, ExperimentError> {
+/// the model declares for the parameter is refused. A drug quantity
+/// (`drug.NAME.half_life`, ..., see [`DrugQuantity`]) changes the model itself.
+pub fn apply_sets(model: &mut CompiledModel, sets: &[String]) -> Result<Vec<f64>, ExperimentError> {
     apply_sets_checked(model, sets, false)
 }
 
@@ -112,16 +113,19 @@ pub fn apply_sets(model: &CompiledModel, sets: &[String]) -> Result<Vec<f64>, Ex
 /// `allow_out_of_bounds` (the bounds say where the model was calibrated and
 /// swept, not what is physically possible).
 pub fn apply_sets_checked(
-    model: &CompiledModel,
+    model: &mut CompiledModel,
     sets: &[String],
     allow_out_of_bounds: bool,
 ) -> Result<Vec<f64>, ExperimentError> {
-    apply_sets_onto(model, model.param_values(), sets, allow_out_of_bounds)
+    let values = model.param_values();
+    apply_sets_onto(model, values, sets, allow_out_of_bounds)
 }
 
-/// [`apply_sets_checked`] on given parameter values (e.g. a fact state's).
+/// [`apply_sets_checked`] on given parameter values (e.g. a fact state's). Drug
+/// quantities must be positive whatever `allow_out_of_bounds` says (the model file
+/// requires it).
 pub fn apply_sets_onto(
-    model: &CompiledModel,
+    model: &mut CompiledModel,
     mut values: Vec<f64>,
     sets: &[String],
     allow_out_of_bounds: bool,
@@ -135,12 +139,6 @@ pub fn apply_sets_onto(
             .split_once('=')
             .ok_or_else(|| fail("expected PARAM=VALUE".into()))?;
         let name = name.trim();
-        let i = model.param_index(name).ok_or_else(|| {
-            fail(format!(
-                "the model has no parameter `{name}`{}",
-                crate::expr::resolve::did_you_mean_among(name, model.param_names())
-            ))
-        })?;
         let x: f64 = v
             .trim()
             .parse()
@@ -148,6 +146,18 @@ pub fn apply_sets_onto(
         if !x.is_finite() {
             return Err(fail(format!("expected a finite value, found {x}")));
         }
+        if DrugQuantity::is_drug_name(name) {
+            DrugQuantity::parse(model, name)
+                .and_then(|q| q.set(model, x))
+                .map_err(fail)?;
+            continue;
+        }
+        let i = model.param_index(name).ok_or_else(|| {
+            fail(format!(
+                "the model has no parameter `{name}`{}",
+                crate::expr::resolve::did_you_mean_among(name, model.param_names())
+            ))
+        })?;
         if let (Some([lo, hi]), false) = (model.params[i].bounds, allow_out_of_bounds) {
             if !(lo..=hi).contains(&x) {
                 return Err(fail(format!(
@@ -200,12 +210,12 @@ pub fn scenario_plan(
     Ok((days, doses))
 }
 
-/// What a finished simulation wrote and measured.
+/// What a finished simulation wrote and measured: `manifest.json`.
+pub type RunManifest = Manifest<SimulateRun>;
+
+/// A simulation's settings and solver statistics, inside the common envelope.
 #[derive(Debug, Clone, Serialize)]
-pub struct RunManifest {
-    pub resloop_version: &'static str,
-    pub command_line: Vec<String>,
-    pub model: ModelRef,
+pub struct SimulateRun {
     pub days: f64,
     pub time_unit: String,
     pub parameters: indexmap::IndexMap<String, f64>,
@@ -217,15 +227,6 @@ pub struct RunManifest {
     pub solver: OdeOptions,
     pub stats: crate::engine::ode::SolverStats,
     pub columns: Vec<crate::engine::ode::Column>,
-    pub wall_seconds: f64,
-    pub outputs: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ModelRef {
-    pub name: String,
-    pub path: String,
-    pub sha256: String,
 }
 
 /// Everything prepared and checked, ready to run.
@@ -256,9 +257,9 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
     if let Some(c) = req.cells {
         crate::limits::check_positive("--cells", c)?;
     }
-    let model = compile_file(&req.model)?;
+    let mut model = compile_file(&req.model)?;
     let t_end = req.days * 24.0 / model.meta.time_unit.hours();
-    let params = apply_sets_checked(&model, &req.sets, req.allow_out_of_bounds)?;
+    let params = apply_sets_checked(&mut model, &req.sets, req.allow_out_of_bounds)?;
     let mut doses = Vec::new();
     for d in &req.doses {
         doses.extend(parse_dose_spec(&model, d, t_end)?);
@@ -374,14 +375,7 @@ pub fn run_simulate(
             .save(&out.join("timeline"))?;
         outputs.extend(["timeline.png".to_string(), "timeline.svg".to_string()]);
     }
-    let manifest = RunManifest {
-        resloop_version: VERSION,
-        command_line: command_line(),
-        model: ModelRef {
-            name: p.model.meta.name.clone(),
-            path: p.model.meta.path.clone(),
-            sha256: p.model.meta.sha256.clone(),
-        },
+    let run = SimulateRun {
         days: req.days,
         time_unit: p.model.meta.time_unit.symbol().to_string(),
         parameters: p
@@ -399,11 +393,15 @@ pub fn run_simulate(
         solver: p.options.clone(),
         stats: res.stats,
         columns: res.timeline.columns.clone(),
-        wall_seconds: res.wall_seconds,
-        outputs,
     };
+    let manifest = Manifest::new(
+        vec![model_ref(&p.model)],
+        run,
+        Some(res.wall_seconds),
+        outputs,
+    );
     let mpath = out.join("manifest.json");
-    write_json(&mpath, &manifest).map_err(io(&mpath))?;
+    manifest.write(&mpath).map_err(io(&mpath))?;
     Ok((manifest, res))
 }
 
@@ -489,8 +487,9 @@ impl Default for TherapySettings {
 }
 
 impl TherapySettings {
-    /// Check the settings against `model` and turn them into [`TherapyOptions`].
-    pub fn options(&self, model: &CompiledModel) -> Result<TherapyOptions, ExperimentError> {
+    /// Check the settings against `model` and turn them into [`TherapyOptions`]. A
+    /// `--set` of a drug quantity (`drug.NAME.half_life`, ...) changes `model`.
+    pub fn options(&self, model: &mut CompiledModel) -> Result<TherapyOptions, ExperimentError> {
         let method = Method::parse(&self.method).ok_or_else(|| {
             ExperimentError::Settings(format!(
                 "--method `{}`: expected {}",

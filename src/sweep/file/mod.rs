@@ -27,7 +27,8 @@ use crate::engine::ode::{Method, OdeOptions};
 use crate::engine::EngineKind;
 use crate::expr::resolve::did_you_mean_among;
 use crate::model::{load_file, parse_toml, ModelError, ModelErrorKind as K, SourceText};
-use crate::pkpd::parse_dose_spec;
+use crate::output::manifest::{model_ref, schedule_ref};
+use crate::pkpd::{parse_dose_spec, DrugQuantity};
 use crate::schedule::{Schedule, Setting};
 use crate::synergy::Method as SynergyMethod;
 use crate::therapy::TherapyOptions;
@@ -90,13 +91,12 @@ pub fn load_model_sweep_str(
             "a model sweep needs a [model] section naming the model `file` to simulate",
         ));
     };
-    let (model, model_path) = cx.model(&rm.file)?;
+    let (mut model, model_path) = cx.model(&rm.file)?;
     let mut inputs = vec![InputFile {
-        role: "model".into(),
         path: model_path.display().to_string(),
-        sha256: model.meta.sha256.clone(),
+        ..model_ref(&model)
     }];
-    let base = cx.base_params(&model, rm)?;
+    let base = cx.base_params(&mut model, rm)?;
     let schedule = cx.schedule_file(&model, raw.schedule.as_ref())?;
     let (days, dose_specs) = match &schedule {
         Some(s) => (s.duration * s.hours_per_unit / 24.0, Vec::new()),
@@ -106,11 +106,7 @@ pub fn load_model_sweep_str(
     let mut ode = cx.ode_options(rm, raw.schedule.as_ref(), t_end)?;
     ode.t_end = t_end;
     if let Some(s) = &schedule {
-        inputs.push(InputFile {
-            role: "schedule".into(),
-            path: s.path.clone(),
-            sha256: s.sha256.clone(),
-        });
+        inputs.push(schedule_ref(s));
     }
 
     let placeholders: Vec<(String, usize)> = dose_specs
@@ -125,12 +121,8 @@ pub fn load_model_sweep_str(
         if let Some(u) = unit {
             units.insert(spec.name.clone(), u);
         }
-        if let Target::Param(i) = target {
-            if let Some((k, _)) = rm
-                .set
-                .iter()
-                .find(|(k, _)| k.get_ref() == &model.params[i].name)
-            {
+        if target != Target::Dose {
+            if let Some((k, _)) = rm.set.iter().find(|(k, _)| k.get_ref() == &spec.name) {
                 return Err(cx.err(
                     k.span().start,
                     &format!("model.set.{}", k.get_ref()),
