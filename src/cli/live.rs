@@ -1,0 +1,43 @@
+//! `resloop live STORY.toml --out DIR`: the live teaching page of a story
+//! (`DIR/live.html`, one self-contained file: sliders rerun the model in the browser).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use resloop::report::{live, story};
+
+use super::common::say;
+
+/// File name of the page in its folder.
+pub const PAGE: &str = "live.html";
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Story file (`models/stories/<model>.toml`): the model, the drug alone, the drug
+    /// the combination adds, the key species and the loop-strength parameter.
+    pub story: PathBuf,
+    /// The parameter the "loop strength" slider moves (default: the story's
+    /// `loop_parameter`).
+    #[arg(long, value_name = "PARAM")]
+    pub loop_parameter: Option<String>,
+    /// Output directory (the page is `live.html` in it).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    let s = story::load(&a.story)?;
+    let spec = live::from_story(&s, a.loop_parameter.as_deref())?;
+    let page = live::page(&s, &spec).with_context(|| format!("story {}", a.story.display()))?;
+    let run = super::run_dir::begin(&a.out)?;
+    let path = run.path().join(PAGE);
+    resloop::output::atomic::write_atomic(&path, |w| w.write_all(page.as_bytes()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    super::common::finish(run, &format!("{} (live page)", s.spec.title))?;
+    say!(
+        "wrote {} ({} kB; open it in a browser, offline)",
+        a.out.join(PAGE).display(),
+        page.len() / 1024
+    );
+    Ok(())
+}
