@@ -390,3 +390,35 @@ fn lowering_matches_the_tree_walker_for_every_function() {
     }
     assert_eq!(checked, inputs.len() * exprs.len());
 }
+
+/// What the page takes from a story (no Node.js needed): loop A's xenograft rescue is
+/// ceritinib 50 mg/kg daily with panobinostat 5 mg/kg from day 77, the slider moves
+/// `w_me3_fb` over its bounds, and the page carries one generated function per
+/// genotype, its styles and scripts inline, nothing fetched.
+#[test]
+fn the_page_of_loop_a() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let s = story::load(&root.join("models/stories/mir34a_axl.toml")).unwrap();
+    let l = live::from_story(&s, None).unwrap();
+    assert_eq!((l.drug.name.as_str(), l.drug.kind), ("ceritinib", "bolus"));
+    assert_eq!(l.drug.dose, 50.0);
+    assert_eq!(l.interval, 1.0); // days, the model's time unit
+    let b = l.breaker.as_ref().unwrap();
+    assert_eq!((b.name.as_str(), b.dose), ("panobinostat", 5.0));
+    assert_eq!(l.breaker_start, 77.0);
+    assert_eq!(l.loop_parameter.name, "w_me3_fb");
+    assert_eq!((l.loop_parameter.min, l.loop_parameter.max), (0.0, 15.0));
+    let page = live::page(&s, &l).unwrap();
+    assert_eq!(
+        page.matches("function (y, o, c, t, p, out)").count(),
+        s.model.genotypes.len()
+    );
+    for remote in ["src=\"http", "href=\"http", "<link", "import("] {
+        assert!(
+            !page.contains(remote),
+            "the page fetches something: {remote}"
+        );
+    }
+    let other = live::from_story(&s, Some("k_me3")).unwrap();
+    assert_eq!(other.loop_parameter.name, "k_me3");
+}

@@ -17,10 +17,12 @@
 //! drug-free as the story's schedule says, under a regular schedule built from the
 //! sliders: the story's targeted drug at one dose every interval from day 0, and the
 //! loop breaker (the drug the combination schedule adds) at its dose on the same
-//! dosing days from the chosen day on. In vitro the dish is dosed by medium changes
-//! and drawn expanded (no passage, no crowding: passaging keeps a dish sub-confluent,
-//! as the story figure shows it); in vivo doses are mg/kg boluses through the model's
-//! one-compartment pharmacokinetics, with the host's growth and size limit.
+//! dosing days from the chosen day on. In vitro a medium change sets each drug's
+//! concentration and the culture grows up to the model's carrying capacity, as
+//! `simulate` runs it (no passages: a passaged dish's expanded count grows without
+//! bound and would take the figure's axis with it); in vivo doses are mg/kg boluses
+//! through the model's one-compartment pharmacokinetics, with the host's growth and
+//! size limit.
 
 pub mod js;
 
@@ -224,10 +226,7 @@ pub fn from_story(story: &Story, loop_parameter: Option<&str>) -> Result<Live, L
         duration,
         cells,
         equilibrate: c.equilibrate.unwrap_or(0.0),
-        carrying_capacity: match c.setting {
-            Setting::InVitro => None,
-            Setting::InVivo => c.host.carrying_capacity.or(m.carrying_capacity),
-        },
+        carrying_capacity: c.host.carrying_capacity.or(m.carrying_capacity),
         division_factor: c.host.division_factor,
         drug,
         breaker,

@@ -20,7 +20,8 @@ function slider(id, label, min, max, step, value, show, toValue) {
   Object.assign(input, { id, min, max, step });
   input.value = value;
   const out = row.querySelector(".value");
-  const s = { id, input, value: () => toValue(+input.value), update: () => { out.textContent = show(toValue(+input.value)); } };
+  // show(value, raw slider position) is the text beside the slider.
+  const s = { id, input, value: () => toValue(+input.value), update: () => { out.textContent = show(toValue(+input.value), +input.value); } };
   s.update();
   input.addEventListener("input", () => { s.update(); rerun(); });
   document.getElementById("controls").appendChild(row);
@@ -35,21 +36,21 @@ const sDose = slider("dose", `${L.drug.name} dose`, 0, 150, 1, Math.round((150 *
 // Interval in hours, 12 h steps, up to 4 times the story's (at least a week).
 const intH = L.interval * L.hours_per_unit;
 const sInt = slider("interval", L.setting === "in_vitro" ? "medium change every" : "dose every", 12, Math.max(4 * intH, 168), 12, Math.max(12, Math.round(intH / 12) * 12),
-  (v) => { const h = Math.round(v * L.hours_per_unit); return h % 24 === 0 ? `${h / 24} d` : `${h} h`; }, (h) => h / L.hours_per_unit);
+  (v, h) => (h % 24 === 0 ? `${h / 24} d` : `${h} h`), (h) => h / L.hours_per_unit);
 const P = L.loop_parameter;
 const sLoop = slider("loop", `loop strength (${P.name})`, P.min, P.max, (P.max - P.min) / 200 || 0.01, P.value,
   (v) => `${fmt(v)}${P.unit && P.unit !== "1" ? " " + P.unit : ""}`, (v) => v);
 sLoop.input.title = P.note;
 const durDays = Math.round(days(L.duration));
 const sStart = L.breaker ? slider("start", `${L.breaker.name} (${fmt(L.breaker.dose)} ${L.breaker.unit}) from day`, 0, durDays, 1, Math.min(durDays, Math.round(days(L.breaker_start))),
-  (d) => (d >= durDays ? "never" : `${d}`), (d) => d * DAY) : null;
+  (v, d) => (d >= durDays ? "never" : `${d}`), (d) => (d >= durDays ? Infinity : d * DAY)) : null;
 
 function settings() {
   return { dose: sDose.value(), interval: sInt.value(), loop: sLoop.value(), start: sStart ? sStart.value() : Infinity };
 }
 
 // ---- figure (SVG) ------------------------------------------------------------------
-const W = 960, LEFT = 70, RIGHT = 200, PW = W - LEFT - RIGHT;
+const W = 1000, LEFT = 70, RIGHT = 250, PW = W - LEFT - RIGHT;
 const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
 
 function niceTicks(lo, hi) {
@@ -62,7 +63,9 @@ function niceTicks(lo, hi) {
 
 // One panel: series [{label, colour, dashed, points: [[day, value]]}], optional
 // horizontal lines, bands [{from, to, label, colour}] (days), log or linear y.
-function panel(top, height, title, ylabel, log, series, hlines, bands) {
+// A log axis shows at most 12 decades and nothing below `floor` (less than a cell
+// means nothing in a population; the mean field still carries it).
+function panel(top, height, title, ylabel, log, series, hlines, bands, floor) {
   const xMax = days(L.duration);
   let vals = [];
   for (const s of series) for (const p of s.points) if (Number.isFinite(p[1]) && (!log || p[1] > 0)) vals.push(p[1]);
@@ -70,7 +73,7 @@ function panel(top, height, title, ylabel, log, series, hlines, bands) {
   let lo = Math.min(...vals), hi = Math.max(...vals);
   if (!vals.length) { lo = log ? 1 : 0; hi = log ? 10 : 1; }
   if (log) {
-    lo = Math.max(lo, hi * 1e-12);
+    lo = Math.max(lo, hi * 1e-12, floor || 0);
     lo = Math.pow(10, Math.floor(Math.log10(lo))); hi = Math.pow(10, Math.ceil(Math.log10(hi)));
     if (hi <= lo) hi = lo * 10;
   } else {
@@ -111,11 +114,11 @@ function draw(s, alone, combo) {
   if (breaker) bands.push({ from: days(Math.ceil(s.start / s.interval - 1e-9) * s.interval), to: days(L.duration), label: `${L.breaker.name} ${fmt(L.breaker.dose)} ${L.breaker.unit}`, colour: "#d4ecd4" });
   const hl = L.detection_cells ? [{ value: L.detection_cells, label: L.detection_label || `detection (${fmt(L.detection_cells)} cells)` }] : [];
   let svg = "", top = 40;
-  const cellsTitle = `Cells${L.setting === "in_vitro" ? " (expanded: as if no passage discarded any)" : " in the tumour"}`;
+  const cellsTitle = L.setting === "in_vitro" ? "Cells in the culture (never passaged)" : "Cells in the tumour";
   svg += panel(top, 260, cellsTitle, "cells", true, [
     { label: "drug alone", colour: COLOURS[0], points: cells(alone) },
     { label: withLabel, colour: COLOURS[2], dashed: true, points: cells(combo) },
-  ], hl, bands);
+  ], hl, bands, 1);
   top += 260 + 60;
   const units = [];
   L.species.forEach((i) => { if (!units.includes(M.species[i].unit)) units.push(M.species[i].unit); });
@@ -135,7 +138,7 @@ function draw(s, alone, combo) {
       ser.push({ label: `${g.name} (alone)`, colour: COLOURS[k % COLOURS.length], points: col(alone, k * st + n) });
       ser.push({ label: `${g.name} (${withLabel})`, colour: COLOURS[k % COLOURS.length], dashed: true, points: col(combo, k * st + n) });
     });
-    svg += panel(top, 170, `Cells of each genotype (mean field); solid: drug alone, dashed: ${withLabel}`, "cells", true, ser, [], []);
+    svg += panel(top, 170, `Cells of each genotype (mean field); solid: drug alone, dashed: ${withLabel}`, "cells", true, ser, [], [], 0.5);
     top += 170 + 60;
   }
   svg += `<text class="tick" x="${LEFT + PW / 2}" y="${top - 30}" text-anchor="middle">time (days)</text>`;
