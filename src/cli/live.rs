@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use resloop::output::manifest::{model_ref, schedule_ref, FileRef, Manifest};
 use resloop::report::{live, story};
 
 use super::common::say;
@@ -33,24 +34,22 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let path = run.path().join(PAGE);
     resloop::output::atomic::write_atomic(&path, |w| w.write_all(page.as_bytes()))
         .with_context(|| format!("cannot write {}", path.display()))?;
-    // What the page was made from, as every run folder records it.
-    let manifest = serde_json::json!({
-        "resloop_version": resloop::output::manifest::VERSION,
-        "command_line": resloop::output::manifest::command_line(),
-        "story_file": a.story.display().to_string(),
-        "model": s.model.meta.name,
-        "model_sha256": s.model.meta.sha256,
-        "schedules": [[s.alone.name, s.alone.sha256], [s.combination.name, s.combination.sha256]],
-        "page": {"file": PAGE, "rtol": live::PAGE_RTOL, "atol": live::PAGE_ATOL,
+    // What the page was made from, in the envelope every manifest shares.
+    let inputs = vec![
+        FileRef::read("story", &a.story)?,
+        model_ref(&s.model),
+        schedule_ref(&s.alone),
+        schedule_ref(&s.combination),
+    ];
+    let body = serde_json::json!({
+        "page": {"rtol": live::PAGE_RTOL, "atol": live::PAGE_ATOL,
                  "points": live::PAGE_POINTS, "live": spec},
-        "outputs": [PAGE, "manifest.json"],
     });
+    let outputs = vec![PAGE.to_string(), "manifest.json".to_string()];
     let mp = run.path().join("manifest.json");
-    resloop::output::atomic::write_atomic(&mp, |w| {
-        serde_json::to_writer_pretty(&mut *w, &manifest)?;
-        writeln!(w)
-    })
-    .with_context(|| format!("cannot write {}", mp.display()))?;
+    Manifest::new(inputs, body, None, outputs)
+        .write(&mp)
+        .with_context(|| format!("cannot write {}", mp.display()))?;
     super::common::finish(run, &format!("{} (live page)", s.spec.title))?;
     say!(
         "wrote {} ({} kB; open it in a browser, offline)",
