@@ -116,7 +116,8 @@ fn story_error(story: &Story, message: impl Into<String>) -> LiveError {
 
 /// The arm of `drug` in `s`, dosed as the page doses it: the highest concentration
 /// of an in vitro regimen (a ladder's top step, an adaptive rule's cap), the mg/kg of
-/// a bolus regimen; and its interval (in vivo: a week over its dosing days).
+/// a bolus regimen (its largest first dose); and, in vivo, its mean interval between
+/// doses (model time units).
 fn arm_dose(m: &CompiledModel, a: &DrugArm) -> (LiveDrug, Option<f64>) {
     let drug = &m.drugs[a.drug];
     let (kind, dose, unit, interval) = match &a.regimen {
@@ -128,15 +129,17 @@ fn arm_dose(m: &CompiledModel, a: &DrugArm) -> (LiveDrug, Option<f64>) {
             None,
         ),
         Regimen::Adaptive(r) => ("set", r.cap, drug.unit.symbol(), None),
-        Regimen::Bolus {
-            mg_per_kg,
-            weekdays,
-        } => (
-            "bolus",
-            *mg_per_kg,
-            "mg/kg",
-            Some(7.0 / weekdays.len().max(1) as f64),
-        ),
+        Regimen::Bolus { series } => {
+            // Doses per time unit over every series (a weekday pattern is one series
+            // per dosing day, each weekly).
+            let rate: f64 = series.iter().map(|x| 1.0 / x.every).sum();
+            (
+                "bolus",
+                series.iter().map(|x| x.mg_per_kg).fold(0.0, f64::max),
+                "mg/kg",
+                (rate > 0.0).then(|| 1.0 / rate),
+            )
+        }
     };
     (
         LiveDrug {
@@ -185,7 +188,7 @@ pub fn from_story(story: &Story, loop_parameter: Option<&str>) -> Result<Live, L
     };
     let interval = match a.setting {
         Setting::InVitro => a.culture.refresh_every.unwrap_or(72.0 / a.hours_per_unit),
-        Setting::InVivo => bolus_interval.unwrap_or(1.0) / day,
+        Setting::InVivo => bolus_interval.unwrap_or(1.0 / day),
     };
     let name = loop_parameter
         .map(str::to_string)
