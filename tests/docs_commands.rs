@@ -109,6 +109,26 @@ fn tutorial_runs_as_written() {
     run_all("docs/tutorial.md", "resloop ");
 }
 
+/// Every figure the tutorial embeds is in the repository.
+#[test]
+fn tutorial_figures_exist() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(root.join("docs/tutorial.md")).unwrap();
+    let figures: Vec<&str> = text
+        .split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split(')').next())
+        .filter(|l| l.ends_with(".png"))
+        .collect();
+    assert!(figures.len() >= 5, "{figures:?}");
+    for f in figures {
+        assert!(
+            root.join("docs").join(f).is_file(),
+            "docs/tutorial.md embeds {f}, which is missing"
+        );
+    }
+}
+
 #[test]
 fn command_extraction() {
     let t = "```sh\nresloop a --x 'p=1@2h' \\\n    --out out/x\nresloop b # note\n```\nresloop c\n";

@@ -158,6 +158,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
                 "--out".into(),
                 s(&out.join("story")),
             ])?;
+            step(vec![
+                "live".into(),
+                s(&story),
+                "--out".into(),
+                s(&out.join("live")),
+            ])?;
         }
         let fp = resloop::experiment::facts_path(f);
         if fp.is_file() {
@@ -180,6 +186,10 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             links: ["story", "scenario", "validate", "compare", "checkerboard"]
                 .into_iter()
                 .map(page)
+                .chain([(
+                    "live page (sliders)".to_string(),
+                    format!("{}/live/{}", m.meta.name, super::live::PAGE),
+                )])
                 .collect(),
         });
         let scheds = schedules_of(&a.models, &m.meta.name);

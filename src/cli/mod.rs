@@ -9,6 +9,7 @@ mod compare;
 mod demo;
 mod export;
 mod import;
+mod live;
 mod run_dir;
 mod simulate;
 mod story;
@@ -67,6 +68,8 @@ enum Command {
     Demo(demo::Args),
     /// The teaching figure of a model: drug alone against drug + loop breaker (a story file).
     Story(story::Args),
+    /// The live teaching page of a story: sliders rerun the model in the browser (one offline HTML file).
+    Live(live::Args),
     /// Run a parameter sweep of a model (all points, or one shard with --shard i/N).
     Sweep(sweep::SweepArgs),
     /// Combine the shard directories of one sweep, checking every point is present once.
@@ -122,6 +125,7 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
         Command::Abm(a) => abm::run(a),
         Command::Demo(a) => demo::run(a),
         Command::Story(a) => story::run(a),
+        Command::Live(a) => live::run(a),
         Command::Sweep(a) => sweep::run_sweep_cmd(a),
         Command::Merge(a) => sweep::run_merge(a),
         Command::Sensitivity(a) => sweep::run_sensitivity(a),

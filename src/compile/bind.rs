@@ -67,22 +67,8 @@ impl BoundModel {
         let genotypes = model
             .genotypes
             .iter()
-            .map(|g| {
-                let mut p = base.to_vec();
-                // A child inherits its ancestors' overrides, nearest ancestor last.
-                let mut chain = Vec::new();
-                let mut cur = Some(g);
-                while let Some(x) = cur {
-                    chain.push(x);
-                    cur = x.parent.map(|i| &model.genotypes[i]);
-                }
-                for x in chain.iter().rev() {
-                    for &(i, v) in &x.overrides {
-                        p[i] = v;
-                    }
-                }
-                bind_genotype(model, p, &g.name)
-            })
+            .enumerate()
+            .map(|(g, gt)| bind_genotype(model, lineage_params(model, base, g, |v| v), &gt.name))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(BoundModel {
             n_species: model.species.len(),
@@ -101,11 +87,114 @@ impl BoundModel {
     }
 }
 
+/// The parameters of genotype `g`: `base` with the overrides of its lineage on top
+/// (a child inherits its ancestors' overrides, nearest ancestor last); `value` turns
+/// an override into a `T` (the identity for numbers, a constant for expressions).
+pub fn lineage_params<T: Clone>(
+    model: &CompiledModel,
+    base: &[T],
+    g: usize,
+    value: impl Fn(f64) -> T,
+) -> Vec<T> {
+    let mut p = base.to_vec();
+    let mut chain = Vec::new();
+    let mut cur = Some(&model.genotypes[g]);
+    while let Some(x) = cur {
+        chain.push(x);
+        cur = x.parent.map(|i| &model.genotypes[i]);
+    }
+    for x in chain.iter().rev() {
+        for &(i, v) in &x.overrides {
+            p[i] = value(v);
+        }
+    }
+    p
+}
+
+/// Drug effects, the parameters they scale and observables inlined into a model's
+/// expressions, which then read only species, drugs, time and whatever parameter the
+/// caller left free: `params[i]` stands for parameter i (its value as a constant
+/// when binding; a variable for a front end that changes it live, the teaching page).
+pub struct Inliner {
+    effects: Vec<Expr>,
+    params: Vec<Expr>,
+    observables: Vec<Expr>,
+}
+
+impl Inliner {
+    pub fn new(model: &CompiledModel, params: &[Expr]) -> Inliner {
+        let effects: Vec<Expr> = model
+            .effects
+            .iter()
+            .map(|e| effect_expr(e, params))
+            .collect();
+        // Each parameter becomes its value, times (1 - E) or (1 + E) for every effect scaling it.
+        let scaled: Vec<Expr> = (0..params.len())
+            .map(|i| {
+                model
+                    .effects
+                    .iter()
+                    .zip(&effects)
+                    .filter(|(e, _)| e.scales == Some(i))
+                    .fold(params[i].clone(), |acc, (e, ex)| {
+                        let factor = match e.mode {
+                            EffectMode::Inhibit => Expr::sub(Expr::c(1.0), ex.clone()),
+                            EffectMode::Activate => Expr::add(Expr::c(1.0), ex.clone()),
+                        };
+                        Expr::mul(acc, factor)
+                    })
+                    .simplify()
+            })
+            .collect();
+        let mut inl = Inliner {
+            effects,
+            params: scaled,
+            observables: Vec::new(),
+        };
+        inl.observables = model
+            .observables
+            .iter()
+            .map(|o| o.expr.substitute(&|v| inl.base(v)))
+            .collect();
+        inl
+    }
+
+    fn base(&self, v: Var) -> Option<Expr> {
+        match v {
+            Var::Param(i) => Some(self.params[i].clone()),
+            Var::Effect(i) => Some(self.effects[i].clone()),
+            _ => None,
+        }
+    }
+
+    /// `e` with parameters, effects and observables inlined, simplified.
+    pub fn inline(&self, e: &Expr) -> Expr {
+        e.substitute(&|v| match v {
+            Var::Observable(i) => Some(self.observables[i].clone()),
+            other => self.base(other),
+        })
+    }
+
+    /// The observables, inlined.
+    pub fn observables(&self) -> &[Expr] {
+        &self.observables
+    }
+
+    /// The right-hand side of one genotype's cell: every species' rate, then the
+    /// division and the death rate (the outputs of [`BoundGenotype::rhs`]).
+    pub fn rhs(&self, model: &CompiledModel) -> Vec<Expr> {
+        let mut v: Vec<Expr> = model.species.iter().map(|s| self.inline(&s.rate)).collect();
+        v.push(self.inline(&model.division));
+        v.push(self.inline(&model.death));
+        v
+    }
+}
+
 /// The effect formula with parameters substituted: `emax * hill(C, ic50, h)`.
-fn effect_expr(e: &Effect, params: &[f64]) -> Expr {
+fn effect_expr(e: &Effect, params: &[Expr]) -> Expr {
     let bind = |x: &Expr| {
         x.substitute(&|v| match v {
-            Var::Param(i) => Some(Expr::c(params[i])),
+            Var::Param(i) => Some(params[i].clone()),
             _ => None,
         })
     };
@@ -121,50 +210,11 @@ fn bind_genotype(
     params: Vec<f64>,
     genotype: &str,
 ) -> Result<BoundGenotype, BindError> {
-    let effects: Vec<Expr> = model
-        .effects
-        .iter()
-        .map(|e| effect_expr(e, &params))
-        .collect();
-    // Each parameter becomes its value, times (1 - E) or (1 + E) for every effect scaling it.
-    let param_exprs: Vec<Expr> = (0..params.len())
-        .map(|i| {
-            model
-                .effects
-                .iter()
-                .zip(&effects)
-                .filter(|(e, _)| e.scales == Some(i))
-                .fold(Expr::c(params[i]), |acc, (e, ex)| {
-                    let factor = match e.mode {
-                        EffectMode::Inhibit => Expr::sub(Expr::c(1.0), ex.clone()),
-                        EffectMode::Activate => Expr::add(Expr::c(1.0), ex.clone()),
-                    };
-                    Expr::mul(acc, factor)
-                })
-                .simplify()
-        })
-        .collect();
-    let base_sub = |v: Var| match v {
-        Var::Param(i) => Some(param_exprs[i].clone()),
-        Var::Effect(i) => Some(effects[i].clone()),
-        _ => None,
-    };
-    let observables: Vec<Expr> = model
-        .observables
-        .iter()
-        .map(|o| o.expr.substitute(&base_sub))
-        .collect();
-    let full_sub = |v: Var| match v {
-        Var::Observable(i) => Some(observables[i].clone()),
-        other => base_sub(other),
-    };
-    let mut rhs_exprs: Vec<Expr> = model
-        .species
-        .iter()
-        .map(|s| s.rate.substitute(&full_sub))
-        .collect();
-    rhs_exprs.push(model.division.substitute(&full_sub));
-    rhs_exprs.push(model.death.substitute(&full_sub));
+    let constants: Vec<Expr> = params.iter().map(|&v| Expr::c(v)).collect();
+    let inl = Inliner::new(model, &constants);
+    let observables = inl.observables().to_vec();
+    let full_sub = |e: &Expr| inl.inline(e);
+    let rhs_exprs = inl.rhs(model);
 
     let n = model.species.len();
     let nd = model.drugs.len();
@@ -193,23 +243,19 @@ fn bind_genotype(
             }
         }
     }
-    let mut trigger_exprs: Vec<Expr> = model
-        .events
-        .iter()
-        .map(|e| e.trigger.substitute(&full_sub))
-        .collect();
+    let mut trigger_exprs: Vec<Expr> = model.events.iter().map(|e| full_sub(&e.trigger)).collect();
     trigger_exprs.extend(model.events.iter().map(|e| match &e.priority {
-        Some(p) => p.substitute(&full_sub),
+        Some(p) => full_sub(p),
         None => Expr::c(f64::NEG_INFINITY),
     }));
     trigger_exprs.extend(model.events.iter().map(|e| match &e.delay {
-        Some(d) => d.substitute(&full_sub),
+        Some(d) => full_sub(d),
         None => Expr::c(0.0),
     }));
     let assign_exprs: Vec<Expr> = model
         .events
         .iter()
-        .flat_map(|e| e.assignments.iter().map(|(_, x)| x.substitute(&full_sub)))
+        .flat_map(|e| e.assignments.iter().map(|(_, x)| full_sub(x)))
         .collect();
     Ok(BoundGenotype {
         triggers: Program::compile(&trigger_exprs, n + nd + 1, &slot)?,

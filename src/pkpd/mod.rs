@@ -97,6 +97,18 @@ impl Exposure {
         self.level.len()
     }
 
+    /// Drug `i`'s exposure constants: the concentration one mg/kg bolus adds (`None`
+    /// without in vivo pharmacokinetics), the in vivo elimination rate and the in vitro
+    /// medium decay rate (per model time unit). For a front end that replays doses
+    /// itself (the teaching page) with the same arithmetic as [`Exposure::apply`].
+    pub fn constants(&self, i: usize) -> (Option<f64>, f64, f64) {
+        (
+            self.bolus_scale[i],
+            self.in_vivo_decay[i],
+            self.in_vitro_decay[i],
+        )
+    }
+
     /// Concentration of drug `i` at time `t` (>= its last event).
     #[inline]
     pub fn concentration(&self, i: usize, t: f64) -> f64 {

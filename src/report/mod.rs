@@ -15,6 +15,7 @@
 pub mod explorer;
 pub mod html;
 pub mod index;
+pub mod live;
 pub mod story;
 
 use std::collections::BTreeMap;

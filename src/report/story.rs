@@ -48,6 +48,10 @@ pub struct StorySpec {
     /// What the detection line stands for (its label).
     #[serde(default)]
     pub detection_label: Option<String>,
+    /// The parameter that sets how strongly the loop feeds back: the "loop strength"
+    /// slider of the live teaching page (`resloop live`; optional).
+    #[serde(default)]
+    pub loop_parameter: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,6 +140,17 @@ pub fn load(path: &Path) -> Result<Story, StoryError> {
                 )
             })?;
         species.push(i);
+    }
+    if let Some(p) = &spec.loop_parameter {
+        if model.param_index(p).is_none() {
+            return Err(field(
+                "loop_parameter",
+                format!(
+                    "the model has no parameter `{p}`{}",
+                    crate::expr::resolve::did_you_mean_among(p, model.param_names())
+                ),
+            ));
+        }
     }
     if let Some(d) = spec.detection_cells {
         if !(d.is_finite() && d > 0.0) {

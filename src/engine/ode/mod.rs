@@ -22,7 +22,7 @@ pub use population::{PopulationSystem, ACC_PER_GENOTYPE, ACC_VARIANCE};
 pub use rodas::{Rodas, RodasTableau, RODAS4, RODAS5P};
 pub use rosenbrock::Rosenbrock23;
 pub use run::{
-    default_negative_tolerance, timeline_columns, total_cells, Captured, GenotypeReading, OdeRun,
-    RowRecorder, RunSettings,
+    default_negative_tolerance, rescale_cells, timeline_columns, total_cells, Captured,
+    GenotypeReading, OdeRun, RowRecorder, RunSettings,
 };
 pub use solver::{Method, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats, StepLimit};

@@ -422,6 +422,17 @@ pub fn total_cells(y: &[f64], stride: usize) -> f64 {
     y.chunks_exact(stride).map(|g| g[stride - 1]).sum()
 }
 
+/// Scale every genotype's cells of a state so that they add up to `total` (a state
+/// with no cells, or infinitely many, is left as it is).
+pub fn rescale_cells(y: &mut [f64], stride: usize, total: f64) {
+    let now = total_cells(y, stride);
+    if now > 0.0 && now.is_finite() {
+        for g in y.chunks_exact_mut(stride) {
+            g[stride - 1] *= total / now;
+        }
+    }
+}
+
 /// Evaluates observables and fate rates at a state, for timeline rows and readouts.
 pub struct RowRecorder<'a> {
     model: &'a CompiledModel,

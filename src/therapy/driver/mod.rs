@@ -25,7 +25,7 @@ use crate::assay::{self, AssaySettings, DoseResponse};
 use crate::compile::{BoundModel, CompiledModel};
 use crate::engine::agent::as_engine::AgentEngine;
 use crate::engine::ode::{
-    total_cells, Column, OdeRun, RowRecorder, RunSettings, SimError, Timeline,
+    rescale_cells, total_cells, Column, OdeRun, RowRecorder, RunSettings, SimError, Timeline,
 };
 use crate::engine::population::{Mode, PopulationEngine};
 use crate::engine::{Advanced, Engine, EngineKind, Watch, WatchTarget};
@@ -674,7 +674,7 @@ fn start_state(
             .map_err(|e| sim("equilibration", e))?;
         y0 = eq.state().to_vec();
     }
-    rescale(&mut y0, stride, target);
+    rescale_cells(&mut y0, stride, target);
     if let Some(n0) = s.grow_from {
         y0 = grow(
             model,
@@ -879,16 +879,6 @@ fn agent_cells(
         .set_initial(states, fractions)
         .map_err(|e| format!("agent-based engine: {e}"))?;
     Ok(cells)
-}
-
-/// Rescale a state's cells to `total`, keeping the genotype mix.
-fn rescale(y: &mut [f64], stride: usize, total: f64) {
-    let now = total_cells(y, stride);
-    if now > 0.0 && now.is_finite() {
-        for g in y.chunks_exact_mut(stride) {
-            g[stride - 1] *= total / now;
-        }
-    }
 }
 
 /// Logarithmic mean of two concentrations: the mean of an exponential between them.
