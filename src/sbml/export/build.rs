@@ -507,8 +507,15 @@ impl Builder<'_> {
         })
     }
 
-    /// A quantity set by an assignment rule.
-    fn derived(&mut self, want: &str, name: String, units: Option<String>, math: Expr) -> usize {
+    /// A quantity set by an assignment rule; `role` says what it is in resloop.
+    fn derived(
+        &mut self,
+        want: &str,
+        role: &str,
+        name: String,
+        units: Option<String>,
+        math: Expr,
+    ) -> usize {
         let id = self.fresh(want);
         let k = self.doc.add(Symbol {
             id,
@@ -519,7 +526,7 @@ impl Builder<'_> {
             },
             units,
             notes: Vec::new(),
-            info: Vec::new(),
+            info: vec![("role", role.to_string())],
         });
         self.doc.assignment_rules.push((k, math));
         k
@@ -560,12 +567,14 @@ impl Builder<'_> {
             let death = self.translate(&gs[k], &m.death);
             let b = self.derived(
                 &format!("division_rate_{}", gt.name),
+                "division rate",
                 format!("division rate of genotype {} (per cell)", gt.name),
                 per.clone(),
                 division,
             );
             let d = self.derived(
                 &format!("death_rate_{}", gt.name),
+                "death rate",
                 format!("death rate of genotype {} (per cell)", gt.name),
                 per.clone(),
                 death,
@@ -579,6 +588,7 @@ impl Builder<'_> {
             .unwrap_or(Expr::c(0.0));
         let total = self.derived(
             "cells_total",
+            "total cells",
             "cells of every genotype".into(),
             cell_unit,
             total_math,
@@ -599,6 +609,7 @@ impl Builder<'_> {
                 ),
             );
             self.derived(
+                "crowding",
                 "crowding",
                 "factor on division rates from crowding".into(),
                 Some("dimensionless".into()),
