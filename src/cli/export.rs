@@ -56,7 +56,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         resloop::limits::check_positive("--days", days)?;
         let t_end = days * 24.0 / model.meta.time_unit.hours();
         for s in &specs {
-            run.doses.extend(resloop::pkpd::parse_dose_spec(&model, s, t_end)?);
+            run.doses
+                .extend(resloop::pkpd::parse_dose_spec(&model, s, t_end)?);
         }
         run.given.push(("days", format!("{days}")));
     }

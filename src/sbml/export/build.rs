@@ -5,9 +5,10 @@
 //!   model's rate as a rate rule. The base genotype keeps the model's ids; another
 //!   genotype's copies get the suffix `_GENOTYPE`.
 //! - **Parameters.** Constant parameters with the run's values. A genotype that
-//!   overrides a parameter (itself or through an ancestor) has its own
-//!   `PARAM_GENOTYPE`; everything that reads it (effects, observables, rates) is
-//!   copied for that genotype, everything else is shared.
+//!   overrides a parameter has its own `PARAM_GENOTYPE` (its descendants read it
+//!   unless they override it again); an effect, effective parameter or observable
+//!   whose math differs from the parent genotype's is copied for the genotype,
+//!   one that does not is shared.
 //! - **Drugs.** Each drug is a parameter (its concentration, in its unit) with the
 //!   rate rule `d C/dt = -DRUG_elimination C`: the one-compartment kinetics that
 //!   `pkpd::Exposure` evaluates in closed form. `DRUG_elimination` is set by every
@@ -192,11 +193,9 @@ impl Builder<'_> {
     }
 
     /// The parameter values of genotype `k`: the run's, then each ancestor's
-    /// overrides from the root down (as `compile::BoundModel`); and which were
-    /// overridden.
-    fn genotype_params(&self, run: &Run, k: usize) -> (Vec<f64>, Vec<bool>) {
+    /// overrides from the root down (as `compile::BoundModel`).
+    fn genotype_params(&self, run: &Run, k: usize) -> Vec<f64> {
         let mut p = run.params.clone();
-        let mut over = vec![false; p.len()];
         let mut chain = Vec::new();
         let mut cur = Some(k);
         while let Some(x) = cur {
@@ -206,10 +205,9 @@ impl Builder<'_> {
         for &x in chain.iter().rev() {
             for &(i, v) in &self.m.genotypes[x].overrides {
                 p[i] = v;
-                over[i] = true;
             }
         }
-        (p, over)
+        p
     }
 
     /// Every genotype's loop, parameters, effects, observables and cells; then the
@@ -250,11 +248,16 @@ impl Builder<'_> {
                     info,
                 }));
             }
-            let (values, over) = self.genotype_params(run, k);
+            // A genotype shares with its parent whatever its own overrides do not
+            // change (the parent comes first).
+            let parent = gt.parent.map(|p| &gs[p]);
+            let values = self.genotype_params(run, k);
             for (i, p) in m.params.iter().enumerate() {
-                if k > 0 && !over[i] {
-                    g.raw.push(gs[0].raw[i]);
-                    continue;
+                if let Some(parent) = parent {
+                    if !gt.overrides.iter().any(|&(j, _)| j == i) {
+                        g.raw.push(parent.raw[i]);
+                        continue;
+                    }
                 }
                 let id = match k {
                     0 => self.own(&p.name),
@@ -295,7 +298,6 @@ impl Builder<'_> {
             }
             // Effects read the parameter values; rates read the effective values.
             g.params = g.raw.clone();
-            let base = gs.first();
             for e in &m.effects {
                 let bind = |x: &Expr| {
                     x.substitute(&|v| match v {
@@ -304,10 +306,10 @@ impl Builder<'_> {
                     })
                 };
                 let c = Document::read(self.drugs[e.drug]);
-                let math =
-                    Expr::mul(bind(&e.emax), Expr::hill(c, bind(&e.ic50), bind(&e.hill))).simplify();
+                let math = Expr::mul(bind(&e.emax), Expr::hill(c, bind(&e.ic50), bind(&e.hill)))
+                    .simplify();
                 let k_e = g.effects.len();
-                let idx = self.rule(base.map(|b| b.effects[k_e]), math, |b| {
+                let idx = self.rule(parent.map(|b| b.effects[k_e]), math, |b| {
                     let mut info = vec![("role", "effect".to_string()), ("name", e.name.clone())];
                     info.push(("drug", m.drugs[e.drug].name.clone()));
                     info.push(("mode", format!("{:?}", e.mode).to_lowercase()));
@@ -352,7 +354,7 @@ impl Builder<'_> {
                     Expr::mul(acc, factor)
                 });
                 let units = p.unit.as_deref().and_then(|u| self.unit_of(u));
-                let idx = self.rule(base.map(|b| b.params[i]), math, |b| {
+                let idx = self.rule(parent.map(|b| b.params[i]), math, |b| {
                     let mut info = vec![
                         ("role", "effective parameter".to_string()),
                         ("name", p.name.clone()),
@@ -362,7 +364,10 @@ impl Builder<'_> {
                     }
                     Symbol {
                         id: b.fresh(&suffix(&format!("{}_effective", p.name))),
-                        name: in_genotype(&format!("{} under the drug effects that scale it", p.name)),
+                        name: in_genotype(&format!(
+                            "{} under the drug effects that scale it",
+                            p.name
+                        )),
                         kind: Kind::Parameter {
                             value: None,
                             constant: false,
@@ -378,7 +383,7 @@ impl Builder<'_> {
                 let math = self.translate(&g, &o.expr);
                 let units = o.unit.as_deref().and_then(|u| self.unit_of(u));
                 let k_o = g.observables.len();
-                let idx = self.rule(base.map(|b| b.observables[k_o]), math, |b| {
+                let idx = self.rule(parent.map(|b| b.observables[k_o]), math, |b| {
                     let mut info =
                         vec![("role", "observable".to_string()), ("name", o.name.clone())];
                     info.push(("genotype", gt.name.clone()));
@@ -445,16 +450,21 @@ impl Builder<'_> {
         gs
     }
 
-    /// An assignment rule `math`, unless the base genotype's rule `base` has the
-    /// same math (then that symbol is shared); `symbol` makes the new symbol.
+    /// An assignment rule `math`, unless the parent genotype's rule `parent` has
+    /// the same math (then that symbol is shared); `symbol` makes the new symbol.
     fn rule(
         &mut self,
-        base: Option<usize>,
+        parent: Option<usize>,
         math: Expr,
         symbol: impl FnOnce(&mut Self) -> Symbol,
     ) -> usize {
-        if let Some(b) = base {
-            if self.doc.assignment_rules.iter().any(|(k, e)| *k == b && *e == math) {
+        if let Some(b) = parent {
+            if self
+                .doc
+                .assignment_rules
+                .iter()
+                .any(|(k, e)| *k == b && *e == math)
+            {
                 return b;
             }
         }
@@ -686,7 +696,10 @@ impl Builder<'_> {
                 },
                 units: per.clone(),
                 notes: Vec::new(),
-                info: vec![("role", "elimination rate".into()), ("drug", d.name.clone())],
+                info: vec![
+                    ("role", "elimination rate".into()),
+                    ("drug", d.name.clone()),
+                ],
             });
             self.doc.rate_rules.push((
                 c,
@@ -810,10 +823,8 @@ impl Builder<'_> {
                             continue;
                         };
                         let prev = std::mem::replace(&mut after[pos].1, Expr::c(0.0));
-                        after[pos].1 = Expr::add(
-                            prev,
-                            Expr::mul(Expr::c(mg_per_kg), Document::read(*scale)),
-                        );
+                        after[pos].1 =
+                            Expr::add(prev, Expr::mul(Expr::c(mg_per_kg), Document::read(*scale)));
                         after[pos].2 = vivo.clone();
                         words.push(format!("{name} {mg_per_kg} mg/kg (bolus)"));
                     }
@@ -850,7 +861,8 @@ impl Builder<'_> {
         let m = self.m;
         let mut cols: Vec<(String, String, usize)> = Vec::new();
         for (g, gt) in gs.iter().zip(&m.genotypes) {
-            let mut col = |variable: &str, k: usize| cols.push((gt.name.clone(), variable.into(), k));
+            let mut col =
+                |variable: &str, k: usize| cols.push((gt.name.clone(), variable.into(), k));
             for (s, &k) in m.species.iter().zip(&g.species) {
                 col(&s.name, k);
             }
@@ -910,7 +922,11 @@ impl Builder<'_> {
             env!("CARGO_PKG_VERSION"),
             m.path,
             m.sha256,
-            if self.m.has_cells { "" } else { " (a plain ODE model: no cells)" },
+            if self.m.has_cells {
+                ""
+            } else {
+                " (a plain ODE model: no cells)"
+            },
         ));
         for (k, v) in &run.given {
             notes.push(format!("{k}: {v}"));

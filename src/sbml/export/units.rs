@@ -54,7 +54,12 @@ pub fn sbml_unit(text: &str) -> Option<SbmlUnit> {
     if let Some(c) = ConcUnit::parse(t) {
         return Some(SbmlUnit::Defined(concentration(&c)));
     }
-    let defined = |id: &str, units| Some(SbmlUnit::Defined(UnitDef { id: id.into(), units }));
+    let defined = |id: &str, units| {
+        Some(SbmlUnit::Defined(UnitDef {
+            id: id.into(),
+            units,
+        }))
+    };
     match t {
         "L/kg" | "l/kg" => defined(
             "litre_per_kilogram",
