@@ -117,6 +117,35 @@ struct Genotype {
     cells: Option<(usize, usize, usize)>,
 }
 
+/// A quantity an assignment rule sets.
+fn ruled(
+    id: String,
+    name: String,
+    units: Option<String>,
+    info: Vec<(&'static str, String)>,
+) -> Symbol {
+    Symbol {
+        id,
+        name,
+        kind: Kind::Parameter {
+            value: None,
+            constant: false,
+        },
+        units,
+        notes: Vec::new(),
+        info,
+    }
+}
+
+/// What a quantity is in words: its description, else its name.
+fn words<'a>(description: &'a str, name: &'a str) -> &'a str {
+    if description.is_empty() {
+        name
+    } else {
+        description
+    }
+}
+
 /// An SBML SId from a resloop name: letters, digits and `_` (others become `_`),
 /// not starting with a digit.
 fn sid(name: &str) -> String {
@@ -162,6 +191,15 @@ impl Builder<'_> {
     /// The id of a model name reserved by [`Builder::reserve_model_names`].
     fn own(&self, name: &str) -> String {
         sid(name)
+    }
+
+    /// The id of model quantity `name` in genotype `k`: the model's own in the base
+    /// genotype, `NAME_GENOTYPE` in another.
+    fn id_in(&mut self, k: usize, name: &str) -> String {
+        match k {
+            0 => self.own(name),
+            _ => self.fresh(&format!("{name}_{}", self.m.genotypes[k].name)),
+        }
     }
 
     fn unit_of(&mut self, text: &str) -> Option<String> {
@@ -227,21 +265,14 @@ impl Builder<'_> {
             };
             let mut g = Genotype::default();
             for s in &m.species {
-                let id = match k {
-                    0 => self.own(&s.name),
-                    _ => self.fresh(&suffix(&s.name)),
-                };
+                let id = self.id_in(k, &s.name);
                 let units = self.unit_of(&s.unit);
                 let mut info = vec![("role", "species".to_string()), ("name", s.name.clone())];
                 info.push(("genotype", gt.name.clone()));
                 info.push(("unit", s.unit.clone()));
                 g.species.push(self.doc.add(Symbol {
                     id,
-                    name: in_genotype(if s.description.is_empty() {
-                        &s.name
-                    } else {
-                        &s.description
-                    }),
+                    name: in_genotype(words(&s.description, &s.name)),
                     kind: Kind::Species { initial: s.initial },
                     units,
                     notes: Vec::new(),
@@ -259,10 +290,7 @@ impl Builder<'_> {
                         continue;
                     }
                 }
-                let id = match k {
-                    0 => self.own(&p.name),
-                    _ => self.fresh(&suffix(&p.name)),
-                };
+                let id = self.id_in(k, &p.name);
                 let units = p.unit.as_deref().and_then(|u| self.unit_of(u));
                 let mut info = vec![("role", "parameter".to_string()), ("name", p.name.clone())];
                 if k > 0 {
@@ -316,25 +344,9 @@ impl Builder<'_> {
                     if k > 0 {
                         info.push(("genotype", gt.name.clone()));
                     }
-                    let id = match k {
-                        0 => b.own(&e.name),
-                        _ => b.fresh(&suffix(&e.name)),
-                    };
-                    Symbol {
-                        id,
-                        name: in_genotype(if e.description.is_empty() {
-                            &e.name
-                        } else {
-                            &e.description
-                        }),
-                        kind: Kind::Parameter {
-                            value: None,
-                            constant: false,
-                        },
-                        units: Some("dimensionless".into()),
-                        notes: Vec::new(),
-                        info,
-                    }
+                    let id = b.id_in(k, &e.name);
+                    let units = Some("dimensionless".into());
+                    ruled(id, in_genotype(words(&e.description, &e.name)), units, info)
                 });
                 g.effects.push(idx);
             }
@@ -362,20 +374,9 @@ impl Builder<'_> {
                     if k > 0 {
                         info.push(("genotype", gt.name.clone()));
                     }
-                    Symbol {
-                        id: b.fresh(&suffix(&format!("{}_effective", p.name))),
-                        name: in_genotype(&format!(
-                            "{} under the drug effects that scale it",
-                            p.name
-                        )),
-                        kind: Kind::Parameter {
-                            value: None,
-                            constant: false,
-                        },
-                        units,
-                        notes: Vec::new(),
-                        info,
-                    }
+                    let id = b.fresh(&suffix(&format!("{}_effective", p.name)));
+                    let name = format!("{} under the drug effects that scale it", p.name);
+                    ruled(id, in_genotype(&name), units, info)
                 });
                 g.params[i] = idx;
             }
@@ -390,25 +391,8 @@ impl Builder<'_> {
                     if let Some(u) = &o.unit {
                         info.push(("unit", u.clone()));
                     }
-                    let id = match k {
-                        0 => b.own(&o.name),
-                        _ => b.fresh(&suffix(&o.name)),
-                    };
-                    Symbol {
-                        id,
-                        name: in_genotype(if o.description.is_empty() {
-                            &o.name
-                        } else {
-                            &o.description
-                        }),
-                        kind: Kind::Parameter {
-                            value: None,
-                            constant: false,
-                        },
-                        units,
-                        notes: Vec::new(),
-                        info,
-                    }
+                    let id = b.id_in(k, &o.name);
+                    ruled(id, in_genotype(words(&o.description, &o.name)), units, info)
                 });
                 g.observables.push(idx);
             }
@@ -527,17 +511,9 @@ impl Builder<'_> {
         math: Expr,
     ) -> usize {
         let id = self.fresh(want);
-        let k = self.doc.add(Symbol {
-            id,
-            name,
-            kind: Kind::Parameter {
-                value: None,
-                constant: false,
-            },
-            units,
-            notes: Vec::new(),
-            info: vec![("role", role.to_string())],
-        });
+        let k = self
+            .doc
+            .add(ruled(id, name, units, vec![("role", role.to_string())]));
         self.doc.assignment_rules.push((k, math));
         k
     }
