@@ -17,10 +17,10 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::engine::{CellSnapshot, ReplicateResult};
 use super::ensemble::{Ensemble, Origin, Variable};
-use super::error::AbmError;
-use super::model::Exposure;
+use crate::engine::agent::error::AbmError;
+use crate::engine::agent::model::Exposure;
+use crate::engine::agent::simulation::{CellSnapshot, ReplicateResult};
 use crate::output::atomic::write_atomic;
 use crate::output::number::sig;
 use crate::output::panels::{series_colour, Line, Panel, TimeAxis};

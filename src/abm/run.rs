@@ -12,22 +12,24 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::as_engine::AgentEngine;
-use super::compiled::{CompiledCells, Integrator, LoopIntegration};
-use super::dosing::DoseExposure;
-use super::engine::{bytes_per_cell, AbmOptions, Founders, Progress, Simulation};
-use super::engine::{ReplicateEvent, ReplicateResult};
 use super::ensemble::{
     run_ensemble, run_replicates, Ensemble, EnsembleConfig, ResistanceCriterion,
 };
-use super::error::AbmError;
-use super::model::{CellModel, Exposure};
 use super::output::{
     most_mutant, plot_muller, plot_population, plot_resistance_times, plot_species_distributions,
     write_clones_csv, write_events_csv, write_muller_csv, write_summary_csv, write_timeline_csv,
     ExposureRows,
 };
 use crate::compile::{compile_file, BoundModel, CompiledModel};
+use crate::engine::agent::as_engine::AgentEngine;
+use crate::engine::agent::compiled::{CompiledCells, Integrator, LoopIntegration};
+use crate::engine::agent::dosing::DoseExposure;
+use crate::engine::agent::error::AbmError;
+use crate::engine::agent::model::{CellModel, Exposure};
+use crate::engine::agent::simulation::{
+    bytes_per_cell, AbmOptions, Founders, Progress, Simulation,
+};
+use crate::engine::agent::simulation::{ReplicateEvent, ReplicateResult};
 use crate::engine::{Engine, EngineKind};
 use crate::output::manifest::{model_ref, schedule_ref, Manifest};
 use crate::pkpd::{parse_dose_spec, DoseEvent};
