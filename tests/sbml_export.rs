@@ -130,7 +130,8 @@ fn shipped_models_round_trip_under_their_scenarios() {
 
 /// What the shipped models do not use: a drug with a medium half-life, a mutant of
 /// a mutant (overrides inherited along the chain), mutants present at t = 0, a
-/// drug given in vitro and then as boluses, `--set`, fewer cells.
+/// drug given in vitro and then as boluses, `--set` of a parameter and of a drug's
+/// half-life, fewer cells.
 #[test]
 fn variant_with_chain_half_life_and_mixed_doses_round_trips() {
     let text = std::fs::read_to_string(root().join("models/minimal_loop.toml")).unwrap();
@@ -149,17 +150,21 @@ fn variant_with_chain_half_life_and_mixed_doses_round_trips() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("variant.toml");
     std::fs::write(&path, &text).unwrap();
-    let m = compile_file(&path).unwrap();
+    let mut m = compile_file(&path).unwrap();
     assert!(m.drugs[1].medium_half_life.is_some());
     assert_eq!(m.genotypes.len(), 3);
     let days = 30.0;
     let doses: Vec<String> = ["tki=1uM@72hx3", "hdaci=10nM@48h", "tki=25mg/kg@24h"]
         .map(String::from)
         .to_vec();
-    let sets = vec!["k_erode=0.01".to_string()];
+    // A parameter and a drug's half-life (`--set` changes the model's PK).
+    let sets = vec![
+        "k_erode=0.01".to_string(),
+        "drug.tki.half_life=6".to_string(),
+    ];
     let t_end = days * 24.0;
     let mut run = Run::of(&m);
-    run.params = resloop::experiment::apply_sets(&m, &sets).unwrap();
+    run.params = resloop::experiment::apply_sets(&mut m, &sets).unwrap();
     run.cells = 2e5;
     for d in &doses {
         run.doses
@@ -181,6 +186,9 @@ fn variant_with_chain_half_life_and_mixed_doses_round_trips() {
     }
     assert!(!ex.xml.contains("ic50_drug_double"));
     assert!(ex.xml.contains("hdaci_medium_half_life"));
+    assert!(ex.xml.contains(
+        r#"<parameter id="tki_half_life" name="elimination half-life of tki in vivo" value="6.0""#
+    ));
 }
 
 /// Ids resloop allows and SBML does not (`.`) are made valid; a clash with a

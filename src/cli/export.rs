@@ -37,7 +37,9 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
-    let model = resloop::compile::compile_file(&a.model)?;
+    let mut model = resloop::compile::compile_file(&a.model)?;
+    // `--set` may change the model itself (a drug's half-life), before doses are read.
+    let params = apply_sets_checked(&mut model, &a.sets.sets, a.sets.allow_out_of_bounds)?;
     // Days matter only to expand doses: a model without a scenario exports
     // without them when no dose is given.
     let (days, specs) = if a.days.is_none() && model.scenario.is_none() && a.doses.is_empty() {
@@ -47,7 +49,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         (Some(d), s)
     };
     let mut run = Run::of(&model);
-    run.params = apply_sets_checked(&model, &a.sets.sets, a.sets.allow_out_of_bounds)?;
+    run.params = params;
     if let Some(c) = a.cells {
         resloop::limits::check_positive("--cells", c)?;
         run.cells = c;
