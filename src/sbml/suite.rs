@@ -220,8 +220,9 @@ fn run_case_inner(case: &Case, rtol: f64, atol: f64, round_trip: bool) -> Result
     let toml = if round_trip {
         let model =
             compile_str(Path::new("imported"), &imported.toml).map_err(|e| err(e.to_string()))?;
-        let xml = super::export::export(&model).map_err(|e| err(format!("export: {e}")))?;
-        import_str(Path::new("exported.xml"), &xml)
+        let exported = super::export::export(&model, &super::export::Run::of(&model))
+            .map_err(|e| err(format!("export: {e}")))?;
+        import_str(Path::new("exported.xml"), &exported.xml)
             .map_err(|e| err(format!("import of the export: {e}")))?
             .toml
     } else {
