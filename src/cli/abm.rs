@@ -32,17 +32,8 @@ pub struct Args {
     /// Worker threads (default: all cores). The output does not depend on it.
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Length of the run in days (default: the model's [scenario]; not with a
-    /// schedule).
-    #[arg(long)]
-    pub days: Option<f64>,
-    /// Repeated dosing, DRUG=AMOUNT@EVERY[xCOUNT] (default: the model's [scenario]
-    /// doses), e.g. `tki=1uM@72h` or `tki=50mg/kg@24hx28`.
-    #[arg(long = "dose", value_name = "DRUG=AMOUNT@EVERY[xCOUNT]")]
-    pub doses: Vec<String>,
-    /// No drug at all (ignore the model's scenario doses).
-    #[arg(long)]
-    pub drug_free: bool,
+    #[command(flatten)]
+    pub plan: super::common::Plan,
     #[command(flatten)]
     pub sets: super::common::Sets,
     /// Engine time step (e.g. 1h, 0.5h, 0.05d).
@@ -94,9 +85,9 @@ fn request(a: &Args) -> anyhow::Result<AbmRequest> {
         replicates: a.replicates,
         seed: a.seed,
         threads: a.threads,
-        days: a.days,
-        doses: a.doses.clone(),
-        drug_free: a.drug_free,
+        days: a.plan.days,
+        doses: a.plan.doses.clone(),
+        drug_free: a.plan.drug_free,
         sets: a.sets.sets.clone(),
         allow_out_of_bounds: a.sets.allow_out_of_bounds,
         dt: a.dt.clone(),

@@ -31,6 +31,24 @@ pub struct Sets {
     pub allow_out_of_bounds: bool,
 }
 
+/// How long a model runs and which doses it gets, shared by `simulate`, `abm` and
+/// `export` (the model's `[scenario]` unless given).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct Plan {
+    /// Length of the run in days (default: the model's [scenario]).
+    #[arg(long)]
+    pub days: Option<f64>,
+    /// Repeated dosing, DRUG=AMOUNT@EVERY[xCOUNT][,STEP][,escalate_every=N][,cap=AMOUNT],
+    /// e.g. `tki=0.5uM@72h` (in vitro: the medium is set to 0.5 uM every 72 h),
+    /// `tki=50mg/kg@24hx28` (in vivo bolus) or `her2=1mg/kg@3.5dx105,+0.1mg/kg`
+    /// (escalating); default: the model's [scenario] doses.
+    #[arg(long = "dose", value_name = "DRUG=AMOUNT@EVERY[xCOUNT]")]
+    pub doses: Vec<String>,
+    /// No drug at all (ignore the model's scenario doses).
+    #[arg(long)]
+    pub drug_free: bool,
+}
+
 static NO_PLOT: AtomicBool = AtomicBool::new(false);
 static QUIET: AtomicBool = AtomicBool::new(false);
 static REPORT: AtomicBool = AtomicBool::new(false);

@@ -18,17 +18,8 @@ pub struct Args {
     /// SBML file to write (Level 3 Version 2).
     #[arg(long)]
     pub out: PathBuf,
-    /// Length of the run in days, over which `--dose` repeats (default: the model's
-    /// [scenario]; not needed without doses).
-    #[arg(long)]
-    pub days: Option<f64>,
-    /// Doses written as events, DRUG=AMOUNT@EVERY[xCOUNT] as in `simulate`
-    /// (default: the model's [scenario] doses).
-    #[arg(long = "dose", value_name = "DRUG=AMOUNT@EVERY[xCOUNT]")]
-    pub doses: Vec<String>,
-    /// No doses (ignore the model's scenario doses).
-    #[arg(long)]
-    pub drug_free: bool,
+    #[command(flatten)]
+    pub plan: super::common::Plan,
     #[command(flatten)]
     pub sets: super::common::Sets,
     /// Cells at the start (default: the model's `initial_cells`).
@@ -42,12 +33,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let params = apply_sets_checked(&mut model, &a.sets.sets, a.sets.allow_out_of_bounds)?;
     // Days matter only to expand doses: a model without a scenario exports
     // without them when no dose is given.
-    let (days, specs) = if a.days.is_none() && model.scenario.is_none() && a.doses.is_empty() {
-        (None, Vec::new())
-    } else {
-        let (d, s) = scenario_plan(&model, a.days, &a.doses, a.drug_free)?;
-        (Some(d), s)
-    };
+    let (days, specs) =
+        if a.plan.days.is_none() && model.scenario.is_none() && a.plan.doses.is_empty() {
+            (None, Vec::new())
+        } else {
+            let (d, s) = scenario_plan(&model, a.plan.days, &a.plan.doses, a.plan.drug_free)?;
+            (Some(d), s)
+        };
     let mut run = Run::of(&model);
     run.params = params;
     if let Some(c) = a.cells {

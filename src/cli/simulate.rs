@@ -11,17 +11,8 @@ use super::common::say;
 pub struct Args {
     /// Model file (TOML).
     pub model: PathBuf,
-    /// Length of the run in days (default: the model's [scenario]).
-    #[arg(long)]
-    pub days: Option<f64>,
-    /// Repeated dosing, DRUG=AMOUNT@EVERY[xCOUNT], e.g. `tki=0.5uM@72h` (in vitro:
-    /// the medium is set to 0.5 uM every 72 h) or `tki=50mg/kg@24hx28` (in vivo bolus);
-    /// default: the model's [scenario] doses.
-    #[arg(long = "dose", value_name = "DRUG=AMOUNT@EVERY[xCOUNT]")]
-    pub doses: Vec<String>,
-    /// No drug at all (ignore the model's scenario doses).
-    #[arg(long)]
-    pub drug_free: bool,
+    #[command(flatten)]
+    pub plan: super::common::Plan,
     #[command(flatten)]
     pub sets: super::common::Sets,
     /// Integrator: auto (default: dopri5, switching to rodas5p when stiff), dopri5,
@@ -57,8 +48,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .ok_or_else(|| anyhow!("--method `{}`: expected {}", a.method, Method::EXPECTED))?;
     let model = resloop::compile::compile_file(&a.model)?;
     let engine = EngineKind::chosen(a.engine.as_deref(), &model).map_err(anyhow::Error::msg)?;
-    let (days, doses) = scenario_plan(&model, a.days, &a.doses, a.drug_free)?;
-    if a.doses.is_empty() && !a.drug_free {
+    let (days, doses) = scenario_plan(&model, a.plan.days, &a.plan.doses, a.plan.drug_free)?;
+    if a.plan.doses.is_empty() && !a.plan.drug_free {
         say!(
             "doses: {} (the model's [scenario]; --drug-free for none)",
             if doses.is_empty() {
