@@ -31,6 +31,7 @@
 //! introduced, so a cell evaluated alone and inside a batch of 256 gives identical bits.
 
 use super::ir::{hill_fixed, hill_run_time, Inst, Ir, Op};
+use super::real;
 use super::tree::Func;
 
 /// Where a value lives during batch evaluation.
@@ -60,7 +61,7 @@ pub struct BatchProgram {
 
 /// Fuse each fixed-exponent Hill term whose only reader is a multiply-add by uniform
 /// factors (`a * hill + c`, the usual synthesis term `k_syn * hill(..) + basal`) into
-/// one [`Op::HillAff`]: one pass over the lanes instead of two. The IR is in
+/// one [`Op::HillAff`] (or [`Op::HillRepAff`]): one pass over the lanes instead of two. The IR is in
 /// single-assignment form (checked; nothing is fused otherwise), so the Hill term's
 /// operands still hold their values where the multiply-add was.
 fn fuse_hill_affine(insts: Vec<Inst>, lane: &[bool], outputs: &[u32]) -> Vec<Inst> {
@@ -99,7 +100,11 @@ fn fuse_hill_affine(insts: Vec<Inst>, lane: &[bool], outputs: &[u32]) -> Vec<Ins
         fused[i] = None;
         fused[j] = Some(Inst {
             dst: inst.dst,
-            op: Op::HillAff(x, kn, e, scale, c, rep),
+            op: if rep {
+                Op::HillRepAff(x, kn, e, scale, c)
+            } else {
+                Op::HillAff(x, kn, e, scale, c)
+            },
         });
     }
     fused.into_iter().flatten().collect()
@@ -466,9 +471,8 @@ impl BatchProgram {
                 }
                 Op::Hill(x, kn, h) => hill_lanes(l, d, x, kn, h, false, None, u),
                 Op::HillRep(x, kn, h) => hill_lanes(l, d, x, kn, h, true, None, u),
-                Op::HillAff(x, kn, h, a, c, rep) => {
-                    hill_lanes(l, d, x, kn, h, rep, Some((a, c)), u)
-                }
+                Op::HillAff(x, kn, h, a, c) => hill_lanes(l, d, x, kn, h, false, Some((a, c)), u),
+                Op::HillRepAff(x, kn, h, a, c) => hill_lanes(l, d, x, kn, h, true, Some((a, c)), u),
                 Op::HillF(x, kn, e) => generic(l, d, [x, kn, e, e], u, |x, kn, e, _| {
                     hill_run_time(x, kn, e, false)
                 }),
@@ -613,7 +617,7 @@ fn generic(
 }
 
 /// A Hill term per lane, times `a` plus `c` when `aff = Some((a, c))`
-/// ([`Op::HillAff`]); the usual shape (per-cell x, uniform kn, uniform a and c, a
+/// ([`Op::HillAff`], [`Op::HillRepAff`]); the usual shape (per-cell x, uniform kn, uniform a and c, a
 /// common exponent) as a straight loop with the exponent and kind as constants.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
@@ -640,9 +644,9 @@ fn hill_lanes(
             ($h:expr, $rep:expr) => {
                 match aff {
                     None => unary(l, d, xr, |x| hill_fixed(x, k, $h, $rep)),
-                    Some((a, c)) => {
-                        unary(l, d, xr, |x| Op::HillAff(x, k, $h, a, c, $rep).eval(|v| v))
-                    }
+                    Some((a, c)) => unary(l, d, xr, |x| {
+                        real::mul_add(a, hill_fixed(x, k, $h, $rep), c)
+                    }),
                 }
             };
         }
@@ -665,7 +669,7 @@ fn hill_lanes(
     let scaled = aff.is_some();
     generic(l, d, [x, kn, a, c], u, |x, kn, a, c| {
         if scaled {
-            Op::HillAff(x, kn, h, a, c, rep).eval(|v| v)
+            real::mul_add(a, hill_fixed(x, kn, h, rep), c)
         } else {
             hill_fixed(x, kn, h, rep)
         }
@@ -814,10 +818,13 @@ mod tests {
         let p = program(&["0.3 * hill(x, 0.5, 2) + 0.01 - 0.2 * y"]);
         let bp = BatchProgram::new(p.ir(), &[0, 1], &[0]).unwrap();
         assert_eq!(bp.n_ops().0, 2, "{:?}", bp.lane_ops);
-        assert!(matches!(bp.lane_ops[0].op, Op::HillAff(.., false)));
+        assert!(matches!(bp.lane_ops[0].op, Op::HillAff(..)));
         let p = program(&["0.3 * hill(x, 0.5, 2) + 0.01 + hill(x, 0.5, 2) * y"]);
         let bp = BatchProgram::new(p.ir(), &[0, 1], &[0]).unwrap();
-        assert!(!bp.lane_ops.iter().any(|i| matches!(i.op, Op::HillAff(..))));
+        assert!(!bp
+            .lane_ops
+            .iter()
+            .any(|i| matches!(i.op, Op::HillAff(..) | Op::HillRepAff(..))));
     }
 
     /// Batch evaluation agrees with the scalar program to f32 precision, for every

@@ -34,8 +34,9 @@
 //!   algorithm, hence the same bits, as `f64::powi`), positive half-integers as
 //!   `x^k * sqrt(x)` (a drug effect with Hill coefficient 1.5).
 //!
-//! Two instructions are made only by lowerings: [`Op::HillAff`] (the lane backend
-//! fuses a Hill term and the one multiply-add that reads it) and [`Op::Copy`].
+//! Three instructions are made only by lowerings: [`Op::HillAff`] and
+//! [`Op::HillRepAff`] (the lane backend fuses a Hill term and the one multiply-add
+//! that reads it) and [`Op::Copy`].
 
 use std::collections::HashMap;
 
@@ -78,9 +79,11 @@ pub enum Op<R = u32> {
     HillF(R, R, R),
     /// As [`Op::HillRep`] with the exponent read at run time: (x, kn, n).
     HillRepF(R, R, R),
-    /// `a * hill + c`, `hill` a fixed-exponent Hill term (the repressor when the flag
-    /// is set), rounded as the two instructions apart: (x, kn, h, a, c, repressor).
-    HillAff(R, R, i32, R, R, bool),
+    /// `a * hill + c` with `hill` as [`Op::Hill`], rounded as the two instructions
+    /// apart: (x, kn, h, a, c).
+    HillAff(R, R, i32, R, R),
+    /// `a * hill + c` with `hill` as [`Op::HillRep`]: (x, kn, h, a, c).
+    HillRepAff(R, R, i32, R, R),
     /// The value of the operand.
     Copy(R),
 }
@@ -105,7 +108,7 @@ impl<R: Copy> Op<R> {
             | SubMul(a, b, c)
             | HillF(a, b, c)
             | HillRepF(a, b, c) => ([a, b, c, a], 3),
-            HillAff(x, kn, _, a, c, _) => ([x, kn, a, c], 4),
+            HillAff(x, kn, _, a, c) | HillRepAff(x, kn, _, a, c) => ([x, kn, a, c], 4),
         }
     }
 
@@ -131,9 +134,13 @@ impl<R: Copy> Op<R> {
             HillRep(x, kn, h) => HillRep(f(x), f(kn), h),
             HillF(x, kn, n) => HillF(f(x), f(kn), f(n)),
             HillRepF(x, kn, n) => HillRepF(f(x), f(kn), f(n)),
-            HillAff(x, kn, h, a, c, rep) => {
+            HillAff(x, kn, h, a, c) => {
                 let (x, kn) = (f(x), f(kn));
-                HillAff(x, kn, h, f(a), f(c), rep)
+                HillAff(x, kn, h, f(a), f(c))
+            }
+            HillRepAff(x, kn, h, a, c) => {
+                let (x, kn) = (f(x), f(kn));
+                HillRepAff(x, kn, h, f(a), f(c))
             }
             Copy(a) => Copy(f(a)),
         }
@@ -162,8 +169,9 @@ impl<R: Copy> Op<R> {
             HillRep(x, kn, h) => hill_fixed(g(x), g(kn), h, true),
             HillF(x, kn, n) => hill_run_time(g(x), g(kn), g(n), false),
             HillRepF(x, kn, n) => hill_run_time(g(x), g(kn), g(n), true),
-            HillAff(x, kn, h, a, c, rep) => {
-                real::mul_add(g(a), hill_fixed(g(x), g(kn), h, rep), g(c))
+            HillAff(x, kn, h, a, c) => real::mul_add(g(a), hill_fixed(g(x), g(kn), h, false), g(c)),
+            HillRepAff(x, kn, h, a, c) => {
+                real::mul_add(g(a), hill_fixed(g(x), g(kn), h, true), g(c))
             }
             Copy(a) => g(a),
         }

@@ -158,7 +158,7 @@ impl Program {
                 }
                 each!(
                     Add, Sub, Mul, Div, Neg, Pow, PowC, F1, F2, If, MulAdd, MulSub, SubMul, Hill,
-                    HillRep, HillF, HillRepF, HillAff, Copy
+                    HillRep, HillF, HillRepF, HillAff, HillRepAff, Copy
                 );
             }
         }
