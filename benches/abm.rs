@@ -19,13 +19,13 @@ use std::path::Path;
 use std::time::Instant;
 
 use criterion::{criterion_group, BatchSize, Criterion, Throughput};
-use resloop::abm::engine::BLOCK;
 use resloop::abm::{
     bytes_per_cell, AbmOptions, CellModel, CompiledCells, ConstantExposure, ConstantRates,
     Founders, Integrator, LoopIntegration, NoProgress, Simulation, StateError, States, StatesMut,
     StepContext,
 };
 use resloop::compile::{compile_str, BoundModel};
+use resloop::engine::agent::simulation::BLOCK;
 
 const NS: usize = 8;
 

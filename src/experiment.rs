@@ -18,7 +18,7 @@ use crate::engine::population::{HybridSettings, Mode, PopulationEngine};
 use crate::engine::{Engine, EngineKind};
 use crate::limits::{check, Limit, LimitExceeded};
 use crate::model::ModelError;
-use crate::output::manifest::{command_line, write_json, VERSION};
+use crate::output::manifest::{model_ref, Manifest};
 use crate::output::plot::PlotError;
 use crate::output::timeline::write_timeline_csv;
 use crate::output::timeline_plot::TimelineFigure;
@@ -200,12 +200,12 @@ pub fn scenario_plan(
     Ok((days, doses))
 }
 
-/// What a finished simulation wrote and measured.
+/// What a finished simulation wrote and measured: `manifest.json`.
+pub type RunManifest = Manifest<SimulateRun>;
+
+/// A simulation's settings and solver statistics, inside the common envelope.
 #[derive(Debug, Clone, Serialize)]
-pub struct RunManifest {
-    pub resloop_version: &'static str,
-    pub command_line: Vec<String>,
-    pub model: ModelRef,
+pub struct SimulateRun {
     pub days: f64,
     pub time_unit: String,
     pub parameters: indexmap::IndexMap<String, f64>,
@@ -217,15 +217,6 @@ pub struct RunManifest {
     pub solver: OdeOptions,
     pub stats: crate::engine::ode::SolverStats,
     pub columns: Vec<crate::engine::ode::Column>,
-    pub wall_seconds: f64,
-    pub outputs: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ModelRef {
-    pub name: String,
-    pub path: String,
-    pub sha256: String,
 }
 
 /// Everything prepared and checked, ready to run.
@@ -374,14 +365,7 @@ pub fn run_simulate(
             .save(&out.join("timeline"))?;
         outputs.extend(["timeline.png".to_string(), "timeline.svg".to_string()]);
     }
-    let manifest = RunManifest {
-        resloop_version: VERSION,
-        command_line: command_line(),
-        model: ModelRef {
-            name: p.model.meta.name.clone(),
-            path: p.model.meta.path.clone(),
-            sha256: p.model.meta.sha256.clone(),
-        },
+    let run = SimulateRun {
         days: req.days,
         time_unit: p.model.meta.time_unit.symbol().to_string(),
         parameters: p
@@ -399,11 +383,15 @@ pub fn run_simulate(
         solver: p.options.clone(),
         stats: res.stats,
         columns: res.timeline.columns.clone(),
-        wall_seconds: res.wall_seconds,
-        outputs,
     };
+    let manifest = Manifest::new(
+        vec![model_ref(&p.model)],
+        run,
+        Some(res.wall_seconds),
+        outputs,
+    );
     let mpath = out.join("manifest.json");
-    write_json(&mpath, &manifest).map_err(io(&mpath))?;
+    manifest.write(&mpath).map_err(io(&mpath))?;
     Ok((manifest, res))
 }
 

@@ -228,8 +228,16 @@ fn cli_writes_the_record_and_leaves_the_model_alone() {
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["params"][0]["name"], "k_in");
     assert_eq!(manifest["params"][0]["log"], true);
-    assert_eq!(manifest["model_sha256"].as_str().unwrap().len(), 64);
-    assert_eq!(manifest["facts_sha256"].as_str().unwrap().len(), 64);
+    // The common envelope: version, command line, inputs with their hashes, outputs.
+    assert!(manifest["resloop_version"].is_string());
+    assert!(manifest["command_line"].is_array());
+    let inputs = manifest["inputs"].as_array().unwrap();
+    let roles: Vec<&str> = inputs.iter().map(|f| f["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["model", "facts"]);
+    for f in inputs {
+        assert_eq!(f["sha256"].as_str().unwrap().len(), 64);
+    }
+    assert_eq!(manifest["outputs"][2], "manifest.json");
 }
 
 #[test]

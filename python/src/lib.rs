@@ -286,7 +286,7 @@ fn simulate<'py>(
         }
         match &out {
             Some(dir) => experiment::run_simulate(&req, dir)
-                .map(|(m, r)| (m.engine, r))
+                .map(|(m, r)| (m.run.engine, r))
                 .map_err(py_err),
             None => experiment::simulate(&req)
                 .map(|(_, e, r)| (e, r))

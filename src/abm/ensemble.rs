@@ -4,11 +4,11 @@
 
 use rayon::prelude::*;
 
-use super::engine::{
+use crate::engine::agent::error::AbmError;
+use crate::engine::agent::model::{CellModel, ConstantExposure, ConstantRates, Exposure};
+use crate::engine::agent::simulation::{
     AbmOptions, CloneInfo, Founders, Progress, Record, ReplicateResult, Simulation,
 };
-use super::error::AbmError;
-use super::model::{CellModel, ConstantExposure, ConstantRates, Exposure};
 
 /// When a replicate counts as resistant. Evaluated on the timeline records at or after
 /// the treatment start.

@@ -4,7 +4,7 @@
 //! Files:
 //! - `clones.csv`: one row per clone per replicate (lineage, origin, sizes).
 //! - replicate summary CSV: one row per replicate.
-//! - timeline CSV, long format `time,replicate,population,variable,value` (the ODE
+//! - timeline CSV, long format `replicate,time,population,variable,value` (the ODE
 //!   timeline's columns plus `replicate`): `replicate` is the replicate index, or
 //!   `median`, `q25`, `q75` for the bands across replicates (or `all` for exposure);
 //!   `population` is `total`, a genotype or `exposure`; `variable` is `cells`, a
@@ -17,14 +17,15 @@ use std::path::Path;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::engine::{CellSnapshot, ReplicateResult};
 use super::ensemble::{Ensemble, Origin, Variable};
-use super::error::AbmError;
-use super::model::Exposure;
+use crate::engine::agent::error::AbmError;
+use crate::engine::agent::model::Exposure;
+use crate::engine::agent::simulation::{CellSnapshot, ReplicateResult};
 use crate::output::atomic::write_atomic;
 use crate::output::number::sig;
 use crate::output::panels::{series_colour, Line, Panel, TimeAxis};
 use crate::output::plot::{draw_png_and_svg, Figure};
+use crate::output::timeline::LongCsv;
 use crate::pkpd::{DoseEvent, DoseKind};
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> AbmError + '_ {
@@ -117,12 +118,13 @@ pub fn variable_labels(ens: &Ensemble, v: Variable) -> (&str, &str) {
     }
 }
 
-/// Timeline in long format `time,replicate,population,variable,value`: per replicate
-/// (cells of the population and of each genotype, mean loop species of the
-/// population and of each genotype present; a schedule driver's scheduled doses as
-/// population `dose` and IC50 readouts as `total,ic50_<drug>`), the bands, and the
-/// exposure at the band times if given. `scheduled_drugs` names the drugs of the
-/// driver's dose records. Undefined values (means over no cell) are left out.
+/// Timeline in long format `replicate,time,population,variable,value` (the one
+/// long-format writer, [`LongCsv`]): per replicate (cells of the population and of
+/// each genotype, mean loop species of the population and of each genotype present;
+/// a schedule driver's scheduled doses as population `dose` and IC50 readouts as
+/// `total,ic50`), the bands (replicate `median`, `q25`, `q75`), and the exposure at
+/// the band times if given (replicate `all`). `scheduled_drugs` names the drugs of
+/// the driver's dose records. Undefined values (means over no cell) are left out.
 pub fn write_timeline_csv(
     path: &Path,
     ens: &Ensemble,
@@ -131,17 +133,18 @@ pub fn write_timeline_csv(
 ) -> Result<(), AbmError> {
     let ns = ens.species_names.len();
     write_atomic(path, |w| {
-        writeln!(w, "time,replicate,population,variable,value")?;
+        let mut csv = LongCsv::new(w, true)?;
         for r in &ens.replicates {
+            let k = r.replicate.to_string();
             for rec in &r.timeline {
-                let (t, k) = (rec.t, r.replicate);
-                writeln!(w, "{t},{k},total,cells,{}", rec.total)?;
-                for (g, n) in rec.by_genotype.iter().enumerate() {
-                    writeln!(w, "{t},{k},{},cells,{n}", ens.genotype_names[g])?;
+                let t = rec.t;
+                csv.row(&k, t, "total", "cells", rec.total as f64)?;
+                for (g, &n) in rec.by_genotype.iter().enumerate() {
+                    csv.row(&k, t, &ens.genotype_names[g], "cells", n as f64)?;
                 }
                 if rec.total > 0 {
                     for (s, name) in ens.species_names.iter().enumerate() {
-                        writeln!(w, "{t},{k},total,{name},{}", rec.species_mean_all(s))?;
+                        csv.row(&k, t, "total", name, rec.species_mean_all(s))?;
                     }
                 }
                 for (g, &n) in rec.by_genotype.iter().enumerate() {
@@ -149,24 +152,19 @@ pub fn write_timeline_csv(
                         continue;
                     }
                     for (s, name) in ens.species_names.iter().enumerate() {
-                        writeln!(
-                            w,
-                            "{t},{k},{},{name},{}",
-                            ens.genotype_names[g],
-                            rec.species_mean[g * ns + s]
-                        )?;
+                        let v = rec.species_mean[g * ns + s];
+                        csv.row(&k, t, &ens.genotype_names[g], name, v)?;
                     }
                 }
             }
-            let k = r.replicate;
             for (t, doses) in &r.doses {
-                for (name, v) in scheduled_drugs.iter().zip(doses) {
-                    writeln!(w, "{t},{k},dose,{name},{v}")?;
+                for (name, &v) in scheduled_drugs.iter().zip(doses) {
+                    csv.row(&k, *t, "dose", name, v)?;
                 }
             }
-            for (t, ic50) in &r.ic50 {
+            for &(t, ic50) in &r.ic50 {
                 if let Some(v) = ic50 {
-                    writeln!(w, "{t},{k},total,ic50,{v}")?;
+                    csv.row(&k, t, "total", "ic50", v)?;
                 }
             }
         }
@@ -174,7 +172,7 @@ pub fn write_timeline_csv(
             let (pop, var) = variable_labels(ens, b.variable);
             for (name, v) in [("median", b.median), ("q25", b.q25), ("q75", b.q75)] {
                 if !v.is_nan() {
-                    writeln!(w, "{},{name},{pop},{var},{v}", b.t)?;
+                    csv.row(name, b.t, pop, var, v)?;
                 }
             }
         }
@@ -187,12 +185,12 @@ pub fn write_timeline_csv(
                 }
                 last = b.t;
                 x.exposure.drugs_at(b.t, &mut c);
-                for (d, v) in x.drugs.iter().zip(&c) {
-                    writeln!(w, "{},all,exposure,{d},{v}", b.t)?;
+                for (d, &v) in x.drugs.iter().zip(&c) {
+                    csv.row("all", b.t, "exposure", d, v)?;
                 }
             }
         }
-        Ok(())
+        csv.finish()
     })
     .map_err(io_err(path))
 }

@@ -12,24 +12,26 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::as_engine::AgentEngine;
-use super::compiled::{CompiledCells, Integrator, LoopIntegration};
-use super::dosing::DoseExposure;
-use super::engine::{bytes_per_cell, AbmOptions, Founders, Progress, Simulation};
-use super::engine::{ReplicateEvent, ReplicateResult};
 use super::ensemble::{
     run_ensemble, run_replicates, Ensemble, EnsembleConfig, ResistanceCriterion,
 };
-use super::error::AbmError;
-use super::model::{CellModel, Exposure};
 use super::output::{
     most_mutant, plot_muller, plot_population, plot_resistance_times, plot_species_distributions,
     write_clones_csv, write_events_csv, write_muller_csv, write_summary_csv, write_timeline_csv,
     ExposureRows,
 };
 use crate::compile::{compile_file, BoundModel, CompiledModel};
+use crate::engine::agent::as_engine::AgentEngine;
+use crate::engine::agent::compiled::{CompiledCells, Integrator, LoopIntegration};
+use crate::engine::agent::dosing::DoseExposure;
+use crate::engine::agent::error::AbmError;
+use crate::engine::agent::model::{CellModel, Exposure};
+use crate::engine::agent::simulation::{
+    bytes_per_cell, AbmOptions, Founders, Progress, Simulation,
+};
+use crate::engine::agent::simulation::{ReplicateEvent, ReplicateResult};
 use crate::engine::{Engine, EngineKind};
-use crate::output::manifest::{command_line, write_json, VERSION};
+use crate::output::manifest::{model_ref, schedule_ref, Manifest};
 use crate::pkpd::{parse_dose_spec, DoseEvent};
 use crate::schedule::Schedule;
 use crate::therapy::TherapyOptions;
@@ -351,16 +353,16 @@ impl AbmSettings {
     }
 }
 
-/// What a finished run wrote: the manifest.
+/// What a finished run wrote: `manifest.json`.
+pub type AbmManifest = Manifest<AbmRun>;
+
+/// An agent-based run's settings and headline numbers, inside the common envelope.
 #[derive(Debug, Clone, Serialize)]
-pub struct AbmManifest {
-    pub resloop_version: &'static str,
-    pub command_line: Vec<String>,
-    pub model: ModelRef,
+pub struct AbmRun {
     pub time_unit: String,
     pub days: f64,
     pub t_end: f64,
-    /// The schedule (path, SHA-256 and the checked content), if one drove the run.
+    /// The checked schedule as the run used it, if one drove the run.
     pub schedule: Option<crate::schedule::Schedule>,
     pub parameters: indexmap::IndexMap<String, f64>,
     pub parameter_changes: Vec<String>,
@@ -383,15 +385,6 @@ pub struct AbmManifest {
     pub resistance: String,
     pub bytes_per_cell: u64,
     pub summary: EnsembleFacts,
-    pub wall_seconds: f64,
-    pub outputs: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ModelRef {
-    pub name: String,
-    pub path: String,
-    pub sha256: String,
 }
 
 /// Headline numbers of an ensemble (also printed by the CLI).
@@ -880,14 +873,7 @@ pub fn write_outputs(
         }
     }
     let founders = &p.founders;
-    let manifest = AbmManifest {
-        resloop_version: VERSION,
-        command_line: command_line(),
-        model: ModelRef {
-            name: m.meta.name.clone(),
-            path: m.meta.path.clone(),
-            sha256: m.meta.sha256.clone(),
-        },
+    let run = AbmRun {
         time_unit: tu.to_string(),
         days: p.days,
         t_end: p.config.t_end,
@@ -930,9 +916,10 @@ pub fn write_outputs(
         resistance: format!("{:?}", p.config.criterion),
         bytes_per_cell: bytes_per_cell(m.species.len()),
         summary: EnsembleFacts::of(ens),
-        wall_seconds,
-        outputs,
     };
-    write_json(&mpath, &manifest).map_err(io(&mpath))?;
+    let mut inputs = vec![model_ref(m)];
+    inputs.extend(p.schedule.as_ref().map(schedule_ref));
+    let manifest = Manifest::new(inputs, run, Some(wall_seconds), outputs);
+    manifest.write(&mpath).map_err(io(&mpath))?;
     Ok(manifest)
 }

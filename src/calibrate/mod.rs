@@ -21,6 +21,8 @@ pub mod space;
 
 pub use error::CalibrateError;
 pub use loss::{fact_distance, score, Score, UNEVALUABLE_PENALTY};
-pub use output::{write_best, write_evaluations, write_manifest, Manifest};
+pub use output::{
+    manifest, write_best, write_evaluations, write_manifest, CalibrationRun, Manifest,
+};
 pub use search::{calibrate, evaluate, Calibration, Evaluation, Settings, Stop};
 pub use space::{Axis, Space};

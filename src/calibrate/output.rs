@@ -7,7 +7,6 @@ use std::path::Path;
 
 use indexmap::IndexMap;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::loss::Score;
 use super::search::{Calibration, Stop};
@@ -15,7 +14,7 @@ use super::space::Axis;
 use super::CalibrateError;
 use crate::facts::FactFile;
 use crate::output::atomic::write_atomic;
-use crate::output::manifest::{command_line, write_json, VERSION};
+use crate::output::manifest::{model_ref, write_json, FileRef};
 
 fn write_err(path: &Path) -> impl FnOnce(std::io::Error) -> CalibrateError + '_ {
     move |source| CalibrateError::Write {
@@ -125,14 +124,12 @@ pub struct Point {
 }
 
 /// `manifest.json`: what ran, on which files (hashes), how, and how long it took.
+pub type Manifest = crate::output::manifest::Manifest<CalibrationRun>;
+
+/// A calibration's settings and result, inside the common envelope (the model and
+/// the fact file are its inputs).
 #[derive(Debug, Clone, Serialize)]
-pub struct Manifest {
-    pub resloop_version: &'static str,
-    pub command: Vec<String>,
-    pub model: String,
-    pub model_sha256: String,
-    pub facts: String,
-    pub facts_sha256: String,
+pub struct CalibrationRun {
     pub params: Vec<Axis>,
     pub seed: u64,
     pub max_evals: usize,
@@ -141,47 +138,46 @@ pub struct Manifest {
     pub stop: Stop,
     pub start: Point,
     pub best: Point,
-    pub wall_seconds: f64,
 }
 
-impl Manifest {
-    pub fn new(cal: &Calibration, file: &FactFile) -> Result<Manifest, CalibrateError> {
-        let facts_bytes = std::fs::read(&file.path).map_err(|source| CalibrateError::Write {
-            path: file.path.clone(),
-            source,
-        })?;
-        let point = |i: usize| {
-            let e = &cal.evaluations[i];
-            Point {
-                evaluation: e.number,
-                values: cal
-                    .space
-                    .axes
-                    .iter()
-                    .map(|a| a.name.clone())
-                    .zip(e.values.iter().copied())
-                    .collect(),
-                score: e.score,
-            }
-        };
-        Ok(Manifest {
-            resloop_version: VERSION,
-            command: command_line(),
-            model: file.model_path.to_string_lossy().into_owned(),
-            model_sha256: file.model.meta.sha256.clone(),
-            facts: file.path.to_string_lossy().into_owned(),
-            facts_sha256: hex::encode(Sha256::digest(&facts_bytes)),
-            params: cal.space.axes.clone(),
-            seed: cal.settings.seed,
-            max_evals: cal.settings.max_evals,
-            evaluations: cal.evaluations.len(),
-            restarts: cal.restarts,
-            stop: cal.stop,
-            start: point(0),
-            best: point(cal.best),
-            wall_seconds: cal.seconds,
-        })
-    }
+/// The manifest of a finished calibration.
+pub fn manifest(cal: &Calibration, file: &FactFile) -> Result<Manifest, CalibrateError> {
+    let facts = FileRef::read("facts", &file.path).map_err(|source| CalibrateError::Write {
+        path: file.path.clone(),
+        source,
+    })?;
+    let point = |i: usize| {
+        let e = &cal.evaluations[i];
+        Point {
+            evaluation: e.number,
+            values: cal
+                .space
+                .axes
+                .iter()
+                .map(|a| a.name.clone())
+                .zip(e.values.iter().copied())
+                .collect(),
+            score: e.score,
+        }
+    };
+    let mut model = model_ref(&file.model);
+    model.path = file.model_path.to_string_lossy().into_owned();
+    let run = CalibrationRun {
+        params: cal.space.axes.clone(),
+        seed: cal.settings.seed,
+        max_evals: cal.settings.max_evals,
+        evaluations: cal.evaluations.len(),
+        restarts: cal.restarts,
+        stop: cal.stop,
+        start: point(0),
+        best: point(cal.best),
+    };
+    Ok(Manifest::new(
+        vec![model, facts],
+        run,
+        Some(cal.seconds),
+        Vec::new(),
+    ))
 }
 
 pub fn write_manifest(path: &Path, manifest: &Manifest) -> Result<(), CalibrateError> {

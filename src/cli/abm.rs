@@ -159,13 +159,14 @@ impl Progress for Bar {
     }
 }
 
-fn report(m: &AbmManifest, ens: &Ensemble, out: &Path) {
+fn report(manifest: &AbmManifest, ens: &Ensemble, out: &Path) {
+    let m = &manifest.run;
     let s = &m.summary;
     let tu = &m.time_unit;
     let hours = if tu == "d" { 24.0 } else { 1.0 };
     say!(
         "{}: {} replicates x {} cells for {} days ({} steps of {} h, seed {}{})",
-        m.model.name,
+        manifest.inputs[0].name,
         s.replicates,
         m.initial_cells,
         num(m.days),
@@ -200,12 +201,12 @@ fn report(m: &AbmManifest, ens: &Ensemble, out: &Path) {
         "  {:.3e} cell-steps, {:.3e} clone-steps as counts, {:.2} s",
         s.cell_steps as f64,
         s.lump_steps as f64,
-        m.wall_seconds
+        manifest.wall_seconds.unwrap_or(0.0)
     );
     say!(
         "wrote {} ({}, manifest.json)",
         out.display(),
-        m.outputs.join(", ")
+        manifest.outputs.join(", ")
     );
 }
 

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::bail;
-use resloop::calibrate::{self, Manifest, Settings, Space};
+use resloop::calibrate::{self, Settings, Space};
 use resloop::facts;
 
 use super::common::say;
@@ -145,7 +145,12 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let tmp = |p: &std::path::Path| run.path().join(p.file_name().unwrap_or_default());
     calibrate::write_evaluations(&tmp(&outputs[0]), &cal)?;
     calibrate::write_best(&tmp(&outputs[1]), &cal, &file)?;
-    let manifest = Manifest::new(&cal, &file)?;
+    let mut manifest = calibrate::manifest(&cal, &file)?;
+    manifest.outputs = outputs
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
     calibrate::write_manifest(&tmp(&outputs[2]), &manifest)?;
     super::common::finish(run, &super::common::title("Calibration of", &a.model))?;
 

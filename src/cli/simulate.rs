@@ -91,8 +91,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     if let Some(total) = total {
         say!(
             "{} [{}]: {} days, cells {:.3e} -> {:.3e} (min {:.3e}); {} steps, {} rhs evaluations, {:.1} ms",
-            manifest.model.name,
-            manifest.engine.label(),
+            manifest.inputs[0].name,
+            manifest.run.engine.label(),
             resloop::output::number::num(days),
             total[0],
             total[total.len() - 1],

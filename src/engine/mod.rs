@@ -9,9 +9,10 @@
 //! - [`EngineKind::Hybrid`]: the same ODE for large clones, exact random births,
 //!   deaths and mutant arrivals for small ones ([`population`]); a clone below one cell
 //!   does not exist, so nothing regrows from a fraction of a cell.
-//! - [`EngineKind::AgentBased`]: every cell followed (`crate::abm`, behind the trait
-//!   as `crate::abm::as_engine::AgentEngine`).
+//! - [`EngineKind::AgentBased`]: every cell followed ([`agent`], behind the trait as
+//!   [`agent::AgentEngine`]); its ensembles and the `abm` command are in `crate::abm`.
 
+pub mod agent;
 pub mod doses;
 pub mod ode;
 pub mod population;

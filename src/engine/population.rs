@@ -47,9 +47,9 @@ use super::ode::{
     ACC_VARIANCE,
 };
 use super::{Advanced, Counters, Engine, EngineKind, Watch, WatchTarget};
-use crate::abm::engine::{binomial, negative_binomial, poisson};
-use crate::abm::rng::Stream;
 use crate::compile::{BoundModel, CompiledModel};
+use crate::engine::agent::rng::Stream;
+use crate::engine::agent::simulation::{binomial, negative_binomial, poisson};
 use crate::pkpd::{DoseKind, Exposure};
 
 /// Thresholds and grid of the hybrid engine.

@@ -1,6 +1,6 @@
 //! Tidy timeline CSV: one row per time x population x variable.
 
-use std::io;
+use std::io::{self, Write};
 use std::path::Path;
 
 use super::atomic::write_atomic;
@@ -73,34 +73,85 @@ pub fn check_timeline(tl: &Timeline) -> Result<(), NonPhysical> {
 pub fn write_timeline_csv(path: &Path, tl: &Timeline) -> io::Result<()> {
     check_timeline(tl).map_err(io::Error::other)?;
     write_atomic(path, |w| {
-        let mut csv = csv::Writer::from_writer(w);
-        csv.write_record(["time", "population", "variable", "value"])?;
-        let mut buf = ryu_like::Buf::default();
-        for (row, t) in tl.times.iter().enumerate() {
-            let ts = buf.fmt(*t).to_string();
-            for (col, c) in tl.columns.iter().enumerate() {
-                let v = buf.fmt(tl.get(row, col));
-                csv.write_record([ts.as_str(), c.population.as_str(), c.variable.as_str(), v])?;
-            }
-        }
-        csv.flush()?;
-        Ok(())
+        let mut csv = LongCsv::new(w, false)?;
+        csv.timeline("", tl)?;
+        csv.finish()
     })
 }
 
-/// Shortest round-trip formatting of floats (Rust's `Display` for f64 is already
-/// shortest-round-trip; this only reuses one buffer).
-mod ryu_like {
-    use std::fmt::Write;
+/// The one writer of long-format timelines, `[replicate,]time,population,variable,
+/// value`, used by every command that writes `timeline.csv` (simulate, therapy and
+/// compare, abm): one header, one quoting, one number format ([`csv_number`]).
+/// With replicates, the first column names the replicate (its number, or the name of
+/// an ensemble band such as `median`).
+pub struct LongCsv<'w> {
+    csv: csv::Writer<&'w mut dyn Write>,
+    with_replicate: bool,
+}
 
-    #[derive(Default)]
-    pub struct Buf(String);
-
-    impl Buf {
-        pub fn fmt(&mut self, v: f64) -> &str {
-            self.0.clear();
-            let _ = write!(self.0, "{v}");
-            &self.0
+impl<'w> LongCsv<'w> {
+    /// Start a table on `w` (writes the header).
+    pub fn new(w: &'w mut dyn Write, with_replicate: bool) -> io::Result<LongCsv<'w>> {
+        let mut csv = csv::Writer::from_writer(w);
+        if with_replicate {
+            csv.write_record(["replicate", "time", "population", "variable", "value"])?;
+        } else {
+            csv.write_record(["time", "population", "variable", "value"])?;
         }
+        Ok(LongCsv {
+            csv,
+            with_replicate,
+        })
+    }
+
+    /// One row; `replicate` is ignored by a table without the column.
+    pub fn row(
+        &mut self,
+        replicate: &str,
+        time: f64,
+        population: &str,
+        variable: &str,
+        value: f64,
+    ) -> io::Result<()> {
+        let (t, v) = (csv_number(time), csv_number(value));
+        if self.with_replicate {
+            self.csv
+                .write_record([replicate, &t, population, variable, &v])?;
+        } else {
+            self.csv.write_record([&t, population, variable, &v])?;
+        }
+        Ok(())
+    }
+
+    /// Every row of one readout of `tl`.
+    pub fn readout(&mut self, replicate: &str, tl: &Timeline, row: usize) -> io::Result<()> {
+        let t = tl.times[row];
+        for (col, c) in tl.columns.iter().enumerate() {
+            self.row(replicate, t, &c.population, &c.variable, tl.get(row, col))?;
+        }
+        Ok(())
+    }
+
+    /// Every row of `tl`.
+    pub fn timeline(&mut self, replicate: &str, tl: &Timeline) -> io::Result<()> {
+        for row in 0..tl.times.len() {
+            self.readout(replicate, tl, row)?;
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> io::Result<()> {
+        self.csv.flush()
+    }
+}
+
+/// A number as the CSV files write it: whole numbers below 1e15 as integers (cell
+/// counts), anything else as the shortest text that reads back to the same `f64`, in
+/// exponent form when very large or small (`1e84` expanded cells, not 85 digits).
+pub fn csv_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:?}")
     }
 }

@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::compile::{compile_file, CompiledModel};
 use crate::output::atomic::write_atomic;
+use crate::output::manifest::{model_ref, schedule_ref, FileRef, Manifest};
 use crate::output::number::num;
 use crate::output::panels::{series_colour, stacked_fractions, Line, Panel, Panels, Stroke};
 use crate::schedule::{Schedule, Setting};
@@ -395,19 +396,13 @@ impl StoryFigure {
     }
 }
 
-/// What a story run wrote.
+/// What `manifest.json` holds for a story, inside the common envelope (the story,
+/// model and both schedules are its inputs).
 #[derive(Debug, Serialize)]
-struct Manifest<'a> {
-    resloop_version: &'static str,
-    command_line: Vec<String>,
-    story_file: String,
+struct StoryRun<'a> {
     story: &'a StorySpec,
-    model: &'a str,
-    model_sha256: &'a str,
-    schedules: [(&'a str, &'a str); 2],
     options: &'a TherapyOptions,
     summary: StorySummary,
-    outputs: Vec<&'static str>,
 }
 
 /// The story in numbers (also the page's one-line story).
@@ -461,30 +456,25 @@ pub fn write(story: &Story, options: &TherapyOptions, out: &Path) -> Result<Stri
         "{}: {}; with the loop breaker: {}",
         story.spec.title, runs.alone.summary.story, runs.combination.summary.story
     );
-    let manifest = Manifest {
-        resloop_version: crate::output::manifest::VERSION,
-        command_line: crate::output::manifest::command_line(),
-        story_file: story.path.display().to_string(),
+    let run = StoryRun {
         story: &story.spec,
-        model: &story.model.meta.name,
-        model_sha256: &story.model.meta.sha256,
-        schedules: [
-            (&story.alone.name, &story.alone.sha256),
-            (&story.combination.name, &story.combination.sha256),
-        ],
         options,
         summary: StorySummary {
             story: line.clone(),
             alone: runs.alone.summary.story.clone(),
             combination: runs.combination.summary.story.clone(),
         },
-        outputs: vec!["story.png", "story.svg", "story.csv", "manifest.json"],
     };
+    let story_file = FileRef::read("story", &story.path).map_err(io(&story.path))?;
+    let inputs = vec![
+        story_file,
+        model_ref(&story.model),
+        schedule_ref(&story.alone),
+        schedule_ref(&story.combination),
+    ];
+    let outputs = ["story.png", "story.svg", "story.csv", "manifest.json"];
+    let manifest = Manifest::new(inputs, run, None, outputs.map(String::from).to_vec());
     let mp = out.join("manifest.json");
-    write_atomic(&mp, |w| {
-        serde_json::to_writer_pretty(&mut *w, &manifest)?;
-        writeln!(w)
-    })
-    .map_err(io(&mp))?;
+    manifest.write(&mp).map_err(io(&mp))?;
     Ok(line)
 }

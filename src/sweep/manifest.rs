@@ -56,14 +56,8 @@ pub struct Manifest {
     pub units: BTreeMap<String, String>,
 }
 
-/// One input file of an evaluator: what it is, where it was read, and its hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InputFile {
-    /// `model`, `schedule`, ...
-    pub role: String,
-    pub path: String,
-    pub sha256: String,
-}
+/// One input file of an evaluator: the manifests' one file reference.
+pub use crate::output::manifest::FileRef as InputFile;
 
 /// Why two input lists do not describe the same files (paths may differ between
 /// machines; roles and hashes may not), or `None` when they agree.

@@ -9,12 +9,13 @@ use std::path::Path;
 use serde::Serialize;
 
 use super::ensemble::{quantile, EnsembleSummary};
-use super::output::{num, write_run, OutputError};
+use super::output::{write_run, OutputError};
 use super::plot::CompareFigure;
 use super::types::{Summary, TherapyOptions, TherapyResult};
 use crate::compile::CompiledModel;
 use crate::output::atomic::write_atomic;
-use crate::output::manifest::{command_line, write_json, VERSION};
+use crate::output::manifest::{model_ref, schedule_ref, Manifest};
+use crate::output::timeline::csv_number as num;
 use crate::schedule::Schedule;
 
 /// The table: a header and one row of cells per run, in the order given.
@@ -207,16 +208,12 @@ impl CompareTable {
     }
 }
 
+/// What `manifest.json` holds for a comparison, inside the common envelope (the
+/// model and every schedule are its inputs).
 #[derive(Serialize)]
-struct Manifest<'a> {
-    resloop_version: &'static str,
-    command_line: Vec<String>,
-    model: &'a str,
-    model_sha256: &'a str,
-    schedules: Vec<(&'a str, &'a str, &'a str)>,
+struct CompareRun<'a> {
     options: &'a TherapyOptions,
     table: &'a CompareTable,
-    outputs: Vec<String>,
 }
 
 /// Write each run into `out/<schedule name>/`, then `compare.csv`, the overlaid
@@ -258,20 +255,11 @@ pub fn write_compare(
         CompareFigure::new(model, &first).save(&out.join("compare"))?;
         outputs.extend(["compare.png".into(), "compare.svg".into()]);
     }
-    let m = Manifest {
-        resloop_version: VERSION,
-        command_line: command_line(),
-        model: &model.meta.path,
-        model_sha256: &model.meta.sha256,
-        schedules: runs
-            .iter()
-            .map(|(s, _)| (s.name.as_str(), s.path.as_str(), s.sha256.as_str()))
-            .collect(),
-        options,
-        table: &t,
-        outputs,
-    };
+    let mut inputs = vec![model_ref(model)];
+    inputs.extend(runs.iter().map(|(s, _)| schedule_ref(s)));
+    let run = CompareRun { options, table: &t };
+    let m = Manifest::new(inputs, run, None, outputs);
     let p = out.join("manifest.json");
-    write_json(&p, &m).map_err(io(&p))?;
+    m.write(&p).map_err(io(&p))?;
     Ok(t)
 }

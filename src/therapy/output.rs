@@ -3,7 +3,7 @@
 //! rename), after the run has finished, so a failed run leaves no complete-looking
 //! output.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::Path;
 
 use serde::Serialize;
@@ -14,8 +14,9 @@ use super::types::{Summary, TherapyOptions, TherapyResult};
 use crate::compile::CompiledModel;
 use crate::engine::ode::{Column, SolverStats};
 use crate::output::atomic::write_atomic;
-use crate::output::manifest::{command_line, write_json, VERSION};
+use crate::output::manifest::{model_ref, schedule_ref, write_json, Manifest};
 use crate::output::plot::PlotError;
+use crate::output::timeline::{csv_number as num, LongCsv};
 use crate::schedule::Schedule;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,12 +38,6 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> OutputError + '_ {
     }
 }
 
-/// Shortest round-trip text of a number, in exponent form when very large or small
-/// (Rust's `Debug` for f64), so huge expanded populations stay readable.
-pub fn num(v: f64) -> String {
-    format!("{v:?}")
-}
-
 /// Long-format timeline: the readout rows (`time,population,variable,value`), with
 /// the IC50 readouts merged in time order as population `ic50` and `ic50_fold`
 /// (variable = drug; NaN when the IC50 is above the tested range or the fold is
@@ -54,62 +49,29 @@ pub fn write_timeline(path: &Path, runs: &[TherapyResult]) -> Result<(), OutputE
         .first()
         .is_some_and(|r| r.summary.engine.is_stochastic());
     write_atomic(path, |w| {
-        let mut csv = csv::Writer::from_writer(w);
-        if with_rep {
-            csv.write_record(["replicate", "time", "population", "variable", "value"])?;
-        } else {
-            csv.write_record(["time", "population", "variable", "value"])?;
-        }
+        let mut csv = LongCsv::new(w, with_rep)?;
         for r in runs {
-            write_timeline_rows(&mut csv, r, with_rep)?;
+            let rep = r.summary.replicate.to_string();
+            let mut k = 0;
+            let mut ic50_rows = |csv: &mut LongCsv, upto: f64| -> io::Result<()> {
+                while k < r.ic50.len() && r.ic50[k].time <= upto {
+                    let x = &r.ic50[k];
+                    let (v, f) = (x.ic50.unwrap_or(f64::NAN), x.fold.unwrap_or(f64::NAN));
+                    csv.row(&rep, x.time, "ic50", &x.drug, v)?;
+                    csv.row(&rep, x.time, "ic50_fold", &x.drug, f)?;
+                    k += 1;
+                }
+                Ok(())
+            };
+            for (row, &t) in r.timeline.times.iter().enumerate() {
+                csv.readout(&rep, &r.timeline, row)?;
+                ic50_rows(&mut csv, t)?;
+            }
+            ic50_rows(&mut csv, f64::INFINITY)?;
         }
-        csv.flush()?;
-        Ok(())
+        csv.finish()
     })
     .map_err(io_err(path))
-}
-
-fn write_timeline_rows(
-    csv: &mut csv::Writer<&mut dyn Write>,
-    r: &TherapyResult,
-    with_rep: bool,
-) -> io::Result<()> {
-    let rep = r.summary.replicate.to_string();
-    let record = |csv: &mut csv::Writer<&mut dyn Write>, fields: [&str; 4]| {
-        if with_rep {
-            csv.write_record([rep.as_str(), fields[0], fields[1], fields[2], fields[3]])
-        } else {
-            csv.write_record(fields)
-        }
-    };
-    {
-        let tl = &r.timeline;
-        let mut k = 0;
-        let mut ic50_rows = |csv: &mut csv::Writer<&mut dyn Write>, upto: f64| -> io::Result<()> {
-            while k < r.ic50.len() && r.ic50[k].time <= upto {
-                let x = &r.ic50[k];
-                let t = num(x.time);
-                let (v, f) = (
-                    num(x.ic50.unwrap_or(f64::NAN)),
-                    num(x.fold.unwrap_or(f64::NAN)),
-                );
-                record(csv, [&t, "ic50", &x.drug, &v])?;
-                record(csv, [&t, "ic50_fold", &x.drug, &f])?;
-                k += 1;
-            }
-            Ok(())
-        };
-        for (row, &t) in tl.times.iter().enumerate() {
-            let ts = num(t);
-            for (col, c) in tl.columns.iter().enumerate() {
-                let v = num(tl.get(row, col));
-                record(csv, [ts.as_str(), &c.population, &c.variable, &v])?;
-            }
-            ic50_rows(csv, t)?;
-        }
-        ic50_rows(csv, f64::INFINITY)?;
-    }
-    Ok(())
 }
 
 /// `time,day,kind,drug,value,unit,detail` (a leading `replicate` column for the
@@ -194,19 +156,9 @@ pub fn write_ic50(
     .map_err(io_err(path))
 }
 
+/// What `manifest.json` holds for a therapy run, inside the common envelope.
 #[derive(Serialize)]
-struct FileRef<'a> {
-    name: &'a str,
-    path: &'a str,
-    sha256: &'a str,
-}
-
-#[derive(Serialize)]
-struct Manifest<'a> {
-    resloop_version: &'static str,
-    command_line: Vec<String>,
-    model: FileRef<'a>,
-    schedule_file: FileRef<'a>,
+struct TherapyRun<'a> {
     /// The checked schedule as the run used it (times in the model's unit).
     schedule: &'a Schedule,
     parameters: Vec<(&'a str, f64)>,
@@ -219,8 +171,6 @@ struct Manifest<'a> {
     /// Replicates of a stochastic engine together.
     ensemble: Option<&'a EnsembleSummary>,
     warnings: &'a [String],
-    wall_seconds: f64,
-    outputs: &'a [String],
 }
 
 /// Write every output of a run into `out` (created if needed). Returns the files
@@ -275,19 +225,7 @@ pub fn write_run(
         .params
         .clone()
         .unwrap_or_else(|| model.param_values());
-    let manifest = Manifest {
-        resloop_version: VERSION,
-        command_line: command_line(),
-        model: FileRef {
-            name: &model.meta.name,
-            path: &model.meta.path,
-            sha256: &model.meta.sha256,
-        },
-        schedule_file: FileRef {
-            name: &schedule.name,
-            path: &schedule.path,
-            sha256: &schedule.sha256,
-        },
+    let run = TherapyRun {
         schedule,
         parameters: model
             .params
@@ -302,12 +240,12 @@ pub fn write_run(
         summary: &r.summary,
         ensemble: ensemble.as_ref(),
         warnings: &r.warnings,
-        wall_seconds: r.wall_seconds,
-        outputs: &outputs,
     };
+    let inputs = vec![model_ref(model), schedule_ref(schedule)];
+    let manifest = Manifest::new(inputs, run, Some(r.wall_seconds), outputs.clone());
     // The manifest is written last: its presence marks a complete folder.
     let p = out.join("manifest.json");
-    write_json(&p, &manifest).map_err(io_err(&p))?;
+    manifest.write(&p).map_err(io_err(&p))?;
     outputs.push("manifest.json".to_string());
     Ok(outputs)
 }

@@ -27,6 +27,7 @@ use crate::engine::ode::{Method, OdeOptions};
 use crate::engine::EngineKind;
 use crate::expr::resolve::did_you_mean_among;
 use crate::model::{load_file, parse_toml, ModelError, ModelErrorKind as K, SourceText};
+use crate::output::manifest::{model_ref, schedule_ref};
 use crate::pkpd::parse_dose_spec;
 use crate::schedule::{Schedule, Setting};
 use crate::synergy::Method as SynergyMethod;
@@ -92,9 +93,8 @@ pub fn load_model_sweep_str(
     };
     let (model, model_path) = cx.model(&rm.file)?;
     let mut inputs = vec![InputFile {
-        role: "model".into(),
         path: model_path.display().to_string(),
-        sha256: model.meta.sha256.clone(),
+        ..model_ref(&model)
     }];
     let base = cx.base_params(&model, rm)?;
     let schedule = cx.schedule_file(&model, raw.schedule.as_ref())?;
@@ -106,11 +106,7 @@ pub fn load_model_sweep_str(
     let mut ode = cx.ode_options(rm, raw.schedule.as_ref(), t_end)?;
     ode.t_end = t_end;
     if let Some(s) = &schedule {
-        inputs.push(InputFile {
-            role: "schedule".into(),
-            path: s.path.clone(),
-            sha256: s.sha256.clone(),
-        });
+        inputs.push(schedule_ref(s));
     }
 
     let placeholders: Vec<(String, usize)> = dose_specs

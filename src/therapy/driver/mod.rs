@@ -20,10 +20,10 @@ use std::time::Instant;
 
 use super::rules::{GrowthHistory, NadirRule};
 use super::types::*;
-use crate::abm::as_engine::AgentEngine;
 use crate::abm::{CompiledCells, LoopIntegration};
 use crate::assay::{self, AssaySettings, DoseResponse};
 use crate::compile::{BoundModel, CompiledModel};
+use crate::engine::agent::as_engine::AgentEngine;
 use crate::engine::ode::{
     total_cells, Column, OdeRun, RowRecorder, RunSettings, SimError, Timeline,
 };

@@ -9,7 +9,7 @@
 //! 10^8 cells fit in memory.
 
 use super::compiled::CompiledCells;
-use super::engine::{AbmOptions, Founders, NoProgress, Progress, Simulation, StopReason};
+use super::simulation::{AbmOptions, Founders, NoProgress, Progress, Simulation, StopReason};
 use super::error::AbmError;
 use super::model::{CellModel, Exposure as CellExposure};
 use crate::compile::CompiledModel;

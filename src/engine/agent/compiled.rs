@@ -22,7 +22,7 @@
 //! - Hairer, E., Norsett, S. P. and Wanner, G. (1993). Solving Ordinary Differential
 //!   Equations I, 2nd ed., Springer, section II.1 (explicit Runge-Kutta methods).
 
-use super::engine::Founders;
+use super::simulation::Founders;
 use super::error::AbmError;
 use super::model::{CellModel, NoiseSpec, StateError, States, StatesMut, StepContext};
 use crate::compile::{BoundModel, CompiledModel};
@@ -680,7 +680,7 @@ mod tests {
     /// scratch gives each time.
     #[test]
     fn reused_uniform_files_match_fresh_ones() {
-        let text = include_str!("../../tests/data/linear_fate.toml");
+        let text = include_str!("../../../tests/data/linear_fate.toml");
         let m = compile_str(std::path::Path::new("linear_fate.toml"), text).unwrap();
         let b = BoundModel::new(&m, &m.param_values()).unwrap();
         let cells = CompiledCells::new(&m, &b, LoopIntegration::default()).unwrap();
