@@ -257,7 +257,7 @@ mod tests {
     use super::*;
 
     fn same<T: Real>(a: T, b: T) -> bool {
-        (a != a && b != b) || a.to_f64().to_bits() == b.to_f64().to_bits()
+        (a.to_f64().is_nan() && b.to_f64().is_nan()) || a.to_f64().to_bits() == b.to_f64().to_bits()
     }
 
     #[test]

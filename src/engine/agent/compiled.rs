@@ -22,9 +22,9 @@
 //! - Hairer, E., Norsett, S. P. and Wanner, G. (1993). Solving Ordinary Differential
 //!   Equations I, 2nd ed., Springer, section II.1 (explicit Runge-Kutta methods).
 
-use super::simulation::Founders;
 use super::error::AbmError;
 use super::model::{CellModel, NoiseSpec, StateError, States, StatesMut, StepContext};
+use super::simulation::Founders;
 use crate::compile::{BoundModel, CompiledModel};
 use crate::expr::batch::{BatchProgram, Src};
 
