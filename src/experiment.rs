@@ -22,7 +22,7 @@ use crate::output::manifest::{model_ref, Manifest};
 use crate::output::plot::PlotError;
 use crate::output::timeline::write_timeline_csv;
 use crate::output::timeline_plot::TimelineFigure;
-use crate::pkpd::{parse_dose_spec, DoseEvent, DoseSpecError};
+use crate::pkpd::{parse_dose_spec, DoseEvent, DoseSpecError, DrugQuantity};
 use crate::schedule::Schedule;
 use crate::therapy::{TherapyOptions, TherapyResult};
 
@@ -103,8 +103,9 @@ impl SimulateRequest {
 }
 
 /// Apply `PARAM=VALUE` changes to base parameter values; a value outside the bounds
-/// the model declares for the parameter is refused.
-pub fn apply_sets(model: &CompiledModel, sets: &[String]) -> Result<Vec<f64>, ExperimentError> {
+/// the model declares for the parameter is refused. A drug quantity
+/// (`drug.NAME.half_life`, ..., see [`DrugQuantity`]) changes the model itself.
+pub fn apply_sets(model: &mut CompiledModel, sets: &[String]) -> Result<Vec<f64>, ExperimentError> {
     apply_sets_checked(model, sets, false)
 }
 
@@ -112,16 +113,19 @@ pub fn apply_sets(model: &CompiledModel, sets: &[String]) -> Result<Vec<f64>, Ex
 /// `allow_out_of_bounds` (the bounds say where the model was calibrated and
 /// swept, not what is physically possible).
 pub fn apply_sets_checked(
-    model: &CompiledModel,
+    model: &mut CompiledModel,
     sets: &[String],
     allow_out_of_bounds: bool,
 ) -> Result<Vec<f64>, ExperimentError> {
-    apply_sets_onto(model, model.param_values(), sets, allow_out_of_bounds)
+    let values = model.param_values();
+    apply_sets_onto(model, values, sets, allow_out_of_bounds)
 }
 
-/// [`apply_sets_checked`] on given parameter values (e.g. a fact state's).
+/// [`apply_sets_checked`] on given parameter values (e.g. a fact state's). Drug
+/// quantities must be positive whatever `allow_out_of_bounds` says (the model file
+/// requires it).
 pub fn apply_sets_onto(
-    model: &CompiledModel,
+    model: &mut CompiledModel,
     mut values: Vec<f64>,
     sets: &[String],
     allow_out_of_bounds: bool,
@@ -135,12 +139,6 @@ pub fn apply_sets_onto(
             .split_once('=')
             .ok_or_else(|| fail("expected PARAM=VALUE".into()))?;
         let name = name.trim();
-        let i = model.param_index(name).ok_or_else(|| {
-            fail(format!(
-                "the model has no parameter `{name}`{}",
-                crate::expr::resolve::did_you_mean_among(name, model.param_names())
-            ))
-        })?;
         let x: f64 = v
             .trim()
             .parse()
@@ -148,6 +146,18 @@ pub fn apply_sets_onto(
         if !x.is_finite() {
             return Err(fail(format!("expected a finite value, found {x}")));
         }
+        if DrugQuantity::is_drug_name(name) {
+            DrugQuantity::parse(model, name)
+                .and_then(|q| q.set(model, x))
+                .map_err(fail)?;
+            continue;
+        }
+        let i = model.param_index(name).ok_or_else(|| {
+            fail(format!(
+                "the model has no parameter `{name}`{}",
+                crate::expr::resolve::did_you_mean_among(name, model.param_names())
+            ))
+        })?;
         if let (Some([lo, hi]), false) = (model.params[i].bounds, allow_out_of_bounds) {
             if !(lo..=hi).contains(&x) {
                 return Err(fail(format!(
@@ -247,9 +257,9 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
     if let Some(c) = req.cells {
         crate::limits::check_positive("--cells", c)?;
     }
-    let model = compile_file(&req.model)?;
+    let mut model = compile_file(&req.model)?;
     let t_end = req.days * 24.0 / model.meta.time_unit.hours();
-    let params = apply_sets_checked(&model, &req.sets, req.allow_out_of_bounds)?;
+    let params = apply_sets_checked(&mut model, &req.sets, req.allow_out_of_bounds)?;
     let mut doses = Vec::new();
     for d in &req.doses {
         doses.extend(parse_dose_spec(&model, d, t_end)?);
@@ -477,8 +487,9 @@ impl Default for TherapySettings {
 }
 
 impl TherapySettings {
-    /// Check the settings against `model` and turn them into [`TherapyOptions`].
-    pub fn options(&self, model: &CompiledModel) -> Result<TherapyOptions, ExperimentError> {
+    /// Check the settings against `model` and turn them into [`TherapyOptions`]. A
+    /// `--set` of a drug quantity (`drug.NAME.half_life`, ...) changes `model`.
+    pub fn options(&self, model: &mut CompiledModel) -> Result<TherapyOptions, ExperimentError> {
         let method = Method::parse(&self.method).ok_or_else(|| {
             ExperimentError::Settings(format!(
                 "--method `{}`: expected {}",

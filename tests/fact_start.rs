@@ -22,7 +22,7 @@ fn therapy_starts_from_a_fact_state() {
         engine: Some("mean-field".into()),
         ..TherapySettings::default()
     };
-    let opts = settings.options(&m).unwrap();
+    let opts = settings.options(&mut m.clone()).unwrap();
     assert_eq!(opts.initial_state.as_deref(), Some(&point.state[..]));
     // A drug-free day from the state: the first readout is the state itself.
     let dir = tempfile::tempdir().unwrap();

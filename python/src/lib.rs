@@ -376,8 +376,8 @@ fn therapy<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let s = therapy_settings(sets, method_name, rtol, atol, engine, replicates, seed);
     let runs = py.allow_threads(|| -> PyResult<_> {
-        let model = compile_file(&model).map_err(py_err)?;
-        let opts = s.options(&model).map_err(py_err)?;
+        let mut model = compile_file(&model).map_err(py_err)?;
+        let opts = s.options(&mut model).map_err(py_err)?;
         let schedule = load_schedule(
             &model,
             schedule_path.as_deref(),
@@ -413,8 +413,8 @@ fn compare<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let s = therapy_settings(sets, method_name, rtol, atol, engine, replicates, seed);
     let (names, table, results) = py.allow_threads(|| -> PyResult<_> {
-        let model = compile_file(&model).map_err(py_err)?;
-        let opts = s.options(&model).map_err(py_err)?;
+        let mut model = compile_file(&model).map_err(py_err)?;
+        let opts = s.options(&mut model).map_err(py_err)?;
         let mut loaded = Vec::new();
         for (p, t, label) in &schedules {
             loaded.push(load_schedule(&model, p.as_deref(), t.as_deref(), label)?);

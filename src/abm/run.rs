@@ -481,9 +481,10 @@ pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
     if req.drug_free && !req.doses.is_empty() {
         return Err(settings("--drug-free and --dose exclude each other".into()));
     }
-    let model = compile_file(&req.model)?;
-    let params = crate::experiment::apply_sets_checked(&model, &req.sets, req.allow_out_of_bounds)
-        .map_err(|e| settings(e.to_string()))?;
+    let mut model = compile_file(&req.model)?;
+    let params =
+        crate::experiment::apply_sets_checked(&mut model, &req.sets, req.allow_out_of_bounds)
+            .map_err(|e| settings(e.to_string()))?;
     let bound = BoundModel::new(&model, &params)
         .map_err(|e| AbmError::Internal(format!("binding the model: {e}")))?;
     let mut cells = CompiledCells::new(&model, &bound, req.integration)?;

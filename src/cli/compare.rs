@@ -24,8 +24,8 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let run = super::run_dir::begin(&a.out)?;
-    let model = compile_file(&a.model)?;
-    let opts = a.run.options(&model)?;
+    let mut model = compile_file(&a.model)?;
+    let opts = a.run.options(&mut model)?;
     // Every schedule is checked before anything runs or is written.
     let schedules = a
         .schedules

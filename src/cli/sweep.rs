@@ -74,6 +74,13 @@ pub fn run_sweep_cmd(a: SweepArgs) -> anyhow::Result<()> {
         allow_outside: a.allow_outside,
     };
     let sweep = load_model_sweep(&a.sweep, &load)?;
+    let ignored = resloop::sweep::Design::ignored_columns(&sweep.spec)?;
+    if !ignored.is_empty() {
+        eprintln!(
+            "note: the points file's columns {} are not swept parameters; ignored",
+            ignored.join(", ")
+        );
+    }
     let options = RunOptions {
         resume: a.resume,
         shard,

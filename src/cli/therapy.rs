@@ -67,7 +67,7 @@ impl RunArgs {
         }
     }
 
-    pub fn options(&self, model: &CompiledModel) -> anyhow::Result<TherapyOptions> {
+    pub fn options(&self, model: &mut CompiledModel) -> anyhow::Result<TherapyOptions> {
         Ok(self.settings().options(model)?)
     }
 }
@@ -124,8 +124,8 @@ pub fn report(s: &Schedule, r: &TherapyResult) -> String {
 
 pub fn run(a: Args) -> anyhow::Result<()> {
     let run = super::run_dir::begin(&a.out)?;
-    let model = compile_file(&a.model)?;
-    let opts = a.run.options(&model)?;
+    let mut model = compile_file(&a.model)?;
+    let opts = a.run.options(&mut model)?;
     let schedule = load_schedule(&a.schedule, &model)?;
     let results = run_therapy(&model, &schedule, &opts, a.run.replicates)?;
     let result = &results[0];

@@ -1,12 +1,20 @@
-//! The command line's repeated-dosing shorthand: `DRUG=AMOUNT@EVERY[xCOUNT]`.
+//! The command line's repeated-dosing shorthand:
+//! `DRUG=AMOUNT@EVERY[xCOUNT][,STEP][,escalate_every=N][,cap=AMOUNT]`.
 //!
 //! `AMOUNT` carries a unit: a concentration (`0.5uM`, `10ng/ml`: in vitro, the medium
 //! is set to it at every refresh) or `mg/kg` (in vivo bolus). `EVERY` is a duration
 //! with `h`, `d` or `w`. Both are read by the one grammar of [`crate::units`] that
 //! schedules, sweeps and facts use; a bare number is an error. `xCOUNT` limits the
 //! number of doses; without it dosing repeats until the end of the run. The first
-//! dose is at t = 0.
+//! dose is at t = 0. `EVERY` may be any duration (`84h`, `3.5d`).
+//!
+//! A dose that changes by rule adds options after commas, with the names and meaning
+//! of a schedule's bolus series ([`super::escalation`]): `STEP` is `+AMOUNT` (added)
+//! or `xFACTOR` (multiplied), taken once every `escalate_every` doses (default 1),
+//! up to `cap`. `trastuzumab=1mg/kg@3.5dx105,+0.1mg/kg` gives 105 boluses every 3.5
+//! days of 1, 1.1, 1.2, ... mg/kg.
 
+use super::escalation::{parse_step, Escalation};
 use super::{DoseEvent, DoseKind};
 use crate::compile::CompiledModel;
 use crate::units::Amount;
@@ -58,9 +66,13 @@ pub fn parse_dose_spec(
         spec: spec.to_string(),
         message: m,
     };
-    let (drug, rest) = spec
+    let (head, options) = match spec.split_once(',') {
+        Some((h, o)) => (h, Some(o)),
+        None => (spec, None),
+    };
+    let (drug, rest) = head
         .split_once('=')
-        .ok_or_else(|| fail("expected DRUG=AMOUNT@EVERY[xCOUNT]".into()))?;
+        .ok_or_else(|| fail(format!("expected {SYNTAX}")))?;
     let di = find_drug(model, drug.trim()).map_err(fail)?;
     let (amount, timing) = rest
         .split_once('@')
@@ -76,6 +88,10 @@ pub fn parse_dose_spec(
             ),
         ),
         None => (timing, None),
+    };
+    let escalation = match options {
+        None => None,
+        Some(o) => Some(escalation(model, di, kind, o).map_err(fail)?),
     };
     let tu = model.meta.time_unit;
     let every =
@@ -93,6 +109,15 @@ pub fn parse_dose_spec(
         if t > t_end + 1e-9 * every || count.is_some_and(|c| k >= c) {
             break;
         }
+        let kind = match (escalation, kind) {
+            (None, kind) => kind,
+            (Some(e), DoseKind::Bolus { mg_per_kg }) => DoseKind::Bolus {
+                mg_per_kg: e.dose(mg_per_kg, k as u64),
+            },
+            (Some(e), DoseKind::SetConcentration { value }) => DoseKind::SetConcentration {
+                value: e.dose(value, k as u64),
+            },
+        };
         events.push(DoseEvent {
             time: t,
             drug: di,
@@ -101,4 +126,58 @@ pub fn parse_dose_spec(
         k += 1;
     }
     Ok(events)
+}
+
+/// The shape of a dose spec, for messages.
+const SYNTAX: &str = "DRUG=AMOUNT@EVERY[xCOUNT][,STEP][,escalate_every=N][,cap=AMOUNT]";
+
+/// The escalation options after the first comma of a dose spec: one step (`+AMOUNT`
+/// or `xFACTOR`), optionally `escalate_every=N` and `cap=AMOUNT`.
+fn escalation(
+    model: &CompiledModel,
+    di: usize,
+    kind: DoseKind,
+    options: &str,
+) -> Result<Escalation, String> {
+    let drug = &model.drugs[di];
+    let mw = drug.in_vivo.and_then(|pk| pk.molecular_weight);
+    let bolus = matches!(kind, DoseKind::Bolus { .. });
+    let (mut step, mut every, mut cap) = (None, None, None);
+    for opt in options.split(',').map(str::trim) {
+        match opt.split_once('=') {
+            Some(("escalate_every", n)) if every.is_none() => {
+                every = Some(
+                    n.trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|&n| n >= 1)
+                        .ok_or_else(|| {
+                            format!("`escalate_every={n}`: expected a whole number of doses >= 1")
+                        })?,
+                );
+            }
+            Some(("cap", c)) if cap.is_none() => {
+                cap = Some(match (parse_amount(model, di, c)?, bolus) {
+                    (DoseKind::Bolus { mg_per_kg }, true) => mg_per_kg,
+                    (DoseKind::SetConcentration { value }, false) => value,
+                    _ => return Err(format!("`cap={c}`: the cap must be in the dose's unit")),
+                });
+            }
+            Some((k, _)) => {
+                return Err(format!(
+                    "`{opt}`: unknown or repeated option `{k}`; expected {SYNTAX}"
+                ))
+            }
+            None if step.is_none() => step = Some(parse_step(opt, bolus, &drug.unit, mw)?),
+            None => return Err(format!("`{opt}`: a dose has one escalation step")),
+        }
+    }
+    let step = step.ok_or_else(|| {
+        format!("escalation options without a step (`+AMOUNT` or `xFACTOR`); expected {SYNTAX}")
+    })?;
+    Ok(Escalation {
+        step,
+        every: every.unwrap_or(1),
+        cap,
+    })
 }

@@ -12,8 +12,11 @@
 //! (one-compartment bolus: C(t) = (D/V) exp(-k t), superposed over doses).
 
 mod dose_spec;
+pub mod escalation;
+mod quantity;
 
 pub use dose_spec::{find_drug, parse_amount, parse_dose_spec, DoseSpecError};
+pub use quantity::{DrugField, DrugQuantity};
 
 use serde::Serialize;
 

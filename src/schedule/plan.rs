@@ -33,8 +33,6 @@ pub struct DosePlan<'a> {
     level: Vec<Option<f64>>,
     /// Time of the last change of `level`.
     level_since: Vec<f64>,
-    /// Length of one day in the model's time unit.
-    day: f64,
     eps: f64,
 }
 
@@ -52,7 +50,6 @@ impl<'a> DosePlan<'a> {
             stop: s.arms.iter().map(|a| a.stop).collect(),
             level: vec![None; s.arms.len()],
             level_since: vec![0.0; s.arms.len()],
-            day: 24.0 / s.hours_per_unit,
             eps: eps(s.duration),
             s,
         }
@@ -124,7 +121,8 @@ impl<'a> DosePlan<'a> {
     }
 
     /// In vitro: the concentration an arm puts in the medium at `t` (after the events
-    /// at `t`). In vivo: the arm's mg/kg dose while it is active.
+    /// at `t`). In vivo: while the arm is active, the mg/kg of its latest bolus slot
+    /// at or before `t` (the sum when series coincide; 0 before the first).
     pub fn arm_dose(&self, arm: usize, t: f64) -> f64 {
         if !self.active(arm, t) {
             return 0.0;
@@ -134,7 +132,7 @@ impl<'a> DosePlan<'a> {
             Regimen::Constant { concentration } => *concentration,
             Regimen::Ladder { steps } => ladder_level(steps, t - t0, self.eps),
             Regimen::Adaptive(_) => self.level[arm].unwrap_or(0.0),
-            Regimen::Bolus { mg_per_kg, .. } => *mg_per_kg,
+            Regimen::Bolus { series } => latest_bolus(series, t - t0, self.eps),
         }
     }
 
@@ -214,45 +212,49 @@ impl<'a> DosePlan<'a> {
     /// First bolus time of arm `i` strictly after `lim`, before its stop.
     fn next_bolus(&self, i: usize, lim: f64) -> Option<f64> {
         let a = &self.s.arms[i];
-        let (Some(t0), Regimen::Bolus { weekdays, .. }) = (self.start[i], &a.regimen) else {
+        let (Some(t0), Regimen::Bolus { series }) = (self.start[i], &a.regimen) else {
             return None;
         };
-        let mut n = if lim < t0 {
-            0.0
-        } else {
-            ((lim - t0) / self.day).floor() + 1.0
-        };
-        loop {
-            let tb = t0 + n * self.day;
-            if tb >= self.stop[i] - self.eps || tb >= self.s.duration - self.eps {
-                return None;
+        let end = self.stop[i].min(self.s.duration) - self.eps;
+        let mut best: Option<f64> = None;
+        for b in series {
+            let first = t0 + b.after;
+            let mut k = if lim < first {
+                0.0
+            } else {
+                ((lim - first) / b.every).floor()
+            };
+            loop {
+                let tb = first + k * b.every;
+                if tb >= end || b.times.is_some_and(|n| k >= n as f64) {
+                    break;
+                }
+                if tb > lim && !self.in_holiday(a, tb) {
+                    best = Some(best.map_or(tb, |x: f64| x.min(tb)));
+                    break;
+                }
+                k += 1.0;
             }
-            if tb <= lim {
-                n += 1.0;
-                continue;
-            }
-            let weekday = (n as u64 % 7) as u32 + 1;
-            if weekdays.contains(&weekday) && !self.in_holiday(a, tb) {
-                return Some(tb);
-            }
-            n += 1.0;
         }
+        best
     }
 
-    /// Whether `t` is a bolus time of arm `i`.
-    fn bolus_at(&self, i: usize, t: f64) -> bool {
+    /// The boluses of arm `i` at `t` (mg/kg, one per series with a dose then).
+    fn boluses_at(&self, i: usize, t: f64) -> Vec<f64> {
         let a = &self.s.arms[i];
-        let (Some(t0), Regimen::Bolus { weekdays, .. }) = (self.start[i], &a.regimen) else {
-            return false;
+        let (Some(t0), Regimen::Bolus { series }) = (self.start[i], &a.regimen) else {
+            return Vec::new();
         };
-        if !self.active(i, t) {
-            return false;
+        if !self.active(i, t) || t >= self.s.duration - self.eps {
+            return Vec::new();
         }
-        let n = ((t - t0) / self.day).round();
-        if n < 0.0 || (t0 + n * self.day - t).abs() > self.eps {
-            return false;
-        }
-        weekdays.contains(&((n as u64 % 7) as u32 + 1))
+        series
+            .iter()
+            .filter_map(|b| {
+                let k = slot_at(b, t - t0, self.eps)?;
+                Some(b.dose(k))
+            })
+            .collect()
     }
 
     /// The medium change at `t` (in vitro): every drug with an arm is set to its
@@ -282,17 +284,7 @@ impl<'a> DosePlan<'a> {
         match self.s.setting {
             Setting::InVitro => self.medium_change(t),
             Setting::InVivo => (0..self.s.arms.len())
-                .filter(|&i| self.bolus_at(i, t))
-                .map(|i| {
-                    let Regimen::Bolus { mg_per_kg, .. } = self.s.arms[i].regimen else {
-                        unreachable!("bolus_at is true only for bolus arms")
-                    };
-                    DoseEvent {
-                        time: t,
-                        drug: self.s.arms[i].drug,
-                        kind: DoseKind::Bolus { mg_per_kg },
-                    }
-                })
+                .flat_map(|i| self.arm_events_at(i, t))
                 .collect(),
         }
     }
@@ -300,16 +292,14 @@ impl<'a> DosePlan<'a> {
     /// The events of one arm due at `t`: its bolus (in vivo), if `t` is one of its
     /// dosing times; in vitro, nothing (drugs change together at medium changes).
     pub fn arm_events_at(&self, arm: usize, t: f64) -> Vec<DoseEvent> {
-        match (&self.s.arms[arm].regimen, self.bolus_at(arm, t)) {
-            (Regimen::Bolus { mg_per_kg, .. }, true) => vec![DoseEvent {
+        self.boluses_at(arm, t)
+            .into_iter()
+            .map(|mg_per_kg| DoseEvent {
                 time: t,
                 drug: self.s.arms[arm].drug,
-                kind: DoseKind::Bolus {
-                    mg_per_kg: *mg_per_kg,
-                },
-            }],
-            _ => Vec::new(),
-        }
+                kind: DoseKind::Bolus { mg_per_kg },
+            })
+            .collect()
     }
 
     /// The concentration an arm ends on (cap, last ladder step, the constant); `None`
@@ -368,6 +358,37 @@ impl<'a> DosePlan<'a> {
         }
         Some(out)
     }
+}
+
+/// The slot of series `b` at `tau` since the arm's start (within `eps`), if any.
+fn slot_at(b: &BolusSeries, tau: f64, eps: f64) -> Option<u64> {
+    let k = ((tau - b.after) / b.every).round();
+    let ok = k >= 0.0
+        && (b.after + k * b.every - tau).abs() <= eps
+        && b.times.is_none_or(|n| k < n as f64);
+    ok.then_some(k as u64)
+}
+
+/// The mg/kg of the latest bolus slot of `series` at or before `tau` since the arm's
+/// start (summed over series whose slots fall then); 0 before the first.
+fn latest_bolus(series: &[BolusSeries], tau: f64, eps: f64) -> f64 {
+    let mut best = (f64::NEG_INFINITY, 0.0);
+    for b in series {
+        if tau < b.after - eps {
+            continue;
+        }
+        let mut k = ((tau - b.after + eps) / b.every).floor().max(0.0);
+        if let Some(n) = b.times {
+            k = k.min(n as f64 - 1.0);
+        }
+        let at = b.after + k * b.every;
+        if at > best.0 + eps {
+            best = (at, b.dose(k as u64));
+        } else if (at - best.0).abs() <= eps {
+            best.1 += b.dose(k as u64);
+        }
+    }
+    best.1
 }
 
 /// Concentration of a ladder at time `tau` since the arm's start: the step in force;

@@ -55,6 +55,9 @@ pub struct MetaDef {
     pub duration: Spanned<String>,
     #[serde(default)]
     pub readout_every: Option<Spanned<String>>,
+    /// Number of readout intervals over `duration` (instead of `readout_every`).
+    #[serde(default)]
+    pub points: Option<Spanned<i64>>,
     #[serde(default)]
     pub ic50_every: Option<Spanned<String>>,
     #[serde(default)]
@@ -108,10 +111,91 @@ pub struct DrugArmDef {
     pub ladder: Option<Spanned<Vec<Spanned<LadderStepDef>>>>,
     #[serde(default)]
     pub adaptive: Option<Spanned<AdaptiveDef>>,
+    /// In vivo: one bolus series written on the arm itself (the keys of
+    /// [`BolusDef`]; see [`DrugArmDef::own_series`]; repeated here because
+    /// `#[serde(flatten)]` would lose the spans and `deny_unknown_fields`) ...
     #[serde(default)]
     pub dose: Option<Spanned<String>>,
     #[serde(default)]
     pub days: Option<Spanned<DaysDef>>,
+    #[serde(default)]
+    pub every: Option<Spanned<String>>,
+    #[serde(default)]
+    pub times: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub after: Option<Spanned<String>>,
+    #[serde(default)]
+    pub escalate: Option<Spanned<String>>,
+    #[serde(default)]
+    pub escalate_every: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub cap: Option<Spanned<String>>,
+    /// ... or several (`[[drug.bolus]]`), e.g. a loading dose then maintenance.
+    #[serde(default)]
+    pub bolus: Option<Spanned<Vec<Spanned<BolusDef>>>>,
+}
+
+impl DrugArmDef {
+    /// The bolus series written on the arm itself (all `None` when it has none).
+    pub fn own_series(&self) -> BolusDef {
+        BolusDef {
+            dose: self.dose.clone(),
+            days: self.days.clone(),
+            every: self.every.clone(),
+            times: self.times.clone(),
+            after: self.after.clone(),
+            escalate: self.escalate.clone(),
+            escalate_every: self.escalate_every.clone(),
+            cap: self.cap.clone(),
+        }
+    }
+
+    /// The first series key written on the arm itself and its offset, if any.
+    pub fn own_series_at(&self) -> Option<(&'static str, usize)> {
+        let b = self.own_series();
+        [
+            ("dose", b.dose.map(|v| v.span().start)),
+            ("days", b.days.map(|v| v.span().start)),
+            ("every", b.every.map(|v| v.span().start)),
+            ("times", b.times.map(|v| v.span().start)),
+            ("after", b.after.map(|v| v.span().start)),
+            ("escalate", b.escalate.map(|v| v.span().start)),
+            ("escalate_every", b.escalate_every.map(|v| v.span().start)),
+            ("cap", b.cap.map(|v| v.span().start)),
+        ]
+        .into_iter()
+        .filter_map(|(k, at)| at.map(|at| (k, at)))
+        .min_by_key(|&(_, at)| at)
+    }
+}
+
+/// One in vivo bolus series: `dose` on `days` of each week or `every` interval,
+/// `times` doses at most, first `after` the arm's start, escalating by rule.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BolusDef {
+    #[serde(default)]
+    pub dose: Option<Spanned<String>>,
+    #[serde(default)]
+    pub days: Option<Spanned<DaysDef>>,
+    /// Interval between doses (any duration: `3.5d`, `84h`), instead of `days`.
+    #[serde(default)]
+    pub every: Option<Spanned<String>>,
+    /// Number of doses (default: until the arm stops).
+    #[serde(default)]
+    pub times: Option<Spanned<i64>>,
+    /// First dose this long after the arm starts (default 0).
+    #[serde(default)]
+    pub after: Option<Spanned<String>>,
+    /// `+AMOUNT` or `xFACTOR` per step.
+    #[serde(default)]
+    pub escalate: Option<Spanned<String>>,
+    /// Doses per escalation step (default 1).
+    #[serde(default)]
+    pub escalate_every: Option<Spanned<i64>>,
+    /// Highest dose of an escalating series.
+    #[serde(default)]
+    pub cap: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 pub use super::raw::Setting;
+pub use crate::pkpd::escalation::{Escalation, Step};
 
 /// A checked therapy schedule for one model (see `docs/schedule-format.md`).
 #[derive(Debug, Clone, Serialize)]
@@ -144,8 +145,37 @@ pub enum Regimen {
     Ladder { steps: Vec<LadderStep> },
     /// In vitro: "raise the dose when growth resumes".
     Adaptive(AdaptiveRule),
-    /// In vivo: a bolus of `mg_per_kg` on each dosing day.
-    Bolus { mg_per_kg: f64, weekdays: Vec<u32> },
+    /// In vivo: mg/kg boluses, one or more series (e.g. a loading dose, then
+    /// maintenance). Weekday patterns (`days = "5/7"`) are one series per weekday,
+    /// every 7 days.
+    Bolus { series: Vec<BolusSeries> },
+}
+
+/// A series of in vivo boluses of one arm: the k-th (from 0) at
+/// `arm start + after + k every`, while `k < times`, skipped in holidays and from the
+/// arm's stop on, of `escalation.dose(mg_per_kg, k)` mg/kg (or `mg_per_kg`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BolusSeries {
+    /// First dose, in time since the arm's start.
+    pub after: f64,
+    /// Interval between doses (> 0; any fraction of a day).
+    pub every: f64,
+    /// Number of doses (scheduled slots, a slot in a holiday counts); `None`: until
+    /// the arm stops.
+    pub times: Option<u64>,
+    /// The first dose.
+    pub mg_per_kg: f64,
+    pub escalation: Option<Escalation>,
+    /// Line of the series in the schedule file.
+    pub line: usize,
+}
+
+impl BolusSeries {
+    /// Dose `k` (from 0) of the series.
+    pub fn dose(&self, k: u64) -> f64 {
+        self.escalation
+            .map_or(self.mg_per_kg, |e| e.dose(self.mg_per_kg, k))
+    }
 }
 
 impl Regimen {

@@ -118,6 +118,15 @@ impl Design {
         })
     }
 
+    /// Columns of an explicit design's points file that are not swept parameters
+    /// (they are ignored; a front end says so). Empty for other designs.
+    pub fn ignored_columns(spec: &SweepSpec) -> Result<Vec<String>, SweepError> {
+        match &spec.design {
+            DesignSpec::Explicit { file } => explicit::ignored_columns(file, &spec.parameters),
+            _ => Ok(Vec::new()),
+        }
+    }
+
     /// SHA-256 over every point's id and value bits: two designs with equal
     /// fingerprints evaluate exactly the same points. Recorded in the manifest so a
     /// resume or merge against a changed spec is refused.

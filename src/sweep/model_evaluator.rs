@@ -15,7 +15,7 @@ use super::metrics::{Metric, RunOutput, REACHED_SUFFIX};
 use super::runner::Evaluator;
 use crate::compile::{BoundModel, CompiledModel};
 use crate::engine::ode::{simulate, OdeOptions};
-use crate::pkpd::{parse_dose_spec, DoseEvent};
+use crate::pkpd::{parse_dose_spec, DoseEvent, DrugQuantity};
 use crate::schedule::Schedule;
 use crate::therapy::{self, TherapyOptions};
 
@@ -27,6 +27,9 @@ pub enum Target {
     Param(usize),
     /// A placeholder `{name}` in the schedule's dose specs.
     Dose,
+    /// A drug's PK or effect value (`drug.NAME.half_life`, ...): the run's model
+    /// carries the point's value.
+    Drug(DrugQuantity),
 }
 
 /// The doses of every plain ODE run: fixed, or dose specs with `{name}` placeholders
@@ -81,6 +84,19 @@ impl ModelEvaluator {
         p
     }
 
+    /// The model of the run at `point`: the sweep's, with the point's drug
+    /// quantities when any is swept (a copy; model parameters go through
+    /// [`ModelEvaluator::params_at`]).
+    pub fn model_at(&self, point: &[f64]) -> Result<std::borrow::Cow<'_, CompiledModel>, String> {
+        let mut model = std::borrow::Cow::Borrowed(&self.model);
+        for ((_, target), &v) in self.parameters.iter().zip(point) {
+            if let Target::Drug(q) = target {
+                q.set(model.to_mut(), v)?;
+            }
+        }
+        Ok(model)
+    }
+
     /// Dose events of the plain ODE run at `point` (a therapy run doses by its
     /// schedule: an error).
     pub fn doses_at(&self, point: &[f64]) -> Result<Vec<DoseEvent>, String> {
@@ -106,6 +122,7 @@ impl ModelEvaluator {
     /// Simulate the point: the run's outputs every metric reads.
     fn simulate(
         &self,
+        model: &CompiledModel,
         point: &[f64],
         params: Vec<f64>,
         bound: Option<&BoundModel>,
@@ -115,7 +132,7 @@ impl ModelEvaluator {
             RunKind::Ode { options, .. } => {
                 let bound = bound.ok_or("internal error: an ODE run without a bound model")?;
                 let doses = self.doses_at(point)?;
-                let res = simulate(&self.model, bound, &doses, options)
+                let res = simulate(model, bound, &doses, options)
                     .map_err(|e| format!("simulation failed: {e}"))?;
                 let end_days = options.t_end * self.days_per_unit;
                 Ok(RunOutput::plain(
@@ -133,7 +150,7 @@ impl ModelEvaluator {
                     seed,
                     ..options.clone()
                 };
-                let res = therapy::run(&self.model, schedule, &o)
+                let res = therapy::run(model, schedule, &o)
                     .map_err(|e| format!("therapy run failed: {e}"))?;
                 let s = &res.summary;
                 Ok(RunOutput {
@@ -178,6 +195,8 @@ impl Evaluator for ModelEvaluator {
     /// hybrid engine draws from `seed`.
     fn evaluate(&self, point: &[f64], seed: u64) -> Result<Vec<f64>, String> {
         let params = self.params_at(point);
+        let model = self.model_at(point)?;
+        let model = model.as_ref();
         // The therapy driver binds the model itself; bind here only when needed.
         let needs_bound = matches!(self.run, RunKind::Ode { .. })
             || self
@@ -186,13 +205,13 @@ impl Evaluator for ModelEvaluator {
                 .any(|(_, m)| matches!(m, Metric::Synergy(_)));
         let bound = if needs_bound {
             Some(
-                BoundModel::new(&self.model, &params)
+                BoundModel::new(model, &params)
                     .map_err(|e| format!("cannot bind the model: {e}"))?,
             )
         } else {
             None
         };
-        let out = self.simulate(point, params, bound.as_ref(), seed)?;
+        let out = self.simulate(model, point, params, bound.as_ref(), seed)?;
         let mut values = Vec::with_capacity(self.metrics.len() + 2);
         for (name, m) in &self.metrics {
             let fail = |e: String| format!("metric `{name}`: {e}");
@@ -204,7 +223,7 @@ impl Evaluator for ModelEvaluator {
             }
             let v = match (m, &bound) {
                 (Metric::Synergy(s), Some(b)) => {
-                    s.compute(&self.model, b, self.initial_cells, &out.final_state)
+                    s.compute(model, b, self.initial_cells, &out.final_state)
                 }
                 _ => m.compute(&out),
             };

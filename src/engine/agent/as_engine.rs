@@ -9,9 +9,9 @@
 //! 10^8 cells fit in memory.
 
 use super::compiled::CompiledCells;
-use super::simulation::{AbmOptions, Founders, NoProgress, Progress, Simulation, StopReason};
 use super::error::AbmError;
 use super::model::{CellModel, Exposure as CellExposure};
+use super::simulation::{AbmOptions, Founders, NoProgress, Progress, Simulation, StopReason};
 use crate::compile::CompiledModel;
 use crate::engine::ode::{RunSettings, SimError, SolverStats};
 use crate::engine::{Advanced, Counters, Engine, EngineKind, Watch, WatchTarget};

@@ -27,7 +27,16 @@ impl Cx<'_> {
             ),
             ("ladder", a.ladder.as_ref().map(|s| s.span().start)),
             ("adaptive", a.adaptive.as_ref().map(|s| s.span().start)),
-            ("dose", a.dose.as_ref().map(|s| s.span().start)),
+            (
+                "dose",
+                a.dose.as_ref().map(|s| s.span().start).or_else(|| {
+                    let other = a.concentration.is_some() || a.ladder.is_some();
+                    (!other && a.adaptive.is_none())
+                        .then(|| a.own_series_at().map(|(_, at)| at))
+                        .flatten()
+                }),
+            ),
+            ("bolus", a.bolus.as_ref().map(|s| s.span().start)),
         ]
         .into_iter()
         .filter_map(|(k, o)| o.map(|o| (k, o)))
@@ -42,7 +51,10 @@ impl Cx<'_> {
                             "an in vitro arm needs one of `concentration`, \
                                              `ladder` or `[drug.adaptive]`"
                         }
-                        Setting::InVivo => "an in vivo arm needs `dose` (mg/kg) and `days`",
+                        Setting::InVivo => {
+                            "an in vivo arm needs `dose` (mg/kg) with `days` or `every`, or \
+                             `[[drug.bolus]]` series"
+                        }
                     },
                 ))
             }
@@ -72,22 +84,25 @@ impl Cx<'_> {
                     ),
                 ));
             }
-            (Setting::InVitro, "dose") => {
+            (Setting::InVitro, "dose" | "bolus") => {
                 return Err(self.err(
                     at,
-                    &field("dose"),
+                    &field(key),
                     "an mg/kg dose on an in vitro schedule: in vitro drugs are concentrations \
                      in the medium (`concentration`, `ladder` or `[drug.adaptive]`)",
                 ))
             }
             _ => {}
         }
-        if let (Some(d), None) = (&a.days, &a.dose) {
-            return Err(self.err(
-                d.span().start,
-                &field("days"),
-                "`days` belongs to an in vivo `dose`",
-            ));
+
+        if key != "dose" {
+            if let Some((k, at)) = a.own_series_at() {
+                return Err(self.err(
+                    at,
+                    &field(k),
+                    format!("`{k}` belongs to an in vivo `dose` (a bolus series)"),
+                ));
+            }
         }
 
         // Window.
@@ -233,43 +248,35 @@ impl Cx<'_> {
                 &dn,
                 default_check,
             )?),
+            "dose" => Regimen::Bolus {
+                series: self.bolus_series(
+                    &a.own_series(),
+                    arm.span().start,
+                    &format!("drug[{dn}]"),
+                    drug,
+                    duration,
+                )?,
+            },
             _ => {
-                let d = a.dose.as_ref().expect("checked above");
-                let mg = match values::amount(d.get_ref(), &self.model.drugs[drug])
-                    .map_err(|m| self.err(d.span().start, &field("dose"), m))?
-                {
-                    Amount::MgPerKg(v) => v,
-                    Amount::Concentration(_) => {
-                        return Err(self.err(
-                            d.span().start,
-                            &field("dose"),
-                            "a concentration on an in vivo schedule: in vivo doses are mg/kg \
-                             (e.g. `50 mg/kg`), given through the model's pharmacokinetics",
-                        ))
-                    }
-                };
-                if self.model.drugs[drug].in_vivo.is_none() {
+                let list = a.bolus.as_ref().expect("checked above");
+                if list.get_ref().is_empty() {
                     return Err(self.err(
-                        d.span().start,
-                        &field("dose"),
-                        format!(
-                            "drug `{dn}` has no `[drugs.{dn}.in_vivo]` pharmacokinetics in the \
-                             model, so an mg/kg dose cannot become a concentration"
-                        ),
+                        list.span().start,
+                        &field("bolus"),
+                        "the list of bolus series is empty",
                     ));
                 }
-                let weekdays = match &a.days {
-                    None => values::days_pattern("daily").expect("daily is a pattern"),
-                    Some(s) => match s.get_ref() {
-                        DaysDef::Pattern(p) => values::days_pattern(p),
-                        DaysDef::Weekdays(l) => values::weekdays(l),
-                    }
-                    .map_err(|m| self.err(s.span().start, &field("days"), m))?,
-                };
-                Regimen::Bolus {
-                    mg_per_kg: mg,
-                    weekdays,
+                let mut series = Vec::new();
+                for (i, b) in list.get_ref().iter().enumerate() {
+                    series.extend(self.bolus_series(
+                        b.get_ref(),
+                        b.span().start,
+                        &format!("drug[{dn}].bolus[{}]", i + 1),
+                        drug,
+                        duration,
+                    )?);
                 }
+                Regimen::Bolus { series }
             }
         };
         Ok(DrugArm {
@@ -282,6 +289,223 @@ impl Cx<'_> {
             holidays,
             regimen,
         })
+    }
+
+    /// One bolus series (`dose` with `days` or `every`, `times`, `after`, `escalate`,
+    /// `escalate_every`, `cap`) as [`BolusSeries`]: a weekday pattern of several days
+    /// is one series per day, every 7 days. The boluses of the whole schedule are
+    /// counted against [`crate::limits::Limit::Doses`].
+    fn bolus_series(
+        &self,
+        b: &BolusDef,
+        at: usize,
+        prefix: &str,
+        drug: usize,
+        duration: f64,
+    ) -> R<Vec<BolusSeries>> {
+        let field = |key: &str| format!("{prefix}.{key}");
+        let dn = &self.model.drugs[drug].name;
+        let Some(d) = &b.dose else {
+            return Err(self.err(
+                at,
+                &field("dose"),
+                "a bolus series needs `dose` (mg/kg); `days`, `every`, `times`, `after`, \
+                 `escalate` and `cap` describe its dosing",
+            ));
+        };
+        let mg = self.mg_per_kg(d, &field("dose"), drug)?;
+        let day = 24.0 / self.tu.hours();
+        let after = match &b.after {
+            Some(s) => self.dur(s, &field("after"))?,
+            None => 0.0,
+        };
+        // (offset since the arm's start, interval) of each series.
+        let slots: Vec<(f64, f64)> = match (&b.days, &b.every) {
+            (Some(_), Some(e)) => {
+                return Err(self.err(
+                    e.span().start,
+                    &field("every"),
+                    "give `days` (days of each week) or `every` (an interval), not both",
+                ))
+            }
+            (None, Some(e)) => vec![(after, self.pos_dur(e, &field("every"))?)],
+            (days, None) => {
+                let weekdays = match days {
+                    None => values::days_pattern("daily").expect("daily is a pattern"),
+                    Some(s) => match s.get_ref() {
+                        DaysDef::Pattern(p) => values::days_pattern(p),
+                        DaysDef::Weekdays(l) => values::weekdays(l),
+                    }
+                    .map_err(|m| self.err(s.span().start, &field("days"), m))?,
+                };
+                if weekdays.len() == 7 {
+                    vec![(after, day)]
+                } else {
+                    weekdays
+                        .iter()
+                        .map(|&w| (after + f64::from(w - 1) * day, 7.0 * day))
+                        .collect()
+                }
+            }
+        };
+        if slots.len() > 1 {
+            if let Some(k) = b
+                .times
+                .as_ref()
+                .map(|v| ("times", v.span().start))
+                .or(b.escalate.as_ref().map(|v| ("escalate", v.span().start)))
+            {
+                return Err(self.err(
+                    k.1,
+                    &field(k.0),
+                    format!(
+                        "`{}` counts the doses of one series, but these `days` make {} series \
+                         (one per weekday); give the interval with `every` instead",
+                        k.0,
+                        slots.len()
+                    ),
+                ));
+            }
+        }
+        let times = match &b.times {
+            None => None,
+            Some(v) if *v.get_ref() >= 1 => Some(*v.get_ref() as u64),
+            Some(v) => {
+                return Err(self.err(
+                    v.span().start,
+                    &field("times"),
+                    format!("expected a number of doses >= 1, found {}", v.get_ref()),
+                ))
+            }
+        };
+        let escalation = self.escalation(b, &field, drug, mg)?;
+        let mut out = Vec::new();
+        for (offset, every) in slots {
+            let slots_in_run = crate::limits::events_in((duration - offset).max(0.0), every);
+            let n = times.map_or(slots_in_run, |t| (t as f64).min(slots_in_run));
+            self.doses.set(self.doses.get() + n);
+            let (key, at_n) = match &b.every {
+                Some(e) => ("every", e),
+                None => ("dose", d),
+            };
+            crate::limits::check(crate::limits::Limit::Doses, self.doses.get())
+                .map_err(|e| self.err(at_n.span().start, &field(key), e.to_string()))?;
+            let series = BolusSeries {
+                after: offset,
+                every,
+                times,
+                mg_per_kg: mg,
+                escalation,
+                line: self.line(at),
+            };
+            if n >= 1.0 {
+                let last = series.dose(n as u64 - 1);
+                if !last.is_finite() {
+                    let e = b.escalate.as_ref().expect("only escalation grows doses");
+                    return Err(self.err(
+                        e.span().start,
+                        &field("escalate"),
+                        format!(
+                            "drug `{dn}`: the escalation reaches {last} mg/kg by dose {n}; give \
+                             a `cap` or fewer `times`"
+                        ),
+                    ));
+                }
+            }
+            out.push(series);
+        }
+        Ok(out)
+    }
+
+    /// The escalation of a bolus series (`escalate`, `escalate_every`, `cap`).
+    fn escalation(
+        &self,
+        b: &BolusDef,
+        field: &dyn Fn(&str) -> String,
+        drug: usize,
+        first: f64,
+    ) -> R<Option<Escalation>> {
+        let Some(e) = &b.escalate else {
+            if let Some((k, at)) = b
+                .escalate_every
+                .as_ref()
+                .map(|v| ("escalate_every", v.span().start))
+                .or(b.cap.as_ref().map(|v| ("cap", v.span().start)))
+            {
+                return Err(self.err(
+                    at,
+                    &field(k),
+                    format!("`{k}` belongs to an escalating series: add `escalate`"),
+                ));
+            }
+            return Ok(None);
+        };
+        let d = &self.model.drugs[drug];
+        let step = crate::pkpd::escalation::parse_step(
+            e.get_ref(),
+            true,
+            &d.unit,
+            d.in_vivo.and_then(|pk| pk.molecular_weight),
+        )
+        .map_err(|m| self.err(e.span().start, &field("escalate"), m))?;
+        let every = match &b.escalate_every {
+            None => 1,
+            Some(v) if *v.get_ref() >= 1 => *v.get_ref() as u64,
+            Some(v) => {
+                return Err(self.err(
+                    v.span().start,
+                    &field("escalate_every"),
+                    format!(
+                        "expected a number of doses per step >= 1, found {}",
+                        v.get_ref()
+                    ),
+                ))
+            }
+        };
+        let cap = match &b.cap {
+            None => None,
+            Some(c) => {
+                let v = self.mg_per_kg(c, &field("cap"), drug)?;
+                if v < first {
+                    return Err(self.err(
+                        c.span().start,
+                        &field("cap"),
+                        format!("the cap ({v} mg/kg) is below the first dose ({first} mg/kg)"),
+                    ));
+                }
+                Some(v)
+            }
+        };
+        Ok(Some(Escalation { step, every, cap }))
+    }
+
+    /// An in vivo dose in mg/kg of `drug` (which needs in vivo PK).
+    fn mg_per_kg(&self, d: &Spanned<String>, field: &str, drug: usize) -> R<f64> {
+        let dn = &self.model.drugs[drug].name;
+        let mg = match values::amount(d.get_ref(), &self.model.drugs[drug])
+            .map_err(|m| self.err(d.span().start, field, m))?
+        {
+            Amount::MgPerKg(v) => v,
+            Amount::Concentration(_) => {
+                return Err(self.err(
+                    d.span().start,
+                    field,
+                    "a concentration on an in vivo schedule: in vivo doses are mg/kg \
+                     (e.g. `50 mg/kg`), given through the model's pharmacokinetics",
+                ))
+            }
+        };
+        if self.model.drugs[drug].in_vivo.is_none() {
+            return Err(self.err(
+                d.span().start,
+                field,
+                format!(
+                    "drug `{dn}` has no `[drugs.{dn}.in_vivo]` pharmacokinetics in the \
+                     model, so an mg/kg dose cannot become a concentration"
+                ),
+            ));
+        }
+        Ok(mg)
     }
 
     fn ladder(

@@ -40,6 +40,7 @@ impl Schedule {
             src: &src,
             tu: model.meta.time_unit,
             model,
+            doses: Default::default(),
         };
         cx.schedule(&file)
     }
@@ -49,6 +50,8 @@ struct Cx<'a> {
     src: &'a SourceText,
     tu: TimeUnit,
     model: &'a CompiledModel,
+    /// In vivo boluses of the arms read so far (for the dose limit).
+    doses: std::cell::Cell<f64>,
 }
 
 type R<T> = Result<T, ScheduleError>;
@@ -133,9 +136,37 @@ impl Cx<'_> {
             ));
         }
         let duration = self.pos_dur(&meta.duration, "schedule.duration")?;
-        let readout_every = match &meta.readout_every {
-            Some(s) => self.pos_dur(s, "schedule.readout_every")?,
-            None => 24.0 / self.tu.hours(),
+        let (readout_every, readout_points) = match (&meta.readout_every, &meta.points) {
+            (Some(_), Some(p)) => {
+                return Err(self.err(
+                    p.span().start,
+                    "schedule.points",
+                    "give the readouts as `readout_every` (an interval) or `points` (a number \
+                     of intervals over `duration`), not both",
+                ))
+            }
+            (Some(s), None) => {
+                let every = self.pos_dur(s, "schedule.readout_every")?;
+                (every, (duration / every).ceil() as u64)
+            }
+            (None, Some(p)) if *p.get_ref() >= 1 => {
+                let n = *p.get_ref() as u64;
+                (duration / n as f64, n)
+            }
+            (None, Some(p)) => {
+                return Err(self.err(
+                    p.span().start,
+                    "schedule.points",
+                    format!(
+                        "expected a number of readout intervals >= 1, found {}",
+                        p.get_ref()
+                    ),
+                ))
+            }
+            (None, None) => {
+                let every = 24.0 / self.tu.hours();
+                (every, (duration / every).ceil() as u64)
+            }
         };
         let ic50_every = meta
             .ic50_every
@@ -175,7 +206,14 @@ impl Cx<'_> {
             .transpose()?;
 
         let culture = self.culture(f, setting)?;
-        self.within_limits(f, setting, duration, readout_every, ic50_every, &culture)?;
+        self.within_limits(
+            f,
+            duration,
+            readout_every,
+            readout_points,
+            ic50_every,
+            &culture,
+        )?;
         let cell_volume = match &f.tumour {
             Some(t) if setting == Setting::InVitro => {
                 return Err(self.err(
@@ -355,9 +393,9 @@ impl Cx<'_> {
     fn within_limits(
         &self,
         f: &ScheduleFile,
-        setting: Setting,
         duration: f64,
         readout_every: f64,
+        readout_points: u64,
         ic50_every: Option<f64>,
         culture: &Culture,
     ) -> R<()> {
@@ -369,14 +407,14 @@ impl Cx<'_> {
         };
         let days = duration * self.tu.hours() / 24.0;
         check(Limit::Days, days).map_err(at(&meta.duration, "schedule.duration"))?;
-        if setting == Setting::InVivo {
-            // At most one bolus per arm and day.
-            let doses = f.drug.len() as f64 * (days.ceil() + 1.0);
-            check(Limit::Doses, doses).map_err(at(&meta.duration, "schedule.duration"))?;
-        }
+        // (Boluses are counted series by series as the arms are read.)
         if let Some(s) = &meta.readout_every {
             check(Limit::Readouts, events_in(duration, readout_every))
                 .map_err(at(s, "schedule.readout_every"))?;
+        }
+        if let Some(p) = &meta.points {
+            check(Limit::Readouts, readout_points as f64)
+                .map_err(|e| self.err(p.span().start, "schedule.points", e.to_string()))?;
         }
         if let (Some(s), Some(every)) = (&meta.ic50_every, ic50_every) {
             check(Limit::Ic50, events_in(duration, every)).map_err(at(s, "schedule.ic50_every"))?;

@@ -28,7 +28,7 @@ use crate::engine::EngineKind;
 use crate::expr::resolve::did_you_mean_among;
 use crate::model::{load_file, parse_toml, ModelError, ModelErrorKind as K, SourceText};
 use crate::output::manifest::{model_ref, schedule_ref};
-use crate::pkpd::parse_dose_spec;
+use crate::pkpd::{parse_dose_spec, DrugQuantity};
 use crate::schedule::{Schedule, Setting};
 use crate::synergy::Method as SynergyMethod;
 use crate::therapy::TherapyOptions;
@@ -91,12 +91,12 @@ pub fn load_model_sweep_str(
             "a model sweep needs a [model] section naming the model `file` to simulate",
         ));
     };
-    let (model, model_path) = cx.model(&rm.file)?;
+    let (mut model, model_path) = cx.model(&rm.file)?;
     let mut inputs = vec![InputFile {
         path: model_path.display().to_string(),
         ..model_ref(&model)
     }];
-    let base = cx.base_params(&model, rm)?;
+    let base = cx.base_params(&mut model, rm)?;
     let schedule = cx.schedule_file(&model, raw.schedule.as_ref())?;
     let (days, dose_specs) = match &schedule {
         Some(s) => (s.duration * s.hours_per_unit / 24.0, Vec::new()),
@@ -121,12 +121,8 @@ pub fn load_model_sweep_str(
         if let Some(u) = unit {
             units.insert(spec.name.clone(), u);
         }
-        if let Target::Param(i) = target {
-            if let Some((k, _)) = rm
-                .set
-                .iter()
-                .find(|(k, _)| k.get_ref() == &model.params[i].name)
-            {
+        if target != Target::Dose {
+            if let Some((k, _)) = rm.set.iter().find(|(k, _)| k.get_ref() == &spec.name) {
                 return Err(cx.err(
                     k.span().start,
                     &format!("model.set.{}", k.get_ref()),

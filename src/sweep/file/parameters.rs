@@ -1,4 +1,5 @@
-//! `[[parameters]]`: a model parameter (bounds default to the model's) or a dose
+//! `[[parameters]]`: a model parameter (bounds default to the model's), a drug
+//! quantity (`drug.NAME.half_life`, ...; bounds required, positive) or a dose
 //! placeholder.
 
 use super::*;
@@ -65,6 +66,28 @@ impl Cx<'_> {
                 }
             }
             (Target::Param(i), lo, hi, mp.unit.clone())
+        } else if DrugQuantity::is_drug_name(name) {
+            let q = DrugQuantity::parse(model, name).map_err(|m| self.unknown(at, &field, m))?;
+            let need = |which: &str| {
+                self.err(
+                    at,
+                    &field,
+                    format!(
+                        "a drug quantity has no declared bounds; give `{which}` in the sweep file"
+                    ),
+                )
+            };
+            let lo = lo.ok_or_else(|| need("lo"))?;
+            let hi = hi.ok_or_else(|| need("hi"))?;
+            if lo <= 0.0 {
+                let off = p.lo.as_ref().map_or(at, |s| s.span().start);
+                return Err(self.err(
+                    off,
+                    &format!("{field}.lo"),
+                    format!("lo = {lo}: `{name}` must be positive, as in the model file"),
+                ));
+            }
+            (Target::Drug(q), lo, hi, Some(q.unit(model)))
         } else if placeholders.iter().any(|(n, _)| n == name) {
             let (Some(lo), Some(hi)) = (lo, hi) else {
                 return Err(self.err(

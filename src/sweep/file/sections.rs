@@ -22,15 +22,23 @@ impl Cx<'_> {
         Ok((compile(&msrc, &mfile)?, path))
     }
 
-    /// Model parameter values with the file's `set` changes.
+    /// Model parameter values with the file's `set` changes; a drug quantity
+    /// (`drug.NAME.half_life`, ...) in `set` changes the model itself.
     pub(super) fn base_params(
         &self,
-        model: &CompiledModel,
+        model: &mut CompiledModel,
         rm: &RawModel,
     ) -> Result<Vec<f64>, SweepError> {
         let mut base = model.param_values();
         for (name, value) in &rm.set {
             let field = format!("model.set.{}", name.get_ref());
+            if DrugQuantity::is_drug_name(name.get_ref()) {
+                DrugQuantity::parse(model, name.get_ref())
+                    .map_err(|m| self.unknown(name.span().start, &field, m))?
+                    .set(model, *value.get_ref())
+                    .map_err(|m| self.err(value.span().start, &field, m))?;
+                continue;
+            }
             let i = model.param_index(name.get_ref()).ok_or_else(|| {
                 self.unknown(
                     name.span().start,
