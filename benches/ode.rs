@@ -2,6 +2,8 @@
 //!
 //! - `rhs/hill10`: one right-hand-side evaluation of the 10-species Hill loop
 //!   (population system, compiled register program).
+//! - `jacobian/hill10`: one exact Jacobian of the same system (symbolic derivative
+//!   blocks, compiled register program).
 //! - `year_105_doses/*`: 365 days, a 50 mg/kg bolus every 3.5 days (105 doses),
 //!   1000 output points, rtol 1e-6, per method. The accuracy of the same run
 //!   against an rtol 1e-10 solve is checked by `tests/bench_model.rs`.
@@ -32,6 +34,15 @@ fn bench(c: &mut Criterion) {
     );
     c.bench_function("rhs/hill10", |bch| {
         bch.iter(|| sys.rhs(std::hint::black_box(1.0), &y, &mut dy))
+    });
+    println!(
+        "jacobian/hill10: {} register instructions in {} blocks per evaluation",
+        b.genotypes[0].jacobian.n_ops(),
+        b.genotypes[0].jacobian.n_blocks()
+    );
+    let mut jac = nalgebra::DMatrix::zeros(y.len(), y.len());
+    c.bench_function("jacobian/hill10", |bch| {
+        bch.iter(|| sys.jacobian(std::hint::black_box(1.0), &y, &mut jac))
     });
 
     let doses: Vec<DoseEvent> = (0..105)

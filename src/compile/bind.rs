@@ -8,7 +8,7 @@
 
 use super::types::{CompiledModel, Effect};
 use crate::expr::deriv::{diff_within, TooLarge};
-use crate::expr::program::UnboundVar;
+use crate::expr::ir::UnboundVar;
 use crate::expr::{Expr, Program, Var};
 use crate::model::EffectMode;
 

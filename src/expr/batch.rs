@@ -1,5 +1,5 @@
-//! Batch evaluation of a register program over many cells at once, for the
-//! agent-based engine.
+//! The lane backend: the [`Ir`] lowered for evaluation over many cells at once, for
+//! the agent-based engine.
 //!
 //! Why: the scalar [`Program::run`](super::Program::run) dispatches every instruction
 //! once per cell, which is what limits a per-cell loop with 10^6 cells. Here the
@@ -8,11 +8,18 @@
 //! - **uniform** ones, which read no per-cell input (drug effects, time-dependent
 //!   terms, constants): run once per batch in `f64`, as the ODE engine runs them, and
 //! - **lane** ones, which read a per-cell input (loop species): each instruction runs
-//!   as one tight loop over all cells of the batch ("lanes") in `f32`, which the
-//!   compiler vectorises, so the dispatch cost is paid once per batch, not per cell.
-//!   The program's fused instructions (Hill terms, `a*b + c`) stay fused: one pass
-//!   over the lanes instead of four, which is what bounds these loops (memory traffic
-//!   between lane registers, not arithmetic).
+//!   as one tight loop over all cells of the batch ("lanes") in `f32` (the engine
+//!   stores cell state in `f32`), which the compiler vectorises, so the dispatch cost
+//!   is paid once per batch, not per cell. The IR's fused instructions (Hill terms,
+//!   `a*b + c`) stay fused, and a Hill term read only by `a * hill + c` with uniform
+//!   `a`, `c` is fused further ([`Op::HillAff`]): one pass over the lanes instead of
+//!   two, which is what bounds these loops (memory traffic between lane registers,
+//!   not arithmetic).
+//!
+//! Lane instructions are the IR's [`Op`]s with operands re-typed as [`Src`] (lane or
+//! uniform register); every loop computes [`Op::eval`] (or the same functions of
+//! [`super::real`]) per lane in `f32`, so the meaning of an instruction is the one the
+//! IR defines.
 //!
 //! Lane registers are allocated by liveness (a register is reused once its last reader
 //! has run), so a batch of 256 lanes of a 10-species loop stays in the L1 cache.
@@ -23,94 +30,12 @@
 //! inputs only, never on the batch size or position, and no fused multiply-add is
 //! introduced, so a cell evaluated alone and inside a batch of 256 gives identical bits.
 
+use super::ir::{hill_fixed, hill_run_time, Inst, Ir, Op};
+use super::real;
 use super::tree::Func;
 
-/// One instruction of a register program, in the neutral form [`FlatProgram`] uses:
-/// destination register first, then operand registers. The semantics are those of
-/// the program's instructions of the same names.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum FlatOp {
-    Add(u32, u32, u32),
-    Sub(u32, u32, u32),
-    Mul(u32, u32, u32),
-    Div(u32, u32, u32),
-    Neg(u32, u32),
-    /// `a^b`, `b` read at run time (`tree::pow` semantics).
-    Powf(u32, u32, u32),
-    /// `a^(h/2)` for a constant number `h` of half-steps (integer or positive
-    /// half-integer exponents).
-    PowC(u32, u32, i32),
-    F1(Func, u32, u32),
-    Min(u32, u32, u32),
-    Max(u32, u32, u32),
-    /// Any other two-argument function: (f, d, a, b).
-    F2(Func, u32, u32, u32),
-    /// `if(c, a, b)`: (d, c, a, b).
-    If(u32, u32, u32, u32),
-    /// `a*b + c`
-    MulAdd(u32, u32, u32, u32),
-    /// `a*b - c`
-    MulSub(u32, u32, u32, u32),
-    /// `c - a*b`
-    SubMul(u32, u32, u32, u32),
-    /// `p / (kn + p)`, `p = max(x, 0)^(h/2)`: (d, x, kn, h).
-    Hill(u32, u32, u32, i32),
-    /// `kn / (kn + p)`, `p = max(x, 0)^(h/2)`: (d, x, kn, h).
-    HillRep(u32, u32, u32, i32),
-    /// As `Hill` with the exponent `n` read from a register: (d, x, kn, n).
-    HillF(u32, u32, u32, u32),
-    /// As `HillRep` with the exponent `n` read from a register: (d, x, kn, n).
-    HillRepF(u32, u32, u32, u32),
-    /// `a * hill + c` with `hill` a fixed-exponent Hill (repressor when the flag is
-    /// set) term: (d, x, kn, h, a, c, repressor). Never produced by
-    /// [`Program::flat`](super::Program::flat): the batch builder fuses a Hill term
-    /// and the one multiply-add that reads it (same roundings as the two apart).
-    HillAff(u32, u32, u32, i32, u32, u32, bool),
-}
-
-impl FlatOp {
-    /// Destination, operand registers and their number.
-    fn parts(&self) -> (u32, [u32; 4], usize) {
-        match *self {
-            FlatOp::Add(d, a, b)
-            | FlatOp::Sub(d, a, b)
-            | FlatOp::Mul(d, a, b)
-            | FlatOp::Div(d, a, b)
-            | FlatOp::Powf(d, a, b)
-            | FlatOp::Min(d, a, b)
-            | FlatOp::Max(d, a, b)
-            | FlatOp::F2(_, d, a, b) => (d, [a, b, 0, 0], 2),
-            FlatOp::Neg(d, a) | FlatOp::PowC(d, a, _) | FlatOp::F1(_, d, a) => (d, [a, 0, 0, 0], 1),
-            FlatOp::MulAdd(d, a, b, c)
-            | FlatOp::MulSub(d, a, b, c)
-            | FlatOp::SubMul(d, a, b, c)
-            | FlatOp::HillF(d, a, b, c)
-            | FlatOp::HillRepF(d, a, b, c)
-            | FlatOp::If(d, a, b, c) => (d, [a, b, c, 0], 3),
-            FlatOp::Hill(d, x, kn, _) | FlatOp::HillRep(d, x, kn, _) => (d, [x, kn, 0, 0], 2),
-            FlatOp::HillAff(d, x, kn, _, a, c, _) => (d, [x, kn, a, c], 4),
-        }
-    }
-
-    fn dest(&self) -> u32 {
-        self.parts().0
-    }
-}
-
-/// A register program laid out flat: registers `0..n_inputs` are inputs, `init` holds
-/// the initial value of every register (constants pre-filled), `ops` run in order and
-/// `outputs` name the registers holding the results. Produced by
-/// [`Program::flat`](super::Program::flat).
-#[derive(Debug, Clone, PartialEq)]
-pub struct FlatProgram {
-    pub n_inputs: usize,
-    pub init: Vec<f64>,
-    pub ops: Vec<FlatOp>,
-    pub outputs: Vec<u32>,
-}
-
 /// Where a value lives during batch evaluation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Src {
     /// A lane register: one `f32` per cell.
     Lane(u32),
@@ -118,72 +43,14 @@ pub enum Src {
     Uniform(u32),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Bin {
-    Add,
-    Sub,
-    Mul,
-    Div,
-    Min,
-    Max,
-    Pow,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Tern {
-    MulAdd,
-    MulSub,
-    SubMul,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum LaneOp {
-    Bin(Bin, u32, Src, Src),
-    Tern(Tern, u32, Src, Src, Src),
-    Neg(u32, u32),
-    /// `d = a` (an output that is a varying input).
-    Copy(u32, u32),
-    PowC(u32, u32, i32),
-    F1(Func, u32, u32),
-    /// (repressor?, d, x, kn, half-steps)
-    Hill(bool, u32, Src, Src, i32),
-    /// (repressor?, d, x, kn, n)
-    HillF(bool, u32, Src, Src, Src),
-    /// `a * hill + c`, `a` and `c` uniform: (repressor?, d, x, kn, half-steps, a, c)
-    HillAff(bool, u32, Src, Src, i32, u32, u32),
-    /// A generic two-argument function (comparisons, logic, `rem`), in `f64`.
-    F2(Func, u32, Src, Src),
-    /// `if(c, a, b)`: (d, c, a, b).
-    If(u32, Src, Src, Src),
-}
-
-impl LaneOp {
-    /// Every operand, for liveness and input queries.
-    fn operands(&self) -> ([Src; 4], usize) {
-        let l = Src::Lane;
-        match *self {
-            LaneOp::Bin(_, _, a, b) => ([a, b, a, a], 2),
-            LaneOp::Tern(_, _, a, b, c) | LaneOp::HillF(_, _, a, b, c) | LaneOp::If(_, a, b, c) => {
-                ([a, b, c, c], 3)
-            }
-            LaneOp::F2(_, _, a, b) => ([a, b, b, b], 2),
-            LaneOp::Neg(_, a)
-            | LaneOp::Copy(_, a)
-            | LaneOp::PowC(_, a, _)
-            | LaneOp::F1(_, _, a) => ([l(a), l(a), l(a), l(a)], 1),
-            LaneOp::Hill(_, _, x, kn, _) => ([x, kn, kn, kn], 2),
-            LaneOp::HillAff(_, _, x, kn, _, a, c) => ([x, kn, Src::Uniform(a), Src::Uniform(c)], 4),
-        }
-    }
-}
-
 /// A program split into uniform and lane parts; see the module documentation.
 #[derive(Debug, Clone)]
 pub struct BatchProgram {
     n_inputs: usize,
     uniform_init: Vec<f64>,
-    uniform_ops: Vec<FlatOp>,
-    lane_ops: Vec<LaneOp>,
+    uniform_ops: Vec<Inst>,
+    /// Destinations are lane registers.
+    lane_ops: Vec<Inst<Src>>,
     n_lane_regs: usize,
     /// Lane register of each varying input, in the order the caller listed them.
     lane_inputs: Vec<u32>,
@@ -194,26 +61,26 @@ pub struct BatchProgram {
 
 /// Fuse each fixed-exponent Hill term whose only reader is a multiply-add by uniform
 /// factors (`a * hill + c`, the usual synthesis term `k_syn * hill(..) + basal`) into
-/// one instruction: one pass over the lanes instead of two. The flat program is in
+/// one [`Op::HillAff`] (or [`Op::HillRepAff`]): one pass over the lanes instead of two. The IR is in
 /// single-assignment form (checked; nothing is fused otherwise), so the Hill term's
 /// operands still hold their values where the multiply-add was.
-fn fuse_hill_affine(ops: Vec<FlatOp>, lane: &[bool], outputs: &[u32]) -> Vec<FlatOp> {
-    let n_regs = lane.len();
-    let mut writer = vec![usize::MAX; n_regs];
-    let mut readers = vec![0u32; n_regs];
-    for (i, op) in ops.iter().enumerate() {
-        let (d, regs, k) = op.parts();
-        if writer[d as usize] != usize::MAX {
-            return ops;
+fn fuse_hill_affine(insts: Vec<Inst>, lane: &[bool], outputs: &[u32]) -> Vec<Inst> {
+    let n_slots = lane.len();
+    let mut writer = vec![usize::MAX; n_slots];
+    let mut readers = vec![0u32; n_slots];
+    for (i, inst) in insts.iter().enumerate() {
+        if writer[inst.dst as usize] != usize::MAX {
+            return insts;
         }
-        writer[d as usize] = i;
+        writer[inst.dst as usize] = i;
+        let (regs, k) = inst.op.operands();
         for &r in &regs[..k] {
             readers[r as usize] += 1;
         }
     }
-    let mut fused: Vec<Option<FlatOp>> = ops.iter().copied().map(Some).collect();
-    for (j, op) in ops.iter().enumerate() {
-        let FlatOp::MulAdd(d, a, b, c) = *op else {
+    let mut fused: Vec<Option<Inst>> = insts.iter().copied().map(Some).collect();
+    for (j, inst) in insts.iter().enumerate() {
+        let Op::MulAdd(a, b, c) = inst.op else {
             continue;
         };
         let (h, scale) = match (lane[a as usize], lane[b as usize]) {
@@ -225,13 +92,20 @@ fn fuse_hill_affine(ops: Vec<FlatOp>, lane: &[bool], outputs: &[u32]) -> Vec<Fla
             continue;
         }
         let i = writer[h as usize];
-        let (x, kn, e, rep) = match ops.get(i) {
-            Some(&FlatOp::Hill(_, x, kn, e)) => (x, kn, e, false),
-            Some(&FlatOp::HillRep(_, x, kn, e)) => (x, kn, e, true),
+        let (x, kn, e, rep) = match insts.get(i).map(|t| t.op) {
+            Some(Op::Hill(x, kn, e)) => (x, kn, e, false),
+            Some(Op::HillRep(x, kn, e)) => (x, kn, e, true),
             _ => continue,
         };
         fused[i] = None;
-        fused[j] = Some(FlatOp::HillAff(d, x, kn, e, scale, c, rep));
+        fused[j] = Some(Inst {
+            dst: inst.dst,
+            op: if rep {
+                Op::HillRepAff(x, kn, e, scale, c)
+            } else {
+                Op::HillAff(x, kn, e, scale, c)
+            },
+        });
     }
     fused.into_iter().flatten().collect()
 }
@@ -242,144 +116,106 @@ fn fuse_hill_affine(ops: Vec<FlatOp>, lane: &[bool], outputs: &[u32]) -> Vec<Fla
 pub struct BatchError(pub String);
 
 impl BatchProgram {
-    /// Split `flat` for batches in which the inputs listed in `varying` differ from
-    /// lane to lane (every other input is the same for the whole batch), keeping only
-    /// what the outputs listed in `outputs` need.
-    pub fn new(
-        flat: &FlatProgram,
-        varying: &[usize],
-        outputs: &[usize],
-    ) -> Result<BatchProgram, BatchError> {
-        let n_regs = flat.init.len();
-        if let Some(&v) = varying.iter().find(|&&v| v >= flat.n_inputs) {
+    /// Lower `ir` for batches in which the inputs listed in `varying` differ from lane
+    /// to lane (every other input is the same for the whole batch), keeping only what
+    /// the outputs listed in `outputs` need.
+    pub fn new(ir: &Ir, varying: &[usize], outputs: &[usize]) -> Result<BatchProgram, BatchError> {
+        let n_slots = ir.n_slots();
+        if let Some(&v) = varying.iter().find(|&&v| v >= ir.n_inputs) {
             return Err(BatchError(format!(
                 "varying input {v} but the program has {} inputs",
-                flat.n_inputs
+                ir.n_inputs
             )));
         }
-        if let Some(&k) = outputs.iter().find(|&&k| k >= flat.outputs.len()) {
+        if let Some(&k) = outputs.iter().find(|&&k| k >= ir.outputs.len()) {
             return Err(BatchError(format!(
                 "output {k} but the program has {} outputs",
-                flat.outputs.len()
+                ir.outputs.len()
             )));
         }
-        // Which registers vary per lane.
-        let mut lane = vec![false; n_regs];
+        // Which slots vary per lane.
+        let mut lane = vec![false; n_slots];
         for &v in varying {
             lane[v] = true;
         }
-        for op in &flat.ops {
-            let (d, regs, k) = op.parts();
-            lane[d as usize] = regs[..k].iter().any(|&r| lane[r as usize]);
+        for inst in &ir.insts {
+            let (regs, k) = inst.op.operands();
+            lane[inst.dst as usize] = regs[..k].iter().any(|&r| lane[r as usize]);
         }
         // Which instructions the requested outputs need (backward pass).
-        let mut needed = vec![false; n_regs];
+        let mut needed = vec![false; n_slots];
         for &k in outputs {
-            needed[flat.outputs[k] as usize] = true;
+            needed[ir.outputs[k] as usize] = true;
         }
-        let mut keep = vec![false; flat.ops.len()];
-        for (i, op) in flat.ops.iter().enumerate().rev() {
-            let (d, regs, k) = op.parts();
-            if needed[d as usize] {
+        let mut keep = vec![false; ir.insts.len()];
+        for (i, inst) in ir.insts.iter().enumerate().rev() {
+            if needed[inst.dst as usize] {
                 keep[i] = true;
+                let (regs, k) = inst.op.operands();
                 for &r in &regs[..k] {
                     needed[r as usize] = true;
                 }
             }
         }
-        let kept = |want_lane: bool| -> Vec<FlatOp> {
-            flat.ops
+        let kept = |want_lane: bool| -> Vec<Inst> {
+            ir.insts
                 .iter()
                 .zip(&keep)
-                .filter(|(op, &k)| k && lane[op.dest() as usize] == want_lane)
-                .map(|(op, _)| *op)
+                .filter(|(inst, &k)| k && lane[inst.dst as usize] == want_lane)
+                .map(|(inst, _)| *inst)
                 .collect()
         };
         let uniform_ops = kept(false);
-        let out_regs: Vec<u32> = outputs.iter().map(|&k| flat.outputs[k]).collect();
-        let lane_flat = fuse_hill_affine(kept(true), &lane, &out_regs);
+        let out_slots: Vec<u32> = outputs.iter().map(|&k| ir.outputs[k]).collect();
+        let lane_ir = fuse_hill_affine(kept(true), &lane, &out_slots);
 
-        // Last reader of every lane register (outputs and inputs live to the end:
-        // the caller may read inputs back after a run).
-        let end = lane_flat.len();
-        let mut last_use = vec![0usize; n_regs];
-        for (i, op) in lane_flat.iter().enumerate() {
-            let (_, regs, k) = op.parts();
+        // Last reader of every lane slot (outputs and inputs live to the end: the
+        // caller may read inputs back after a run).
+        let end = lane_ir.len();
+        let mut last_use = vec![0usize; n_slots];
+        for (i, inst) in lane_ir.iter().enumerate() {
+            let (regs, k) = inst.op.operands();
             for &r in &regs[..k] {
                 last_use[r as usize] = i;
             }
         }
-        for &k in outputs {
-            last_use[flat.outputs[k] as usize] = end;
+        for &r in &out_slots {
+            last_use[r as usize] = end;
         }
         for &v in varying {
             last_use[v] = end;
         }
 
-        // Allocate lane slots: inputs first, then results; the destination is taken
-        // before the operands are freed, so it never aliases an operand.
-        let mut slot = vec![u32::MAX; n_regs];
+        // Allocate lane registers: inputs first, then results; the destination is
+        // taken before the operands are freed, so it never aliases an operand.
+        let mut slot = vec![u32::MAX; n_slots];
         let mut free: Vec<u32> = Vec::new();
-        let mut n_slots = 0u32;
+        let mut n_regs = 0u32;
         let mut lane_inputs = Vec::with_capacity(varying.len());
         for &v in varying {
             if slot[v] == u32::MAX {
-                slot[v] = n_slots;
-                n_slots += 1;
+                slot[v] = n_regs;
+                n_regs += 1;
             }
             lane_inputs.push(slot[v]);
         }
-        let mut lane_ops = Vec::with_capacity(lane_flat.len());
-        for (i, op) in lane_flat.iter().enumerate() {
-            let (d, regs, k) = op.parts();
-            let src = |r: u32| {
+        let mut lane_ops = Vec::with_capacity(lane_ir.len());
+        for (i, inst) in lane_ir.iter().enumerate() {
+            let ds = free.pop().unwrap_or_else(|| {
+                n_regs += 1;
+                n_regs - 1
+            });
+            let op = inst.op.map(|r| {
                 if lane[r as usize] {
                     Src::Lane(slot[r as usize])
                 } else {
                     Src::Uniform(r)
                 }
-            };
-            let s = [src(regs[0]), src(regs[1]), src(regs[2])];
-            let ds = free.pop().unwrap_or_else(|| {
-                n_slots += 1;
-                n_slots - 1
             });
-            // A unary lane instruction (and a fixed-exponent Hill term) has a lane
-            // first operand by construction: its result would be uniform otherwise.
-            let lane_of = |s: Src| match s {
-                Src::Lane(x) => Ok(x),
-                Src::Uniform(_) => Err(BatchError(format!(
-                    "instruction {op:?} varies per cell but its first operand does not"
-                ))),
-            };
-            let bin = |b: Bin| LaneOp::Bin(b, ds, s[0], s[1]);
-            let tern = |t: Tern| LaneOp::Tern(t, ds, s[0], s[1], s[2]);
-            lane_ops.push(match *op {
-                FlatOp::Add(..) => bin(Bin::Add),
-                FlatOp::Sub(..) => bin(Bin::Sub),
-                FlatOp::Mul(..) => bin(Bin::Mul),
-                FlatOp::Div(..) => bin(Bin::Div),
-                FlatOp::Min(..) => bin(Bin::Min),
-                FlatOp::Max(..) => bin(Bin::Max),
-                FlatOp::Powf(..) => bin(Bin::Pow),
-                FlatOp::MulAdd(..) => tern(Tern::MulAdd),
-                FlatOp::MulSub(..) => tern(Tern::MulSub),
-                FlatOp::SubMul(..) => tern(Tern::SubMul),
-                FlatOp::Neg(..) => LaneOp::Neg(ds, lane_of(s[0])?),
-                FlatOp::PowC(_, _, h) => LaneOp::PowC(ds, lane_of(s[0])?, h),
-                FlatOp::F1(f, ..) => LaneOp::F1(f, ds, lane_of(s[0])?),
-                FlatOp::F2(f, ..) => LaneOp::F2(f, ds, s[0], s[1]),
-                FlatOp::If(..) => LaneOp::If(ds, s[0], s[1], s[2]),
-                FlatOp::Hill(_, _, _, h) => LaneOp::Hill(false, ds, s[0], s[1], h),
-                FlatOp::HillRep(_, _, _, h) => LaneOp::Hill(true, ds, s[0], s[1], h),
-                FlatOp::HillF(..) => LaneOp::HillF(false, ds, s[0], s[1], s[2]),
-                FlatOp::HillRepF(..) => LaneOp::HillF(true, ds, s[0], s[1], s[2]),
-                FlatOp::HillAff(_, _, _, h, a, c, rep) => {
-                    LaneOp::HillAff(rep, ds, s[0], s[1], h, a, c)
-                }
-            });
-            slot[d as usize] = ds;
+            lane_ops.push(Inst { dst: ds, op });
+            slot[inst.dst as usize] = ds;
             // Free operands read for the last time here (once, even if repeated).
+            let (regs, k) = inst.op.operands();
             for &r in &regs[..k] {
                 if lane[r as usize] && last_use[r as usize] == i {
                     let sr = slot[r as usize];
@@ -388,37 +224,40 @@ impl BatchProgram {
                     }
                 }
             }
-            // A result nobody reads (cannot happen for kept ops, but stay safe).
-            if last_use[d as usize] < i {
+            // A result nobody reads (cannot happen for kept instructions, but stay
+            // safe).
+            if last_use[inst.dst as usize] < i {
                 free.push(ds);
             }
         }
         // An output that is itself a varying input gets its own register, so outputs
         // are in the lane file even when the inputs are read in place.
         let n_in = lane_inputs.len() as u32;
-        let outputs = outputs
+        let outputs = out_slots
             .iter()
-            .map(|&k| {
-                let r = flat.outputs[k];
+            .map(|&r| {
                 if !lane[r as usize] {
                     return Src::Uniform(r);
                 }
                 let s = slot[r as usize];
                 if s < n_in {
-                    lane_ops.push(LaneOp::Copy(n_slots, s));
-                    n_slots += 1;
-                    Src::Lane(n_slots - 1)
+                    lane_ops.push(Inst {
+                        dst: n_regs,
+                        op: Op::Copy(Src::Lane(s)),
+                    });
+                    n_regs += 1;
+                    Src::Lane(n_regs - 1)
                 } else {
                     Src::Lane(s)
                 }
             })
             .collect();
         Ok(BatchProgram {
-            n_inputs: flat.n_inputs,
-            uniform_init: flat.init.clone(),
+            n_inputs: ir.n_inputs,
+            uniform_init: ir.init.clone(),
             uniform_ops,
             lane_ops,
-            n_lane_regs: n_slots as usize,
+            n_lane_regs: n_regs as usize,
             inputs_distinct: lane_inputs
                 .iter()
                 .enumerate()
@@ -460,11 +299,11 @@ impl BatchProgram {
     /// matters, so a caller can skip re-running the uniform part at a new time).
     pub fn reads_input(&self, k: usize) -> bool {
         let k = k as u32;
-        self.uniform_ops.iter().any(|op| {
-            let (_, regs, n) = op.parts();
+        self.uniform_ops.iter().any(|i| {
+            let (regs, n) = i.op.operands();
             regs[..n].contains(&k)
-        }) || self.lane_ops.iter().any(|op| {
-            let (s, n) = op.operands();
+        }) || self.lane_ops.iter().any(|i| {
+            let (s, n) = i.op.operands();
             s[..n].contains(&Src::Uniform(k))
         }) || self.outputs.contains(&Src::Uniform(k))
     }
@@ -473,8 +312,8 @@ impl BatchProgram {
     /// need not load inputs nobody reads).
     pub fn reads_lane_input(&self, k: usize) -> bool {
         let r = Src::Lane(self.lane_inputs[k]);
-        self.lane_ops.iter().any(|op| {
-            let (s, n) = op.operands();
+        self.lane_ops.iter().any(|i| {
+            let (s, n) = i.op.operands();
             s[..n].contains(&r)
         }) || self.outputs.contains(&r)
     }
@@ -486,46 +325,8 @@ impl BatchProgram {
 
     /// Run the uniform part on `uregs` (from [`BatchProgram::uniform_workspace`]).
     pub fn run_uniform(&self, uregs: &mut [f64]) {
-        for op in &self.uniform_ops {
-            let g = |i: u32| uregs[i as usize];
-            let hill = |kn: f64, p: f64, rep: bool| {
-                if rep {
-                    kn / (kn + p)
-                } else {
-                    p / (kn + p)
-                }
-            };
-            let v = match *op {
-                FlatOp::Add(_, a, b) => g(a) + g(b),
-                FlatOp::Sub(_, a, b) => g(a) - g(b),
-                FlatOp::Mul(_, a, b) => g(a) * g(b),
-                FlatOp::Div(_, a, b) => g(a) / g(b),
-                FlatOp::Neg(_, a) => -g(a),
-                FlatOp::Powf(_, a, b) => super::tree::pow(g(a), g(b)),
-                FlatOp::PowC(_, a, h) => pow_half64(g(a), h),
-                FlatOp::F1(f, _, a) => f.apply1(g(a)),
-                FlatOp::Min(_, a, b) => g(a).min(g(b)),
-                FlatOp::Max(_, a, b) => g(a).max(g(b)),
-                FlatOp::F2(f, _, a, b) => f.apply2(g(a), g(b)),
-                FlatOp::If(_, c, a, b) => super::tree::select(g(c), g(a), g(b)),
-                FlatOp::MulAdd(_, a, b, c) => g(a) * g(b) + g(c),
-                FlatOp::MulSub(_, a, b, c) => g(a) * g(b) - g(c),
-                FlatOp::SubMul(_, a, b, c) => g(c) - g(a) * g(b),
-                FlatOp::Hill(_, x, kn, h) | FlatOp::HillRep(_, x, kn, h) => hill(
-                    g(kn),
-                    pow_half64(g(x).max(0.0), h),
-                    matches!(op, FlatOp::HillRep(..)),
-                ),
-                FlatOp::HillF(_, x, kn, n) | FlatOp::HillRepF(_, x, kn, n) => hill(
-                    g(kn),
-                    super::tree::pow(g(x).max(0.0), g(n)),
-                    matches!(op, FlatOp::HillRepF(..)),
-                ),
-                FlatOp::HillAff(_, x, kn, h, a, c, rep) => {
-                    g(a) * hill(g(kn), pow_half64(g(x).max(0.0), h), rep) + g(c)
-                }
-            };
-            uregs[op.dest() as usize] = v;
+        for i in &self.uniform_ops {
+            uregs[i.dst as usize] = i.op.eval(|r| uregs[r as usize]);
         }
     }
 
@@ -607,89 +408,79 @@ impl BatchProgram {
         self.run_lanes_any(uregs, l);
     }
 
-    /// The lane loops, inlined into each instruction-set variant.
+    /// The lane loops, inlined into each instruction-set variant. Each arm builds the
+    /// instruction over lane values and calls [`Op::eval`] on it (`id` reads a value
+    /// as itself), so the loops compute exactly what the IR defines.
     #[inline(always)]
-    fn run_lanes_any(&self, uregs: &[f64], l: &mut Lanes<'_>) {
-        for op in &self.lane_ops {
-            match *op {
-                LaneOp::Bin(k, d, a, b) => bin(k, l, d, a, b, uregs),
-                LaneOp::Tern(k, d, a, b, c) => tern(k, l, d, [a, b, c], uregs),
-                LaneOp::Neg(d, a) => unary(l, d, a, |x| -x),
-                LaneOp::Copy(d, a) => unary(l, d, a, |x| x),
-                LaneOp::PowC(d, a, h) => pow_half_lanes(l, d, a, h),
-                LaneOp::F1(f, d, a) => match f {
-                    Func::Exp => unary(l, d, a, f32::exp),
-                    Func::Ln => unary(l, d, a, f32::ln),
-                    Func::Log10 => unary(l, d, a, f32::log10),
-                    Func::Sqrt => unary(l, d, a, f32::sqrt),
-                    Func::Abs => unary(l, d, a, f32::abs),
-                    Func::Step => unary(l, d, a, |x| if x >= 0.0 { 1.0 } else { 0.0 }),
-                    // The rarer functions (trigonometric, floor, ...) in f64.
-                    f => unary(l, d, a, |x| f.apply1(x as f64) as f32),
-                },
-                LaneOp::F2(f, d, a, b) => generic(l, d, [a, b, b], uregs, |p, q, _| {
-                    f.apply2(p as f64, q as f64) as f32
-                }),
-                LaneOp::If(d, c, a, b) => {
-                    generic(
-                        l,
-                        d,
-                        [c, a, b],
-                        uregs,
-                        |c, a, b| {
-                            if c != 0.0 {
-                                a
-                            } else {
-                                b
+    fn run_lanes_any(&self, u: &[f64], l: &mut Lanes<'_>) {
+        let id = |v: f32| v;
+        for inst in &self.lane_ops {
+            let d = inst.dst;
+            match inst.op {
+                Op::Add(a, b) => bin(l, d, a, b, u, |p, q| Op::Add(p, q).eval(id)),
+                Op::Sub(a, b) => bin(l, d, a, b, u, |p, q| Op::Sub(p, q).eval(id)),
+                Op::Mul(a, b) => bin(l, d, a, b, u, |p, q| Op::Mul(p, q).eval(id)),
+                Op::Div(a, b) => bin(l, d, a, b, u, |p, q| Op::Div(p, q).eval(id)),
+                Op::Pow(a, b) => bin(l, d, a, b, u, |p, q| Op::Pow(p, q).eval(id)),
+                Op::F2(Func::Min, a, b) => {
+                    bin(l, d, a, b, u, |p, q| Op::F2(Func::Min, p, q).eval(id))
+                }
+                Op::F2(Func::Max, a, b) => {
+                    bin(l, d, a, b, u, |p, q| Op::F2(Func::Max, p, q).eval(id))
+                }
+                Op::F2(f, a, b) => {
+                    generic(l, d, [a, b, b, b], u, |p, q, _, _| Op::F2(f, p, q).eval(id))
+                }
+                Op::MulAdd(a, b, c) => {
+                    tern(l, d, [a, b, c], u, |p, q, c| Op::MulAdd(p, q, c).eval(id))
+                }
+                Op::MulSub(a, b, c) => {
+                    tern(l, d, [a, b, c], u, |p, q, c| Op::MulSub(p, q, c).eval(id))
+                }
+                Op::SubMul(a, b, c) => {
+                    tern(l, d, [a, b, c], u, |p, q, c| Op::SubMul(p, q, c).eval(id))
+                }
+                Op::Neg(a) => un(l, d, a, u, |x| Op::Neg(x).eval(id)),
+                Op::Copy(a) => un(l, d, a, u, |x| Op::Copy(x).eval(id)),
+                Op::PowC(a, h) => {
+                    // Common exponents as constants, so the loop is straight products.
+                    macro_rules! pow {
+                        ($($k:literal)*) => {
+                            match h {
+                                $($k => un(l, d, a, u, |x| Op::PowC(x, $k).eval(id)),)*
+                                h => un(l, d, a, u, |x| Op::PowC(x, h).eval(id)),
                             }
-                        },
-                    )
-                }
-                LaneOp::Hill(rep, d, x, kn, h) => hill_lanes(l, d, x, kn, h, rep, None, uregs),
-                LaneOp::HillAff(rep, d, x, kn, h, a, c) => {
-                    let aff = (uregs[a as usize] as f32, uregs[c as usize] as f32);
-                    hill_lanes(l, d, x, kn, h, rep, Some(aff), uregs)
-                }
-                LaneOp::HillF(rep, d, x, kn, e) => generic(l, d, [x, kn, e], uregs, |x, kn, e| {
-                    let p = pow32(x.max(0.0), e);
-                    if rep {
-                        kn / (kn + p)
-                    } else {
-                        p / (kn + p)
+                        };
                     }
+                    pow!(2 3 4 6 8 -2)
+                }
+                Op::F1(f, a) => {
+                    // The functions rate laws use as constants (native `f32`, vectorised).
+                    macro_rules! f1 {
+                        ($($g:ident)*) => {
+                            match f {
+                                $(Func::$g => un(l, d, a, u, |x| Op::F1(Func::$g, x).eval(id)),)*
+                                f => un(l, d, a, u, |x| Op::F1(f, x).eval(id)),
+                            }
+                        };
+                    }
+                    f1!(Exp Ln Log10 Sqrt Abs Step)
+                }
+                Op::If(c, a, b) => {
+                    generic(l, d, [c, a, b, b], u, |c, a, b, _| Op::If(c, a, b).eval(id))
+                }
+                Op::Hill(x, kn, h) => hill_lanes(l, d, x, kn, h, false, None, u),
+                Op::HillRep(x, kn, h) => hill_lanes(l, d, x, kn, h, true, None, u),
+                Op::HillAff(x, kn, h, a, c) => hill_lanes(l, d, x, kn, h, false, Some((a, c)), u),
+                Op::HillRepAff(x, kn, h, a, c) => hill_lanes(l, d, x, kn, h, true, Some((a, c)), u),
+                Op::HillF(x, kn, e) => generic(l, d, [x, kn, e, e], u, |x, kn, e, _| {
+                    hill_run_time(x, kn, e, false)
+                }),
+                Op::HillRepF(x, kn, e) => generic(l, d, [x, kn, e, e], u, |x, kn, e, _| {
+                    hill_run_time(x, kn, e, true)
                 }),
             }
         }
-    }
-}
-
-/// `a^(h/2)` in `f64`: `powi` for even `h`, `a^k * sqrt(a)` for odd `h = 2k + 1`.
-#[inline(always)]
-fn pow_half64(a: f64, h: i32) -> f64 {
-    if h & 1 == 0 {
-        a.powi(h >> 1)
-    } else {
-        a.powi(h >> 1) * a.sqrt()
-    }
-}
-
-/// `a^(h/2)` in `f32`, with the common Hill exponents written out so loops vectorise.
-#[inline(always)]
-fn pow_half32(a: f32, h: i32) -> f32 {
-    match h {
-        0 => 1.0,
-        2 => a,
-        3 => a.sqrt() * a,
-        4 => a * a,
-        6 => a * a * a,
-        8 => {
-            let b = a * a;
-            b * b
-        }
-        -2 => 1.0 / a,
-        -4 => 1.0 / (a * a),
-        h if h & 1 == 0 => a.powi(h >> 1),
-        h => a.powi(h >> 1) * a.sqrt(),
     }
 }
 
@@ -794,39 +585,40 @@ fn unary(l: &mut Lanes<'_>, d: u32, a: u32, f: impl Fn(f32) -> f32) {
     }
 }
 
-/// `x^(h/2)` per lane.
+/// A one-operand instruction per lane (an operand that is uniform, which the
+/// splitter never produces, fills the lanes with one value).
 #[inline(always)]
-fn pow_half_lanes(l: &mut Lanes<'_>, d: u32, a: u32, h: i32) {
-    match h {
-        0 => unary(l, d, a, |_| 1.0),
-        2 => unary(l, d, a, |x| x),
-        3 => unary(l, d, a, |x| x.sqrt() * x),
-        4 => unary(l, d, a, |x| x * x),
-        6 => unary(l, d, a, |x| x * x * x),
-        8 => unary(l, d, a, |x| {
-            let y = x * x;
-            y * y
-        }),
-        -2 => unary(l, d, a, |x| 1.0 / x),
-        _ => unary(l, d, a, |x| pow_half32(x, h)),
+fn un(l: &mut Lanes<'_>, d: u32, a: Src, u: &[f64], f: impl Fn(f32) -> f32) {
+    match a {
+        Src::Lane(r) => unary(l, d, r, f),
+        Src::Uniform(r) => {
+            let n = l.n;
+            l.split(d).0[..n].fill(f(u[r as usize] as f32));
+        }
     }
 }
 
-/// Any instruction as a per-lane closure of up to three operands: the slow, general
+/// Any instruction as a per-lane closure of up to four operands: the slow, general
 /// path for rare shapes (operand kinds are matched per element).
 #[inline(always)]
-fn generic(l: &mut Lanes<'_>, d: u32, s: [Src; 3], u: &[f64], f: impl Fn(f32, f32, f32) -> f32) {
+fn generic(
+    l: &mut Lanes<'_>,
+    d: u32,
+    s: [Src; 4],
+    u: &[f64],
+    f: impl Fn(f32, f32, f32, f32) -> f32,
+) {
     let n = l.n;
     let (dst, v) = l.split(d);
-    let [a, b, c] = s.map(|x| v.operand(x, u));
+    let [a, b, c, e] = s.map(|x| v.operand(x, u));
     for (i, o) in dst[..n].iter_mut().enumerate() {
-        *o = f(a.at(i), b.at(i), c.at(i));
+        *o = f(a.at(i), b.at(i), c.at(i), e.at(i));
     }
 }
 
-/// A Hill term per lane, times `a` plus `c` when `aff = Some((a, c))` (rounded as a
-/// separate multiply and add, like the unfused instructions); the usual shape
-/// (per-cell x, uniform kn) as a straight loop.
+/// A Hill term per lane, times `a` plus `c` when `aff = Some((a, c))`
+/// ([`Op::HillAff`], [`Op::HillRepAff`]); the usual shape (per-cell x, uniform kn, uniform a and c, a
+/// common exponent) as a straight loop with the exponent and kind as constants.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn hill_lanes(
@@ -836,179 +628,139 @@ fn hill_lanes(
     kn: Src,
     h: i32,
     rep: bool,
-    aff: Option<(f32, f32)>,
+    aff: Option<(Src, Src)>,
     u: &[f64],
 ) {
-    if let (Src::Lane(xr), Src::Uniform(kr)) = (x, kn) {
+    let aff_uniform = match aff {
+        None => Some(None),
+        Some((Src::Uniform(a), Src::Uniform(c))) => {
+            Some(Some((u[a as usize] as f32, u[c as usize] as f32)))
+        }
+        Some(_) => None,
+    };
+    if let (Src::Lane(xr), Src::Uniform(kr), Some(aff)) = (x, kn, aff_uniform) {
         let k = u[kr as usize] as f32;
-        macro_rules! term {
-            ($p:expr, $out:expr) => {
-                if rep {
-                    unary(l, d, xr, |x| {
-                        let p = $p(x.max(0.0));
-                        $out(k / (k + p))
-                    })
-                } else {
-                    unary(l, d, xr, |x| {
-                        let p = $p(x.max(0.0));
-                        $out(p / (k + p))
-                    })
-                }
-            };
-        }
         macro_rules! go {
-            ($p:expr) => {
+            ($h:expr, $rep:expr) => {
                 match aff {
-                    None => term!($p, |v: f32| v),
-                    Some((a, c)) => term!($p, |v: f32| a * v + c),
+                    None => unary(l, d, xr, |x| hill_fixed(x, k, $h, $rep)),
+                    Some((a, c)) => unary(l, d, xr, |x| {
+                        real::mul_add(a, hill_fixed(x, k, $h, $rep), c)
+                    }),
                 }
             };
         }
-        match h {
-            2 => go!(|x: f32| x),
-            4 => go!(|x: f32| x * x),
-            6 => go!(|x: f32| x * x * x),
-            8 => go!(|x: f32| {
-                let y = x * x;
-                y * y
-            }),
-            3 => go!(|x: f32| x.sqrt() * x),
-            _ => go!(|x: f32| pow_half32(x, h)),
+        macro_rules! exps {
+            ($rep:expr; $($k:literal)*) => {
+                match h {
+                    $($k => go!($k, $rep),)*
+                    h => go!(h, $rep),
+                }
+            };
+        }
+        if rep {
+            exps!(true; 2 3 4 6 8)
+        } else {
+            exps!(false; 2 3 4 6 8)
         }
         return;
     }
-    let (a, c) = aff.unwrap_or((1.0, 0.0));
+    let (a, c) = aff.unwrap_or((kn, kn));
     let scaled = aff.is_some();
-    generic(l, d, [x, kn, kn], u, |x, kn, _| {
-        let p = pow_half32(x.max(0.0), h);
-        let v = if rep { kn / (kn + p) } else { p / (kn + p) };
+    generic(l, d, [x, kn, a, c], u, |x, kn, a, c| {
         if scaled {
-            a * v + c
+            real::mul_add(a, hill_fixed(x, kn, h, rep), c)
         } else {
-            v
+            hill_fixed(x, kn, h, rep)
         }
     })
 }
 
-/// `pow` with the tree evaluator's rule: integer exponents up to 64 use `powi`.
+/// A two-operand instruction per lane, with each shape of operands (lane or
+/// uniform) as its own straight loop.
 #[inline(always)]
-fn pow32(a: f32, b: f32) -> f32 {
-    if b == b.trunc() && b.abs() <= 64.0 {
-        a.powi(b as i32)
-    } else {
-        a.powf(b)
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn bin(k: Bin, l: &mut Lanes<'_>, d: u32, a: Src, b: Src, u: &[f64]) {
-    macro_rules! lanes {
-        ($f:expr) => {{
-            let f = $f;
-            let n = l.n;
-            let (dst, v) = l.split(d);
-            let dst = &mut dst[..n];
-            match (a, b) {
-                (Src::Lane(x), Src::Lane(y)) => {
-                    let (x, y) = (v.reg(x), v.reg(y));
-                    for ((o, &p), &q) in dst.iter_mut().zip(x).zip(y) {
-                        *o = f(p, q);
-                    }
-                }
-                (Src::Lane(x), Src::Uniform(y)) => {
-                    let (x, q) = (v.reg(x), u[y as usize] as f32);
-                    for (o, &p) in dst.iter_mut().zip(x) {
-                        *o = f(p, q);
-                    }
-                }
-                (Src::Uniform(x), Src::Lane(y)) => {
-                    let (p, y) = (u[x as usize] as f32, v.reg(y));
-                    for (o, &q) in dst.iter_mut().zip(y) {
-                        *o = f(p, q);
-                    }
-                }
-                (Src::Uniform(x), Src::Uniform(y)) => {
-                    // Not produced by the splitter (the result would be uniform).
-                    dst.fill(f(u[x as usize] as f32, u[y as usize] as f32));
-                }
+fn bin(l: &mut Lanes<'_>, d: u32, a: Src, b: Src, u: &[f64], f: impl Fn(f32, f32) -> f32) {
+    let n = l.n;
+    let (dst, v) = l.split(d);
+    let dst = &mut dst[..n];
+    match (a, b) {
+        (Src::Lane(x), Src::Lane(y)) => {
+            let (x, y) = (v.reg(x), v.reg(y));
+            for ((o, &p), &q) in dst.iter_mut().zip(x).zip(y) {
+                *o = f(p, q);
             }
-        }};
-    }
-    match k {
-        Bin::Add => lanes!(|p: f32, q: f32| p + q),
-        Bin::Sub => lanes!(|p: f32, q: f32| p - q),
-        Bin::Mul => lanes!(|p: f32, q: f32| p * q),
-        Bin::Div => lanes!(|p: f32, q: f32| p / q),
-        Bin::Min => lanes!(|p: f32, q: f32| p.min(q)),
-        Bin::Max => lanes!(|p: f32, q: f32| p.max(q)),
-        Bin::Pow => lanes!(pow32),
+        }
+        (Src::Lane(x), Src::Uniform(y)) => {
+            let (x, q) = (v.reg(x), u[y as usize] as f32);
+            for (o, &p) in dst.iter_mut().zip(x) {
+                *o = f(p, q);
+            }
+        }
+        (Src::Uniform(x), Src::Lane(y)) => {
+            let (p, y) = (u[x as usize] as f32, v.reg(y));
+            for (o, &q) in dst.iter_mut().zip(y) {
+                *o = f(p, q);
+            }
+        }
+        (Src::Uniform(x), Src::Uniform(y)) => {
+            // Not produced by the splitter (the result would be uniform).
+            dst.fill(f(u[x as usize] as f32, u[y as usize] as f32));
+        }
     }
 }
 
-/// `a*b + c`, `a*b - c`, `c - a*b` per lane (a product, then a sum: no fused
-/// multiply-add). The shapes rate laws produce (a rate constant times a per-cell
-/// term, plus or minus a constant or a per-cell term) are straight loops; any other
-/// takes the general path.
+/// `a*b + c`, `a*b - c`, `c - a*b` per lane (`f` is one of them). The shapes rate
+/// laws produce (a rate constant times a per-cell term, plus or minus a constant or a
+/// per-cell term) are straight loops; any other takes the general path.
 #[inline(always)]
-fn tern(k: Tern, l: &mut Lanes<'_>, d: u32, s: [Src; 3], u: &[f64]) {
+fn tern(l: &mut Lanes<'_>, d: u32, s: [Src; 3], u: &[f64], f: impl Fn(f32, f32, f32) -> f32) {
     // The product commutes: put a uniform factor first.
     let [a, b, c] = match s {
         [Src::Lane(x), Src::Uniform(y), c] => [Src::Uniform(y), Src::Lane(x), c],
         s => s,
     };
-    macro_rules! shapes {
-        ($f:expr) => {{
-            let f = $f;
-            let n = l.n;
-            let (dst, view) = l.split(d);
-            let dst = &mut dst[..n];
-            let r = |x: u32| view.reg(x);
-            let v = |x: u32| u[x as usize] as f32;
-            match (a, b, c) {
-                (Src::Uniform(p), Src::Lane(q), Src::Uniform(c)) => {
-                    let (p, q, c) = (v(p), r(q), v(c));
-                    for (o, &q) in dst.iter_mut().zip(q) {
-                        *o = f(p, q, c);
-                    }
-                }
-                (Src::Uniform(p), Src::Lane(q), Src::Lane(c)) => {
-                    let (p, q, c) = (v(p), r(q), r(c));
-                    for ((o, &q), &c) in dst.iter_mut().zip(q).zip(c) {
-                        *o = f(p, q, c);
-                    }
-                }
-                (Src::Lane(p), Src::Lane(q), Src::Uniform(c)) => {
-                    let (p, q, c) = (r(p), r(q), v(c));
-                    for ((o, &p), &q) in dst.iter_mut().zip(p).zip(q) {
-                        *o = f(p, q, c);
-                    }
-                }
-                (Src::Lane(p), Src::Lane(q), Src::Lane(c)) => {
-                    let (p, q, c) = (r(p), r(q), r(c));
-                    for (((o, &p), &q), &c) in dst.iter_mut().zip(p).zip(q).zip(c) {
-                        *o = f(p, q, c);
-                    }
-                }
-                (Src::Uniform(p), Src::Uniform(q), Src::Lane(c)) => {
-                    let (p, q, c) = (v(p), v(q), r(c));
-                    for (o, &c) in dst.iter_mut().zip(c) {
-                        *o = f(p, q, c);
-                    }
-                }
-                _ => {
-                    let [a, b, c] = [a, b, c].map(|x| view.operand(x, u));
-                    for (i, o) in dst.iter_mut().enumerate() {
-                        *o = f(a.at(i), b.at(i), c.at(i));
-                    }
-                }
+    let n = l.n;
+    let (dst, view) = l.split(d);
+    let dst = &mut dst[..n];
+    let r = |x: u32| view.reg(x);
+    let v = |x: u32| u[x as usize] as f32;
+    match (a, b, c) {
+        (Src::Uniform(p), Src::Lane(q), Src::Uniform(c)) => {
+            let (p, q, c) = (v(p), r(q), v(c));
+            for (o, &q) in dst.iter_mut().zip(q) {
+                *o = f(p, q, c);
             }
-        }};
-    }
-    match k {
-        Tern::MulAdd => shapes!(|p: f32, q: f32, c: f32| p * q + c),
-        Tern::MulSub => shapes!(|p: f32, q: f32, c: f32| p * q - c),
-        Tern::SubMul => shapes!(|p: f32, q: f32, c: f32| c - p * q),
+        }
+        (Src::Uniform(p), Src::Lane(q), Src::Lane(c)) => {
+            let (p, q, c) = (v(p), r(q), r(c));
+            for ((o, &q), &c) in dst.iter_mut().zip(q).zip(c) {
+                *o = f(p, q, c);
+            }
+        }
+        (Src::Lane(p), Src::Lane(q), Src::Uniform(c)) => {
+            let (p, q, c) = (r(p), r(q), v(c));
+            for ((o, &p), &q) in dst.iter_mut().zip(p).zip(q) {
+                *o = f(p, q, c);
+            }
+        }
+        (Src::Lane(p), Src::Lane(q), Src::Lane(c)) => {
+            let (p, q, c) = (r(p), r(q), r(c));
+            for (((o, &p), &q), &c) in dst.iter_mut().zip(p).zip(q).zip(c) {
+                *o = f(p, q, c);
+            }
+        }
+        (Src::Uniform(p), Src::Uniform(q), Src::Lane(c)) => {
+            let (p, q, c) = (v(p), v(q), r(c));
+            for (o, &c) in dst.iter_mut().zip(c) {
+                *o = f(p, q, c);
+            }
+        }
+        _ => {
+            let [a, b, c] = [a, b, c].map(|x| view.operand(x, u));
+            for (i, o) in dst.iter_mut().enumerate() {
+                *o = f(a.at(i), b.at(i), c.at(i));
+            }
+        }
     }
 }
 
@@ -1064,15 +816,15 @@ mod tests {
     #[test]
     fn hill_times_uniform_plus_uniform_is_one_instruction() {
         let p = program(&["0.3 * hill(x, 0.5, 2) + 0.01 - 0.2 * y"]);
-        let bp = BatchProgram::new(&p.flat(), &[0, 1], &[0]).unwrap();
+        let bp = BatchProgram::new(p.ir(), &[0, 1], &[0]).unwrap();
         assert_eq!(bp.n_ops().0, 2, "{:?}", bp.lane_ops);
-        assert!(matches!(bp.lane_ops[0], LaneOp::HillAff(false, ..)));
+        assert!(matches!(bp.lane_ops[0].op, Op::HillAff(..)));
         let p = program(&["0.3 * hill(x, 0.5, 2) + 0.01 + hill(x, 0.5, 2) * y"]);
-        let bp = BatchProgram::new(&p.flat(), &[0, 1], &[0]).unwrap();
+        let bp = BatchProgram::new(p.ir(), &[0, 1], &[0]).unwrap();
         assert!(!bp
             .lane_ops
             .iter()
-            .any(|op| matches!(op, LaneOp::HillAff(..))));
+            .any(|i| matches!(i.op, Op::HillAff(..) | Op::HillRepAff(..))));
     }
 
     /// Batch evaluation agrees with the scalar program to f32 precision, for every
@@ -1080,7 +832,7 @@ mod tests {
     #[test]
     fn matches_scalar_program() {
         let p = program(&SRCS);
-        let flat = p.flat();
+        let ir = p.ir();
         let lanes = 37;
         let xs: Vec<(f32, f32)> = (0..lanes)
             .map(|i| (0.05 + 0.13 * i as f32, 2.0 - 0.04 * i as f32))
@@ -1095,7 +847,7 @@ mod tests {
             vec![10, 11, 12],
             vec![13],
         ] {
-            let bp = BatchProgram::new(&flat, &[0, 1], &outs).unwrap();
+            let bp = BatchProgram::new(ir, &[0, 1], &outs).unwrap();
             let mut u = bp.uniform_workspace();
             u[2] = c;
             u[3] = t;
@@ -1129,7 +881,7 @@ mod tests {
     #[test]
     fn lanes_are_independent() {
         let p = program(&SRCS[..4]);
-        let bp = BatchProgram::new(&p.flat(), &[0, 1], &[0, 1, 2, 3]).unwrap();
+        let bp = BatchProgram::new(p.ir(), &[0, 1], &[0, 1, 2, 3]).unwrap();
         let mut u = bp.uniform_workspace();
         u[2] = 0.3;
         u[3] = 1.0;
@@ -1163,7 +915,7 @@ mod tests {
     fn dispatch_is_bitwise_identical() {
         let p = program(&SRCS);
         let all: Vec<usize> = (0..SRCS.len()).collect();
-        let bp = BatchProgram::new(&p.flat(), &[0, 1], &all).unwrap();
+        let bp = BatchProgram::new(p.ir(), &[0, 1], &all).unwrap();
         let mut u = bp.uniform_workspace();
         u[2] = 0.3;
         u[3] = 2.0;
@@ -1210,14 +962,14 @@ mod tests {
     #[test]
     fn uniform_only_outputs_and_bad_indices() {
         let p = program(&["c * 2 + t", "x * y"]);
-        let flat = p.flat();
-        let bp = BatchProgram::new(&flat, &[0, 1], &[0]).unwrap();
+        let ir = p.ir();
+        let bp = BatchProgram::new(ir, &[0, 1], &[0]).unwrap();
         assert_eq!(bp.n_ops().0, 0, "a drug-only output needs no lane work");
         assert!(!bp.reads_lane_input(0) && !bp.reads_lane_input(1));
-        let xy = BatchProgram::new(&flat, &[0, 1], &[1]).unwrap();
+        let xy = BatchProgram::new(ir, &[0, 1], &[1]).unwrap();
         assert!(xy.reads_lane_input(0) && xy.reads_lane_input(1));
         assert!(matches!(bp.output(0), Src::Uniform(_)));
-        assert!(BatchProgram::new(&flat, &[7], &[0]).is_err());
-        assert!(BatchProgram::new(&flat, &[0], &[2]).is_err());
+        assert!(BatchProgram::new(ir, &[7], &[0]).is_err());
+        assert!(BatchProgram::new(ir, &[0], &[2]).is_err());
     }
 }

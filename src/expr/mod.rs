@@ -1,19 +1,32 @@
 //! Expressions: parse -> resolve names to indices -> bind parameter values and fold
-//! constants -> compile to a flat register program evaluated on slices.
+//! constants -> build one IR -> lower it to the backend an engine runs.
 //!
-//! The tree (`Expr`) is the reference: it has a straightforward evaluator, a symbolic
-//! derivative (exact Jacobians for stiff solvers) and a simplifier. The hot path runs
-//! the compiled [`program::Program`], which tests compare against the tree.
+//! - [`tree`]: the resolved tree (`Expr`), the reference. It has a straightforward
+//!   evaluator, a symbolic derivative ([`deriv`], exact Jacobians for stiff solvers)
+//!   and a simplifier.
+//! - [`ir`]: the one intermediate representation, a flat list of instructions over
+//!   numbered slots built by one fusing builder ([`ir::Ir::build`]: common
+//!   subexpressions, folded constants, Hill terms, `a*b + c`, constant powers). The
+//!   meaning of every instruction is written once ([`ir::Op::eval`], over the
+//!   floating-point types of [`real`]); a new backend walks [`ir::Ir::insts`].
+//! - Backends: [`program::Program`], the scalar `f64` register program (ODE
+//!   right-hand sides, Jacobian blocks, events, observables), and
+//!   [`batch::BatchProgram`], uniform `f64` plus per-cell `f32` lanes (agent-based
+//!   engine). Property tests (`tests/expr_backends.rs`) compare both, and the IR
+//!   interpreter, with the tree walker on random expressions.
 
 pub mod ast;
 pub mod batch;
 pub mod deriv;
+pub mod ir;
 pub mod parse;
 pub mod program;
+pub mod real;
 pub mod resolve;
 pub mod tree;
 
 pub use ast::Ast;
+pub use ir::{Inst, Ir, Op};
 pub use parse::{parse, ParseError};
 pub use program::Program;
 pub use resolve::{resolve, resolve_forbidding, NameKind, ResolveError, Scope};

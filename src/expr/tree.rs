@@ -2,7 +2,10 @@
 //!
 //! This is the reference representation. It evaluates directly (slowly but
 //! obviously), differentiates symbolically, and simplifies (constant folding and
-//! algebraic identities). The hot path compiles it to a [`super::Program`].
+//! algebraic identities). The hot path builds the one IR from it
+//! ([`super::ir::Ir::build`]) and runs a lowering of that.
+
+pub use super::real::{pow, select, truth, Real};
 
 /// A variable an expression can read, by index into the owning model's tables.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -130,14 +133,18 @@ impl Func {
         self.is_condition() || matches!(self, Func::Step | Func::Floor | Func::Ceil)
     }
 
-    pub fn apply1(self, a: f64) -> f64 {
+    /// The meaning of a one-argument function, in any [`Real`] type: the one
+    /// definition the tree walker, the constant folder and every backend of the IR
+    /// call. NaN for a two-argument function.
+    #[inline(always)]
+    pub fn apply1<T: Real>(self, a: T) -> T {
         match self {
             Func::Exp => a.exp(),
             Func::Ln => a.ln(),
             Func::Log10 => a.log10(),
             Func::Sqrt => a.sqrt(),
             Func::Abs => a.abs(),
-            Func::Step => truth(a >= 0.0),
+            Func::Step => truth(a >= T::ZERO),
             Func::Floor => a.floor(),
             Func::Ceil => a.ceil(),
             Func::Sin => a.sin(),
@@ -152,12 +159,16 @@ impl Func {
             Func::Asinh => a.asinh(),
             Func::Acosh => a.acosh(),
             Func::Atanh => a.atanh(),
-            Func::Not => truth(a == 0.0),
-            _ => f64::NAN,
+            Func::Not => truth(a == T::ZERO),
+            _ => T::from_f64(f64::NAN),
         }
     }
 
-    pub fn apply2(self, a: f64, b: f64) -> f64 {
+    /// The meaning of a two-argument function (see [`Func::apply1`]). NaN for a
+    /// one-argument function.
+    #[inline(always)]
+    pub fn apply2<T: Real>(self, a: T, b: T) -> T {
+        let z = T::ZERO;
         match self {
             Func::Min => a.min(b),
             Func::Max => a.max(b),
@@ -167,33 +178,12 @@ impl Func {
             Func::Ge => truth(a >= b),
             Func::Eq => truth(a == b),
             Func::Ne => truth(a != b),
-            Func::And => truth(a != 0.0 && b != 0.0),
-            Func::Or => truth(a != 0.0 || b != 0.0),
-            Func::Xor => truth((a != 0.0) != (b != 0.0)),
+            Func::And => truth(a != z && b != z),
+            Func::Or => truth(a != z || b != z),
+            Func::Xor => truth((a != z) != (b != z)),
             Func::Rem => a % b,
-            _ => f64::NAN,
+            _ => T::from_f64(f64::NAN),
         }
-    }
-}
-
-/// A truth value as a number: 1 or 0.
-#[inline]
-pub fn truth(b: bool) -> f64 {
-    if b {
-        1.0
-    } else {
-        0.0
-    }
-}
-
-/// `if(c, a, b)`: `a` where `c` is non-zero, else `b` (only the chosen branch's value
-/// is used, so `if(x > 0, 1/x, 0)` is 0 at x = 0, not NaN).
-#[inline]
-pub fn select(c: f64, a: f64, b: f64) -> f64 {
-    if c != 0.0 {
-        a
-    } else {
-        b
     }
 }
 
@@ -478,17 +468,6 @@ impl Expr {
                 },
             },
         }
-    }
-}
-
-/// `a^b` with integer exponents computed by repeated multiplication (exact for
-/// negative bases, faster than `powf`).
-#[inline]
-pub fn pow(a: f64, b: f64) -> f64 {
-    if b == b.trunc() && b.abs() <= 64.0 {
-        a.powi(b as i32)
-    } else {
-        a.powf(b)
     }
 }
 

@@ -154,11 +154,9 @@ impl CompiledCells {
         let mut rates_read_time = false;
         let mut fate_varies = false;
         for g in &bound.genotypes {
-            let flat = g.rhs.flat();
-            let rates =
-                BatchProgram::new(&flat, &species_inputs, &rate_outputs).map_err(internal)?;
-            let fate =
-                BatchProgram::new(&flat, &species_inputs, &[ns, ns + 1]).map_err(internal)?;
+            let ir = g.rhs.ir();
+            let rates = BatchProgram::new(ir, &species_inputs, &rate_outputs).map_err(internal)?;
+            let fate = BatchProgram::new(ir, &species_inputs, &[ns, ns + 1]).map_err(internal)?;
             rates_read_time |= rates.reads_input(bound.time_slot());
             fate_varies |= fate.n_ops().0 > 0 || fate.reads_input(bound.time_slot());
             let rate_inputs = (0..ns).filter(|&s| rates.reads_lane_input(s)).collect();
