@@ -26,44 +26,13 @@ use resloop::expr::real;
 use resloop::expr::tree::Env;
 use resloop::expr::{Expr, Func, Ir, Program, Var};
 
-const F1: [Func; 21] = [
-    Func::Exp,
-    Func::Ln,
-    Func::Log10,
-    Func::Sqrt,
-    Func::Abs,
-    Func::Step,
-    Func::Floor,
-    Func::Ceil,
-    Func::Sin,
-    Func::Cos,
-    Func::Tan,
-    Func::Asin,
-    Func::Acos,
-    Func::Atan,
-    Func::Sinh,
-    Func::Cosh,
-    Func::Tanh,
-    Func::Asinh,
-    Func::Acosh,
-    Func::Atanh,
-    Func::Not,
-];
-
-const F2: [Func; 12] = [
-    Func::Min,
-    Func::Max,
-    Func::Lt,
-    Func::Le,
-    Func::Gt,
-    Func::Ge,
-    Func::Eq,
-    Func::Ne,
-    Func::And,
-    Func::Or,
-    Func::Xor,
-    Func::Rem,
-];
+/// The functions of one and of two arguments.
+fn functions(arity: usize) -> Vec<Func> {
+    Func::ALL
+        .into_iter()
+        .filter(|f| f.arity() == arity)
+        .collect()
+}
 
 /// Constants: ordinary values, the exponents the builder treats specially (integers,
 /// half-integers, out of range), and edge cases.
@@ -127,8 +96,8 @@ fn expr() -> impl Strategy<Value = Expr> {
             (e.clone(), e.clone()).prop_map(|(a, b)| Expr::pow(a, b)),
             (e.clone(), prop::sample::select(CONSTS.to_vec()))
                 .prop_map(|(a, n)| Expr::pow(a, Expr::c(n))),
-            (prop::sample::select(F1.to_vec()), e.clone()).prop_map(|(f, a)| Expr::f1(f, a)),
-            (prop::sample::select(F2.to_vec()), e.clone(), e.clone())
+            (prop::sample::select(functions(1)), e.clone()).prop_map(|(f, a)| Expr::f1(f, a)),
+            (prop::sample::select(functions(2)), e.clone(), e.clone())
                 .prop_map(|(f, a, b)| Expr::f2(f, a, b)),
             (e.clone(), e.clone(), e.clone()).prop_map(|(c, a, b)| Expr::if_(c, a, b)),
             (e.clone(), e.clone(), e.clone()).prop_map(|(a, b, c)| Expr::add(Expr::mul(a, b), c)),

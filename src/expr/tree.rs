@@ -71,6 +71,84 @@ pub enum Func {
 }
 
 impl Func {
+    /// Every function, in declaration order (`Rem` is last): tests and backends that
+    /// must cover each one iterate this.
+    pub const ALL: [Func; 33] = [
+        Func::Exp,
+        Func::Ln,
+        Func::Log10,
+        Func::Sqrt,
+        Func::Abs,
+        Func::Min,
+        Func::Max,
+        Func::Step,
+        Func::Floor,
+        Func::Ceil,
+        Func::Sin,
+        Func::Cos,
+        Func::Tan,
+        Func::Asin,
+        Func::Acos,
+        Func::Atan,
+        Func::Sinh,
+        Func::Cosh,
+        Func::Tanh,
+        Func::Asinh,
+        Func::Acosh,
+        Func::Atanh,
+        Func::Not,
+        Func::Lt,
+        Func::Le,
+        Func::Gt,
+        Func::Ge,
+        Func::Eq,
+        Func::Ne,
+        Func::And,
+        Func::Or,
+        Func::Xor,
+        Func::Rem,
+    ];
+
+    /// How many arguments the function takes. The match names every variant, so a
+    /// new function does not compile until its arity is given here.
+    pub fn arity(self) -> usize {
+        match self {
+            Func::Exp
+            | Func::Ln
+            | Func::Log10
+            | Func::Sqrt
+            | Func::Abs
+            | Func::Step
+            | Func::Floor
+            | Func::Ceil
+            | Func::Sin
+            | Func::Cos
+            | Func::Tan
+            | Func::Asin
+            | Func::Acos
+            | Func::Atan
+            | Func::Sinh
+            | Func::Cosh
+            | Func::Tanh
+            | Func::Asinh
+            | Func::Acosh
+            | Func::Atanh
+            | Func::Not => 1,
+            Func::Min
+            | Func::Max
+            | Func::Lt
+            | Func::Le
+            | Func::Gt
+            | Func::Ge
+            | Func::Eq
+            | Func::Ne
+            | Func::And
+            | Func::Or
+            | Func::Xor
+            | Func::Rem => 2,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Func::Exp => "exp",
@@ -474,6 +552,15 @@ impl Expr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `Func::ALL` holds every variant once, in declaration order.
+    #[test]
+    fn all_lists_every_function_in_order() {
+        assert_eq!(Func::ALL.len(), Func::Rem as usize + 1);
+        for (i, f) in Func::ALL.iter().enumerate() {
+            assert_eq!(*f as usize, i, "Func::ALL[{i}] is {f:?}");
+        }
+    }
 
     fn env<'a>(s: &'a [f64]) -> Env<'a> {
         Env {
