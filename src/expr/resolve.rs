@@ -80,33 +80,6 @@ pub const FUNCTIONS: &[(&str, usize)] = &[
     ("if", 3),
 ];
 
-/// The one-argument functions a name in [`FUNCTIONS`] stands for directly.
-const UNARY: &[Func] = &[
-    Func::Exp,
-    Func::Ln,
-    Func::Log10,
-    Func::Sqrt,
-    Func::Abs,
-    Func::Floor,
-    Func::Ceil,
-    Func::Sin,
-    Func::Cos,
-    Func::Tan,
-    Func::Asin,
-    Func::Acos,
-    Func::Atan,
-    Func::Sinh,
-    Func::Cosh,
-    Func::Tanh,
-    Func::Asinh,
-    Func::Acosh,
-    Func::Atanh,
-    Func::Not,
-];
-
-/// The two-argument functions a name in [`FUNCTIONS`] stands for directly.
-const BINARY: &[Func] = &[Func::Min, Func::Max, Func::Xor, Func::Rem];
-
 impl Scope {
     pub fn new() -> Scope {
         let mut s = Scope::default();
@@ -318,11 +291,13 @@ fn resolve_checked(
                 .collect::<Result<Vec<_>, _>>()?
                 .into_iter();
             let mut next = || a.next().expect("arity checked above");
-            if let Some(&f) = UNARY.iter().find(|f| f.name() == name) {
-                return Ok(Expr::f1(f, next()));
-            }
-            if let Some(&f) = BINARY.iter().find(|f| f.name() == name) {
-                return Ok(Expr::f2(f, next(), next()));
+            // A name of FUNCTIONS that is also a `Func`'s name stands for it directly
+            // (the table above already checked the arity).
+            if let Some(&f) = Func::ALL.iter().find(|f| f.name() == name) {
+                return Ok(match f.arity() {
+                    1 => Expr::f1(f, next()),
+                    _ => Expr::f2(f, next(), next()),
+                });
             }
             match name.as_str() {
                 "pow" => Expr::pow(next(), next()),
