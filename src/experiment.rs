@@ -10,12 +10,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::compile::{compile_file, BoundModel, CompiledModel};
-use crate::engine::doses::run_doses;
-use crate::engine::ode::{
-    Method, OdeOptions, OdeRun, RowRecorder, RunSettings, SimError, SimResult,
-};
-use crate::engine::population::{HybridSettings, Mode, PopulationEngine};
-use crate::engine::{Engine, EngineKind};
+use crate::engine::ode::{Method, OdeOptions, OdeRun, SimError, SimResult};
+use crate::engine::EngineKind;
 use crate::limits::{check, Limit, LimitExceeded};
 use crate::model::ModelError;
 use crate::output::manifest::{model_ref, Manifest};
@@ -291,47 +287,62 @@ pub fn timeline_mb(model: &CompiledModel, points: usize) -> f64 {
     (points as f64 + 1.0) * columns as f64 * 40.0 / 1e6
 }
 
-/// Run the prepared doses on the mean-field or hybrid engine (replicate 0 of `seed`).
-pub fn simulate_on(p: &Prepared, engine: EngineKind, seed: u64) -> Result<SimResult, SimError> {
-    let started = std::time::Instant::now();
+/// The prepared run as a schedule: the doses as fixed events, a readout at each of
+/// the `points + 1` output times, the initial cells.
+pub fn dose_schedule(p: &Prepared) -> Schedule {
     let o = &p.options;
-    let settings = RunSettings {
+    let mut s = Schedule::fixed_doses(
+        &p.model,
+        "--dose",
+        o.t_end,
+        o.t_end / o.n_out as f64,
+        &p.doses,
+    );
+    s.initial_cells = o.initial_cells;
+    s
+}
+
+/// Run the prepared doses through the therapy driver on the mean-field or hybrid
+/// engine (replicate 0 of `seed`): the timeline holds the population's columns
+/// ([`crate::engine::ode::timeline_columns`]) at every output time, a dose at an
+/// output time given before that row.
+pub fn simulate_on(p: &Prepared, engine: EngineKind, seed: u64) -> Result<SimResult, SimError> {
+    if engine == EngineKind::AgentBased {
+        return Err(SimError::Settings(
+            "the agent-based engine runs through `resloop abm`".into(),
+        ));
+    }
+    let o = &p.options;
+    let schedule = dose_schedule(p);
+    let opts = TherapyOptions {
+        params: Some(p.params.clone()),
         method: o.method,
         rtol: o.rtol,
         atol: o.atol,
-        carrying_capacity: o.carrying_capacity.or(p.model.carrying_capacity),
-        division_factor: 1.0,
-        negative_tolerance: o.negative_tolerance.unwrap_or(
-            crate::engine::ode::default_negative_tolerance(&p.model, o.atol),
-        ),
+        engine,
+        seed,
+        ..TherapyOptions::default()
     };
-    let mode = match engine {
-        EngineKind::MeanField => Mode::MeanField,
-        EngineKind::Hybrid => Mode::Hybrid {
-            settings: HybridSettings::default(),
-            seed,
-            replicate: 0,
-        },
-        EngineKind::AgentBased => {
-            return Err(SimError::Settings(
-                "the agent-based engine runs through `resloop abm`".into(),
-            ))
-        }
-    };
-    let cells = o.initial_cells.unwrap_or(p.model.initial_cells);
-    let y0 = OdeRun::initial_state(&p.model, &p.bound, cells);
-    let mut e = PopulationEngine::new(&p.model, &p.bound, &settings, &y0, 0.0, mode)?;
-    let outs: Vec<f64> = (0..=o.n_out)
-        .map(|k| o.t_end * k as f64 / o.n_out as f64)
+    let r = crate::therapy::run(&p.model, &schedule, &opts).map_err(|e| match e {
+        crate::therapy::TherapyError::Sim { source, .. } => *source,
+        other => SimError::Settings(other.to_string()),
+    })?;
+    // The driver's own columns (expanded cells, resistant fractions, doses) follow
+    // the population's.
+    let mut timeline = r.timeline;
+    let keep = crate::engine::ode::timeline_columns(&p.model).len();
+    let width = timeline.columns.len();
+    timeline.columns.truncate(keep);
+    timeline.values = timeline
+        .values
+        .chunks_exact(width)
+        .flat_map(|row| row[..keep].iter().copied())
         .collect();
-    let mut rec = RowRecorder::new(&p.model, &p.bound);
-    let unit = p.model.meta.time_unit.symbol();
-    let timeline = run_doses(&mut e, &mut rec, &p.doses, &outs, unit)?;
     Ok(SimResult {
         timeline,
-        stats: e.stats(),
-        final_state: e.population().to_vec(),
-        wall_seconds: started.elapsed().as_secs_f64(),
+        stats: r.stats,
+        final_state: r.final_state,
+        wall_seconds: r.wall_seconds,
     })
 }
 

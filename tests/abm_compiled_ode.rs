@@ -15,18 +15,18 @@
 //! clones above 500 cells, exact in distribution) are both checked; the hybrid run,
 //! being cheap, with 10x the replicates.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use resloop::abm::{
-    run_ensemble, AbmOptions, CompiledCells, DoseExposure, EnsembleConfig, LoopIntegration,
-    NoProgress, ResistanceCriterion,
-};
+use resloop::abm::run::{prepare, simulate as run_abm_ensemble, AbmRequest, Mode};
+use resloop::abm::NoProgress;
 use resloop::compile::{compile_str, BoundModel};
 use resloop::engine::ode::{simulate, OdeOptions};
 use resloop::pkpd::parse_dose_spec;
 
 const MODEL: &str = include_str!("data/linear_fate.toml");
 
+/// The ABM ensemble runs as `resloop abm` runs it: the dose list through the therapy
+/// driver on the agent-based engine.
 #[test]
 fn ensemble_mean_matches_ode() {
     let model = compile_str(Path::new("linear_fate.toml"), MODEL).unwrap();
@@ -44,25 +44,30 @@ fn ensemble_mean_matches_ode() {
     let (ode_par, ode_res) = (y[2], y[5]);
     let (ode_x, ode_y) = (y[0], y[1]);
 
-    let cells = CompiledCells::new(&model, &bound, LoopIntegration::default()).unwrap();
-    let exposure = DoseExposure::new(&model, &doses).unwrap();
-    let never = ResistanceCriterion::AboveTotal { cells: u64::MAX };
-    for (name, mut opts, reps) in [
-        ("per-cell", AbmOptions::per_cell(0.25), 300),
-        ("hybrid", AbmOptions::hybrid(0.25, 500, 100), 3000),
+    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data/linear_fate.toml");
+    for (name, mode, reps) in [
+        ("per-cell", Mode::PerCell, 300),
+        (
+            "hybrid",
+            Mode::Hybrid {
+                lump_above: 500,
+                expand_below: 100,
+            },
+            3000,
+        ),
     ] {
-        opts.record_every = 24.0;
-        opts.record_clones = false;
-        let cfg = EnsembleConfig::new(reps, 5, t_end, never.clone());
-        let ens = run_ensemble(
-            &cells,
-            &cells.founders(n0),
-            &opts,
-            &exposure,
-            &cfg,
-            &NoProgress,
-        )
-        .unwrap();
+        let mut req = AbmRequest::new(&file);
+        req.cells = Some(n0);
+        req.replicates = reps;
+        req.seed = 5;
+        req.days = Some(t_end / 24.0);
+        req.doses = vec!["tki=1uM@30h".into()];
+        req.dt = "0.25h".into();
+        req.mode = mode;
+        req.record_every = Some("24h".into());
+        req.plot = false;
+        let p = prepare(&req).unwrap();
+        let ens = run_abm_ensemble(&p, &NoProgress).unwrap();
         let check = |what: &str, xs: Vec<f64>, want: f64| {
             let n = xs.len() as f64;
             let m = xs.iter().sum::<f64>() / n;

@@ -19,7 +19,6 @@ use plotters::prelude::*;
 
 use super::ensemble::{Ensemble, Origin, Variable};
 use crate::engine::agent::error::AbmError;
-use crate::engine::agent::model::Exposure;
 use crate::engine::agent::simulation::{CellSnapshot, ReplicateResult};
 use crate::output::atomic::write_atomic;
 use crate::output::number::sig;
@@ -103,9 +102,10 @@ pub fn write_summary_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
     .map_err(io_err(path))
 }
 
-/// Drug exposure to add to a timeline: the schedule and the drug names.
+/// Drug exposure to add to a timeline: every drug's concentration at each readout
+/// `(time, concentrations)`, and the drug names.
 pub struct ExposureRows<'a> {
-    pub exposure: &'a dyn Exposure,
+    pub readouts: &'a [(f64, Vec<f64>)],
     pub drugs: &'a [String],
 }
 
@@ -123,7 +123,7 @@ pub fn variable_labels(ens: &Ensemble, v: Variable) -> (&str, &str) {
 /// each genotype, mean loop species of the population and of each genotype present;
 /// a schedule driver's scheduled doses as population `dose` and IC50 readouts as
 /// `total,ic50`), the bands (replicate `median`, `q25`, `q75`), and the exposure at
-/// the band times if given (replicate `all`). `scheduled_drugs` names the drugs of
+/// the readouts if given (replicate `all`). `scheduled_drugs` names the drugs of
 /// the driver's dose records. Undefined values (means over no cell) are left out.
 pub fn write_timeline_csv(
     path: &Path,
@@ -177,16 +177,9 @@ pub fn write_timeline_csv(
             }
         }
         if let Some(x) = exposure {
-            let mut c = vec![0.0; x.drugs.len()];
-            let mut last = f64::NAN;
-            for b in &ens.bands {
-                if b.t == last {
-                    continue;
-                }
-                last = b.t;
-                x.exposure.drugs_at(b.t, &mut c);
-                for (d, &v) in x.drugs.iter().zip(&c) {
-                    csv.row("all", b.t, "exposure", d, v)?;
+            for (t, c) in x.readouts {
+                for (d, &v) in x.drugs.iter().zip(c) {
+                    csv.row("all", *t, "exposure", d, v)?;
                 }
             }
         }

@@ -12,9 +12,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::ensemble::{
-    run_ensemble, run_replicates, Ensemble, EnsembleConfig, ResistanceCriterion,
-};
+use super::ensemble::{run_replicates, Ensemble, EnsembleConfig, ResistanceCriterion};
 use super::output::{
     most_mutant, plot_muller, plot_population, plot_resistance_times, plot_species_distributions,
     write_clones_csv, write_events_csv, write_muller_csv, write_summary_csv, write_timeline_csv,
@@ -23,9 +21,8 @@ use super::output::{
 use crate::compile::{compile_file, BoundModel, CompiledModel};
 use crate::engine::agent::as_engine::AgentEngine;
 use crate::engine::agent::compiled::{CompiledCells, Integrator, LoopIntegration};
-use crate::engine::agent::dosing::DoseExposure;
 use crate::engine::agent::error::AbmError;
-use crate::engine::agent::model::{CellModel, Exposure};
+use crate::engine::agent::model::CellModel;
 use crate::engine::agent::simulation::{
     bytes_per_cell, AbmOptions, Founders, Progress, Simulation,
 };
@@ -34,7 +31,7 @@ use crate::engine::{Engine, EngineKind};
 use crate::output::manifest::{model_ref, schedule_ref, Manifest};
 use crate::pkpd::{parse_dose_spec, DoseEvent};
 use crate::schedule::Schedule;
-use crate::therapy::TherapyOptions;
+use crate::therapy::{EventKind, TherapyOptions};
 
 /// How cells are represented (see `docs/abm.md`, "switch rule").
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -441,11 +438,14 @@ pub struct Prepared {
     pub params: Vec<f64>,
     pub bound: BoundModel,
     pub cells: CompiledCells,
+    /// The schedule file, if one was given.
     pub schedule: Option<Schedule>,
+    /// What the therapy driver runs: the schedule file, or the doses as fixed events
+    /// ([`Schedule::fixed_doses`]) with a readout at every record.
+    pub plan: Schedule,
     pub founders: Vec<Founders>,
     pub doses: Vec<DoseEvent>,
     pub dose_specs: Vec<String>,
-    pub exposure: DoseExposure,
     pub options: AbmOptions,
     pub config: EnsembleConfig,
     pub initial_cells: u64,
@@ -523,7 +523,13 @@ pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
     for d in &dose_specs {
         doses.extend(parse_dose_spec(&model, d, t_end)?);
     }
-    let exposure = DoseExposure::new(&model, &doses)?;
+    if let Some(e) = doses.iter().find(|e| !e.time.is_finite()) {
+        return Err(AbmError::BadOption {
+            name: "dose time",
+            value: e.time,
+            reason: "must be finite",
+        });
+    }
 
     let dt = duration(&req.dt, "--dt", &model)?;
     if dt <= 0.0 {
@@ -649,16 +655,20 @@ pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
     let mut config = EnsembleConfig::new(req.replicates, req.seed, t_end, criterion);
     config.threads = req.threads;
     let founders = cells.founders(initial_cells);
+    let plan = match &schedule {
+        Some(s) => s.clone(),
+        None => Schedule::fixed_doses(&model, "--dose", t_end, record_every, &doses),
+    };
     Ok(Prepared {
         model,
         params,
         bound,
         cells,
         schedule,
+        plan,
         founders,
         doses,
         dose_specs,
-        exposure,
         options,
         config,
         initial_cells,
@@ -667,22 +677,13 @@ pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
     })
 }
 
-/// Run the ensemble of a prepared request (under its schedule, if any).
+/// Run the ensemble of a prepared request: every replicate through the therapy
+/// driver under its plan (the schedule file, or the doses as fixed events).
 pub fn simulate(p: &Prepared, progress: &dyn Progress) -> Result<Ensemble, AbmError> {
-    let Some(schedule) = &p.schedule else {
-        return run_ensemble(
-            &p.cells,
-            &p.founders,
-            &p.options,
-            &p.exposure,
-            &p.config,
-            progress,
-        );
-    };
     // Validate once up front so a bad input fails before any thread starts.
     Simulation::new(&p.cells, &p.founders, p.options.clone(), p.config.seed, 0)?;
     run_replicates(&p.cells, &p.config, progress, |r| {
-        scheduled_replicate(p, schedule, r, progress)
+        scheduled_replicate(p, &p.plan, r, progress)
     })
 }
 
@@ -717,7 +718,9 @@ fn states_and_fractions(y: &[f64], stride: usize) -> (Vec<Vec<f64>>, Vec<f64>) {
 /// Replicate `r` under the schedule: the one therapy driver (`crate::therapy`) over
 /// the agent-based engine with this command's options (step, mode, records,
 /// snapshots); the simulation's clone lineages and records, with the driver's
-/// events, resistance, doses and IC50 readouts.
+/// events, resistance, doses, exposure and IC50 readouts. A dose list's doses are
+/// the run's `dose` events, common to all replicates, so the driver's own dose
+/// records are left out of its events.
 fn scheduled_replicate(
     p: &Prepared,
     schedule: &Schedule,
@@ -748,9 +751,13 @@ fn scheduled_replicate(
     let result =
         crate::therapy::drive(m, &p.bound, schedule, &opts, &y0, &mut engine).map_err(therapy)?;
     let mut rep = engine.into_simulation().finish();
+    let fixed = p.schedule.is_none();
     rep.events = result
         .events
         .iter()
+        .filter(|e| {
+            !(fixed && matches!(e.kind, EventKind::DoseChange | EventKind::Bolus))
+        })
         .map(|e| ReplicateEvent {
             t: e.time,
             kind: e.kind.label(),
@@ -777,6 +784,23 @@ fn scheduled_replicate(
             (
                 t,
                 dose_cols
+                    .iter()
+                    .map(|&c| tl.values[i * tl.columns.len() + c])
+                    .collect(),
+            )
+        })
+        .collect();
+    let exposure_cols: Vec<usize> = (0..tl.columns.len())
+        .filter(|&c| tl.columns[c].population == "exposure")
+        .collect();
+    rep.exposure = tl
+        .times
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| {
+            (
+                t,
+                exposure_cols
                     .iter()
                     .map(|&c| tl.values[i * tl.columns.len() + c])
                     .collect(),
@@ -823,12 +847,13 @@ pub fn write_outputs(
     let tu = m.meta.time_unit.symbol();
     let mut outputs = Vec::new();
     let drugs: Vec<String> = m.drugs.iter().map(|d| d.name.clone()).collect();
+    // Fixed doses give every replicate the same exposure (the first's readouts);
+    // with a schedule it differs by replicate: its doses are in the replicates'
+    // `dose` rows instead.
     let rows = ExposureRows {
-        exposure: &p.exposure as &dyn Exposure,
+        readouts: ens.replicates.first().map_or(&[][..], |r| &r.exposure[..]),
         drugs: &drugs,
     };
-    // With a schedule the exposure differs by replicate: its doses are in the
-    // replicates' `dose` rows instead.
     let rows = p.schedule.is_none().then_some(&rows);
     let scheduled_drugs: Vec<String> = match &p.schedule {
         Some(s) => {

@@ -13,7 +13,6 @@
 //!   [`agent::AgentEngine`]); its ensembles and the `abm` command are in `crate::abm`.
 
 pub mod agent;
-pub mod doses;
 pub mod ode;
 pub mod population;
 

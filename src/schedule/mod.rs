@@ -9,6 +9,7 @@
 //! on resistance).
 
 mod error;
+mod fixed;
 mod load;
 mod plan;
 pub mod raw;

@@ -133,6 +133,7 @@ impl<'a> DosePlan<'a> {
             Regimen::Ladder { steps } => ladder_level(steps, t - t0, self.eps),
             Regimen::Adaptive(_) => self.level[arm].unwrap_or(0.0),
             Regimen::Bolus { series } => latest_bolus(series, t - t0, self.eps),
+            Regimen::Doses { doses } => latest_fixed(doses, t - t0, self.eps),
         }
     }
 
@@ -156,11 +157,15 @@ impl<'a> DosePlan<'a> {
             out.push(h0);
             out.push(h1);
         }
-        if let Regimen::Ladder { steps } = &a.regimen {
-            for st in steps {
-                out.push(t0 + st.offset);
-                out.push(t0 + st.offset + st.duration);
+        match &a.regimen {
+            Regimen::Ladder { steps } => {
+                for st in steps {
+                    out.push(t0 + st.offset);
+                    out.push(t0 + st.offset + st.duration);
+                }
             }
+            Regimen::Doses { doses } => out.extend(doses.iter().map(|d| t0 + d.time)),
+            _ => {}
         }
     }
 
@@ -258,12 +263,19 @@ impl<'a> DosePlan<'a> {
     }
 
     /// The medium change at `t` (in vitro): every drug with an arm is set to its
-    /// scheduled concentration. Empty in vivo.
+    /// scheduled concentration (a drug given only as fixed doses keeps its own
+    /// times, [`DosePlan::fixed_at`]). Empty in vivo.
     pub fn medium_change(&self, t: f64) -> Vec<DoseEvent> {
         if self.s.setting != Setting::InVitro {
             return Vec::new();
         }
-        let mut drugs: Vec<usize> = self.s.arms.iter().map(|a| a.drug).collect();
+        let mut drugs: Vec<usize> = self
+            .s
+            .arms
+            .iter()
+            .filter(|a| !matches!(a.regimen, Regimen::Doses { .. }))
+            .map(|a| a.drug)
+            .collect();
         drugs.sort_unstable();
         drugs.dedup();
         drugs
@@ -302,6 +314,28 @@ impl<'a> DosePlan<'a> {
             .collect()
     }
 
+    /// The fixed doses ([`Regimen::Doses`]) due at `t`, in either setting, given as
+    /// they are; unlike the other events also at the end of the run.
+    pub fn fixed_at(&self, t: f64) -> Vec<DoseEvent> {
+        let mut out = Vec::new();
+        for (i, a) in self.s.arms.iter().enumerate() {
+            let (Some(t0), Regimen::Doses { doses }) = (self.start[i], &a.regimen) else {
+                continue;
+            };
+            out.extend(
+                doses
+                    .iter()
+                    .filter(|d| (t0 + d.time - t).abs() <= self.eps)
+                    .map(|d| DoseEvent {
+                        time: t,
+                        drug: a.drug,
+                        kind: d.kind,
+                    }),
+            );
+        }
+        out
+    }
+
     /// The concentration an arm ends on (cap, last ladder step, the constant); `None`
     /// for adaptive arms before they start and for in vivo arms.
     pub fn final_dose(&self, arm: usize) -> Option<f64> {
@@ -309,7 +343,7 @@ impl<'a> DosePlan<'a> {
             Regimen::Constant { concentration } => Some(*concentration),
             Regimen::Ladder { steps } => steps.last().map(|s| s.concentration),
             Regimen::Adaptive(r) => Some(r.cap),
-            Regimen::Bolus { .. } => None,
+            Regimen::Bolus { .. } | Regimen::Doses { .. } => None,
         }
     }
 
@@ -330,7 +364,7 @@ impl<'a> DosePlan<'a> {
             Regimen::Constant { .. } => t0,
             Regimen::Ladder { steps } => t0 + steps.last()?.offset,
             Regimen::Adaptive(_) => self.level_since[arm],
-            Regimen::Bolus { .. } => return None,
+            Regimen::Bolus { .. } | Regimen::Doses { .. } => return None,
         };
         for &(_, h1) in &a.holidays {
             if h1 <= t + self.eps && h1 > since {
@@ -351,10 +385,15 @@ impl<'a> DosePlan<'a> {
             return None;
         }
         let mut out = self.events_at(0.0);
+        out.extend(self.fixed_at(0.0));
         let mut t = 0.0;
         while let Some(n) = self.next_after(t) {
             out.extend(self.events_at(n));
+            out.extend(self.fixed_at(n));
             t = n;
+        }
+        if t < self.s.duration - self.eps {
+            out.extend(self.fixed_at(self.s.duration));
         }
         Some(out)
     }
@@ -389,6 +428,28 @@ fn latest_bolus(series: &[BolusSeries], tau: f64, eps: f64) -> f64 {
         }
     }
     best.1
+}
+
+/// The amount of the latest fixed dose at or before `tau` since the arm's start (the
+/// concentration set, or the mg/kg; boluses at one time add up); 0 before the first.
+fn latest_fixed(doses: &[FixedDose], tau: f64, eps: f64) -> f64 {
+    let k = doses.partition_point(|d| d.time <= tau + eps);
+    let Some(last) = k.checked_sub(1).map(|i| &doses[i]) else {
+        return 0.0;
+    };
+    match last.kind {
+        // The medium holds the last concentration set.
+        DoseKind::SetConcentration { value } => value,
+        DoseKind::Bolus { .. } => doses[..k]
+            .iter()
+            .rev()
+            .take_while(|d| (d.time - last.time).abs() <= eps)
+            .map(|d| match d.kind {
+                DoseKind::Bolus { mg_per_kg } => mg_per_kg,
+                DoseKind::SetConcentration { .. } => 0.0,
+            })
+            .sum(),
+    }
 }
 
 /// Concentration of a ladder at time `tau` since the arm's start: the step in force;

@@ -149,6 +149,19 @@ pub enum Regimen {
     /// maintenance). Weekday patterns (`days = "5/7"`) are one series per weekday,
     /// every 7 days.
     Bolus { series: Vec<BolusSeries> },
+    /// A fixed list of doses, each given as it is at its time: the command line's
+    /// `--dose` lists ([`Schedule::fixed_doses`]), not a schedule file's. A set
+    /// concentration changes this drug's medium alone, an mg/kg bolus goes through
+    /// the model's pharmacokinetics, in either setting; a dose at the end of the run
+    /// is given before the last readout.
+    Doses { doses: Vec<FixedDose> },
+}
+
+/// One dose of a [`Regimen::Doses`] list, at `time` since the arm's start.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct FixedDose {
+    pub time: f64,
+    pub kind: crate::pkpd::DoseKind,
 }
 
 /// A series of in vivo boluses of one arm: the k-th (from 0) at
@@ -245,6 +258,10 @@ pub struct SizeThreshold {
 #[derive(Debug, Clone, Serialize)]
 pub struct StopRules {
     pub on_resistance: bool,
+    /// End the run when the population dies out (every schedule file; the fixed dose
+    /// lists of `simulate` and `abm` run to their end, as an extinct population's
+    /// time and loop states go on).
+    pub on_extinction: bool,
     pub max_cells: Option<f64>,
     pub extinct_below: f64,
     /// Stop when genotype `.0` (model index) reaches `.1` cells.

@@ -8,7 +8,6 @@
 //!   clones into counts (clone-level tau-leaping), passaging and carrying capacity.
 //! - `fates`: Kendall's step law and the vectorised fate draw of a block of cells.
 //! - [`compiled`]: [`CompiledCells`], the cell model of any compiled model file.
-//! - [`dosing`]: [`DoseExposure`], drug exposure from dose events.
 //! - [`rng`]: the counter-derived random streams every stochastic engine uses.
 //! - [`as_engine`]: a replicate behind the [`crate::engine::Engine`] trait, so the one
 //!   therapy driver (`crate::therapy`) runs schedules on it like on the mean-field and
@@ -20,7 +19,6 @@
 
 pub mod as_engine;
 pub mod compiled;
-pub mod dosing;
 pub mod error;
 mod fates;
 pub mod model;
@@ -29,7 +27,6 @@ pub mod simulation;
 
 pub use as_engine::AgentEngine;
 pub use compiled::{CompiledCells, Integrator, LoopIntegration};
-pub use dosing::DoseExposure;
 pub use error::AbmError;
 pub use model::{
     CellModel, ConstantExposure, ConstantRates, Exposure, FnExposure, NoiseSpec, StateError,

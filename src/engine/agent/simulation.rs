@@ -266,11 +266,13 @@ pub struct ReplicateResult {
     pub lump_steps: u64,
     pub final_time: f64,
     /// Filled by drivers: their events, the first resistance event `(time, rule)`,
-    /// the scheduled dose of each drug at each readout `(time, doses)` and IC50
-    /// readouts `(time, IC50; None above the tested range)`.
+    /// the scheduled dose of each drug at each readout `(time, doses)`, every drug's
+    /// concentration at each readout `(time, concentrations)` and IC50 readouts
+    /// `(time, IC50; None above the tested range)`.
     pub events: Vec<ReplicateEvent>,
     pub resistance: Option<(f64, String)>,
     pub doses: Vec<(f64, Vec<f64>)>,
+    pub exposure: Vec<(f64, Vec<f64>)>,
     pub ic50: Vec<(f64, Option<f64>)>,
 }
 
@@ -905,6 +907,7 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                 events: Vec::new(),
                 resistance: None,
                 doses: Vec::new(),
+                exposure: Vec::new(),
                 ic50: Vec::new(),
             },
             noise,

@@ -140,6 +140,28 @@ fn arm_dose(m: &CompiledModel, a: &DrugArm) -> (LiveDrug, Option<f64>) {
                 (rate > 0.0).then(|| 1.0 / rate),
             )
         }
+        Regimen::Doses { doses } => {
+            let amount = |k: &DoseKind| match *k {
+                DoseKind::Bolus { mg_per_kg } => mg_per_kg,
+                DoseKind::SetConcentration { value } => value,
+            };
+            let top = doses.iter().map(|d| amount(&d.kind)).fold(0.0, f64::max);
+            let boluses: Vec<f64> = doses
+                .iter()
+                .filter(|d| matches!(d.kind, DoseKind::Bolus { .. }))
+                .map(|d| d.time)
+                .collect();
+            match boluses.as_slice() {
+                [] => ("set", top, drug.unit.symbol(), None),
+                [_] => ("bolus", top, "mg/kg", None),
+                [first, .., last] => (
+                    "bolus",
+                    top,
+                    "mg/kg",
+                    Some((last - first) / (boluses.len() - 1) as f64),
+                ),
+            }
+        }
     };
     (
         LiveDrug {

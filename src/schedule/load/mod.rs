@@ -647,6 +647,7 @@ impl Cx<'_> {
     fn stop(&self, f: &ScheduleFile, arms: &[DrugArm], res: &ResistanceRules) -> R<StopRules> {
         let mut s = StopRules {
             on_resistance: false,
+            on_extinction: true,
             max_cells: None,
             extinct_below: 1.0,
             genotype_cells: Vec::new(),

@@ -104,6 +104,19 @@ impl Driver<'_, '_> {
                 }
             }
         }
+        if edge {
+            for ev in self.plan.fixed_at(t) {
+                match ev.kind {
+                    DoseKind::Bolus { .. } => self.bolus(ev.drug, ev.kind)?,
+                    DoseKind::SetConcentration { value } => {
+                        self.dosed |= value > 0.0;
+                        self.engine
+                            .apply_dose(ev.drug, ev.kind)
+                            .map_err(|e| self.sim_err(e))?;
+                    }
+                }
+            }
+        }
         self.note_dose_changes(why);
         Ok(())
     }

@@ -300,10 +300,18 @@ impl<'a, 'e> Driver<'a, 'e> {
         });
     }
 
-    /// Next multiple of `every` strictly after `t`.
+    /// Next multiple of `every` strictly after `t`. When `n` intervals of `every`
+    /// make the run, the k-th is `duration k / n` (correctly rounded), so a readout
+    /// grid given as the run's length over a number of points (`simulate --points`)
+    /// lands on the times its caller computes.
     fn next_on_grid(&self, t: f64, every: f64) -> f64 {
         let k = ((t + self.eps) / every).floor() + 1.0;
-        k * every
+        let n = (self.s.duration / every).round();
+        if n >= 1.0 && (n * every - self.s.duration).abs() <= self.eps {
+            self.s.duration * k / n
+        } else {
+            k * every
+        }
     }
 
     fn due(&self, t: f64, every: f64) -> bool {
@@ -352,7 +360,9 @@ impl<'a, 'e> Driver<'a, 'e> {
                 let t = self.engine.time();
                 self.accumulate(t);
                 let ended = match why {
-                    Advanced::Extinct => Some(StopReason::Extinct),
+                    Advanced::Extinct if s.stop.on_extinction => Some(StopReason::Extinct),
+                    // The run goes on to its end: time and loop states move.
+                    Advanced::Extinct => None,
                     Advanced::Watch(i) => match purposes[i] {
                         WatchFor::MaxCells => Some(StopReason::MaxCells),
                         WatchFor::GenotypeStop => Some(StopReason::GenotypeCells),
@@ -388,8 +398,13 @@ impl<'a, 'e> Driver<'a, 'e> {
             self.size_starts(t)?;
             self.start_arms_due(t)?;
             let raised = self.adaptive_checks(t);
-            if edge_due || raised {
-                self.dose(edge_due, if raised { "raise" } else { "schedule" })?;
+            // Fixed doses are also given at the end, before the last readout.
+            let fixed_end = end && !self.plan.fixed_at(t).is_empty();
+            if edge_due || raised || fixed_end {
+                self.dose(
+                    edge_due || fixed_end,
+                    if raised { "raise" } else { "schedule" },
+                )?;
             }
             if edge_due || readout_due {
                 self.passage()?;
@@ -483,8 +498,9 @@ impl Driver<'_, '_> {
     fn check_stop(&mut self) -> bool {
         let total = self.engine.total_cells();
         if self.stop_reason == StopReason::End {
-            let gone = total < self.s.stop.extinct_below
-                || (self.engine.kind().is_stochastic() && total <= 0.0);
+            let gone = self.s.stop.on_extinction
+                && (total < self.s.stop.extinct_below
+                    || (self.engine.kind().is_stochastic() && total <= 0.0));
             if gone {
                 self.stop_reason = StopReason::Extinct;
             } else if self.s.stop.max_cells.is_some_and(|m| total > m) {
@@ -629,7 +645,7 @@ fn run_settings(model: &CompiledModel, s: &Schedule, opts: &TherapyOptions) -> R
         atol: opts.atol,
         carrying_capacity: s.host.carrying_capacity.or(model.carrying_capacity),
         division_factor: s.host.division_factor,
-        negative_tolerance: 1e3 * opts.atol,
+        negative_tolerance: crate::engine::ode::default_negative_tolerance(model, opts.atol),
     }
 }
 
