@@ -104,3 +104,76 @@ fn moments_hybrid_large_population() {
     let o = coarse(AbmOptions::hybrid(0.25, 200, 50));
     check_moments(&finals(o, 100, 2.0, 15), 100.0, 2.0);
 }
+
+/// Every division and death of the cells simulated one by one is counted, including
+/// those that cancel within a step: per replicate the final cells are the initial
+/// ones plus divisions less deaths, exactly; and over the ensemble the divisions and
+/// deaths have their exact means `b n0 (e^{rt} - 1)/r` and `d n0 (e^{rt} - 1)/r` (the
+/// hazard times the expected cell-time), at a step so coarse (`dt = 0.5`, `(b + d) dt
+/// = 0.75`) that hidden events (a division whose daughter dies in the same step) are
+/// frequent. With two genotypes the mutants are divisions of the parent and arrivals
+/// into the child.
+#[test]
+fn counters_count_every_division_and_death() {
+    let (n0, t) = (20u64, 3.0);
+    let mut opts = coarse(AbmOptions::per_cell(0.5));
+    opts.stop_when_extinct = false;
+    let model = ConstantRates::single(B, D);
+    let never = ResistanceCriterion::AboveTotal { cells: u64::MAX };
+    let ens = model
+        .run_from(n0, &opts, &EnsembleConfig::new(R, 31, t, never.clone()))
+        .unwrap();
+    let (mut div, mut dead) = (Vec::new(), Vec::new());
+    for (r, s) in ens.replicates.iter().zip(&ens.summaries) {
+        let c = &r.counters;
+        assert_eq!(
+            s.final_total as f64,
+            n0 as f64 + c.divisions[0] - c.deaths[0],
+            "replicate {}",
+            r.replicate
+        );
+        assert!(c.arrivals.iter().all(|&a| a == 0.0));
+        div.push(c.divisions[0]);
+        dead.push(c.deaths[0]);
+    }
+    let r = B - D;
+    let cell_time = n0 as f64 * ((r * t).exp() - 1.0) / r;
+    for (what, x, want) in [
+        ("divisions", &div, B * cell_time),
+        ("deaths", &dead, D * cell_time),
+    ] {
+        let n = x.len() as f64;
+        let m = x.iter().sum::<f64>() / n;
+        let se = (x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
+        assert!(
+            (m - want).abs() < Z * se,
+            "{what}: mean {m} vs exact {want} (se {se})"
+        );
+    }
+
+    // A mutation table: mutants are divisions of the parent and arrivals into the
+    // child, and each genotype's cells balance.
+    let model = ConstantRates {
+        division: vec![B, B],
+        death: vec![D, D],
+        mutations: vec![vec![(1, 0.05)], vec![]],
+    };
+    let ens = model
+        .run_from(n0, &opts, &EnsembleConfig::new(200, 32, t, never))
+        .unwrap();
+    let mut arrivals = 0.0;
+    for s in &ens.replicates {
+        let c = &s.counters;
+        let last = s.timeline.last().unwrap();
+        assert_eq!(
+            last.by_genotype[1] as f64,
+            c.divisions[1] - c.deaths[1] + c.arrivals[1]
+        );
+        assert_eq!(
+            last.by_genotype[0] as f64,
+            n0 as f64 + c.divisions[0] - c.arrivals[1] - c.deaths[0]
+        );
+        arrivals += c.arrivals[1];
+    }
+    assert!(arrivals > 0.0);
+}

@@ -7,6 +7,7 @@
 //! deterministic loop state, so cell counts are linear birth-death(-mutation)
 //! processes whose means obey the population ODE (see `abm_compiled_ode.rs`); the
 //! mutant genotype only changes a fate parameter, so its loop is the parental one.
+//! Cells simulated one by one balance against their division and death counters.
 //! Tolerance: 4 standard errors of the mean; the engine's second-order bias at
 //! dt = 0.25 h is orders of magnitude smaller.
 
@@ -86,6 +87,14 @@ fn ladder_levels_and_mean_against_the_ode_driver() {
             assert_eq!(r.doses.len(), 9, "readouts every 12 h over 4 days");
             for (t, d) in &r.doses {
                 assert_eq!(d[0], want(*t), "{mode:?}: dose at t = {t}");
+            }
+            // Cells simulated one by one count every division and death: the cells
+            // balance exactly (no passaging here).
+            if mode == Mode::PerCell {
+                let c = &r.counters;
+                let net: f64 = c.divisions.iter().sum::<f64>() - c.deaths.iter().sum::<f64>();
+                let (first, last) = (&r.timeline[0], r.timeline.last().unwrap());
+                assert_eq!(last.total as f64, first.total as f64 + net);
             }
         }
         for (g, &want) in ode_cells.iter().enumerate() {

@@ -18,8 +18,8 @@ pub mod run;
 
 pub use crate::engine::agent::{
     bytes_per_cell, AbmError, AbmOptions, CellModel, CellSnapshot, CloneInfo, CloneSizes,
-    CompiledCells, ConstantExposure, ConstantRates, Exposure, FnExposure, Founders,
-    Integrator, LoopIntegration, NoProgress, NoiseSpec, Passage, PassageEvent, Progress, Record,
+    CompiledCells, ConstantExposure, ConstantRates, Exposure, FnExposure, Founders, Integrator,
+    LoopIntegration, NoProgress, NoiseSpec, Passage, PassageEvent, Progress, Record,
     ReplicateEvent, ReplicateResult, Simulation, StateError, States, StatesMut, StepContext,
     StopReason,
 };

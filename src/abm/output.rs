@@ -66,28 +66,35 @@ pub fn write_clones_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
     .map_err(io_err(path))
 }
 
-/// Per-replicate summary CSV.
+/// Per-replicate summary CSV; last, each genotype's divisions, deaths and mutant
+/// arrivals over the replicate ([`crate::engine::agent::Simulation::counters`]).
 pub fn write_summary_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
     write_atomic(path, |w| {
         write!(w, "replicate,final_time,final_population")?;
         for g in &ens.genotype_names {
             write!(w, ",final_{g}")?;
         }
-        writeln!(
+        write!(
             w,
             ",extinction_time,resistance_time,dominant_clone,dominant_genotype,dominant_origin,\
              relapse_clone,relapse_genotype,relapse_origin,clamps"
         )?;
+        for what in ["divisions", "deaths", "arrivals"] {
+            for g in &ens.genotype_names {
+                write!(w, ",{what}_{g}")?;
+            }
+        }
+        writeln!(w)?;
         let clone_cols = |c: Option<(u32, usize, Origin)>| match c {
             Some((id, g, o)) => format!("{id},{},{}", ens.genotype_names[g], o.name()),
             None => ",,".to_string(),
         };
-        for s in &ens.summaries {
+        for (s, r) in ens.summaries.iter().zip(&ens.replicates) {
             write!(w, "{},{},{}", s.replicate, s.final_time, s.final_total)?;
             for g in 0..ens.n_genotypes {
                 write!(w, ",{}", s.final_by_genotype.get(g).copied().unwrap_or(0))?;
             }
-            writeln!(
+            write!(
                 w,
                 ",{},{},{},{},{}",
                 opt(s.extinction_time),
@@ -96,6 +103,13 @@ pub fn write_summary_csv(path: &Path, ens: &Ensemble) -> Result<(), AbmError> {
                 clone_cols(s.relapse_clone),
                 s.clamps
             )?;
+            let c = &r.counters;
+            for v in [&c.divisions, &c.deaths, &c.arrivals] {
+                for g in 0..ens.n_genotypes {
+                    write!(w, ",{}", v.get(g).copied().unwrap_or(0.0))?;
+                }
+            }
+            writeln!(w)?;
         }
         Ok(())
     })

@@ -755,9 +755,7 @@ fn scheduled_replicate(
     rep.events = result
         .events
         .iter()
-        .filter(|e| {
-            !(fixed && matches!(e.kind, EventKind::DoseChange | EventKind::Bolus))
-        })
+        .filter(|e| !(fixed && matches!(e.kind, EventKind::DoseChange | EventKind::Bolus)))
         .map(|e| ReplicateEvent {
             t: e.time,
             kind: e.kind.label(),
@@ -772,43 +770,24 @@ fn scheduled_replicate(
         .resistance_rule
         .zip(result.summary.time_to_resistance)
         .map(|(rule, t)| (t, rule.label().to_string()));
-    let tl = &result.timeline;
-    let dose_cols: Vec<usize> = (0..tl.columns.len())
-        .filter(|&c| tl.columns[c].population == "dose")
-        .collect();
-    rep.doses = tl
-        .times
-        .iter()
-        .enumerate()
-        .map(|(i, &t)| {
-            (
-                t,
-                dose_cols
-                    .iter()
-                    .map(|&c| tl.values[i * tl.columns.len() + c])
-                    .collect(),
-            )
-        })
-        .collect();
-    let exposure_cols: Vec<usize> = (0..tl.columns.len())
-        .filter(|&c| tl.columns[c].population == "exposure")
-        .collect();
-    rep.exposure = tl
-        .times
-        .iter()
-        .enumerate()
-        .map(|(i, &t)| {
-            (
-                t,
-                exposure_cols
-                    .iter()
-                    .map(|&c| tl.values[i * tl.columns.len() + c])
-                    .collect(),
-            )
-        })
-        .collect();
+    rep.doses = readouts_of(&result.timeline, "dose");
+    rep.exposure = readouts_of(&result.timeline, "exposure");
     rep.ic50 = result.ic50.iter().map(|x| (x.time, x.ic50)).collect();
     Ok(rep)
+}
+
+/// The values of every column of population `population` at each readout of `tl`:
+/// `(time, values in column order)`.
+fn readouts_of(tl: &crate::engine::ode::Timeline, population: &str) -> Vec<(f64, Vec<f64>)> {
+    let w = tl.columns.len();
+    let cols: Vec<usize> = (0..w)
+        .filter(|&c| tl.columns[c].population == population)
+        .collect();
+    tl.times
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| (t, cols.iter().map(|&c| tl.values[i * w + c]).collect()))
+        .collect()
 }
 
 /// Prepare, run and write every output into `out`; returns the manifest and the

@@ -111,7 +111,9 @@ pub enum Advanced {
 }
 
 /// Births, deaths and mutant arrivals per genotype since the start of the run: exact
-/// counts of random events, expected numbers where the engine is deterministic.
+/// counts of random events, expected numbers where the engine does not draw each
+/// event (the mean field, the hybrid engine's large clones, the agent-based engine's
+/// clones kept as counts).
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Counters {
     pub divisions: Vec<f64>,
@@ -165,8 +167,8 @@ pub trait Engine {
     /// Advance to `t_end` with no discontinuity in between, or until a watch fires
     /// or no cell is left.
     fn advance_to(&mut self, t_end: f64, watches: &[Watch]) -> Result<Advanced, SimError>;
-    /// Births, deaths and arrivals so far (`None` where the engine does not count
-    /// them: the agent-based engine).
+    /// Births, deaths and arrivals so far (`None` where an engine does not count
+    /// them; every engine here does).
     fn counters(&self) -> Option<&Counters>;
     /// Solver work so far.
     fn stats(&self) -> SolverStats;

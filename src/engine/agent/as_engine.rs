@@ -213,7 +213,7 @@ impl Engine for AgentEngine<'_> {
         })
     }
     fn counters(&self) -> Option<&Counters> {
-        None
+        Some(self.sim.counters())
     }
     fn stats(&self) -> SolverStats {
         SolverStats::default()

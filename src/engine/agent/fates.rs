@@ -1,19 +1,29 @@
-//! The fate of every cell in a step: how many cells it has become at the end of the
-//! step, drawn from the exact law of a linear birth-death process whose hazards are
-//! frozen over the step (Kendall 1948), for a block of cells at once.
+//! The fate of every cell in a step: its line's divisions and deaths over the step,
+//! with hazards frozen over the step, exactly in law, for a block of cells at once.
 //!
-//! A cell with division and death hazards `b`, `d` leaves `K = 0` cells with
-//! probability `alpha`, else `1 + Geometric` cells with ratio `beta` (see
-//! [`kendall`]). One uniform `u` per cell decides between `K = 0` (`u < P(K = 0)`),
-//! `K = 1` (`u < P(K <= 1)`) and `K >= 2`; only the rare `K >= 2` needs more work
-//! ([`draw_extra`]). [`draw_fates`] draws the uniforms from [`LaneStream`] lanes, eight
-//! or sixteen cells at a time in vector registers, decides most cells by comparing with
-//! bounds valid for the whole block, and returns only the cells that died or divided,
-//! so the sequential phase of the step never scans the cells that did neither.
+//! A cell with division and death hazards `b`, `d` has no event in a step of length
+//! `dt` with probability `e = exp(-(b + d) dt)`. One uniform `u` per cell decides: `u <
+//! e` means it simply survives; otherwise `tau = -ln(u) / (b + d)` (at most `dt`) is the
+//! time of its first event, drawn from the same uniform (exponential by inversion,
+//! conditioned on falling within the step), and the rest of its line is followed event
+//! by event (Gillespie's direct method with the hazards frozen) to the end of the step
+//! ([`line_after_first`]). So the cells it has become (`K`), its line's divisions and
+//! its deaths are all exact; `K` follows Kendall's law (Kendall 1948, the law a
+//! lumped clone's step draws, [`kendall`]), and the divisions and deaths that cancel
+//! within a step (a division whose daughter dies) are counted too. The usual step
+//! (`(b + d) dt` of a few per cent) follows one event and looks once past it.
+//!
+//! [`draw_fates`] draws the uniforms from [`LaneStream`] lanes, eight or sixteen cells
+//! at a time in vector registers, decides most cells by comparing with a bound valid
+//! for the whole block, and returns only the cells that died or divided, so the
+//! sequential phase of the step never scans the cells that did neither; the block's
+//! divisions and deaths are summed as it goes.
 //!
 //! ## References
 //! - Kendall, D. G. (1948). On the generalized "birth-and-death" process. Annals of
 //!   Mathematical Statistics 19(1), 1-15.
+//! - Gillespie, D. T. (1977). Exact stochastic simulation of coupled chemical
+//!   reactions. Journal of Physical Chemistry 81(25), 2340-2361.
 
 use super::rng::{unit_from_bits, LaneStream, Stream, RNG_LANES};
 
@@ -41,13 +51,16 @@ pub(crate) struct BlockHazards<'a> {
 }
 
 /// Where a block's fates come from and go: `lanes` gives one uniform per cell, `extra`
-/// the rare further draws; the cells that died or divided are appended to `events`,
-/// indexed from `base`.
+/// the further draws of the cells with an event; the cells that died or divided are
+/// appended to `events`, indexed from `base`, and every division and death of their
+/// lines is added to `divisions` and `deaths`.
 pub(crate) struct FateDraw<'a> {
     pub lanes: &'a mut LaneStream,
     pub extra: &'a mut Stream,
     pub base: u32,
     pub events: &'a mut Vec<FateEvent>,
+    pub divisions: u64,
+    pub deaths: u64,
 }
 
 impl FateDraw<'_> {
@@ -60,19 +73,76 @@ impl FateDraw<'_> {
         });
     }
 
-    /// Decide cell `i` from its uniform `u` and thresholds `(p0, p1)`, recording it
-    /// unless it simply survived.
+    /// Decide cell `i` (hazards `b`, `d` over `dt`) from its uniform `u` and its
+    /// chance of no event `e`: follow its line if it has an event, count the line's
+    /// divisions and deaths, and record the cell unless it is one cell at the end.
     #[inline(always)]
-    fn decide(&mut self, i: usize, p0: f64, p1: f64, u: f64) {
-        match (u >= p0) as u32 + (u >= p1) as u32 {
-            0 => self.push(i, 0),
-            1 => {}
-            _ => {
-                let k = draw_extra(p0, p1, u, self.extra);
-                self.push(i, k);
+    fn decide(&mut self, i: usize, (b, d, dt): (f64, f64, f64), e: f64, u: f64) {
+        if u < e {
+            return;
+        }
+        let line = line_after_first(b, d, dt, u, self.extra);
+        self.divisions += line.divisions;
+        self.deaths += line.deaths;
+        if line.cells != 1 {
+            self.push(i, line.cells.min(u32::MAX as u64) as u32);
+        }
+    }
+}
+
+/// A cell's line over one step after its first event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Line {
+    /// Cells at the end of the step (the cell itself and its surviving descendants).
+    pub cells: u64,
+    pub divisions: u64,
+    pub deaths: u64,
+}
+
+/// More events than this in one cell's line in one step mark a runaway configuration
+/// (`b dt` in the tens); the line is followed no further and counts as it stands.
+const MAX_LINE_EVENTS: u64 = 1 << 24;
+
+/// Follow a line that has an event within the step, `u >= exp(-(b + d) dt)` being the
+/// uniform that said so, to the end of the step, hazards `b`, `d` per cell frozen:
+/// each event is a division with probability `b / (b + d)`, else a death, and the next
+/// comes after an exponential time with rate `n (b + d)` for `n` cells (Gillespie's
+/// direct method, exact for a linear birth-death process). The first event's time is
+/// `-ln(u) / (b + d)` (`P(tau > s) = P(u < exp(-(b + d) s))`: exponential, conditioned
+/// on the step), needed only when it is a division (a death ends the line at once).
+#[inline]
+pub(crate) fn line_after_first(b: f64, d: f64, dt: f64, u: f64, rng: &mut Stream) -> Line {
+    let rate = b + d;
+    if rng.uniform() * rate >= b {
+        return Line {
+            cells: 0,
+            divisions: 0,
+            deaths: 1,
+        };
+    }
+    let mut line = Line {
+        cells: 2,
+        divisions: 1,
+        deaths: 0,
+    };
+    let mut t = (-u.ln() / rate).min(dt);
+    while line.divisions + line.deaths < MAX_LINE_EVENTS {
+        t -= rng.uniform_open0().ln() / (line.cells as f64 * rate);
+        if t > dt {
+            break;
+        }
+        if rng.uniform() * rate < b {
+            line.cells += 1;
+            line.divisions += 1;
+        } else {
+            line.cells -= 1;
+            line.deaths += 1;
+            if line.cells == 0 {
+                break;
             }
         }
     }
+    line
 }
 
 /// `(exp(x) - 1) / x`, accurate for all `x` (Taylor series near 0, where the direct
@@ -111,72 +181,6 @@ pub fn kendall(b: f64, d: f64, dt: f64) -> (f64, f64) {
     (d * g * inv, bg * inv)
 }
 
-/// Given `K >= 2`, i.e. a uniform `u >= p1`, draw `K = 2 + J`, `P(J = j) =
-/// (1 - beta) beta^j`, recovering `beta` from the thresholds `p0 = alpha`,
-/// `p1 = alpha + (1 - alpha)(1 - beta)`.
-///
-/// For `beta <= 1/2` (every step with `b dt < 1`) `J` is found by sequential search on
-/// the residual `r = (u - p1) / (1 - p1)`, which is uniform on [0, 1) given `u >= p1`:
-/// `J = 0` when `r < 1 - beta` (probability `1 - beta`), else `r` is rescaled to the
-/// tail and the search goes on; this takes no logarithm and no new random number in
-/// the usual case. Otherwise `J` is drawn by inversion from a fresh uniform.
-#[inline]
-pub(crate) fn draw_extra(p0: f64, p1: f64, u: f64, rng: &mut Stream) -> u32 {
-    ExtraLaw::new(p0, p1).draw(u, rng)
-}
-
-/// The law of `J` in [`draw_extra`], with its divisions done once, for a block whose
-/// cells share their thresholds.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ExtraLaw {
-    p1: f64,
-    /// `1 / (1 - p1)`.
-    inv_tail: f64,
-    beta: f64,
-    inv_beta: f64,
-}
-
-impl ExtraLaw {
-    #[inline]
-    pub(crate) fn new(p0: f64, p1: f64) -> Self {
-        let beta = 1.0 - (p1 - p0) / (1.0 - p0);
-        ExtraLaw {
-            p1,
-            inv_tail: 1.0 / (1.0 - p1),
-            beta,
-            inv_beta: 1.0 / beta,
-        }
-    }
-
-    /// `K = 2 + J` for a uniform `u >= p1`.
-    #[inline]
-    pub(crate) fn draw(&self, u: f64, rng: &mut Stream) -> u32 {
-        let beta = self.beta;
-        if beta <= 0.0 {
-            return 2;
-        }
-        let mut base = 2u32;
-        if beta <= 0.5 {
-            let q = 1.0 - beta;
-            let mut r = (u - self.p1) * self.inv_tail;
-            // A residual rescaled 20 times has lost about 20 of its 52 bits; beyond
-            // that (probability beta^20 < 1e-6) the rest is drawn afresh: J is
-            // memoryless, so given J >= 20, J - 20 has the same law.
-            for j in 0..20 {
-                if r < q {
-                    return base + j;
-                }
-                r = (r - q) * self.inv_beta;
-            }
-            base += 20;
-        }
-        let j = (rng.uniform_open0().ln() / beta.ln()).floor();
-        // Saturate: more than 2^31 daughters of one cell in one step is a runaway
-        // configuration whose count is meaningless anyway.
-        base.saturating_add(j.min(2_147_483_647.0) as u32)
-    }
-}
-
 /// A hazard must be finite and non-negative (NaN fails).
 #[inline(always)]
 pub(crate) fn valid_hazard(x: f64) -> bool {
@@ -204,15 +208,15 @@ pub(crate) fn first_bad_hazard(div: &[f64], death: &[f64]) -> Option<BadHazard> 
     })
 }
 
-/// Draw the fate of every cell of a block and append the cells that died or divided to
-/// `out.events`.
+/// Draw the fate of every cell of a block, append the cells that died or divided to
+/// `out.events` and add their lines' divisions and deaths to `out`.
 ///
 /// Every hazard is checked first; a bad one is returned (and nothing is drawn). Usually
-/// few cells die or divide in a step, and the block's hazard range bounds every
-/// cell's thresholds, so most cells are decided by comparing a 32-bit uniform prefix
-/// with two numbers ([`fates_screened`]); when many cells are likely to change, every
-/// cell's thresholds are computed ([`fates_in_lanes`]), or only compared with when the
-/// cells share them ([`fates_shared`], the same draws as `fates_in_lanes`). Every path
+/// few cells have an event in a step, and the block's largest hazards bound every
+/// cell's chance of none, so most cells are decided by comparing a 32-bit uniform
+/// prefix with one number ([`fates_screened`]); when many cells are likely to have
+/// one, every cell's chance is computed ([`fates_in_lanes`]), or only compared with
+/// when the cells share it ([`fates_shared`], the same draws as `fates_in_lanes`). Every path
 /// is exact in law, and which one runs depends only on the block's hazards. On x86-64
 /// CPUs with AVX2 the pass runs compiled for AVX2 (chosen at run time; the same IEEE
 /// operations, so the same bits either way).
@@ -247,37 +251,29 @@ fn draw_fates_any<const AVX2: bool>(
         fates_in_lanes::<false, AVX2>(h, out);
         return None;
     };
-    // Kendall's P(K = 0) grows with d and falls with b, and P(K <= 1) grows with d and
-    // falls with b (more deaths, fewer births: fewer cells), so the block's extreme
-    // hazards bound every cell's thresholds: a uniform in [lo, hi) means K = 1 for
-    // every cell. The margins (far above rounding, far below any probability that
-    // matters) keep a threshold computed a few ulps off inside the bounds.
-    let (p0_max, _) = thresholds::<false>(r.b_min * factor, r.d_max, dt);
-    let (_, p1_min) = thresholds::<false>(r.b_max * factor, r.d_min, dt);
-    let lo = p0_max * (1.0 + 1e-9) + f64::MIN_POSITIVE;
-    let hi = p1_min - 1e-12;
+    // The chance of no event falls with either hazard, so the block's largest hazards
+    // bound every cell's: a uniform below `hi` means no event for every cell. The
+    // margin (far above rounding, far below any probability that matters) keeps a
+    // chance computed a few ulps off above the bound.
+    let hi = no_event::<false>(r.b_max * factor, r.d_max, dt) - 1e-12;
     let shared = r.b_min == r.b_max && r.d_min == r.d_max;
-    if lo + (1.0 - hi) < SCREEN_LIMIT {
-        fates_screened::<AVX2>(h, (lo, hi), out);
+    if 1.0 - hi < SCREEN_LIMIT {
+        fates_screened::<AVX2>(h, hi, out);
     } else if shared {
-        // Every cell has the thresholds the bounds were computed from.
-        let p = thresholds::<false>(r.b_max * factor, r.d_max, dt);
-        fates_shared::<AVX2>(h.div.len(), p, out);
+        // Every cell has the hazards the bound was computed from.
+        let (b, d) = (r.b_max * factor, r.d_max);
+        fates_shared::<AVX2>(h.div.len(), (b, d, dt), out);
+    } else if (r.b_max * factor + r.d_max) * dt < 0.0625 {
+        fates_in_lanes::<true, AVX2>(h, out);
     } else {
-        let big = (r.b_max * factor - r.d_min).max(r.d_max - r.b_min * factor);
-        if big * dt < 0.0625 {
-            fates_in_lanes::<true, AVX2>(h, out);
-        } else {
-            fates_in_lanes::<false, AVX2>(h, out);
-        }
+        fates_in_lanes::<false, AVX2>(h, out);
     }
     None
 }
 
-/// Above this chance that a cell falls outside the block's bounds, computing every
-/// cell's thresholds (vectorised) or, when the cells share them, comparing every cell
-/// with them beats screening (scalar work for each candidate). Screening relies on
-/// `lo < 1/4` (so its 32-bit bounds fit).
+/// Above this chance that a cell falls above the block's bound, computing every cell's
+/// chance of no event (vectorised) or, when the cells share it, comparing every cell
+/// with it beats screening (scalar work for each candidate).
 const SCREEN_LIMIT: f64 = 0.25;
 
 /// The range of a block's hazards.
@@ -337,22 +333,17 @@ fn range_of(x: &[f64]) -> (f64, f64, f64) {
 /// (half a lane word, so one [`LaneStream`] call serves `2 L` cells) and, only when
 /// needed, 20 more bits from `extra`: `u = (v 2^20 + w) 2^-52`, uniform on [0, 1)
 /// with 52 bits. The prefix alone places `u` in `[v, v + 1) 2^-32`; when that
-/// interval lies inside `bounds = [lo, hi)` (valid for the whole block) the cell
-/// survives without computing anything else. Only the others (a fraction of about
-/// `lo + 1 - hi`, roughly `(b + d) dt`) draw their suffix and meet their own
-/// thresholds. Exact in law, like [`fates_in_lanes`], but not the same draws.
+/// interval lies below `hi` (valid for the whole block) the cell has no event without
+/// computing anything else. Only the others (a fraction of about `(b + d) dt`) draw
+/// their suffix and meet their own chance. Exact in law, like [`fates_in_lanes`], but
+/// not the same draws.
 ///
-/// Bounds: the prefix interval `[v, v + 1) 2^-32` lies inside `[lo, hi)` iff
-/// `ceil(lo 2^32) <= v < floor(hi 2^32)`.
+/// Bound: the prefix interval `[v, v + 1) 2^-32` lies below `hi` iff
+/// `v < floor(hi 2^32)`.
 #[inline(always)]
-fn fates_screened<const AVX2: bool>(
-    h: &BlockHazards<'_>,
-    (lo, hi): (f64, f64),
-    out: &mut FateDraw<'_>,
-) {
-    // 2^32. `lo` < 1/4 and `hi` <= 1 - 1e-12 here, so both bounds fit in 32 bits.
+fn fates_screened<const AVX2: bool>(h: &BlockHazards<'_>, hi: f64, out: &mut FateDraw<'_>) {
+    // 2^32. `hi` <= 1 - 1e-12 here, so the bound fits in 32 bits.
     const SCALE: f64 = 4_294_967_296.0;
-    let a = (lo * SCALE).ceil() as u32;
     let b = (hi * SCALE).floor() as u32;
     let n = h.div.len();
     let mut start = 0;
@@ -365,7 +356,7 @@ fn fates_screened<const AVX2: bool>(
             v[j + L] = (bits[j] >> 32) as u32;
         }
         for (j, &v) in v.iter().enumerate() {
-            mask |= (((v < a) | (v >= b)) as u32) << j;
+            mask |= ((v >= b) as u32) << j;
         }
         // Only the candidates, by their bits (no branch per cell); the lanes past `n`
         // are dropped.
@@ -379,67 +370,54 @@ fn fates_screened<const AVX2: bool>(
             let i = start + j;
             let w = out.extra.bits() >> 44;
             let u = (((v[j] as u64) << 20) | w) as f64 * (1.0 / (1u64 << 52) as f64);
-            let (p0, p1) = thresholds::<false>(h.div[i] * h.factor, h.death[i], h.dt);
-            out.decide(i, p0, p1, u);
+            let (bi, di) = (h.div[i] * h.factor, h.death[i]);
+            let e = no_event::<false>(bi, di, h.dt);
+            out.decide(i, (bi, di, h.dt), e, u);
         }
         start += 2 * L;
     }
 }
 
-/// Fates of `n` cells that share their thresholds `(p0, p1)` (the same hazards: a
-/// constant-rate model, or cells still in their founders' state): only comparisons
-/// per cell. The same uniforms and thresholds as [`fates_in_lanes`] would use.
+/// Fates of `n` cells that share their hazards `(b, d)` over `dt` (a constant-rate
+/// model, or cells still in their founders' state): only a comparison per cell. The
+/// same uniforms and chance of no event as [`fates_in_lanes`] would use.
 #[inline(always)]
-fn fates_shared<const AVX2: bool>(n: usize, (p0, p1): (f64, f64), out: &mut FateDraw<'_>) {
-    let law = ExtraLaw::new(p0, p1);
+fn fates_shared<const AVX2: bool>(n: usize, bdt: (f64, f64, f64), out: &mut FateDraw<'_>) {
+    let e = no_event::<false>(bdt.0, bdt.1, bdt.2);
     let mut start = 0;
     while start < n {
         let bits = draw_bits::<AVX2>(out.lanes);
         let mut u = [0.0f64; L];
-        let (mut die, mut split) = (0u32, 0u32);
+        let mut any = 0u32;
         for j in 0..L {
             u[j] = unit_from_bits(bits[j]);
-            die |= ((u[j] < p0) as u32) << j;
-            split |= ((u[j] >= p1) as u32) << j;
+            any |= ((u[j] >= e) as u32) << j;
         }
-        let live = if n - start < L {
-            (1u32 << (n - start)) - 1
-        } else {
-            u32::MAX
-        };
-        let mut any = (die | split) & live;
+        if n - start < L {
+            any &= (1u32 << (n - start)) - 1;
+        }
         while any != 0 {
             let j = any.trailing_zeros() as usize;
             any &= any - 1;
-            let k = if (split >> j) & 1 == 1 {
-                law.draw(u[j], out.extra)
-            } else {
-                0
-            };
-            out.push(start + j, k);
+            out.decide(start + j, bdt, e, u[j]);
         }
         start += L;
     }
 }
 
-/// The thresholds `P(K = 0)`, `P(K <= 1)` of Kendall's law for hazards `b`, `d` over
-/// `dt`; `SMALL` when `|b - d| dt < 1/16` is known (branch-free series).
+/// The chance `exp(-(b + d) dt)` that a cell with hazards `b`, `d` has no event in
+/// `dt`; `SMALL` when `(b + d) dt < 1/16` is known (branch-free series).
 #[inline(always)]
-fn thresholds<const SMALL: bool>(b: f64, d: f64, dt: f64) -> (f64, f64) {
-    let x = (b - d) * dt;
-    let e = if SMALL {
-        expm1_over_x_series(x)
+fn no_event<const SMALL: bool>(b: f64, d: f64, dt: f64) -> f64 {
+    let x = (b + d) * dt;
+    if SMALL {
+        1.0 - x * expm1_over_x_series(-x)
     } else {
-        expm1_over_x(x)
-    };
-    let g = dt * e;
-    let bg = b * g;
-    let inv = 1.0 / (1.0 + bg);
-    let (alpha, beta) = (d * g * inv, bg * inv);
-    (alpha, alpha + (1.0 - alpha) * (1.0 - beta))
+        (-x).exp()
+    }
 }
 
-/// Every cell's thresholds, `L` cells at a time in vector registers.
+/// Every cell's chance of no event, `L` cells at a time in vector registers.
 #[inline(always)]
 fn fates_in_lanes<const SMALL: bool, const AVX2: bool>(
     h: &BlockHazards<'_>,
@@ -456,8 +434,7 @@ fn fates_in_lanes<const SMALL: bool, const AVX2: bool>(
     }
     let (rb, rd) = (bc.remainder(), dc.remainder());
     if !rb.is_empty() {
-        // Padding cells with no hazards survive with certainty (P(K = 0) = 0,
-        // P(K <= 1) = 1) and so make no events.
+        // Padding cells with no hazards have no event with certainty (`e = 1`).
         let (mut b, mut d) = ([0.0f64; L], [0.0f64; L]);
         b[..rb.len()].copy_from_slice(rb);
         d[..rd.len()].copy_from_slice(rd);
@@ -489,18 +466,17 @@ fn fate_chunk<const SMALL: bool, const AVX2: bool>(
 ) {
     let (factor, dt) = (h.factor, h.dt);
     let bits = draw_bits::<AVX2>(out.lanes);
-    let (mut p0, mut p1, mut u, mut k) = ([0.0f64; L], [0.0f64; L], [0.0f64; L], [0u32; L]);
-    let mut odd = 0u32;
+    let (mut e, mut u) = ([0.0f64; L], [0.0f64; L]);
+    let mut any = 0u32;
     for j in 0..L {
-        (p0[j], p1[j]) = thresholds::<SMALL>(b[j] * factor, d[j], dt);
+        e[j] = no_event::<SMALL>(b[j] * factor, d[j], dt);
         u[j] = unit_from_bits(bits[j]);
-        k[j] = (u[j] >= p0[j]) as u32 + (u[j] >= p1[j]) as u32;
-        odd |= k[j] ^ 1;
+        any |= (u[j] >= e[j]) as u32;
     }
-    if odd != 0 {
+    if any != 0 {
         for j in 0..L {
-            if k[j] != 1 {
-                out.decide(start + j, p0[j], p1[j], u[j]);
+            if u[j] >= e[j] {
+                out.decide(start + j, (b[j] * factor, d[j], dt), e[j], u[j]);
             }
         }
     }
@@ -529,6 +505,8 @@ mod tests {
             extra,
             base: 0,
             events,
+            divisions: 0,
+            deaths: 0,
         }
     }
 
@@ -547,28 +525,56 @@ mod tests {
         }
     }
 
-    /// K drawn from the thresholds and `draw_extra` follows Kendall's law exactly:
-    /// P(K = k) = (1 - alpha)(1 - beta) beta^(k-1) for k >= 1, both in the search
-    /// (beta <= 1/2) and the inversion (beta > 1/2) branch. 5 standard errors.
+    /// A cell's step drawn as the engine draws it (no event below `e`, else its line
+    /// from the first event on) follows Kendall's law for `K`, and its divisions and
+    /// deaths have the exact means `b g` and `d g`, `g = (exp((b - d) dt) - 1) / (b - d)`
+    /// the expected cell-time of the line (5 standard errors), at small and large
+    /// `b dt`, with deaths above births and with no deaths.
     #[test]
-    fn step_law_frequencies() {
-        for &(alpha, beta) in &[(0.2, 0.3), (0.1, 0.7), (0.0, 0.5)] {
-            let p0 = alpha;
-            let p1 = alpha + (1.0 - alpha) * (1.0 - beta);
-            let mut rng = Stream::derive(5, &[(beta * 100.0) as u64]);
-            let n = 400_000;
+    fn a_line_follows_kendalls_law_and_counts_every_event() {
+        for &(b, d, dt) in &[
+            (0.4, 0.1, 0.1),
+            (1.0, 1.0, 0.5),
+            (0.3, 1.2, 1.0),
+            (2.0, 0.0, 0.7),
+        ] {
+            let mut rng = Stream::derive(5, &[(b * 100.0) as u64, (d * 100.0) as u64]);
+            let e = no_event::<false>(b, d, dt);
+            let n = 400_000u64;
             let mut counts = [0u64; 8];
+            let (mut sd, mut sd2, mut sx, mut sx2) = (0.0, 0.0, 0.0, 0.0);
             for _ in 0..n {
                 let u = rng.uniform();
-                let k = (u >= p0) as u32 + (u >= p1) as u32;
-                let k = if k == 2 {
-                    draw_extra(p0, p1, u, &mut rng)
+                let line = if u < e {
+                    Line {
+                        cells: 1,
+                        divisions: 0,
+                        deaths: 0,
+                    }
                 } else {
-                    k
+                    line_after_first(b, d, dt, u, &mut rng)
                 };
-                counts[(k as usize).min(7)] += 1;
+                assert_eq!(line.cells + line.deaths, 1 + line.divisions);
+                counts[(line.cells as usize).min(7)] += 1;
+                let (dv, dx) = (line.divisions as f64, line.deaths as f64);
+                sd += dv;
+                sd2 += dv * dv;
+                sx += dx;
+                sx2 += dx * dx;
             }
+            let (alpha, beta) = kendall(b, d, dt);
             assert_law(&counts, n, alpha, beta);
+            let g = dt * expm1_over_x((b - d) * dt);
+            let nf = n as f64;
+            for (what, s1, s2, want) in [("divisions", sd, sd2, b * g), ("deaths", sx, sx2, d * g)]
+            {
+                let mean = s1 / nf;
+                let se = ((s2 / nf - mean * mean) / nf).sqrt().max(1e-12);
+                assert!(
+                    (mean - want).abs() < 5.0 * se,
+                    "b {b} d {d} dt {dt} {what}: {mean} vs {want} (se {se})"
+                );
+            }
         }
     }
 
@@ -602,13 +608,18 @@ mod tests {
             let mut counts = [0u64; 8];
             let mut events = Vec::new();
             let blocks = 2000u64;
+            let (mut divisions, mut deaths) = (0u64, 0u64);
             for _ in 0..blocks {
                 events.clear();
-                let bad = draw_fates(
-                    &hz(&div, &death, 1.0, dt),
-                    &mut to(&mut lanes, &mut extra, &mut events),
-                );
+                let mut draw = to(&mut lanes, &mut extra, &mut events);
+                let bad = draw_fates(&hz(&div, &death, 1.0, dt), &mut draw);
+                let (dv, dx) = (draw.divisions, draw.deaths);
+                divisions += dv;
+                deaths += dx;
                 assert!(bad.is_none());
+                // Every line's net change is its divisions less its deaths.
+                let net: i64 = events.iter().map(|e| e.k as i64 - 1).sum();
+                assert_eq!(net, dv as i64 - dx as i64);
                 assert!(events.windows(2).all(|w| w[0].index < w[1].index));
                 assert!(events
                     .iter()
@@ -620,10 +631,22 @@ mod tests {
             }
             let (alpha, beta) = kendall(b, d, dt);
             assert_law(&counts, blocks * n_cells as u64, alpha, beta);
+            // Divisions per cell: mean b g (a variance bound of 2 E[D] (2 + E[D])).
+            let cells = (blocks * n_cells as u64) as f64;
+            let g = dt * expm1_over_x((b - d) * dt);
+            for (got, rate) in [(divisions, b), (deaths, d)] {
+                let want = rate * g;
+                let hat = got as f64 / cells;
+                let se = (2.0 * want * (2.0 + want) / cells).sqrt();
+                assert!(
+                    (hat - want).abs() < 5.0 * se,
+                    "b {b} d {d} dt {dt}: {hat} vs {want}"
+                );
+            }
         }
     }
 
-    /// Screening and computing every cell's thresholds both draw each cell's fate
+    /// Screening and computing every cell's chance of no event both draw each cell's fate
     /// from its own law, with hazards spread over a block (so the bounds are loose)
     /// and a block length that is not a multiple of the chunk: the counts of
     /// `K = 0, 1, 2, ...` over many blocks match the mixture of the cells' laws
@@ -638,10 +661,8 @@ mod tests {
             .map(|i| 0.5 * ((i * 53) % 97) as f64 / 97.0)
             .collect();
         for &(factor, dt) in &[(1.0, 0.05), (0.3, 0.2), (1.0, 0.01)] {
-            let (p0_max, _) = thresholds::<false>(0.02 * factor, 0.5, dt);
-            let (_, p1_min) = thresholds::<false>(0.92 * factor, 0.0, dt);
-            let bounds = (p0_max * (1.0 + 1e-9) + f64::MIN_POSITIVE, p1_min - 1e-12);
-            assert!(bounds.0 + 1.0 - bounds.1 < SCREEN_LIMIT);
+            let bound = no_event::<false>(0.92 * factor, 0.5, dt) - 1e-12;
+            assert!(1.0 - bound < SCREEN_LIMIT);
             // Expected count of each K per block: the sum of the cells' laws.
             let mut expect = [0.0f64; 4];
             for (&b, &d) in div.iter().zip(&death) {
@@ -663,7 +684,7 @@ mod tests {
                     if screen {
                         fates_screened::<false>(
                             &hz(&div, &death, factor, dt),
-                            bounds,
+                            bound,
                             &mut to(l, x, e),
                         );
                     } else {
@@ -694,7 +715,7 @@ mod tests {
     }
 
     /// Cells sharing their hazards take the comparison-only path; it draws exactly
-    /// what computing every cell's thresholds draws.
+    /// what computing every cell's chance draws.
     #[test]
     fn shared_hazards_path_draws_the_same_fates() {
         for &(b, d, dt) in &[
@@ -712,8 +733,7 @@ mod tests {
                 for _ in 0..50 {
                     let (l, x, e) = (&mut lanes, &mut extra, &mut ev);
                     if shared {
-                        let p = thresholds::<false>(b, d, dt);
-                        fates_shared::<false>(n, p, &mut to(l, x, e));
+                        fates_shared::<false>(n, (b, d, dt), &mut to(l, x, e));
                     } else {
                         fates_in_lanes::<false, false>(
                             &hz(&div, &death, 1.0, dt),

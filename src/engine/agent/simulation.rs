@@ -5,17 +5,21 @@
 //! ## The step
 //! Each step of length `dt` at time `t`, for every cell: (1) the model advances its loop
 //! state; (2) intrinsic noise is added; (3) the model gives division and death hazards
-//! `b`, `d`; (4) the number `K` of cells the cell has become at `t + dt` is drawn from
-//! the exact law of a linear birth-death process with hazards frozen over the step
-//! (Kendall 1948): `P(K = 0) = alpha`, `P(K = k) = (1 - alpha)(1 - beta) beta^(k-1)` for
-//! `k >= 1`, with `g = (exp((b - d) dt) - 1) / (b - d)`, `alpha = d g / (1 + b g)`,
-//! `beta = b g / (1 + b g)`; (5) each of the `K - 1` new cells inherits the state (with
-//! partition noise if on).
+//! `b`, `d`; (4) the cell's line over the step is drawn exactly for a linear birth-death
+//! process with hazards frozen over the step: no event with probability
+//! `exp(-(b + d) dt)`, else followed event by event from its first event (`fates`), so
+//! the number `K` of cells it has become at `t + dt` has Kendall's law (Kendall 1948):
+//! `P(K = 0) = alpha`, `P(K = k) = (1 - alpha)(1 - beta) beta^(k-1)` for `k >= 1`, with
+//! `g = (exp((b - d) dt) - 1) / (b - d)`, `alpha = d g / (1 + b g)`, `beta = b g / (1 +
+//! b g)`, and its divisions and deaths are counted ([`Simulation::counters`]); (5) each
+//! of the `K - 1` new cells inherits the state (with partition noise if on). A clone
+//! kept as a count draws its `K` in one go from the same law (binomial deaths of its
+//! lines, negative binomial new cells).
 //!
 //! Mutation: a division whose new cell mutates (total probability `u`) leaves the cell's
 //! genotype as it was and adds a mutant, so the genotype's own cells are exactly a
-//! birth-death process with division hazard `b (1 - u)` (the Kendall step above, with
-//! that hazard), and mutants are emitted beside it at rate `b u` per living cell (see
+//! birth-death process with division hazard `b (1 - u)` (the step above, with that
+//! hazard), and mutants are emitted beside it at rate `b u` per living cell (see
 //! `emit_mutants`). Every division counts, including those whose line dies within the
 //! step, so the mutation supply carries no time-step bias.
 //!
@@ -42,6 +46,7 @@ use super::fates::{
 };
 use super::model::{CellModel, Exposure, NoiseSpec, StateError, States, StatesMut, StepContext};
 use super::rng::{LaneStream, Stream};
+use crate::engine::Counters;
 
 /// Cells per block. Loop states are stored in blocks of `BLOCK` cells, species-major
 /// inside a block, so a model call sees up to `BLOCK` cells whose values of one species
@@ -273,6 +278,9 @@ pub struct ReplicateResult {
     pub resistance: Option<(f64, String)>,
     pub doses: Vec<(f64, Vec<f64>)>,
     pub exposure: Vec<(f64, Vec<f64>)>,
+    /// Divisions, deaths and mutant arrivals per genotype over the replicate
+    /// ([`Simulation::counters`]).
+    pub counters: Counters,
     pub ic50: Vec<(f64, Option<f64>)>,
 }
 
@@ -490,6 +498,10 @@ struct UnitScratch<S> {
     /// parent clone of each, and its state (`ns` values each, the parent's).
     mutants: Vec<(usize, u32)>,
     mutant_state: Vec<f32>,
+    /// Divisions (without the mutant-making ones, which are `mutants`) and deaths of
+    /// the unit's cells' lines in this step.
+    divisions: u64,
+    deaths: u64,
 }
 
 /// Outcome of the parallel phase for one unit of blocks.
@@ -605,6 +617,8 @@ fn process_unit_any<M: CellModel + ?Sized>(
     scratch.event_state.clear();
     scratch.mutants.clear();
     scratch.mutant_state.clear();
+    scratch.divisions = 0;
+    scratch.deaths = 0;
     for b in 0..cells.div_ceil(BLOCK) {
         let len = (cells - b * BLOCK).min(BLOCK);
         let block = unit * UNIT_BLOCKS + b;
@@ -702,8 +716,12 @@ fn process_unit_any<M: CellModel + ?Sized>(
             extra: &mut rng,
             base,
             events: &mut scratch.events,
+            divisions: 0,
+            deaths: 0,
         };
         let drawn = draw_fates(&hazards, &mut draw);
+        scratch.divisions += draw.divisions;
+        scratch.deaths += draw.deaths;
         if let Some((i, which, v)) = drawn {
             if out.bad.is_none() {
                 out.bad = Some((block * BLOCK + i, which, v));
@@ -827,6 +845,8 @@ pub struct Simulation<'m, M: CellModel + ?Sized> {
     tmp_state: Vec<f32>,
     next_record: f64,
     next_snapshot: usize,
+    /// Divisions, deaths and mutant arrivals per genotype so far.
+    counters: Counters,
     result: ReplicateResult,
 }
 
@@ -891,6 +911,7 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
             tmp_state: vec![0.0; ns],
             next_record: 0.0,
             next_snapshot: 0,
+            counters: Counters::new(ng),
             result: ReplicateResult {
                 replicate,
                 timeline: Vec::new(),
@@ -909,6 +930,7 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                 doses: Vec::new(),
                 exposure: Vec::new(),
                 ic50: Vec::new(),
+                counters: Counters::new(ng),
             },
             noise,
             opts,
@@ -992,6 +1014,15 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
         let counts = self.counts_by_genotype();
         let means = self.species_means(&counts);
         (counts, means)
+    }
+
+    /// Divisions, deaths and mutant arrivals of each genotype since the start: every
+    /// event of the cells simulated individually (each cell's line is followed event
+    /// by event within a step), and for clones kept as counts the expected divisions
+    /// and deaths of each step given its hazards (their mutants are counted one by
+    /// one).
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// Clones so far (sizes are current).
@@ -1172,6 +1203,8 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
                 event_state: Vec::new(),
                 mutants: Vec::new(),
                 mutant_state: Vec::new(),
+                divisions: 0,
+                deaths: 0,
             });
         }
         let inp = PhaseInput {
@@ -1247,8 +1280,17 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
         let birth_time = (t + dt) as f32;
         let mut n = self.groups[g].n;
         // The parallel phase kept only the cells that died or divided, per unit in
-        // index order.
+        // index order, and counted their lines' events.
         let scratch = std::mem::take(&mut self.scratch);
+        for unit in &scratch[..n_units] {
+            // A mutant daughter is a division of this genotype and an arrival into its
+            // target.
+            self.counters.divisions[g] += (unit.divisions + unit.mutants.len() as u64) as f64;
+            self.counters.deaths[g] += unit.deaths as f64;
+            for &(target, _) in &unit.mutants {
+                self.counters.arrivals[target] += 1.0;
+            }
+        }
         let mut parent = vec![0.0f32; ns];
         for unit in scratch[..n_units].iter().rev() {
             let mut state_end = unit.event_state.len();
@@ -1395,9 +1437,16 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
             let extra = negative_binomial(surv, beta, &mut rng);
             let cell_time = count as f64 * dt * expm1_over_x((b * (1.0 - u) - d) * dt);
             let clone = self.lumps[li].clone;
+            // The clone's divisions and deaths are not drawn one by one: it counts their
+            // expected numbers over the step (as the hybrid engine counts its large
+            // clones), and each mutant it makes.
+            self.counters.divisions[g] += b * (1.0 - u) * cell_time;
+            self.counters.deaths[g] += d * cell_time;
             for mi in 0..self.mutations[g].len() {
                 let (child, p) = self.mutations[g][mi];
                 let m = poisson(b * p * cell_time, &mut rng);
+                self.counters.divisions[g] += m as f64;
+                self.counters.arrivals[child] += m as f64;
                 for _ in 0..m {
                     let id = self.new_clone(Some(clone), child, t);
                     self.clones[id as usize].size = 1;
@@ -1568,6 +1617,7 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
         }
         self.result.clones = self.clones;
         self.result.final_time = self.t;
+        self.result.counters = self.counters;
         self.result
     }
 }
