@@ -235,29 +235,54 @@ fn no_cell_divides_during_the_hosts_lag() {
         };
         assert!((got / want - 1.0).abs() < 1e-5, "day {t}: {got} vs {want}");
     }
-    // The stochastic engines: whole cells die during the lag and none is born; the
-    // tumour grows after it.
+    // The stochastic engines: each injected cell takes on its own (a binomial draw,
+    // the same for the same seed and replicate, another for another replicate); whole
+    // cells die during the lag and none is born; the tumour grows after it.
+    let small = in_vivo(&m, "take = 0.01\ngrowth = 0.4\nlag = \"3d\"\n");
     for engine in [EngineKind::Hybrid, EngineKind::AgentBased] {
-        let small = in_vivo(&m, "take = 0.01\ngrowth = 0.4\nlag = \"3d\"\n");
         let r = therapy::run(&m, &small, &options(engine)).unwrap();
         let n = total_cells(&r);
         let lag_end = r.timeline.times.iter().position(|&t| t >= 3.0).unwrap();
-        assert_eq!(n[0], 1000.0, "{engine:?}");
+        // Binomial(1e5, 0.01): mean 1000, sd 31.
+        assert!(
+            n[0].fract() == 0.0 && (n[0] - 1000.0).abs() < 160.0,
+            "{engine:?}: {}",
+            n[0]
+        );
         for k in 0..lag_end {
             assert!(
                 n[k + 1] <= n[k],
                 "{engine:?}: a cell divided in the lag: {n:?}"
             );
         }
-        // 1000 e^(-0.6) = 549 survivors expected, binomial sd ~16.
+        // n0 e^(-0.6) survivors expected, binomial sd ~16.
+        let want = n[0] * (-0.6f64).exp();
         assert!(
-            (n[lag_end] - 549.0).abs() < 100.0,
-            "{engine:?}: {}",
+            (n[lag_end] - want).abs() < 100.0,
+            "{engine:?}: {} vs {want}",
             n[lag_end]
         );
         let end = *n.last().unwrap();
         assert!(end > 2.0 * n[lag_end], "{engine:?}: {end} after the lag");
+        let again = therapy::run(&m, &small, &options(engine)).unwrap();
+        assert_eq!(
+            total_cells(&again)[0],
+            n[0],
+            "{engine:?}: the same seed, the same draw"
+        );
     }
+    let takers = |replicate| {
+        let o = TherapyOptions {
+            replicate,
+            ..options(EngineKind::Hybrid)
+        };
+        total_cells(&therapy::run(&m, &small, &o).unwrap())[0]
+    };
+    let draws: Vec<f64> = (0..4).map(takers).collect();
+    assert!(
+        draws.iter().any(|&d| d != draws[0]),
+        "every replicate drew the same takers: {draws:?}"
+    );
 }
 
 #[test]

@@ -9,11 +9,18 @@
 //! initiation) makes them take better. The losses happen at injection, before the
 //! host's lag (`[tumour] lag`), during which the cells that took do not divide.
 //!
-//! The take scales each genotype's expected cells, on every engine: the stochastic
-//! engines start from the resulting whole cells (as from any initial cells).
+//! On the mean-field engine the take scales each genotype's expected cells. On the
+//! stochastic engines each injected cell takes on its own: a genotype's cells that
+//! take are a binomial draw from its whole injected cells, from a stream of the run's
+//! seed and replicate (so each replicate has its own draw, the same in every run).
 
 use crate::compile::{BoundModel, CompiledModel};
+use crate::engine::agent::rng::Stream;
+use crate::engine::agent::simulation::binomial;
 use crate::schedule::{Schedule, Setting};
+
+/// Id of the injection's random stream among a replicate's streams.
+const STREAM: u64 = u64::from_le_bytes(*b"inject\0\0");
 
 /// Each genotype's take: the fraction of its injected cells that form the tumour
 /// (1 for every genotype of an in vitro schedule). `y` is the population block at
@@ -54,17 +61,25 @@ fn takes(
         .collect()
 }
 
-/// Keep the cells that take: each genotype's cells in `y` times its take.
+/// Keep the cells that take. `draw`: `None` on the mean-field engine (each genotype's
+/// cells in `y` times its take), else `(seed, replicate)` of a stochastic run (each of
+/// a genotype's whole cells takes with that probability).
 pub fn inject(
     model: &CompiledModel,
     bound: &BoundModel,
     s: &Schedule,
     y: &mut [f64],
+    draw: Option<(u64, u64)>,
 ) -> Result<(), String> {
     let n = model.species.len();
     let takes = takes(model, bound, s, y)?;
+    let mut rng = draw.map(|(seed, replicate)| Stream::derive(seed, &[replicate, STREAM]));
     for (c, f) in y.chunks_exact_mut(n + 1).zip(takes) {
-        c[n] *= f;
+        c[n] = match &mut rng {
+            None => c[n] * f,
+            Some(rng) if f < 1.0 => binomial(c[n].max(0.0).round() as u64, f, rng) as f64,
+            Some(_) => c[n],
+        };
     }
     Ok(())
 }

@@ -696,7 +696,11 @@ fn start_state(
         .map_err(|e| sim("the growth before t = 0", e))?;
     }
     // In vivo only the cells that take form the tumour.
-    super::injection::inject(model, bound, s, &mut y0).map_err(|message| {
+    let draw = opts
+        .engine
+        .is_stochastic()
+        .then_some((opts.seed, opts.replicate));
+    super::injection::inject(model, bound, s, &mut y0, draw).map_err(|message| {
         TherapyError::Settings {
             schedule: s.name.clone(),
             message,
