@@ -106,3 +106,74 @@ fn ladder_levels_and_mean_against_the_ode_driver() {
     // The drug acted: fewer cells than untreated growth would give.
     assert!(ode_cells[0] < 1500.0 * (0.036f64 * 96.0).exp() * 0.5);
 }
+
+/// An in vivo schedule on the `abm` command: the founders are the injected cells that
+/// take (each on its own), and nothing divides during the host's lag, so the ensemble
+/// mean matches the ODE therapy driver on the same model and schedule.
+#[test]
+fn in_vivo_take_and_lag_on_the_abm_command_match_the_ode_driver() {
+    const IN_VIVO: &str = r#"
+[schedule]
+name = "injection"
+setting = "in_vivo"
+duration = "3d"
+readout_every = "12h"
+initial_cells = 3000
+
+[tumour]
+take = 0.5
+lag = "1d"
+growth = 0.5
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let (mpath, spath) = (dir.path().join("m.toml"), dir.path().join("s.toml"));
+    std::fs::write(&mpath, MODEL).unwrap();
+    std::fs::write(&spath, IN_VIVO).unwrap();
+    let model = compile_file(&mpath).unwrap();
+    let schedule = Schedule::load(&spath, &model).unwrap();
+    let opts = TherapyOptions {
+        rtol: 1e-9,
+        atol: 1e-9,
+        ..TherapyOptions::default()
+    };
+    let ode = therapy::run(&model, &schedule, &opts).unwrap();
+    let stride = model.species.len() + 1;
+    let want: f64 = (0..model.genotypes.len())
+        .map(|g| ode.final_state[g * stride + stride - 1])
+        .sum();
+
+    let mut req = AbmRequest::new(&mpath);
+    req.schedule = Some(spath.clone());
+    req.replicates = 400;
+    req.seed = 5;
+    req.dt = "0.25h".into();
+    req.mode = Mode::PerCell;
+    req.plot = false;
+    let p = prepare(&req).unwrap();
+    let ens = simulate(&p, &resloop::abm::NoProgress).unwrap();
+    let xs: Vec<f64> = ens
+        .summaries
+        .iter()
+        .map(|s| s.final_by_genotype.iter().sum::<u64>() as f64)
+        .collect();
+    let n = xs.len() as f64;
+    let m = xs.iter().sum::<f64>() / n;
+    let se = (xs.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
+    assert!(
+        (m - want).abs() < 4.0 * se,
+        "ABM mean {m} vs ODE therapy {want} (se {se})"
+    );
+    // The comparison tells takes apart: had every injected cell founded the tumour
+    // (no crowding here, so counts are linear in the founders), the mean would double.
+    let all = Schedule::load(&spath, &model).map(|mut s| {
+        s.host.take = 1.0;
+        s
+    });
+    let all = therapy::run(&model, &all.unwrap(), &opts).unwrap();
+    let ratio = all.summary.final_cells / want;
+    assert!((ratio - 2.0).abs() < 1e-6, "{ratio}");
+    assert!(
+        (2.0 * want - m).abs() > 20.0 * se,
+        "{m} vs {want} (se {se})"
+    );
+}
