@@ -12,7 +12,7 @@
 
 use resloop::abm::run::{prepare, simulate, AbmRequest, Mode};
 use resloop::abm::LoopIntegration;
-use resloop::compile::compile_file;
+use resloop::compile::{compile_file, CompiledModel};
 use resloop::schedule::Schedule;
 use resloop::therapy::{self, TherapyOptions};
 
@@ -39,32 +39,64 @@ ladder = [
 ]
 "#;
 
-#[test]
-fn ladder_levels_and_mean_against_the_ode_driver() {
-    let dir = tempfile::tempdir().unwrap();
-    let (mpath, spath) = (dir.path().join("m.toml"), dir.path().join("s.toml"));
-    std::fs::write(&mpath, MODEL).unwrap();
-    std::fs::write(&spath, SCHEDULE).unwrap();
+/// The test model and a schedule written to a temporary folder, and the ODE therapy
+/// driver's final cells of each genotype on them.
+struct Case {
+    _dir: tempfile::TempDir,
+    mpath: std::path::PathBuf,
+    spath: std::path::PathBuf,
+    model: CompiledModel,
+    ode_cells: Vec<f64>,
+}
 
-    let model = compile_file(&mpath).unwrap();
-    let schedule = Schedule::load(&spath, &model).unwrap();
-    let opts = TherapyOptions {
+fn ode_options() -> TherapyOptions {
+    TherapyOptions {
         rtol: 1e-9,
         atol: 1e-9,
         ..TherapyOptions::default()
-    };
-    let ode = therapy::run(&model, &schedule, &opts).unwrap();
+    }
+}
+
+fn case(schedule: &str) -> Case {
+    let dir = tempfile::tempdir().unwrap();
+    let (mpath, spath) = (dir.path().join("m.toml"), dir.path().join("s.toml"));
+    std::fs::write(&mpath, MODEL).unwrap();
+    std::fs::write(&spath, schedule).unwrap();
+    let model = compile_file(&mpath).unwrap();
+    let schedule = Schedule::load(&spath, &model).unwrap();
+    let ode = therapy::run(&model, &schedule, &ode_options()).unwrap();
     let stride = model.species.len() + 1;
-    let ode_cells: Vec<f64> = (0..model.genotypes.len())
+    let ode_cells = (0..model.genotypes.len())
         .map(|g| ode.final_state[g * stride + stride - 1])
         .collect();
+    Case {
+        _dir: dir,
+        mpath,
+        spath,
+        model,
+        ode_cells,
+    }
+}
+
+/// Mean and standard error of the mean.
+fn mean_se(xs: &[f64]) -> (f64, f64) {
+    let n = xs.len() as f64;
+    let m = xs.iter().sum::<f64>() / n;
+    let se = (xs.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
+    (m, se)
+}
+
+#[test]
+fn ladder_levels_and_mean_against_the_ode_driver() {
+    let c = case(SCHEDULE);
+    let (mpath, spath, ode_cells) = (&c.mpath, &c.spath, &c.ode_cells);
 
     let hybrid = Mode::Hybrid {
         lump_above: 500,
         expand_below: 100,
     };
     for (mode, reps) in [(Mode::PerCell, 300), (hybrid, 3000)] {
-        let mut req = AbmRequest::new(&mpath);
+        let mut req = AbmRequest::new(mpath);
         req.schedule = Some(spath.clone());
         req.replicates = reps;
         req.seed = 9;
@@ -94,9 +126,7 @@ fn ladder_levels_and_mean_against_the_ode_driver() {
                 .iter()
                 .map(|s| s.final_by_genotype[g] as f64)
                 .collect();
-            let n = xs.len() as f64;
-            let m = xs.iter().sum::<f64>() / n;
-            let se = (xs.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
+            let (m, se) = mean_se(&xs);
             assert!(
                 (m - want).abs() < 4.0 * se,
                 "{mode:?}, genotype {g}: ABM mean {m} vs ODE therapy {want} (se {se})"
@@ -125,25 +155,11 @@ take = 0.5
 lag = "1d"
 growth = 0.5
 "#;
-    let dir = tempfile::tempdir().unwrap();
-    let (mpath, spath) = (dir.path().join("m.toml"), dir.path().join("s.toml"));
-    std::fs::write(&mpath, MODEL).unwrap();
-    std::fs::write(&spath, IN_VIVO).unwrap();
-    let model = compile_file(&mpath).unwrap();
-    let schedule = Schedule::load(&spath, &model).unwrap();
-    let opts = TherapyOptions {
-        rtol: 1e-9,
-        atol: 1e-9,
-        ..TherapyOptions::default()
-    };
-    let ode = therapy::run(&model, &schedule, &opts).unwrap();
-    let stride = model.species.len() + 1;
-    let want: f64 = (0..model.genotypes.len())
-        .map(|g| ode.final_state[g * stride + stride - 1])
-        .sum();
+    let c = case(IN_VIVO);
+    let want: f64 = c.ode_cells.iter().sum();
 
-    let mut req = AbmRequest::new(&mpath);
-    req.schedule = Some(spath.clone());
+    let mut req = AbmRequest::new(&c.mpath);
+    req.schedule = Some(c.spath.clone());
     req.replicates = 400;
     req.seed = 5;
     req.dt = "0.25h".into();
@@ -156,20 +172,16 @@ growth = 0.5
         .iter()
         .map(|s| s.final_by_genotype.iter().sum::<u64>() as f64)
         .collect();
-    let n = xs.len() as f64;
-    let m = xs.iter().sum::<f64>() / n;
-    let se = (xs.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
+    let (m, se) = mean_se(&xs);
     assert!(
         (m - want).abs() < 4.0 * se,
         "ABM mean {m} vs ODE therapy {want} (se {se})"
     );
     // The comparison tells takes apart: had every injected cell founded the tumour
     // (no crowding here, so counts are linear in the founders), the mean would double.
-    let all = Schedule::load(&spath, &model).map(|mut s| {
-        s.host.take = 1.0;
-        s
-    });
-    let all = therapy::run(&model, &all.unwrap(), &opts).unwrap();
+    let mut all = Schedule::load(&c.spath, &c.model).unwrap();
+    all.host.take = 1.0;
+    let all = therapy::run(&c.model, &all, &ode_options()).unwrap();
     let ratio = all.summary.final_cells / want;
     assert!((ratio - 2.0).abs() < 1e-6, "{ratio}");
     assert!(
