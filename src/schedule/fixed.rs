@@ -4,14 +4,16 @@
 
 use super::types::*;
 use crate::compile::CompiledModel;
-use crate::pkpd::{DoseEvent, DoseKind};
+use crate::pkpd::DoseEvent;
 
 impl Schedule {
     /// `events` (from `--dose` specs, times in the model's time unit) over
     /// `[0, duration]` with a readout every `readout_every`: one arm per dosed drug
-    /// holding its doses as given ([`Regimen::Doses`]), no resistance rule, no
-    /// passaging, and a run that goes on to its end whatever the population does
-    /// (no stop on extinction, no size below which it counts as extinct). `name`
+    /// holding its doses as given ([`Regimen::Doses`]), in the dish's setting (no
+    /// injection, lag or tumour volume: mg/kg boluses still go through the model's
+    /// pharmacokinetics), no resistance rule, no passaging, and a run that goes on to
+    /// its end whatever the population does (no stop on extinction, no size below
+    /// which it counts as extinct). `name`
     /// labels it (e.g. `--dose`).
     pub fn fixed_doses(
         model: &CompiledModel,
@@ -48,9 +50,6 @@ impl Schedule {
                 }
             })
             .collect();
-        let bolus = events
-            .iter()
-            .any(|e| matches!(e.kind, DoseKind::Bolus { .. }));
         let tu = model.meta.time_unit;
         Schedule {
             name: name.to_string(),
@@ -59,11 +58,11 @@ impl Schedule {
             source: String::new(),
             path: String::new(),
             sha256: String::new(),
-            setting: if bolus {
-                Setting::InVivo
-            } else {
-                Setting::InVitro
-            },
+            // The setting says what the driver adds to the doses: in vivo an injection
+            // (the takes), a lag and a tumour volume. A dose list has none of them: its
+            // doses (concentrations and mg/kg boluses alike) are given as they are to
+            // every cell present at the start.
+            setting: Setting::InVitro,
             time_unit: tu.symbol().to_string(),
             hours_per_unit: tu.hours(),
             duration,
