@@ -13,15 +13,18 @@
 //!   (probability `u` per division) or, at rate `u b_p c N_p`, from a large parent.
 //!
 //! Between the driver's stops the engine integrates the ODE in segments of at most
-//! two expected events per cell, each over a grid fine enough that no cell has more than [`HybridSettings::max_hazard`] expected events
-//! per grid interval. The ODE carries, per genotype, the integrated per-cell hazards
-//! and, per mutation edge, the expected arrivals from a large parent (the accumulators
-//! of [`PopulationSystem`](super::ode::PopulationSystem)), so each grid interval's
+//! two expected events per cell, each over a grid sized by how fast the hazards
+//! change. The ODE carries, per genotype, the integrated per-cell hazards and, per
+//! mutation edge, the expected arrivals from a large parent (the accumulators of
+//! [`PopulationSystem`](super::ode::PopulationSystem)), so each grid interval's
 //! hazards are exact to the solver's tolerance; within an interval the engine draws
-//! events with those hazards spread uniformly in time (Gillespie's direct method).
-//! With constant rates this is exact; with rates that change it is exact up to how
-//! the rates vary within one interval, a bias far below the sampling error of
-//! 10,000 replicates at the default grid.
+//! events with those hazards held constant (Gillespie's direct method). With
+//! constant hazards this is exact on any grid, so a segment whose hazards stay
+//! within [`HybridSettings::max_rate_change`] of constant (a small clone between
+//! doses, at constant drug levels) runs on four long intervals; where they change,
+//! the grid is fine enough that no cell has more than [`HybridSettings::max_hazard`]
+//! expected events per interval, and the remaining bias (how the hazards vary within
+//! one interval) is far below the sampling error of 10,000 replicates.
 //!
 //! A small clone reaching `promote_at` cells joins the ODE at that event; a large clone
 //! falling below `demote_below` cells leaves it at the grid point where it is seen
@@ -63,9 +66,10 @@ pub struct HybridSettings {
     /// Largest expected number of events per cell in one grid interval where the
     /// hazards change within the segment.
     pub max_hazard: f64,
-    /// Largest change of a hazard across a segment, relative to its mean (or to
-    /// `max_hazard` expected events per coarse interval, whichever is larger), for
-    /// which the segment is taken as a few long intervals of constant hazards.
+    /// When a segment runs as a few long intervals of constant hazards: every
+    /// hazard's range over the segment, times one such interval, is at most this
+    /// fraction of the larger of its expected events per cell in that interval and
+    /// `max_hazard` (0: only when the hazards do not change at all).
     pub max_rate_change: f64,
 }
 
@@ -472,12 +476,12 @@ impl<'a> PopulationEngine<'a> {
         watches.iter().position(|w| self.watched(w, y) >= w.cells)
     }
 
-    /// The next segment from `t0`: its end and number of grid intervals. A segment
-    /// spans at most [`SEGMENT_EVENTS`] expected events per cell at the hazards of its
-    /// start (so a watch is seen before the trajectory runs far past it), with enough
-    /// grid points that no cell's expected events per interval exceed `max_hazard`
-    /// (32 points for the mean-field engine, which needs a grid only to locate
-    /// watches).
+    /// The next segment from `t0` (where the right-hand side is `dy`): its end and its
+    /// fine grid's number of intervals. A segment spans at most [`SEGMENT_EVENTS`]
+    /// expected events per cell at the hazards of its start (so a watch is seen
+    /// before the trajectory runs far past it); the fine grid has enough points that
+    /// no cell's expected events per interval exceed `max_hazard` (32 points for the
+    /// mean-field engine, which needs a grid only to locate watches).
     fn plan_segment(&self, t0: f64, t_end: f64, dy: &[f64]) -> (f64, usize) {
         let rate = (0..self.ng)
             .map(|g| dy[self.acc(g, 0)].abs() + dy[self.acc(g, 1)].abs())
