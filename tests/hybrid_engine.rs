@@ -177,7 +177,11 @@ initial_cells = 1
     let h = t / n as f64;
     let integral = (0..=n)
         .map(|i| {
-            let w = if i == 0 || i == n { 1.0 } else { [2.0, 4.0][i % 2] };
+            let w = if i == 0 || i == n {
+                1.0
+            } else {
+                [2.0, 4.0][i % 2]
+            };
             w * b * rho(i as f64 * h).exp()
         })
         .sum::<f64>()
@@ -185,7 +189,10 @@ initial_cells = 1
         / 3.0;
     let p = 1.0 - 1.0 / (rho(t).exp() + integral);
     let mean = (-rho(t)).exp();
-    assert!((p - 0.583).abs() < 0.001 && (mean - 100.2).abs() < 0.1, "{p} {mean}");
+    assert!(
+        (p - 0.583).abs() < 0.001 && (mean - 100.2).abs() < 0.1,
+        "{p} {mean}"
+    );
     for rate_change in [HybridSettings::default().max_rate_change, 0.1] {
         let settings = HybridSettings {
             promote_at: 1e12,

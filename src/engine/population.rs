@@ -183,8 +183,11 @@ impl Rates {
         }
         for (k, &(p, c, _)) in e.edges.iter().enumerate() {
             let into_small = !self.is_small[p] && self.is_small[c];
-            self.arrive
-                .push(if into_small { per_dt(e.edge_acc(k)) } else { 0.0 });
+            self.arrive.push(if into_small {
+                per_dt(e.edge_acc(k))
+            } else {
+                0.0
+            });
         }
     }
 }

@@ -310,7 +310,9 @@ mod tests {
         let n = 200_000;
         let x: Vec<f64> = (0..n).map(|_| r.next_exp()).collect();
         let mut again = Exponentials::derive(2, &[]);
-        assert!(x[..3 * EXP_BLOCK + 5].iter().all(|&v| v == again.next_exp()));
+        assert!(x[..3 * EXP_BLOCK + 5]
+            .iter()
+            .all(|&v| v == again.next_exp()));
         let m = x.iter().sum::<f64>() / n as f64;
         let v = x.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (n - 1) as f64;
         let tail = x.iter().filter(|&&v| v > 3.0).count() as f64 / n as f64;
