@@ -960,10 +960,14 @@ impl PopulationEngine<'_> {
         seg_end: f64,
         fine: usize,
     ) -> Result<usize, SimError> {
-        let try_coarse = self
-            .hybrid
-            .as_ref()
-            .is_some_and(|h| h.steady && fine > COARSE_GRID);
+        // A model with events (triggers, delays) keeps state the solver changes as
+        // it goes, which integrating again from `t0` would not undo: it keeps the
+        // fine grid.
+        let try_coarse = self.ode.model().events.is_empty()
+            && self
+                .hybrid
+                .as_ref()
+                .is_some_and(|h| h.steady && fine > COARSE_GRID);
         let k = if try_coarse { COARSE_GRID } else { fine };
         let grid = |k: usize| -> Vec<f64> {
             let step = (seg_end - t0) / k as f64;
