@@ -20,6 +20,8 @@
 //! `STIFF_QUICK=1` runs fewer tolerances; `STIFF_PARTS=set,shipped,rr` picks parts
 //! (the il6 loop always runs: it is the reference of part 4).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -51,30 +53,14 @@ fn rtols() -> Vec<f64> {
     }
 }
 
-/// CPU time of the calling thread, in seconds. Timings are CPU, not wall, time: on a
-/// machine shared with other builds a run of tens of milliseconds is preempted and
-/// its wall time inflated several-fold while a sub-millisecond run is not, which
-/// skewed ratios between long and short runs; `benches/roadrunner/compare.py` times
-/// libRoadRunner the same way (`time.thread_time`).
-fn thread_cpu_seconds() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec; the clock id is a Linux constant.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed");
-    ts.tv_sec as f64 + 1e-9 * ts.tv_nsec as f64
-}
-
 /// Best CPU time of `f` over repeated runs (at least 3, until 0.3 s in total).
 fn best_of<T>(mut f: impl FnMut() -> T) -> (f64, T) {
     let (mut best, mut total, mut reps) = (f64::INFINITY, 0.0, 0);
     let mut last = None;
     while reps < 3 || (total < 0.3 && reps < 200) {
-        let t = thread_cpu_seconds();
+        let t = common::thread_cpu_seconds();
         let r = f();
-        let s = thread_cpu_seconds() - t;
+        let s = common::thread_cpu_seconds() - t;
         best = best.min(s);
         total += s;
         reps += 1;
