@@ -5,8 +5,8 @@ use std::path::Path;
 
 use resloop::compile::compile_file;
 use resloop::engine::ode::Method;
-use resloop::schedule::Schedule;
 use resloop::engine::EngineKind;
+use resloop::schedule::Schedule;
 use resloop::therapy::{self, StopReason, TherapyOptions};
 
 #[test]

@@ -993,8 +993,15 @@ mod tests {
             let mut s = Rodas::new(tab, 1e-5, 1e-8);
             let (n0, v0) = (2.6e-3, 5.3e13);
             let (mut t, mut y) = (0.0, vec![n0, v0]);
-            s.advance(&mut TinyBesideHuge, &mut t, &mut y, 100.0, &[], &mut |_, _| {})
-                .unwrap();
+            s.advance(
+                &mut TinyBesideHuge,
+                &mut t,
+                &mut y,
+                100.0,
+                &[],
+                &mut |_, _| {},
+            )
+            .unwrap();
             let exact = n0 * (G * 100.0).exp();
             let rel = ((y[0] - exact) / exact).abs();
             assert!(rel < 1e-4, "{}: clone off by {rel:e}", tab.name);
