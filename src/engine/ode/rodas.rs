@@ -403,9 +403,9 @@ pub struct Rodas {
     lu: DenseLu,
     /// `df/dt` at the start of the step.
     dfdt: Vec<f64>,
-    /// The error weights `atol + rtol |y|` at the step's start: `W` is factored in
-    /// the variables `k_i / weight_i` (see [`Rodas::factor`]).
-    weight: Vec<f64>,
+    /// `1 / (atol + rtol |y_i|)` at the step's start, the weights of `W`'s rows
+    /// (see [`Rodas::factor`]).
+    row_scale: Vec<f64>,
     k: [Vec<f64>; MAX_STAGES],
     ytmp: Vec<f64>,
     ynew: Vec<f64>,
@@ -431,7 +431,7 @@ impl Rodas {
             jac: DMatrix::zeros(0, 0),
             lu: DenseLu::default(),
             dfdt: Vec::new(),
-            weight: Vec::new(),
+            row_scale: Vec::new(),
             k: Default::default(),
             ytmp: Vec::new(),
             ynew: Vec::new(),
@@ -457,7 +457,7 @@ impl Rodas {
             for v in [
                 &mut self.f0,
                 &mut self.dfdt,
-                &mut self.weight,
+                &mut self.row_scale,
                 &mut self.ytmp,
                 &mut self.ynew,
                 &mut self.fnew,
@@ -470,11 +470,12 @@ impl Rodas {
         }
     }
 
-    /// Factor `W = I / (h gamma) - J` scaled by the error weights `w`:
-    /// `D^-1 W D` with `D = diag(w)`, so each stage solves for `k_i / w_i`.
+    /// Factor `W = I / (h gamma) - J` with each row divided by its variable's
+    /// error weight `w_i = atol + rtol |y_i|` (`D^-1 W`, `D = diag(w)`); each stage
+    /// then solves `D^-1 W k = D^-1 b` ([`Rodas::solve_stage`]).
     ///
     /// Why: partial pivoting picks the largest entry of a column, which in
-    /// unscaled variables can belong to a row of a variable many orders of
+    /// unscaled rows can belong to the equation of a variable many orders of
     /// magnitude larger. The hybrid population layout carries, beside a dying
     /// clone of 1e-3 cells, its mutant's count variance (5e13, rising 2e12 per
     /// hour) whose rate depends on that clone's count (`J = -3e3`, above
@@ -483,33 +484,31 @@ impl Rodas {
     /// increment as noise of 1e-7 cells, far above the tolerance. Rodas5P then
     /// rejected step after step (524,000 rejections for 360,000 steps on
     /// `minimal_loop_adaptive` at rtol 1e-5, where Dopri5 takes 1,322) or
-    /// accepted a count of -1e-6. In the weighted variables every entry is
-    /// measured against the tolerance of its own variable and the pivot is the
-    /// entry that matters for the error test. The solution is the same in exact
-    /// arithmetic; the scaling costs two products per matrix entry.
+    /// accepted a count of -1e-6. With the rows weighted the pivot is the entry
+    /// largest relative to its own variable's tolerance, as in elimination on the
+    /// variables `k_i / w_i` (scaling columns does not change a pivot choice).
+    /// The solution is the same in exact arithmetic; the cost is one product per
+    /// matrix entry and per stage entry.
     fn factor(&mut self, n: usize, inv_h_gamma: f64) -> bool {
         let w = self.lu.matrix_mut();
-        for j in 0..n {
-            let col = &mut w[j * n..(j + 1) * n];
-            let jac = &self.jac.as_slice()[j * n..(j + 1) * n];
-            let wj = self.weight[j];
-            for ((x, &jv), &wi) in col.iter_mut().zip(jac).zip(&self.weight[..n]) {
-                *x = -jv * (wj / wi);
+        let cols = w
+            .chunks_exact_mut(n)
+            .zip(self.jac.as_slice().chunks_exact(n));
+        for (j, (col, jac)) in cols.enumerate() {
+            for ((x, &jv), &s) in col.iter_mut().zip(jac).zip(&self.row_scale[..n]) {
+                *x = -jv * s;
             }
-            col[j] += inv_h_gamma;
+            col[j] += inv_h_gamma * self.row_scale[j];
         }
         self.lu.factor()
     }
 
-    /// Solve `W k = b` for one stage in place, through the weighted factors.
-    fn solve_stage(lu: &DenseLu, weight: &[f64], b: &mut [f64]) {
-        for (x, &w) in b.iter_mut().zip(weight) {
-            *x /= w;
+    /// Solve `W k = b` for one stage in place, through the row-weighted factors.
+    fn solve_stage(lu: &DenseLu, row_scale: &[f64], b: &mut [f64]) {
+        for (x, &s) in b.iter_mut().zip(row_scale) {
+            *x *= s;
         }
         lu.solve(b);
-        for (x, &w) in b.iter_mut().zip(weight) {
-            *x *= w;
-        }
     }
 
     /// `K_r` of the step just taken (stages in `k`).
@@ -616,8 +615,8 @@ impl Rodas {
                     &mut self.dfdt,
                     [&mut self.ytmp, &mut self.fnew],
                 );
-                for (w, &v) in self.weight.iter_mut().zip(&y[..n]) {
-                    *w = atol + rtol * v.abs();
+                for (s, &v) in self.row_scale.iter_mut().zip(&y[..n]) {
+                    *s = 1.0 / (atol + rtol * v.abs());
                 }
                 jac_current = true;
             }
@@ -666,7 +665,7 @@ impl Rodas {
                         *x += g * v;
                     }
                 }
-                Self::solve_stage(&self.lu, &self.weight[..n], ki);
+                Self::solve_stage(&self.lu, &self.row_scale[..n], ki);
             }
             self.stats.rhs_evals += s as u64 - 1;
             // Stiffly accurate: the last stage's argument plus its increment is
