@@ -409,11 +409,7 @@ fn replayed_doses(m: &CompiledModel, s: &Schedule, r: &TherapyResult) -> Vec<Dos
     times.dedup();
     for t in times {
         for d in 0..m.drugs.len() {
-            let level = changes
-                .iter()
-                .filter(|c| c.1 == d && c.0 <= t)
-                .next_back()
-                .map(|c| c.2);
+            let level = changes.iter().rfind(|c| c.1 == d && c.0 <= t).map(|c| c.2);
             if let Some(value) = level {
                 doses.push(DoseEvent {
                     time: t,
