@@ -36,9 +36,10 @@ use resloop::pkpd::{DoseEvent, DoseKind};
 use resloop::schedule::Schedule;
 use resloop::therapy::{self, TherapyOptions};
 
-const METHODS: [Method; 4] = [
+const METHODS: [Method; 5] = [
     Method::Auto,
     Method::Rodas5p,
+    Method::Radau5,
     Method::Rodas4,
     Method::Rosenbrock23,
 ];
@@ -201,6 +202,7 @@ fn il6_loop(m: &CompiledModel, rows: &mut Vec<Row>) -> Vec<f64> {
     for method in [
         Method::Auto,
         Method::Rodas5p,
+        Method::Radau5,
         Method::Rodas4,
         Method::Dopri5,
         Method::Rosenbrock23,
