@@ -24,7 +24,11 @@ fn radau5_reaches_the_published_solutions_of_the_test_set() {
             s.advance(&mut sys, &mut t, &mut y, p.t_end(), &[], &mut |_, _| {})
                 .unwrap_or_else(|e| panic!("{} rtol {rtol:e}: {e}", p.name()));
             let e = p.max_relative_error(&y);
-            assert!(e < bound, "{} rtol {rtol:e}: error {e:e} >= {bound:e}", p.name());
+            assert!(
+                e < bound,
+                "{} rtol {rtol:e}: error {e:e} >= {bound:e}",
+                p.name()
+            );
             steps.push(s.stats().accepted);
         }
         assert!(steps[1] > steps[0], "{}: {steps:?}", p.name());
@@ -34,8 +38,8 @@ fn radau5_reaches_the_published_solutions_of_the_test_set() {
 /// The stiff loop with doses (`benches/il6_loop.toml`): 60 days, a bolus every 3.5
 /// days, 200 output intervals.
 fn il6_dosed(method: Method, rtol: f64) -> SimResult {
-    let m = compile_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/il6_loop.toml"))
-        .unwrap();
+    let m =
+        compile_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/il6_loop.toml")).unwrap();
     let b = BoundModel::new(&m, &m.param_values()).unwrap();
     let doses: Vec<DoseEvent> = (0..18)
         .map(|k| DoseEvent {
@@ -78,7 +82,10 @@ fn radau5_reproduces_a_dosed_run_with_restarts() {
         // Rodas5P at the same rtol, for comparison: both follow the tolerance.
         let rodas = il6_dosed(Method::Rodas5p, rtol);
         let e_rodas = worst_rel(&rodas.timeline.values, &reference.timeline.values);
-        assert!(e < 20.0 * e_rodas.max(rtol), "radau5 {e:e}, rodas5p {e_rodas:e}");
+        assert!(
+            e < 20.0 * e_rodas.max(rtol),
+            "radau5 {e:e}, rodas5p {e_rodas:e}"
+        );
         // One restart per dose, and the Jacobian kept over several steps.
         assert_eq!(r.stats.restarts, rodas.stats.restarts);
         assert!(

@@ -177,6 +177,49 @@ mod tests {
         }
     }
 
+    /// The complex factorisation solves `(a + i b) x = c` as the equivalent real
+    /// system of twice the size does.
+    #[test]
+    fn complex_entries_solve_like_the_real_equivalent() {
+        use nalgebra::Complex;
+        let n = 4;
+        let re = DMatrix::from_fn(n, n, |i, j| ((i * 5 + j * 3) % 7) as f64 - 3.0);
+        let im = DMatrix::from_fn(n, n, |i, j| if i == j { 2.0 + i as f64 } else { 0.5 });
+        let (br, bi): (Vec<f64>, Vec<f64>) =
+            (0..n).map(|i| (1.0 + i as f64, 0.5 - i as f64)).unzip();
+        // [re -im; im re] [xr; xi] = [br; bi]
+        let big = DMatrix::from_fn(2 * n, 2 * n, |i, j| match (i < n, j < n) {
+            (true, true) => re[(i, j)],
+            (true, false) => -im[(i, j - n)],
+            (false, true) => im[(i - n, j)],
+            (false, false) => re[(i - n, j - n)],
+        });
+        let rhs = DVector::from_iterator(2 * n, br.iter().chain(&bi).copied());
+        let want = big.lu().solve(&rhs).unwrap();
+        let mut lu = DenseLu::<Complex<f64>>::default();
+        lu.resize(n);
+        for (k, e) in lu.matrix_mut().iter_mut().enumerate() {
+            *e = Complex::new(re.as_slice()[k], im.as_slice()[k]);
+        }
+        assert!(lu.factor());
+        let mut x: Vec<Complex<f64>> = (0..n).map(|i| Complex::new(br[i], bi[i])).collect();
+        lu.solve(&mut x);
+        for i in 0..n {
+            assert!(
+                (x[i].re - want[i]).abs() < 1e-12,
+                "{i}: {} vs {}",
+                x[i].re,
+                want[i]
+            );
+            assert!(
+                (x[i].im - want[i + n]).abs() < 1e-12,
+                "{i}: {} vs {}",
+                x[i].im,
+                want[i + n]
+            );
+        }
+    }
+
     #[test]
     fn singular_matrix_is_reported() {
         let mut lu = DenseLu::default();

@@ -45,11 +45,10 @@
 
 use nalgebra::{Complex, DMatrix};
 
-use super::auto::{NonStiffTest, Stop};
 use super::lu::DenseLu;
 use super::solver::{
-    emit_start, initial_step_in, locate_event, locate_failure, next_due, starting_step,
-    step_guard, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
+    emit_start, initial_step_in, locate_event, locate_failure, next_due, starting_step, step_guard,
+    OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
 };
 
 /// `T` (columns 1 and 2; the third column is `(t13, t23, 0)`, the third row
@@ -98,6 +97,8 @@ const FAC_HIGH: f64 = 5.0; // ... and at least 1/5
 const KEEP_LOW: f64 = 1.0;
 const KEEP_HIGH: f64 = 1.2;
 const THETA_KEEP_JACOBIAN: f64 = 0.001;
+/// Largest cut of a rejected step (as in Rodas).
+const FAC_REJECT: f64 = 100.0;
 /// Consecutive singular iteration matrices (each halving h) before giving up.
 const MAX_SINGULAR: u32 = 5;
 
@@ -128,7 +129,11 @@ impl Constants {
             gamma: 1.0 / u1,
             alpha: alpha / cno,
             beta: beta / cno,
-            dd: [-(13.0 + 7.0 * sq6) / 3.0, (-13.0 + 7.0 * sq6) / 3.0, -1.0 / 3.0],
+            dd: [
+                -(13.0 + 7.0 * sq6) / 3.0,
+                (-13.0 + 7.0 * sq6) / 3.0,
+                -1.0 / 3.0,
+            ],
         }
     }
 }
@@ -145,9 +150,7 @@ enum Newton {
 
 /// Radau IIA (order 5) with its workspace.
 pub struct Radau5 {
-    /// The user's tolerances (for the starting step) and the internal ones.
-    user_rtol: f64,
-    user_atol: f64,
+    /// The internal tolerances (see the module docs).
     rtol: f64,
     atol: f64,
     /// Newton's stopping threshold on the estimated remaining error.
@@ -190,8 +193,6 @@ pub struct Radau5 {
     cbuf: Vec<Complex<f64>>,
     /// The Gustafsson controller's last accepted step and error.
     last_accepted: Option<(f64, f64)>,
-    /// Switch-back test (for `--method auto`).
-    pub(super) nonstiff: NonStiffTest,
     stats: SolverStats,
 }
 
@@ -201,8 +202,6 @@ impl Radau5 {
         let atol_i = rtol_i * atol / rtol;
         let eps = f64::EPSILON;
         Radau5 {
-            user_rtol: rtol,
-            user_atol: atol,
             rtol: rtol_i,
             atol: atol_i,
             fnewt: (10.0 * eps / rtol_i).max(0.03f64.min(rtol_i.sqrt())),
@@ -232,16 +231,8 @@ impl Radau5 {
             f2: Vec::new(),
             cbuf: Vec::new(),
             last_accepted: None,
-            nonstiff: NonStiffTest::default(),
             stats: SolverStats::default(),
         }
-    }
-
-    pub(super) fn step_size(&self) -> f64 {
-        self.h
-    }
-    pub(super) fn set_step_size(&mut self, h: f64) {
-        self.h = h;
     }
 
     fn ensure(&mut self, n: usize) {
@@ -486,10 +477,8 @@ impl Radau5 {
         }
     }
 
-    /// [`Solver::advance`], and with `detect` the switch-back test after every
-    /// accepted step (as [`super::Rodas::integrate`]).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn integrate(
+    /// [`Solver::advance`].
+    fn integrate(
         &mut self,
         sys: &mut dyn OdeSystem,
         t: &mut f64,
@@ -497,13 +486,12 @@ impl Radau5 {
         t_end: f64,
         outs: &[f64],
         out: &mut dyn FnMut(f64, &[f64]),
-        detect: bool,
-    ) -> Result<Stop, SolverError> {
+    ) -> Result<(), SolverError> {
         let n = y.len();
         self.ensure(n);
         let mut next_out = emit_start(outs, *t, t_end, y, out);
         if *t >= t_end {
-            return Ok(Stop::Reached);
+            return Ok(());
         }
         let warm = !self.fsal && self.h > 0.0;
         if !self.fsal {
@@ -518,9 +506,10 @@ impl Radau5 {
                 *t,
                 y,
                 &self.f0,
-                5,
-                self.user_rtol,
-                self.user_atol,
+                // The order of the error estimate, on the tolerances it meets.
+                3,
+                self.rtol,
+                self.atol,
                 span,
                 &mut self.ynew,
                 &mut self.tmp,
@@ -624,7 +613,7 @@ impl Radau5 {
                     self.h = h;
                     // The state was cut inside the step: start afresh from it.
                     self.forget();
-                    return Ok(Stop::Event);
+                    return Ok(());
                 }
                 if sys.has_events() {
                     sys.rearm(t_new, &self.ynew);
@@ -649,17 +638,9 @@ impl Radau5 {
                 if self.theta > THETA_KEEP_JACOBIAN {
                     self.jac_valid = false;
                 }
-                let switch = detect
-                    && self
-                        .nonstiff
-                        .nonstiff_after(&self.jac, y, h_new.min(span), self.user_rtol, self.user_atol);
                 if last {
                     self.h = h_new.max(proposed);
-                    return Ok(Stop::Reached);
-                }
-                if switch {
-                    self.h = h_new;
-                    return Ok(Stop::NonStiff);
+                    return Ok(());
                 }
                 // Keep h, and with it the factors, when the proposal is close.
                 let q = h_new / h;
@@ -669,7 +650,15 @@ impl Radau5 {
             } else {
                 self.stats.rejected += 1;
                 self.rejected_last = true;
-                h = if self.first { 0.1 * h } else { h / quot };
+                // Hairer cuts a rejected first step tenfold; after a restart the
+                // carried step is close (the probe capped it), and the controller's
+                // cut is enough (on the dosed loop the tenfold cut took every first
+                // step after a dose to an error of 1e-3 of the tolerance).
+                h = if self.stats.accepted == 0 || !err.is_finite() {
+                    0.1 * h
+                } else {
+                    h / (err.powf(0.25) / fac).clamp(1.0, FAC_REJECT)
+                };
                 if !self.jac_current {
                     self.jac_valid = false;
                 }
@@ -711,7 +700,144 @@ impl Solver for Radau5 {
         outs: &[f64],
         out: &mut dyn FnMut(f64, &[f64]),
     ) -> Result<(), SolverError> {
-        self.integrate(sys, t, y, t_end, outs, out, false)
-            .map(|_| ())
+        self.integrate(sys, t, y, t_end, outs, out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// y' = -50 (y - cos t), y(0) = 0: stiff, non-autonomous, closed form.
+    struct Prothero;
+
+    impl OdeSystem for Prothero {
+        fn rhs(&mut self, t: f64, y: &[f64], dy: &mut [f64]) {
+            dy[0] = -50.0 * (y[0] - t.cos());
+        }
+        fn jacobian(&mut self, _t: f64, _y: &[f64], jac: &mut DMatrix<f64>) {
+            jac[(0, 0)] = -50.0;
+        }
+    }
+
+    fn exact(t: f64) -> f64 {
+        let k = 50.0;
+        k * (k * t.cos() + t.sin()) / (k * k + 1.0) - k * k / (k * k + 1.0) * (-k * t).exp()
+    }
+
+    /// Worst error over 41 outputs (dense output) and the end, and the steps.
+    fn worst_error(rtol: f64) -> (f64, SolverStats) {
+        let mut s = Radau5::new(rtol, rtol * 1e-3);
+        let outs: Vec<f64> = (0..=40).map(|k| 0.05 * k as f64).collect();
+        let (mut t, mut y) = (0.0, vec![0.0]);
+        let mut worst: f64 = 0.0;
+        s.advance(&mut Prothero, &mut t, &mut y, 2.0, &outs, &mut |tk, yk| {
+            worst = worst.max((yk[0] - exact(tk)).abs());
+        })
+        .unwrap();
+        worst = worst.max((y[0] - exact(2.0)).abs());
+        (worst, s.stats())
+    }
+
+    #[test]
+    fn converges_with_the_tolerance_dense_output_included() {
+        let (e1, s1) = worst_error(1e-4);
+        let (e2, s2) = worst_error(1e-8);
+        assert!(e1 < 1e-3, "{e1:e}");
+        assert!(e2 < 1e-7, "{e2:e}");
+        assert!(s2.accepted > s1.accepted, "{s1:?} vs {s2:?}");
+        // A linear problem: the Jacobian never goes stale.
+        assert!(s2.jacobian_evals < s2.accepted, "{s2:?}");
+    }
+
+    /// dy/dt = -k y, with k changed between segments (as a dose changes f).
+    struct Decay(f64);
+
+    impl OdeSystem for Decay {
+        fn rhs(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) {
+            dy[0] = -self.0 * y[0];
+        }
+        fn jacobian(&mut self, _t: f64, _y: &[f64], jac: &mut DMatrix<f64>) {
+            jac[(0, 0)] = -self.0;
+        }
+    }
+
+    /// After a restart the Jacobian is taken afresh (the old one belongs to the
+    /// old f) and the result is as accurate as before it.
+    #[test]
+    fn restart_after_f_jumps_takes_a_fresh_jacobian() {
+        let mut s = Radau5::new(1e-8, 1e-12);
+        let mut sys = Decay(0.1);
+        let (mut t, mut y) = (0.0, vec![1.0]);
+        s.advance(&mut sys, &mut t, &mut y, 10.0, &[], &mut |_, _| {})
+            .unwrap();
+        let before = s.stats();
+        sys.0 = 50.0;
+        s.restart();
+        s.advance(&mut sys, &mut t, &mut y, 10.5, &[], &mut |_, _| {})
+            .unwrap();
+        assert!(s.stats().jacobian_evals > before.jacobian_evals);
+        assert_eq!(s.stats().restarts, 1);
+        let exact = (-0.1f64 * 10.0 - 50.0 * 0.5).exp();
+        assert!(((y[0] - exact) / exact).abs() < 1e-6, "{} vs {exact}", y[0]);
+    }
+
+    /// y' = -2 from y = 1: crosses zero at t = 0.5, which the check rejects.
+    struct Falling;
+
+    impl OdeSystem for Falling {
+        fn rhs(&mut self, _t: f64, _y: &[f64], dy: &mut [f64]) {
+            dy[0] = -2.0;
+        }
+        fn jacobian(&mut self, _t: f64, _y: &[f64], jac: &mut DMatrix<f64>) {
+            jac[(0, 0)] = 0.0;
+        }
+        fn check(&self, t: f64, y: &[f64]) -> Result<(), SolverError> {
+            if y[0] < -1e-9 {
+                return Err(SolverError {
+                    time: t,
+                    kind: SolverErrorKind::Negative {
+                        variable: "y".into(),
+                        value: y[0],
+                        tolerance: 1e-9,
+                    },
+                });
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_state_is_reported_where_the_dense_output_crosses() {
+        let mut s = Radau5::new(1e-6, 1e-9);
+        let (mut t, mut y) = (0.0, vec![1.0]);
+        let e = s
+            .advance(&mut Falling, &mut t, &mut y, 10.0, &[], &mut |_, _| {})
+            .unwrap_err();
+        assert!(matches!(e.kind, SolverErrorKind::Negative { .. }), "{e}");
+        assert!((e.time - 0.5).abs() < 1e-6, "t = {}", e.time);
+    }
+
+    /// A Jacobian with a NaN is a singular iteration matrix, reported with its time.
+    struct Broken;
+
+    impl OdeSystem for Broken {
+        fn rhs(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) {
+            dy[0] = -y[0];
+        }
+        fn jacobian(&mut self, _t: f64, _y: &[f64], jac: &mut DMatrix<f64>) {
+            jac[(0, 0)] = f64::NAN;
+        }
+    }
+
+    #[test]
+    fn a_nan_jacobian_is_reported_as_singular() {
+        let mut s = Radau5::new(1e-6, 1e-9);
+        let (mut t, mut y) = (1.5, vec![1.0]);
+        let e = s
+            .advance(&mut Broken, &mut t, &mut y, 10.0, &[], &mut |_, _| {})
+            .unwrap_err();
+        assert_eq!(e.kind, SolverErrorKind::SingularMatrix);
+        assert_eq!(e.time, 1.5);
     }
 }
