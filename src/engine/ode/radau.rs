@@ -477,8 +477,32 @@ impl Radau5 {
         }
     }
 
-    /// [`Solver::advance`].
-    fn integrate(
+    /// Drop everything tied to the current state (after a dose or an event).
+    fn forget(&mut self) {
+        self.fsal = false;
+        self.jac_valid = false;
+        self.have_cont = false;
+        self.first = true;
+        self.rejected_last = false;
+        self.last_accepted = None;
+    }
+}
+
+impl Solver for Radau5 {
+    fn name(&self) -> &'static str {
+        "radau5"
+    }
+    fn restart(&mut self) {
+        self.forget();
+        self.stats.restarts += 1;
+    }
+    fn stats(&self) -> SolverStats {
+        self.stats
+    }
+    fn supports_events(&self) -> bool {
+        true
+    }
+    fn advance(
         &mut self,
         sys: &mut dyn OdeSystem,
         t: &mut f64,
@@ -665,48 +689,13 @@ impl Radau5 {
             }
         }
     }
-
-    /// Drop everything tied to the current state (after a dose or an event).
-    fn forget(&mut self) {
-        self.fsal = false;
-        self.jac_valid = false;
-        self.have_cont = false;
-        self.first = true;
-        self.rejected_last = false;
-        self.last_accepted = None;
-    }
-}
-
-impl Solver for Radau5 {
-    fn name(&self) -> &'static str {
-        "radau5"
-    }
-    fn restart(&mut self) {
-        self.forget();
-        self.stats.restarts += 1;
-    }
-    fn stats(&self) -> SolverStats {
-        self.stats
-    }
-    fn supports_events(&self) -> bool {
-        true
-    }
-    fn advance(
-        &mut self,
-        sys: &mut dyn OdeSystem,
-        t: &mut f64,
-        y: &mut [f64],
-        t_end: f64,
-        outs: &[f64],
-        out: &mut dyn FnMut(f64, &[f64]),
-    ) -> Result<(), SolverError> {
-        self.integrate(sys, t, y, t_end, outs, out)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    // The test systems the Rosenbrock methods are checked on.
+    use crate::engine::ode::rodas::tests::{Decay, Falling};
 
     /// y' = -50 (y - cos t), y(0) = 0: stiff, non-autonomous, closed form.
     struct Prothero;
@@ -752,18 +741,6 @@ mod tests {
         assert!(s2.jacobian_evals < s2.accepted, "{s2:?}");
     }
 
-    /// dy/dt = -k y, with k changed between segments (as a dose changes f).
-    struct Decay(f64);
-
-    impl OdeSystem for Decay {
-        fn rhs(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) {
-            dy[0] = -self.0 * y[0];
-        }
-        fn jacobian(&mut self, _t: f64, _y: &[f64], jac: &mut DMatrix<f64>) {
-            jac[(0, 0)] = -self.0;
-        }
-    }
-
     /// After a restart the Jacobian is taken afresh (the old one belongs to the
     /// old f) and the result is as accurate as before it.
     #[test]
@@ -782,31 +759,6 @@ mod tests {
         assert_eq!(s.stats().restarts, 1);
         let exact = (-0.1f64 * 10.0 - 5.0 * 0.5).exp();
         assert!(((y[0] - exact) / exact).abs() < 1e-6, "{} vs {exact}", y[0]);
-    }
-
-    /// y' = -2 from y = 1: crosses zero at t = 0.5, which the check rejects.
-    struct Falling;
-
-    impl OdeSystem for Falling {
-        fn rhs(&mut self, _t: f64, _y: &[f64], dy: &mut [f64]) {
-            dy[0] = -2.0;
-        }
-        fn jacobian(&mut self, _t: f64, _y: &[f64], jac: &mut DMatrix<f64>) {
-            jac[(0, 0)] = 0.0;
-        }
-        fn check(&self, t: f64, y: &[f64]) -> Result<(), SolverError> {
-            if y[0] < -1e-9 {
-                return Err(SolverError {
-                    time: t,
-                    kind: SolverErrorKind::Negative {
-                        variable: "y".into(),
-                        value: y[0],
-                        tolerance: 1e-9,
-                    },
-                });
-            }
-            Ok(())
-        }
     }
 
     #[test]

@@ -761,7 +761,7 @@ impl Solver for Rodas {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// y' = -50 (y - cos t): stiff, non-autonomous, solution known in closed form.
@@ -881,7 +881,7 @@ mod tests {
 
     /// dy/dt = -k y with a rate the test changes between segments (as a dose
     /// changes f without changing y).
-    struct Decay(f64);
+    pub(in crate::engine::ode) struct Decay(pub f64);
 
     impl OdeSystem for Decay {
         fn rhs(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) {
@@ -926,7 +926,7 @@ mod tests {
     }
 
     /// y' = -2 from y = 1: crosses zero at t = 0.5, which the check rejects.
-    struct Falling;
+    pub(in crate::engine::ode) struct Falling;
 
     impl OdeSystem for Falling {
         fn rhs(&mut self, _t: f64, _y: &[f64], dy: &mut [f64]) {
