@@ -301,6 +301,7 @@ pub fn simulate_on(p: &Prepared, engine: EngineKind, seed: u64) -> Result<SimRes
         atol: o.atol,
         carrying_capacity: o.carrying_capacity.or(p.model.carrying_capacity),
         division_factor: 1.0,
+        division_from: 0.0,
         negative_tolerance: o.negative_tolerance.unwrap_or(
             crate::engine::ode::default_negative_tolerance(&p.model, o.atol),
         ),

@@ -201,3 +201,155 @@ fn the_host_sets_take_growth_and_capacity_in_vivo() {
     let got = r.summary.final_cells;
     assert!((got / want - 1.0).abs() < 1e-5, "{got} vs {want}");
 }
+
+/// An in vivo schedule of the birth-death model (division 1/day, death 0.2/day) with
+/// this `[tumour]` table.
+fn in_vivo(m: &CompiledModel, tumour: &str) -> Schedule {
+    schedule(
+        m,
+        &format!(
+            "[schedule]\nname = \"host\"\nsetting = \"in_vivo\"\nduration = \"10d\"\nreadout_every = \"0.5d\"\ninitial_cells = 1e5\n\n[tumour]\n{tumour}"
+        ),
+    )
+}
+
+fn total_cells(r: &therapy::TherapyResult) -> Vec<f64> {
+    r.timeline
+        .series(r.timeline.column("total", "cells").unwrap())
+}
+
+#[test]
+fn no_cell_divides_during_the_hosts_lag() {
+    // Half the injected cells take; for 3 days they only die (0.2/day), then they
+    // divide at 0.4 times their culture rate: N(t) = 5e4 e^(-0.2 t) up to day 3,
+    // then N(3) e^((0.4 - 0.2)(t - 3)).
+    let m = common::birth_death(1.0, 0.2, 0.0, 1.0, 0.2, 1e6);
+    let s = in_vivo(&m, "take = 0.5\ngrowth = 0.4\nlag = \"3d\"\n");
+    let r = therapy::run(&m, &s, &options(EngineKind::MeanField)).unwrap();
+    let n = total_cells(&r);
+    for (&t, &got) in r.timeline.times.iter().zip(&n) {
+        let want = if t <= 3.0 {
+            5e4 * (-0.2 * t).exp()
+        } else {
+            5e4 * (-0.6f64).exp() * (0.2 * (t - 3.0)).exp()
+        };
+        assert!((got / want - 1.0).abs() < 1e-5, "day {t}: {got} vs {want}");
+    }
+    // The stochastic engines: each injected cell takes on its own (a binomial draw,
+    // the same for the same seed and replicate, another for another replicate); whole
+    // cells die during the lag and none is born; the tumour grows after it.
+    let small = in_vivo(&m, "take = 0.01\ngrowth = 0.4\nlag = \"3d\"\n");
+    for engine in [EngineKind::Hybrid, EngineKind::AgentBased] {
+        let r = therapy::run(&m, &small, &options(engine)).unwrap();
+        let n = total_cells(&r);
+        let lag_end = r.timeline.times.iter().position(|&t| t >= 3.0).unwrap();
+        // Binomial(1e5, 0.01): mean 1000, sd 31.
+        assert!(
+            n[0].fract() == 0.0 && (n[0] - 1000.0).abs() < 160.0,
+            "{engine:?}: {}",
+            n[0]
+        );
+        for k in 0..lag_end {
+            assert!(
+                n[k + 1] <= n[k],
+                "{engine:?}: a cell divided in the lag: {n:?}"
+            );
+        }
+        // n0 e^(-0.6) survivors expected, binomial sd ~16.
+        let want = n[0] * (-0.6f64).exp();
+        assert!(
+            (n[lag_end] - want).abs() < 100.0,
+            "{engine:?}: {} vs {want}",
+            n[lag_end]
+        );
+        let end = *n.last().unwrap();
+        assert!(end > 2.0 * n[lag_end], "{engine:?}: {end} after the lag");
+        let again = therapy::run(&m, &small, &options(engine)).unwrap();
+        assert_eq!(
+            total_cells(&again)[0],
+            n[0],
+            "{engine:?}: the same seed, the same draw"
+        );
+    }
+    let takers = |replicate| {
+        let o = TherapyOptions {
+            replicate,
+            ..options(EngineKind::Hybrid)
+        };
+        total_cells(&therapy::run(&m, &small, &o).unwrap())[0]
+    };
+    let draws: Vec<f64> = (0..4).map(takers).collect();
+    assert!(
+        draws.iter().any(|&d| d != draws[0]),
+        "every replicate drew the same takers: {draws:?}"
+    );
+}
+
+#[test]
+fn the_model_sets_how_well_its_cells_take() {
+    // `[fate] take` reads the loop state: a species that settles at `a` (0.2 for the
+    // base genotype, 0.8 for the mutant after 30 days of equilibration); the host
+    // takes half of those.
+    let text = |take: &str| {
+        format!(
+            r#"
+[model]
+name = "take"
+title = "Take from the loop state"
+time_unit = "days"
+description = "a species x settles at a; cells take with probability x"
+
+[species.x]
+initial = 0.5
+unit = "1"
+description = "stemness"
+rate = "a - x"
+
+[parameters.a]
+value = 0.2
+unit = "1"
+provenance = "assumed"
+note = "settled x"
+
+[fate]
+division = "1"
+death = "0"
+take = "{take}"
+
+[genotypes.stem]
+mutation_probability = 0.0
+initial_fraction = 0.25
+description = "settles higher"
+[genotypes.stem.overrides]
+a = 0.8
+"#
+        )
+    };
+    let m = common::model(&text("x"));
+    let s = schedule(
+        &m,
+        "[schedule]\nname = \"take\"\nsetting = \"in_vivo\"\nduration = \"1d\"\nreadout_every = \"1d\"\nequilibrate = \"30d\"\ninitial_cells = 1e5\n\n[tumour]\ntake = 0.5\nlag = \"0.5d\"\n",
+    );
+    let r = therapy::run(&m, &s, &options(EngineKind::MeanField)).unwrap();
+    let at0 = |g: &str| r.timeline.series(r.timeline.column(g, "cells").unwrap())[0];
+    let want = [
+        ("parental", 0.75e5 * 0.5 * 0.2),
+        ("stem", 0.25e5 * 0.5 * 0.8),
+    ];
+    for (g, w) in want {
+        assert!((at0(g) / w - 1.0).abs() < 1e-6, "{g}: {} vs {w}", at0(g));
+    }
+    // In culture nothing is injected: every cell counts.
+    let dish = schedule(
+        &m,
+        "[schedule]\nname = \"dish\"\nsetting = \"in_vitro\"\nduration = \"1d\"\nreadout_every = \"1d\"\ninitial_cells = 1e5\n",
+    );
+    let r = therapy::run(&m, &dish, &options(EngineKind::MeanField)).unwrap();
+    assert!((total_cells(&r)[0] - 1e5).abs() < 1e-6);
+    // A take that is not a fraction is an error naming the genotype.
+    let bad = common::model(&text("x + 0.5"));
+    let e = therapy::run(&bad, &s, &options(EngineKind::MeanField))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`stem`") && e.contains("[0, 1]"), "{e}");
+}

@@ -624,6 +624,7 @@ pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
         // (in vivo) sets the growth.
         options.carrying_capacity = s.host.carrying_capacity.or(model.carrying_capacity);
         options.division_factor = s.host.division_factor;
+        options.division_from = s.host.lag;
         options.passage = None;
         options.stop_at_population = None;
         options.stop_when_extinct = true;
@@ -728,8 +729,9 @@ fn scheduled_replicate(
     let opts = therapy_options(&p.params, p.config.seed, r);
     let therapy = |e: crate::therapy::TherapyError| AbmError::from(Box::new(e));
     // Founders: the start state's cells (a random growth per replicate under
-    // `grow_from`), whole cells.
-    let founders: Vec<Founders> = if schedule.grow_from.is_some() {
+    // `grow_from`; in vivo the cells that take), whole cells.
+    let in_vivo = schedule.setting == crate::schedule::Setting::InVivo;
+    let founders: Vec<Founders> = if schedule.grow_from.is_some() || in_vivo {
         let y0 = crate::therapy::start(m, &p.bound, schedule, &opts).map_err(therapy)?;
         y0.chunks_exact(m.species.len() + 1)
             .enumerate()

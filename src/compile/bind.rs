@@ -46,6 +46,8 @@ pub struct BoundGenotype {
     pub jacobian: Program,
     /// (row in rhs outputs, species column) of each Jacobian output.
     pub jac_pattern: Vec<(usize, usize)>,
+    /// Same inputs; one output: the model's `[fate] take` (1 without one).
+    pub take: Program,
     /// Same inputs; outputs every event's trigger, then every event's priority
     /// (`-inf` where it has none), then every event's delay (0 where it has none).
     pub triggers: Program,
@@ -263,6 +265,11 @@ fn bind_genotype(
         rhs: Program::compile(&rhs_exprs, n + nd + 1, &slot)?,
         observables: Program::compile(&observables, n + nd + 1, &slot)?,
         jacobian: Program::compile(&jac_exprs, n + nd + 1, &slot)?,
+        take: Program::compile(
+            &[model.take.as_ref().map_or(Expr::c(1.0), full_sub)],
+            n + nd + 1,
+            &slot,
+        )?,
         jac_pattern,
         params,
     })

@@ -403,7 +403,7 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
     }
     // A model without `[fate]` is a plain ODE model: one population of one
     // representative "cell" that neither divides nor dies.
-    let (division, death, initial_cells, carrying_capacity) = match &file.fate {
+    let (division, death, initial_cells, carrying_capacity, take) = match &file.fate {
         Some(fate) => (
             cx.expr(&fate.division, &scope, "fate.division")?,
             cx.expr(&fate.death, &scope, "fate.death")?,
@@ -417,6 +417,10 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
                 }
                 None => None,
             },
+            fate.take
+                .as_ref()
+                .map(|t| cx.expr(t, &scope, "fate.take"))
+                .transpose()?,
         ),
         None => {
             if let Some((name, _)) = file.genotypes.first() {
@@ -428,7 +432,7 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
                      remove the genotypes for a plain ODE model",
                 ));
             }
-            (Expr::c(0.0), Expr::c(0.0), 1.0, None)
+            (Expr::c(0.0), Expr::c(0.0), 1.0, None, None)
         }
     };
     check_inlined_sizes(
@@ -438,6 +442,7 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
         &observables,
         &species,
         [&division, &death],
+        take.as_ref(),
     )?;
 
     // 5. Genotypes: the base first, then each declared one (parents must come first).
@@ -578,6 +583,7 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
         death,
         initial_cells,
         carrying_capacity,
+        take,
         genotypes,
         heterogeneity,
         events,
@@ -622,6 +628,7 @@ fn check_inlined_sizes(
     observables: &[Observable],
     species: &[Species],
     fate: [&Expr; 2],
+    take: Option<&Expr>,
 ) -> Result<(), ModelError> {
     // A bound effect is `emax * hill(C, ic50, n)` over constants: 16 nodes bounds it;
     // a scaled parameter is its value times one `(1 -+ E)` per effect.
@@ -654,6 +661,9 @@ fn check_inlined_sizes(
     if let Some(f) = &file.fate {
         rates.push((f.division.span().start, "fate.division".into(), fate[0]));
         rates.push((f.death.span().start, "fate.death".into(), fate[1]));
+        if let (Some(at), Some(e)) = (&f.take, take) {
+            rates.push((at.span().start, "fate.take".into(), e));
+        }
     }
     for (at, field, e) in rates {
         let n = e.size_with(&full);

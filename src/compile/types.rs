@@ -140,6 +140,9 @@ pub struct CompiledModel {
     pub death: Expr,
     pub initial_cells: f64,
     pub carrying_capacity: Option<f64>,
+    /// `[fate] take`: the fraction of a genotype's injected cells that form a tumour,
+    /// from their loop state at injection (`None`: all of them).
+    pub take: Option<Expr>,
     /// Index 0 is the base genotype.
     pub genotypes: Vec<Genotype>,
     pub heterogeneity: Heterogeneity,

@@ -162,6 +162,7 @@ impl<'a> PopulationEngine<'a> {
             settings.negative_tolerance,
         )
         .with_division_factor(settings.division_factor)
+        .with_division_from(settings.division_from)
         .with_accumulators();
         let ng = model.genotypes.len();
         let stride = sys.stride();

@@ -236,6 +236,10 @@ pub struct FateDef {
     /// Optional carrying capacity (cells): division is scaled by (1 - N/K).
     #[serde(default)]
     pub carrying_capacity: Option<Spanned<f64>>,
+    /// Fraction of a genotype's injected cells that form a tumour in a host, from
+    /// their loop state (in vivo schedules; default: every cell takes).
+    #[serde(default)]
+    pub take: Option<Spanned<String>>,
     #[serde(default)]
     pub description: String,
 }

@@ -280,6 +280,9 @@ pub struct TumourDef {
     /// Division hazards in the host relative to culture.
     #[serde(default)]
     pub growth: Option<Spanned<f64>>,
+    /// Time after injection before the cells that took start dividing (a duration).
+    #[serde(default)]
+    pub lag: Option<Spanned<String>>,
     /// Largest tumour the host supports (logistic crowding), mm^3.
     #[serde(default)]
     pub max_volume: Option<Spanned<f64>>,

@@ -61,10 +61,15 @@ pub struct Schedule {
 /// factor is neutral.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Host {
-    /// Fraction of the injected cells (`initial_cells`) that form the tumour.
+    /// Fraction of the injected cells (`initial_cells`) that form the tumour, times
+    /// the model's own `[fate] take` of each genotype's cells (see
+    /// `crate::therapy::injection`).
     pub take: f64,
     /// Division hazards times this (a xenograft grows slower than its cells in a dish).
     pub division_factor: f64,
+    /// Time after injection (model time unit) before the cells that took divide: no
+    /// division before it, death and the loop as usual (0: they divide at once).
+    pub lag: f64,
     /// Largest tumour the host supports, in cells (logistic crowding); `None`: the
     /// model's carrying capacity.
     pub carrying_capacity: Option<f64>,
@@ -75,6 +80,7 @@ impl Default for Host {
         Host {
             take: 1.0,
             division_factor: 1.0,
+            lag: 0.0,
             carrying_capacity: None,
         }
     }

@@ -15,6 +15,7 @@
 pub mod compare;
 mod driver;
 pub mod ensemble;
+pub mod injection;
 pub mod output;
 pub mod plot;
 pub mod rules;

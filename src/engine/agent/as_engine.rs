@@ -87,6 +87,7 @@ impl<'a> AgentEngine<'a> {
         opts.record_clones = false;
         opts.carrying_capacity = settings.carrying_capacity;
         opts.division_factor = settings.division_factor;
+        opts.division_from = settings.division_from;
         opts.stop_when_extinct = true;
         let sim = Simulation::new(cells, &founders, opts, seed, replicate).map_err(sim_err)?;
         Ok(Self::from_simulation(model, cells, sim, &NoProgress))

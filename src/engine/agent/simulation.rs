@@ -90,6 +90,9 @@ pub struct AbmOptions {
     pub carrying_capacity: Option<f64>,
     /// Every division hazard times this (1 in culture; a host's slower growth below 1).
     pub division_factor: f64,
+    /// No cell divides in a step whose midpoint is before this time (a host's lag
+    /// after injection; stop a run there so that no step straddles it).
+    pub division_from: f64,
     /// Optional passaging rule.
     pub passage: Option<Passage>,
     /// A clone of individual cells with more than this many cells is lumped into one
@@ -122,6 +125,7 @@ impl AbmOptions {
             treatment_start: 0.0,
             carrying_capacity: None,
             division_factor: 1.0,
+            division_from: f64::NEG_INFINITY,
             passage: None,
             lump_above: u64::MAX,
             expand_below: 0,
@@ -1104,11 +1108,15 @@ impl<'m, M: CellModel + ?Sized> Simulation<'m, M> {
         let t = self.t;
         exposure.drugs_at(t + 0.5 * dt, &mut self.drugs);
         let n_now = self.population();
-        let div_factor = self.opts.division_factor
-            * match self.opts.carrying_capacity {
-                Some(k) => (1.0 - n_now as f64 / k).max(0.0),
-                None => 1.0,
-            };
+        let div_factor = if t + 0.5 * dt < self.opts.division_from {
+            0.0
+        } else {
+            self.opts.division_factor
+                * match self.opts.carrying_capacity {
+                    Some(k) => (1.0 - n_now as f64 / k).max(0.0),
+                    None => 1.0,
+                }
+        };
         let noise_scale: Vec<f64> = (0..self.ns)
             .map(|s| self.noise.intrinsic.get(s).copied().unwrap_or(0.0) * dt.sqrt())
             .collect();
@@ -1610,6 +1618,9 @@ fn validate_options(o: &AbmOptions) -> Result<(), AbmError> {
             o.division_factor,
             "must be finite and non-negative",
         );
+    }
+    if o.division_from.is_nan() {
+        return bad("division_from", o.division_from, "must be a number");
     }
     if let Some(p) = o.passage {
         if !(p.keep_fraction > 0.0 && p.keep_fraction < 1.0) {

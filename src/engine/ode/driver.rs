@@ -135,6 +135,7 @@ pub fn simulate_with(
         atol: opts.atol,
         carrying_capacity: opts.carrying_capacity.or(model.carrying_capacity),
         division_factor: 1.0,
+        division_from: 0.0,
         negative_tolerance: opts
             .negative_tolerance
             .unwrap_or(default_negative_tolerance(model, opts.atol)),

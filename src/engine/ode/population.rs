@@ -6,7 +6,7 @@
 //! dN_g/dt = b_g c N_g (1 - sum_k u_gk) - d_g N_g + sum_p u_pg b_p c N_p
 //! c       = f max(0, 1 - N_total / K)      (f the host's division factor, 1 in
 //!                                          culture; no max term without a carrying
-//!                                          capacity)
+//!                                          capacity; 0 before the host's lag ends)
 //! ```
 //! with b, d the model's division and death rates and u the probability per
 //! division that one daughter carries the child genotype. A mutant's representative
@@ -61,6 +61,8 @@ pub struct PopulationSystem<'a> {
     pub capacity: Option<f64>,
     /// Every division hazard times this (see `RunSettings::division_factor`).
     pub division_factor: f64,
+    /// No division before this time (see `RunSettings::division_from`).
+    pub division_from: f64,
     /// Per genotype: (child genotype, probability per division, edge index).
     children: Vec<Vec<(usize, f64, usize)>>,
     /// Mutation edges (parent, child, probability per division).
@@ -119,6 +121,7 @@ impl<'a> PopulationSystem<'a> {
             exposure: Exposure::new(model),
             capacity,
             division_factor: 1.0,
+            division_from: f64::NEG_INFINITY,
             children,
             stochastic: vec![false; model.genotypes.len()],
             edges,
@@ -362,9 +365,19 @@ impl<'a> PopulationSystem<'a> {
         self
     }
 
-    /// The factor on division hazards (the host's division factor times the logistic
-    /// crowding) and its derivative with respect to any cell count.
-    fn crowding(&self, y: &[f64]) -> (f64, f64) {
+    /// No division before `t` (a host's lag after injection).
+    pub fn with_division_from(mut self, t: f64) -> Self {
+        self.division_from = t;
+        self
+    }
+
+    /// The factor on division hazards at time `t` (the host's division factor times
+    /// the logistic crowding, 0 during the host's lag) and its derivative with respect
+    /// to any cell count. The lag's end is a discontinuity: callers stop there.
+    fn crowding(&self, t: f64, y: &[f64]) -> (f64, f64) {
+        if t < self.division_from {
+            return (0.0, 0.0);
+        }
         let (c, dc) = self.logistic(y);
         (self.division_factor * c, self.division_factor * dc)
     }
@@ -455,7 +468,7 @@ impl OdeSystem for PopulationSystem<'_> {
         let nd = self.bound.n_drugs;
         let s = n + 1;
         let pop = self.population_len();
-        let (crowd, _) = self.crowding(y);
+        let (crowd, _) = self.crowding(t, y);
         for cells in dy[..pop].iter_mut().skip(n).step_by(s) {
             *cells = 0.0;
         }
@@ -530,7 +543,7 @@ impl OdeSystem for PopulationSystem<'_> {
         let pop = self.population_len();
         let acc = |g: usize, k: usize| pop + g * ACC_PER_GENOTYPE + k;
         let edge_row = |e: usize| pop + ng * ACC_PER_GENOTYPE + e;
-        let (crowd, dcrowd) = self.crowding(y);
+        let (crowd, dcrowd) = self.crowding(t, y);
         for g in 0..ng {
             let (div, death) = self.run_genotype(g, t, y);
             let bg = &self.bound.genotypes[g];

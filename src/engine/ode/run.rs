@@ -28,6 +28,10 @@ pub struct RunSettings {
     /// Every division hazard times this (1 in culture; a host's slower growth, e.g. a
     /// xenograft's, below 1).
     pub division_factor: f64,
+    /// No cell divides before this time: the lag of a host after injection (`[tumour]
+    /// lag`; `-inf` or 0 when there is none). Its end is a discontinuity: drivers stop
+    /// there as at a dose.
+    pub division_from: f64,
     /// Species or cell counts below minus this are a failure.
     pub negative_tolerance: f64,
 }
@@ -40,6 +44,7 @@ impl Default for RunSettings {
             atol: 1e-9,
             carrying_capacity: None,
             division_factor: 1.0,
+            division_from: 0.0,
             negative_tolerance: 1e-6,
         }
     }
@@ -69,6 +74,12 @@ impl RunSettings {
             return Err(SimError::Settings(format!(
                 "the division factor must be finite and non-negative, found {}",
                 self.division_factor
+            )));
+        }
+        if self.division_from.is_nan() || self.division_from == f64::INFINITY {
+            return Err(SimError::Settings(format!(
+                "the time division starts from must be a number below infinity, found {}",
+                self.division_from
             )));
         }
         if let Some(k) = self.carrying_capacity {
@@ -143,7 +154,8 @@ impl<'a> OdeRun<'a> {
             settings.carrying_capacity,
             settings.negative_tolerance,
         )
-        .with_division_factor(settings.division_factor);
+        .with_division_factor(settings.division_factor)
+        .with_division_from(settings.division_from);
         Self::with_system(sys, settings, y0, t0, solver)
     }
 

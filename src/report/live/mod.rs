@@ -169,6 +169,16 @@ pub fn from_story(story: &Story, loop_parameter: Option<&str>) -> Result<Live, L
         ));
     }
     let (a, c): (&Schedule, &Schedule) = (&story.alone, &story.combination);
+    let injected =
+        |x: &Schedule| x.setting == Setting::InVivo && (x.host.lag > 0.0 || m.take.is_some());
+    if injected(a) || injected(c) {
+        return Err(story_error(
+            story,
+            "an in vivo schedule with a host lag (`[tumour] lag`) or a model with a \
+             `[fate] take`: the page scales the injected cells by the host's take only and \
+             grows them at once; run the schedules with `resloop therapy`",
+        ));
+    }
     let day = a.hours_per_unit / 24.0;
     let first = a
         .primary_arm
@@ -396,6 +406,7 @@ pub fn reference_run(
         atol: setup.atol,
         carrying_capacity: live.carrying_capacity,
         division_factor: live.division_factor,
+        division_from: 0.0,
         negative_tolerance: 1e3 * setup.atol,
     };
     let stride = model.species.len() + 1;

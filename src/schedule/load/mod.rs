@@ -254,6 +254,22 @@ impl Cx<'_> {
                     "a positive factor on the division rates (1 = as in culture)",
                 )?;
             }
+            if let Some(v) = &t.lag {
+                host.lag = self.dur(v, "tumour.lag")?;
+                if host.lag >= duration {
+                    return Err(self.err(
+                        v.span().start,
+                        "tumour.lag",
+                        format!(
+                            "expected a lag shorter than the schedule's duration (`{}` is \
+                             {} {u}, the duration {duration} {u}): no cell would divide",
+                            v.get_ref(),
+                            host.lag,
+                            u = self.tu.symbol()
+                        ),
+                    ));
+                }
+            }
             if let Some(v) = &t.detection_limit {
                 detection_limit = self.num(
                     v,

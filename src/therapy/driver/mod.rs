@@ -342,6 +342,10 @@ impl<'a, 'e> Driver<'a, 'e> {
             for c in self.check_intervals() {
                 t_next = t_next.min(self.next_on_grid(t, c));
             }
+            // The end of the host's lag is a discontinuity (division starts).
+            if t < s.host.lag - self.eps {
+                t_next = t_next.min(s.host.lag);
+            }
             let (watches, purposes) = self.watches();
             let why = self
                 .engine
@@ -629,12 +633,16 @@ fn run_settings(model: &CompiledModel, s: &Schedule, opts: &TherapyOptions) -> R
         atol: opts.atol,
         carrying_capacity: s.host.carrying_capacity.or(model.carrying_capacity),
         division_factor: s.host.division_factor,
+        // Before injection (equilibration, growth in the dish) nothing lags; the run
+        // itself starts at injection (see `start_engine`).
+        division_from: 0.0,
         negative_tolerance: 1e3 * opts.atol,
     }
 }
 
 /// The population at t = 0: the given state or the model's, equilibrated drug-free
-/// for `equilibrate`, scaled to the initial cells, and grown from `grow_from` cells.
+/// for `equilibrate`, scaled to the initial cells, grown from `grow_from` cells, and
+/// in vivo only the cells that take (`injection`).
 fn start_state(
     model: &CompiledModel,
     bound: &BoundModel,
@@ -657,12 +665,11 @@ fn start_state(
                 .as_ref()
                 .is_some_and(|y| y.len() % stride == 0)
         });
-    // In vivo only the cells that take form the tumour.
+    // The cells in the dish, or injected into the host.
     let target = s
         .initial_cells
         .or(given_total)
-        .unwrap_or(model.initial_cells)
-        * s.host.take;
+        .unwrap_or(model.initial_cells);
     let mut y0 = match &opts.initial_state {
         Some(y) => y.clone(),
         None => OdeRun::initial_state(model, bound, target),
@@ -688,6 +695,17 @@ fn start_state(
         )
         .map_err(|e| sim("the growth before t = 0", e))?;
     }
+    // In vivo only the cells that take form the tumour.
+    let draw = opts
+        .engine
+        .is_stochastic()
+        .then_some((opts.seed, opts.replicate));
+    super::injection::inject(model, bound, s, &mut y0, draw).map_err(|message| {
+        TherapyError::Settings {
+            schedule: s.name.clone(),
+            message,
+        }
+    })?;
     Ok(y0)
 }
 
@@ -820,7 +838,11 @@ fn start_engine<'a>(
     cells: Option<&'a CompiledCells>,
     s: &Schedule,
 ) -> Result<Box<dyn Engine + 'a>, SimError> {
-    let settings = run_settings(model, s, opts);
+    let settings = RunSettings {
+        // The host's lag: the run starts at injection.
+        division_from: s.host.lag,
+        ..run_settings(model, s, opts)
+    };
     let mode = match opts.engine {
         EngineKind::MeanField => Mode::MeanField,
         EngineKind::Hybrid => Mode::Hybrid {
