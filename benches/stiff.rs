@@ -336,6 +336,9 @@ fn shipped_models(rows: &mut Vec<Row>) {
     }
 }
 
+/// One resloop run for the ratio table: (rtol, seconds, max relative error).
+type Run = (f64, f64, f64);
+
 /// Run the libRoadRunner side; its rows and resloop's best time per (problem,
 /// rtol) give the ratio table.
 fn roadrunner(il6_reference: &[f64], rows: &[Row]) {
@@ -364,8 +367,8 @@ fn roadrunner(il6_reference: &[f64], rows: &[Row]) {
     );
     println!("| problem | rtol | libRoadRunner CPU (ms) | its max rel. error | resloop auto, same rtol: CPU (ms) / error | CPU ratio, same rtol | resloop auto at that error (ms) | CPU ratio, equal error | fastest resloop method at that error (ms) | its CPU ratio |");
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    // (problem, method) -> runs (rtol, seconds, error)
-    let mut resloop: BTreeMap<(String, String), Vec<(f64, f64, f64)>> = BTreeMap::new();
+    // Keyed by (problem, method).
+    let mut resloop: BTreeMap<(String, String), Vec<Run>> = BTreeMap::new();
     for r in rows {
         resloop
             .entry((r.problem.clone(), r.method.clone()))
@@ -430,7 +433,7 @@ fn roadrunner(il6_reference: &[f64], rows: &[Row]) {
 /// resloop's CPU time to reach max relative error `target`, interpolated
 /// log-log between the two runs (rtol, seconds, error) that bracket it; `None`
 /// when no run is that accurate.
-fn time_at_error(runs: &[(f64, f64, f64)], target: f64) -> Option<f64> {
+fn time_at_error(runs: &[Run], target: f64) -> Option<f64> {
     let mut pts: Vec<(f64, f64)> = runs
         .iter()
         .filter(|r| r.2 > 0.0 && r.2.is_finite())

@@ -424,8 +424,8 @@ impl Radau5 {
         if err >= 1.0 && (self.first || self.rejected_last) {
             // Once more through f: on a first or rejected step the estimate
             // above overstates stiff components (Hairer-Wanner IV.8, (8.20)).
-            for i in 0..n {
-                self.ynew[i] = y[i] + self.tmp[i];
+            for ((yn, &yi), &e) in self.ynew.iter_mut().zip(y).zip(&self.tmp) {
+                *yn = yi + e;
             }
             sys.rhs(t, &self.ynew, &mut self.tmp);
             self.stats.rhs_evals += 1;
