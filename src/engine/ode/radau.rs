@@ -10,8 +10,12 @@
 //! the Jacobian is reused while Newton converges fast and the factors while the
 //! controller leaves `h` alone (it keeps `h` when the proposal is within
 //! `[1, 1.2] h`), and each iteration costs three right-hand sides, one real and one
-//! complex solve. At tight tolerances the steps are long (stage order 3, classical
-//! order 5) and the iteration converges in one or two rounds.
+//! complex solve. At tight tolerances the steps are long (classical order 5) and
+//! the iteration converges in one or two rounds. Measured at equal error
+//! (`benches/stiff.rs`, docs/performance.md): faster than Rodas5P on ROBER and
+//! OREGO from rtol 1e-7 down, as fast on HIRES and POLLU, slower on the dosed loop
+//! (its stage order is 3, and the transients after 105 doses cost it accuracy), so
+//! `--method auto` keeps Rodas5P.
 //!
 //! One step, in Hairer's transformed variables: the stage increments
 //! `Z = (Z1, Z2, Z3)` of `y` at `t + c_i h` satisfy `Z = h (A x I) F(Z)`; with
@@ -47,8 +51,8 @@ use nalgebra::{Complex, DMatrix};
 
 use super::lu::DenseLu;
 use super::solver::{
-    emit_start, initial_step_in, locate_event, locate_failure, next_due, starting_step, step_guard,
-    OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
+    emit_start, locate_event, locate_failure, next_due, start_segment, step_guard, OdeSystem,
+    Solver, SolverError, SolverErrorKind, SolverStats,
 };
 
 /// `T` (columns 1 and 2; the third column is `(t13, t23, 0)`, the third row
@@ -517,30 +521,15 @@ impl Solver for Radau5 {
         if *t >= t_end {
             return Ok(());
         }
-        let warm = !self.fsal && self.h > 0.0;
-        if !self.fsal {
-            sys.rhs(*t, y, &mut self.f0);
-            self.stats.rhs_evals += 1;
-            self.fsal = true;
-        }
         let span = t_end - *t;
-        if self.h <= 0.0 || warm {
-            let start = initial_step_in(
-                sys,
-                *t,
-                y,
-                &self.f0,
-                // The order of the error estimate, on the tolerances it meets.
-                3,
-                self.rtol,
-                self.atol,
-                span,
-                &mut self.ynew,
-                &mut self.tmp,
-            );
-            self.stats.rhs_evals += start.rhs_evals;
-            self.h = starting_step(self.h, warm, start);
-        }
+        // Probed with the order of the error estimate, on the tolerances it meets.
+        self.stats.rhs_evals += start_segment(
+            sys,
+            (*t, y, span),
+            (&mut self.f0, &mut self.fsal, &mut self.h),
+            (3, self.rtol, self.atol),
+            [&mut self.ynew, &mut self.tmp],
+        );
         self.set_scal(y);
         let mut h = self.h.min(span);
         let mut steps = 0u64;

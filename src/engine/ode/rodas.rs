@@ -39,8 +39,8 @@ use nalgebra::DMatrix;
 use super::auto::{NonStiffTest, Stop};
 use super::lu::DenseLu;
 use super::solver::{
-    emit_start, error_norm, initial_step_in, locate_event, locate_failure, next_due, starting_step,
-    step_guard, time_derivative, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
+    emit_start, error_norm, locate_event, locate_failure, next_due, start_segment, step_guard,
+    time_derivative, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
 };
 
 const MAX_STAGES: usize = 8;
@@ -514,33 +514,18 @@ impl Rodas {
         if *t >= t_end {
             return Ok(Stop::Reached);
         }
-        let warm = !self.fsal && self.h > 0.0;
-        if !self.fsal {
-            sys.rhs(*t, y, &mut self.f0);
-            self.stats.rhs_evals += 1;
-            self.fsal = true;
-        }
         let span = t_end - *t;
-        if self.h <= 0.0 || warm {
-            let start = initial_step_in(
-                sys,
-                *t,
-                y,
-                &self.f0,
-                tab.order,
-                self.rtol,
-                self.atol,
-                span,
-                &mut self.ytmp,
-                &mut self.fnew,
-            );
-            self.stats.rhs_evals += start.rhs_evals;
-            // On the 105-dose benchmark the uncapped carried step was rejected
-            // two or three times after every dose (error ~1e4); the cap (one
-            // right-hand side) removed 415 of 416 rejections at rtol 1e-4 and 221
-            // of 288 at 1e-6 (a cap of 2x or 4x the estimate kept more).
-            self.h = starting_step(self.h, warm, start);
-        }
+        // On the 105-dose benchmark the uncapped carried step was rejected two or
+        // three times after every dose (error ~1e4); the cap (one right-hand
+        // side) removed 415 of 416 rejections at rtol 1e-4 and 221 of 288 at 1e-6
+        // (a cap of 2x or 4x the estimate kept more).
+        self.stats.rhs_evals += start_segment(
+            sys,
+            (*t, y, span),
+            (&mut self.f0, &mut self.fsal, &mut self.h),
+            (tab.order, self.rtol, self.atol),
+            [&mut self.ytmp, &mut self.fnew],
+        );
         let (rtol, atol) = (self.rtol, self.atol);
         let expo = 1.0 / tab.order as f64;
         let mut h = self.h.min(span);

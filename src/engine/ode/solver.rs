@@ -531,6 +531,34 @@ pub fn starting_step(carried: f64, warm: bool, start: StartStep) -> f64 {
     }
 }
 
+/// The start of a segment `[t, t + span]` for a one-step method that carries
+/// `f(t, y)` from step to step (first same as last) and its step size across
+/// restarts: `f0` is evaluated when a restart dropped it (`fsal` false), and the
+/// step `h` is Hairer's estimate for a method of `order` on a cold start, or the
+/// carried step capped by it after a restart ([`starting_step`]). `scratch` is two
+/// buffers of the length of `y`. Returns the right-hand sides spent.
+pub fn start_segment(
+    sys: &mut dyn OdeSystem,
+    (t, y, span): (f64, &[f64], f64),
+    (f0, fsal, h): (&mut [f64], &mut bool, &mut f64),
+    (order, rtol, atol): (i32, f64, f64),
+    [y1, f1]: [&mut [f64]; 2],
+) -> u64 {
+    let warm = !*fsal && *h > 0.0;
+    let mut evals = 0;
+    if !*fsal {
+        sys.rhs(t, y, f0);
+        evals += 1;
+        *fsal = true;
+    }
+    if *h <= 0.0 || warm {
+        let start = initial_step_in(sys, t, y, f0, order, rtol, atol, span, y1, f1);
+        evals += start.rhs_evals;
+        *h = starting_step(*h, warm, start);
+    }
+    evals
+}
+
 /// [`initial_step`] with caller-provided scratch `y1`, `f1` (length of `y`), for
 /// solvers that call it at every restart and must not allocate.
 #[allow(clippy::too_many_arguments)]
