@@ -39,8 +39,8 @@ use nalgebra::DMatrix;
 use super::auto::{NonStiffTest, Stop};
 use super::lu::DenseLu;
 use super::solver::{
-    emit_start, error_norm, initial_step_in, locate_event, locate_failure, next_due, starting_step,
-    step_guard, time_derivative, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
+    emit_start, error_norm, locate_event, locate_failure, next_due, start_segment, step_guard,
+    time_derivative, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
 };
 
 const MAX_STAGES: usize = 8;
@@ -560,33 +560,18 @@ impl Rodas {
         if *t >= t_end {
             return Ok(Stop::Reached);
         }
-        let warm = !self.fsal && self.h > 0.0;
-        if !self.fsal {
-            sys.rhs(*t, y, &mut self.f0);
-            self.stats.rhs_evals += 1;
-            self.fsal = true;
-        }
         let span = t_end - *t;
-        if self.h <= 0.0 || warm {
-            let start = initial_step_in(
-                sys,
-                *t,
-                y,
-                &self.f0,
-                tab.order,
-                self.rtol,
-                self.atol,
-                span,
-                &mut self.ytmp,
-                &mut self.fnew,
-            );
-            self.stats.rhs_evals += start.rhs_evals;
-            // On the 105-dose benchmark the uncapped carried step was rejected
-            // two or three times after every dose (error ~1e4); the cap (one
-            // right-hand side) removed 415 of 416 rejections at rtol 1e-4 and 221
-            // of 288 at 1e-6 (a cap of 2x or 4x the estimate kept more).
-            self.h = starting_step(self.h, warm, start);
-        }
+        // On the 105-dose benchmark the uncapped carried step was rejected two or
+        // three times after every dose (error ~1e4); the cap (one right-hand
+        // side) removed 415 of 416 rejections at rtol 1e-4 and 221 of 288 at 1e-6
+        // (a cap of 2x or 4x the estimate kept more).
+        self.stats.rhs_evals += start_segment(
+            sys,
+            (*t, y, span),
+            (&mut self.f0, &mut self.fsal, &mut self.h),
+            (tab.order, self.rtol, self.atol),
+            [&mut self.ytmp, &mut self.fnew],
+        );
         let (rtol, atol) = (self.rtol, self.atol);
         let expo = 1.0 / tab.order as f64;
         let mut h = self.h.min(span);
@@ -802,7 +787,7 @@ impl Solver for Rodas {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// y' = -50 (y - cos t): stiff, non-autonomous, solution known in closed form.
@@ -922,7 +907,7 @@ mod tests {
 
     /// dy/dt = -k y with a rate the test changes between segments (as a dose
     /// changes f without changing y).
-    struct Decay(f64);
+    pub(in crate::engine::ode) struct Decay(pub f64);
 
     impl OdeSystem for Decay {
         fn rhs(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) {
@@ -1016,7 +1001,7 @@ mod tests {
     }
 
     /// y' = -2 from y = 1: crosses zero at t = 0.5, which the check rejects.
-    struct Falling;
+    pub(in crate::engine::ode) struct Falling;
 
     impl OdeSystem for Falling {
         fn rhs(&mut self, _t: f64, _y: &[f64], dy: &mut [f64]) {

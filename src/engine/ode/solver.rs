@@ -247,21 +247,25 @@ pub enum Method {
     /// Rodas5P (Steinebach), order 5, on the exact Jacobian: the stiff method of
     /// `auto`.
     Rodas5p,
+    /// Radau IIA (Hairer-Wanner RADAU5), order 5, implicit, reusing its Jacobian
+    /// and LU over many steps: tight tolerances.
+    Radau5,
 }
 
 impl Method {
     /// Every method, in the order help texts list them.
-    pub const ALL: [Method; 6] = [
+    pub const ALL: [Method; 7] = [
         Method::Auto,
         Method::Dopri5,
         Method::Rodas5p,
+        Method::Radau5,
         Method::Rodas4,
         Method::Rosenbrock23,
         Method::OdeSolversDopri5,
     ];
     /// What the command line and files accept, for error messages.
     pub const EXPECTED: &'static str =
-        "auto, dopri5, rodas5p, rodas4, rosenbrock23 or ode-solvers-dopri5";
+        "auto, dopri5, rodas5p, radau5, rodas4, rosenbrock23 or ode-solvers-dopri5";
 
     pub fn parse(s: &str) -> Option<Method> {
         match s {
@@ -277,6 +281,7 @@ impl Method {
             Method::Rosenbrock23 => "rosenbrock23",
             Method::Rodas4 => "rodas4",
             Method::Rodas5p => "rodas5p",
+            Method::Radau5 => "radau5",
         }
     }
     pub fn solver(self, rtol: f64, atol: f64) -> Box<dyn Solver> {
@@ -287,6 +292,7 @@ impl Method {
             Method::Rosenbrock23 => Box::new(super::Rosenbrock23::new(rtol, atol)),
             Method::Rodas4 => Box::new(super::Rodas::new(&super::RODAS4, rtol, atol)),
             Method::Rodas5p => Box::new(super::Rodas::new(&super::RODAS5P, rtol, atol)),
+            Method::Radau5 => Box::new(super::Radau5::new(rtol, atol)),
         }
     }
 }
@@ -533,6 +539,34 @@ pub fn starting_step(carried: f64, warm: bool, start: StartStep) -> f64 {
     } else {
         carried
     }
+}
+
+/// The start of a segment `[t, t + span]` for a one-step method that carries
+/// `f(t, y)` from step to step (first same as last) and its step size across
+/// restarts: `f0` is evaluated when a restart dropped it (`fsal` false), and the
+/// step `h` is Hairer's estimate for a method of `order` on a cold start, or the
+/// carried step capped by it after a restart ([`starting_step`]). `scratch` is two
+/// buffers of the length of `y`. Returns the right-hand sides spent.
+pub fn start_segment(
+    sys: &mut dyn OdeSystem,
+    (t, y, span): (f64, &[f64], f64),
+    (f0, fsal, h): (&mut [f64], &mut bool, &mut f64),
+    (order, rtol, atol): (i32, f64, f64),
+    [y1, f1]: [&mut [f64]; 2],
+) -> u64 {
+    let warm = !*fsal && *h > 0.0;
+    let mut evals = 0;
+    if !*fsal {
+        sys.rhs(t, y, f0);
+        evals += 1;
+        *fsal = true;
+    }
+    if *h <= 0.0 || warm {
+        let start = initial_step_in(sys, t, y, f0, order, rtol, atol, span, y1, f1);
+        evals += start.rhs_evals;
+        *h = starting_step(*h, warm, start);
+    }
+    evals
 }
 
 /// [`initial_step`] with caller-provided scratch `y1`, `f1` (length of `y`), for
