@@ -3,7 +3,11 @@
 //! run without readouts (the driver alone), and one IC50 readout (a 72 h
 //! dose-response of every tested concentration, wells in parallel); and the hybrid
 //! engine's replicates on loop A in vivo (the issue's target: 1,000 replicates of
-//! 180 days from 10^9 cells in under a minute on 2 cores).
+//! 180 days from 10^9 cells in under a minute on 2 cores); and the hybrid engine's
+//! exact birth-death events on one core (the issue's target: >= 8e7 events/s),
+//! printed per CPU second beside a bare direct-method loop on the same process.
+
+mod common;
 
 use std::hint::black_box;
 use std::path::Path;
@@ -108,12 +112,55 @@ initial_cells = 500
         let c = e.counters().unwrap();
         c.divisions[0] + c.deaths[0]
     };
-    let t0 = std::time::Instant::now();
-    let n = events_run();
+    // Events per CPU second over about a second of runs, beside the same process by a
+    // bare Gillespie direct-method loop (one clone, rebop's kind of inner loop) with
+    // the two ways of drawing the waiting time: the like-with-like reference on this
+    // machine, measured in the same run.
+    // CPU time of this thread (see `common`): the machine is shared.
+    let rate = |run: &dyn Fn(u64) -> f64| -> f64 {
+        let (mut events, mut rep) = (0.0, 0);
+        let t0 = common::thread_cpu_seconds();
+        while common::thread_cpu_seconds() - t0 < 1.0 {
+            events += run(rep);
+            rep += 1;
+        }
+        events / (common::thread_cpu_seconds() - t0)
+    };
+    let direct = |log: bool| {
+        move |rep: u64| -> f64 {
+            use resloop::engine::agent::rng::{Exponentials, Stream};
+            let mut rng = Stream::derive(2, &[rep]);
+            let mut exp = Exponentials::derive(2, &[rep, 1]);
+            let (b, d, t_end) = (1.0, 1.0, 100.0);
+            let (mut n, mut t, mut events) = (500.0f64, 0.0, 0.0);
+            while n > 0.0 {
+                let total = n * (b + d);
+                let e = if log {
+                    -rng.uniform_open0().ln()
+                } else {
+                    exp.next_exp()
+                };
+                t += e / total;
+                if t >= t_end {
+                    break;
+                }
+                n += if rng.uniform() * total < n * b {
+                    1.0
+                } else {
+                    -1.0
+                };
+                events += 1.0;
+            }
+            black_box(events)
+        }
+    };
     println!(
-        "hybrid exact events: {n} events in {:.3} s = {:.3e} events/s (one core)",
-        t0.elapsed().as_secs_f64(),
-        n / t0.elapsed().as_secs_f64()
+        "hybrid exact events: {:.3e} events/s (one core); bare direct method on the \
+         same process: {:.3e} events/s with -ln(U) waiting times, {:.3e} with the \
+         ziggurat",
+        rate(&|_| events_run()),
+        rate(&direct(true)),
+        rate(&direct(false)),
     );
     g.bench_function("exact_birth_death_events_500_cells_100d", |b| {
         b.iter(|| black_box(events_run()))

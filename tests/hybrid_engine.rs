@@ -12,7 +12,9 @@
 //! - probability of cure under therapy with resistant mutants arising at division
 //!   (the branching-process result of Bozic et al. 2013, eLife 2:e00747, in its
 //!   one-mutation form);
-//! - the probability of no mutant in a Luria-Delbruck fluctuation test (e^-m).
+//! - the probability of no mutant in a Luria-Delbruck fluctuation test (e^-m);
+//! - extinction and mean of a clone whose death hazard changes in time (Kendall's
+//!   time-inhomogeneous law), on the fine and on the coarse grid.
 
 mod common;
 
@@ -135,6 +137,88 @@ fn linear_birth_death_moments_and_extinction() {
         .all(|o| o.time < t && o.cells[0] == 0.0));
     // Never a fraction of a cell.
     assert!(n.iter().all(|x| x.fract() == 0.0));
+}
+
+/// A clone whose per-cell death hazard rises smoothly, `d(t) = 0.9 - 0.4 e^(-t/10)`
+/// per day (a species decaying from 1), beside divisions at 1 per day: P(extinct by
+/// day 15) and the mean from one cell against the time-inhomogeneous law (Kendall
+/// 1948): with `rho(t) = int_0^t (d - b)`, `P(N(t) = 0) = 1 - 1 / (e^rho(t) +
+/// int_0^t b e^rho(s) ds)` and `E N(t) = e^-rho(t)`. At the default settings every
+/// segment here runs on the fine grid (the hazard moves by more than 1 % of itself
+/// within a segment); at ten times the default `max_rate_change` every segment runs
+/// on the coarse grid, with the death hazard changing by up to 2.4 % within one
+/// coarse interval, and the bias of holding it constant there stays below the
+/// sampling error.
+#[test]
+fn hazards_that_change_in_time_give_the_exact_law() {
+    let (b, d_inf, a, k, t) = (1.0, 0.9, 0.4, 0.1, 15.0);
+    let m = common::model(&format!(
+        r#"
+[model]
+name = "rising_death"
+title = "Linear birth-death with a death hazard that rises in time"
+time_unit = "days"
+description = "d(t) = d_inf - a exp(-k t)"
+[species.x]
+initial = 1.0
+unit = "1"
+description = "decays from 1"
+rate = "-{k} * x"
+[fate]
+division = "{b}"
+death = "{d_inf} - {a} * x"
+initial_cells = 1
+"#
+    ));
+    let bound = BoundModel::new(&m, &m.param_values()).unwrap();
+    let rho = |s: f64| (d_inf - b) * s - a * (1.0 - (-k * s).exp()) / k;
+    // Simpson's rule on 2,000 intervals (the integrand is smooth: error ~1e-12).
+    let n = 2000;
+    let h = t / n as f64;
+    let integral = (0..=n)
+        .map(|i| {
+            let w = if i == 0 || i == n {
+                1.0
+            } else {
+                [2.0, 4.0][i % 2]
+            };
+            w * b * rho(i as f64 * h).exp()
+        })
+        .sum::<f64>()
+        * h
+        / 3.0;
+    let p = 1.0 - 1.0 / (rho(t).exp() + integral);
+    let mean = (-rho(t)).exp();
+    assert!(
+        (p - 0.583).abs() < 0.001 && (mean - 100.2).abs() < 0.1,
+        "{p} {mean}"
+    );
+    for rate_change in [HybridSettings::default().max_rate_change, 0.1] {
+        let settings = HybridSettings {
+            promote_at: 1e12,
+            demote_below: 1e11,
+            max_rate_change: rate_change,
+            ..HybridSettings::default()
+        };
+        // Four times the usual replicates (cheap here): a sharper check.
+        let out: Vec<Outcome> = (0..4 * REPLICATES)
+            .map(|r| replicate(&m, &bound, 1.0, t, settings, r, &[]))
+            .collect();
+        let extinct = out.iter().filter(|o| o.why == Advanced::Extinct).count();
+        within_2se_p(
+            extinct,
+            out.len(),
+            p,
+            &format!("P(extinct by day 15), max_rate_change {rate_change}"),
+        );
+        let cells: Vec<f64> = out.iter().map(|o| o.cells[0]).collect();
+        let (m_hat, se) = mean_se(&cells);
+        assert!(
+            (m_hat - mean).abs() <= 2.0 * se,
+            "mean {m_hat:.2} vs exact {mean:.2} (2 SE {:.2}), max_rate_change {rate_change}",
+            2.0 * se
+        );
+    }
 }
 
 #[test]

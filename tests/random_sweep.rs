@@ -14,7 +14,8 @@
 //! ```text
 //! cargo test --release --test random_sweep -- --nocapture
 //! ```
-//! (`RANDOM_SWEEP_SETS=N` changes the number of sets).
+//! (`RANDOM_SWEEP_SETS=N` changes the number of sets, `RANDOM_SWEEP_METHOD=rodas5p`
+//! the method).
 
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,12 @@ fn sets() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1000)
+}
+
+fn method() -> Method {
+    std::env::var("RANDOM_SWEEP_METHOD").map_or(Method::default(), |v| {
+        Method::parse(&v).unwrap_or_else(|| panic!("RANDOM_SWEEP_METHOD={v}: not a method"))
+    })
 }
 
 fn draw(m: &CompiledModel, rng: &mut ChaCha8Rng) -> Vec<f64> {
@@ -74,7 +81,7 @@ fn run_set(m: &CompiledModel, params: &[f64], t_end: f64, doses: &[DoseEvent]) -
     let b = BoundModel::new(m, params).unwrap();
     let run = |rtol: f64| {
         let mut o = OdeOptions::new(t_end);
-        o.method = Method::default();
+        o.method = method();
         o.rtol = rtol;
         o.atol = rtol * 1e-3;
         simulate(m, &b, doses, &o).err()
@@ -126,8 +133,9 @@ fn randomized_parameter_sets_never_fail() {
             }
         }
         println!(
-            "{}: {n} sets x rtol 1e-6 and 1e-8: {} solver failures, {} sets whose trajectory leaves the positive range{}",
+            "{} ({}): {n} sets x rtol 1e-6 and 1e-8: {} solver failures, {} sets whose trajectory leaves the positive range{}",
             m.meta.name,
+            method().label(),
             failures.len() - before,
             negative.len(),
             negative.first().map_or(String::new(), |w| format!(" (first: {w})"))

@@ -8,6 +8,7 @@ mod common;
 use std::path::Path;
 
 use resloop::compile::{compile_file, CompiledModel};
+use resloop::engine::ode::Method;
 use resloop::engine::EngineKind;
 use resloop::schedule::Schedule;
 use resloop::therapy::{self, EventKind, ResistanceRule, StopReason, TherapyOptions};
@@ -218,6 +219,43 @@ fn total_cells(r: &therapy::TherapyResult) -> Vec<f64> {
         .series(r.timeline.column("total", "cells").unwrap())
 }
 
+/// A dosed xenograft with a lag: drug exposure decays (the right-hand side depends on
+/// time) and division starts at the lag's end. Every method runs it and agrees with
+/// the others. Rosenbrock methods once stalled at the lag's end: their `df/dt`
+/// reached across it, and their last stage at the step's end saw division start.
+#[test]
+fn a_dosed_xenograft_with_a_lag_runs_on_every_method() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let m = compile_file(&root.join("models/minimal_loop.toml")).unwrap();
+    let text =
+        std::fs::read_to_string(root.join("models/schedules/minimal_loop_xenograft_daily.toml"))
+            .unwrap()
+            .replace(
+                "detection_limit = 1.0",
+                "detection_limit = 1.0\nlag = \"2.5d\"",
+            );
+    assert!(text.contains("lag ="));
+    let s = schedule(&m, &text);
+    let run = |method| {
+        let opts = TherapyOptions {
+            method,
+            rtol: 1e-8,
+            ..options(EngineKind::MeanField)
+        };
+        let r = therapy::run(&m, &s, &opts).unwrap_or_else(|e| panic!("{method:?}: {e}"));
+        total_cells(&r)
+    };
+    let reference = run(Method::Dopri5);
+    for method in Method::ALL {
+        for (k, (got, want)) in run(method).iter().zip(&reference).enumerate() {
+            assert!(
+                (got / want - 1.0).abs() < 1e-5,
+                "{method:?}, readout {k}: {got} vs {want}"
+            );
+        }
+    }
+}
+
 #[test]
 fn no_cell_divides_during_the_hosts_lag() {
     // Half the injected cells take; for 3 days they only die (0.2/day), then they
@@ -225,15 +263,26 @@ fn no_cell_divides_during_the_hosts_lag() {
     // then N(3) e^((0.4 - 0.2)(t - 3)).
     let m = common::birth_death(1.0, 0.2, 0.0, 1.0, 0.2, 1e6);
     let s = in_vivo(&m, "take = 0.5\ngrowth = 0.4\nlag = \"3d\"\n");
-    let r = therapy::run(&m, &s, &options(EngineKind::MeanField)).unwrap();
-    let n = total_cells(&r);
-    for (&t, &got) in r.timeline.times.iter().zip(&n) {
-        let want = if t <= 3.0 {
-            5e4 * (-0.2 * t).exp()
-        } else {
-            5e4 * (-0.6f64).exp() * (0.2 * (t - 3.0)).exp()
+    // Every method: a step that ends at the lag's end evaluates its last stage there,
+    // and must not see division start (Rosenbrock steps once shrank to underflow).
+    for method in Method::ALL {
+        let opts = TherapyOptions {
+            method,
+            ..options(EngineKind::MeanField)
         };
-        assert!((got / want - 1.0).abs() < 1e-5, "day {t}: {got} vs {want}");
+        let r = therapy::run(&m, &s, &opts).unwrap_or_else(|e| panic!("{method:?}: {e}"));
+        let n = total_cells(&r);
+        for (&t, &got) in r.timeline.times.iter().zip(&n) {
+            let want = if t <= 3.0 {
+                5e4 * (-0.2 * t).exp()
+            } else {
+                5e4 * (-0.6f64).exp() * (0.2 * (t - 3.0)).exp()
+            };
+            assert!(
+                (got / want - 1.0).abs() < 1e-5,
+                "{method:?}, day {t}: {got} vs {want}"
+            );
+        }
     }
     // The stochastic engines: each injected cell takes on its own (a binomial draw,
     // the same for the same seed and replicate, another for another replicate); whole

@@ -9,8 +9,14 @@ benches/il6_loop.toml, written here in Antimony):
 - IL6_LOOP: benches/il6_loop.toml's population ODE under 105 escalating
   trastuzumab boluses (one-compartment PK as a rate rule plus one event per dose),
   1000 output intervals over 365 days: the state at every output time.
+- SBML files listed in --sbml-jobs (a JSON list of {name, sbml, t_end, points, ids,
+  atol_per_rtol}): the shipped models as `resloop export` writes them (the bench
+  makes the files), simulated from 0 to t_end (the file's time unit) with `points`
+  output intervals, the species `ids` at every output time, atol = rtol x
+  atol_per_rtol.
 
 Usage: compare.py --out FILE [--rtols 1e-4,1e-6,...] [--min-seconds S]
+                  [--problems ROBER,...] [--sbml-jobs FILE]
 """
 
 import argparse
@@ -192,6 +198,32 @@ def load(text):
     return roadrunner.RoadRunner(sbml)
 
 
+def timed(name, rr, names, t_end, points, rtols, atol_of, min_seconds):
+    """Best CPU time and the values of each rtol's run (see `run`)."""
+    rows = []
+    for rtol in rtols:
+        atol = atol_of(rtol)
+        best, res, total, reps = math.inf, None, 0.0, 0
+        while reps < 3 or (total < min_seconds and reps < 200):
+            try:
+                secs, res = run(rr, names, t_end, points, rtol, atol)
+            except RuntimeError as e:
+                res = None
+                print(f"{name} rtol {rtol}: {e}", file=sys.stderr)
+                break
+            best, total, reps = min(best, secs), total + secs, reps + 1
+        if res is None:
+            rows.append({"rtol": rtol, "atol": atol, "failed": True})
+            continue
+        values = [[float(v) for v in row[1:]] for row in res]
+        if points == 1:
+            values = values[-1:]
+        rows.append({"rtol": rtol, "atol": atol, "seconds": best, "reps": reps,
+                     "times": [float(row[0]) for row in res][-len(values):],
+                     "values": values})
+    return rows
+
+
 def run(rr, names, t_end, points, rtol, atol):
     rr.resetAll()
     rr.integrator.relative_tolerance = rtol
@@ -211,34 +243,24 @@ def main():
     ap.add_argument("--rtols", default="1e-4,1e-5,1e-6,1e-7,1e-8,1e-9,1e-10")
     ap.add_argument("--min-seconds", type=float, default=0.3)
     ap.add_argument("--problems", default=",".join(PROBLEMS))
+    ap.add_argument("--sbml-jobs", help="JSON list of SBML files to run (see above)")
     a = ap.parse_args()
     rtols = [float(x) for x in a.rtols.split(",")]
     out = {"roadrunner": roadrunner.__version__, "problems": {}}
-    for name in a.problems.split(","):
+    for name in filter(None, a.problems.split(",")):
         text, t_end, points, names = PROBLEMS[name]
-        rr = load(text)
-        rows = []
-        for rtol in rtols:
-            atol = rtol * ATOL_SCALE[name] if name in ATOL_SCALE else 1e-12
-            best, res, total, reps = math.inf, None, 0.0, 0
-            while reps < 3 or (total < a.min_seconds and reps < 200):
-                try:
-                    secs, res = run(rr, names, t_end, points, rtol, atol)
-                except RuntimeError as e:
-                    res = None
-                    print(f"{name} rtol {rtol}: {e}", file=sys.stderr)
-                    break
-                best, total, reps = min(best, secs), total + secs, reps + 1
-            if res is None:
-                rows.append({"rtol": rtol, "atol": atol, "failed": True})
-                continue
-            values = [[float(v) for v in row[1:]] for row in res]
-            if points == 1:
-                values = values[-1:]
-            rows.append({"rtol": rtol, "atol": atol, "seconds": best, "reps": reps,
-                         "times": [float(row[0]) for row in res][-len(values):],
-                         "values": values})
-        out["problems"][name] = rows
+        scale = ATOL_SCALE.get(name)
+        out["problems"][name] = timed(
+            name, load(text), names, t_end, points, rtols,
+            lambda rtol: rtol * scale if scale else 1e-12, a.min_seconds)
+    if a.sbml_jobs:
+        with open(a.sbml_jobs) as f:
+            jobs = json.load(f)
+        for job in jobs:
+            rr = roadrunner.RoadRunner(job["sbml"])
+            out["problems"][job["name"]] = timed(
+                job["name"], rr, job["ids"], job["t_end"], job["points"], rtols,
+                lambda rtol: rtol * job["atol_per_rtol"], a.min_seconds)
     with open(a.out, "w") as f:
         json.dump(out, f)
 

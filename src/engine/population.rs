@@ -13,15 +13,18 @@
 //!   (probability `u` per division) or, at rate `u b_p c N_p`, from a large parent.
 //!
 //! Between the driver's stops the engine integrates the ODE in segments of at most
-//! two expected events per cell, each over a grid fine enough that no cell has more than [`HybridSettings::max_hazard`] expected events
-//! per grid interval. The ODE carries, per genotype, the integrated per-cell hazards
-//! and, per mutation edge, the expected arrivals from a large parent (the accumulators
-//! of [`PopulationSystem`](super::ode::PopulationSystem)), so each grid interval's
+//! two expected events per cell, each over a grid sized by how fast the hazards
+//! change. The ODE carries, per genotype, the integrated per-cell hazards and, per
+//! mutation edge, the expected arrivals from a large parent (the accumulators of
+//! [`PopulationSystem`](super::ode::PopulationSystem)), so each grid interval's
 //! hazards are exact to the solver's tolerance; within an interval the engine draws
-//! events with those hazards spread uniformly in time (Gillespie's direct method).
-//! With constant rates this is exact; with rates that change it is exact up to how
-//! the rates vary within one interval, a bias far below the sampling error of
-//! 10,000 replicates at the default grid.
+//! events with those hazards held constant (Gillespie's direct method). With
+//! constant hazards this is exact on any grid, so a segment whose hazards stay
+//! within [`HybridSettings::max_rate_change`] of constant (a small clone between
+//! doses, at constant drug levels) runs on four long intervals; where they change,
+//! the grid is fine enough that no cell has more than [`HybridSettings::max_hazard`]
+//! expected events per interval, and the remaining bias (how the hazards vary within
+//! one interval) is far below the sampling error of 10,000 replicates.
 //!
 //! A small clone reaching `promote_at` cells joins the ODE at that event; a large clone
 //! falling below `demote_below` cells leaves it at the grid point where it is seen
@@ -48,7 +51,7 @@ use super::ode::{
 };
 use super::{Advanced, Counters, Engine, EngineKind, Watch, WatchTarget};
 use crate::compile::{BoundModel, CompiledModel};
-use crate::engine::agent::rng::Stream;
+use crate::engine::agent::rng::{Exponentials, Stream};
 use crate::engine::agent::simulation::{binomial, negative_binomial, poisson};
 use crate::pkpd::{DoseKind, Exposure};
 
@@ -60,8 +63,14 @@ pub struct HybridSettings {
     /// A large clone with fewer cells leaves the ODE (below `promote_at`, so that a
     /// clone does not flip at every step).
     pub demote_below: f64,
-    /// Largest expected number of events per cell in one grid interval.
+    /// Largest expected number of events per cell in one grid interval where the
+    /// hazards change within the segment.
     pub max_hazard: f64,
+    /// When a segment runs as a few long intervals of constant hazards: every
+    /// hazard's range over the segment, times one such interval, is at most this
+    /// fraction of the larger of its expected events per cell in that interval and
+    /// `max_hazard` (0: only when the hazards do not change at all).
+    pub max_rate_change: f64,
 }
 
 impl Default for HybridSettings {
@@ -70,6 +79,7 @@ impl Default for HybridSettings {
             promote_at: 1000.0,
             demote_below: 250.0,
             max_hazard: 0.05,
+            max_rate_change: 0.01,
         }
     }
 }
@@ -80,14 +90,16 @@ impl HybridSettings {
             && self.demote_below >= 1.0
             && self.demote_below < self.promote_at
             && self.max_hazard > 0.0
-            && self.max_hazard <= 1.0;
+            && self.max_hazard <= 1.0
+            && (0.0..=1.0).contains(&self.max_rate_change);
         if ok {
             Ok(())
         } else {
             Err(SimError::Settings(format!(
-                "hybrid thresholds must satisfy 1 <= demote_below < promote_at < inf and \
-                 0 < max_hazard <= 1 (found demote_below {}, promote_at {}, max_hazard {})",
-                self.demote_below, self.promote_at, self.max_hazard
+                "hybrid thresholds must satisfy 1 <= demote_below < promote_at < inf, \
+                 0 < max_hazard <= 1 and 0 <= max_rate_change <= 1 (found demote_below {}, \
+                 promote_at {}, max_hazard {}, max_rate_change {})",
+                self.demote_below, self.promote_at, self.max_hazard, self.max_rate_change
             )))
         }
     }
@@ -109,16 +121,85 @@ pub enum Mode {
 const MAX_GRID: usize = 200_000;
 /// Longest segment, in expected events per cell at the segment's start.
 const SEGMENT_EVENTS: f64 = 2.0;
+/// Intervals of a segment whose hazards are steady (see `PopulationEngine::steady`).
+const COARSE_GRID: usize = 4;
 /// Random stream tag of the hybrid engine.
 const TAG_HYBRID: u64 = 0x4859_4252;
 
 struct Hybrid {
     s: HybridSettings,
     rng: Stream,
+    /// Waiting times of the event loop.
+    exp: Exponentials,
     /// Cells of every genotype that is stochastic (others: unused).
     counts: Vec<f64>,
     /// Mutants from small parents waiting to join their large child.
     pending: Vec<f64>,
+    /// Per parent genotype: (child, probability per division) of its mutation edges.
+    children: Vec<Vec<(usize, f64)>>,
+    /// The event loop's hazards, kept between intervals so that it allocates nothing.
+    rates: Rates,
+    /// Whether the last segment's hazards were steady: then the next segment tries
+    /// the coarse grid first.
+    steady: bool,
+}
+
+/// The hazards of one grid interval.
+#[derive(Default)]
+struct Rates {
+    /// Per genotype: whether it is a small clone.
+    is_small: Vec<bool>,
+    /// The small genotypes, in order.
+    small: Vec<usize>,
+    /// Per genotype: per-cell division and death hazards, and their sum.
+    birth: Vec<f64>,
+    death: Vec<f64>,
+    both: Vec<f64>,
+    /// Per mutation edge: arrivals per unit time into a small child from a large
+    /// parent (0 otherwise).
+    arrive: Vec<f64>,
+}
+
+impl Rates {
+    /// The mean hazards over an interval of length `dt` from `ya` to `yb`.
+    fn fill(&mut self, e: &PopulationEngine, ya: &[f64], yb: &[f64], dt: f64) {
+        let per_dt = |i: usize| ((yb[i] - ya[i]) / dt).max(0.0);
+        self.is_small.clear();
+        self.small.clear();
+        self.birth.clear();
+        self.death.clear();
+        self.both.clear();
+        self.arrive.clear();
+        for g in 0..e.ng {
+            let small = e.stochastic(g);
+            self.is_small.push(small);
+            if small {
+                self.small.push(g);
+            }
+            let (b, d) = (per_dt(e.acc(g, 0)), per_dt(e.acc(g, 1)));
+            self.birth.push(b);
+            self.death.push(d);
+            self.both.push(b + d);
+        }
+        for (k, &(p, c, _)) in e.edges.iter().enumerate() {
+            let into_small = !self.is_small[p] && self.is_small[c];
+            self.arrive.push(if into_small {
+                per_dt(e.edge_acc(k))
+            } else {
+                0.0
+            });
+        }
+    }
+}
+
+/// One grid interval as the event loop sees it.
+struct Span {
+    ta: f64,
+    dt: f64,
+    /// Where the loop stops: the interval's end or an earlier crossing.
+    t_lim: f64,
+    /// The large clones' total cells at the interval's ends.
+    large: (f64, f64),
 }
 
 /// The mean-field or hybrid engine.
@@ -184,11 +265,19 @@ impl<'a> PopulationEngine<'a> {
                 replicate,
             } => {
                 settings.check()?;
+                let mut children = vec![Vec::new(); ng];
+                for &(p, c, u) in &edges {
+                    children[p].push((c, u));
+                }
                 Some(Hybrid {
                     s: settings,
                     rng: Stream::derive(seed, &[replicate, TAG_HYBRID]),
+                    exp: Exponentials::derive(seed, &[replicate, TAG_HYBRID, 1]),
                     counts: vec![0.0; ng],
                     pending: vec![0.0; ng],
+                    children,
+                    rates: Rates::default(),
+                    steady: true,
                 })
             }
         };
@@ -391,14 +480,13 @@ impl<'a> PopulationEngine<'a> {
         watches.iter().position(|w| self.watched(w, y) >= w.cells)
     }
 
-    /// The next segment from `t0`: its end and number of grid intervals. A segment
-    /// spans at most [`SEGMENT_EVENTS`] expected events per cell at the hazards of its
-    /// start (so a watch is seen before the trajectory runs far past it), with enough
-    /// grid points that no cell's expected events per interval exceed `max_hazard`
-    /// (32 points for the mean-field engine, which needs a grid only to locate
-    /// watches).
-    fn plan_segment(&mut self, t0: f64, t_end: f64) -> (f64, usize) {
-        let dy = self.ode.derivative();
+    /// The next segment from `t0` (where the right-hand side is `dy`): its end and its
+    /// fine grid's number of intervals. A segment spans at most [`SEGMENT_EVENTS`]
+    /// expected events per cell at the hazards of its start (so a watch is seen
+    /// before the trajectory runs far past it); the fine grid has enough points that
+    /// no cell's expected events per interval exceed `max_hazard` (32 points for the
+    /// mean-field engine, which needs a grid only to locate watches).
+    fn plan_segment(&self, t0: f64, t_end: f64, dy: &[f64]) -> (f64, usize) {
         let rate = (0..self.ng)
             .map(|g| dy[self.acc(g, 0)].abs() + dy[self.acc(g, 1)].abs())
             .fold(0.0f64, f64::max);
@@ -429,40 +517,63 @@ impl<'a> PopulationEngine<'a> {
         t_stop: f64,
         watches: &[Watch],
     ) -> Option<(f64, Interrupt)> {
-        let ng = self.ng;
         let dt = tb - ta;
         if dt <= 0.0 {
             return None;
         }
-        let small: Vec<bool> = (0..ng).map(|g| self.stochastic(g)).collect();
-        let per_dt = |i: usize| ((yb[i] - ya[i]) / dt).max(0.0);
-        let birth: Vec<f64> = (0..ng).map(|g| per_dt(self.acc(g, 0))).collect();
-        let death: Vec<f64> = (0..ng).map(|g| per_dt(self.acc(g, 1))).collect();
-        // Arrivals into small children from large parents.
-        let arrive: Vec<f64> = (0..self.edges.len())
-            .map(|e| {
-                let (p, c, _) = self.edges[e];
-                if !small[p] && small[c] {
-                    per_dt(self.edge_acc(e))
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        let arrive_total: f64 = arrive.iter().sum();
+        let mut rates = std::mem::take(&mut self.hybrid.as_mut()?.rates);
+        rates.fill(self, ya, yb, dt);
         // The large clones' total, log-linear within the interval, for total watches.
         let large = |y: &[f64]| -> f64 {
-            (0..ng)
-                .filter(|&g| !small[g])
+            (0..self.ng)
+                .filter(|&g| !self.stochastic(g))
                 .map(|g| self.cells_of(y, g))
                 .sum()
         };
-        let (la, lb) = (large(ya), large(yb));
-        let edges = self.edges.clone();
+        let span = Span {
+            ta,
+            dt,
+            t_lim: tb.min(t_stop),
+            large: (large(ya), large(yb)),
+        };
+        let hit = self.draw_events(&rates, &span, watches);
+        if let Some(h) = self.hybrid.as_mut() {
+            h.rates = rates;
+        }
+        hit
+    }
+
+    /// Gillespie's direct method over one interval at constant hazards: an
+    /// exponential waiting time at the total rate, one uniform to pick the event.
+    /// Nothing here allocates; kept out of line so that the loop's values stay in
+    /// registers.
+    #[inline(never)]
+    fn draw_events(
+        &mut self,
+        r: &Rates,
+        span: &Span,
+        watches: &[Watch],
+    ) -> Option<(f64, Interrupt)> {
         let h = self.hybrid.as_mut()?;
+        let counters = &mut self.counters;
+        let edges = &self.edges;
+        let &Span {
+            ta,
+            dt,
+            t_lim,
+            large: (la, lb),
+        } = span;
         let promote_at = h.s.promote_at;
+        let all_small = r.small.len() == self.ng;
+        let arrive_total: f64 = r.arrive.iter().sum();
+        let total_watch = watches.iter().any(|w| w.target == WatchTarget::Total);
+        let only = match r.small[..] {
+            [g] if arrive_total == 0.0 => Some(g),
+            _ => None,
+        };
+        // Cells in small clones (whole numbers, so the sum stays exact).
+        let mut smalls: f64 = r.small.iter().map(|&g| h.counts[g]).sum();
         let mut t = ta;
-        let t_lim = tb.min(t_stop);
         // The first time in (t0, t1] at which the large clones' total, log-linear in
         // the interval, reaches a total watch less the small clones now.
         let total_crossing = |t0: f64, t1: f64, smalls: f64| -> Option<(f64, usize)> {
@@ -490,96 +601,121 @@ impl<'a> PopulationEngine<'a> {
             }
             best
         };
+        // The total rate, kept up to date event by event (a sum of whole multiples
+        // of the hazards, recomputed at every interval, so rounding cannot build up).
+        let mut rate = arrive_total;
+        for &g in &r.small {
+            rate += h.counts[g] * r.both[g];
+        }
         loop {
-            let mut rate = arrive_total;
-            let mut smalls = 0.0;
-            for g in 0..ng {
-                if small[g] {
-                    rate += h.counts[g] * (birth[g] + death[g]);
-                    smalls += h.counts[g];
-                }
-            }
             let t_prev = t;
             if rate > 0.0 {
-                t += -h.rng.uniform_open0().ln() / rate;
+                t += h.exp.next_exp() / rate;
             } else {
                 t = f64::INFINITY;
             }
             // The large clones may carry a total watch across before the next event.
-            if let Some((tc, i)) = total_crossing(t_prev, t.min(t_lim), smalls) {
-                if tc > t_prev || t_prev == ta {
-                    return Some((tc, Interrupt::Watch(i)));
+            if total_watch {
+                if let Some((tc, i)) = total_crossing(t_prev, t.min(t_lim), smalls) {
+                    if tc > t_prev || t_prev == ta {
+                        return Some((tc, Interrupt::Watch(i)));
+                    }
                 }
             }
             if t >= t_lim {
                 return None;
             }
-            // Pick the channel.
-            let mut x = h.rng.uniform() * rate;
-            let mut changed: Option<usize> = None;
-            for (e, &a) in arrive.iter().enumerate() {
-                if x < a {
-                    let c = edges[e].1;
-                    h.counts[c] += 1.0;
-                    self.counters.arrivals[c] += 1.0;
-                    changed = Some(c);
-                    break;
-                }
-                x -= a;
-            }
-            if changed.is_none() {
-                for g in 0..ng {
-                    if !small[g] || h.counts[g] == 0.0 {
-                        continue;
+            // Pick the event: an arrival, or else a genotype and then birth or death
+            // (one comparison, with no branch on its outcome where no daughter can
+            // mutate: a coin flip between birth and death is what a branch
+            // predictor cannot learn).
+            let u = h.rng.uniform();
+            let mut x = u * rate;
+            let grew = if x < arrive_total {
+                let mut child = None;
+                for (e, &a) in r.arrive.iter().enumerate() {
+                    if a > 0.0 {
+                        child = Some(edges[e].1);
+                        if x < a {
+                            break;
+                        }
                     }
-                    let b = h.counts[g] * birth[g];
-                    if x < b {
-                        self.counters.divisions[g] += 1.0;
-                        // One daughter may carry a mutation.
-                        let mut v = h.rng.uniform();
-                        let mut target = g;
-                        for &(p, c, u) in &edges {
-                            if p != g {
-                                continue;
-                            }
-                            if v < u {
-                                target = c;
-                                break;
-                            }
-                            v -= u;
+                    x -= a;
+                }
+                let Some(c) = child else { continue };
+                h.counts[c] += 1.0;
+                smalls += 1.0;
+                rate += r.both[c];
+                counters.arrivals[c] += 1.0;
+                if h.counts[c] >= promote_at {
+                    return Some((t, Interrupt::Promote(c)));
+                }
+                c
+            } else {
+                // The genotype, then birth or death by what is left of the uniform.
+                // With one small clone and no arrivals the genotype is known and
+                // `x < n b` reads `u (b + d) < b`: free of the count, so the next
+                // event need not wait for this one.
+                let (g, birth) = if let Some(g) = only {
+                    (g, u * r.both[g] < r.birth[g])
+                } else {
+                    x -= arrive_total;
+                    let mut pick = None;
+                    for &g in &r.small {
+                        let w = h.counts[g] * r.both[g];
+                        if x < w {
+                            pick = Some(g);
+                            break;
                         }
-                        if target != g {
-                            self.counters.arrivals[target] += 1.0;
+                        x -= w;
+                    }
+                    // Past every channel (rounding): no event.
+                    let Some(g) = pick else { continue };
+                    (g, x < h.counts[g] * r.birth[g])
+                };
+                let children = &h.children[g];
+                let mut target = g;
+                if !children.is_empty() && birth {
+                    // One daughter may carry a mutation.
+                    let mut v = h.rng.uniform();
+                    for &(c, u) in children {
+                        if v < u {
+                            target = c;
+                            break;
                         }
-                        if small[target] {
-                            h.counts[target] += 1.0;
-                            changed = Some(target);
-                        } else {
+                        v -= u;
+                    }
+                    if target != g {
+                        counters.arrivals[target] += 1.0;
+                        if !r.is_small[target] {
                             h.pending[target] += 1.0;
+                            counters.divisions[g] += 1.0;
+                            continue;
                         }
-                        break;
                     }
-                    x -= b;
-                    let d = h.counts[g] * death[g];
-                    if x < d {
-                        self.counters.deaths[g] += 1.0;
-                        h.counts[g] -= 1.0;
-                        if (0..ng).all(|k| small[k] && h.counts[k] == 0.0) {
-                            return Some((t, Interrupt::Extinct));
-                        }
-                        break;
-                    }
-                    x -= d;
                 }
-            }
-            let Some(g) = changed else { continue };
-            if h.counts[g] >= promote_at {
-                return Some((t, Interrupt::Promote(g)));
-            }
-            let smalls: f64 = (0..ng).filter(|&k| small[k]).map(|k| h.counts[k]).sum();
+                // +1 or -1 by arithmetic, not by a branch.
+                let born = f64::from(u8::from(birth));
+                let step = 2.0 * born - 1.0;
+                counters.divisions[g] += born;
+                counters.deaths[g] += 1.0 - born;
+                h.counts[target] += step;
+                smalls += step;
+                rate += step * r.both[target];
+                if smalls == 0.0 && all_small {
+                    return Some((t, Interrupt::Extinct));
+                }
+                if h.counts[target] >= promote_at {
+                    return Some((t, Interrupt::Promote(target)));
+                }
+                if watches.is_empty() || !birth {
+                    continue;
+                }
+                target
+            };
             for (i, w) in watches.iter().enumerate() {
                 let v = match w.target {
-                    WatchTarget::Genotype(k) if k == g => h.counts[g],
+                    WatchTarget::Genotype(k) if k == grew => h.counts[grew],
                     WatchTarget::Genotype(_) => continue,
                     WatchTarget::Total => smalls + log_linear(la, lb, (t - ta) / dt),
                 };
@@ -738,10 +874,9 @@ impl Engine for PopulationEngine<'_> {
                 return Ok(Advanced::Reached);
             }
             let y0 = self.ode.state().to_vec();
-            let (seg_end, k) = self.plan_segment(t0, t_end);
-            let step = (seg_end - t0) / k as f64;
-            let outs: Vec<f64> = (1..k).map(|i| t0 + i as f64 * step).collect();
-            self.ode.advance_to(seg_end, &outs)?;
+            let dy0 = self.ode.derivative();
+            let (seg_end, fine) = self.plan_segment(t0, t_end, &dy0);
+            let k = self.integrate_segment(watches, (t0, &y0, &dy0), seg_end, fine)?;
             let cap: Captured = self.ode.captured().clone();
             let y_end = self.ode.state().to_vec();
             let point = |i: usize| -> (f64, &[f64]) {
@@ -813,6 +948,111 @@ impl Engine for PopulationEngine<'_> {
 }
 
 impl PopulationEngine<'_> {
+    /// Integrate the ODE from `t0` (state `y0`, derivative `dy0`) to `seg_end` on a
+    /// grid, and return its number of intervals. The hybrid engine sizes the grid by
+    /// how fast the hazards change: it tries [`COARSE_GRID`] intervals when the last
+    /// segment's hazards were steady and keeps them if this segment's are too (see
+    /// [`steady`](Self::steady)); otherwise it integrates again on the `fine` grid of
+    /// at most `max_hazard` expected events per cell per interval.
+    fn integrate_segment(
+        &mut self,
+        watches: &[Watch],
+        (t0, y0, dy0): (f64, &[f64], &[f64]),
+        seg_end: f64,
+        fine: usize,
+    ) -> Result<usize, SimError> {
+        // A model with events (triggers, delays) keeps state the solver changes as
+        // it goes, which integrating again from `t0` would not undo: it keeps the
+        // fine grid.
+        let try_coarse = self.ode.model().events.is_empty()
+            && self
+                .hybrid
+                .as_ref()
+                .is_some_and(|h| h.steady && fine > COARSE_GRID);
+        let k = if try_coarse { COARSE_GRID } else { fine };
+        let grid = |k: usize| -> Vec<f64> {
+            let step = (seg_end - t0) / k as f64;
+            (1..k).map(|i| t0 + i as f64 * step).collect()
+        };
+        self.ode.advance_to(seg_end, &grid(k))?;
+        if self.hybrid.is_none() {
+            return Ok(k);
+        }
+        let steady = self.steady(watches, (t0, y0, dy0), seg_end);
+        if let Some(h) = self.hybrid.as_mut() {
+            h.steady = steady;
+        }
+        if try_coarse && !steady {
+            self.ode.set_time_state(t0, y0)?;
+            self.ode.advance_to(seg_end, &grid(fine))?;
+            return Ok(fine);
+        }
+        Ok(k)
+    }
+
+    /// Whether the hazards the events use were constant enough over the segment just
+    /// integrated for [`COARSE_GRID`] intervals of constant hazards: over the start,
+    /// the end and every captured interval's mean, each hazard's range times a coarse
+    /// interval is at most `max_rate_change` times the larger of its expected events
+    /// per cell in a coarse interval and `max_hazard`. The range bounds the hazard's
+    /// deviation from the interval mean, so the expected number of events per cell a
+    /// coarse interval moves in time (the total-variation distance between the two
+    /// processes, by coupling) is at most that fraction. A large clone below twice
+    /// `demote_below` also needs the fine grid, which sees it fall below the threshold
+    /// close to where it does.
+    fn steady(
+        &mut self,
+        watches: &[Watch],
+        (t0, y0, dy0): (f64, &[f64], &[f64]),
+        seg_end: f64,
+    ) -> bool {
+        let Some(s) = self.hybrid.as_ref().map(|h| h.s) else {
+            return false;
+        };
+        let dy1 = self.ode.derivative();
+        let y1 = self.ode.state();
+        let cap = self.ode.captured();
+        let len = seg_end - t0;
+        let coarse = len / COARSE_GRID as f64;
+        let mut points = Vec::with_capacity(cap.times.len() + 2);
+        points.push((t0, y0));
+        points.extend(cap.iter());
+        points.push((seg_end, y1));
+        let band = 2.0 * s.demote_below;
+        let near_demotion = (0..self.ng)
+            .filter(|&g| !self.stochastic(g))
+            .any(|g| points.iter().any(|(_, y)| self.cells_of(y, g) < band));
+        if near_demotion {
+            return false;
+        }
+        let steady_at = |i: usize| -> bool {
+            let (mut lo, mut hi) = (dy0[i].min(dy1[i]), dy0[i].max(dy1[i]));
+            for w in points.windows(2) {
+                let (ta, ya) = w[0];
+                let (tb, yb) = w[1];
+                if tb > ta {
+                    let m = (yb[i] - ya[i]) / (tb - ta);
+                    lo = lo.min(m);
+                    hi = hi.max(m);
+                }
+            }
+            let mean = (y1[i] - y0[i]) / len;
+            (hi - lo) * coarse <= s.max_rate_change * (mean * coarse).max(s.max_hazard)
+        };
+        // The large clones' hazards matter where a watch interpolates their cells.
+        let genotypes = (0..self.ng).filter(|&g| self.stochastic(g) || !watches.is_empty());
+        for g in genotypes {
+            if !steady_at(self.acc(g, 0)) || !steady_at(self.acc(g, 1)) {
+                return false;
+            }
+        }
+        self.edges
+            .iter()
+            .enumerate()
+            .filter(|(_, &(p, c, _))| !self.stochastic(p) && self.stochastic(c))
+            .all(|(e, _)| steady_at(self.edge_acc(e)))
+    }
+
     /// After stopping at an interpolated crossing of the large clones' trajectory,
     /// take Newton steps along the ODE until the watched value reaches its threshold.
     fn polish_crossing(&mut self, w: &Watch) -> Result<(), SimError> {

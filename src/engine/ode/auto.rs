@@ -290,6 +290,7 @@ mod tests {
             Method::Auto,
             Method::Dopri5,
             Method::Rodas5p,
+            Method::Radau5,
             Method::Rodas4,
             Method::Rosenbrock23,
         ] {

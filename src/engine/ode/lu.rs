@@ -1,5 +1,6 @@
 //! In-place LU factorisation with partial pivoting for the small dense iteration
-//! matrices of the Rosenbrock methods.
+//! matrices of the Rosenbrock methods (real) and of Radau IIA (one real and one
+//! complex matrix per step size: [`DenseLu`] is generic over [`LuScalar`]).
 //!
 //! Why not `nalgebra::LU`: `LU::new` consumes its matrix and allocates a permutation
 //! sequence, so every step (one factorisation each) would allocate twice, and its
@@ -13,32 +14,69 @@
 //! Golub GH, Van Loan CF (2013) Matrix Computations, 4th ed., Algorithm 3.4.1
 //! (Gaussian elimination with partial pivoting, outer-product form).
 
+/// What the factorisation needs of its entries: `f64` and `Complex<f64>`.
+pub trait LuScalar:
+    Copy
+    + Default
+    + PartialEq
+    + std::ops::Mul<Output = Self>
+    + std::ops::MulAssign
+    + std::ops::SubAssign
+{
+    /// The size pivoting compares (for complex entries `|re| + |im|`, as in
+    /// Hairer's `decc`: as good a pivot choice as the modulus, without a root).
+    fn magnitude(self) -> f64;
+    fn recip(self) -> Self;
+}
+
+impl LuScalar for f64 {
+    #[inline]
+    fn magnitude(self) -> f64 {
+        self.abs()
+    }
+    #[inline]
+    fn recip(self) -> f64 {
+        1.0 / self
+    }
+}
+
+impl LuScalar for nalgebra::Complex<f64> {
+    #[inline]
+    fn magnitude(self) -> f64 {
+        self.re.abs() + self.im.abs()
+    }
+    #[inline]
+    fn recip(self) -> Self {
+        self.inv()
+    }
+}
+
 /// The LU factors of an `n x n` matrix, `P A = L U`, stored in place.
 #[derive(Debug, Clone, Default)]
-pub struct DenseLu {
+pub struct DenseLu<T: LuScalar = f64> {
     n: usize,
     /// Column-major: `a[i + j * n]`; unit-lower L below the diagonal, U on and above.
-    a: Vec<f64>,
+    a: Vec<T>,
     /// Row exchanged with row k at elimination step k.
     piv: Vec<usize>,
     /// Reciprocals of U's diagonal: the back substitution multiplies (a division
     /// in its dependency chain cost about a third of a solve).
-    inv_diag: Vec<f64>,
+    inv_diag: Vec<T>,
 }
 
-impl DenseLu {
+impl<T: LuScalar> DenseLu<T> {
     /// Make room for `n x n` factors (allocates only when `n` changes).
     pub fn resize(&mut self, n: usize) {
         if self.n != n || self.a.len() != n * n {
             self.n = n;
-            self.a = vec![0.0; n * n];
+            self.a = vec![T::default(); n * n];
             self.piv = vec![0; n];
-            self.inv_diag = vec![0.0; n];
+            self.inv_diag = vec![T::default(); n];
         }
     }
 
     /// The matrix to factor, column-major (fill it, then call [`DenseLu::factor`]).
-    pub fn matrix_mut(&mut self) -> &mut [f64] {
+    pub fn matrix_mut(&mut self) -> &mut [T] {
         &mut self.a
     }
 
@@ -50,10 +88,10 @@ impl DenseLu {
         for k in 0..n {
             let col = &a[k * n..(k + 1) * n];
             let mut p = k;
-            let mut best = col[k].abs();
+            let mut best = col[k].magnitude();
             for (i, v) in col.iter().enumerate().skip(k + 1) {
-                if v.abs() > best {
-                    best = v.abs();
+                if v.magnitude() > best {
+                    best = v.magnitude();
                     p = i;
                 }
             }
@@ -66,7 +104,7 @@ impl DenseLu {
                     a.swap(k + j * n, p + j * n);
                 }
             }
-            let inv = 1.0 / a[k + k * n];
+            let inv = a[k + k * n].recip();
             self.inv_diag[k] = inv;
             for v in &mut a[k * n + k + 1..(k + 1) * n] {
                 *v *= inv;
@@ -75,7 +113,7 @@ impl DenseLu {
             let lk = &left[k * n + k + 1..(k + 1) * n];
             for cj in right.chunks_exact_mut(n) {
                 let akj = cj[k];
-                if akj != 0.0 {
+                if akj != T::default() {
                     for (x, &l) in cj[k + 1..].iter_mut().zip(lk) {
                         *x -= l * akj;
                     }
@@ -86,7 +124,7 @@ impl DenseLu {
     }
 
     /// Overwrite `b` with the solution of `A x = b` (after a successful `factor`).
-    pub fn solve(&self, b: &mut [f64]) {
+    pub fn solve(&self, b: &mut [T]) {
         let n = self.n;
         let a = &self.a[..n * n];
         let b = &mut b[..n];
@@ -95,7 +133,7 @@ impl DenseLu {
         }
         for k in 0..n {
             let bk = b[k];
-            if bk != 0.0 {
+            if bk != T::default() {
                 for (x, &l) in b[k + 1..].iter_mut().zip(&a[k * n + k + 1..(k + 1) * n]) {
                     *x -= l * bk;
                 }
@@ -136,6 +174,49 @@ mod tests {
         lu.solve(&mut x);
         for i in 0..n {
             assert!((x[i] - want[i]).abs() < 1e-10 * want[i].abs().max(1.0));
+        }
+    }
+
+    /// The complex factorisation solves `(a + i b) x = c` as the equivalent real
+    /// system of twice the size does.
+    #[test]
+    fn complex_entries_solve_like_the_real_equivalent() {
+        use nalgebra::Complex;
+        let n = 4;
+        let re = DMatrix::from_fn(n, n, |i, j| ((i * 5 + j * 3) % 7) as f64 - 3.0);
+        let im = DMatrix::from_fn(n, n, |i, j| if i == j { 2.0 + i as f64 } else { 0.5 });
+        let (br, bi): (Vec<f64>, Vec<f64>) =
+            (0..n).map(|i| (1.0 + i as f64, 0.5 - i as f64)).unzip();
+        // [re -im; im re] [xr; xi] = [br; bi]
+        let big = DMatrix::from_fn(2 * n, 2 * n, |i, j| match (i < n, j < n) {
+            (true, true) => re[(i, j)],
+            (true, false) => -im[(i, j - n)],
+            (false, true) => im[(i - n, j)],
+            (false, false) => re[(i - n, j - n)],
+        });
+        let rhs = DVector::from_iterator(2 * n, br.iter().chain(&bi).copied());
+        let want = big.lu().solve(&rhs).unwrap();
+        let mut lu = DenseLu::<Complex<f64>>::default();
+        lu.resize(n);
+        for (k, e) in lu.matrix_mut().iter_mut().enumerate() {
+            *e = Complex::new(re.as_slice()[k], im.as_slice()[k]);
+        }
+        assert!(lu.factor());
+        let mut x: Vec<Complex<f64>> = (0..n).map(|i| Complex::new(br[i], bi[i])).collect();
+        lu.solve(&mut x);
+        for i in 0..n {
+            assert!(
+                (x[i].re - want[i]).abs() < 1e-12,
+                "{i}: {} vs {}",
+                x[i].re,
+                want[i]
+            );
+            assert!(
+                (x[i].im - want[i + n]).abs() < 1e-12,
+                "{i}: {} vs {}",
+                x[i].im,
+                want[i + n]
+            );
         }
     }
 

@@ -7,6 +7,7 @@ mod dopri5;
 mod driver;
 mod lu;
 mod population;
+mod radau;
 mod rodas;
 mod rosenbrock;
 mod run;
@@ -17,8 +18,9 @@ pub use adapter::OdeSolversDopri5;
 pub use auto::Auto;
 pub use dopri5::Dopri5;
 pub use driver::{simulate, simulate_with, Column, OdeOptions, SimError, SimResult, Timeline};
-pub use lu::DenseLu;
+pub use lu::{DenseLu, LuScalar};
 pub use population::{PopulationSystem, ACC_PER_GENOTYPE, ACC_VARIANCE};
+pub use radau::Radau5;
 pub use rodas::{Rodas, RodasTableau, RODAS4, RODAS5P};
 pub use rosenbrock::Rosenbrock23;
 pub use run::{

@@ -63,6 +63,12 @@ pub struct PopulationSystem<'a> {
     pub division_factor: f64,
     /// No division before this time (see `RunSettings::division_from`).
     pub division_from: f64,
+    /// In the host's lag: no division. A phase of the run set by [`Self::enter_phase`]
+    /// where a run segment starts, not a test of `t` in the right-hand side: a
+    /// step ending exactly at the lag's end evaluates its last stage there, and a
+    /// right-hand side that switched at that `t` showed the step a jump it cannot
+    /// resolve (Rosenbrock steps shrank to underflow).
+    lagging: bool,
     /// Per genotype: (child genotype, probability per division, edge index).
     children: Vec<Vec<(usize, f64, usize)>>,
     /// Mutation edges (parent, child, probability per division).
@@ -122,6 +128,7 @@ impl<'a> PopulationSystem<'a> {
             capacity,
             division_factor: 1.0,
             division_from: f64::NEG_INFINITY,
+            lagging: false,
             children,
             stochastic: vec![false; model.genotypes.len()],
             edges,
@@ -371,11 +378,19 @@ impl<'a> PopulationSystem<'a> {
         self
     }
 
-    /// The factor on division hazards at time `t` (the host's division factor times
-    /// the logistic crowding, 0 during the host's lag) and its derivative with respect
-    /// to any cell count. The lag's end is a discontinuity: callers stop there.
-    fn crowding(&self, t: f64, y: &[f64]) -> (f64, f64) {
-        if t < self.division_from {
+    /// Enter the phase of a run segment that starts at `t` (in the host's lag or
+    /// not); true when the phase changed, a discontinuity the solver must restart at.
+    /// The lag's end is where drivers stop, so that no segment straddles it.
+    pub fn enter_phase(&mut self, t: f64) -> bool {
+        let lagging = t < self.division_from;
+        std::mem::replace(&mut self.lagging, lagging) != lagging
+    }
+
+    /// The factor on division hazards (the host's division factor times the logistic
+    /// crowding, 0 during the host's lag) and its derivative with respect to any cell
+    /// count.
+    fn crowding(&self, y: &[f64]) -> (f64, f64) {
+        if self.lagging {
             return (0.0, 0.0);
         }
         let (c, dc) = self.logistic(y);
@@ -468,7 +483,7 @@ impl OdeSystem for PopulationSystem<'_> {
         let nd = self.bound.n_drugs;
         let s = n + 1;
         let pop = self.population_len();
-        let (crowd, _) = self.crowding(t, y);
+        let (crowd, _) = self.crowding(y);
         for cells in dy[..pop].iter_mut().skip(n).step_by(s) {
             *cells = 0.0;
         }
@@ -543,7 +558,7 @@ impl OdeSystem for PopulationSystem<'_> {
         let pop = self.population_len();
         let acc = |g: usize, k: usize| pop + g * ACC_PER_GENOTYPE + k;
         let edge_row = |e: usize| pop + ng * ACC_PER_GENOTYPE + e;
-        let (crowd, dcrowd) = self.crowding(t, y);
+        let (crowd, dcrowd) = self.crowding(y);
         for g in 0..ng {
             let (div, death) = self.run_genotype(g, t, y);
             let bg = &self.bound.genotypes[g];

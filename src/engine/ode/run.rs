@@ -170,7 +170,7 @@ impl<'a> OdeRun<'a> {
         settings.check()?;
         if sys.has_events() && !solver.supports_events() {
             return Err(SimError::Settings(format!(
-                "the model has events, which method `{}` does not locate; use auto, dopri5, \
+                "the model has events, which method `{}` does not locate; use auto, dopri5, radau5, \
                  rodas5p or rodas4",
                 solver.name()
             )));
@@ -232,6 +232,9 @@ impl<'a> OdeRun<'a> {
     /// The right-hand side at the current time and state.
     pub fn derivative(&mut self) -> Vec<f64> {
         use super::solver::OdeSystem;
+        if self.sys.enter_phase(self.t) {
+            self.solver.restart();
+        }
         let mut dy = vec![0.0; self.y.len()];
         self.sys.rhs(self.t, &self.y, &mut dy);
         dy
@@ -345,6 +348,9 @@ impl<'a> OdeRun<'a> {
         }
         if t_end == self.t {
             return Ok(());
+        }
+        if self.sys.enter_phase(self.t) {
+            self.solver.restart();
         }
         loop {
             // Stop also where a delayed event is due and, in a model with events,

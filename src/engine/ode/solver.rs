@@ -247,21 +247,25 @@ pub enum Method {
     /// Rodas5P (Steinebach), order 5, on the exact Jacobian: the stiff method of
     /// `auto`.
     Rodas5p,
+    /// Radau IIA (Hairer-Wanner RADAU5), order 5, implicit, reusing its Jacobian
+    /// and LU over many steps: tight tolerances.
+    Radau5,
 }
 
 impl Method {
     /// Every method, in the order help texts list them.
-    pub const ALL: [Method; 6] = [
+    pub const ALL: [Method; 7] = [
         Method::Auto,
         Method::Dopri5,
         Method::Rodas5p,
+        Method::Radau5,
         Method::Rodas4,
         Method::Rosenbrock23,
         Method::OdeSolversDopri5,
     ];
     /// What the command line and files accept, for error messages.
     pub const EXPECTED: &'static str =
-        "auto, dopri5, rodas5p, rodas4, rosenbrock23 or ode-solvers-dopri5";
+        "auto, dopri5, rodas5p, radau5, rodas4, rosenbrock23 or ode-solvers-dopri5";
 
     pub fn parse(s: &str) -> Option<Method> {
         match s {
@@ -277,6 +281,7 @@ impl Method {
             Method::Rosenbrock23 => "rosenbrock23",
             Method::Rodas4 => "rodas4",
             Method::Rodas5p => "rodas5p",
+            Method::Radau5 => "radau5",
         }
     }
     pub fn solver(self, rtol: f64, atol: f64) -> Box<dyn Solver> {
@@ -287,6 +292,7 @@ impl Method {
             Method::Rosenbrock23 => Box::new(super::Rosenbrock23::new(rtol, atol)),
             Method::Rodas4 => Box::new(super::Rodas::new(&super::RODAS4, rtol, atol)),
             Method::Rodas5p => Box::new(super::Rodas::new(&super::RODAS5P, rtol, atol)),
+            Method::Radau5 => Box::new(super::Radau5::new(rtol, atol)),
         }
     }
 }
@@ -433,14 +439,18 @@ pub fn step_guard(
 
 /// `df/dt` at `(t, y)` into `dfdt`, with `f0 = f(t, y)`; returns the right-hand
 /// sides spent. The rates depend on time through decaying drug exposure, so
-/// `df/dt` is smooth on a step's scale: a central difference over `1e-3 h` is
-/// accurate to `O((1e-3 h / tau)^2)` for an exposure decaying with time constant
-/// `tau`, and its rounding error enters the stages as `h gamma_i df/dt`, that is
-/// `1e3 eps |f|`. (A forward difference over `1e-7 max(|t|, 1)` was off by a
-/// relative `5e-8 t / tau`, about 2e-6 late in a year-long run: it held the error
-/// of the dosed loop above 1e-8 at rtol 1e-9 and tripled its steps at 1e-10.) When
-/// `f(t + dt) == f(t)` exactly the system does not depend on time (no drug decays
-/// now) and the second evaluation is skipped.
+/// `df/dt` is smooth on a step's scale: a one-sided second-order difference over
+/// `1e-3 h` and `2e-3 h` is accurate to `O((1e-3 h / tau)^2)` for an exposure decaying
+/// with time constant `tau`, and its rounding error enters the stages as
+/// `h gamma_i df/dt`, that is a few `1e3 eps |f|`. It samples only times inside the
+/// step `[t, t + h]`: a run is split into segments at every jump in time (a dose, the
+/// end of a host's lag), and a central difference at a segment's start reached back
+/// across the jump, gave a `df/dt` of order `jump / h` and stalled the step size.
+/// (A forward difference over `1e-7 max(|t|, 1)` was off by a relative `5e-8 t / tau`,
+/// about 2e-6 late in a year-long run: it held the error of the dosed loop above 1e-8
+/// at rtol 1e-9 and tripled its steps at 1e-10.) When `f(t + dt) == f(t)` exactly the
+/// system does not depend on time (no drug decays now) and the second evaluation is
+/// skipped.
 pub fn time_derivative(
     sys: &mut dyn OdeSystem,
     t: f64,
@@ -448,21 +458,27 @@ pub fn time_derivative(
     y: &[f64],
     f0: &[f64],
     dfdt: &mut [f64],
-    [fp, fm]: [&mut Vec<f64>; 2],
+    [f1, f2]: [&mut Vec<f64>; 2],
 ) -> u64 {
     let n = y.len();
-    let dt = (1e-3 * h).max(64.0 * f64::EPSILON * t.abs().max(1.0));
+    // Above rounding level, but never past the step's end (a tiny last step before a
+    // jump must not see the jump).
+    let dt = (1e-3 * h)
+        .max(64.0 * f64::EPSILON * t.abs().max(1.0))
+        .min(0.5 * h);
     // The increments actually represented in floating point.
-    let (tp, tm) = (t + dt, t - dt);
-    sys.rhs(tp, y, fp);
-    if fp[..n] == f0[..n] {
+    let (t1, t2) = (t + dt, t + 2.0 * dt);
+    sys.rhs(t1, y, f1);
+    if f1[..n] == f0[..n] {
         dfdt[..n].fill(0.0);
         return 1;
     }
-    sys.rhs(tm, y, fm);
-    let inv = 1.0 / (tp - tm);
+    sys.rhs(t2, y, f2);
+    // The derivative at t of the parabola through (t, f0), (t1, f1), (t2, f2).
+    let (d1, d2) = (t1 - t, t2 - t);
+    let inv = 1.0 / (d1 * d2 * (d2 - d1));
     for i in 0..n {
-        dfdt[i] = (fp[i] - fm[i]) * inv;
+        dfdt[i] = ((f1[i] - f0[i]) * d2 * d2 - (f2[i] - f0[i]) * d1 * d1) * inv;
     }
     2
 }
@@ -523,6 +539,34 @@ pub fn starting_step(carried: f64, warm: bool, start: StartStep) -> f64 {
     } else {
         carried
     }
+}
+
+/// The start of a segment `[t, t + span]` for a one-step method that carries
+/// `f(t, y)` from step to step (first same as last) and its step size across
+/// restarts: `f0` is evaluated when a restart dropped it (`fsal` false), and the
+/// step `h` is Hairer's estimate for a method of `order` on a cold start, or the
+/// carried step capped by it after a restart ([`starting_step`]). `scratch` is two
+/// buffers of the length of `y`. Returns the right-hand sides spent.
+pub fn start_segment(
+    sys: &mut dyn OdeSystem,
+    (t, y, span): (f64, &[f64], f64),
+    (f0, fsal, h): (&mut [f64], &mut bool, &mut f64),
+    (order, rtol, atol): (i32, f64, f64),
+    [y1, f1]: [&mut [f64]; 2],
+) -> u64 {
+    let warm = !*fsal && *h > 0.0;
+    let mut evals = 0;
+    if !*fsal {
+        sys.rhs(t, y, f0);
+        evals += 1;
+        *fsal = true;
+    }
+    if *h <= 0.0 || warm {
+        let start = initial_step_in(sys, t, y, f0, order, rtol, atol, span, y1, f1);
+        evals += start.rhs_evals;
+        *h = starting_step(*h, warm, start);
+    }
+    evals
 }
 
 /// [`initial_step`] with caller-provided scratch `y1`, `f1` (length of `y`), for
@@ -596,8 +640,8 @@ mod tests {
     }
 
     /// df/dt is accurate to well below the tolerances a Rosenbrock step meets, late in
-    /// a run and at short and long steps; and costs one evaluation when f does not
-    /// depend on time.
+    /// a run and at short and long steps, and at a jump at the step's start; and costs
+    /// one evaluation when f does not depend on time.
     #[test]
     fn time_derivative_is_accurate_late_in_a_run() {
         let (t, y) = (362.0, [0.5]);
@@ -608,9 +652,31 @@ mod tests {
             Decaying.rhs(t, &y, &mut f0);
             let evals = time_derivative(&mut Decaying, t, h, &y, &f0, &mut dfdt, [&mut a, &mut b]);
             assert_eq!(evals, 2);
+            // Accurate, or (at tiny steps, where rounding dominates) its error enters
+            // the stages as h x error below a few 1e3 eps |f|.
             let rel = ((dfdt[0] - exact) / exact).abs();
-            assert!(rel < 1e-8, "h {h}: relative error {rel:e}");
+            let in_stage = h * (dfdt[0] - exact).abs() / f0[0].abs();
+            assert!(
+                rel < 1e-8 || in_stage < 1e4 * f64::EPSILON,
+                "h {h}: relative error {rel:e}, {in_stage:e} of |f| in a stage"
+            );
         }
+        // A jump at the step's start (the end of a host's lag: no division before
+        // it): only times inside the step count.
+        struct JumpAt360;
+        impl OdeSystem for JumpAt360 {
+            fn rhs(&mut self, t: f64, y: &[f64], dy: &mut [f64]) {
+                let on = if t < 360.0 { 0.0 } else { 1.0 };
+                dy[0] = on * y[0] - 50.0 * (y[0] - (-(t - 360.0) / 5.0).exp());
+            }
+        }
+        let (t, exact) = (360.0, -50.0 / 5.0);
+        let (mut f0, mut dfdt) = (vec![0.0], vec![0.0]);
+        let (mut a, mut b) = (vec![0.0], vec![0.0]);
+        JumpAt360.rhs(t, &y, &mut f0);
+        time_derivative(&mut JumpAt360, t, 0.1, &y, &f0, &mut dfdt, [&mut a, &mut b]);
+        let rel = ((dfdt[0] - exact) / exact).abs();
+        assert!(rel < 1e-8, "at a jump: relative error {rel:e}");
         struct Autonomous;
         impl OdeSystem for Autonomous {
             fn rhs(&mut self, _t: f64, y: &[f64], dy: &mut [f64]) {
