@@ -5,7 +5,7 @@ mod cli;
 fn main() {
     restore_default_sigpipe();
     if let Err(e) = cli::run() {
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", cli::message(&e));
         std::process::exit(1);
     }
 }

@@ -132,9 +132,53 @@ fn dispatch(command: Command) -> anyhow::Result<()> {
     }
 }
 
+/// The message of an error and its causes, each said once. Library errors that wrap
+/// another both show it in their own message and name it as their source (so that a
+/// caller reading only the top message sees everything); walking the whole chain, as
+/// `{:#}` does, then repeated it ("numerical failure at t = ...: ...: numerical
+/// failure at t = ..."). A cause already contained in the message is skipped.
+pub fn message(e: &anyhow::Error) -> String {
+    let mut msg = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !msg.contains(&c) {
+            msg.push_str(": ");
+            msg.push_str(&c);
+        }
+    }
+    msg
+}
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("step size underflow at t = 60")]
+    struct Inner;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("schedule `x`, the run: {source}")]
+    struct Outer {
+        #[source]
+        source: Inner,
+    }
+
+    /// A cause the message already shows is not repeated; one it does not show
+    /// (context added by the command) is kept.
+    #[test]
+    fn an_error_says_each_cause_once() {
+        let e = anyhow::Error::new(Outer { source: Inner });
+        assert_eq!(
+            super::message(&e),
+            "schedule `x`, the run: step size underflow at t = 60"
+        );
+        let e = anyhow::Error::new(Inner).context("reading plan.toml");
+        assert_eq!(
+            super::message(&e),
+            "reading plan.toml: step size underflow at t = 60"
+        );
+    }
 
     /// Every flag of every subcommand says what it does in `--help`.
     #[test]
