@@ -299,6 +299,8 @@ pub fn dose_schedule(p: &Prepared) -> Schedule {
         &p.doses,
     );
     s.initial_cells = o.initial_cells;
+    // The run's own capacity, else the model's (the driver falls back to it).
+    s.host.carrying_capacity = o.carrying_capacity;
     s
 }
 
@@ -319,6 +321,7 @@ pub fn simulate_on(p: &Prepared, engine: EngineKind, seed: u64) -> Result<SimRes
         method: o.method,
         rtol: o.rtol,
         atol: o.atol,
+        negative_tolerance: o.negative_tolerance,
         engine,
         seed,
         ..TherapyOptions::default()

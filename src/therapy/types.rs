@@ -21,6 +21,9 @@ pub struct TherapyOptions {
     pub method: Method,
     pub rtol: f64,
     pub atol: f64,
+    /// Species or cell counts below minus this are a numerical failure (`None`: the
+    /// default for the model and `atol`).
+    pub negative_tolerance: Option<f64>,
     /// Numerical settings of the simulated assays (`None`: the 72 h standard of
     /// [`AssaySettings::standard`]).
     pub assay: Option<AssaySettings>,
@@ -48,6 +51,7 @@ impl Default for TherapyOptions {
             method: Method::default(),
             rtol: 1e-6,
             atol: 1e-9,
+            negative_tolerance: None,
             assay: None,
             ic50_range: None,
             ic50_points: None,

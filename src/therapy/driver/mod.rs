@@ -639,7 +639,6 @@ impl Driver<'_, '_> {
     }
 }
 
-/// Numerical settings of the ODE engines for a run.
 /// Solver settings of a run, with the host's growth (`[tumour]` of an in vivo
 /// schedule): its division factor and its carrying capacity, else the model's.
 fn run_settings(model: &CompiledModel, s: &Schedule, opts: &TherapyOptions) -> RunSettings {
@@ -652,7 +651,9 @@ fn run_settings(model: &CompiledModel, s: &Schedule, opts: &TherapyOptions) -> R
         // Before injection (equilibration, growth in the dish) nothing lags; the run
         // itself starts at injection (see `start_engine`).
         division_from: 0.0,
-        negative_tolerance: crate::engine::ode::default_negative_tolerance(model, opts.atol),
+        negative_tolerance: opts
+            .negative_tolerance
+            .unwrap_or_else(|| crate::engine::ode::default_negative_tolerance(model, opts.atol)),
     }
 }
 
