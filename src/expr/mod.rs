@@ -19,6 +19,7 @@ pub mod ast;
 pub mod batch;
 pub mod deriv;
 pub mod ir;
+pub mod native;
 pub mod parse;
 pub mod program;
 pub mod real;

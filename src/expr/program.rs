@@ -17,9 +17,11 @@
 
 use std::collections::HashMap;
 use std::mem::{discriminant, Discriminant};
+use std::sync::Arc;
 
 pub use super::ir::UnboundVar;
 use super::ir::{Inst, Ir, Op};
+use super::native::{Native, NativeError};
 use super::tree::{Expr, Var};
 
 /// A run `insts[start..end]` of instructions of one kind that do not depend on each
@@ -75,6 +77,9 @@ pub struct Program {
     /// The IR in execution order.
     ir: Ir,
     blocks: Vec<Block>,
+    /// The same IR as machine code ([`Program::with_native`]), run instead of the
+    /// blocks when present; shared by clones.
+    native: Option<Arc<Native>>,
 }
 
 impl Program {
@@ -92,7 +97,26 @@ impl Program {
     /// Lower an IR (reordered into blocks; the IR it runs is [`Program::ir`]).
     pub fn lower(ir: Ir) -> Program {
         let (ir, blocks) = schedule(ir);
-        Program { ir, blocks }
+        Program {
+            ir,
+            blocks,
+            native: None,
+        }
+    }
+
+    /// Also compile this program's IR to machine code ([`Native`], once per shape per
+    /// process: [`super::native::shared`]), which [`Program::run`] then executes
+    /// (same register file, same outputs, same bits).
+    /// On an error (a target without a code generator) the program stays
+    /// interpreted and works as before.
+    pub fn compile_native(&mut self) -> Result<(), NativeError> {
+        self.native = Some(super::native::shared(&self.ir)?);
+        Ok(())
+    }
+
+    /// Whether [`Program::run`] executes machine code.
+    pub fn is_native(&self) -> bool {
+        self.native.is_some()
     }
 
     /// The IR this program runs, in its execution order: what other lowerings (the
@@ -127,6 +151,9 @@ impl Program {
     /// `regs[..n_inputs]`.
     #[inline]
     pub fn run(&self, regs: &mut [f64]) {
+        if let Some(n) = &self.native {
+            return n.run(regs);
+        }
         assert_eq!(
             regs.len(),
             self.ir.init.len(),
