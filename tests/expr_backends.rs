@@ -7,8 +7,9 @@
 //! 0`, ...) are part of the language and differ from IEEE arithmetic only at infinities
 //! and NaN.
 //!
-//! - `f64` backends (the IR interpreter, the scalar register program, the uniform part
-//!   of the lane program): the same bits as the tree, except that a constant
+//! - `f64` backends (the IR interpreter, the scalar register program, its machine code
+//!   (the native backend), the uniform part of the lane program): the same bits as
+//!   the tree, except that a constant
 //!   half-integer power `x^(k + 1/2)` is computed as `x^k * sqrt(x)`, which may differ
 //!   from `powf` in the last bit; such expressions are compared to 1e-12 and must agree
 //!   exactly on NaN and infinities.
@@ -25,6 +26,9 @@ use resloop::expr::ir::half_steps;
 use resloop::expr::real;
 use resloop::expr::tree::Env;
 use resloop::expr::{Expr, Func, Ir, Program, Var};
+
+/// Targets Cranelift generates code for: there the native backend must compile.
+const HAS_CODE_GENERATOR: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
 
 /// The functions of one and of two arguments.
 fn functions(arity: usize) -> Vec<Func> {
@@ -293,6 +297,19 @@ proptest! {
         let by_program = p.output(&regs, 0);
         prop_assert_eq!(by_program.to_bits(), by_ir.to_bits(), "program vs IR for {:?}", s);
 
+        // The same program as machine code, on a target with a code generator.
+        let mut pn = p.clone();
+        let compiled = pn.compile_native();
+        prop_assert!(compiled.is_ok() || !HAS_CODE_GENERATOR, "{:?}", compiled);
+        let mut regs = pn.workspace();
+        regs[..N_INPUTS].copy_from_slice(&at);
+        pn.run(&mut regs);
+        let by_native = pn.output(&regs, 0);
+        prop_assert!(
+            by_native.to_bits() == by_program.to_bits() || (by_native.is_nan() && by_program.is_nan()),
+            "native {by_native} vs program {by_program} for {s:?} at {at:?}"
+        );
+
         // Nothing varies per cell: everything is uniform, in f64.
         let bp = BatchProgram::new(p.ir(), &[], &[0]).unwrap();
         let mut u = bp.uniform_workspace();
@@ -354,4 +371,114 @@ proptest! {
             );
         }
     }
+}
+
+/// Programs whose constants differ but whose shape is the same share one compiled
+/// code (read the constants from their own register files), and each gets its own
+/// values.
+#[test]
+fn native_code_is_shared_by_shape_and_reads_each_programs_constants() {
+    let prog = |k: f64| {
+        let e = Expr::add(
+            Expr::mul(Expr::c(k), Expr::hill(Expr::var(Var::Species(0)), Expr::c(0.5), Expr::c(2.0))),
+            Expr::c(0.25),
+        );
+        let mut p = Program::compile(&[e], N_INPUTS, &slot).unwrap();
+        let plain = p.clone();
+        p.compile_native().unwrap();
+        (p, plain)
+    };
+    if !HAS_CODE_GENERATOR {
+        return;
+    }
+    let run = |p: &Program, x: f64| {
+        let mut r = p.workspace();
+        r[0] = x;
+        p.run(&mut r);
+        p.output(&r, 0)
+    };
+    let (a, a_plain) = prog(3.0);
+    let (b, b_plain) = prog(7.0);
+    for x in [0.0, 0.3, 2.0] {
+        assert_eq!(run(&a, x).to_bits(), run(&a_plain, x).to_bits());
+        assert_eq!(run(&b, x).to_bits(), run(&b_plain, x).to_bits());
+    }
+    assert_ne!(run(&a, 2.0), run(&b, 2.0));
+}
+
+/// One compiled program runs on several threads at once with the same results.
+#[test]
+fn native_code_is_shared_by_threads() {
+    let e = Expr::sub(
+        Expr::mul(Expr::f1(Func::Exp, Expr::var(Var::Species(0))), Expr::var(Var::Species(1))),
+        Expr::pow(Expr::var(Var::Time), Expr::c(1.3)),
+    );
+    let mut p = Program::compile(&[e], N_INPUTS, &slot).unwrap();
+    let plain = p.clone();
+    if p.compile_native().is_err() {
+        assert!(!HAS_CODE_GENERATOR);
+        return;
+    }
+    let eval = |p: &Program, k: usize| {
+        let mut r = p.workspace();
+        r[..N_INPUTS].copy_from_slice(&[k as f64 * 0.01, 1.5, 0.0, k as f64]);
+        p.run(&mut r);
+        p.output(&r, 0).to_bits()
+    };
+    let want: Vec<u64> = (0..400).map(|k| eval(&plain, k)).collect();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| (0..400).map(|k| eval(&p, k)).collect::<Vec<u64>>()))
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().unwrap(), want);
+        }
+    });
+}
+
+/// Every shipped model solves to the same bits with its programs interpreted and as
+/// machine code, with both a stiff and an explicit method.
+#[test]
+fn shipped_models_solve_identically_natively() {
+    use resloop::compile::{compile_file, BoundModel, Evaluation};
+    use resloop::engine::ode::{simulate, Method, OdeOptions};
+    use resloop::pkpd::{DoseEvent, DoseKind};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut seen = 0;
+    for entry in std::fs::read_dir(root.join("models")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".toml") || name.ends_with(".facts.toml") {
+            continue;
+        }
+        let m = compile_file(&path).unwrap();
+        let bind = |how| BoundModel::with_evaluation(&m, &m.param_values(), how).unwrap();
+        let (plain, native) = (bind(Evaluation::Interpreted), bind(Evaluation::Native));
+        assert!(!plain.genotypes[0].rhs.is_native());
+        assert_eq!(native.genotypes[0].rhs.is_native(), HAS_CODE_GENERATOR);
+        let doses: Vec<DoseEvent> = (0..m.drugs.len().min(1))
+            .flat_map(|d| (0..8).map(move |k| (d, k)))
+            .map(|(drug, k)| DoseEvent {
+                time: 7.0 * k as f64,
+                drug,
+                // Fresh medium at a concentration that alternates, so effects switch.
+                kind: DoseKind::SetConcentration {
+                    value: if k % 2 == 0 { 1.0 } else { 0.0 },
+                },
+            })
+            .collect();
+        for method in [Method::Rodas5p, Method::Dopri5] {
+            let mut o = OdeOptions::new(60.0);
+            o.method = method;
+            o.n_out = 120;
+            let a = simulate(&m, &plain, &doses, &o).unwrap();
+            let b = simulate(&m, &native, &doses, &o).unwrap();
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
+            assert_eq!(bits(&a.timeline.values), bits(&b.timeline.values), "{name} {method:?}");
+            assert_eq!(bits(&a.final_state), bits(&b.final_state), "{name} {method:?}");
+            assert_eq!(a.stats.rhs_evals, b.stats.rhs_evals, "{name} {method:?}");
+        }
+        seen += 1;
+    }
+    assert!(seen >= 4, "shipped models found: {seen}");
 }

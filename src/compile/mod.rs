@@ -10,6 +10,8 @@ mod build;
 mod summary;
 mod types;
 
-pub use bind::{lineage_params, BindError, BoundGenotype, BoundModel, Inliner, MAX_JACOBIAN_NODES};
+pub use bind::{
+    lineage_params, BindError, BoundGenotype, BoundModel, Evaluation, Inliner, MAX_JACOBIAN_NODES,
+};
 pub use build::{compile, compile_file, compile_str};
 pub use types::*;
