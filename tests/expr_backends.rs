@@ -380,7 +380,10 @@ proptest! {
 fn native_code_is_shared_by_shape_and_reads_each_programs_constants() {
     let prog = |k: f64| {
         let e = Expr::add(
-            Expr::mul(Expr::c(k), Expr::hill(Expr::var(Var::Species(0)), Expr::c(0.5), Expr::c(2.0))),
+            Expr::mul(
+                Expr::c(k),
+                Expr::hill(Expr::var(Var::Species(0)), Expr::c(0.5), Expr::c(2.0)),
+            ),
             Expr::c(0.25),
         );
         let mut p = Program::compile(&[e], N_INPUTS, &slot).unwrap();
@@ -410,13 +413,17 @@ fn native_code_is_shared_by_shape_and_reads_each_programs_constants() {
 #[test]
 fn native_code_is_shared_by_threads() {
     let e = Expr::sub(
-        Expr::mul(Expr::f1(Func::Exp, Expr::var(Var::Species(0))), Expr::var(Var::Species(1))),
+        Expr::mul(
+            Expr::f1(Func::Exp, Expr::var(Var::Species(0))),
+            Expr::var(Var::Species(1)),
+        ),
         Expr::pow(Expr::var(Var::Time), Expr::c(1.3)),
     );
     let mut p = Program::compile(&[e], N_INPUTS, &slot).unwrap();
     let plain = p.clone();
-    if p.compile_native().is_err() {
-        assert!(!HAS_CODE_GENERATOR);
+    let compiled = p.compile_native();
+    assert_eq!(compiled.is_ok(), HAS_CODE_GENERATOR, "{compiled:?}");
+    if compiled.is_err() {
         return;
     }
     let eval = |p: &Program, k: usize| {
@@ -474,8 +481,16 @@ fn shipped_models_solve_identically_natively() {
             let a = simulate(&m, &plain, &doses, &o).unwrap();
             let b = simulate(&m, &native, &doses, &o).unwrap();
             let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<u64>>();
-            assert_eq!(bits(&a.timeline.values), bits(&b.timeline.values), "{name} {method:?}");
-            assert_eq!(bits(&a.final_state), bits(&b.final_state), "{name} {method:?}");
+            assert_eq!(
+                bits(&a.timeline.values),
+                bits(&b.timeline.values),
+                "{name} {method:?}"
+            );
+            assert_eq!(
+                bits(&a.final_state),
+                bits(&b.final_state),
+                "{name} {method:?}"
+            );
             assert_eq!(a.stats.rhs_evals, b.stats.rhs_evals, "{name} {method:?}");
         }
         seen += 1;

@@ -121,7 +121,6 @@ impl BoundModel {
     pub fn time_slot(&self) -> usize {
         self.n_species + self.n_drugs
     }
-
 }
 
 /// The parameters of genotype `g`: `base` with the overrides of its lineage on top

@@ -119,10 +119,9 @@ impl Native {
         let mut module = JITModule::new(jb);
         // Cranelift reports errors as values; a panic would be a bug in it, and
         // still only costs the speed-up.
-        let lowered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            lower(&mut module, ir)
-        }))
-        .unwrap_or_else(|_| Err(err("the code generator panicked")));
+        let lowered =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| lower(&mut module, ir)))
+                .unwrap_or_else(|_| Err(err("the code generator panicked")));
         match lowered {
             Ok(code) => Ok(Native {
                 code,
@@ -142,7 +141,11 @@ impl Native {
     /// written.
     #[inline]
     pub fn run(&self, regs: &mut [f64]) {
-        assert_eq!(regs.len(), self.n_slots, "register file from another program");
+        assert_eq!(
+            regs.len(),
+            self.n_slots,
+            "register file from another program"
+        );
         // SAFETY: the code was generated from an IR with `n_slots` slots and reads and
         // writes only slots of that IR (checked at generation), and `regs` has that
         // many; it calls only the `extern "C"` functions above and touches no other
@@ -236,7 +239,8 @@ fn lower(module: &mut JITModule, ir: &Ir) -> Result<unsafe extern "C" fn(*mut f6
     let mut fctx = FunctionBuilderContext::new();
     {
         let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
-        let refs = [ext.pow, ext.apply1, ext.apply2].map(|f| module.declare_func_in_func(f, b.func));
+        let refs =
+            [ext.pow, ext.apply1, ext.apply2].map(|f| module.declare_func_in_func(f, b.func));
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
