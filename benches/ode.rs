@@ -1,9 +1,10 @@
 //! ODE engine benchmarks.
 //!
 //! - `rhs/hill10`: one right-hand-side evaluation of the 10-species Hill loop
-//!   (population system, compiled register program).
+//!   (population system, its program as native code, the default); `rhs/hill10/
+//!   interpreted` the same with the register program.
 //! - `jacobian/hill10`: one exact Jacobian of the same system (symbolic derivative
-//!   blocks, compiled register program).
+//!   blocks, native code); `jacobian/hill10/interpreted` with the register program.
 //! - `year_105_doses/*`: 365 days, a 50 mg/kg bolus every 3.5 days (105 doses),
 //!   1000 output points, rtol 1e-6, per method. The accuracy of the same run
 //!   against an rtol 1e-10 solve is checked by `tests/bench_model.rs`.
@@ -15,7 +16,7 @@
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use resloop::compile::{compile_file, BoundModel};
+use resloop::compile::{compile_file, BoundModel, Evaluation};
 use resloop::engine::ode::{simulate, Method, OdeOptions, OdeSystem, PopulationSystem};
 use resloop::pkpd::{DoseEvent, DoseKind};
 
@@ -24,7 +25,10 @@ fn bench(c: &mut Criterion) {
         compile_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/hill10.toml")).unwrap();
     let b = BoundModel::new(&m, &m.param_values()).unwrap();
 
+    let interpreted =
+        BoundModel::with_evaluation(&m, &m.param_values(), Evaluation::Interpreted).unwrap();
     let mut sys = PopulationSystem::new(&m, &b, m.carrying_capacity, 1e-3);
+    let mut sys_i = PopulationSystem::new(&m, &interpreted, m.carrying_capacity, 1e-3);
     let y = sys.initial_state(1e6);
     let mut dy = vec![0.0; y.len()];
     println!(
@@ -35,6 +39,9 @@ fn bench(c: &mut Criterion) {
     c.bench_function("rhs/hill10", |bch| {
         bch.iter(|| sys.rhs(std::hint::black_box(1.0), &y, &mut dy))
     });
+    c.bench_function("rhs/hill10/interpreted", |bch| {
+        bch.iter(|| sys_i.rhs(std::hint::black_box(1.0), &y, &mut dy))
+    });
     println!(
         "jacobian/hill10: {} register instructions in {} blocks per evaluation",
         b.genotypes[0].jacobian.n_ops(),
@@ -43,6 +50,9 @@ fn bench(c: &mut Criterion) {
     let mut jac = nalgebra::DMatrix::zeros(y.len(), y.len());
     c.bench_function("jacobian/hill10", |bch| {
         bch.iter(|| sys.jacobian(std::hint::black_box(1.0), &y, &mut jac))
+    });
+    c.bench_function("jacobian/hill10/interpreted", |bch| {
+        bch.iter(|| sys_i.jacobian(std::hint::black_box(1.0), &y, &mut jac))
     });
 
     let doses: Vec<DoseEvent> = (0..105)

@@ -14,6 +14,10 @@
 //! instructions in 9 blocks on the bench model: 58 -> 44 ns per run). Inside a block
 //! each instruction runs [`Op::eval`], the IR's one definition of its meaning, which
 //! the compiler specialises to the block's kind.
+//!
+//! [`Program::compile_native`] adds the same IR as machine code ([`super::native`]),
+//! which [`Program::run`] then executes instead, on the same register file with the
+//! same results; the ODE engine does so for right-hand sides and Jacobians.
 
 use std::collections::HashMap;
 use std::mem::{discriminant, Discriminant};
