@@ -12,6 +12,7 @@ mod rodas;
 mod rosenbrock;
 mod run;
 mod solver;
+mod step_end;
 pub mod testset;
 
 pub use adapter::OdeSolversDopri5;
