@@ -61,8 +61,7 @@ const METHODS: [Method; 6] = [
 fn wanted(methods: &[Method]) -> Vec<Method> {
     let keep = |m: &Method| {
         *m == Method::Auto
-            || std::env::var("STIFF_METHODS")
-                .map_or(true, |v| v.split(',').any(|x| x == m.label()))
+            || std::env::var("STIFF_METHODS").map_or(true, |v| v.split(',').any(|x| x == m.label()))
     };
     methods.iter().copied().filter(keep).collect()
 }
@@ -754,10 +753,16 @@ fn roadrunner(references: &BTreeMap<String, (String, Vec<f64>)>, replays: &[Repl
     let mut methods: Vec<&String> = resloop.keys().map(|(_, m)| m).collect();
     methods.sort();
     methods.dedup();
-    println!("\n## CPU ratio at equal error, libRoadRunner / resloop method (- : never that accurate)\n");
+    println!(
+        "\n## CPU ratio at equal error, libRoadRunner / resloop method (- : never that accurate)\n"
+    );
     println!(
         "| problem | rtol | libRoadRunner error | {} |",
-        methods.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(" | ")
+        methods
+            .iter()
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ")
     );
     println!("|---|---|---|{}", "---|".repeat(methods.len()));
     for (problem, rtol, error, secs) in theirs {
@@ -770,7 +775,10 @@ fn roadrunner(references: &BTreeMap<String, (String, Vec<f64>)>, replays: &[Repl
                     .map_or("-".into(), |t| format!("{:.1}x", secs / t))
             })
             .collect();
-        println!("| {problem} | {rtol:.0e} | {error:.1e} | {} |", cols.join(" | "));
+        println!(
+            "| {problem} | {rtol:.0e} | {error:.1e} | {} |",
+            cols.join(" | ")
+        );
     }
 }
 

@@ -7,10 +7,10 @@ mod common;
 
 use std::path::Path;
 
-use resloop::compile::{compile_file, compile_str, BoundModel};
+use common::{il6_dosed, worst_rel};
+use resloop::compile::{compile_str, BoundModel};
 use resloop::engine::ode::testset::TestProblem;
-use resloop::engine::ode::{simulate, Method, OdeOptions, SimError, SimResult, SolverErrorKind};
-use resloop::pkpd::{DoseEvent, DoseKind};
+use resloop::engine::ode::{simulate, Method, OdeOptions, SimError, SolverErrorKind};
 
 /// Largest relative error against the published reference allowed at each rtol.
 /// BDF controls the local error per step (not the global error) and its global
@@ -45,38 +45,6 @@ fn bdf_reaches_the_published_solutions_of_the_test_set() {
             p.name()
         );
     }
-}
-
-/// The stiff loop with doses (`benches/il6_loop.toml`): 60 days, a bolus every 3.5
-/// days, 200 output intervals.
-fn il6_dosed(method: Method, rtol: f64) -> SimResult {
-    let m =
-        compile_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/il6_loop.toml")).unwrap();
-    let b = BoundModel::new(&m, &m.param_values()).unwrap();
-    let doses: Vec<DoseEvent> = (0..18)
-        .map(|k| DoseEvent {
-            time: 3.5 * k as f64,
-            drug: 0,
-            kind: DoseKind::Bolus {
-                mg_per_kg: 1.0 + 0.1 * k as f64,
-            },
-        })
-        .collect();
-    let mut o = OdeOptions::new(60.0);
-    o.n_out = 200;
-    o.method = method;
-    o.rtol = rtol;
-    o.atol = 1e-12;
-    simulate(&m, &b, &doses, &o).unwrap_or_else(|e| panic!("{}: {e}", method.label()))
-}
-
-/// Largest relative error over entries of the reference at least 1e-12 in size.
-fn worst_rel(got: &[f64], want: &[f64]) -> f64 {
-    got.iter()
-        .zip(want)
-        .filter(|(_, w)| w.abs() >= 1e-12)
-        .map(|(g, w)| ((g - w) / w).abs())
-        .fold(0.0, f64::max)
 }
 
 /// Allowed worst relative error of the dosed run (every output time, every
