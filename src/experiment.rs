@@ -74,7 +74,9 @@ pub struct SimulateRequest {
     pub plot: bool,
     /// `None`: hybrid for a model with genotypes, mean-field otherwise.
     pub engine: Option<EngineKind>,
-    /// Seed of the hybrid engine's random events.
+    /// Replicates of a stochastic engine (the mean field runs once whatever it says).
+    pub replicates: u64,
+    /// Seed of a stochastic engine: replicate r is a pure function of (inputs, seed, r).
     pub seed: u64,
 }
 
@@ -93,7 +95,25 @@ impl SimulateRequest {
             cells: None,
             plot: true,
             engine: None,
+            replicates: 1,
             seed: 1,
+        }
+    }
+
+    /// The engine that runs the request on `model`: the one asked for, else the
+    /// model's default.
+    pub fn engine_for(&self, model: &CompiledModel) -> EngineKind {
+        self.engine
+            .unwrap_or_else(|| EngineKind::default_for(model))
+    }
+
+    /// How many runs the request makes on `model`: its replicates on a stochastic
+    /// engine, one of the mean field.
+    pub fn runs_on(&self, model: &CompiledModel) -> u64 {
+        if self.engine_for(model).is_stochastic() {
+            self.replicates
+        } else {
+            1
         }
     }
 }
@@ -220,7 +240,11 @@ pub struct SimulateRun {
     pub doses: Vec<DoseEvent>,
     pub engine: EngineKind,
     pub seed: u64,
+    /// Runs made: the replicates of a stochastic engine (stacked in `timeline.csv`
+    /// with a leading `replicate` column when more than one), one of the mean field.
+    pub replicates: u64,
     pub solver: OdeOptions,
+    /// Solver work of replicate 0.
     pub stats: crate::engine::ode::SolverStats,
     pub columns: Vec<crate::engine::ode::Column>,
 }
@@ -248,6 +272,7 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
             "--points must be at least 1".into(),
         ));
     }
+    check_replicates(req.replicates)?;
     check(Limit::Days, req.days)?;
     check(Limit::Points, req.points as f64)?;
     if let Some(c) = req.cells {
@@ -260,7 +285,10 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
     for d in &req.doses {
         doses.extend(parse_dose_spec(&model, d, t_end)?);
     }
-    check(Limit::OutputMb, timeline_mb(&model, req.points))?;
+    check(
+        Limit::OutputMb,
+        timeline_mb(&model, req.points) * req.runs_on(&model) as f64,
+    )?;
     let bound = BoundModel::new(&model, &params)?;
     let mut options = OdeOptions::new(t_end);
     options.method = req.method;
@@ -304,16 +332,17 @@ pub fn dose_schedule(p: &Prepared) -> Schedule {
     s
 }
 
-/// Run the prepared doses through the therapy driver on the mean-field or hybrid
-/// engine (replicate 0 of `seed`): the timeline holds the population's columns
+/// Run the prepared doses through the therapy driver on `engine`: replicates
+/// `0..replicates` of `seed` on a stochastic engine (in parallel), one run of the
+/// mean field. Each timeline holds the population's columns
 /// ([`crate::engine::ode::timeline_columns`]) at every output time, a dose at an
 /// output time given before that row.
-pub fn simulate_on(p: &Prepared, engine: EngineKind, seed: u64) -> Result<SimResult, SimError> {
-    if engine == EngineKind::AgentBased {
-        return Err(SimError::Settings(
-            "the agent-based engine runs through `resloop abm`".into(),
-        ));
-    }
+pub fn simulate_on(
+    p: &Prepared,
+    engine: EngineKind,
+    seed: u64,
+    replicates: u64,
+) -> Result<Vec<SimResult>, SimError> {
     let o = &p.options;
     let schedule = dose_schedule(p);
     let opts = TherapyOptions {
@@ -326,53 +355,74 @@ pub fn simulate_on(p: &Prepared, engine: EngineKind, seed: u64) -> Result<SimRes
         seed,
         ..TherapyOptions::default()
     };
-    let r = crate::therapy::run(&p.model, &schedule, &opts).map_err(|e| match e {
-        crate::therapy::TherapyError::Sim { source, .. } => *source,
-        other => SimError::Settings(other.to_string()),
-    })?;
+    let runs = crate::therapy::run_replicates(&p.model, &schedule, &opts, replicates).map_err(
+        |e| match e {
+            crate::therapy::TherapyError::Sim { source, .. } => *source,
+            other => SimError::Settings(other.to_string()),
+        },
+    )?;
     // The driver's own columns (expanded cells, resistant fractions, doses) follow
     // the population's.
-    let mut timeline = r.timeline;
     let keep = crate::engine::ode::timeline_columns(&p.model).len();
-    let width = timeline.columns.len();
-    timeline.columns.truncate(keep);
-    timeline.values = timeline
-        .values
-        .chunks_exact(width)
-        .flat_map(|row| row[..keep].iter().copied())
-        .collect();
-    Ok(SimResult {
-        timeline,
-        stats: r.stats,
-        final_state: r.final_state,
-        wall_seconds: r.wall_seconds,
-    })
+    Ok(runs
+        .into_iter()
+        .map(|r| {
+            let mut timeline = r.timeline;
+            let width = timeline.columns.len();
+            timeline.columns.truncate(keep);
+            timeline.values = timeline
+                .values
+                .chunks_exact(width)
+                .flat_map(|row| row[..keep].iter().copied())
+                .collect();
+            SimResult {
+                timeline,
+                stats: r.stats,
+                final_state: r.final_state,
+                wall_seconds: r.wall_seconds,
+            }
+        })
+        .collect())
+}
+
+/// Refuse zero replicates (`--replicates`).
+pub fn check_replicates(replicates: u64) -> Result<(), ExperimentError> {
+    if replicates == 0 {
+        return Err(ExperimentError::Settings(
+            "--replicates must be at least 1".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Run a simulation in memory, writing nothing: the request's engine (or the model's
-/// default), its timeline checked as [`run_simulate`] checks it before writing.
+/// default) and its runs (replicate 0 first), every timeline checked as
+/// [`run_simulate`] checks it before writing.
 pub fn simulate(
     req: &SimulateRequest,
-) -> Result<(Prepared, EngineKind, SimResult), ExperimentError> {
+) -> Result<(Prepared, EngineKind, Vec<SimResult>), ExperimentError> {
     let p = prepare(req)?;
-    let engine = req
-        .engine
-        .unwrap_or_else(|| EngineKind::default_for(&p.model));
-    let res = simulate_on(&p, engine, req.seed).map_err(|failure| ExperimentError::Sim {
-        model: p.model.meta.path.clone(),
-        failure,
+    let engine = req.engine_for(&p.model);
+    let runs = simulate_on(&p, engine, req.seed, req.replicates).map_err(|failure| {
+        ExperimentError::Sim {
+            model: p.model.meta.path.clone(),
+            failure,
+        }
     })?;
-    crate::output::timeline::check_timeline(&res.timeline)?;
-    Ok((p, engine, res))
+    for r in &runs {
+        crate::output::timeline::check_timeline(&r.timeline)?;
+    }
+    Ok((p, engine, runs))
 }
 
-/// Run a simulation and write `timeline.csv`, `manifest.json` and the timeline plot
-/// into `out`.
+/// Run a simulation and write `timeline.csv` (every run), `manifest.json` and the
+/// timeline plot (replicate 0) into `out`.
 pub fn run_simulate(
     req: &SimulateRequest,
     out: &Path,
-) -> Result<(RunManifest, SimResult), ExperimentError> {
-    let (p, engine, res) = simulate(req)?;
+) -> Result<(RunManifest, Vec<SimResult>), ExperimentError> {
+    let (p, engine, runs) = simulate(req)?;
+    let res = &runs[0];
     let io = |path: &Path| {
         let path = path.display().to_string();
         move |failure| ExperimentError::Io { path, failure }
@@ -380,7 +430,8 @@ pub fn run_simulate(
     std::fs::create_dir_all(out).map_err(io(out))?;
     let mut outputs = Vec::new();
     let csv = out.join("timeline.csv");
-    write_timeline_csv(&csv, &res.timeline).map_err(io(&csv))?;
+    let timelines: Vec<&crate::engine::ode::Timeline> = runs.iter().map(|r| &r.timeline).collect();
+    write_timeline_csv(&csv, &timelines).map_err(io(&csv))?;
     outputs.push("timeline.csv".to_string());
     if req.plot {
         let species: Vec<String> = p.model.species.iter().map(|s| s.name.clone()).collect();
@@ -404,6 +455,7 @@ pub fn run_simulate(
         doses: p.doses.clone(),
         engine,
         seed: req.seed,
+        replicates: runs.len() as u64,
         solver: p.options.clone(),
         stats: res.stats,
         columns: res.timeline.columns.clone(),
@@ -416,7 +468,7 @@ pub fn run_simulate(
     );
     let mpath = out.join("manifest.json");
     manifest.write(&mpath).map_err(io(&mpath))?;
-    Ok((manifest, res))
+    Ok((manifest, runs))
 }
 
 /// The run settings `resloop therapy` and `resloop compare` share (and the Python
@@ -514,11 +566,7 @@ impl TherapySettings {
         crate::limits::check_tolerances(self.rtol, self.atol)?;
         let engine =
             EngineKind::chosen(self.engine.as_deref(), model).map_err(ExperimentError::Settings)?;
-        if self.replicates == 0 {
-            return Err(ExperimentError::Settings(
-                "--replicates must be at least 1".into(),
-            ));
-        }
+        check_replicates(self.replicates)?;
         let (base, initial_state) = match &self.start {
             Some(fs) => {
                 let p = fs.start_point(model)?;

@@ -39,8 +39,8 @@ fn mean_field(
     req.atol = ATOL;
     req.points = 120;
     req.engine = Some(EngineKind::MeanField);
-    let (_, _, res) = resloop::experiment::simulate(&req).unwrap_or_else(|e| panic!("{e}"));
-    res.timeline
+    let (_, _, mut runs) = resloop::experiment::simulate(&req).unwrap_or_else(|e| panic!("{e}"));
+    runs.swap_remove(0).timeline
 }
 
 /// The export under the same run, imported back and run as a plain ODE model.

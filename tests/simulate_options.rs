@@ -18,7 +18,8 @@ fn prepared() -> resloop::experiment::Prepared {
 }
 
 fn final_total(p: &resloop::experiment::Prepared) -> f64 {
-    let r = simulate_on(p, EngineKind::MeanField, 1).unwrap_or_else(|e| panic!("{e}"));
+    let runs = simulate_on(p, EngineKind::MeanField, 1, 1).unwrap_or_else(|e| panic!("{e}"));
+    let r = &runs[0];
     let col = r.timeline.column("total", "cells").unwrap();
     *r.timeline.series(col).last().unwrap()
 }
@@ -42,7 +43,7 @@ fn a_negative_tolerance_set_on_the_prepared_run_holds() {
     let mut p = prepared();
     // No count may go below -(-1): every state fails at once.
     p.options.negative_tolerance = Some(-1.0);
-    let err = simulate_on(&p, EngineKind::MeanField, 1).err();
+    let err = simulate_on(&p, EngineKind::MeanField, 1, 1).err();
     assert!(
         err.is_some(),
         "a tolerance no state meets must fail the run"

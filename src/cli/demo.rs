@@ -129,7 +129,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         let mut req = SimulateRequest::new(f, days);
         req.doses = doses;
         let run = super::run_dir::begin(&out.join("scenario"))?;
-        let (_, res) = run_simulate(&req, run.path())?;
+        let (_, runs) = run_simulate(&req, run.path())?;
+        let res = &runs[0];
         super::common::finish(run, &format!("{} — default scenario", m.meta.name))?;
         let tl = &res.timeline;
         let total = tl.series(
