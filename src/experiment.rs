@@ -18,7 +18,7 @@ use crate::output::manifest::{model_ref, Manifest};
 use crate::output::plot::PlotError;
 use crate::output::timeline::write_timeline_csv;
 use crate::output::timeline_plot::TimelineFigure;
-use crate::pkpd::{parse_dose_spec, DoseEvent, DoseSpecError, DrugQuantity};
+use crate::pkpd::{DoseEvent, DoseSpec, DoseSpecError, DrugQuantity};
 use crate::schedule::Schedule;
 use crate::therapy::{TherapyOptions, TherapyResult};
 
@@ -59,9 +59,13 @@ pub enum ExperimentError {
 #[derive(Debug, Clone)]
 pub struct SimulateRequest {
     pub model: PathBuf,
-    pub days: f64,
-    /// `DRUG=AMOUNT@EVERY[xCOUNT]`
+    /// Length of the run; `None`: the model's `[scenario]`.
+    pub days: Option<f64>,
+    /// `DRUG=AMOUNT@EVERY[xCOUNT]`; when empty, the model's `[scenario]` doses unless
+    /// `drug_free` (see [`scenario_plan`]).
     pub doses: Vec<String>,
+    /// No drug at all.
+    pub drug_free: bool,
     /// `PARAM=VALUE`
     pub sets: Vec<String>,
     /// Accept `sets` outside the parameters' declared bounds.
@@ -81,11 +85,14 @@ pub struct SimulateRequest {
 }
 
 impl SimulateRequest {
+    /// `days` long, under the model's `[scenario]` doses unless `doses` or
+    /// `drug_free` are set.
     pub fn new(model: &Path, days: f64) -> SimulateRequest {
         SimulateRequest {
             model: model.to_path_buf(),
-            days,
+            days: Some(days),
             doses: Vec::new(),
+            drug_free: false,
             sets: Vec::new(),
             allow_out_of_bounds: false,
             method: Method::default(),
@@ -187,16 +194,17 @@ pub fn apply_sets_onto(
     Ok(values)
 }
 
-/// The length (days) and dose specs of a run given on the command line: what was
-/// given, else the model's `[scenario]`; `drug_free` drops the scenario's doses. The
-/// simulate and agent-based commands read it the same way, so a model runs under the
-/// same drug whichever engine runs it.
+/// The length (days) and doses of a run given on the command line: what was given,
+/// else the model's `[scenario]`; `drug_free` drops the scenario's doses. The
+/// simulate, agent-based and export commands read it the same way, so a model runs
+/// under the same drug whichever engine runs it. Given specs are read here, where they
+/// enter; the scenario's were read when the model was compiled.
 pub fn scenario_plan(
     model: &CompiledModel,
     days: Option<f64>,
     doses: &[String],
     drug_free: bool,
-) -> Result<(f64, Vec<String>), ExperimentError> {
+) -> Result<(f64, Vec<DoseSpec>), ExperimentError> {
     if drug_free && !doses.is_empty() {
         return Err(ExperimentError::Settings(
             "--drug-free and --dose exclude each other".into(),
@@ -215,7 +223,10 @@ pub fn scenario_plan(
     let doses = if drug_free {
         Vec::new()
     } else if !doses.is_empty() {
-        doses.to_vec()
+        doses
+            .iter()
+            .map(|d| DoseSpec::parse(model, d))
+            .collect::<Result<_, _>>()?
     } else {
         model
             .scenario
@@ -236,7 +247,7 @@ pub struct SimulateRun {
     pub time_unit: String,
     pub parameters: indexmap::IndexMap<String, f64>,
     pub parameter_changes: Vec<String>,
-    pub dose_specs: Vec<String>,
+    pub dose_specs: Vec<DoseSpec>,
     pub doses: Vec<DoseEvent>,
     pub engine: EngineKind,
     pub seed: u64,
@@ -254,17 +265,23 @@ pub struct Prepared {
     pub model: CompiledModel,
     pub params: Vec<f64>,
     pub bound: BoundModel,
+    /// Length of the run (days): the request's, else the model's scenario's.
+    pub days: f64,
+    /// The dose specs the run gets (given, or the model's scenario's).
+    pub dose_specs: Vec<DoseSpec>,
     pub doses: Vec<DoseEvent>,
     pub options: OdeOptions,
 }
 
 /// Load, check and bind; expand doses. No output is touched.
 pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
-    if !(req.days.is_finite() && req.days > 0.0) {
-        return Err(ExperimentError::Settings(format!(
-            "--days must be a positive number, found {}",
-            req.days
-        )));
+    if let Some(days) = req.days {
+        if !(days.is_finite() && days > 0.0) {
+            return Err(ExperimentError::Settings(format!(
+                "--days must be a positive number, found {days}"
+            )));
+        }
+        check(Limit::Days, days)?;
     }
     crate::limits::check_tolerances(req.rtol, req.atol)?;
     if req.points == 0 {
@@ -273,17 +290,17 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
         ));
     }
     check_replicates(req.replicates)?;
-    check(Limit::Days, req.days)?;
     check(Limit::Points, req.points as f64)?;
     if let Some(c) = req.cells {
         crate::limits::check_positive("--cells", c)?;
     }
     let mut model = compile_file(&req.model)?;
-    let t_end = req.days * 24.0 / model.meta.time_unit.hours();
     let params = apply_sets_checked(&mut model, &req.sets, req.allow_out_of_bounds)?;
+    let (days, dose_specs) = scenario_plan(&model, req.days, &req.doses, req.drug_free)?;
+    let t_end = days * 24.0 / model.meta.time_unit.hours();
     let mut doses = Vec::new();
-    for d in &req.doses {
-        doses.extend(parse_dose_spec(&model, d, t_end)?);
+    for d in &dose_specs {
+        doses.extend(d.events(t_end)?);
     }
     check(
         Limit::OutputMb,
@@ -300,6 +317,8 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
         model,
         params,
         bound,
+        days,
+        dose_specs,
         doses,
         options,
     })
@@ -441,7 +460,7 @@ pub fn run_simulate(
         outputs.extend(["timeline.png".to_string(), "timeline.svg".to_string()]);
     }
     let run = SimulateRun {
-        days: req.days,
+        days: p.days,
         time_unit: p.model.meta.time_unit.symbol().to_string(),
         parameters: p
             .model
@@ -451,7 +470,7 @@ pub fn run_simulate(
             .map(|(q, v)| (q.name.clone(), *v))
             .collect(),
         parameter_changes: req.sets.clone(),
-        dose_specs: req.doses.clone(),
+        dose_specs: p.dose_specs.clone(),
         doses: p.doses.clone(),
         engine,
         seed: req.seed,

@@ -11,7 +11,7 @@ use resloop::experiment::{prepare, simulate_on, SimulateRequest};
 fn prepared() -> resloop::experiment::Prepared {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/minimal_loop.toml");
     let mut req = SimulateRequest::new(&model, 60.0);
-    // No --dose: drug-free (a request's doses are only its own).
+    req.drug_free = true;
     req.points = 60;
     req.engine = Some(EngineKind::MeanField);
     prepare(&req).unwrap_or_else(|e| panic!("{e}"))

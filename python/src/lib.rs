@@ -270,6 +270,8 @@ fn simulate<'py>(
     plot: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut req = SimulateRequest::new(&model, days);
+    // The doses given, and only those (none: drug-free).
+    req.drug_free = doses.is_empty();
     req.doses = doses;
     req.sets = sets;
     req.method = method(method_name.as_deref())?;

@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use anyhow::anyhow;
 use resloop::engine::ode::Method;
 use resloop::engine::EngineKind;
-use resloop::experiment::{run_simulate, scenario_plan, SimulateRequest};
+use resloop::experiment::{run_simulate, SimulateRequest};
 
 use super::common::say;
 
@@ -41,24 +41,19 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<()> {
     let method = Method::parse(&a.method)
         .ok_or_else(|| anyhow!("--method `{}`: expected {}", a.method, Method::EXPECTED))?;
-    let model = resloop::compile::compile_file(&a.model)?;
-    let engine =
-        EngineKind::chosen(a.engine.engine.as_deref(), &model).map_err(anyhow::Error::msg)?;
-    let (days, doses) = scenario_plan(&model, a.plan.days, &a.plan.doses, a.plan.drug_free)?;
-    if a.plan.doses.is_empty() && !a.plan.drug_free {
-        say!(
-            "doses: {} (the model's [scenario]; --drug-free for none)",
-            if doses.is_empty() {
-                "none".to_string()
-            } else {
-                doses.join(", ")
-            }
-        );
-    }
+    let engine = a
+        .engine
+        .engine
+        .as_deref()
+        .map(EngineKind::named)
+        .transpose()
+        .map_err(anyhow::Error::msg)?;
+    let scenario_doses = a.plan.doses.is_empty() && !a.plan.drug_free;
     let req = SimulateRequest {
         model: a.model,
-        days,
-        doses,
+        days: a.plan.days,
+        doses: a.plan.doses,
+        drug_free: a.plan.drug_free,
         sets: a.sets.sets,
         allow_out_of_bounds: a.sets.allow_out_of_bounds,
         method,
@@ -67,13 +62,30 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         points: a.points,
         cells: a.cells,
         plot: !super::common::get().no_plot,
-        engine: Some(engine),
+        engine,
         replicates: a.engine.replicates,
         seed: a.engine.seed,
     };
     let run = super::run_dir::begin(&a.out)?;
     let (manifest, runs) = run_simulate(&req, run.path())?;
     super::common::finish(run, &super::common::title("Simulation of", &req.model))?;
+    let days = manifest.run.days;
+    if scenario_doses {
+        let specs: Vec<&str> = manifest
+            .run
+            .dose_specs
+            .iter()
+            .map(|d| d.text.as_str())
+            .collect();
+        say!(
+            "doses: {} (the model's [scenario]; --drug-free for none)",
+            if specs.is_empty() {
+                "none".to_string()
+            } else {
+                specs.join(", ")
+            }
+        );
+    }
     let cells = |r: &resloop::engine::ode::SimResult| {
         let tl = &r.timeline;
         tl.column("total", "cells").map(|c| tl.series(c))
