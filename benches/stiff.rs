@@ -24,7 +24,9 @@
 //!
 //! Then criterion times a few cases at rtol 1e-6 and the LU factorisation.
 //! `STIFF_QUICK=1` runs fewer tolerances; `STIFF_PARTS=set,shipped,replay,rr` picks
-//! parts (the il6 loop always runs: it is the reference of part 5).
+//! parts (the il6 loop always runs: it is the reference of part 5);
+//! `STIFF_METHODS=bdf,radau5` picks the methods of parts 1 and 2 (`auto` always
+//! runs). Part 5 ends with the equal-error ratio of every method that ran.
 
 mod common;
 
@@ -45,13 +47,24 @@ use resloop::sbml::export::{export, Run};
 use resloop::schedule::Schedule;
 use resloop::therapy::{self, EventKind, TherapyOptions, TherapyResult};
 
-const METHODS: [Method; 5] = [
+const METHODS: [Method; 6] = [
     Method::Auto,
     Method::Rodas5p,
     Method::Radau5,
+    Method::Bdf,
     Method::Rodas4,
     Method::Rosenbrock23,
 ];
+
+/// `methods` without those `STIFF_METHODS=bdf,rodas5p` leaves out (all by default;
+/// `auto` always runs: the comparison with libRoadRunner is on it).
+fn wanted(methods: &[Method]) -> Vec<Method> {
+    let keep = |m: &Method| {
+        *m == Method::Auto
+            || std::env::var("STIFF_METHODS").map_or(true, |v| v.split(',').any(|x| x == m.label()))
+    };
+    methods.iter().copied().filter(keep).collect()
+}
 
 fn rtols() -> Vec<f64> {
     if std::env::var_os("STIFF_QUICK").is_some() {
@@ -129,7 +142,7 @@ fn run_test_problem(p: TestProblem, method: Method, rtol: f64) -> (Vec<f64>, Sol
 
 fn test_set(rows: &mut Vec<Row>) {
     for p in TestProblem::ALL {
-        for method in METHODS {
+        for method in wanted(&METHODS) {
             for rtol in rtols_resloop() {
                 if method == Method::Rosenbrock23 && rtol < 1e-8 {
                     continue; // second order: millions of steps, nothing to learn
@@ -200,14 +213,15 @@ fn il6_run(m: &CompiledModel, b: &BoundModel, method: Method, rtol: f64) -> SimR
 fn il6_loop(m: &CompiledModel, rows: &mut Vec<Row>) -> Vec<f64> {
     let b = BoundModel::new(m, &m.param_values()).unwrap();
     let reference = state_columns(&il6_run(m, &b, Method::Dopri5, 1e-12).timeline, m);
-    for method in [
+    for method in wanted(&[
         Method::Auto,
         Method::Rodas5p,
         Method::Radau5,
+        Method::Bdf,
         Method::Rodas4,
         Method::Dopri5,
         Method::Rosenbrock23,
-    ] {
+    ]) {
         for rtol in rtols_resloop() {
             if method == Method::Rosenbrock23 && rtol < 1e-8 {
                 continue;
@@ -682,6 +696,8 @@ fn roadrunner(references: &BTreeMap<String, (String, Vec<f64>)>, replays: &[Repl
     let Some(problems) = json["problems"].as_object() else {
         return;
     };
+    // (problem, rtol, libRoadRunner's error, its seconds) for the per-method table.
+    let mut theirs = Vec::new();
     for (name, runs) in problems {
         for run in runs.as_array().into_iter().flatten() {
             let rtol = run["rtol"].as_f64().unwrap_or(f64::NAN);
@@ -712,6 +728,7 @@ fn roadrunner(references: &BTreeMap<String, (String, Vec<f64>)>, replays: &[Repl
                 println!("| {name} | {rtol:.0e} | failed | | | | | | | |");
                 continue;
             };
+            theirs.push((ours_key.clone(), rtol, error, secs));
             let fastest = resloop
                 .keys()
                 .filter(|(p, _)| *p == ours_key)
@@ -731,6 +748,37 @@ fn roadrunner(references: &BTreeMap<String, (String, Vec<f64>)>, replays: &[Repl
                 1e3 * secs
             );
         }
+    }
+    // Every method's CPU ratio at libRoadRunner's error (its time over ours).
+    let mut methods: Vec<&String> = resloop.keys().map(|(_, m)| m).collect();
+    methods.sort();
+    methods.dedup();
+    println!(
+        "\n## CPU ratio at equal error, libRoadRunner / resloop method (- : never that accurate)\n"
+    );
+    println!(
+        "| problem | rtol | libRoadRunner error | {} |",
+        methods
+            .iter()
+            .map(|m| m.as_str())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    println!("|---|---|---|{}", "---|".repeat(methods.len()));
+    for (problem, rtol, error, secs) in theirs {
+        let cols: Vec<String> = methods
+            .iter()
+            .map(|m| {
+                resloop
+                    .get(&(problem.clone(), m.to_string()))
+                    .and_then(|runs| time_at_error(runs, error))
+                    .map_or("-".into(), |t| format!("{:.1}x", secs / t))
+            })
+            .collect();
+        println!(
+            "| {problem} | {rtol:.0e} | {error:.1e} | {} |",
+            cols.join(" | ")
+        );
     }
 }
 

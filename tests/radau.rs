@@ -3,12 +3,11 @@
 //! run (a restart after every dose) of the stiff benchmark loop as the Rosenbrock
 //! methods do, while reusing its Jacobian over many steps.
 
-use std::path::Path;
+mod common;
 
-use resloop::compile::{compile_file, BoundModel};
+use common::{il6_dosed, worst_rel};
 use resloop::engine::ode::testset::TestProblem;
-use resloop::engine::ode::{simulate, Method, OdeOptions, SimResult};
-use resloop::pkpd::{DoseEvent, DoseKind};
+use resloop::engine::ode::Method;
 
 /// Largest relative error against the published reference allowed at each rtol:
 /// the same bounds `engine::ode::testset`'s test holds the Rosenbrock methods to.
@@ -33,38 +32,6 @@ fn radau5_reaches_the_published_solutions_of_the_test_set() {
         }
         assert!(steps[1] > steps[0], "{}: {steps:?}", p.name());
     }
-}
-
-/// The stiff loop with doses (`benches/il6_loop.toml`): 60 days, a bolus every 3.5
-/// days, 200 output intervals.
-fn il6_dosed(method: Method, rtol: f64) -> SimResult {
-    let m =
-        compile_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/il6_loop.toml")).unwrap();
-    let b = BoundModel::new(&m, &m.param_values()).unwrap();
-    let doses: Vec<DoseEvent> = (0..18)
-        .map(|k| DoseEvent {
-            time: 3.5 * k as f64,
-            drug: 0,
-            kind: DoseKind::Bolus {
-                mg_per_kg: 1.0 + 0.1 * k as f64,
-            },
-        })
-        .collect();
-    let mut o = OdeOptions::new(60.0);
-    o.n_out = 200;
-    o.method = method;
-    o.rtol = rtol;
-    o.atol = 1e-12;
-    simulate(&m, &b, &doses, &o).unwrap_or_else(|e| panic!("{}: {e}", method.label()))
-}
-
-/// Largest relative error over entries of the reference at least 1e-12 in size.
-fn worst_rel(got: &[f64], want: &[f64]) -> f64 {
-    got.iter()
-        .zip(want)
-        .filter(|(_, w)| w.abs() >= 1e-12)
-        .map(|(g, w)| ((g - w) / w).abs())
-        .fold(0.0, f64::max)
 }
 
 /// Allowed worst relative error of the dosed run at rtol 1e-6 and 1e-9 against

@@ -3,9 +3,9 @@
 
 use std::path::Path;
 
-use resloop::compile::{compile_str, BoundModel, CompiledModel};
+use resloop::compile::{compile_file, compile_str, BoundModel, CompiledModel};
 use resloop::engine::ode::{simulate, Method, OdeOptions, SimResult};
-use resloop::pkpd::DoseEvent;
+use resloop::pkpd::{DoseEvent, DoseKind};
 
 pub fn model(text: &str) -> CompiledModel {
     compile_str(Path::new("test.toml"), text).unwrap_or_else(|e| panic!("{e}"))
@@ -39,6 +39,32 @@ pub const METHODS: [Method; 6] = [
 ];
 
 /// Header every test model shares.
+/// The stiff loop with doses (`benches/il6_loop.toml`): 60 days, a bolus every 3.5
+/// days (1 + 0.1 k mg/kg), 200 output intervals, atol 1e-12.
+pub fn il6_dosed(method: Method, rtol: f64) -> SimResult {
+    let m =
+        compile_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/il6_loop.toml")).unwrap();
+    let doses: Vec<DoseEvent> = (0..18)
+        .map(|k| DoseEvent {
+            time: 3.5 * k as f64,
+            drug: 0,
+            kind: DoseKind::Bolus {
+                mg_per_kg: 1.0 + 0.1 * k as f64,
+            },
+        })
+        .collect();
+    run(&m, &doses, 60.0, 200, method, rtol, 1e-12)
+}
+
+/// Largest relative error of `got` over entries of `want` at least 1e-12 in size.
+pub fn worst_rel(got: &[f64], want: &[f64]) -> f64 {
+    got.iter()
+        .zip(want)
+        .filter(|(_, w)| w.abs() >= 1e-12)
+        .map(|(g, w)| ((g - w) / w).abs())
+        .fold(0.0, f64::max)
+}
+
 pub fn header(time_unit: &str) -> String {
     format!("[model]\nname = \"t\"\ntitle = \"test\"\ntime_unit = \"{time_unit}\"\ndescription = \"test model\"\n\n")
 }

@@ -3,6 +3,7 @@
 
 mod adapter;
 mod auto;
+mod bdf;
 mod dopri5;
 mod driver;
 mod lu;
@@ -12,10 +13,12 @@ mod rodas;
 mod rosenbrock;
 mod run;
 mod solver;
+mod step_end;
 pub mod testset;
 
 pub use adapter::OdeSolversDopri5;
 pub use auto::Auto;
+pub use bdf::Bdf;
 pub use dopri5::Dopri5;
 pub use driver::{simulate, simulate_with, Column, OdeOptions, SimError, SimResult, Timeline};
 pub use lu::{DenseLu, LuScalar};

@@ -51,9 +51,10 @@ use nalgebra::{Complex, DMatrix};
 
 use super::lu::DenseLu;
 use super::solver::{
-    emit_start, locate_event, locate_failure, next_due, start_segment, step_guard, OdeSystem,
-    Solver, SolverError, SolverErrorKind, SolverStats,
+    emit_start, start_segment, step_guard, OdeSystem, Solver, SolverError, SolverErrorKind,
+    SolverStats,
 };
+use super::step_end::StepEnd;
 
 /// `T` (columns 1 and 2; the third column is `(t13, t23, 0)`, the third row
 /// `(t31, 1, 0)`) and `T^-1` of RADAU5, which take `A^-1` of Radau IIA (order 5) to
@@ -600,25 +601,20 @@ impl Solver for Radau5 {
                     *yn = yi + z3;
                 }
                 self.dense_coefficients();
-                let checked = sys.check(t_new, &self.ynew);
-                let event = checked.is_ok() && sys.has_events() && sys.event_due(t_new, &self.ynew);
-                if let Err(e) = checked {
-                    let mut buf = std::mem::take(&mut self.tmp);
-                    let interp = |theta: f64, b: &mut [f64]| self.interpolate(theta, b);
-                    let e = locate_failure(sys, *t, h, &mut buf, &interp).unwrap_or(e);
-                    self.tmp = buf;
-                    return Err(e);
-                }
-                if event {
-                    let mut buf = std::mem::take(&mut self.tmp);
-                    let interp = |theta: f64, b: &mut [f64]| self.interpolate(theta, b);
-                    let theta = locate_event(sys, *t, h, &mut buf, &interp);
-                    let t_event = *t + theta * h;
-                    while let Some(tk) = next_due(outs, &mut next_out, t_event, t_end) {
-                        self.interpolate((tk - *t) / h, &mut buf);
-                        out(tk, &buf);
-                    }
-                    self.interpolate(theta, &mut buf);
+                let judged = StepEnd::judge(sys, t_new, &self.ynew, outs, next_out, t_end);
+                let mut buf = std::mem::take(&mut self.tmp);
+                let interp = |theta: f64, b: &mut [f64]| self.interpolate(theta, b);
+                let ended = judged.finish(
+                    sys,
+                    (*t, h, t_new, t_end),
+                    &self.ynew,
+                    (outs, &mut next_out),
+                    out,
+                    &mut buf,
+                    &interp,
+                );
+                if let Ok(Some(t_event)) = ended {
+                    // Stopped at the event: the state there is in `buf`.
                     y.copy_from_slice(&buf[..n]);
                     self.tmp = buf;
                     *t = t_event;
@@ -628,15 +624,8 @@ impl Solver for Radau5 {
                     self.forget();
                     return Ok(());
                 }
-                if sys.has_events() {
-                    sys.rearm(t_new, &self.ynew);
-                }
-                while let Some(tk) = next_due(outs, &mut next_out, t_new, t_end) {
-                    let mut buf = std::mem::take(&mut self.tmp);
-                    self.interpolate((tk - *t) / h, &mut buf);
-                    out(tk, &buf);
-                    self.tmp = buf;
-                }
+                self.tmp = buf;
+                ended?;
                 y.copy_from_slice(&self.ynew);
                 *t = t_new;
                 sys.rhs(*t, y, &mut self.f0);

@@ -39,9 +39,10 @@ use nalgebra::DMatrix;
 use super::auto::{NonStiffTest, Stop};
 use super::lu::DenseLu;
 use super::solver::{
-    emit_start, error_norm, locate_event, locate_failure, next_due, start_segment, step_guard,
-    time_derivative, OdeSystem, Solver, SolverError, SolverErrorKind, SolverStats,
+    emit_start, error_norm, start_segment, step_guard, time_derivative, OdeSystem, Solver,
+    SolverError, SolverErrorKind, SolverStats,
 };
+use super::step_end::StepEnd;
 
 const MAX_STAGES: usize = 8;
 
@@ -671,34 +672,24 @@ impl Rodas {
                     h_new = h_new.min(h);
                 }
                 self.last_accepted = Some((h, err.max(1e-2)));
-                let due = outs
-                    .get(next_out)
-                    .is_some_and(|&tk| tk < t_new && tk < t_end);
-                let checked = sys.check(t_new, &self.ynew);
-                let event = checked.is_ok() && sys.has_events() && sys.event_due(t_new, &self.ynew);
-                if due || checked.is_err() || event {
+                let judged = StepEnd::judge(sys, t_new, &self.ynew, outs, next_out, t_end);
+                if judged.needs_dense() {
                     self.dense_coefficients(n);
                 }
-                if let Err(e) = checked {
-                    let mut buf = std::mem::take(&mut self.fnew);
-                    let y0: &[f64] = y;
-                    let interp = |theta: f64, b: &mut [f64]| self.interpolate(y0, theta, b);
-                    let e = locate_failure(sys, *t, h, &mut buf, &interp).unwrap_or(e);
-                    self.fnew = buf;
-                    return Err(e);
-                }
-                if event {
-                    // Stop at the event: outputs before it, then the state there.
-                    let mut buf = std::mem::take(&mut self.fnew);
-                    let y0: &[f64] = y;
-                    let interp = |theta: f64, b: &mut [f64]| self.interpolate(y0, theta, b);
-                    let theta = locate_event(sys, *t, h, &mut buf, &interp);
-                    let t_event = *t + theta * h;
-                    while let Some(tk) = next_due(outs, &mut next_out, t_event, t_end) {
-                        self.interpolate(y, (tk - *t) / h, &mut buf);
-                        out(tk, &buf);
-                    }
-                    self.interpolate(y, theta, &mut buf);
+                let mut buf = std::mem::take(&mut self.fnew);
+                let y0: &[f64] = y;
+                let interp = |theta: f64, b: &mut [f64]| self.interpolate(y0, theta, b);
+                let ended = judged.finish(
+                    sys,
+                    (*t, h, t_new, t_end),
+                    &self.ynew,
+                    (outs, &mut next_out),
+                    out,
+                    &mut buf,
+                    &interp,
+                );
+                if let Ok(Some(t_event)) = ended {
+                    // Stopped at the event: the state there is in `buf`.
                     y.copy_from_slice(&buf[..n]);
                     self.fnew = buf;
                     *t = t_event;
@@ -708,15 +699,8 @@ impl Rodas {
                     self.h = h;
                     return Ok(Stop::Event);
                 }
-                if sys.has_events() {
-                    sys.rearm(t_new, &self.ynew);
-                }
-                while let Some(tk) = next_due(outs, &mut next_out, t_new, t_end) {
-                    let mut buf = std::mem::take(&mut self.fnew);
-                    self.interpolate(y, (tk - *t) / h, &mut buf);
-                    out(tk, &buf);
-                    self.fnew = buf;
-                }
+                self.fnew = buf;
+                ended?;
                 sys.rhs(t_new, &self.ynew, &mut self.fnew);
                 self.stats.rhs_evals += 1;
                 y.copy_from_slice(&self.ynew);

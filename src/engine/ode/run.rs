@@ -170,7 +170,7 @@ impl<'a> OdeRun<'a> {
         settings.check()?;
         if sys.has_events() && !solver.supports_events() {
             return Err(SimError::Settings(format!(
-                "the model has events, which method `{}` does not locate; use auto, dopri5, radau5, \
+                "the model has events, which method `{}` does not locate; use auto, dopri5, radau5, bdf, \
                  rodas5p or rodas4",
                 solver.name()
             )));

@@ -250,22 +250,26 @@ pub enum Method {
     /// Radau IIA (Hairer-Wanner RADAU5), order 5, implicit, reusing its Jacobian
     /// and LU over many steps: tight tolerances.
     Radau5,
+    /// Variable-order (1 to 5) BDF/NDF (CVODE's reuse rules for Jacobian and LU):
+    /// stiff problems at tight tolerances.
+    Bdf,
 }
 
 impl Method {
     /// Every method, in the order help texts list them.
-    pub const ALL: [Method; 7] = [
+    pub const ALL: [Method; 8] = [
         Method::Auto,
         Method::Dopri5,
         Method::Rodas5p,
         Method::Radau5,
+        Method::Bdf,
         Method::Rodas4,
         Method::Rosenbrock23,
         Method::OdeSolversDopri5,
     ];
     /// What the command line and files accept, for error messages.
     pub const EXPECTED: &'static str =
-        "auto, dopri5, rodas5p, radau5, rodas4, rosenbrock23 or ode-solvers-dopri5";
+        "auto, dopri5, rodas5p, radau5, bdf, rodas4, rosenbrock23 or ode-solvers-dopri5";
 
     pub fn parse(s: &str) -> Option<Method> {
         match s {
@@ -282,6 +286,7 @@ impl Method {
             Method::Rodas4 => "rodas4",
             Method::Rodas5p => "rodas5p",
             Method::Radau5 => "radau5",
+            Method::Bdf => "bdf",
         }
     }
     pub fn solver(self, rtol: f64, atol: f64) -> Box<dyn Solver> {
@@ -293,6 +298,7 @@ impl Method {
             Method::Rodas4 => Box::new(super::Rodas::new(&super::RODAS4, rtol, atol)),
             Method::Rodas5p => Box::new(super::Rodas::new(&super::RODAS5P, rtol, atol)),
             Method::Radau5 => Box::new(super::Radau5::new(rtol, atol)),
+            Method::Bdf => Box::new(super::Bdf::new(rtol, atol)),
         }
     }
 }
