@@ -14,8 +14,6 @@
 //! Ordinary Differential Equations I, 2nd ed., II.4-II.6 (DOPRI5, dense output, PI
 //! control).
 
-use nalgebra::DMatrix;
-
 use super::auto::{StiffnessTest, Stop};
 use super::solver::{
     emit_start, initial_step_in, locate_event, locate_failure, next_due, starting_step, step_guard,
@@ -86,8 +84,6 @@ pub struct Dopri5 {
     rcont: [Vec<f64>; 5],
     /// Hairer's stiffness counters (used by `--method auto`).
     pub(super) stiffness: StiffnessTest,
-    /// The Jacobian of the stiffness check (`--method auto` only).
-    jac: DMatrix<f64>,
     stats: SolverStats,
 }
 
@@ -106,7 +102,6 @@ impl Dopri5 {
             ynew: Vec::new(),
             rcont: Default::default(),
             stiffness: StiffnessTest::default(),
-            jac: DMatrix::zeros(0, 0),
             stats: SolverStats::default(),
         }
     }
@@ -404,18 +399,7 @@ impl Dopri5 {
                     return Ok(Stop::Reached);
                 }
                 if let Some(hl) = h_lambda {
-                    let mut stiff = self.stiffness.stiff_after(hl);
-                    if !stiff && self.stiffness.jacobian_check_due() {
-                        if self.jac.nrows() != n {
-                            self.jac = DMatrix::zeros(n, n);
-                        }
-                        sys.jacobian(*t, y, &mut self.jac);
-                        self.stats.jacobian_evals += 1;
-                        stiff = self
-                            .stiffness
-                            .stiff_by_jacobian(&self.jac, y, h, rtol, atol);
-                    }
-                    if stiff {
+                    if self.stiffness.stiff_after(hl) {
                         self.h = h_new;
                         self.ytmp = dense_buf;
                         return Ok(Stop::Stiff);
