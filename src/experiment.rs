@@ -18,7 +18,7 @@ use crate::output::manifest::{model_ref, Manifest};
 use crate::output::plot::PlotError;
 use crate::output::timeline::write_timeline_csv;
 use crate::output::timeline_plot::TimelineFigure;
-use crate::pkpd::{parse_dose_spec, DoseEvent, DoseSpecError, DrugQuantity};
+use crate::pkpd::{DoseEvent, DoseSpec, DoseSpecError, DrugQuantity};
 use crate::schedule::Schedule;
 use crate::therapy::{TherapyOptions, TherapyResult};
 
@@ -59,9 +59,13 @@ pub enum ExperimentError {
 #[derive(Debug, Clone)]
 pub struct SimulateRequest {
     pub model: PathBuf,
-    pub days: f64,
-    /// `DRUG=AMOUNT@EVERY[xCOUNT]`
+    /// Length of the run; `None`: the model's `[scenario]`.
+    pub days: Option<f64>,
+    /// `DRUG=AMOUNT@EVERY[xCOUNT]`; when empty, the model's `[scenario]` doses unless
+    /// `drug_free` (see [`scenario_plan`]).
     pub doses: Vec<String>,
+    /// No drug at all.
+    pub drug_free: bool,
     /// `PARAM=VALUE`
     pub sets: Vec<String>,
     /// Accept `sets` outside the parameters' declared bounds.
@@ -74,16 +78,21 @@ pub struct SimulateRequest {
     pub plot: bool,
     /// `None`: hybrid for a model with genotypes, mean-field otherwise.
     pub engine: Option<EngineKind>,
-    /// Seed of the hybrid engine's random events.
+    /// Replicates of a stochastic engine (the mean field runs once whatever it says).
+    pub replicates: u64,
+    /// Seed of a stochastic engine: replicate r is a pure function of (inputs, seed, r).
     pub seed: u64,
 }
 
 impl SimulateRequest {
+    /// `days` long, under the model's `[scenario]` doses unless `doses` or
+    /// `drug_free` are set.
     pub fn new(model: &Path, days: f64) -> SimulateRequest {
         SimulateRequest {
             model: model.to_path_buf(),
-            days,
+            days: Some(days),
             doses: Vec::new(),
+            drug_free: false,
             sets: Vec::new(),
             allow_out_of_bounds: false,
             method: Method::default(),
@@ -93,7 +102,25 @@ impl SimulateRequest {
             cells: None,
             plot: true,
             engine: None,
+            replicates: 1,
             seed: 1,
+        }
+    }
+
+    /// The engine that runs the request on `model`: the one asked for, else the
+    /// model's default.
+    pub fn engine_for(&self, model: &CompiledModel) -> EngineKind {
+        self.engine
+            .unwrap_or_else(|| EngineKind::default_for(model))
+    }
+
+    /// How many runs the request makes on `model`: its replicates on a stochastic
+    /// engine, one of the mean field.
+    pub fn runs_on(&self, model: &CompiledModel) -> u64 {
+        if self.engine_for(model).is_stochastic() {
+            self.replicates
+        } else {
+            1
         }
     }
 }
@@ -167,16 +194,17 @@ pub fn apply_sets_onto(
     Ok(values)
 }
 
-/// The length (days) and dose specs of a run given on the command line: what was
-/// given, else the model's `[scenario]`; `drug_free` drops the scenario's doses. The
-/// simulate and agent-based commands read it the same way, so a model runs under the
-/// same drug whichever engine runs it.
+/// The length (days) and doses of a run given on the command line: what was given,
+/// else the model's `[scenario]`; `drug_free` drops the scenario's doses. The
+/// simulate, agent-based and export commands read it the same way, so a model runs
+/// under the same drug whichever engine runs it. Given specs are read here, where they
+/// enter; the scenario's were read when the model was compiled.
 pub fn scenario_plan(
     model: &CompiledModel,
     days: Option<f64>,
     doses: &[String],
     drug_free: bool,
-) -> Result<(f64, Vec<String>), ExperimentError> {
+) -> Result<(f64, Vec<DoseSpec>), ExperimentError> {
     if drug_free && !doses.is_empty() {
         return Err(ExperimentError::Settings(
             "--drug-free and --dose exclude each other".into(),
@@ -195,7 +223,10 @@ pub fn scenario_plan(
     let doses = if drug_free {
         Vec::new()
     } else if !doses.is_empty() {
-        doses.to_vec()
+        doses
+            .iter()
+            .map(|d| DoseSpec::parse(model, d))
+            .collect::<Result<_, _>>()?
     } else {
         model
             .scenario
@@ -216,11 +247,15 @@ pub struct SimulateRun {
     pub time_unit: String,
     pub parameters: indexmap::IndexMap<String, f64>,
     pub parameter_changes: Vec<String>,
-    pub dose_specs: Vec<String>,
+    pub dose_specs: Vec<DoseSpec>,
     pub doses: Vec<DoseEvent>,
     pub engine: EngineKind,
     pub seed: u64,
+    /// Runs made: the replicates of a stochastic engine (stacked in `timeline.csv`
+    /// with a leading `replicate` column when more than one), one of the mean field.
+    pub replicates: u64,
     pub solver: OdeOptions,
+    /// Solver work of replicate 0.
     pub stats: crate::engine::ode::SolverStats,
     pub columns: Vec<crate::engine::ode::Column>,
 }
@@ -230,17 +265,23 @@ pub struct Prepared {
     pub model: CompiledModel,
     pub params: Vec<f64>,
     pub bound: BoundModel,
+    /// Length of the run (days): the request's, else the model's scenario's.
+    pub days: f64,
+    /// The dose specs the run gets (given, or the model's scenario's).
+    pub dose_specs: Vec<DoseSpec>,
     pub doses: Vec<DoseEvent>,
     pub options: OdeOptions,
 }
 
 /// Load, check and bind; expand doses. No output is touched.
 pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
-    if !(req.days.is_finite() && req.days > 0.0) {
-        return Err(ExperimentError::Settings(format!(
-            "--days must be a positive number, found {}",
-            req.days
-        )));
+    if let Some(days) = req.days {
+        if !(days.is_finite() && days > 0.0) {
+            return Err(ExperimentError::Settings(format!(
+                "--days must be a positive number, found {days}"
+            )));
+        }
+        check(Limit::Days, days)?;
     }
     crate::limits::check_tolerances(req.rtol, req.atol)?;
     if req.points == 0 {
@@ -248,19 +289,23 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
             "--points must be at least 1".into(),
         ));
     }
-    check(Limit::Days, req.days)?;
+    check_replicates(req.replicates)?;
     check(Limit::Points, req.points as f64)?;
     if let Some(c) = req.cells {
         crate::limits::check_positive("--cells", c)?;
     }
     let mut model = compile_file(&req.model)?;
-    let t_end = req.days * 24.0 / model.meta.time_unit.hours();
     let params = apply_sets_checked(&mut model, &req.sets, req.allow_out_of_bounds)?;
+    let (days, dose_specs) = scenario_plan(&model, req.days, &req.doses, req.drug_free)?;
+    let t_end = days * 24.0 / model.meta.time_unit.hours();
     let mut doses = Vec::new();
-    for d in &req.doses {
-        doses.extend(parse_dose_spec(&model, d, t_end)?);
+    for d in &dose_specs {
+        doses.extend(d.events(t_end)?);
     }
-    check(Limit::OutputMb, timeline_mb(&model, req.points))?;
+    check(
+        Limit::OutputMb,
+        timeline_mb(&model, req.points) * req.runs_on(&model) as f64,
+    )?;
     let bound = BoundModel::new(&model, &params)?;
     let mut options = OdeOptions::new(t_end);
     options.method = req.method;
@@ -272,6 +317,8 @@ pub fn prepare(req: &SimulateRequest) -> Result<Prepared, ExperimentError> {
         model,
         params,
         bound,
+        days,
+        dose_specs,
         doses,
         options,
     })
@@ -304,16 +351,17 @@ pub fn dose_schedule(p: &Prepared) -> Schedule {
     s
 }
 
-/// Run the prepared doses through the therapy driver on the mean-field or hybrid
-/// engine (replicate 0 of `seed`): the timeline holds the population's columns
+/// Run the prepared doses through the therapy driver on `engine`: replicates
+/// `0..replicates` of `seed` on a stochastic engine (in parallel), one run of the
+/// mean field. Each timeline holds the population's columns
 /// ([`crate::engine::ode::timeline_columns`]) at every output time, a dose at an
 /// output time given before that row.
-pub fn simulate_on(p: &Prepared, engine: EngineKind, seed: u64) -> Result<SimResult, SimError> {
-    if engine == EngineKind::AgentBased {
-        return Err(SimError::Settings(
-            "the agent-based engine runs through `resloop abm`".into(),
-        ));
-    }
+pub fn simulate_on(
+    p: &Prepared,
+    engine: EngineKind,
+    seed: u64,
+    replicates: u64,
+) -> Result<Vec<SimResult>, SimError> {
     let o = &p.options;
     let schedule = dose_schedule(p);
     let opts = TherapyOptions {
@@ -326,53 +374,74 @@ pub fn simulate_on(p: &Prepared, engine: EngineKind, seed: u64) -> Result<SimRes
         seed,
         ..TherapyOptions::default()
     };
-    let r = crate::therapy::run(&p.model, &schedule, &opts).map_err(|e| match e {
-        crate::therapy::TherapyError::Sim { source, .. } => *source,
-        other => SimError::Settings(other.to_string()),
-    })?;
+    let runs = crate::therapy::run_replicates(&p.model, &schedule, &opts, replicates).map_err(
+        |e| match e {
+            crate::therapy::TherapyError::Sim { source, .. } => *source,
+            other => SimError::Settings(other.to_string()),
+        },
+    )?;
     // The driver's own columns (expanded cells, resistant fractions, doses) follow
     // the population's.
-    let mut timeline = r.timeline;
     let keep = crate::engine::ode::timeline_columns(&p.model).len();
-    let width = timeline.columns.len();
-    timeline.columns.truncate(keep);
-    timeline.values = timeline
-        .values
-        .chunks_exact(width)
-        .flat_map(|row| row[..keep].iter().copied())
-        .collect();
-    Ok(SimResult {
-        timeline,
-        stats: r.stats,
-        final_state: r.final_state,
-        wall_seconds: r.wall_seconds,
-    })
+    Ok(runs
+        .into_iter()
+        .map(|r| {
+            let mut timeline = r.timeline;
+            let width = timeline.columns.len();
+            timeline.columns.truncate(keep);
+            timeline.values = timeline
+                .values
+                .chunks_exact(width)
+                .flat_map(|row| row[..keep].iter().copied())
+                .collect();
+            SimResult {
+                timeline,
+                stats: r.stats,
+                final_state: r.final_state,
+                wall_seconds: r.wall_seconds,
+            }
+        })
+        .collect())
+}
+
+/// Refuse zero replicates (`--replicates`).
+pub fn check_replicates(replicates: u64) -> Result<(), ExperimentError> {
+    if replicates == 0 {
+        return Err(ExperimentError::Settings(
+            "--replicates must be at least 1".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Run a simulation in memory, writing nothing: the request's engine (or the model's
-/// default), its timeline checked as [`run_simulate`] checks it before writing.
+/// default) and its runs (replicate 0 first), every timeline checked as
+/// [`run_simulate`] checks it before writing.
 pub fn simulate(
     req: &SimulateRequest,
-) -> Result<(Prepared, EngineKind, SimResult), ExperimentError> {
+) -> Result<(Prepared, EngineKind, Vec<SimResult>), ExperimentError> {
     let p = prepare(req)?;
-    let engine = req
-        .engine
-        .unwrap_or_else(|| EngineKind::default_for(&p.model));
-    let res = simulate_on(&p, engine, req.seed).map_err(|failure| ExperimentError::Sim {
-        model: p.model.meta.path.clone(),
-        failure,
+    let engine = req.engine_for(&p.model);
+    let runs = simulate_on(&p, engine, req.seed, req.replicates).map_err(|failure| {
+        ExperimentError::Sim {
+            model: p.model.meta.path.clone(),
+            failure,
+        }
     })?;
-    crate::output::timeline::check_timeline(&res.timeline)?;
-    Ok((p, engine, res))
+    for r in &runs {
+        crate::output::timeline::check_timeline(&r.timeline)?;
+    }
+    Ok((p, engine, runs))
 }
 
-/// Run a simulation and write `timeline.csv`, `manifest.json` and the timeline plot
-/// into `out`.
+/// Run a simulation and write `timeline.csv` (every run), `manifest.json` and the
+/// timeline plot (replicate 0) into `out`.
 pub fn run_simulate(
     req: &SimulateRequest,
     out: &Path,
-) -> Result<(RunManifest, SimResult), ExperimentError> {
-    let (p, engine, res) = simulate(req)?;
+) -> Result<(RunManifest, Vec<SimResult>), ExperimentError> {
+    let (p, engine, runs) = simulate(req)?;
+    let res = &runs[0];
     let io = |path: &Path| {
         let path = path.display().to_string();
         move |failure| ExperimentError::Io { path, failure }
@@ -380,7 +449,8 @@ pub fn run_simulate(
     std::fs::create_dir_all(out).map_err(io(out))?;
     let mut outputs = Vec::new();
     let csv = out.join("timeline.csv");
-    write_timeline_csv(&csv, &res.timeline).map_err(io(&csv))?;
+    let timelines: Vec<&crate::engine::ode::Timeline> = runs.iter().map(|r| &r.timeline).collect();
+    write_timeline_csv(&csv, &timelines).map_err(io(&csv))?;
     outputs.push("timeline.csv".to_string());
     if req.plot {
         let species: Vec<String> = p.model.species.iter().map(|s| s.name.clone()).collect();
@@ -390,7 +460,7 @@ pub fn run_simulate(
         outputs.extend(["timeline.png".to_string(), "timeline.svg".to_string()]);
     }
     let run = SimulateRun {
-        days: req.days,
+        days: p.days,
         time_unit: p.model.meta.time_unit.symbol().to_string(),
         parameters: p
             .model
@@ -400,10 +470,11 @@ pub fn run_simulate(
             .map(|(q, v)| (q.name.clone(), *v))
             .collect(),
         parameter_changes: req.sets.clone(),
-        dose_specs: req.doses.clone(),
+        dose_specs: p.dose_specs.clone(),
         doses: p.doses.clone(),
         engine,
         seed: req.seed,
+        replicates: runs.len() as u64,
         solver: p.options.clone(),
         stats: res.stats,
         columns: res.timeline.columns.clone(),
@@ -416,7 +487,7 @@ pub fn run_simulate(
     );
     let mpath = out.join("manifest.json");
     manifest.write(&mpath).map_err(io(&mpath))?;
-    Ok((manifest, res))
+    Ok((manifest, runs))
 }
 
 /// The run settings `resloop therapy` and `resloop compare` share (and the Python
@@ -514,11 +585,7 @@ impl TherapySettings {
         crate::limits::check_tolerances(self.rtol, self.atol)?;
         let engine =
             EngineKind::chosen(self.engine.as_deref(), model).map_err(ExperimentError::Settings)?;
-        if self.replicates == 0 {
-            return Err(ExperimentError::Settings(
-                "--replicates must be at least 1".into(),
-            ));
-        }
+        check_replicates(self.replicates)?;
         let (base, initial_state) = match &self.start {
             Some(fs) => {
                 let p = fs.start_point(model)?;

@@ -1,12 +1,19 @@
 //! A run folder is complete or absent: a subcommand killed at any moment (SIGKILL or
-//! SIGTERM, 50 times at pseudo-random delays) leaves either no run folder or one with
-//! exactly the files of a complete run; SIGTERM also leaves no temporary folder, and
-//! the next run cleans what a SIGKILL left.
+//! SIGTERM, 50 times) leaves either no run folder or one with exactly the files of a
+//! complete run; SIGTERM also leaves no temporary folder, and the next run cleans what
+//! a SIGKILL left.
+//!
+//! The moments are of two kinds. Pseudo-random delays over the length of a reference
+//! run hit any moment, but how far a run has got after a delay depends on the
+//! machine's load; so every other kill instead waits for a stage of the run to be
+//! visible on disk (its temporary folder made, a file in it, the final folder in
+//! place), polling with a generous deadline. Those stages guarantee kills before and
+//! after the rename at any load, so both outcomes are always exercised.
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 fn therapy(out: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_resloop"));
@@ -30,6 +37,51 @@ fn files(dir: &Path) -> BTreeSet<String> {
         .collect()
 }
 
+/// When a kill is sent.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Moment {
+    /// After this delay, wherever the run has got.
+    After(Duration),
+    /// Once the run has made its temporary folder (it is computing).
+    Started,
+    /// Once a file is being written into the temporary folder.
+    Writing,
+    /// Once the final folder is in place (the process may still be exiting).
+    Finished,
+}
+
+/// Wait until `moment` (or until the child has exited on its own). The temporary
+/// folder of `out` is `.NAME.partial-PID` beside it.
+fn wait_for(moment: Moment, child: &mut Child, out: &Path) {
+    let tmp = out.with_file_name(format!(
+        ".{}.partial-{}",
+        out.file_name().unwrap().to_string_lossy(),
+        child.id()
+    ));
+    let reached = || match moment {
+        Moment::After(_) => true,
+        Moment::Started => tmp.exists(),
+        Moment::Writing => std::fs::read_dir(&tmp).is_ok_and(|mut d| d.next().is_some()),
+        Moment::Finished => out.exists(),
+    };
+    if let Moment::After(delay) = moment {
+        std::thread::sleep(delay);
+        return;
+    }
+    // Generous: a run takes a fraction of a second on an idle machine.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !reached() {
+        if child.try_wait().unwrap().is_some() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{moment:?} not reached within 120 s"
+        );
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
 #[test]
 fn killed_runs_leave_no_folder_or_a_complete_one() {
     let root = tempfile::tempdir().unwrap();
@@ -42,15 +94,21 @@ fn killed_runs_leave_no_folder_or_a_complete_one() {
 
     let mut state = 0x9e37_79b9_7f4a_7c15u64;
     let mut seen = [0usize; 2]; // (absent, complete)
+    let mut started_absent = 0;
     for i in 0..50 {
         // xorshift: a fixed sequence of delays over [0, 1.2 x the run's length].
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        let delay = full.mul_f64(1.2 * (state % 1000) as f64 / 1000.0);
+        let moment = match i % 5 {
+            2 => Moment::Started,
+            3 => Moment::Writing,
+            4 => Moment::Finished,
+            _ => Moment::After(full.mul_f64(1.2 * (state % 1000) as f64 / 1000.0)),
+        };
         let out = root.path().join(format!("run{i}"));
         let mut child = therapy(&out).spawn().unwrap();
-        std::thread::sleep(delay);
+        wait_for(moment, &mut child, &out);
         let term = i % 2 == 1;
         if term {
             // SAFETY: signalling our own child process.
@@ -63,7 +121,13 @@ fn killed_runs_leave_no_folder_or_a_complete_one() {
             assert_eq!(files(&out), complete, "run {i}: an incomplete run folder");
             seen[1] += 1;
         } else {
+            assert_ne!(
+                moment,
+                Moment::Finished,
+                "run {i}: a finished run folder was removed"
+            );
             seen[0] += 1;
+            started_absent += usize::from(moment == Moment::Started);
         }
         let leftovers: Vec<String> = files(root.path())
             .into_iter()
@@ -82,13 +146,19 @@ fn killed_runs_leave_no_folder_or_a_complete_one() {
             assert_eq!(again, 0, "run {i}: a stale temporary folder survived");
         }
     }
-    // Not a timing assertion: the delays must have hit both outcomes for the test to
-    // mean anything.
     eprintln!(
-        "absent {}, complete {} (run length {full:?})",
+        "absent {}, complete {} (reference run {full:?})",
         seen[0], seen[1]
     );
-    assert!(seen[0] > 0 && seen[1] > 0, "{seen:?}");
+    // Both outcomes must have occurred for the test to mean anything: a kill while
+    // the run computes leaves no folder (10 such kills; one that lost the race to a
+    // whole run would be a machine stalled for longer than a run), and a kill after
+    // the rename leaves the complete one.
+    assert!(
+        started_absent > 0,
+        "no kill during a run left the folder absent: {seen:?}"
+    );
+    assert!(seen[1] > 0, "{seen:?}");
 }
 
 /// Ctrl-C during a sweep: the sweep stops taking points, its manifest says

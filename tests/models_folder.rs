@@ -5,7 +5,6 @@ use std::path::Path;
 
 use resloop::compile::{compile_file, BoundModel};
 use resloop::engine::ode::{simulate, Method, OdeOptions};
-use resloop::pkpd::parse_dose_spec;
 
 #[test]
 fn every_model_loads_and_simulates() {
@@ -30,7 +29,7 @@ fn every_model_loads_and_simulates() {
             .scenario
             .iter()
             .flat_map(|s| s.doses.iter())
-            .flat_map(|d| parse_dose_spec(&m, d, t_end).unwrap())
+            .flat_map(|d| d.events(t_end).unwrap())
             .collect();
         let b = BoundModel::new(&m, &m.param_values()).unwrap();
         for method in Method::ALL {

@@ -24,7 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use resloop::compile::{compile_file, BoundModel, CompiledModel};
 use resloop::engine::ode::{simulate, Method, OdeOptions, SimError, SolverErrorKind};
-use resloop::pkpd::{parse_dose_spec, DoseEvent};
+use resloop::pkpd::DoseEvent;
 
 fn sets() -> usize {
     std::env::var("RANDOM_SWEEP_SETS")
@@ -59,7 +59,7 @@ fn scenario(m: &CompiledModel) -> (f64, Vec<DoseEvent>) {
         .scenario
         .iter()
         .flat_map(|s| s.doses.iter())
-        .flat_map(|d| parse_dose_spec(m, d, t_end).unwrap())
+        .flat_map(|d| d.events(t_end).unwrap())
         .collect();
     (t_end, doses)
 }

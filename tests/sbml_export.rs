@@ -33,14 +33,15 @@ fn mean_field(
 ) -> Timeline {
     let mut req = SimulateRequest::new(path, days);
     req.doses = doses.to_vec();
+    req.drug_free = doses.is_empty();
     req.sets = sets.to_vec();
     req.cells = cells;
     req.rtol = RTOL;
     req.atol = ATOL;
     req.points = 120;
     req.engine = Some(EngineKind::MeanField);
-    let (_, _, res) = resloop::experiment::simulate(&req).unwrap_or_else(|e| panic!("{e}"));
-    res.timeline
+    let (_, _, mut runs) = resloop::experiment::simulate(&req).unwrap_or_else(|e| panic!("{e}"));
+    runs.swap_remove(0).timeline
 }
 
 /// The export under the same run, imported back and run as a plain ODE model.
@@ -114,11 +115,11 @@ fn shipped_models_round_trip_under_their_scenarios() {
         let t_end = sc.days * 24.0 / m.meta.time_unit.hours();
         let mut run = Run::of(&m);
         for d in &sc.doses {
-            run.doses
-                .extend(resloop::pkpd::parse_dose_spec(&m, d, t_end).unwrap());
+            run.doses.extend(d.events(t_end).unwrap());
         }
         assert!(!run.doses.is_empty(), "{name}: a dosed scenario");
-        let original = mean_field(&path, sc.days, &sc.doses, &[], None);
+        let specs: Vec<String> = sc.doses.iter().map(|d| d.text.clone()).collect();
+        let original = mean_field(&path, sc.days, &specs, &[], None);
         let (ex, imported, again) = exported(&m, &run, sc.days);
         let (worst, at) = largest_difference(&original, &ex, &imported, &again);
         println!("{name}: largest relative difference {worst:.2e} ({at})");

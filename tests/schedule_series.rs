@@ -96,7 +96,8 @@ fn the_schedule_and_the_dose_spec_run_to_the_same_trajectory() {
         plot: false,
         ..SimulateRequest::new(&repo("benches/il6_loop.toml"), 365.0)
     };
-    let (_, _, r) = simulate(&req).unwrap();
+    let (_, _, runs) = simulate(&req).unwrap();
+    let r = &runs[0];
     assert_eq!(r.timeline.times.len(), 1001);
     let g = &m.genotypes[0].name;
     for var in ["cells", "IL6", "pSTAT3"] {

@@ -11,14 +11,15 @@ use resloop::experiment::{prepare, simulate_on, SimulateRequest};
 fn prepared() -> resloop::experiment::Prepared {
     let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/minimal_loop.toml");
     let mut req = SimulateRequest::new(&model, 60.0);
-    // No --dose: drug-free (a request's doses are only its own).
+    req.drug_free = true;
     req.points = 60;
     req.engine = Some(EngineKind::MeanField);
     prepare(&req).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn final_total(p: &resloop::experiment::Prepared) -> f64 {
-    let r = simulate_on(p, EngineKind::MeanField, 1).unwrap_or_else(|e| panic!("{e}"));
+    let runs = simulate_on(p, EngineKind::MeanField, 1, 1).unwrap_or_else(|e| panic!("{e}"));
+    let r = &runs[0];
     let col = r.timeline.column("total", "cells").unwrap();
     *r.timeline.series(col).last().unwrap()
 }
@@ -42,7 +43,7 @@ fn a_negative_tolerance_set_on_the_prepared_run_holds() {
     let mut p = prepared();
     // No count may go below -(-1): every state fails at once.
     p.options.negative_tolerance = Some(-1.0);
-    let err = simulate_on(&p, EngineKind::MeanField, 1).err();
+    let err = simulate_on(&p, EngineKind::MeanField, 1, 1).err();
     assert!(
         err.is_some(),
         "a tolerance no state meets must fail the run"

@@ -270,6 +270,8 @@ fn simulate<'py>(
     plot: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let mut req = SimulateRequest::new(&model, days);
+    // The doses given, and only those (none: drug-free).
+    req.drug_free = doses.is_empty();
     req.doses = doses;
     req.sets = sets;
     req.method = method(method_name.as_deref())?;
@@ -285,11 +287,12 @@ fn simulate<'py>(
             req.engine = Some(EngineKind::chosen(Some(name), &m).map_err(msg_err)?);
         }
         match &out {
+            // Replicate 0 (a request runs one replicate unless it asks for more).
             Some(dir) => experiment::run_simulate(&req, dir)
-                .map(|(m, r)| (m.run.engine, r))
+                .map(|(m, mut r)| (m.run.engine, r.swap_remove(0)))
                 .map_err(py_err),
             None => experiment::simulate(&req)
-                .map(|(_, e, r)| (e, r))
+                .map(|(_, e, mut r)| (e, r.swap_remove(0)))
                 .map_err(py_err),
         }
     })?;

@@ -29,7 +29,7 @@ use crate::engine::agent::simulation::{
 use crate::engine::agent::simulation::{ReplicateEvent, ReplicateResult};
 use crate::engine::{Engine, EngineKind};
 use crate::output::manifest::{model_ref, schedule_ref, Manifest};
-use crate::pkpd::{parse_dose_spec, DoseEvent};
+use crate::pkpd::{DoseEvent, DoseSpec};
 use crate::schedule::Schedule;
 use crate::therapy::{EventKind, TherapyOptions};
 
@@ -363,7 +363,7 @@ pub struct AbmRun {
     pub schedule: Option<crate::schedule::Schedule>,
     pub parameters: indexmap::IndexMap<String, f64>,
     pub parameter_changes: Vec<String>,
-    pub dose_specs: Vec<String>,
+    pub dose_specs: Vec<DoseSpec>,
     pub doses: Vec<DoseEvent>,
     pub seed: u64,
     pub replicates: u64,
@@ -445,7 +445,7 @@ pub struct Prepared {
     pub plan: Schedule,
     pub founders: Vec<Founders>,
     pub doses: Vec<DoseEvent>,
-    pub dose_specs: Vec<String>,
+    pub dose_specs: Vec<DoseSpec>,
     pub options: AbmOptions,
     pub config: EnsembleConfig,
     pub initial_cells: u64,
@@ -516,12 +516,15 @@ pub fn prepare(req: &AbmRequest) -> Result<Prepared, AbmError> {
     let (days, dose_specs) = match &schedule {
         Some(s) => (s.duration * hours / 24.0, Vec::new()),
         None => crate::experiment::scenario_plan(&model, req.days, &req.doses, req.drug_free)
-            .map_err(|e| settings(format!("{e} (or a schedule)")))?,
+            .map_err(|e| match e {
+                crate::experiment::ExperimentError::Dose(d) => AbmError::Dose(d),
+                e => settings(format!("{e} (or a schedule)")),
+            })?,
     };
     let t_end = days * 24.0 / hours;
     let mut doses = Vec::new();
     for d in &dose_specs {
-        doses.extend(parse_dose_spec(&model, d, t_end)?);
+        doses.extend(d.events(t_end)?);
     }
     if let Some(e) = doses.iter().find(|e| !e.time.is_finite()) {
         return Err(AbmError::BadOption {

@@ -31,6 +31,26 @@ pub struct Sets {
     pub allow_out_of_bounds: bool,
 }
 
+/// Which engine runs the model and, for a stochastic one, how many replicates from
+/// which seed: shared by `simulate`, `therapy` and `compare`, which all run through
+/// the one therapy driver.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Engine {
+    /// Engine: hybrid (default for a model with genotypes: small clones as exact random
+    /// births, deaths and mutant arrivals, large ones as ODEs), mean-field (the ODE
+    /// alone: counts are expected values; default for a model with one genotype), or
+    /// agent-based (every cell, 1 h steps; clones above 10^4 cells as counts when the
+    /// model has no cell-to-cell noise).
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
+    /// Replicates of a stochastic engine (run in parallel; ignored by mean-field).
+    #[arg(long, default_value_t = 1)]
+    pub replicates: u64,
+    /// Seed of a stochastic engine: replicate r is a pure function of (inputs, seed, r).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
 /// How long a model runs and which doses it gets, shared by `simulate`, `abm` and
 /// `export` (the model's `[scenario]` unless given).
 #[derive(clap::Args, Debug, Clone, Default)]

@@ -37,7 +37,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .iter()
         .map(|p| p.display().to_string())
         .collect();
-    let results = run_compare(&model, &schedules, &labels, &opts, a.run.replicates)?;
+    let results = run_compare(&model, &schedules, &labels, &opts, a.run.engine.replicates)?;
     let runs: Vec<_> = schedules
         .iter()
         .zip(&results)

@@ -116,20 +116,17 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let start = std::time::Instant::now();
     for f in &files {
         let m = compile_file(f)?;
-        let (days, doses, what) = match &m.scenario {
-            Some(s) => (s.days, s.doses.clone(), s.description.clone()),
-            None => (
-                30.0,
-                Vec::new(),
-                "no drug (the model declares no scenario)".to_string(),
-            ),
+        // The request runs the model's scenario doses (none without a scenario).
+        let (days, what) = match &m.scenario {
+            Some(s) => (s.days, s.description.clone()),
+            None => (30.0, "no drug (the model declares no scenario)".to_string()),
         };
         let out = a.out.join(&m.meta.name);
         say!("\n=== {} — {}", m.meta.name, m.meta.title);
-        let mut req = SimulateRequest::new(f, days);
-        req.doses = doses;
+        let req = SimulateRequest::new(f, days);
         let run = super::run_dir::begin(&out.join("scenario"))?;
-        let (_, res) = run_simulate(&req, run.path())?;
+        let (_, runs) = run_simulate(&req, run.path())?;
+        let res = &runs[0];
         super::common::finish(run, &format!("{} — default scenario", m.meta.name))?;
         let tl = &res.timeline;
         let total = tl.series(

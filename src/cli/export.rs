@@ -50,13 +50,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         resloop::limits::check_positive("--days", days)?;
         let t_end = days * 24.0 / model.meta.time_unit.hours();
         for s in &specs {
-            run.doses
-                .extend(resloop::pkpd::parse_dose_spec(&model, s, t_end)?);
+            run.doses.extend(s.events(t_end)?);
         }
         run.given.push(("days", format!("{days}")));
     }
     if !specs.is_empty() {
-        run.given.push(("doses", specs.join(" ")));
+        let texts: Vec<&str> = specs.iter().map(|s| s.text.as_str()).collect();
+        run.given.push(("doses", texts.join(" ")));
     }
     if !a.sets.sets.is_empty() {
         run.given.push(("sets", a.sets.sets.join(" ")));

@@ -11,6 +11,7 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use resloop::output::atomic::{abandon_all, RunDir};
 
@@ -62,9 +63,14 @@ pub fn sweep_cancel_flag() -> Arc<AtomicBool> {
     Arc::clone(cancel())
 }
 
+/// Set when the command has returned: its run folders are finished, or removed by
+/// their drop after an error (a write refused once the handler abandoned them).
+static RETURNED: AtomicBool = AtomicBool::new(false);
+
 /// After a command returns: if a signal handler is removing the run folders, wait for
 /// it to end the process (exit 130) instead of exiting first, half way through.
 pub fn wait_if_interrupted() {
+    RETURNED.store(true, Ordering::SeqCst);
     if resloop::output::atomic::abandoning() {
         loop {
             std::thread::park();
@@ -83,6 +89,16 @@ pub fn install_signal_handler() {
                     "interrupted: finishing the points in progress (signal again to stop now)"
                 );
                 return;
+            }
+            abandon_all();
+            // The command thread may have been between the check of a write and
+            // creating its folder when the flag rose, and recreate the folder after
+            // the sweeps: its next write is refused and its error removes the folder.
+            // Wait a moment for it to return (a command still computing does not
+            // write), then sweep again.
+            let deadline = Instant::now() + Duration::from_millis(500);
+            while !RETURNED.load(Ordering::SeqCst) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(2));
             }
             abandon_all();
             if COOPERATIVE.load(Ordering::SeqCst) {

@@ -23,19 +23,8 @@ pub struct RunArgs {
     /// Absolute tolerance of the integrator (in each variable's unit; matters near zero).
     #[arg(long, default_value_t = 1e-9)]
     pub atol: f64,
-    /// Engine: hybrid (default for a model with genotypes: small clones as exact random
-    /// births, deaths and mutant arrivals, large ones as ODEs), mean-field (the ODE
-    /// alone: counts are expected values; default for a model with one genotype), or
-    /// agent-based (every cell, 1 h steps; clones above 10^4 cells as counts when the
-    /// model has no cell-to-cell noise).
-    #[arg(long, value_name = "ENGINE")]
-    pub engine: Option<String>,
-    /// Replicates of a stochastic engine (run in parallel; ignored by mean-field).
-    #[arg(long, default_value_t = 1)]
-    pub replicates: u64,
-    /// Seed of a stochastic engine: replicate r is a pure function of (inputs, seed, r).
-    #[arg(long, default_value_t = 1)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub engine: super::common::Engine,
     /// Start from a state of a fact file (its parameters, with --set on top, and its
     /// population; e.g. `resistant`): `--state NAME`, with `--facts FILE` (default:
     /// the model's own fact file). The schedule's `equilibrate` still runs from it.
@@ -61,9 +50,9 @@ impl RunArgs {
             method: self.method.clone(),
             rtol: self.rtol,
             atol: self.atol,
-            engine: self.engine.clone(),
-            replicates: self.replicates,
-            seed: self.seed,
+            engine: self.engine.engine.clone(),
+            replicates: self.engine.replicates,
+            seed: self.engine.seed,
         }
     }
 
@@ -127,7 +116,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut model = compile_file(&a.model)?;
     let opts = a.run.options(&mut model)?;
     let schedule = load_schedule(&a.schedule, &model)?;
-    let results = run_therapy(&model, &schedule, &opts, a.run.replicates)?;
+    let results = run_therapy(&model, &schedule, &opts, a.run.engine.replicates)?;
     let result = &results[0];
     for w in result
         .warnings

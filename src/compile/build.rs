@@ -601,13 +601,16 @@ pub fn compile(src: &SourceText, file: &ModelFile) -> Result<CompiledModel, Mode
             )
         })?;
         let t_end = days * 24.0 / model.meta.time_unit.hours();
+        let mut doses = Vec::new();
         for d in &sc.doses {
-            crate::pkpd::parse_dose_spec(&model, d.get_ref(), t_end)
+            let spec = crate::pkpd::DoseSpec::parse(&model, d.get_ref())
+                .and_then(|s| s.check_count(t_end).map(|()| s))
                 .map_err(|e| cx.err(d.span().start, K::BadValue, "scenario.doses", e.message))?;
+            doses.push(spec);
         }
         model.scenario = Some(Scenario {
             days,
-            doses: sc.doses.iter().map(|d| d.get_ref().clone()).collect(),
+            doses,
             description: sc.description.clone(),
         });
     }

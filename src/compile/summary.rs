@@ -88,7 +88,8 @@ impl CompiledModel {
         if let Some(sc) = &m.scenario {
             s += &format!(
                 "  default scenario: {} days, doses {:?}\n",
-                sc.days, sc.doses
+                sc.days,
+                sc.doses.iter().map(|d| d.text.as_str()).collect::<Vec<_>>()
             );
         }
         s

@@ -152,11 +152,11 @@ pub struct CompiledModel {
     pub warnings: Vec<Warning>,
 }
 
-/// The model's default scenario (checked: every dose spec parses against the model).
+/// The model's default scenario, its doses read once when the model is compiled.
 #[derive(Debug, Clone, Serialize)]
 pub struct Scenario {
     pub days: f64,
-    pub doses: Vec<String>,
+    pub doses: Vec<crate::pkpd::DoseSpec>,
     pub description: String,
 }
 

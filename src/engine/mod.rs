@@ -72,9 +72,14 @@ impl EngineKind {
     ) -> Result<EngineKind, String> {
         match name {
             None => Ok(EngineKind::default_for(model)),
-            Some(n) => EngineKind::parse(n)
-                .ok_or_else(|| format!("--engine `{n}`: expected one of {}", EngineKind::NAMES)),
+            Some(n) => EngineKind::named(n),
         }
+    }
+
+    /// The engine called `name` (`--engine`), or a message listing the names.
+    pub fn named(name: &str) -> Result<EngineKind, String> {
+        EngineKind::parse(name)
+            .ok_or_else(|| format!("--engine `{name}`: expected one of {}", EngineKind::NAMES))
     }
 }
 

@@ -263,18 +263,26 @@ fn abandoned() -> io::Error {
     io::Error::new(io::ErrorKind::Interrupted, "the run was interrupted")
 }
 
+/// The temporary folders [`abandon_all`] has removed, kept for its next sweep.
+static ABANDONED_DIRS: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
 /// Remove the temporary folders of every unfinished run of this process (for a
 /// signal handler about to exit: nothing half-written stays behind).
 ///
 /// Other threads may still be writing: from now on [`write_atomic`] and
 /// [`commit_file`] refuse, each folder is first renamed aside (so a writer holding its
 /// path fails instead of filling it again) and removed, and the sweep is repeated a
-/// few times in case a writer recreated a folder in between.
+/// few times in case a writer recreated a folder in between. A later call sweeps the
+/// same folders again (a writer that was between its check and creating a folder when
+/// the flag rose may have recreated one since).
 pub fn abandon_all() {
     ABANDONED.store(true, Ordering::SeqCst);
-    let dirs = std::mem::take(&mut *IN_PROGRESS.lock().unwrap_or_else(|e| e.into_inner()));
+    let mut dirs = ABANDONED_DIRS.lock().unwrap_or_else(|e| e.into_inner());
+    dirs.extend(std::mem::take(
+        &mut *IN_PROGRESS.lock().unwrap_or_else(|e| e.into_inner()),
+    ));
     for _ in 0..5 {
-        for d in &dirs {
+        for d in dirs.iter() {
             if d.exists() {
                 let mut name = d.file_name().unwrap_or_default().to_os_string();
                 name.push(".abandoned");

@@ -67,14 +67,20 @@ pub fn check_timeline(tl: &Timeline) -> Result<(), NonPhysical> {
     Ok(())
 }
 
-/// Write `time,population,variable,value` rows (units are listed in the manifest).
-/// Refuses (with an [`io::Error`] wrapping [`NonPhysical`]) a timeline that fails
-/// [`check_timeline`], so no writer can put out-of-range numbers on disk.
-pub fn write_timeline_csv(path: &Path, tl: &Timeline) -> io::Result<()> {
-    check_timeline(tl).map_err(io::Error::other)?;
+/// Write `time,population,variable,value` rows of one run, or of several (the
+/// replicates of a stochastic engine, numbered from 0) stacked under a leading
+/// `replicate` column (units are listed in the manifest). Refuses (with an
+/// [`io::Error`] wrapping [`NonPhysical`]) a timeline that fails [`check_timeline`],
+/// so no writer can put out-of-range numbers on disk.
+pub fn write_timeline_csv(path: &Path, runs: &[&Timeline]) -> io::Result<()> {
+    for tl in runs {
+        check_timeline(tl).map_err(io::Error::other)?;
+    }
     write_atomic(path, |w| {
-        let mut csv = LongCsv::new(w, false)?;
-        csv.timeline("", tl)?;
+        let mut csv = LongCsv::new(w, runs.len() > 1)?;
+        for (r, tl) in runs.iter().enumerate() {
+            csv.timeline(&r.to_string(), tl)?;
+        }
         csv.finish()
     })
 }

@@ -15,7 +15,7 @@ mod dose_spec;
 pub mod escalation;
 mod quantity;
 
-pub use dose_spec::{find_drug, parse_amount, parse_dose_spec, DoseSpecError};
+pub use dose_spec::{find_drug, parse_amount, parse_dose_spec, DoseSpec, DoseSpecError};
 pub use quantity::{DrugField, DrugQuantity};
 
 use serde::Serialize;

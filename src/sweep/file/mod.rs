@@ -99,7 +99,10 @@ pub fn load_model_sweep_str(
     let base = cx.base_params(&mut model, rm)?;
     let schedule = cx.schedule_file(&model, raw.schedule.as_ref())?;
     let (days, dose_specs) = match &schedule {
-        Some(s) => (s.duration * s.hours_per_unit / 24.0, Vec::new()),
+        Some(s) => (
+            s.duration * s.hours_per_unit / 24.0,
+            DoseList::File(Vec::new()),
+        ),
         None => cx.schedule(&model, raw.schedule.as_ref())?,
     };
     let t_end = days * 24.0 / model.meta.time_unit.hours();
@@ -110,6 +113,7 @@ pub fn load_model_sweep_str(
     }
 
     let placeholders: Vec<(String, usize)> = dose_specs
+        .templates()
         .iter()
         .flat_map(|(s, at)| placeholder_names(s).into_iter().map(move |n| (n, *at)))
         .collect();
@@ -117,7 +121,8 @@ pub fn load_model_sweep_str(
     let mut parameters = Vec::new();
     let mut targets = Vec::new();
     for p in &raw.parameters {
-        let (spec, target, unit) = cx.parameter(p, &model, &placeholders, &dose_specs, options)?;
+        let (spec, target, unit) =
+            cx.parameter(p, &model, &placeholders, dose_specs.templates(), options)?;
         if let Some(u) = unit {
             units.insert(spec.name.clone(), u);
         }
@@ -239,9 +244,26 @@ pub(super) struct Cx<'a> {
     pub(super) dir: PathBuf,
 }
 
-/// A dose spec with the offset of its string in the sweep file (0 when it comes from
-/// the model's scenario).
+/// A dose spec of the sweep file with the offset of its string (text: it may hold
+/// placeholders, filled per point).
 pub(super) type DoseSpecAt = (String, usize);
+
+/// The doses of a sweep without a schedule file: its own `[schedule] doses`, or the
+/// model's `[scenario]` doses as they were read when the model was compiled.
+pub(super) enum DoseList {
+    File(Vec<DoseSpecAt>),
+    Scenario(Vec<crate::pkpd::DoseSpec>),
+}
+
+impl DoseList {
+    /// The specs that may hold placeholders (the sweep file's own).
+    pub(super) fn templates(&self) -> &[DoseSpecAt] {
+        match self {
+            DoseList::File(specs) => specs,
+            DoseList::Scenario(_) => &[],
+        }
+    }
+}
 
 impl Cx<'_> {
     pub(super) fn err(&self, offset: usize, field: &str, message: impl Into<String>) -> SweepError {

@@ -117,7 +117,7 @@ impl Cx<'_> {
         &self,
         model: &CompiledModel,
         rs: Option<&RawSchedule>,
-    ) -> Result<(f64, Vec<DoseSpecAt>), SweepError> {
+    ) -> Result<(f64, DoseList), SweepError> {
         let scenario = model.scenario.as_ref();
         let days = match rs.and_then(|s| s.days.as_ref()) {
             Some(d) => {
@@ -151,13 +151,12 @@ impl Cx<'_> {
         crate::limits::check(crate::limits::Limit::Days, days)
             .map_err(|e| self.err(at, "schedule.days", e.to_string()))?;
         let doses = match rs.and_then(|s| s.doses.as_ref()) {
-            Some(d) => d
-                .iter()
-                .map(|s| (s.get_ref().clone(), s.span().start))
-                .collect(),
-            None => scenario
-                .map(|s| s.doses.iter().map(|d| (d.clone(), 0)).collect())
-                .unwrap_or_default(),
+            Some(d) => DoseList::File(
+                d.iter()
+                    .map(|s| (s.get_ref().clone(), s.span().start))
+                    .collect(),
+            ),
+            None => DoseList::Scenario(scenario.map(|s| s.doses.clone()).unwrap_or_default()),
         };
         Ok((days, doses))
     }
@@ -228,11 +227,24 @@ impl Cx<'_> {
     pub(super) fn doses(
         &self,
         model: &CompiledModel,
-        specs: &[DoseSpecAt],
+        doses: &DoseList,
         targets: &[(String, Target)],
         params: &[ParameterSpec],
         t_end: f64,
     ) -> Result<Doses, SweepError> {
+        let specs = match doses {
+            DoseList::File(specs) => specs,
+            DoseList::Scenario(specs) => {
+                let mut events = Vec::new();
+                for s in specs {
+                    events.extend(
+                        s.events(t_end)
+                            .map_err(|e| self.err(0, "schedule.doses", e.to_string()))?,
+                    );
+                }
+                return Ok(Doses::Fixed(events));
+            }
+        };
         let templated = specs.iter().any(|(s, _)| !placeholder_names(s).is_empty());
         let check = |s: &str, at: usize| {
             parse_dose_spec(model, s, t_end)

@@ -73,6 +73,13 @@ pub fn run(
     };
     // The agent-based engine's cells start from each genotype's loop state at t = 0.
     let cells = match options.engine {
+        EngineKind::AgentBased if !model.has_cells => {
+            return Err(settings_err(format!(
+                "the agent-based engine follows cells, and {} declares none (no [fate]: \
+                 a plain ODE model); run it with --engine mean-field",
+                model.meta.path
+            )))
+        }
         EngineKind::AgentBased => Some(agent_cells(model, &bound, &y0).map_err(settings_err)?),
         _ => None,
     };
