@@ -124,26 +124,53 @@ impl<T: LuScalar> DenseLu<T> {
     }
 
     /// Overwrite `b` with the solution of `A x = b` (after a successful `factor`).
+    ///
+    /// Both substitutions are chains: each unknown waits for the update of the one
+    /// before. The next unknown is therefore carried in a register (`next`) while
+    /// the rest of its column is updated in memory; read back from memory, it came
+    /// from a vector store just made, and waiting for that store to forward its
+    /// value cost about half of every solve (the loads after the column updates
+    /// were the two hottest instructions of the 11-state il6 loop's profile). The
+    /// arithmetic, and so the result, is that of the plain column-oriented loops.
     pub fn solve(&self, b: &mut [T]) {
         let n = self.n;
+        if n == 0 {
+            return;
+        }
         let a = &self.a[..n * n];
         let b = &mut b[..n];
         for k in 0..n {
             b.swap(k, self.piv[k]);
         }
-        for k in 0..n {
-            let bk = b[k];
-            if bk != T::default() {
-                for (x, &l) in b[k + 1..].iter_mut().zip(&a[k * n + k + 1..(k + 1) * n]) {
-                    *x -= l * bk;
+        let zero = T::default();
+        // Forward: L y = P b, L unit lower (column k below its diagonal).
+        let mut next = b[0];
+        for k in 0..n - 1 {
+            let bk = next;
+            b[k] = bk;
+            let l = &a[k * n + k + 1..(k + 1) * n];
+            let rest = &mut b[k + 1..];
+            next = rest[0];
+            if bk != zero {
+                next -= l[0] * bk;
+                for (x, &lv) in rest[1..].iter_mut().zip(&l[1..]) {
+                    *x -= lv * bk;
                 }
             }
         }
+        // Backward: U x = y (column k above its diagonal).
         for k in (0..n).rev() {
-            b[k] *= self.inv_diag[k];
-            let bk = b[k];
-            for (x, &u) in b[..k].iter_mut().zip(&a[k * n..k * n + k]) {
-                *x -= u * bk;
+            next *= self.inv_diag[k];
+            let bk = next;
+            b[k] = bk;
+            if k > 0 {
+                let u = &a[k * n..k * n + k];
+                let (head, last) = b[..k].split_at_mut(k - 1);
+                next = last[0];
+                next -= u[k - 1] * bk;
+                for (x, &uv) in head.iter_mut().zip(&u[..k - 1]) {
+                    *x -= uv * bk;
+                }
             }
         }
     }

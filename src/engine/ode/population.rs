@@ -550,7 +550,9 @@ impl OdeSystem for PopulationSystem<'_> {
 
     fn jacobian(&mut self, t: f64, y: &[f64], jac: &mut DMatrix<f64>) {
         self.exposure.concentrations(t, &mut self.drugs);
-        jac.fill(0.0);
+        // On the storage slice: `DMatrix::fill` walks a generic strided iterator
+        // element by element (most of this function's time on the il6 loop).
+        jac.as_mut_slice().fill(0.0);
         let n = self.bound.n_species;
         let nd = self.bound.n_drugs;
         let s = n + 1;

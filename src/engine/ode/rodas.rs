@@ -64,6 +64,15 @@ pub struct RodasTableau {
     dense: [[f64; MAX_STAGES]; 3],
 }
 
+impl RodasTableau {
+    /// Whether stage `i`'s argument is the previous stage's plus its increment
+    /// (`a_ij = a_(i-1)j` for `j < i - 1`, `a_i(i-1) = 1`: the last stages of both
+    /// methods, which then cost one pass over the state instead of `i`).
+    fn extends_previous_row(&self, i: usize) -> bool {
+        i >= 2 && self.a[i][i - 1] == 1.0 && self.a[i][..i - 1] == self.a[i - 1][..i - 1]
+    }
+}
+
 /// Rodas4 (Hairer and Wanner): 6 stages, order 4, embedded order 3.
 #[allow(clippy::excessive_precision)] // the published digits, as printed
 pub const RODAS4: RodasTableau = RodasTableau {
@@ -473,7 +482,7 @@ impl Rodas {
 
     /// Factor `W = I / (h gamma) - J` with each row divided by its variable's
     /// error weight `w_i = atol + rtol |y_i|` (`D^-1 W`, `D = diag(w)`); each stage
-    /// then solves `D^-1 W k = D^-1 b` ([`Rodas::solve_stage`]).
+    /// then solves `D^-1 W k = D^-1 b` ([`Rodas::finish_stage`]).
     ///
     /// Why: partial pivoting picks the largest entry of a column, which in
     /// unscaled rows can belong to the equation of a variable many orders of
@@ -504,12 +513,20 @@ impl Rodas {
         self.lu.factor()
     }
 
-    /// Solve `W k = b` for one stage in place, through the row-weighted factors.
-    fn solve_stage(lu: &DenseLu, row_scale: &[f64], b: &mut [f64]) {
-        for (x, &s) in b.iter_mut().zip(row_scale) {
-            *x *= s;
+    /// The right-hand side of a stage's solve through the row-weighted factors
+    /// ([`Rodas::factor`]): `ki` holds the stage's right-hand side plus its
+    /// `c_ij / h` couplings and becomes `(ki + g df/dt) / w` in one pass
+    /// (`g = h gamma_i`), then [`DenseLu::solve`] solves in place.
+    fn finish_stage(ki: &mut [f64], g: f64, dfdt: &[f64], row_scale: &[f64]) {
+        if g != 0.0 {
+            for (x, (&d, &s)) in ki.iter_mut().zip(dfdt.iter().zip(row_scale)) {
+                *x = (*x + g * d) * s;
+            }
+        } else {
+            for (x, &s) in ki.iter_mut().zip(row_scale) {
+                *x *= s;
+            }
         }
-        lu.solve(b);
     }
 
     /// `K_r` of the step just taken (stages in `k`).
@@ -622,16 +639,24 @@ impl Rodas {
             for i in 0..s {
                 let (done, rest) = self.k.split_at_mut(i);
                 let ki = &mut rest[0][..n];
+                let g = h * tab.gamma_i[i];
                 if i == 0 {
-                    ki.copy_from_slice(&self.f0);
+                    ki.copy_from_slice(&self.f0[..n]);
                 } else {
                     let yt = &mut self.ytmp[..n];
-                    yt.copy_from_slice(&y[..n]);
-                    for (j, kj) in done.iter().enumerate() {
-                        let a = tab.a[i][j];
-                        if a != 0.0 {
-                            for (x, &v) in yt.iter_mut().zip(&kj[..n]) {
-                                *x += a * v;
+                    if tab.extends_previous_row(i) {
+                        // yt still holds the previous stage's argument.
+                        for (x, &v) in yt.iter_mut().zip(&done[i - 1][..n]) {
+                            *x += v;
+                        }
+                    } else {
+                        yt.copy_from_slice(&y[..n]);
+                        for (j, kj) in done.iter().enumerate() {
+                            let a = tab.a[i][j];
+                            if a != 0.0 {
+                                for (x, &v) in yt.iter_mut().zip(&kj[..n]) {
+                                    *x += a * v;
+                                }
                             }
                         }
                     }
@@ -645,13 +670,8 @@ impl Rodas {
                         }
                     }
                 }
-                let g = h * tab.gamma_i[i];
-                if g != 0.0 {
-                    for (x, &v) in ki.iter_mut().zip(&self.dfdt[..n]) {
-                        *x += g * v;
-                    }
-                }
-                Self::solve_stage(&self.lu, &self.row_scale[..n], ki);
+                Self::finish_stage(ki, g, &self.dfdt[..n], &self.row_scale[..n]);
+                self.lu.solve(ki);
             }
             self.stats.rhs_evals += s as u64 - 1;
             // Stiffly accurate: the last stage's argument plus its increment is

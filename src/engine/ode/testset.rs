@@ -185,7 +185,7 @@ impl OdeSystem for TestProblem {
     }
 
     fn jacobian(&mut self, _t: f64, y: &[f64], j: &mut DMatrix<f64>) {
-        j.fill(0.0);
+        j.as_mut_slice().fill(0.0);
         match self {
             TestProblem::Rober => {
                 j[(0, 0)] = -0.04;
