@@ -7,9 +7,8 @@ mod common;
 
 use std::path::Path;
 
-use common::{il6_dosed, worst_rel};
+use common::{il6_dosed, test_set_runs, worst_rel};
 use resloop::compile::{compile_str, BoundModel};
-use resloop::engine::ode::testset::TestProblem;
 use resloop::engine::ode::{simulate, Method, OdeOptions, SimError, SolverErrorKind};
 
 /// Largest relative error against the published reference allowed at each rtol.
@@ -21,22 +20,8 @@ const SET_BOUNDS: [(f64, f64); 2] = [(1e-6, 3e-4), (1e-9, 3e-7)];
 
 #[test]
 fn bdf_reaches_the_published_solutions_of_the_test_set() {
-    for p in TestProblem::ALL {
-        let mut runs = Vec::new();
-        for (rtol, bound) in SET_BOUNDS {
-            let mut s = Method::Bdf.solver(rtol, p.atol(rtol));
-            let (mut t, mut y, mut sys) = (0.0, p.initial(), p);
-            s.advance(&mut sys, &mut t, &mut y, p.t_end(), &[], &mut |_, _| {})
-                .unwrap_or_else(|e| panic!("{} rtol {rtol:e}: {e}", p.name()));
-            let e = p.max_relative_error(&y);
-            assert!(
-                e < bound,
-                "{} rtol {rtol:e}: error {e:e} >= {bound:e}",
-                p.name()
-            );
-            runs.push((s.stats(), e));
-        }
-        let ((loose, _), (tight, _)) = (runs[0], runs[1]);
+    for (p, runs) in test_set_runs(Method::Bdf, &SET_BOUNDS) {
+        let (loose, tight) = (runs[0], runs[1]);
         assert!(tight.accepted > loose.accepted, "{}: {runs:?}", p.name());
         // The Jacobian is reused over several steps.
         assert!(

@@ -5,8 +5,7 @@
 
 mod common;
 
-use common::{il6_dosed, worst_rel};
-use resloop::engine::ode::testset::TestProblem;
+use common::{il6_dosed, test_set_runs, worst_rel};
 use resloop::engine::ode::Method;
 
 /// Largest relative error against the published reference allowed at each rtol:
@@ -15,21 +14,8 @@ const SET_BOUNDS: [(f64, f64); 2] = [(1e-6, 1e-5), (1e-9, 2e-8)];
 
 #[test]
 fn radau5_reaches_the_published_solutions_of_the_test_set() {
-    for p in TestProblem::ALL {
-        let mut steps = Vec::new();
-        for (rtol, bound) in SET_BOUNDS {
-            let mut s = Method::Radau5.solver(rtol, p.atol(rtol));
-            let (mut t, mut y, mut sys) = (0.0, p.initial(), p);
-            s.advance(&mut sys, &mut t, &mut y, p.t_end(), &[], &mut |_, _| {})
-                .unwrap_or_else(|e| panic!("{} rtol {rtol:e}: {e}", p.name()));
-            let e = p.max_relative_error(&y);
-            assert!(
-                e < bound,
-                "{} rtol {rtol:e}: error {e:e} >= {bound:e}",
-                p.name()
-            );
-            steps.push(s.stats().accepted);
-        }
+    for (p, runs) in test_set_runs(Method::Radau5, &SET_BOUNDS) {
+        let steps: Vec<u64> = runs.iter().map(|s| s.accepted).collect();
         assert!(steps[1] > steps[0], "{}: {steps:?}", p.name());
     }
 }

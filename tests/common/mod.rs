@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use resloop::compile::{compile_file, compile_str, BoundModel, CompiledModel};
-use resloop::engine::ode::{simulate, Method, OdeOptions, SimResult};
+use resloop::engine::ode::testset::TestProblem;
+use resloop::engine::ode::{simulate, Method, OdeOptions, SimResult, SolverStats};
 use resloop::pkpd::{DoseEvent, DoseKind};
 
 pub fn model(text: &str) -> CompiledModel {
@@ -54,6 +55,38 @@ pub fn il6_dosed(method: Method, rtol: f64) -> SimResult {
         })
         .collect();
     run(&m, &doses, 60.0, 200, method, rtol, 1e-12)
+}
+
+/// Solve every Bari test problem with `method` at each `(rtol, bound)` of `bounds`
+/// (atol the problem's own for that rtol) and require the error at the final time,
+/// against the test set's published solution, to be below `bound`; the solver's
+/// work per run, in the order of `bounds`, for further checks.
+pub fn test_set_runs(
+    method: Method,
+    bounds: &[(f64, f64)],
+) -> Vec<(TestProblem, Vec<SolverStats>)> {
+    TestProblem::ALL
+        .iter()
+        .map(|&p| {
+            let stats = bounds
+                .iter()
+                .map(|&(rtol, bound)| {
+                    let mut s = method.solver(rtol, p.atol(rtol));
+                    let (mut t, mut y, mut sys) = (0.0, p.initial(), p);
+                    s.advance(&mut sys, &mut t, &mut y, p.t_end(), &[], &mut |_, _| {})
+                        .unwrap_or_else(|e| panic!("{} rtol {rtol:e}: {e}", p.name()));
+                    let e = p.max_relative_error(&y);
+                    assert!(
+                        e < bound,
+                        "{} rtol {rtol:e}: error {e:e} >= {bound:e}",
+                        p.name()
+                    );
+                    s.stats()
+                })
+                .collect();
+            (p, stats)
+        })
+        .collect()
 }
 
 /// Largest relative error of `got` over entries of `want` at least 1e-12 in size.
