@@ -66,7 +66,7 @@ use nalgebra::DMatrix;
 
 use super::lu::DenseLu;
 use super::solver::{
-    emit_start, start_segment, step_guard, OdeSystem, Solver, SolverError, SolverErrorKind,
+    emit_start, rms, start_segment, step_guard, OdeSystem, Solver, SolverError, SolverErrorKind,
     SolverStats,
 };
 use super::step_end::StepEnd;
@@ -309,28 +309,17 @@ impl Bdf {
         self.started = true;
     }
 
-    /// Factor `I - c J` with rows weighted by `1 / (atol + rtol |y_i|)` (as Rodas
-    /// does, so partial pivoting compares entries relative to each variable's
-    /// tolerance); false when singular.
+    /// Factor `I - c J` with rows weighted by `1 / (atol + rtol |y_i|)`
+    /// ([`DenseLu::factor_weighted`] says why); false when singular.
     fn factor(&mut self, c: f64, y: &[f64]) -> bool {
-        let n = y.len();
         for (s, &v) in self.row_scale.iter_mut().zip(y) {
             *s = 1.0 / (self.atol + self.rtol * v.abs());
-        }
-        let w = self.lu.matrix_mut();
-        let cols = w
-            .chunks_exact_mut(n)
-            .zip(self.jac.as_slice().chunks_exact(n));
-        for (j, (col, jac)) in cols.enumerate() {
-            for ((x, &jv), &s) in col.iter_mut().zip(jac).zip(&self.row_scale) {
-                *x = -c * jv * s;
-            }
-            col[j] += self.row_scale[j];
         }
         self.c_lu = c;
         self.lu_age = 0;
         self.rate = 1.0;
-        self.lu.factor()
+        let jac = self.jac.as_slice();
+        self.lu.factor_weighted(1.0, c, jac, &self.row_scale)
     }
 
     /// Modified Newton for the correction `corr` of a step to `t_new` with
@@ -381,12 +370,7 @@ impl Bdf {
     /// Weighted RMS of `coef * v` (a row of the difference array, or `corr`) with
     /// the weights in `inv_w`.
     fn weighted(&self, coef: f64, v: &[f64]) -> f64 {
-        let s: f64 = v
-            .iter()
-            .zip(&self.inv_w)
-            .map(|(&x, &w)| (x * w) * (x * w))
-            .sum();
-        coef * (s / v.len().max(1) as f64).sqrt()
+        coef * rms(v.iter().zip(&self.inv_w).map(|(&x, &w)| x * w))
     }
 
     /// The dense output of the last accepted step (of size `h`, history in `d`,

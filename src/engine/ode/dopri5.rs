@@ -16,8 +16,8 @@
 
 use super::auto::{StiffnessTest, Stop};
 use super::solver::{
-    emit_start, initial_step_in, locate_event, locate_failure, next_due, starting_step, step_guard,
-    OdeSystem, Solver, SolverError, SolverStats,
+    emit_start, initial_step_in, locate_event, locate_failure, next_due, rms, starting_step,
+    step_guard, OdeSystem, Solver, SolverError, SolverStats,
 };
 
 const C2: f64 = 1.0 / 5.0;
@@ -325,17 +325,13 @@ impl Dopri5 {
             };
             // Weighted RMS norm of the embedded error estimate (the arithmetic of
             // `solver::error_norm`). The scaled errors go to the free stage buffer
-            // first so that loop vectorises; the sum keeps its sequential order.
+            // first so that loop vectorises; [`rms`] sums them in sequence.
             for i in 0..n {
                 let e = h
                     * (E1 * k1[i] + E3 * k3[i] + E4 * k4[i] + E5 * k5[i] + E6 * k6[i] + E7 * k7[i]);
                 yt[i] = e / (atol + rtol * y0[i].abs().max(yn[i].abs()));
             }
-            let mut sum = 0.0;
-            for &e in yt.iter() {
-                sum += e * e;
-            }
-            let err = (sum / n.max(1) as f64).sqrt();
+            let err = rms(yt.iter().copied());
             let fac11 = err.powf(EXPO1);
             if err <= 1.0 {
                 let fac = (fac11 / self.facold_beta / SAFETY).clamp(0.1, 5.0);

@@ -51,7 +51,7 @@ use nalgebra::{Complex, DMatrix};
 
 use super::lu::DenseLu;
 use super::solver::{
-    emit_start, start_segment, step_guard, OdeSystem, Solver, SolverError, SolverErrorKind,
+    emit_start, rms, start_segment, step_guard, OdeSystem, Solver, SolverError, SolverErrorKind,
     SolverStats,
 };
 use super::step_end::StepEnd;
@@ -444,13 +444,7 @@ impl Radau5 {
     }
 
     fn weighted_rms(&self, v: &[f64]) -> f64 {
-        let n = self.scal.len();
-        let s: f64 = v[..n]
-            .iter()
-            .zip(&self.scal)
-            .map(|(x, sc)| (x / sc) * (x / sc))
-            .sum();
-        (s / n.max(1) as f64).sqrt().max(1e-10)
+        rms(v.iter().zip(&self.scal).map(|(x, sc)| x / sc)).max(1e-10)
     }
 }
 

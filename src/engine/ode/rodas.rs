@@ -481,36 +481,12 @@ impl Rodas {
     }
 
     /// Factor `W = I / (h gamma) - J` with each row divided by its variable's
-    /// error weight `w_i = atol + rtol |y_i|` (`D^-1 W`, `D = diag(w)`); each stage
-    /// then solves `D^-1 W k = D^-1 b` ([`Rodas::finish_stage`]).
-    ///
-    /// Why: partial pivoting picks the largest entry of a column, which in
-    /// unscaled rows can belong to the equation of a variable many orders of
-    /// magnitude larger. The hybrid population layout carries, beside a dying
-    /// clone of 1e-3 cells, its mutant's count variance (5e13, rising 2e12 per
-    /// hour) whose rate depends on that clone's count (`J = -3e3`, above
-    /// `1 / (h gamma) ~ 1e3`): the variance's row became the pivot of the
-    /// clone's column and its rounding (1e-16 of 1e12) landed in the clone's
-    /// increment as noise of 1e-7 cells, far above the tolerance. Rodas5P then
-    /// rejected step after step (524,000 rejections for 360,000 steps on
-    /// `minimal_loop_adaptive` at rtol 1e-5, where Dopri5 takes 1,322) or
-    /// accepted a count of -1e-6. With the rows weighted the pivot is the entry
-    /// largest relative to its own variable's tolerance, as in elimination on the
-    /// variables `k_i / w_i` (scaling columns does not change a pivot choice).
-    /// The solution is the same in exact arithmetic; the cost is one product per
-    /// matrix entry and per stage entry.
+    /// error weight ([`DenseLu::factor_weighted`] says why); each stage then
+    /// solves `D^-1 W k = D^-1 b` ([`Rodas::finish_stage`]).
     fn factor(&mut self, n: usize, inv_h_gamma: f64) -> bool {
-        let w = self.lu.matrix_mut();
-        let cols = w
-            .chunks_exact_mut(n)
-            .zip(self.jac.as_slice().chunks_exact(n));
-        for (j, (col, jac)) in cols.enumerate() {
-            for ((x, &jv), &s) in col.iter_mut().zip(jac).zip(&self.row_scale[..n]) {
-                *x = -jv * s;
-            }
-            col[j] += inv_h_gamma * self.row_scale[j];
-        }
-        self.lu.factor()
+        let row_scale = &self.row_scale[..n];
+        self.lu
+            .factor_weighted(inv_h_gamma, 1.0, self.jac.as_slice(), row_scale)
     }
 
     /// The right-hand side of a stage's solve through the row-weighted factors

@@ -489,16 +489,21 @@ pub fn time_derivative(
     2
 }
 
-/// Weighted RMS norm used by the step-size controllers.
+/// Weighted RMS norm used by the step-size controllers: each error is divided
+/// by `atol + rtol max(|y0_i|, |y1_i|)`.
 #[inline]
 pub fn error_norm(err: &[f64], y0: &[f64], y1: &[f64], rtol: f64, atol: f64) -> f64 {
-    let mut s = 0.0;
-    for i in 0..err.len() {
-        let sc = atol + rtol * y0[i].abs().max(y1[i].abs());
-        let e = err[i] / sc;
-        s += e * e;
-    }
-    (s / err.len().max(1) as f64).sqrt()
+    let scaled = err.iter().zip(y0.iter().zip(y1));
+    rms(scaled.map(|(&e, (&a, &b))| e / (atol + rtol * a.abs().max(b.abs()))))
+}
+
+/// Root mean square of already weighted errors: the one norm of every error
+/// test and Newton convergence test, whichever way a method keeps its weights
+/// (computed per step here, kept as scales in Radau5, as reciprocals in BDF).
+#[inline]
+pub fn rms(weighted: impl Iterator<Item = f64>) -> f64 {
+    let (s, n) = weighted.fold((0.0, 0usize), |(s, n), e| (s + e * e, n + 1));
+    (s / n.max(1) as f64).sqrt()
 }
 
 /// Hairer's starting step size (Solving ODEs I, II.4): an explicit Euler probe.
