@@ -27,8 +27,12 @@ use resloop::expr::real;
 use resloop::expr::tree::Env;
 use resloop::expr::{Expr, Func, Ir, Program, Var};
 
-/// Targets Cranelift generates code for: there the native backend must compile.
-const HAS_CODE_GENERATOR: bool = cfg!(any(target_arch = "x86_64", target_arch = "aarch64"));
+/// Targets Cranelift generates code for, in a build with the `native` feature (the
+/// default): there the native backend must compile.
+const HAS_CODE_GENERATOR: bool = cfg!(all(
+    feature = "native",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+));
 
 /// The functions of one and of two arguments.
 fn functions(arity: usize) -> Vec<Func> {

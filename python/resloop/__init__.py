@@ -209,7 +209,9 @@ def _warnings_error(path: PathLike, warnings: list) -> ResloopError:
 
 @dataclass
 class Simulation:
-    """A simulated run: the long timeline (``timeline.csv``'s rows) and solver counts."""
+    """A simulated run: the long timeline (``timeline.csv``'s rows: with more than one
+    replicate, stacked under a leading ``replicate`` column) and replicate 0's solver
+    counts and wall time."""
 
     timeline: pd.DataFrame
     engine: str
@@ -220,8 +222,10 @@ class Simulation:
     def wide(self) -> pd.DataFrame:
         return wide(self.timeline)
 
-    def series(self, population: str, variable: str) -> pd.Series:
+    def series(self, population: str, variable: str, replicate: int = 0) -> pd.Series:
         t = self.timeline
+        if "replicate" in t.columns:
+            t = t[t.replicate == replicate]
         s = t[(t.population == population) & (t.variable == variable)]
         return pd.Series(s["value"].to_numpy(), index=s["time"].to_numpy(), name=f"{population}/{variable}")
 
@@ -238,17 +242,23 @@ def simulate(
     points: Optional[int] = None,
     cells: Optional[float] = None,
     engine: Optional[str] = None,
+    replicates: Optional[int] = None,
     seed: Optional[int] = None,
     out: Optional[PathLike] = None,
     plot: bool = False,
 ) -> Simulation:
     """``resloop simulate``: repeated dosing (``doses=["tki=0.5uM@72h"]`` or
-    ``{"tki": "0.5uM@72h"}``) for ``days``; ``params`` changes parameters."""
+    ``{"tki": "0.5uM@72h"}``) for ``days``; ``params`` changes parameters.
+    ``replicates`` runs that many replicates of a stochastic engine (in parallel;
+    replicate r a pure function of the inputs, ``seed`` and r; the mean field runs
+    once), stacked in the timeline under a ``replicate`` column when more than one,
+    as in the command line's ``timeline.csv``."""
     d = _native.simulate(
         os.fspath(model), float(days), _doses(doses), _sets(params), method, rtol, atol,
-        points, cells, engine, seed, None if out is None else os.fspath(out), plot,
+        points, cells, engine, replicates, seed, None if out is None else os.fspath(out), plot,
     )
-    tl = pd.DataFrame({k: d[k] for k in ("time", "population", "variable", "value")})
+    columns = ("replicate",) * ("replicate" in d) + ("time", "population", "variable", "value")
+    tl = pd.DataFrame({k: d[k] for k in columns})
     return Simulation(tl, d["engine"], json.loads(d["stats"]), d["wall_seconds"],
                       None if out is None else Path(out))
 

@@ -160,27 +160,40 @@ fn json(v: &impl serde::Serialize) -> PyResult<String> {
     serde_json::to_string(v).map_err(|e| msg_err(format!("internal error: {e}")))
 }
 
-/// A long-format timeline, as `timeline.csv` holds it: `time, population, variable,
-/// value` columns.
-fn timeline_columns<'py>(py: Python<'py>, tl: &Timeline) -> PyResult<Bound<'py, PyDict>> {
-    let n = tl.times.len() * tl.columns.len();
-    let (mut time, mut population, mut variable) = (
+/// Long-format timelines, as `timeline.csv` holds them: `time, population, variable,
+/// value` columns, and with more than one run a leading `replicate` column numbering
+/// the runs from 0 (`resloop::output::timeline::write_timeline_csv`'s layout).
+fn timeline_columns<'py>(py: Python<'py>, runs: &[&Timeline]) -> PyResult<Bound<'py, PyDict>> {
+    let n = runs
+        .iter()
+        .map(|tl| tl.times.len() * tl.columns.len())
+        .sum();
+    let (mut replicate, mut time, mut population, mut variable, mut value) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
         Vec::with_capacity(n),
     );
-    for &t in &tl.times {
-        for c in &tl.columns {
-            time.push(t);
-            population.push(c.population.as_str());
-            variable.push(c.variable.as_str());
+    for (r, tl) in runs.iter().enumerate() {
+        for &t in &tl.times {
+            for c in &tl.columns {
+                replicate.push(r);
+                time.push(t);
+                population.push(c.population.as_str());
+                variable.push(c.variable.as_str());
+            }
         }
+        value.extend_from_slice(&tl.values);
     }
     let d = PyDict::new(py);
+    if runs.len() > 1 {
+        d.set_item("replicate", replicate)?;
+    }
     d.set_item("time", time)?;
     d.set_item("population", population)?;
     d.set_item("variable", variable)?;
-    d.set_item("value", &tl.values)?;
+    d.set_item("value", value)?;
     Ok(d)
 }
 
@@ -249,9 +262,10 @@ fn load_model(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyDict>> {
     Ok(d)
 }
 
-/// `resloop simulate`: in memory, or written to `out` exactly as the CLI writes it.
+/// `resloop simulate`: in memory, or written to `out` exactly as the CLI writes it;
+/// every replicate's timeline (stacked as in `timeline.csv`), replicate 0's solver work.
 #[pyfunction]
-#[pyo3(signature = (model, days, doses, sets, method_name, rtol, atol, points, cells, engine, seed, out, plot))]
+#[pyo3(signature = (model, days, doses, sets, method_name, rtol, atol, points, cells, engine, replicates, seed, out, plot))]
 #[allow(clippy::too_many_arguments)]
 fn simulate<'py>(
     py: Python<'py>,
@@ -265,6 +279,7 @@ fn simulate<'py>(
     points: Option<usize>,
     cells: Option<f64>,
     engine: Option<String>,
+    replicates: Option<u64>,
     seed: Option<u64>,
     out: Option<PathBuf>,
     plot: bool,
@@ -279,28 +294,28 @@ fn simulate<'py>(
     req.atol = atol.unwrap_or(req.atol);
     req.points = points.unwrap_or(req.points);
     req.cells = cells;
+    req.replicates = replicates.unwrap_or(req.replicates);
     req.seed = seed.unwrap_or(req.seed);
     req.plot = plot;
-    let res = py.allow_threads(|| -> PyResult<_> {
+    let (engine, runs) = py.allow_threads(|| -> PyResult<_> {
         if let Some(name) = &engine {
             let m = compile_file(&model).map_err(py_err)?;
             req.engine = Some(EngineKind::chosen(Some(name), &m).map_err(msg_err)?);
         }
         match &out {
-            // Replicate 0 (a request runs one replicate unless it asks for more).
             Some(dir) => experiment::run_simulate(&req, dir)
-                .map(|(m, mut r)| (m.run.engine, r.swap_remove(0)))
+                .map(|(m, r)| (m.run.engine, r))
                 .map_err(py_err),
             None => experiment::simulate(&req)
-                .map(|(_, e, mut r)| (e, r.swap_remove(0)))
+                .map(|(_, e, r)| (e, r))
                 .map_err(py_err),
         }
     })?;
-    let (engine, res) = res;
-    let d = timeline_columns(py, &res.timeline)?;
+    let timelines: Vec<&Timeline> = runs.iter().map(|r| &r.timeline).collect();
+    let d = timeline_columns(py, &timelines)?;
     d.set_item("engine", engine.label())?;
-    d.set_item("stats", json(&res.stats)?)?;
-    d.set_item("wall_seconds", res.wall_seconds)?;
+    d.set_item("stats", json(&runs[0].stats)?)?;
+    d.set_item("wall_seconds", runs[0].wall_seconds)?;
     Ok(d)
 }
 

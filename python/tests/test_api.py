@@ -100,9 +100,44 @@ def test_simulate_hybrid_seed_equals_cli(tmp_path, cli):
     assert_same_numbers(sim.timeline, read_csv(tmp_path / "cli/timeline.csv"))
 
 
+ABM = dict(days=14, doses=["tki=1uM@72h"], engine="agent-based", cells=2000, points=56)
+ABM_CLI = ("--days", 14, "--dose", "tki=1uM@72h", "--engine", "agent-based", "--cells", 2000,
+           "--points", 56, "--no-plot")
+
+
+def test_simulate_replicates_equal_cli(tmp_path, cli):
+    sim = rl.simulate(MINIMAL, **ABM, replicates=3, seed=5)
+    cli("simulate", MINIMAL, *ABM_CLI, "--replicates", 3, "--seed", 5, "--out", tmp_path / "cli")
+    assert_same_numbers(sim.timeline, read_csv(tmp_path / "cli/timeline.csv"))
+    assert list(sim.timeline.columns) == ["replicate", "time", "population", "variable", "value"]
+    assert sorted(sim.timeline.replicate.unique()) == [0, 1, 2]
+    finals = [sim.series("total", "cells", replicate=r).iloc[-1] for r in range(3)]
+    assert len(set(finals)) == 3  # stochastic: the replicates differ
+    # Replicate 0 is the run without replicates (a pure function of inputs, seed and r).
+    one = rl.simulate(MINIMAL, **ABM, seed=5)
+    assert "replicate" not in one.timeline.columns
+    assert_same_numbers(one.timeline, sim.timeline[sim.timeline.replicate == 0].drop(columns="replicate"))
+    assert sim.series("total", "cells").equals(one.series("total", "cells"))
+
+
+def test_simulate_replicates_out_writes_the_cli_files(tmp_path):
+    sim = rl.simulate(MINIMAL, **ABM, replicates=2, seed=9, out=tmp_path / "py")
+    assert_same_numbers(sim.timeline, read_csv(tmp_path / "py/timeline.csv"))
+    assert json.loads((tmp_path / "py/manifest.json").read_text())["replicates"] == 2
+
+
+def test_simulate_mean_field_runs_once_whatever_the_replicates(tmp_path, cli):
+    sim = rl.simulate(MINIMAL, 10, engine="mean-field", replicates=3, points=20)
+    cli("simulate", MINIMAL, "--days", 10, "--engine", "mean-field", "--replicates", 3,
+        "--points", 20, "--drug-free", "--no-plot", "--out", tmp_path / "cli")
+    assert "replicate" not in sim.timeline.columns
+    assert_same_numbers(sim.timeline, read_csv(tmp_path / "cli/timeline.csv"))
+
+
 @pytest.mark.parametrize(
     "kwargs, text",
     [
+        (dict(replicates=0), "replicates"),
         (dict(doses=["tki=1 parsec@72h"]), "tki=1 parsec@72h"),
         (dict(params={"no_such_parameter": 1.0}), "no_such_parameter"),
         (dict(method="euler"), "euler"),

@@ -60,7 +60,8 @@ pub struct BoundGenotype {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Evaluation {
     /// Compiled to machine code ([`Program::compile_native`]), where the target has
-    /// a code generator (else interpreted). The default: a Rodas5P solve of the
+    /// a code generator and resloop was built with the `native` feature (the
+    /// default; else interpreted). The default: a Rodas5P solve of the
     /// stiff loop benchmark takes 23 % less CPU, Dopri5 44 % less, and the compile
     /// (0.3-2.5 ms per model) is paid once per program shape per process, so a
     /// sweep's later parameter sets reuse the code (docs/performance.md).

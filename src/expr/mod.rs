@@ -14,7 +14,8 @@
 //!   program as machine code (Cranelift), which the ODE engine runs for right-hand
 //!   sides and Jacobians (measured: 2-3x faster per run, 23 % less CPU for a Rodas5P
 //!   solve of the stiff loop benchmark, 44 % for Dopri5; compiled once per program
-//!   shape per process, so sweeps do not pay it per parameter set); and
+//!   shape per process, so sweeps do not pay it per parameter set; behind the
+//!   default `native` cargo feature, without which programs are interpreted); and
 //!   [`batch::BatchProgram`], uniform `f64` plus per-cell `f32` lanes (agent-based
 //!   engine). Property tests (`tests/expr_backends.rs`) compare them all, and the IR
 //!   interpreter, with the tree walker on random expressions.
@@ -23,6 +24,10 @@ pub mod ast;
 pub mod batch;
 pub mod deriv;
 pub mod ir;
+#[cfg(feature = "native")]
+pub mod native;
+#[cfg(not(feature = "native"))]
+#[path = "native_off.rs"]
 pub mod native;
 pub mod parse;
 pub mod program;

@@ -111,8 +111,8 @@ impl Program {
     /// Also compile this program's IR to machine code ([`Native`], once per shape per
     /// process: [`super::native::shared`]), which [`Program::run`] then executes
     /// (same register file, same outputs, same bits).
-    /// On an error (a target without a code generator) the program stays
-    /// interpreted and works as before.
+    /// On an error (a target without a code generator, a build without the
+    /// `native` feature) the program stays interpreted and works as before.
     pub fn compile_native(&mut self) -> Result<(), NativeError> {
         self.native = Some(super::native::shared(&self.ir)?);
         Ok(())
