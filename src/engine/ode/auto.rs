@@ -1,5 +1,5 @@
 //! `--method auto` (the default): explicit Dormand-Prince while the loop is not
-//! stiff, Rodas5P on the exact Jacobian once it is, and back.
+//! stiff, Rodas5P or BDF on the exact Jacobian once it is, and back.
 //!
 //! How it decides:
 //!
@@ -8,12 +8,32 @@
 //!   are taken at the same time, so their difference sees the Jacobian's dominant
 //!   eigenvalue along the step). Near the edge of Dopri5's stability region (3.3
 //!   on the negative real axis) the step size is held by stability, not accuracy;
-//!   10 steps above 2.5 (not interrupted by 6 steps below it) switch to Rodas5P.
+//!   10 steps above 2.5 (not interrupted by 6 steps below it) switch to the
+//!   stiff method.
 //!   Cheap: two norms per step. Hairer's DOPRI5 uses 3.25 and 15 steps; the
 //!   estimate sees the fast mode only when the step excites it, so at the edge it
 //!   hovers around 3.3 and those settings let Dopri5 crawl along its stability
 //!   limit (ROBER at rtol 1e-8: 29,245 right-hand sides with them, 7,402 with
 //!   these; the shipped models stay explicit either way).
+//! - **Which stiff method** ([`stiff_method`], a pure function of the number of
+//!   states `n`, rtol and whether the run has restarted since its first step):
+//!   BDF when `n >= 10`, rtol `<= 1e-7` and no restart (dose, event, change of
+//!   state) has come since the first step; Rodas5P otherwise. A restart while
+//!   BDF runs hands over to Rodas5P for the rest of the run. Why, measured (CPU
+//!   per step from the bench tables at rtol 1e-10; step counts at equal error):
+//!   a Rodas5P step costs 2.1x a BDF step on ROBER and OREGO (3 states), 3.3x
+//!   on HIRES (8), 5.1x on the il6 loop (11) and 5.2x on POLLU (20): its LU and
+//!   eight triangular solves grow with `n` faster than its right-hand sides,
+//!   where BDF reuses its Jacobian and factors over many steps. BDF needs 2-3.3x
+//!   Rodas5P's steps for the same error on the undosed problems from rtol 1e-7
+//!   down, so it wins from about 10 states (HIRES, at 8, is a tie; POLLU runs
+//!   1.7-2.4x faster on it). At looser tolerances it needs more (POLLU at rtol
+//!   1e-6: Rodas5P reaches BDF's error in 0.18 ms against 0.23). A restart
+//!   costs BDF a climb from order 1 with a small step where Rodas5P keeps its
+//!   step: on the il6 loop with 105 doses BDF takes 2.8-4.5x Rodas5P's steps
+//!   and loses at every rtol, on the same loop with one dose at the start it
+//!   takes 2-3.6x and wins (rtol 1e-7 to 1e-10). So the count of states says
+//!   what a step costs and a restart what BDF's steps are worth.
 //! - **Stiff to explicit**: after every accepted Rodas step, an upper bound of the
 //!   Jacobian's spectral radius, `rho(J) <= ||D^-1 J D||_inf` with
 //!   `D = diag(atol + rtol |y|)` (the tolerance scaling balances rows of very
@@ -21,12 +41,17 @@
 //!   eigenvalues). When the next step `h` has `h rho < 2` for 5 steps in a row,
 //!   the explicit method would be stable at the step the stiff one takes, at a
 //!   fraction of its cost per step, and the run switches back. The bound
-//!   overestimates, so switching back is conservative.
+//!   overestimates, so switching back is conservative. BDF runs the same test
+//!   with the bound taken at each of its Jacobians (see `Watched` below), counting
+//!   10 steps that did not grow the step size (it climbs from order 1 and a
+//!   small step after a switch, which is not the step stability allows).
 //! - **Doses**: a dose is a restart of whichever method is running; the mode, both
 //!   step sizes and the counters carry over (a dose changes the exposure, not the
 //!   loop's time scales), so every segment between doses starts with the method
 //!   and step the previous one ended with and can switch inside the segment. The
-//!   step size is handed over at a switch.
+//!   step size is handed over at a switch (BDF, whose step size is its own,
+//!   starts at order 1 with the step it last had, capped by the starting-step
+//!   probe as after a dose, or with the probe's step on its first use).
 //!
 //! ## References
 //! Hairer E, Norsett SP, Wanner G (1993) Solving Ordinary Differential Equations
@@ -35,6 +60,8 @@
 //! differential equations. SIAM J Sci Stat Comput 4:136-148 (LSODA's switching
 //! both ways). Rackauckas C, Nie Q (2017) DifferentialEquations.jl, J Open Res
 //! Softw 5:15 (composite auto-switching algorithms, `AutoTsit5(Rodas5P())`).
+//! Hindmarsh AC et al. (2005) SUNDIALS, ACM Trans Math Softw 31:363-396 (CVODE,
+//! the BDF whose reuse rules `bdf` follows).
 
 use nalgebra::DMatrix;
 
@@ -161,6 +188,46 @@ impl NonStiffTest {
     }
 }
 
+/// rtol at or below which each segment after the first starts with a check of
+/// Dopri5's step against the Jacobian's dominant eigenvalue (see the module docs).
+const SEGMENT_CHECK_RTOL: f64 = 1e-8;
+
+/// `|lambda|` of the dominant eigenvalue of `D^-1 J D`, `D = diag(w)`, by power
+/// iteration from `(1, ..., 1)`: 6 rounds of two products each, the square
+/// root of a round's growth (so a complex pair, whose single products rotate,
+/// is measured too). `v`, `u` are scratch of length `n`.
+fn dominant_modulus(jac: &DMatrix<f64>, w: &[f64], v: &mut Vec<f64>, u: &mut Vec<f64>) -> f64 {
+    let n = w.len();
+    let apply = |x: &[f64], out: &mut [f64]| {
+        out.fill(0.0);
+        for ((col, &xj), &wj) in jac.as_slice().chunks_exact(n).zip(x).zip(w) {
+            let c = xj * wj;
+            for (o, &a) in out.iter_mut().zip(col) {
+                *o += a * c;
+            }
+        }
+        for (o, &wi) in out.iter_mut().zip(w) {
+            *o /= wi;
+        }
+    };
+    v.clear();
+    v.resize(n, 1.0 / (n as f64).sqrt());
+    u.clear();
+    u.resize(n, 0.0);
+    let mut modulus = 0.0;
+    for _ in 0..6 {
+        apply(v, u);
+        apply(u, v);
+        let growth = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if !(growth.is_finite() && growth > 0.0) {
+            break;
+        }
+        modulus = growth.sqrt();
+        v.iter_mut().for_each(|x| *x /= growth);
+    }
+    modulus
+}
+
 /// Systems of at least this many states may run BDF as the stiff method.
 pub const BDF_MIN_STATES: usize = 10;
 /// Relative tolerances at or below which BDF may be the stiff method.
@@ -197,6 +264,10 @@ pub struct Auto {
     bdf_test: NonStiffTest,
     bdf_h: f64,
     mode: Mode,
+    /// The segment-start check's Jacobian, scratch and count.
+    check_jac: DMatrix<f64>,
+    check_scratch: [Vec<f64>; 3],
+    check_jacobians: u64,
     restarts: u64,
     /// Whether a restart came after the first accepted step.
     restarted: bool,
@@ -214,6 +285,9 @@ impl Auto {
             bdf_test: NonStiffTest::default(),
             bdf_h: 0.0,
             mode: Mode::Explicit,
+            check_jac: DMatrix::zeros(0, 0),
+            check_scratch: Default::default(),
+            check_jacobians: 0,
             restarts: 0,
             restarted: false,
             switches: 0,
@@ -246,6 +320,34 @@ impl Auto {
             Method::Bdf => Mode::Bdf,
             _ => Mode::Rodas,
         }
+    }
+
+    /// At a segment's start (after a dose) at rtol <= [`SEGMENT_CHECK_RTOL`]:
+    /// whether the step Dopri5 carries sits at its stability limit for the
+    /// Jacobian's dominant eigenvalue here (`h |lambda| >` [`STIFF_H_LAMBDA`]).
+    fn stiff_at_segment_start(&mut self, sys: &mut dyn OdeSystem, t: f64, y: &[f64]) -> bool {
+        let h = self.explicit.step_size();
+        if self.rtol > SEGMENT_CHECK_RTOL || h <= 0.0 || self.explicit.stats().accepted == 0 {
+            return false;
+        }
+        let n = y.len();
+        if self.check_jac.nrows() != n {
+            self.check_jac = DMatrix::zeros(n, n);
+        }
+        sys.jacobian(t, y, &mut self.check_jac);
+        self.check_jacobians += 1;
+        // The switch-back bound bounds |lambda| from above in one pass: below the
+        // threshold, no power iteration is needed.
+        let bound = self
+            .bdf_test
+            .spectral_bound(&self.check_jac, y, self.rtol, self.atol);
+        if h * bound <= STIFF_H_LAMBDA {
+            return false;
+        }
+        let [w, v, u] = &mut self.check_scratch;
+        w.clear();
+        w.extend(y.iter().map(|&yi| self.atol + self.rtol * yi.abs()));
+        h * dominant_modulus(&self.check_jac, w, v, u) > STIFF_H_LAMBDA
     }
 
     /// Enter stiff mode `mode` with the step `h` of the method that ran.
@@ -283,7 +385,10 @@ impl Solver for Auto {
         let (a, b, c) = (self.explicit.stats(), self.rodas.stats(), self.bdf.stats());
         SolverStats {
             rhs_evals: a.rhs_evals + b.rhs_evals + c.rhs_evals,
-            jacobian_evals: a.jacobian_evals + b.jacobian_evals + c.jacobian_evals,
+            jacobian_evals: a.jacobian_evals
+                + b.jacobian_evals
+                + c.jacobian_evals
+                + self.check_jacobians,
             accepted: a.accepted + b.accepted + c.accepted,
             rejected: a.rejected + b.rejected + c.rejected,
             restarts: self.restarts,
@@ -307,6 +412,10 @@ impl Solver for Auto {
         if self.mode == Mode::Bdf && self.stiff_mode(y.len()) == Mode::Rodas {
             self.mode = Mode::Rodas;
             self.switches += 1;
+        }
+        if self.mode == Mode::Explicit && self.stiff_at_segment_start(sys, *t, y) {
+            let mode = self.stiff_mode(y.len());
+            self.enter(mode, self.explicit.step_size());
         }
         loop {
             match self.mode {
