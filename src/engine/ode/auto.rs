@@ -188,46 +188,6 @@ impl NonStiffTest {
     }
 }
 
-/// rtol at or below which each segment after the first starts with a check of
-/// Dopri5's step against the Jacobian's dominant eigenvalue (see the module docs).
-const SEGMENT_CHECK_RTOL: f64 = 1e-8;
-
-/// `|lambda|` of the dominant eigenvalue of `D^-1 J D`, `D = diag(w)`, by power
-/// iteration from `(1, ..., 1)`: 6 rounds of two products each, the square
-/// root of a round's growth (so a complex pair, whose single products rotate,
-/// is measured too). `v`, `u` are scratch of length `n`.
-fn dominant_modulus(jac: &DMatrix<f64>, w: &[f64], v: &mut Vec<f64>, u: &mut Vec<f64>) -> f64 {
-    let n = w.len();
-    let apply = |x: &[f64], out: &mut [f64]| {
-        out.fill(0.0);
-        for ((col, &xj), &wj) in jac.as_slice().chunks_exact(n).zip(x).zip(w) {
-            let c = xj * wj;
-            for (o, &a) in out.iter_mut().zip(col) {
-                *o += a * c;
-            }
-        }
-        for (o, &wi) in out.iter_mut().zip(w) {
-            *o /= wi;
-        }
-    };
-    v.clear();
-    v.resize(n, 1.0 / (n as f64).sqrt());
-    u.clear();
-    u.resize(n, 0.0);
-    let mut modulus = 0.0;
-    for _ in 0..6 {
-        apply(v, u);
-        apply(u, v);
-        let growth = v.iter().map(|x| x * x).sum::<f64>().sqrt();
-        if !(growth.is_finite() && growth > 0.0) {
-            break;
-        }
-        modulus = growth.sqrt();
-        v.iter_mut().for_each(|x| *x /= growth);
-    }
-    modulus
-}
-
 /// Systems of at least this many states may run BDF as the stiff method.
 pub const BDF_MIN_STATES: usize = 10;
 /// Relative tolerances at or below which BDF may be the stiff method.
@@ -264,10 +224,6 @@ pub struct Auto {
     bdf_test: NonStiffTest,
     bdf_h: f64,
     mode: Mode,
-    /// The segment-start check's Jacobian, scratch and count.
-    check_jac: DMatrix<f64>,
-    check_scratch: [Vec<f64>; 3],
-    check_jacobians: u64,
     restarts: u64,
     /// Whether a restart came after the first accepted step.
     restarted: bool,
@@ -285,9 +241,6 @@ impl Auto {
             bdf_test: NonStiffTest::default(),
             bdf_h: 0.0,
             mode: Mode::Explicit,
-            check_jac: DMatrix::zeros(0, 0),
-            check_scratch: Default::default(),
-            check_jacobians: 0,
             restarts: 0,
             restarted: false,
             switches: 0,
@@ -322,32 +275,11 @@ impl Auto {
         }
     }
 
-    /// At a segment's start (after a dose) at rtol <= [`SEGMENT_CHECK_RTOL`]:
-    /// whether the step Dopri5 carries sits at its stability limit for the
-    /// Jacobian's dominant eigenvalue here (`h |lambda| >` [`STIFF_H_LAMBDA`]).
-    fn stiff_at_segment_start(&mut self, sys: &mut dyn OdeSystem, t: f64, y: &[f64]) -> bool {
-        let h = self.explicit.step_size();
-        if self.rtol > SEGMENT_CHECK_RTOL || h <= 0.0 || self.explicit.stats().accepted == 0 {
-            return false;
-        }
-        let n = y.len();
-        if self.check_jac.nrows() != n {
-            self.check_jac = DMatrix::zeros(n, n);
-        }
-        sys.jacobian(t, y, &mut self.check_jac);
-        self.check_jacobians += 1;
-        // The switch-back bound bounds |lambda| from above in one pass: below the
-        // threshold, no power iteration is needed.
-        let bound = self
-            .bdf_test
-            .spectral_bound(&self.check_jac, y, self.rtol, self.atol);
-        if h * bound <= STIFF_H_LAMBDA {
-            return false;
-        }
-        let [w, v, u] = &mut self.check_scratch;
-        w.clear();
-        w.extend(y.iter().map(|&yi| self.atol + self.rtol * yi.abs()));
-        h * dominant_modulus(&self.check_jac, w, v, u) > STIFF_H_LAMBDA
+    /// Back to Dopri5 (its step already handed over).
+    fn back_to_explicit(&mut self) {
+        self.explicit.restart();
+        self.mode = Mode::Explicit;
+        self.switches += 1;
     }
 
     /// Enter stiff mode `mode` with the step `h` of the method that ran.
@@ -385,10 +317,7 @@ impl Solver for Auto {
         let (a, b, c) = (self.explicit.stats(), self.rodas.stats(), self.bdf.stats());
         SolverStats {
             rhs_evals: a.rhs_evals + b.rhs_evals + c.rhs_evals,
-            jacobian_evals: a.jacobian_evals
-                + b.jacobian_evals
-                + c.jacobian_evals
-                + self.check_jacobians,
+            jacobian_evals: a.jacobian_evals + b.jacobian_evals + c.jacobian_evals,
             accepted: a.accepted + b.accepted + c.accepted,
             rejected: a.rejected + b.rejected + c.rejected,
             restarts: self.restarts,
@@ -413,10 +342,6 @@ impl Solver for Auto {
             self.mode = Mode::Rodas;
             self.switches += 1;
         }
-        if self.mode == Mode::Explicit && self.stiff_at_segment_start(sys, *t, y) {
-            let mode = self.stiff_mode(y.len());
-            self.enter(mode, self.explicit.step_size());
-        }
         loop {
             match self.mode {
                 Mode::Rodas => match self
@@ -425,9 +350,7 @@ impl Solver for Auto {
                 {
                     Stop::NonStiff => {
                         self.explicit.set_step_size(self.rodas.step_size());
-                        self.explicit.restart();
-                        self.mode = Mode::Explicit;
-                        self.switches += 1;
+                        self.back_to_explicit();
                     }
                     _ => return Ok(()),
                 },
@@ -458,9 +381,7 @@ impl Solver for Auto {
                         return Ok(());
                     }
                     self.explicit.set_step_size(h);
-                    self.explicit.restart();
-                    self.mode = Mode::Explicit;
-                    self.switches += 1;
+                    self.back_to_explicit();
                     if !stopped_early {
                         return Ok(());
                     }
