@@ -24,16 +24,17 @@
 //!   a Rodas5P step costs 2.1x a BDF step on ROBER and OREGO (3 states), 3.3x
 //!   on HIRES (8), 5.1x on the il6 loop (11) and 5.2x on POLLU (20): its LU and
 //!   eight triangular solves grow with `n` faster than its right-hand sides,
-//!   where BDF reuses its Jacobian and factors over many steps. BDF needs 2-3.3x
+//!   where BDF reuses its Jacobian and factors over many steps. BDF needs 2-4.5x
 //!   Rodas5P's steps for the same error on the undosed problems from rtol 1e-7
 //!   down, so it wins from about 10 states (HIRES, at 8, is a tie; POLLU runs
-//!   1.7-2.4x faster on it). At looser tolerances it needs more (POLLU at rtol
+//!   1.7-2.6x faster on it). At looser tolerances it needs more (POLLU at rtol
 //!   1e-6: Rodas5P reaches BDF's error in 0.18 ms against 0.23). A restart
 //!   costs BDF a climb from order 1 with a small step where Rodas5P keeps its
-//!   step: on the il6 loop with 105 doses BDF takes 2.8-4.5x Rodas5P's steps
-//!   and loses at every rtol, on the same loop with one dose at the start it
-//!   takes 2-3.6x and wins (rtol 1e-7 to 1e-10). So the count of states says
-//!   what a step costs and a restart what BDF's steps are worth.
+//!   step: on the il6 loop with 105 doses BDF takes 5.1x Rodas5P's steps at
+//!   equal error and is at best even, on the same loop with one dose at the
+//!   start it takes 2.9-4.3x and wins by 1.1-1.5x (rtol 1e-7 to 1e-10). So the
+//!   count of states says what a step costs and a restart what BDF's steps are
+//!   worth (docs/performance.md has the table).
 //! - **Stiff to explicit**: after every accepted Rodas step, an upper bound of the
 //!   Jacobian's spectral radius, `rho(J) <= ||D^-1 J D||_inf` with
 //!   `D = diag(atol + rtol |y|)` (the tolerance scaling balances rows of very
