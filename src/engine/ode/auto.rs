@@ -617,6 +617,49 @@ mod tests {
         }
     }
 
+    /// While the switch-back test does not fire, BDF under `auto` (through
+    /// [`Watched`]) takes exactly the steps of BDF alone: the wrapper only
+    /// observes, so a stiff stretch of `auto` is BDF's to the bit.
+    #[test]
+    fn bdf_under_auto_is_bdf_bit_for_bit() {
+        let outs: Vec<f64> = (1..20).map(|k| 0.1 * k as f64).collect();
+        let run = |watch: bool| {
+            let mut sys = Tracking { k0: 1e4, tau: 1e9 };
+            let mut bdf = Bdf::new(1e-8, 1e-11);
+            let mut test = NonStiffTest::default();
+            let (mut t, mut y, mut seen) = (0.0, vec![1.0; 12], Vec::new());
+            let mut out = |t: f64, y: &[f64]| seen.push((t, y.to_vec()));
+            let mut switch = None;
+            if watch {
+                let mut watched = Watched {
+                    sys: &mut sys,
+                    test: &mut test,
+                    rtol: 1e-8,
+                    atol: 1e-11,
+                    rho: f64::INFINITY,
+                    t_last: 0.0,
+                    t_end: 2.0,
+                    h: 0.0,
+                    switch_at: None,
+                    locating: false,
+                };
+                bdf.advance(&mut watched, &mut t, &mut y, 2.0, &outs, &mut out)
+                    .unwrap();
+                switch = watched.switch_at;
+            } else {
+                bdf.advance(&mut sys, &mut t, &mut y, 2.0, &outs, &mut out)
+                    .unwrap();
+            }
+            (switch, t, y, seen, bdf.stats())
+        };
+        let (switch, t, y, seen, stats) = run(true);
+        assert_eq!(switch, None);
+        assert_eq!((t, y, seen, stats), {
+            let (_, t, y, seen, stats) = run(false);
+            (t, y, seen, stats)
+        });
+    }
+
     /// A restart after the first step (a dose) hands BDF over to Rodas5P.
     #[test]
     fn a_restart_hands_bdf_over_to_rodas() {
