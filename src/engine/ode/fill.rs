@@ -87,3 +87,56 @@ pub fn minimum_degree(pattern: &[bool], n: usize) -> Vec<usize> {
     }
     order
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An arrow pointing the wrong way: variable 0 couples to all others.
+    fn hub_first(n: usize) -> Vec<bool> {
+        (0..n * n)
+            .map(|k| {
+                let (i, j) = (k % n, k / n);
+                i == j || i == 0 || j == 0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_hub_is_eliminated_last_and_fills_nothing() {
+        let n = 7;
+        let p = hub_first(n);
+        let natural: Vec<usize> = (0..n).collect();
+        assert_eq!(fill(&p, n, &natural), n * (n - 1), "complete fill");
+        let order = minimum_degree(&p, n);
+        // The last two tie at degree 1 (the lower index goes first).
+        assert_eq!(order, vec![1, 2, 3, 4, 5, 0, 6]);
+        assert_eq!(fill(&p, n, &order), 2 * (n - 1), "the arrow itself");
+    }
+
+    /// A tridiagonal matrix fills nothing in its natural order, and minimum
+    /// degree (ends first) fills nothing either; counts are of L and U together.
+    #[test]
+    fn a_chain_fills_nothing() {
+        let n: usize = 6;
+        let p: Vec<bool> = (0..n * n).map(|k| (k % n).abs_diff(k / n) <= 1).collect();
+        let natural: Vec<usize> = (0..n).collect();
+        assert_eq!(fill(&p, n, &natural), 2 * (n - 1));
+        let order = minimum_degree(&p, n);
+        assert_eq!(order[0], 0);
+        assert_eq!(fill(&p, n, &order), 2 * (n - 1));
+    }
+
+    /// The fill of an unsymmetric pattern: eliminating 0 with a nonzero at
+    /// (2, 0) and at (0, 1) creates (2, 1).
+    #[test]
+    fn fill_counts_the_entries_elimination_creates() {
+        let n = 3;
+        let mut p = vec![false; n * n];
+        for (i, j) in [(0, 0), (1, 1), (2, 2), (2, 0), (0, 1)] {
+            p[i + j * n] = true;
+        }
+        assert_eq!(fill(&p, n, &[0, 1, 2]), 3);
+        assert_eq!(fill(&p, n, &[2, 1, 0]), 2);
+    }
+}
