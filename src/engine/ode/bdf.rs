@@ -421,7 +421,8 @@ impl Bdf {
         // rounding of `powf`) the step stays and no `powf` is needed; the
         // decisions are those of computing every `eta` (measured: the `powf`
         // calls were 7-10 % of POLLU's time).
-        let may_gain = |e: Option<(f64, usize)>| e.is_some_and(|(b, p)| !(b > self.k.no_gain[p]));
+        let may_gain =
+            |e: Option<(f64, usize)>| e.is_some_and(|(b, p)| b <= self.k.no_gain[p] || b.is_nan());
         if !(may_gain(e_down) || may_gain(e_q) || may_gain(e_up)) {
             return;
         }
