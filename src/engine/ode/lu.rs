@@ -6,9 +6,10 @@
 //! sequence, so every step (one factorisation each) would allocate twice, and its
 //! solve walks the matrix through generic views. This factorisation works on a
 //! buffer the solver owns (column-major, like `DMatrix`), keeps its pivots in a
-//! reused vector and allocates nothing after [`DenseLu::resize`]. On the 11-state
-//! benchmark loop it factors and solves in well under a right-hand-side evaluation;
-//! `benches/stiff.rs` (`lu/*`) times both side by side.
+//! reused vector and allocates nothing after [`DenseLu::resize`] (except when a
+//! matrix's nonzero pattern asks for a new order of elimination: a few times a
+//! run). On the 11-state benchmark loop it factors and solves in well under a
+//! right-hand-side evaluation; `benches/stiff.rs` (`lu/*`) times both side by side.
 //!
 //! Sparse iteration matrices (reaction networks: each species reacts with a
 //! few others) are stored and factored densely, but the factorisation records
@@ -107,6 +108,9 @@ struct Reordering {
     /// `perm[k]`: the row and column of the matrix eliminated k-th; empty for
     /// the natural order.
     perm: Vec<usize>,
+    /// The off-diagonal nonzeros of L and U predicted for that order (without
+    /// pivoting).
+    fill: usize,
 }
 
 /// Largest share of nonzero off-diagonal entries in L and U for which
@@ -165,10 +169,13 @@ impl Reordering {
         }
         let natural: Vec<usize> = (0..n).collect();
         let greedy = fill::minimum_degree(&self.pattern, n);
-        let natural_fill = fill::fill(&self.pattern, n, &natural) as f64;
+        let natural_fill = fill::fill(&self.pattern, n, &natural);
+        let greedy_fill = fill::fill(&self.pattern, n, &greedy);
         self.perm.clear();
-        if fill::fill(&self.pattern, n, &greedy) as f64 * REORDER_GAIN <= natural_fill {
+        self.fill = natural_fill;
+        if greedy_fill as f64 * REORDER_GAIN <= natural_fill as f64 {
             self.perm = greedy;
+            self.fill = greedy_fill;
         }
     }
 
@@ -269,6 +276,14 @@ impl<T: LuScalar> DenseLu<T> {
     /// ([`SparseRows`]) and whether they are few enough to use.
     fn index_rows(&mut self) {
         let n = self.n;
+        let most = SPARSE_DENSITY * (n * n - n) as f64;
+        if self.order.fill as f64 > most {
+            // Too dense already without pivoting (ROBER, OREGO: 3 states): the
+            // rows would go unused, and recording them costs Rodas, which factors
+            // every step, 4 % on those.
+            self.rows.active = false;
+            return;
+        }
         let a = &self.a[..n * n];
         let zero = T::default();
         let r = &mut self.rows;
@@ -296,7 +311,7 @@ impl<T: LuScalar> DenseLu<T> {
         }
         r.upper_start[n] = len;
         count += len;
-        r.active = count as f64 <= SPARSE_DENSITY * (n * n - n) as f64;
+        r.active = count as f64 <= most;
     }
 
     /// Overwrite `b` with the solution of `A x = b` (after a successful `factor`).
