@@ -564,6 +564,13 @@ mod tests {
         lu
     }
 
+    /// Record the sparse rows of the factors and solve on them, however dense.
+    fn record_rows<T: LuScalar>(lu: &mut DenseLu<T>) {
+        lu.order.fill = 0;
+        lu.index_rows();
+        lu.rows.active = true;
+    }
+
     /// The sparse rows give the dense substitutions' bits, with pivoting and
     /// without, at any sparsity.
     #[test]
@@ -575,7 +582,7 @@ mod tests {
             let mut lu = factored(&m);
             let b: Vec<f64> = (0..n).map(|i| 1.0 + (i as f64 * 0.37).sin()).collect();
             let (mut sparse, mut dense) = (b.clone(), b.clone());
-            lu.rows.active = true;
+            record_rows(&mut lu);
             lu.solve(&mut sparse);
             lu.rows.active = false;
             lu.solve(&mut dense);
@@ -604,7 +611,7 @@ mod tests {
         assert!(lu.factor());
         let b: Vec<Complex<f64>> = (0..n).map(|i| Complex::new(1.0, i as f64)).collect();
         let (mut sparse, mut dense) = (b.clone(), b);
-        lu.rows.active = true;
+        record_rows(&mut lu);
         lu.solve(&mut sparse);
         lu.rows.active = false;
         lu.solve(&mut dense);
