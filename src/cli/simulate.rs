@@ -15,8 +15,8 @@ pub struct Args {
     pub plan: super::common::Plan,
     #[command(flatten)]
     pub sets: super::common::Sets,
-    /// Integrator: auto (default: dopri5, switching to rodas5p when stiff), dopri5,
-    /// rodas5p, radau5, bdf, rodas4, rosenbrock23, ode-solvers-dopri5.
+    /// Integrator: auto (default: dopri5, switching to rodas5p or bdf when stiff),
+    /// dopri5, rodas5p, radau5, bdf, rodas4, rosenbrock23, ode-solvers-dopri5.
     #[arg(long, default_value = "auto")]
     pub method: String,
     /// Relative tolerance of the integrator (error per step relative to each value).

@@ -232,8 +232,8 @@ impl<S: Solver + ?Sized> Solver for &mut S {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
-    /// Dopri5 until stiffness is detected, then Rodas5P, and back (default; see
-    /// [`super::Auto`] for how it decides).
+    /// Dopri5 until stiffness is detected, then Rodas5P or BDF, and back
+    /// (default; see [`super::Auto`] for how it decides).
     #[default]
     Auto,
     /// Dormand-Prince 5(4), allocation-free, warm restarts.
@@ -244,14 +244,15 @@ pub enum Method {
     Rosenbrock23,
     /// Rodas4 (Hairer-Wanner), order 4, on the exact Jacobian.
     Rodas4,
-    /// Rodas5P (Steinebach), order 5, on the exact Jacobian: the stiff method of
-    /// `auto`.
+    /// Rodas5P (Steinebach), order 5, on the exact Jacobian: `auto`'s stiff
+    /// method for small systems, loose tolerances and dosed runs.
     Rodas5p,
     /// Radau IIA (Hairer-Wanner RADAU5), order 5, implicit, reusing its Jacobian
     /// and LU over many steps: tight tolerances.
     Radau5,
     /// Variable-order (1 to 5) BDF/NDF (CVODE's reuse rules for Jacobian and LU):
-    /// stiff problems at tight tolerances.
+    /// stiff problems at tight tolerances; `auto`'s stiff method for undosed
+    /// systems of 10 or more states at rtol 1e-7 and below.
     Bdf,
 }
 
