@@ -6,6 +6,7 @@ mod auto;
 mod bdf;
 mod dopri5;
 mod driver;
+mod fill;
 mod lu;
 mod population;
 mod radau;
