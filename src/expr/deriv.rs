@@ -92,13 +92,28 @@ impl Budget {
             Pow(a, b) => {
                 if !b.depends_on(v) {
                     // b a^(b-1) a'
-                    Expr::mul(
+                    let da = self.d(a, v)?;
+                    let safe = b.as_const().is_some_and(|c| c >= 1.0)
+                        || da.simplify().as_const().is_some_and(|c| c != 0.0);
+                    let guard = if safe { None } else { Some(self.copy(&da)?) };
+                    let chain = Expr::mul(
                         Expr::mul(
                             self.copy(b)?,
                             Expr::pow(self.copy(a)?, Expr::sub(self.copy(b)?, Expr::c(1.0))),
                         ),
-                        self.d(a, v)?,
-                    )
+                        da,
+                    );
+                    // With b < 1, a^(b-1) is infinite at a = 0; where a' = 0 there
+                    // too (a is constant around the point: a clamp that holds, a
+                    // floor), the chain rule's inf * 0 would put a NaN in an exact
+                    // Jacobian whose true entry is 0 (`hill(floor(x), K, 0.5)` at
+                    // x = 0.2). So the product is taken only where a' != 0.
+                    match guard {
+                        None => chain,
+                        Some(da) => {
+                            Expr::if_(Expr::f2(Func::Eq, da, Expr::c(0.0)), Expr::c(0.0), chain)
+                        }
+                    }
                 } else {
                     // a^b (b' ln a + b a'/a)
                     Expr::mul(
@@ -249,6 +264,17 @@ mod tests {
                 "{src} d/d{i}: fd {fd} exact {exact}"
             );
         }
+    }
+
+    /// A root with exponent below 1 of something constant around the point: the
+    /// derivative is 0, not `inf * 0` (the property test's find, `tests/expr_properties.rs`).
+    #[test]
+    fn a_root_of_a_locally_constant_argument_has_derivative_zero() {
+        check(
+            "hill_rep(abs(if(0.1 > x && 0.1 < 4, 0.1 * x, floor(x))), 1.3, 0.5)",
+            &[0.2, 0.2, 0.2],
+        );
+        check("max(x - 1, 0)^0.5 + z", &[0.5, 1.0, 2.0]);
     }
 
     #[test]
