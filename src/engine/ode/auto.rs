@@ -43,7 +43,8 @@
 //!   the explicit method would be stable at the step the stiff one takes, at a
 //!   fraction of its cost per step, and the run switches back. The bound
 //!   overestimates, so switching back is conservative. BDF runs the same test
-//!   with the bound taken at each of its Jacobians (see `Watched` below), counting
+//!   with the bound taken at each of its Jacobians
+//!   ([`NonStiffTest::after_bdf_step`]), counting
 //!   10 steps that did not grow the step size (it climbs from order 1 and a
 //!   small step after a switch, which is not the step stability allows).
 //! - **Doses**: a dose is a restart of whichever method is running; the mode, both
@@ -130,6 +131,8 @@ impl StiffnessTest {
 #[derive(Debug, Clone, Default)]
 pub(super) struct NonStiffTest {
     steps: u32,
+    /// BDF's last counted step ([`NonStiffTest::after_bdf_step`]).
+    h_last: f64,
     /// Tolerance weights `atol + rtol |y_j|` and the rows of `|J| w` (reused).
     w: Vec<f64>,
     rows: Vec<f64>,
@@ -150,13 +153,40 @@ impl NonStiffTest {
         self.record(h * rho, NONSTIFF_STEPS)
     }
 
+    /// Record one accepted BDF step `h` with the bound `rho` taken at BDF's
+    /// latest Jacobian; true when it is time to switch back.
+    ///
+    /// BDF keeps a Jacobian up to 50 steps, so the bound comes from the Jacobian
+    /// (an `n^2` pass after every step would cost as much as BDF's one triangular
+    /// solve), and the step counted is the one just taken. A step that grew the
+    /// step size by more than [`BDF_STEADY_GROWTH`] resets the count
+    /// ([`BDF_NONSTIFF_STEPS`] says why).
+    pub(super) fn after_bdf_step(&mut self, h: f64, rho: f64) -> bool {
+        if h > BDF_STEADY_GROWTH * self.h_last {
+            self.steps = 0;
+        }
+        self.h_last = h;
+        self.record(h * rho, BDF_NONSTIFF_STEPS)
+    }
+
+    /// BDF's last counted step (the step to hand to the explicit method).
+    pub(super) fn last_bdf_step(&self) -> f64 {
+        self.h_last
+    }
+
     /// The bound `rho(J) <= ||D^-1 J D||_inf`, `D = diag(atol + rtol |y|)`.
     ///
     /// Rodas runs it after every step, so it reads `J` column by column (its
     /// storage order) with the weights computed once, each row still summed over
     /// `j` in order: indexing `J(i, j)` and recomputing a weight per entry cost
     /// `auto` a few per cent against `rodas5p` on the 11-state il6 loop.
-    fn spectral_bound(&mut self, jac: &DMatrix<f64>, y: &[f64], rtol: f64, atol: f64) -> f64 {
+    pub(super) fn spectral_bound(
+        &mut self,
+        jac: &DMatrix<f64>,
+        y: &[f64],
+        rtol: f64,
+        atol: f64,
+    ) -> f64 {
         let n = y.len();
         self.w.clear();
         self.w.extend(y.iter().map(|&yj| atol + rtol * yj.abs()));
@@ -217,13 +247,9 @@ enum Mode {
 /// Dopri5, Rodas5P and BDF with automatic switching (see the module docs).
 pub struct Auto {
     rtol: f64,
-    atol: f64,
     explicit: Dopri5,
     rodas: Rodas,
     bdf: Bdf,
-    /// BDF's switch-back test (Rodas keeps its own) and its last step.
-    bdf_test: NonStiffTest,
-    bdf_h: f64,
     mode: Mode,
     restarts: u64,
     /// Whether a restart came after the first accepted step.
@@ -235,12 +261,9 @@ impl Auto {
     pub fn new(rtol: f64, atol: f64) -> Auto {
         Auto {
             rtol,
-            atol,
             explicit: Dopri5::new(rtol, atol),
             rodas: Rodas::new(&RODAS5P, rtol, atol),
             bdf: Bdf::new(rtol, atol),
-            bdf_test: NonStiffTest::default(),
-            bdf_h: 0.0,
             mode: Mode::Explicit,
             restarts: 0,
             restarted: false,
@@ -355,38 +378,20 @@ impl Solver for Auto {
                     }
                     _ => return Ok(()),
                 },
-                Mode::Bdf => {
-                    let t0 = *t;
-                    let mut watched = Watched {
-                        sys: &mut *sys,
-                        test: &mut self.bdf_test,
-                        rtol: self.rtol,
-                        atol: self.atol,
-                        rho: f64::INFINITY,
-                        t_last: t0,
-                        t_end,
-                        h: self.bdf_h,
-                        switch_at: None,
-                        locating: false,
-                    };
-                    self.bdf
-                        .advance(&mut watched, t, y, t_end, outs, &mut *out)?;
-                    let (h, stopped_early) = (watched.h, *t < t_end);
-                    self.bdf_h = h;
-                    let Some(at) = watched.switch_at else {
-                        return Ok(());
-                    };
-                    // Stopped at one of the system's own events, before the switch
-                    // or at it: the caller acts on the event first.
-                    if stopped_early && (*t < at || (sys.has_events() && sys.event_due(*t, y))) {
-                        return Ok(());
+                Mode::Bdf => match self
+                    .bdf
+                    .integrate(sys, t, y, t_end, outs, &mut *out, true)?
+                {
+                    Stop::NonStiff => {
+                        self.explicit.set_step_size(self.bdf.last_counted_step());
+                        self.back_to_explicit();
+                        // BDF also hands back at the segment's end.
+                        if *t >= t_end {
+                            return Ok(());
+                        }
                     }
-                    self.explicit.set_step_size(h);
-                    self.back_to_explicit();
-                    if !stopped_early {
-                        return Ok(());
-                    }
-                }
+                    _ => return Ok(()),
+                },
                 Mode::Explicit => match self
                     .explicit
                     .integrate(sys, t, y, t_end, outs, &mut *out, true)?
@@ -398,79 +403,6 @@ impl Solver for Auto {
                     _ => return Ok(()),
                 },
             }
-        }
-    }
-}
-
-/// The system as BDF sees it under `auto`: the same system, with the switch-back
-/// test run as an event (BDF stops at events, on its dense output, and `auto`
-/// needs it to stop where an explicit method would be stable at its step).
-///
-/// The bound `rho(J)` is computed when BDF takes a Jacobian (with the weights of
-/// the state it takes it at), not after every step as for Rodas5P: BDF keeps its
-/// Jacobian over up to 50 steps, and an `n^2` pass per step would cost as much as
-/// its one triangular solve. Each accepted step (each call at a step's end) counts
-/// `h rho` with the step just taken, a step that grew the step size resets the
-/// count ([`BDF_NONSTIFF_STEPS`] says why), and the tenth in a row below 2 is the
-/// event, located at that step's end.
-struct Watched<'a> {
-    sys: &'a mut dyn OdeSystem,
-    test: &'a mut NonStiffTest,
-    rtol: f64,
-    atol: f64,
-    /// The bound at BDF's latest Jacobian (infinite before the first).
-    rho: f64,
-    /// The end of the last accepted step, and the segment's end.
-    t_last: f64,
-    t_end: f64,
-    /// The last accepted step.
-    h: f64,
-    /// The end of the step after which the switch is due.
-    switch_at: Option<f64>,
-    /// Whether BDF is locating an event (every later call is inside one step).
-    locating: bool,
-}
-
-impl OdeSystem for Watched<'_> {
-    fn rhs(&mut self, t: f64, y: &[f64], dy: &mut [f64]) {
-        self.sys.rhs(t, y, dy)
-    }
-    fn jacobian(&mut self, t: f64, y: &[f64], jac: &mut DMatrix<f64>) {
-        self.sys.jacobian(t, y, jac);
-        self.rho = self.test.spectral_bound(jac, y, self.rtol, self.atol);
-    }
-    fn check(&self, t: f64, y: &[f64]) -> Result<(), SolverError> {
-        self.sys.check(t, y)
-    }
-    fn has_events(&self) -> bool {
-        true
-    }
-    fn event_due(&mut self, t: f64, y: &[f64]) -> bool {
-        let own = self.sys.has_events() && self.sys.event_due(t, y);
-        if self.locating {
-            // Inside the step whose end was due: the switch is at that end.
-            return own || self.switch_at.is_some_and(|at| t >= at);
-        }
-        if !own {
-            // A step's end: count it, unless the step grew (BDF is still finding
-            // its step).
-            let h = t - self.t_last;
-            if h > BDF_STEADY_GROWTH * self.h {
-                self.test.steps = 0;
-            }
-            self.h = h;
-            self.t_last = t;
-            if self.test.record(h * self.rho, BDF_NONSTIFF_STEPS) {
-                self.switch_at = Some(t);
-            }
-        }
-        // At the segment's end the switch waits for the next segment.
-        self.locating = own || (self.switch_at.is_some() && t < self.t_end);
-        self.locating
-    }
-    fn rearm(&mut self, t: f64, y: &[f64]) {
-        if self.sys.has_events() {
-            self.sys.rearm(t, y)
         }
     }
 }
@@ -617,43 +549,24 @@ mod tests {
         }
     }
 
-    /// While the switch-back test does not fire, BDF under `auto` (through
-    /// [`Watched`]) takes exactly the steps of BDF alone: the wrapper only
-    /// observes, so a stiff stretch of `auto` is BDF's to the bit.
+    /// While the switch-back test does not fire, BDF under `auto` (with the test
+    /// on) takes exactly the steps of BDF alone: the test only observes, so a
+    /// stiff stretch of `auto` is BDF's to the bit.
     #[test]
     fn bdf_under_auto_is_bdf_bit_for_bit() {
         let outs: Vec<f64> = (1..20).map(|k| 0.1 * k as f64).collect();
-        let run = |watch: bool| {
+        let run = |detect: bool| {
             let mut sys = Tracking { k0: 1e4, tau: 1e9 };
             let mut bdf = Bdf::new(1e-8, 1e-11);
-            let mut test = NonStiffTest::default();
             let (mut t, mut y, mut seen) = (0.0, vec![1.0; 12], Vec::new());
             let mut out = |t: f64, y: &[f64]| seen.push((t, y.to_vec()));
-            let mut switch = None;
-            if watch {
-                let mut watched = Watched {
-                    sys: &mut sys,
-                    test: &mut test,
-                    rtol: 1e-8,
-                    atol: 1e-11,
-                    rho: f64::INFINITY,
-                    t_last: 0.0,
-                    t_end: 2.0,
-                    h: 0.0,
-                    switch_at: None,
-                    locating: false,
-                };
-                bdf.advance(&mut watched, &mut t, &mut y, 2.0, &outs, &mut out)
-                    .unwrap();
-                switch = watched.switch_at;
-            } else {
-                bdf.advance(&mut sys, &mut t, &mut y, 2.0, &outs, &mut out)
-                    .unwrap();
-            }
-            (switch, t, y, seen, bdf.stats())
+            let stop = bdf
+                .integrate(&mut sys, &mut t, &mut y, 2.0, &outs, &mut out, detect)
+                .unwrap();
+            (stop, t, y, seen, bdf.stats())
         };
-        let (switch, t, y, seen, stats) = run(true);
-        assert_eq!(switch, None);
+        let (stop, t, y, seen, stats) = run(true);
+        assert_eq!(stop, Stop::Reached);
         assert_eq!((t, y, seen, stats), {
             let (_, t, y, seen, stats) = run(false);
             (t, y, seen, stats)

@@ -64,6 +64,7 @@
 
 use nalgebra::DMatrix;
 
+use super::auto::{NonStiffTest, Stop};
 use super::lu::DenseLu;
 use super::solver::{
     emit_start, rms, start_segment, step_guard, OdeSystem, Solver, SolverError, SolverErrorKind,
@@ -218,6 +219,12 @@ pub struct Bdf {
     fnew: Vec<f64>,
     buf: Vec<f64>,
     stats: SolverStats,
+    /// `auto`'s switch-back test (see [`Bdf::integrate`]): whether it runs in
+    /// this call, its counter, and the bound `rho(J)` at the latest Jacobian
+    /// taken in this call (infinite before the first: no step counts).
+    detect: bool,
+    nonstiff: NonStiffTest,
+    rho: f64,
 }
 
 impl Bdf {
@@ -250,6 +257,9 @@ impl Bdf {
             fnew: Vec::new(),
             buf: Vec::new(),
             stats: SolverStats::default(),
+            detect: false,
+            nonstiff: NonStiffTest::default(),
+            rho: f64::INFINITY,
         }
     }
 
@@ -475,11 +485,36 @@ impl Solver for Bdf {
         outs: &[f64],
         out: &mut dyn FnMut(f64, &[f64]),
     ) -> Result<(), SolverError> {
+        self.integrate(sys, t, y, t_end, outs, out, false)
+            .map(|_| ())
+    }
+}
+
+impl Bdf {
+    /// [`Solver::advance`], and with `detect` `auto`'s switch-back test after
+    /// every accepted step ([`NonStiffTest::after_bdf_step`], with the bound
+    /// taken at each Jacobian): stop with [`Stop::NonStiff`] at the end of the
+    /// step that decided (also at the segment's end) once an explicit method
+    /// would be stable at BDF's step. The test only observes: until it fires,
+    /// the steps are those of BDF alone, bit for bit.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn integrate(
+        &mut self,
+        sys: &mut dyn OdeSystem,
+        t: &mut f64,
+        y: &mut [f64],
+        t_end: f64,
+        outs: &[f64],
+        out: &mut dyn FnMut(f64, &[f64]),
+        detect: bool,
+    ) -> Result<Stop, SolverError> {
         let n = y.len();
         self.ensure(n);
+        self.detect = detect;
+        self.rho = f64::INFINITY;
         let mut next_out = emit_start(outs, *t, t_end, y, out);
         if *t >= t_end {
-            return Ok(());
+            return Ok(Stop::Reached);
         }
         if !self.started {
             self.stats.rhs_evals += start_segment(
@@ -611,17 +646,26 @@ impl Solver for Bdf {
                 self.buf = buf;
                 *t = t_event;
                 self.forget();
-                return Ok(());
+                return Ok(Stop::Event);
             }
             self.buf = buf;
             ended?;
+            let switch = self.detect && self.nonstiff.after_bdf_step(t_new - *t, self.rho);
             y.copy_from_slice(&self.ynew);
             *t = t_new;
+            if switch {
+                return Ok(Stop::NonStiff);
+            }
             if last {
-                return Ok(());
+                return Ok(Stop::Reached);
             }
             self.select(err);
         }
+    }
+
+    /// The last step `auto`'s switch-back test counted (the step to hand over).
+    pub(super) fn last_counted_step(&self) -> f64 {
+        self.nonstiff.last_bdf_step()
     }
 }
 
@@ -629,6 +673,9 @@ impl Bdf {
     fn take_jacobian(&mut self, sys: &mut dyn OdeSystem, t_new: f64) {
         sys.jacobian(t_new, &self.ypred, &mut self.jac);
         self.stats.jacobian_evals += 1;
+        if self.detect {
+            self.rho = (self.nonstiff).spectral_bound(&self.jac, &self.ypred, self.rtol, self.atol);
+        }
         self.jac_valid = true;
         self.jac_age = 0;
     }
