@@ -25,9 +25,10 @@
 //! with `c` and the state (24 pivot sequences in one BDF run at rtol 1e-10), so
 //! "same pivots as partial pivoting" let 16 of 99 factorisations fall back to the
 //! dense path and be analysed again, which cost what the refactorisations saved
-//! (`bdf` no faster). With the threshold 2 of 99 fall back: `bdf` 7 % and
-//! `rodas5p` 15-18 % less CPU on POLLU (rtol 1e-8 to 1e-10), HIRES 3-4 % for
-//! `rodas5p`, same counters.
+//! (`bdf` no faster). With the threshold 2 of 99 fall back: `bdf` 6 % and
+//! `rodas5p` 20 % less CPU on POLLU (rtol 1e-8 to 1e-10, the same counters),
+//! `rodas5p` 7-8 % on the 11-state il6 loop and 5 % on HIRES
+//! (docs/performance.md).
 //!
 //! ## References
 //! Davis TA, Palamadai Natarajan E (2010) Algorithm 907: KLU, a direct sparse
