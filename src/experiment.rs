@@ -374,12 +374,12 @@ pub fn simulate_on(
         seed,
         ..TherapyOptions::default()
     };
-    let runs = crate::therapy::run_replicates(&p.model, &schedule, &opts, replicates).map_err(
-        |e| match e {
-            crate::therapy::TherapyError::Sim { source, .. } => *source,
-            other => SimError::Settings(other.to_string()),
-        },
-    )?;
+    let runs =
+        crate::therapy::run_replicates_bound(&p.model, &p.bound, &schedule, &opts, replicates)
+            .map_err(|e| match e {
+                crate::therapy::TherapyError::Sim { source, .. } => *source,
+                other => SimError::Settings(other.to_string()),
+            })?;
     // The driver's own columns (expanded cells, resistant fractions, doses) follow
     // the population's.
     let keep = crate::engine::ode::timeline_columns(&p.model).len();

@@ -17,14 +17,27 @@ use serde::Serialize;
 
 use super::types::{Endpoint, TherapyError, TherapyOptions, TherapyResult};
 pub use crate::abm::ensemble::quantile;
-use crate::compile::CompiledModel;
+use crate::compile::{BoundModel, CompiledModel};
 use crate::engine::EngineKind;
 use crate::schedule::Schedule;
 
 /// Run replicates `0..replicates` of `schedule` (one run for the mean-field engine,
-/// whatever `replicates` says: it has no randomness).
+/// whatever `replicates` says: it has no randomness), the model bound once.
 pub fn run_replicates(
     model: &CompiledModel,
+    schedule: &Schedule,
+    options: &TherapyOptions,
+    replicates: u64,
+) -> Result<Vec<TherapyResult>, TherapyError> {
+    let bound = super::driver::bind(model, schedule, options)?;
+    run_replicates_bound(model, &bound, schedule, options, replicates)
+}
+
+/// [`run_replicates`] on `bound`, the model bound with `options.params`
+/// ([`super::driver::bind`]).
+pub fn run_replicates_bound(
+    model: &CompiledModel,
+    bound: &BoundModel,
     schedule: &Schedule,
     options: &TherapyOptions,
     replicates: u64,
@@ -41,7 +54,7 @@ pub fn run_replicates(
                 replicate: r,
                 ..options.clone()
             };
-            super::run(model, schedule, &o)
+            super::driver::run_bound(model, bound, schedule, &o)
         })
         .collect()
 }

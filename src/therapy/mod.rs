@@ -21,6 +21,6 @@ pub mod plot;
 pub mod rules;
 mod types;
 
-pub use driver::{drive, run, start};
-pub use ensemble::{run_replicates, EnsembleSummary, Outcome};
+pub use driver::{bind, drive, run, run_bound, start};
+pub use ensemble::{run_replicates, run_replicates_bound, EnsembleSummary, Outcome};
 pub use types::*;
