@@ -32,23 +32,26 @@ pub fn fill(pattern: &[bool], n: usize, order: &[usize]) -> usize {
             m[i + j * n] = pattern[order[i] + order[j] * n];
         }
     }
-    let mut count = 0;
+    eliminate(&mut m, n);
+    (0..n * n).filter(|&x| m[x] && x % n != x / n).count()
+}
+
+/// Symbolic Gaussian elimination in place, pivots on the diagonal: `m` (`n x n`,
+/// column-major) becomes the nonzero pattern of L and U together (an entry is
+/// nonzero when it was, or when its row and column meet a nonzero of an earlier
+/// pivot's column and row).
+pub fn eliminate(m: &mut [bool], n: usize) {
     for k in 0..n {
-        for i in k + 1..n {
-            if m[i + k * n] {
-                for j in k + 1..n {
-                    if m[k + j * n] {
+        for j in k + 1..n {
+            if m[k + j * n] {
+                for i in k + 1..n {
+                    if m[i + k * n] {
                         m[i + j * n] = true;
                     }
                 }
             }
         }
-        count += (k + 1..n)
-            .filter(|&i| m[i + k * n])
-            .chain((k + 1..n).filter(|&j| m[k + j * n]))
-            .count();
     }
-    count
 }
 
 /// Minimum degree on the symmetrised pattern (`A + A^T`): repeatedly eliminate

@@ -119,17 +119,7 @@ impl Symbolic {
             }
         }
         // Symbolic elimination without exchanges (they are in `rows`).
-        for k in 0..n {
-            for j in k + 1..n {
-                if s[k + j * n] {
-                    for i in k + 1..n {
-                        if s[i + k * n] {
-                            s[i + j * n] = true;
-                        }
-                    }
-                }
-            }
-        }
+        super::fill::eliminate(s, n);
         let count = (0..n * n).filter(|&x| s[x] && x % n != x / n).count();
         if count as f64 > SPARSE_DENSITY * (n * n - n) as f64 {
             return;
@@ -227,25 +217,22 @@ impl Symbolic {
         upper: (&mut [usize], &mut [(usize, f64)]),
     ) {
         let n = lower.0.len() - 1;
-        let (mut len, (start, out)) = (0, lower);
-        for i in 0..n {
-            start[i] = len;
-            for &j in &self.lrow[self.lrow_start[i]..self.lrow_start[i + 1]] {
-                let v = a[i + j * n];
-                out[len] = (j, v);
-                len += usize::from(v != 0.0);
-            }
-        }
-        start[n] = len;
-        let (mut len, (start, out)) = (0, upper);
-        for i in 0..n {
-            start[i] = len;
-            for &j in &self.urow[self.urow_start[i]..self.urow_start[i + 1]] {
-                let v = a[i + j * n];
-                out[len] = (j, v);
-                len += usize::from(v != 0.0);
-            }
-        }
-        start[n] = len;
+        // Each listed entry is written and kept only when nonzero, as the dense
+        // path records them.
+        let record =
+            |(start, out): (&mut [usize], &mut [(usize, f64)]), rows: &[usize], cols: &[usize]| {
+                let mut len = 0;
+                for i in 0..n {
+                    start[i] = len;
+                    for &j in &cols[rows[i]..rows[i + 1]] {
+                        let v = a[i + j * n];
+                        out[len] = (j, v);
+                        len += usize::from(v != 0.0);
+                    }
+                }
+                start[n] = len;
+            };
+        record(lower, &self.lrow_start, &self.lrow);
+        record(upper, &self.urow_start, &self.urow);
     }
 }
