@@ -22,10 +22,10 @@
 //! pivot is not the largest, the rounding is that of another stable pivot.
 //!
 //! Why not only the largest: on POLLU the largest entry of some columns changes
-//! with `c` and the state (24 pivot sequences in one BDF run at rtol 1e-10), so
-//! "same pivots as partial pivoting" let 16 of 99 factorisations fall back to the
-//! dense path and be analysed again, which cost what the refactorisations saved
-//! (`bdf` no faster). With the threshold 2 of 99 fall back: `bdf` 6 % and
+//! with `c` and the state (more than ten pivot sequences in one BDF run at rtol
+//! 1e-10), so "same pivots as partial pivoting" let 16 of 99 factorisations fall
+//! back to the dense path and be analysed again, which cost what the
+//! refactorisations saved (`bdf` no faster). With the threshold 2 of 99 fall back: `bdf` 6 % and
 //! `rodas5p` 20 % less CPU on POLLU (rtol 1e-8 to 1e-10, the same counters),
 //! `rodas5p` 7-8 % on the 11-state il6 loop and 5 % on HIRES
 //! (docs/performance.md).
