@@ -674,7 +674,9 @@ impl Bdf {
         sys.jacobian(t_new, &self.ypred, &mut self.jac);
         self.stats.jacobian_evals += 1;
         if self.detect {
-            self.rho = (self.nonstiff).spectral_bound(&self.jac, &self.ypred, self.rtol, self.atol);
+            self.rho = self
+                .nonstiff
+                .spectral_bound(&self.jac, &self.ypred, self.rtol, self.atol);
         }
         self.jac_valid = true;
         self.jac_age = 0;

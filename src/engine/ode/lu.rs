@@ -297,32 +297,11 @@ impl<T: LuScalar> DenseLu<T> {
             return;
         }
         let a = &self.a[..n * n];
-        let zero = T::default();
         let r = &mut self.rows;
-        // Every candidate is written and kept only when nonzero (no branch on
-        // the values: half of them mispredicted on POLLU).
-        let mut len = 0;
-        for i in 0..n {
-            r.lower_start[i] = len;
-            for j in 0..i {
-                let v = a[i + j * n];
-                r.lower[len] = (j, v);
-                len += usize::from(v != zero);
-            }
-        }
-        r.lower_start[n] = len;
-        let mut count = len;
-        len = 0;
-        for i in 0..n {
-            r.upper_start[i] = len;
-            for j in (i + 1..n).rev() {
-                let v = a[i + j * n];
-                r.upper[len] = (j, v);
-                len += usize::from(v != zero);
-            }
-        }
-        r.upper_start[n] = len;
-        count += len;
+        let count = list_nonzeros(a, n, (&mut r.lower_start, &mut r.lower), |i| 0..i)
+            + list_nonzeros(a, n, (&mut r.upper_start, &mut r.upper), |i| {
+                (i + 1..n).rev()
+            });
         r.active = count as f64 <= most;
     }
 
@@ -403,6 +382,30 @@ impl<T: LuScalar> DenseLu<T> {
     }
 }
 
+/// For each row `i` of the `n x n` column-major `a`, the entries `(j, a[i + j n])`
+/// of the columns `cols(i)` (in that order) that are nonzero, into `out`, row `i`
+/// starting at `start[i]`; returns how many. Every candidate is written and kept
+/// only when nonzero (no branch on the values: half of them mispredicted on POLLU).
+fn list_nonzeros<T: LuScalar, I: Iterator<Item = usize>>(
+    a: &[T],
+    n: usize,
+    (start, out): (&mut [usize], &mut [(usize, T)]),
+    cols: impl Fn(usize) -> I,
+) -> usize {
+    let zero = T::default();
+    let mut len = 0;
+    for i in 0..n {
+        start[i] = len;
+        for j in cols(i) {
+            let v = a[i + j * n];
+            out[len] = (j, v);
+            len += usize::from(v != zero);
+        }
+    }
+    start[n] = len;
+    len
+}
+
 impl<T: LuScalar> DenseLu<T> {
     /// The substitutions on the sparse rows ([`SparseRows`]), `b` permuted.
     fn solve_rows(&self, b: &mut [T]) {
@@ -466,13 +469,7 @@ impl DenseLu<f64> {
                 &mut self.inv_diag[..n],
             )
         {
-            let r = &mut self.rows;
-            self.symbolic.rows(
-                &self.a[..n * n],
-                (&mut r.lower_start, &mut r.lower),
-                (&mut r.upper_start, &mut r.upper),
-            );
-            r.active = true;
+            self.symbolic.rows(&self.a[..n * n], &mut self.rows);
             return true;
         }
         if let Some(p) = self.order.perm() {

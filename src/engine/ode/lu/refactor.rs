@@ -36,7 +36,7 @@
 //! kept pivot order and pattern). Davis TA (2006) Direct Methods for Sparse
 //! Linear Systems, SIAM, 4.x (symbolic analysis of LU).
 
-use super::SPARSE_DENSITY;
+use super::{list_nonzeros, SparseRows, SPARSE_DENSITY};
 
 /// A kept pivot must be at least this fraction of the largest entry of its
 /// column (threshold partial pivoting; UMFPACK's default).
@@ -207,32 +207,31 @@ impl Symbolic {
         true
     }
 
-    /// The nonzero entries of the factors by row, for the solve: L's rows with
-    /// their columns ascending, U's descending (see `SparseRows`), the same lists
-    /// the dense path records.
-    pub(super) fn rows(
-        &self,
-        a: &[f64],
-        lower: (&mut [usize], &mut [(usize, f64)]),
-        upper: (&mut [usize], &mut [(usize, f64)]),
-    ) {
-        let n = lower.0.len() - 1;
-        // Each listed entry is written and kept only when nonzero, as the dense
-        // path records them.
-        let record =
-            |(start, out): (&mut [usize], &mut [(usize, f64)]), rows: &[usize], cols: &[usize]| {
-                let mut len = 0;
-                for i in 0..n {
-                    start[i] = len;
-                    for &j in &cols[rows[i]..rows[i + 1]] {
-                        let v = a[i + j * n];
-                        out[len] = (j, v);
-                        len += usize::from(v != 0.0);
-                    }
-                }
-                start[n] = len;
-            };
-        record(lower, &self.lrow_start, &self.lrow);
-        record(upper, &self.urow_start, &self.urow);
+    /// The nonzero entries of the factors by row into `rows`, for the solve: L's
+    /// rows with their columns ascending, U's descending (see `SparseRows`), the
+    /// same lists the dense path records.
+    pub(super) fn rows(&self, a: &[f64], rows: &mut SparseRows<f64>) {
+        let n = rows.lower_start.len() - 1;
+        list_nonzeros(
+            a,
+            n,
+            (&mut rows.lower_start, &mut rows.lower),
+            listed(&self.lrow_start, &self.lrow),
+        );
+        list_nonzeros(
+            a,
+            n,
+            (&mut rows.upper_start, &mut rows.upper),
+            listed(&self.urow_start, &self.urow),
+        );
+        rows.active = true;
     }
+}
+
+/// Row `i` of a list stored as `cols[start[i]..start[i + 1]]`.
+fn listed<'a>(
+    start: &'a [usize],
+    cols: &'a [usize],
+) -> impl Fn(usize) -> std::iter::Copied<std::slice::Iter<'a, usize>> {
+    move |i| cols[start[i]..start[i + 1]].iter().copied()
 }
